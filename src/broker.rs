@@ -1,0 +1,408 @@
+//! The broker handle: the data directory, its lock, the topic registry and the background
+//! thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{BrokerConfig, ConsumerConfig, SyncPolicy, TopicConfig};
+use crate::consumer::Consumer;
+use crate::error::{Error, IoContext, Result};
+use crate::log::CleanState;
+use crate::producer::Producer;
+use crate::storage::{atomic_write, fsync_dir};
+use crate::topic::{self, Topic, TopicDescription};
+
+/// The lock file that keeps a second broker off the directory.
+const LOCK_FILE: &str = ".lock";
+/// Written by a clean shutdown, with where each partition's log ends; removed at open.
+const CLEAN_FILE: &str = ".clean";
+/// Suffix of a topic directory being deleted; `~` cannot occur in a topic name.
+const DELETED_SUFFIX: &str = "~deleted";
+
+/// Every partition's end at a clean shutdown: topic → partition → state.
+type CleanMarker = BTreeMap<String, BTreeMap<u32, CleanState>>;
+
+/// An open data directory: topics, producers and consumers.
+///
+/// `Broker` is a handle: clones share one broker, and it is `Send + Sync`. See the
+/// [crate docs](crate) for a complete example.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use strom::{Broker, TopicConfig};
+///
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("transactions", TopicConfig::default().partitions(3))?;
+/// assert_eq!(broker.topics(), ["transactions"]);
+/// broker.close()?;
+/// # Ok::<(), strom::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+/// What every handle (broker, producer, consumer) shares.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    dir: PathBuf,
+    config: BrokerConfig,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    lock: Mutex<Option<File>>,
+    closed: AtomicBool,
+    stop: Mutex<Option<Sender<()>>>,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Broker {
+    /// Opens (or creates) a data directory with the default [`BrokerConfig`].
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another broker has the directory, [`Error::Io`] if it cannot be
+    /// created or read, [`Error::Corrupt`] or [`Error::Serde`] for a damaged topic config.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, BrokerConfig::default())
+    }
+
+    /// Opens (or creates) a data directory.
+    ///
+    /// Takes an exclusive lock on it, then opens every topic. After an unclean stop each
+    /// partition's last segment is checked from its last good index entry on and cut at the
+    /// first torn, zeroed or corrupt batch; after a clean [`close`](Self::close) nothing is
+    /// scanned.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and [`Error::InvalidConfig`] for a nonsensical config.
+    pub fn open_with(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Self> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).at(&dir)?;
+        let lock = lock_dir(&dir)?;
+        let clean = take_clean_marker(&dir)?;
+        let now = now_ms();
+        let mut topics = HashMap::new();
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let path = entry.path();
+            if !entry.file_type().at(&path)?.is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.ends_with(DELETED_SUFFIX) {
+                // A delete that was interrupted: finish it.
+                fs::remove_dir_all(&path).at(&path)?;
+                continue;
+            }
+            if topic::validate_name(&name, true).is_err() || !path.join(topic::CONFIG_FILE).exists() {
+                continue;
+            }
+            let state = clean.as_ref().and_then(|c| c.get(&name));
+            let clean_of = |p: u32| state.and_then(|s| s.get(&p)).copied();
+            let topic = Topic::open(&path, &name, config.sync, &clean_of, now)?;
+            topics.insert(name, Arc::new(topic));
+        }
+        let inner = Arc::new(Inner {
+            dir,
+            config,
+            topics: RwLock::new(topics),
+            lock: Mutex::new(Some(lock)),
+            closed: AtomicBool::new(false),
+            stop: Mutex::new(None),
+            maintenance: Mutex::new(None),
+        });
+        Inner::start_maintenance(&inner)?;
+        Ok(Self { inner })
+    }
+
+    /// Creates a topic.
+    ///
+    /// # Errors
+    /// [`Error::TopicExists`], [`Error::InvalidTopicName`] (Kafka's rules, including a name
+    /// that differs from an existing one only by `.` versus `_`), [`Error::InvalidConfig`]
+    /// (e.g. 0 partitions), [`Error::Io`], [`Error::Closed`].
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.inner.create_topic(name, config).map(|_| ())
+    }
+
+    /// The names of all topics, sorted; internal (`__`) topics are not listed.
+    pub fn topics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .topics
+            .read()
+            .keys()
+            .filter(|n| !n.starts_with("__"))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A topic's config and, per partition, its offsets and size.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::Closed`].
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        Ok(self.inner.existing_topic(name)?.describe())
+    }
+
+    /// Deletes a topic and its files. Producers and consumers still holding it get
+    /// [`Error::UnknownTopic`] or [`Error::Closed`] from then on.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::Io`], [`Error::Closed`].
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.inner.check_open()?;
+        let topic = self
+            .inner
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| Error::UnknownTopic { topic: name.to_string() })?;
+        topic.mark_deleted();
+        let doomed = self.inner.dir.join(format!("{name}{DELETED_SUFFIX}"));
+        if doomed.exists() {
+            fs::remove_dir_all(&doomed).at(&doomed)?;
+        }
+        // IMPORTANT: rename first, so a crash mid-delete never leaves half a topic that
+        // `open` would load; `open` finishes deletes it finds.
+        fs::rename(topic.dir(), &doomed).at(topic.dir())?;
+        fsync_dir(&self.inner.dir)?;
+        fs::remove_dir_all(&doomed).at(&doomed)
+    }
+
+    /// A producer for this broker: `Clone + Send + Sync`, cheap to clone.
+    pub fn producer(&self) -> Producer {
+        Producer::new(Arc::clone(&self.inner))
+    }
+
+    /// A consumer with the given settings.
+    pub fn consumer(&self, config: ConsumerConfig) -> Consumer {
+        Consumer::new(Arc::clone(&self.inner), config)
+    }
+
+    /// The directory this broker works in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Flushes and fsyncs every partition, marks the shutdown clean and releases the lock.
+    /// Other clones, producers and consumers get [`Error::Closed`] from then on. Dropping
+    /// the last handle does the same, best effort.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a final fsync fails (the next open then recovers as after a crash),
+    /// [`Error::Poisoned`] if a partition had failed before.
+    pub fn close(self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+impl Inner {
+    /// `Error::Closed` once the broker is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A topic that must exist.
+    pub(crate) fn existing_topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        self.topics
+            .read()
+            .get(name)
+            .map(Arc::clone)
+            .ok_or_else(|| Error::UnknownTopic { topic: name.to_string() })
+    }
+
+    /// A topic to send to: created with the default config if auto-creation is on.
+    pub(crate) fn topic_for_send(&self, name: &str) -> Result<Arc<Topic>> {
+        match self.existing_topic(name) {
+            Err(Error::UnknownTopic { .. }) if self.config.auto_create_topics => {
+                match self.create_topic(name, self.config.default_topic.clone()) {
+                    Ok(topic) => Ok(topic),
+                    // Another producer created it first.
+                    Err(Error::TopicExists { .. }) => self.existing_topic(name),
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        topic::validate_name(name, false)?;
+        config.validate()?;
+        let mut topics = self.topics.write();
+        if topics.contains_key(name) {
+            return Err(Error::TopicExists { topic: name.to_string() });
+        }
+        if let Some(other) = topics.keys().find(|other| topic::collides(name, other)) {
+            return Err(Error::InvalidTopicName {
+                name: name.to_string(),
+                reason: format!("it collides with existing topic {other:?} ('.' and '_' are treated alike, as in Kafka)"),
+            });
+        }
+        let topic = Arc::new(Topic::create(&self.dir.join(name), name, config, self.config.sync, now_ms())?);
+        fsync_dir(&self.dir)?;
+        topics.insert(name.to_string(), Arc::clone(&topic));
+        Ok(topic)
+    }
+
+    /// Every topic's partitions.
+    fn all_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().map(Arc::clone).collect()
+    }
+
+    /// Fsyncs every partition.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        for topic in self.all_topics() {
+            for log in topic.partitions() {
+                log.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_maintenance(inner: &Arc<Self>) -> Result<()> {
+        let tick = match inner.config.sync {
+            SyncPolicy::Interval(every) => every.min(inner.config.maintenance_interval),
+            _ => inner.config.maintenance_interval,
+        };
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let weak: Weak<Self> = Arc::downgrade(inner);
+        let handle = thread::Builder::new()
+            .name("strom-maintenance".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(tick) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                inner.maintain();
+            })
+            .at(&inner.dir)?;
+        *inner.stop.lock() = Some(stop);
+        *inner.maintenance.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// One round of background work.
+    fn maintain(&self) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let SyncPolicy::Interval(_) = self.config.sync {
+            for topic in self.all_topics() {
+                for log in topic.partitions() {
+                    // A failure poisons the partition; its next send reports it.
+                    let _ = log.sync_all();
+                }
+            }
+        }
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        drop(self.stop.lock().take());
+        if let Some(handle) = self.maintenance.lock().take() {
+            if handle.thread().id() != thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        let mut marker = CleanMarker::new();
+        let mut first_error = None;
+        for topic in self.all_topics() {
+            let states = marker.entry(topic.name().to_string()).or_default();
+            for log in topic.partitions() {
+                match log.close() {
+                    Ok(state) => {
+                        states.insert(log.partition(), state);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        let result = match first_error {
+            // Without a marker the next open recovers every partition as after a crash.
+            Some(e) => Err(e),
+            None => serde_json::to_vec(&marker)
+                .map_err(|source| Error::Serde {
+                    context: self.dir.join(CLEAN_FILE).display().to_string(),
+                    source,
+                })
+                .and_then(|bytes| atomic_write(&self.dir.join(CLEAN_FILE), &bytes)),
+        };
+        drop(self.lock.lock().take());
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Takes the exclusive lock on `dir`.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+    }
+}
+
+/// Reads and removes the clean-shutdown marker. A marker that cannot be read counts as
+/// absent: recovery then checks every tail, which is always safe.
+fn take_clean_marker(dir: &Path) -> Result<Option<CleanMarker>> {
+    let path = dir.join(CLEAN_FILE);
+    let Ok(bytes) = fs::read(&path) else {
+        return Ok(None);
+    };
+    let marker = serde_json::from_slice(&bytes).ok();
+    // IMPORTANT: the marker must be gone before anything is appended, or a crash later in
+    // this run would be taken for a clean shutdown.
+    fs::remove_file(&path).at(&path)?;
+    fsync_dir(dir)?;
+    Ok(marker)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// How long until `deadline`, or zero.
+pub(crate) fn remaining(deadline: std::time::Instant) -> Duration {
+    deadline.saturating_duration_since(std::time::Instant::now())
+}

@@ -1,0 +1,426 @@
+//! Settings: [`BrokerConfig`], [`TopicConfig`], [`ConsumerConfig`] and their enums.
+//!
+//! Builders go by value (`TopicConfig::default().partitions(3)`); `Default` is the one source
+//! of defaults, which follow Kafka's wherever they make sense in process. Setters never
+//! check; `Broker::open_with` and `Broker::create_topic` do, and answer nonsense with
+//! [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// When appended data is forced to stable storage (fsync).
+///
+/// Whatever the policy, `send` returns only after the record is in the operating system's
+/// page cache (strom writes through a shared memory map), so killing the process never loses
+/// an acknowledged record. The policy decides what a power cut or kernel crash may take.
+///
+/// | policy | a process crash loses | a machine crash may lose | cost per `send` |
+/// |---|---|---|---|
+/// | `Never` (default) | nothing | what the OS had not written back (Linux: up to ~30 s) | a memory copy |
+/// | `Interval(d)` | nothing | at most about `d` of appends | a memory copy |
+/// | `Always` | nothing | nothing acknowledged | one shared fsync |
+///
+/// `Never` is the default because it is Kafka's (`log.flush.interval.messages` is unset there)
+/// and keeps appends at memory speed; choose `Always` where a record must survive a power cut
+/// the moment `send` returns, or call [`Producer::flush`](crate::Producer::flush) at the points
+/// that matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// The OS decides when to write dirty pages back.
+    #[default]
+    Never,
+    /// A background thread fsyncs whatever was appended at least this often.
+    Interval(Duration),
+    /// Every `send` waits for an fsync covering its record; concurrent senders share one.
+    Always,
+}
+
+/// Settings of a broker, given to [`Broker::open_with`](crate::Broker::open_with).
+///
+/// ```
+/// use std::time::Duration;
+/// use strom::{BrokerConfig, SyncPolicy, TopicConfig};
+///
+/// let config = BrokerConfig::default()
+///     .sync(SyncPolicy::Interval(Duration::from_millis(200)))
+///     .default_topic(TopicConfig::default().partitions(3))
+///     .auto_create_topics(true);
+/// assert!(config.auto_create_topics);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BrokerConfig {
+    /// When appends are fsynced. By default, [`SyncPolicy::Never`].
+    pub sync: SyncPolicy,
+    /// The config of topics created by auto-creation. By default, `TopicConfig::default()`.
+    pub default_topic: TopicConfig,
+    /// Whether sending to an unknown topic creates it. By default, `false`.
+    pub auto_create_topics: bool,
+    /// How often the background thread runs retention and compaction. By default, 30 s.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            sync: SyncPolicy::Never,
+            default_topic: TopicConfig::default(),
+            auto_create_topics: false,
+            maintenance_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Sets when appends are fsynced. By default, [`SyncPolicy::Never`].
+    #[must_use]
+    pub fn sync(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// Sets the config of auto-created topics. By default, `TopicConfig::default()`.
+    #[must_use]
+    pub fn default_topic(mut self, config: TopicConfig) -> Self {
+        self.default_topic = config;
+        self
+    }
+
+    /// Sets whether sending to an unknown topic creates it. By default, `false`.
+    #[must_use]
+    pub fn auto_create_topics(mut self, yes: bool) -> Self {
+        self.auto_create_topics = yes;
+        self
+    }
+
+    /// Sets how often retention and compaction run in the background. By default, 30 s.
+    #[must_use]
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let SyncPolicy::Interval(d) = self.sync {
+            if d.is_zero() {
+                return Err(invalid("sync interval must be greater than zero"));
+            }
+        }
+        if self.maintenance_interval.is_zero() {
+            return Err(invalid("maintenance_interval must be greater than zero"));
+        }
+        self.default_topic.validate()
+    }
+}
+
+/// What happens to old segments of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanupPolicy {
+    /// Delete whole segments past `retention_ms` or `retention_bytes` (Kafka's `delete`).
+    #[default]
+    Delete,
+    /// Keep the latest record of each key (Kafka's `compact`).
+    Compact,
+    /// Both (Kafka's `compact,delete`).
+    CompactAndDelete,
+}
+
+/// Settings of one topic, given to [`Broker::create_topic`](crate::Broker::create_topic).
+///
+/// Names and meanings are Kafka's topic configs (`segment.bytes` is `segment_bytes`, ...).
+///
+/// ```
+/// use strom::{CleanupPolicy, TopicConfig};
+///
+/// let config = TopicConfig::default()
+///     .partitions(3)
+///     .retention_ms(24 * 3600 * 1000)
+///     .cleanup_policy(CleanupPolicy::Delete);
+/// assert_eq!(config.partitions, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct TopicConfig {
+    /// Number of partitions. By default, 1.
+    pub partitions: u32,
+    /// A segment file is rolled when it would grow past this. By default, 64 MiB
+    /// (Kafka's 1 GiB is sized for a server; any value from 4 KiB to 1 GiB is accepted).
+    pub segment_bytes: u64,
+    /// A segment is rolled once it is this old. By default, 7 days.
+    pub segment_ms: i64,
+    /// Records older than this are deleted with their segment. By default, 7 days;
+    /// `-1` keeps them for ever.
+    pub retention_ms: i64,
+    /// A partition's oldest segments are deleted once it is larger. By default, unlimited.
+    pub retention_bytes: Option<u64>,
+    /// Largest key + value + header bytes of one record. By default, 1 MiB.
+    pub max_record_bytes: usize,
+    /// Delete, compact, or both. By default, [`CleanupPolicy::Delete`].
+    pub cleanup_policy: CleanupPolicy,
+    /// How long tombstones stay readable in a compacted topic. By default, 1 day.
+    pub delete_retention_ms: i64,
+    /// Bytes of log between entries of the sparse indexes. By default, 4096 (Kafka's).
+    pub index_interval_bytes: u32,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const MIN_SEGMENT_BYTES: u64 = 4096;
+const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            segment_bytes: 64 << 20,
+            segment_ms: 7 * DAY_MS,
+            retention_ms: 7 * DAY_MS,
+            retention_bytes: None,
+            max_record_bytes: 1 << 20,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DAY_MS,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+impl TopicConfig {
+    /// Sets the number of partitions. By default, 1.
+    #[must_use]
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.partitions = n;
+        self
+    }
+
+    /// Sets the size at which a segment is rolled. By default, 64 MiB.
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// Sets the age at which a segment is rolled. By default, 7 days.
+    #[must_use]
+    pub fn segment_ms(mut self, ms: i64) -> Self {
+        self.segment_ms = ms;
+        self
+    }
+
+    /// Sets how long records are kept (`-1`: for ever). By default, 7 days.
+    #[must_use]
+    pub fn retention_ms(mut self, ms: i64) -> Self {
+        self.retention_ms = ms;
+        self
+    }
+
+    /// Sets the size a partition is trimmed to. By default, unlimited.
+    #[must_use]
+    pub fn retention_bytes(mut self, bytes: u64) -> Self {
+        self.retention_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets the largest key + value + header bytes of a record. By default, 1 MiB.
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+
+    /// Sets the cleanup policy. By default, [`CleanupPolicy::Delete`].
+    #[must_use]
+    pub fn cleanup_policy(mut self, policy: CleanupPolicy) -> Self {
+        self.cleanup_policy = policy;
+        self
+    }
+
+    /// Sets how long tombstones stay in a compacted topic. By default, 1 day.
+    #[must_use]
+    pub fn delete_retention_ms(mut self, ms: i64) -> Self {
+        self.delete_retention_ms = ms;
+        self
+    }
+
+    /// Sets the bytes of log between sparse index entries. By default, 4096.
+    #[must_use]
+    pub fn index_interval_bytes(mut self, bytes: u32) -> Self {
+        self.index_interval_bytes = bytes;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.partitions == 0 {
+            return Err(invalid("partitions must be at least 1"));
+        }
+        // Every partition is a directory with an open segment; past this the process runs out
+        // of file descriptors and address space long before it is useful.
+        if self.partitions > 100_000 {
+            return Err(invalid(format!(
+                "partitions = {} is more than the 100000 supported",
+                self.partitions
+            )));
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return Err(invalid(format!(
+                "segment_bytes = {} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES}",
+                self.segment_bytes
+            )));
+        }
+        if self.segment_ms <= 0 {
+            return Err(invalid(format!("segment_ms = {} must be positive", self.segment_ms)));
+        }
+        if self.retention_ms < -1 || self.retention_ms == 0 {
+            return Err(invalid(format!(
+                "retention_ms = {} must be positive or -1 (for ever)",
+                self.retention_ms
+            )));
+        }
+        if self.max_record_bytes == 0 || self.max_record_bytes as u64 > MAX_SEGMENT_BYTES {
+            return Err(invalid(format!(
+                "max_record_bytes = {} is outside 1..={MAX_SEGMENT_BYTES}",
+                self.max_record_bytes
+            )));
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(invalid(format!(
+                "delete_retention_ms = {} must not be negative",
+                self.delete_retention_ms
+            )));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(invalid("index_interval_bytes must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a consumer starts when it has no valid position (Kafka's `auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// From the first offset still in the log.
+    Earliest,
+    /// From the high watermark: only records appended from now on.
+    #[default]
+    Latest,
+    /// Fail: `poll` returns [`Error::OffsetOutOfRange`](crate::Error::OffsetOutOfRange).
+    None,
+}
+
+/// How a consumer group spreads partitions over its members (Kafka's
+/// `partition.assignment.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssignmentStrategy {
+    /// Consecutive ranges of each topic's partitions per member (Kafka's default).
+    #[default]
+    Range,
+    /// All partitions dealt to the members in turn.
+    RoundRobin,
+    /// Balanced, moving as few partitions as possible; incremental rebalances.
+    CooperativeSticky,
+}
+
+/// Settings of a consumer, given to [`Broker::consumer`](crate::Broker::consumer).
+///
+/// ```
+/// use std::time::Duration;
+/// use strom::{ConsumerConfig, OffsetReset};
+///
+/// let config = ConsumerConfig::default()
+///     .group_id("fraud-detector")
+///     .auto_offset_reset(OffsetReset::Earliest)
+///     .max_poll_records(100);
+/// assert_eq!(config.group_id.as_deref(), Some("fraud-detector"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// The consumer group to join. By default, none (manual assignment only).
+    pub group_id: Option<String>,
+    /// Where to start without a valid position. By default, [`OffsetReset::Latest`].
+    pub auto_offset_reset: OffsetReset,
+    /// Whether positions are committed periodically and on close. By default, `true`.
+    pub enable_auto_commit: bool,
+    /// How often auto-commit runs. By default, 5 s.
+    pub auto_commit_interval: Duration,
+    /// Most records one `poll` returns. By default, 500.
+    pub max_poll_records: usize,
+    /// How a group assigns partitions. By default, [`AssignmentStrategy::Range`].
+    pub assignment_strategy: AssignmentStrategy,
+    /// A member that does not poll for this long leaves its group. By default, 5 minutes.
+    pub max_poll_interval: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            group_id: None,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            max_poll_records: 500,
+            assignment_strategy: AssignmentStrategy::Range,
+            max_poll_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Sets the consumer group. By default, none.
+    #[must_use]
+    pub fn group_id(mut self, id: impl Into<String>) -> Self {
+        self.group_id = Some(id.into());
+        self
+    }
+
+    /// Sets where to start without a valid position. By default, [`OffsetReset::Latest`].
+    #[must_use]
+    pub fn auto_offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+
+    /// Sets whether positions are committed automatically. By default, `true`.
+    #[must_use]
+    pub fn enable_auto_commit(mut self, yes: bool) -> Self {
+        self.enable_auto_commit = yes;
+        self
+    }
+
+    /// Sets how often auto-commit runs. By default, 5 s.
+    #[must_use]
+    pub fn auto_commit_interval(mut self, interval: Duration) -> Self {
+        self.auto_commit_interval = interval;
+        self
+    }
+
+    /// Sets the most records one `poll` returns. By default, 500.
+    #[must_use]
+    pub fn max_poll_records(mut self, n: usize) -> Self {
+        self.max_poll_records = n;
+        self
+    }
+
+    /// Sets the group's assignment strategy. By default, [`AssignmentStrategy::Range`].
+    #[must_use]
+    pub fn assignment_strategy(mut self, strategy: AssignmentStrategy) -> Self {
+        self.assignment_strategy = strategy;
+        self
+    }
+
+    /// Sets how long a member may go without polling. By default, 5 minutes.
+    #[must_use]
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
+        self
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,343 @@
+//! [`Consumer`]: reads records back by offset.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::broker::{remaining, Inner};
+use crate::config::{ConsumerConfig, OffsetReset};
+use crate::error::{Error, Result};
+use crate::log::notify::Waiter;
+use crate::log::PartitionLog;
+use crate::record::{ConsumerRecord, Records, TopicPartition};
+
+/// How long a consumer with nothing to read spins before it parks its thread: a record
+/// arriving within this window is picked up in well under a microsecond after its append,
+/// instead of after the operating system has rescheduled the thread.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Reads records from assigned partitions.
+///
+/// `Send`: use one per thread. Positions are the *next* offset to read, as in Kafka.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+///
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("greetings", TopicConfig::default())?;
+/// broker.producer().send("greetings", Record::new("hello"))?;
+///
+/// let mut consumer = broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+/// consumer.assign(&[TopicPartition::new("greetings", 0)])?;
+/// let records = consumer.poll(Duration::from_secs(1))?;
+/// assert_eq!(records.iter().next().map(|r| r.value()), Some(&b"hello"[..]));
+/// # Ok::<(), strom::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    inner: Arc<Inner>,
+    config: ConsumerConfig,
+    assigned: Vec<Assigned>,
+    /// Where the next fetch starts, rotating so that no partition starves the others.
+    next: usize,
+    waiter: Option<Arc<Waiter>>,
+    /// An error met after some records were already taken; returned by the next poll.
+    deferred: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Assigned {
+    tp: TopicPartition,
+    topic: Arc<str>,
+    log: Arc<PartitionLog>,
+    position: Option<u64>,
+}
+
+impl Consumer {
+    pub(crate) fn new(inner: Arc<Inner>, config: ConsumerConfig) -> Self {
+        Self {
+            inner,
+            config,
+            assigned: Vec::new(),
+            next: 0,
+            waiter: None,
+            deferred: None,
+        }
+    }
+
+    /// This consumer's settings.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Reads exactly these partitions, outside any group (Kafka's `assign`). Partitions
+    /// kept from the previous assignment keep their positions; new ones start where
+    /// `auto_offset_reset` says (`None`: `poll` fails until you `seek`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::Closed`]; on error the
+    /// assignment is unchanged.
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let mut assigned: Vec<Assigned> = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            if assigned.iter().any(|a| a.tp == *tp) {
+                continue;
+            }
+            let topic = self.inner.existing_topic(&tp.topic)?;
+            let log = topic.partition(tp.partition)?;
+            let position = match self.assigned.iter().find(|a| a.tp == *tp) {
+                Some(old) => old.position,
+                None => self.reset_position(&log),
+            };
+            assigned.push(Assigned {
+                tp: tp.clone(),
+                topic: Arc::clone(topic.name()),
+                log,
+                position,
+            });
+        }
+        self.assigned = assigned;
+        self.next = 0;
+        Ok(())
+    }
+
+    /// The partitions this consumer reads.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assigned.iter().map(|a| a.tp.clone()).collect()
+    }
+
+    /// The offset the next record read from `tp` will have, if known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<u64> {
+        self.assigned.iter().find(|a| a.tp == *tp).and_then(|a| a.position)
+    }
+
+    /// Sets the next offset to read from `tp`. An offset outside the log is allowed; the
+    /// next `poll` applies `auto_offset_reset` to it.
+    ///
+    /// # Errors
+    /// [`Error::NotAssigned`] if `tp` is not assigned to this consumer.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.assigned_mut(tp)?.position = Some(offset);
+        Ok(())
+    }
+
+    /// Moves to the first offset still in the log, for `tps` (all assigned if empty).
+    ///
+    /// # Errors
+    /// [`Error::NotAssigned`] for a partition not assigned to this consumer.
+    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        self.seek_each(tps, PartitionLog::log_start_offset)
+    }
+
+    /// Moves to the high watermark (only records appended later are read), for `tps`
+    /// (all assigned if empty).
+    ///
+    /// # Errors
+    /// [`Error::NotAssigned`] for a partition not assigned to this consumer.
+    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        self.seek_each(tps, PartitionLog::high_watermark)
+    }
+
+    /// Moves every assigned partition to its first record with a timestamp at or after
+    /// `ts_ms`, or to its end if it has none. Uses the time index, not a scan.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] or [`Error::Io`] from reading the log.
+    pub fn seek_to_timestamp(&mut self, ts_ms: i64) -> Result<()> {
+        for a in &mut self.assigned {
+            let offset = a.log.offset_for_timestamp(ts_ms)?;
+            a.position = Some(offset.unwrap_or_else(|| a.log.high_watermark()));
+        }
+        Ok(())
+    }
+
+    fn seek_each(&mut self, tps: &[TopicPartition], to: fn(&PartitionLog) -> u64) -> Result<()> {
+        if tps.is_empty() {
+            for a in &mut self.assigned {
+                a.position = Some(to(&a.log));
+            }
+            return Ok(());
+        }
+        for tp in tps {
+            self.assigned_mut(tp)?;
+        }
+        for tp in tps {
+            let a = self.assigned_mut(tp)?;
+            a.position = Some(to(&a.log));
+        }
+        Ok(())
+    }
+
+    fn assigned_mut(&mut self, tp: &TopicPartition) -> Result<&mut Assigned> {
+        self.assigned
+            .iter_mut()
+            .find(|a| a.tp == *tp)
+            .ok_or_else(|| Error::NotAssigned {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            })
+    }
+
+    /// Where `auto_offset_reset` puts a partition without a valid position.
+    fn reset_position(&self, log: &PartitionLog) -> Option<u64> {
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Some(log.log_start_offset()),
+            OffsetReset::Latest => Some(log.high_watermark()),
+            OffsetReset::None => None,
+        }
+    }
+
+    /// Returns the records available, waiting up to `timeout` for some to arrive; at most
+    /// `max_poll_records`. A timed-out poll returns an empty [`Records`]. A record appended
+    /// in this process wakes a waiting poll at once, not at the next timer tick.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] when a position is missing or outside the log and
+    /// `auto_offset_reset` is `None`; [`Error::Corrupt`] for a damaged batch (records before
+    /// it are returned first); [`Error::InvalidConfig`] when nothing is assigned;
+    /// [`Error::Closed`].
+    pub fn poll(&mut self, timeout: Duration) -> Result<Records> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        self.inner.check_open()?;
+        if self.assigned.is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: "poll needs assigned partitions: call assign first".into(),
+            });
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.fetch()?;
+            if !records.is_empty() || Instant::now() >= deadline {
+                return Ok(records);
+            }
+            self.wait(deadline);
+            self.inner.check_open()?;
+        }
+    }
+
+    /// Blocks for ever, yielding records as they arrive (like `for message in consumer`
+    /// in Kafka clients). Ends after yielding [`Error::Closed`] once the broker closes.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<ConsumerRecord>> + '_ {
+        let mut buffer = Vec::new().into_iter();
+        let mut done = false;
+        std::iter::from_fn(move || loop {
+            if let Some(record) = buffer.next() {
+                return Some(Ok(record));
+            }
+            if done {
+                return None;
+            }
+            match self.poll(Duration::from_secs(1)) {
+                Ok(records) => buffer = records.into_iter(),
+                Err(Error::Closed) => {
+                    done = true;
+                    return Some(Err(Error::Closed));
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        })
+    }
+
+    /// Takes what the assigned partitions have, from their positions on.
+    fn fetch(&mut self) -> Result<Records> {
+        let max = self.config.max_poll_records.max(1);
+        let mut out = Vec::new();
+        let count = self.assigned.len();
+        for i in 0..count {
+            if out.len() >= max {
+                break;
+            }
+            let index = (self.next + i) % count;
+            if let Err(e) = self.fetch_one(index, max, &mut out) {
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.deferred = Some(e);
+                break;
+            }
+        }
+        self.next = (self.next + 1) % count.max(1);
+        Ok(Records { records: out })
+    }
+
+    fn fetch_one(&mut self, index: usize, max: usize, out: &mut Vec<ConsumerRecord>) -> Result<()> {
+        let reset = self.config.auto_offset_reset;
+        let Some(a) = self.assigned.get_mut(index) else {
+            return Ok(());
+        };
+        let start = a.log.log_start_offset();
+        let high_watermark = a.log.high_watermark();
+        let position = match a.position {
+            Some(p) if (start..=high_watermark).contains(&p) => p,
+            current => match reset {
+                OffsetReset::Earliest => start,
+                OffsetReset::Latest => high_watermark,
+                OffsetReset::None => {
+                    return Err(Error::OffsetOutOfRange {
+                        topic: a.tp.topic.clone(),
+                        partition: a.tp.partition,
+                        offset: current,
+                        log_start_offset: start,
+                        high_watermark,
+                    })
+                }
+            },
+        };
+        a.position = Some(position);
+        let (topic, partition) = (&a.topic, a.tp.partition);
+        let mut next = position;
+        a.log.read(position, max - out.len(), |map, pos, record| {
+            next = record.offset + 1;
+            out.push(ConsumerRecord::from_ref(topic, partition, map, pos, record));
+        })?;
+        a.position = Some(next);
+        Ok(())
+    }
+
+    /// Parks until a record arrives in an assigned partition or `deadline` passes.
+    fn wait(&mut self, deadline: Instant) {
+        let current = thread::current().id();
+        let waiter = match &self.waiter {
+            Some(w) if w.thread_id() == current => Arc::clone(w),
+            _ => {
+                let w = Waiter::current();
+                self.waiter = Some(Arc::clone(&w));
+                w
+            }
+        };
+        waiter.reset();
+        for a in &self.assigned {
+            a.log.notify().register(&waiter);
+        }
+        // Re-check after registering: an append in between has either been seen here or
+        // will see the waiter.
+        let ready = self
+            .assigned
+            .iter()
+            .any(|a| a.position.is_none_or(|p| a.log.high_watermark() > p));
+        if !ready && self.inner.check_open().is_ok() {
+            let spin_until = Instant::now() + SPIN;
+            while !waiter.notified() && Instant::now() < spin_until {
+                std::hint::spin_loop();
+            }
+            while !waiter.notified() && Instant::now() < deadline {
+                thread::park_timeout(remaining(deadline));
+            }
+        }
+        for a in &self.assigned {
+            a.log.notify().unregister(&waiter);
+        }
+    }
+
+    /// Leaves: nothing to commit without a group.
+    ///
+    /// # Errors
+    /// None today; the signature leaves room for committing on close.
+    pub fn close(self) -> Result<()> {
+        Ok(())
+    }
+}

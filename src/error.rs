@@ -1,0 +1,207 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// `Result` with strom's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in strom.
+///
+/// Every message names the topic, partition, group or path concerned, so that it can be
+/// acted on without a debugger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `create_topic` was called with the name of a topic that exists.
+    #[error("topic {topic:?} already exists")]
+    TopicExists {
+        /// The topic's name.
+        topic: String,
+    },
+    /// The topic does not exist (and auto-creation is off).
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic {
+        /// The topic's name.
+        topic: String,
+    },
+    /// The consumer group never committed offsets and has no members.
+    #[error("unknown consumer group {group_id:?}")]
+    UnknownGroup {
+        /// The group's id.
+        group_id: String,
+    },
+    /// The name is not a legal topic name (Kafka's rules: 1 to 249 characters of
+    /// `[a-zA-Z0-9._-]`, not `.` or `..`, not starting with `__`, and not colliding with an
+    /// existing topic once `.` and `_` are treated alike).
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// The partition does not exist in the topic.
+    #[error("invalid partition {partition} for topic {topic:?}, which has {partitions} partition(s)")]
+    InvalidPartition {
+        /// The topic's name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// A configuration value or argument makes no sense.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
+    /// A record is not acceptable for the topic, for a reason other than its size.
+    #[error("invalid record for topic {topic:?}: {reason}")]
+    InvalidRecord {
+        /// The topic's name.
+        topic: String,
+        /// What is wrong with the record.
+        reason: String,
+    },
+    /// A record's key, value and headers together exceed the topic's `max_record_bytes`.
+    #[error("record of {size} bytes for topic {topic:?} exceeds max_record_bytes = {max}")]
+    RecordTooLarge {
+        /// The topic's name.
+        topic: String,
+        /// The record's key + value + header bytes.
+        size: usize,
+        /// The topic's limit.
+        max: usize,
+    },
+    /// A position is missing or outside the log, and `auto_offset_reset` is `None`.
+    #[error("offset {} out of range for {topic}-{partition} (log start {log_start_offset}, high watermark {high_watermark})", offset.map_or_else(|| "none".to_string(), |o| o.to_string()))]
+    OffsetOutOfRange {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The position that was asked for, `None` when there was none.
+        offset: Option<u64>,
+        /// The first offset still in the log.
+        log_start_offset: u64,
+        /// The next offset to be written.
+        high_watermark: u64,
+    },
+    /// Another broker (in this process or another) holds the data directory.
+    #[error("data directory {} is locked by another broker", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A file failed its checks: the bytes at `position` are not what was written.
+    #[error("corrupt file {}: {kind} at byte {position}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte position of the damaged batch or entry.
+        position: u64,
+        /// What was wrong.
+        kind: CorruptKind,
+    },
+    /// A value could not be serialized to or deserialized from JSON.
+    #[error("JSON error for {context}: {source}")]
+    Serde {
+        /// What was being (de)serialized, e.g. `"transactions-0@42"`.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The operating system reported an I/O error on `path`.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The consumer was asked about a partition it is not assigned.
+    #[error("partition {topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+    /// An earlier write or fsync of this partition failed, so what is on disk is unknown;
+    /// the partition refuses writes until the broker is reopened and recovers it.
+    #[error("partition {topic}-{partition} refuses writes after an earlier I/O failure; reopen the broker to recover it")]
+    Poisoned {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+    /// The broker was closed.
+    #[error("the broker is closed")]
+    Closed,
+}
+
+/// What was wrong with a corrupt file, carried by [`Error::Corrupt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptKind {
+    /// The stored CRC-32 does not match the bytes.
+    Checksum {
+        /// The CRC stored in the batch header.
+        stored: u32,
+        /// The CRC computed over the bytes read.
+        computed: u32,
+    },
+    /// A length field points outside the file or below the minimum.
+    Length(u64),
+    /// The format version byte is not one this build reads.
+    Version(u8),
+    /// A batch holds other offsets than its place in the log requires.
+    Offset {
+        /// The offset the log expected.
+        expected: u64,
+        /// The offset the batch claims.
+        found: u64,
+    },
+    /// A record inside a batch is malformed (the CRC matched, so it was written so).
+    Record(&'static str),
+    /// An index file is inconsistent with its segment.
+    Index(&'static str),
+}
+
+impl fmt::Display for CorruptKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Checksum { stored, computed } => {
+                write!(f, "CRC mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
+            Self::Length(len) => write!(f, "impossible batch length {len}"),
+            Self::Version(v) => write!(f, "unknown format version {v}"),
+            Self::Offset { expected, found } => {
+                write!(f, "batch offset {found} where {expected} was expected")
+            }
+            Self::Record(what) => write!(f, "malformed record: {what}"),
+            Self::Index(what) => write!(f, "inconsistent index: {what}"),
+        }
+    }
+}
+
+/// Attaches the path to an `io::Error` where it first appears.
+pub(crate) trait IoContext<T> {
+    /// Turns the error into [`Error::Io`] naming `path`.
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

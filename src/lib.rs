@@ -1,0 +1,87 @@
+//! # strom
+//!
+//! An embeddable event log with Apache Kafka's model: topics split into partitions,
+//! producers that append keyed records, consumers that read them back by offset, and
+//! durable segment files on local disk — inside your process, with no broker to run.
+//!
+//! strom **is** a library: a data directory, opened by one process at a time, that keeps
+//! Kafka's semantics where they matter (the partitioner is byte-compatible with Kafka's
+//! Java client, offsets are contiguous per partition, a committed offset is the next one
+//! to read) at the speed of memory copies. It is **not** a server, a network protocol, a
+//! replicated cluster, or a Kafka client.
+//!
+//! ## Quick start
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use std::time::Duration;
+//! use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+//!
+//! let broker = Broker::open(dir.path())?;
+//! broker.create_topic("transactions", TopicConfig::default().partitions(3))?;
+//!
+//! let producer = broker.producer();
+//! let meta = producer.send("transactions", Record::new(r#"{"amount": 950}"#).key("user-42"))?;
+//! producer.send_json("transactions", Some("user-7"), &serde_json::json!({"amount": 12}))?;
+//!
+//! let mut consumer = broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+//! consumer.assign(&[TopicPartition::new("transactions", meta.partition)])?;
+//! let records = consumer.poll(Duration::from_millis(100))?;
+//! let first = records.iter().next().expect("the record just sent");
+//! let value: serde_json::Value = first.json()?;
+//! assert_eq!(value["amount"], 950);
+//! broker.close()?;
+//! # Ok::<(), strom::Error>(())
+//! ```
+//!
+//! ## Concepts
+//!
+//! - A [`Broker`] owns a data directory; [`Broker::producer`] and [`Broker::consumer`]
+//!   hand out [`Producer`]s and [`Consumer`]s that share it.
+//! - A topic has a fixed number of partitions (it may grow); each partition is an
+//!   ordered log whose records have contiguous offsets from 0.
+//! - [`Producer::send`] picks the partition as Kafka does: the record's own, else
+//!   `murmur2(key) & 0x7fffffff % partitions`, else a sticky choice for keyless records.
+//! - A [`Consumer`] reads assigned partitions from a position, the next offset to read.
+//!
+//! ## Durability
+//!
+//! `send` returns once the record is in the operating system's page cache through a shared
+//! memory map: killing the process never loses an acknowledged record. [`SyncPolicy`]
+//! decides what a machine crash may lose: `Never` (the default, Kafka's), `Interval(d)`,
+//! or `Always` (each `send` waits for an fsync that concurrent senders share).
+//! [`Producer::flush`] fsyncs on demand.
+//!
+//! ## On-disk format
+//!
+//! `<dir>/<topic>/<partition>/<base offset:020>.log` files of record batches, each with a
+//! sparse `.index` and `.timeindex`; the batch format is specified byte by byte in
+//! [`storage::batch`].
+
+// A lint wall with reasons is in Cargo.toml's [lints] table.
+
+mod broker;
+mod config;
+mod consumer;
+mod error;
+mod log;
+mod partitioner;
+mod producer;
+mod record;
+pub mod storage;
+mod topic;
+
+pub use crate::broker::Broker;
+pub use crate::config::{
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, SyncPolicy,
+    TopicConfig,
+};
+pub use crate::consumer::Consumer;
+pub use crate::error::{CorruptKind, Error, Result};
+pub use crate::producer::Producer;
+pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
+pub use crate::topic::{PartitionDescription, TopicDescription};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

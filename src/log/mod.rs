@@ -1,0 +1,380 @@
+//! One partition's log: an ordered list of segments, the last one active.
+//!
+//! Appends take the partition's append lock, copy one batch into the active segment and
+//! publish the new high watermark (`SeqCst`, see [`notify`]); reads take no lock at all
+//! beyond a brief shared one on the segment list, so readers never hold up the writer.
+
+pub(crate) mod notify;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::SyncPolicy;
+use crate::error::{Error, IoContext, Result};
+use crate::storage::batch::{self, Entry, RecordRef};
+use crate::storage::mapping::Mapping;
+use crate::storage::segment::{ActiveSegment, Layout, Segment};
+use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use notify::Notify;
+
+/// The settings of a log that come from its topic's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogSettings {
+    /// Roll when the active segment would grow past this.
+    pub(crate) segment_bytes: u64,
+    /// Roll when the active segment is this old.
+    pub(crate) segment_ms: i64,
+    /// Bytes between sparse index entries.
+    pub(crate) index_interval_bytes: u64,
+    /// When appends are fsynced.
+    pub(crate) sync: SyncPolicy,
+}
+
+/// Where an append leaves the log after a clean shutdown, recorded in the clean marker so
+/// that the next open need not scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CleanState {
+    /// The high watermark.
+    pub(crate) next_offset: u64,
+    /// The active segment's largest timestamp.
+    pub(crate) max_timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteState {
+    Open,
+    Closed,
+    /// A write or fsync failed: what is on disk is unknown until recovery at reopen.
+    Poisoned,
+}
+
+#[derive(Debug)]
+struct Writer {
+    active: ActiveSegment,
+    settings: LogSettings,
+    state: WriteState,
+}
+
+/// The offsets and size of a partition, as `describe_topic` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogStats {
+    pub(crate) log_start_offset: u64,
+    pub(crate) high_watermark: u64,
+    pub(crate) segments: usize,
+    pub(crate) size_bytes: u64,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub(crate) struct PartitionLog {
+    topic: Arc<str>,
+    partition: u32,
+    dir: PathBuf,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    high_watermark: AtomicU64,
+    /// Every offset below this is on stable storage.
+    durable: AtomicU64,
+    /// Serializes fsyncs: whoever holds it syncs for everyone queued behind it.
+    sync_lock: Mutex<()>,
+    notify: Notify,
+}
+
+impl PartitionLog {
+    /// Opens the log in `dir`, creating it if needed. After an unclean stop (`clean` is
+    /// `None`) the active segment's tail is checked and cut at the first bad batch.
+    pub(crate) fn open(
+        dir: &Path,
+        topic: Arc<str>,
+        partition: u32,
+        settings: LogSettings,
+        clean: Option<CleanState>,
+        now_ms: i64,
+    ) -> Result<Self> {
+        fs::create_dir_all(dir).at(dir)?;
+        let bases = list_segments(dir)?;
+        let layout = Layout {
+            index_interval: settings.index_interval_bytes,
+        };
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for pair in bases.windows(2) {
+            let (base, next) = (pair[0], pair[1]);
+            let path = storage::segment_path(dir, base, LOG_EXT);
+            let len = fs::metadata(&path).at(&path)?.len();
+            segments.push(Arc::new(Segment::sealed(dir, base, len, next, layout)));
+        }
+        let active = match bases.last() {
+            Some(&base) => ActiveSegment::open(
+                dir,
+                base,
+                settings.segment_bytes,
+                layout,
+                clean.map(|c| (c.next_offset, c.max_timestamp)),
+                now_ms,
+            )?,
+            None => {
+                let active = ActiveSegment::create(dir, 0, settings.segment_bytes, layout, now_ms)?;
+                fsync_dir(dir)?;
+                active
+            }
+        };
+        segments.push(Arc::clone(active.segment()));
+        let next_offset = active.next_offset();
+        Ok(Self {
+            topic,
+            partition,
+            dir: dir.to_path_buf(),
+            segments: RwLock::new(segments),
+            writer: Mutex::new(Writer {
+                active,
+                settings,
+                state: WriteState::Open,
+            }),
+            high_watermark: AtomicU64::new(next_offset),
+            durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
+            sync_lock: Mutex::new(()),
+            notify: Notify::default(),
+        })
+    }
+
+    /// The partition number.
+    pub(crate) fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The next offset to be written.
+    pub(crate) fn high_watermark(&self) -> u64 {
+        self.high_watermark.load(Ordering::SeqCst)
+    }
+
+    /// The first offset still in the log.
+    pub(crate) fn log_start_offset(&self) -> u64 {
+        self.segments.read().first().map_or(0, |s| s.base_offset())
+    }
+
+    /// The waiters of this partition.
+    pub(crate) fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    /// Offsets, segment count and size.
+    pub(crate) fn stats(&self) -> LogStats {
+        let segments = self.segments.read();
+        LogStats {
+            log_start_offset: segments.first().map_or(0, |s| s.base_offset()),
+            high_watermark: self.high_watermark(),
+            segments: segments.len(),
+            size_bytes: segments.iter().map(|s| s.size_bytes()).sum(),
+        }
+    }
+
+    /// Appends `entries` as one batch; returns the offset of the first. With
+    /// `SyncPolicy::Always` it returns once the batch is on stable storage.
+    pub(crate) fn append(&self, entries: &[Entry<'_>], now_ms: i64) -> Result<u64> {
+        let len = batch::encoded_len(entries);
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        if writer
+            .active
+            .should_roll(len as u64, now_ms, writer.settings.segment_ms)
+        {
+            self.roll(&mut writer, len as u64, now_ms)?;
+        }
+        let base = writer.active.next_offset();
+        writer.active.append(entries, len)?;
+        let next = writer.active.next_offset();
+        // Stored under the lock, so the watermark never moves backwards.
+        self.high_watermark.store(next, Ordering::SeqCst);
+        let sync = writer.settings.sync;
+        drop(writer);
+        self.notify.notify();
+        if sync == SyncPolicy::Always {
+            self.sync_to(next)?;
+        }
+        Ok(base)
+    }
+
+    fn check_writable(&self, writer: &Writer) -> Result<()> {
+        match writer.state {
+            WriteState::Open => Ok(()),
+            WriteState::Closed => Err(Error::Closed),
+            WriteState::Poisoned => Err(Error::Poisoned {
+                topic: self.topic.to_string(),
+                partition: self.partition,
+            }),
+        }
+    }
+
+    /// Seals the active segment and starts a new one for a batch of `len` bytes.
+    fn roll(&self, writer: &mut Writer, len: u64, now_ms: i64) -> Result<()> {
+        let sync = writer.settings.sync != SyncPolicy::Never;
+        // IMPORTANT: the old segment is cut to its data (and synced) before the new one
+        // exists, so recovery only ever has to look at the last segment.
+        writer.active.finish(sync)?;
+        let base = writer.active.next_offset();
+        let capacity = writer.settings.segment_bytes.max(len);
+        let layout = Layout {
+            index_interval: writer.settings.index_interval_bytes,
+        };
+        let fresh = ActiveSegment::create(&self.dir, base, capacity, layout, now_ms)?;
+        if sync {
+            fsync_dir(&self.dir)?;
+        }
+        self.segments.write().push(Arc::clone(fresh.segment()));
+        writer.active = fresh;
+        Ok(())
+    }
+
+    /// Makes every offset below `offset` durable. Concurrent callers share one fsync: the
+    /// first to get the lock syncs everything appended so far, the others find their
+    /// offsets covered and return.
+    pub(crate) fn sync_to(&self, offset: u64) -> Result<()> {
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let _turn = self.sync_lock.lock();
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let (map, path, end, next) = {
+            let writer = self.writer.lock();
+            if writer.state == WriteState::Poisoned {
+                self.check_writable(&writer)?;
+            }
+            let active = &writer.active;
+            (
+                Arc::clone(active.map()),
+                active.path().to_path_buf(),
+                active.end() as usize,
+                active.next_offset(),
+            )
+        };
+        // Everything before the active segment was synced when it was sealed.
+        if let Err(e) = map.sync(0..end, &path) {
+            // IMPORTANT: after a failed fsync the kernel may have dropped the dirty pages;
+            // retrying could report success for data that is gone, so refuse writes.
+            self.writer.lock().state = WriteState::Poisoned;
+            return Err(e);
+        }
+        self.durable.fetch_max(next, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub(crate) fn sync_all(&self) -> Result<()> {
+        self.sync_to(self.high_watermark())
+    }
+
+    /// Hands `emit` the records from `from` on, at most `max`, in offset order; returns how
+    /// many. Reads end at the high watermark loaded on entry.
+    pub(crate) fn read(
+        &self,
+        from: u64,
+        max: usize,
+        mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
+    ) -> Result<usize> {
+        let high_watermark = self.high_watermark();
+        let mut at = from;
+        let mut count = 0;
+        while count < max && at < high_watermark {
+            let Some(segment) = self.segment_for(at) else {
+                break;
+            };
+            let progress = segment.read(at, max - count, |map, pos, record| {
+                at = record.offset + 1;
+                emit(map, pos, record);
+            })?;
+            count += progress.records;
+            if progress.records == 0 {
+                let next = segment.next_offset();
+                if next > at && !self.is_last(&segment) {
+                    // A sealed segment ended early (its unsynced tail was lost in a machine
+                    // crash): go on where the next segment starts.
+                    at = next;
+                } else {
+                    break;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    fn is_last(&self, segment: &Arc<Segment>) -> bool {
+        self.segments.read().last().is_some_and(|s| Arc::ptr_eq(s, segment))
+    }
+
+    /// The segment holding `offset` (the last whose base is at or below it).
+    fn segment_for(&self, offset: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read();
+        let after = segments.partition_point(|s| s.base_offset() <= offset);
+        after.checked_sub(1).and_then(|i| segments.get(i)).map(Arc::clone)
+    }
+
+    /// The first offset whose record has a timestamp at or after `timestamp`.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
+        for segment in segments {
+            if let Some(offset) = segment.offset_for_timestamp(timestamp)? {
+                return Ok(Some(offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Flushes, fsyncs and stops accepting appends; returns what the clean marker records.
+    pub(crate) fn close(&self) -> Result<CleanState> {
+        let mut writer = self.writer.lock();
+        let was = writer.state;
+        writer.state = WriteState::Closed;
+        let state = CleanState {
+            next_offset: writer.active.next_offset(),
+            max_timestamp: writer.active.max_timestamp(),
+        };
+        if was == WriteState::Poisoned {
+            drop(writer);
+            self.notify.notify();
+            return Err(Error::Poisoned {
+                topic: self.topic.to_string(),
+                partition: self.partition,
+            });
+        }
+        let result = writer.active.finish(true);
+        drop(writer);
+        self.notify.notify();
+        result.map(|()| state)
+    }
+
+    /// Stops accepting appends without syncing (the topic is being deleted).
+    pub(crate) fn abandon(&self) {
+        self.writer.lock().state = WriteState::Closed;
+        self.notify.notify();
+    }
+}
+
+/// The base offsets of the segments in `dir`, in order. Index files without their log
+/// (left by a crash while a segment was being created or deleted) are removed.
+fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    let mut orphans = Vec::new();
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = storage::parse_segment_name(name) {
+            bases.push(base);
+        } else if name.ends_with(INDEX_EXT) || name.ends_with(TIME_INDEX_EXT) {
+            orphans.push(entry.path());
+        }
+    }
+    bases.sort_unstable();
+    for path in orphans {
+        if !path.with_extension(LOG_EXT).exists() {
+            fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(bases)
+}

@@ -1,0 +1,214 @@
+//! [`Producer`]: appends records to topics.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::broker::{now_ms, Inner};
+use crate::error::{Error, Result};
+use crate::partitioner;
+use crate::record::{Record, RecordMetadata};
+use crate::storage::batch::Entry;
+use crate::topic::Topic;
+
+/// Appends records to topics. `Clone + Send + Sync`; clones are cheap and share the broker.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use strom::{Broker, Record, TopicConfig};
+///
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("transactions", TopicConfig::default().partitions(3))?;
+/// let producer = broker.producer();
+/// let meta = producer.send("transactions", Record::new(r#"{"amount": 950}"#).key("user-42"))?;
+/// assert_eq!(meta.offset, 0);
+/// producer.flush()?;
+/// # Ok::<(), strom::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl Producer {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// Appends one record. When it returns the record is in the log, visible to consumers,
+    /// and survives the process being killed; whether it also survives a power cut follows
+    /// the broker's [`SyncPolicy`](crate::SyncPolicy).
+    ///
+    /// The partition is the record's own if set; else, for a key, Kafka's
+    /// `murmur2(key) & 0x7fffffff % partitions`; else a sticky choice.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::RecordTooLarge`],
+    /// [`Error::InvalidRecord`] (negative timestamp), [`Error::Io`], [`Error::Poisoned`],
+    /// [`Error::Closed`].
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let topic = self.inner.topic_for_send(topic)?;
+        let size = validate(&topic, &record)?;
+        let partition = choose_partition(&topic, &record, size)?;
+        let now = now_ms();
+        let timestamp = record.timestamp.unwrap_or(now);
+        let entry = record.entry(timestamp);
+        let offset = topic.partition(partition)?.append(std::slice::from_ref(&entry), now)?;
+        Ok(RecordMetadata {
+            topic: topic.name().to_string(),
+            partition,
+            offset,
+            timestamp,
+        })
+    }
+
+    /// Appends many records: the fast path. Records bound for one partition are written as
+    /// one batch (one copy, one CRC pass). All-or-nothing per partition: every record is
+    /// checked before anything is written, so one invalid record appends nothing. Returns
+    /// one [`RecordMetadata`] per record, in input order.
+    ///
+    /// Records without a key or partition all go to one partition (sticky).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_batch(&self, topic: &str, records: impl IntoIterator<Item = Record>) -> Result<Vec<RecordMetadata>> {
+        let records: Vec<Record> = records.into_iter().collect();
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let topic = self.inner.topic_for_send(topic)?;
+        let mut keyless_bytes = 0;
+        for record in &records {
+            let size = validate(&topic, record)?;
+            if record.partition.is_none() && record.key.is_none() {
+                keyless_bytes += size;
+            }
+        }
+        let partitions = topic.partition_count();
+        let sticky = topic.sticky().next(keyless_bytes, partitions);
+        let targets = records
+            .iter()
+            .map(|r| match (r.partition, &r.key) {
+                (Some(p), _) => check_partition(&topic, p),
+                (None, Some(key)) => Ok(partitioner::partition_for_key(key, partitions)),
+                (None, None) => Ok(sticky),
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let now = now_ms();
+        let timestamp = |r: &Record| r.timestamp.unwrap_or(now);
+        let name = topic.name().to_string();
+        let mut metadata: Vec<RecordMetadata> = records
+            .iter()
+            .zip(&targets)
+            .map(|(r, &partition)| RecordMetadata {
+                topic: name.clone(),
+                partition,
+                offset: 0,
+                timestamp: timestamp(r),
+            })
+            .collect();
+        let first = targets[0];
+        if targets.iter().all(|&p| p == first) {
+            let entries: Vec<Entry<'_>> = records.iter().map(|r| r.entry(timestamp(r))).collect();
+            let base = topic.partition(first)?.append(&entries, now)?;
+            for (i, meta) in metadata.iter_mut().enumerate() {
+                meta.offset = base + i as u64;
+            }
+            return Ok(metadata);
+        }
+        let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
+        for (i, &p) in targets.iter().enumerate() {
+            if let Some(list) = by_partition.get_mut(p as usize) {
+                list.push(i);
+            }
+        }
+        for (p, indices) in by_partition.iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            let entries: Vec<Entry<'_>> = indices
+                .iter()
+                .map(|&i| records[i].entry(metadata[i].timestamp))
+                .collect();
+            let base = topic.partition(p as u32)?.append(&entries, now)?;
+            for (n, &i) in indices.iter().enumerate() {
+                metadata[i].offset = base + n as u64;
+            }
+        }
+        Ok(metadata)
+    }
+
+    /// Appends `value` serialized as JSON, with an optional key.
+    ///
+    /// # Errors
+    /// [`Error::Serde`] if it does not serialize, then as [`send`](Self::send).
+    pub fn send_json<T: Serialize + ?Sized>(&self, topic: &str, key: Option<&str>, value: &T) -> Result<RecordMetadata> {
+        let bytes = serde_json::to_vec(value).map_err(|source| Error::Serde {
+            context: format!("a value for topic {topic:?}"),
+            source,
+        })?;
+        let record = Record::new(bytes);
+        let record = match key {
+            Some(key) => record.key(key),
+            None => record,
+        };
+        self.send(topic, record)
+    }
+
+    /// Fsyncs everything this broker has appended so far: when it returns, every record
+    /// sent before the call survives a power cut.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if an fsync fails (the partition then refuses writes until the broker
+    /// is reopened), [`Error::Poisoned`], [`Error::Closed`].
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Checks a record against the topic's rules; returns its size.
+fn validate(topic: &Topic, record: &Record) -> Result<usize> {
+    let size = record.size();
+    let max = topic.max_record_bytes();
+    if size > max {
+        return Err(Error::RecordTooLarge {
+            topic: topic.name().to_string(),
+            size,
+            max,
+        });
+    }
+    if let Some(ts) = record.timestamp {
+        if ts < 0 {
+            return Err(Error::InvalidRecord {
+                topic: topic.name().to_string(),
+                reason: format!("timestamp {ts} is before the Unix epoch"),
+            });
+        }
+    }
+    if let Some(p) = record.partition {
+        check_partition(topic, p)?;
+    }
+    Ok(size)
+}
+
+fn check_partition(topic: &Topic, partition: u32) -> Result<u32> {
+    let partitions = topic.partition_count();
+    if partition < partitions {
+        Ok(partition)
+    } else {
+        Err(Error::InvalidPartition {
+            topic: topic.name().to_string(),
+            partition,
+            partitions,
+        })
+    }
+}
+
+fn choose_partition(topic: &Topic, record: &Record, size: usize) -> Result<u32> {
+    let partitions = topic.partition_count();
+    Ok(match (record.partition, &record.key) {
+        (Some(p), _) => p,
+        (None, Some(key)) => partitioner::partition_for_key(key, partitions),
+        (None, None) => topic.sticky().next(size, partitions),
+    })
+}

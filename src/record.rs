@@ -1,0 +1,317 @@
+//! What goes in and comes out: [`Record`], [`RecordMetadata`], [`ConsumerRecord`],
+//! [`Records`] and [`TopicPartition`].
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::storage::batch;
+use crate::storage::mapping::Mapping;
+
+/// A record to send: a value, and optionally a key, headers, a timestamp and a partition.
+///
+/// Keys, values and header values take any of `Vec<u8>`, `&[u8]`, `String` and `&str`.
+/// An empty key is a key (it is hashed like any other), distinct from no key, as in Kafka.
+///
+/// ```
+/// use strom::Record;
+///
+/// let record = Record::new(r#"{"amount": 950}"#)
+///     .key("user-42")
+///     .header("source", "atm")
+///     .timestamp(1_700_000_000_000);
+/// assert_eq!(record.key_bytes(), Some(&b"user-42"[..]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) partition: Option<u32>,
+}
+
+impl Record {
+    /// A record with this value and nothing else set.
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: None,
+            value: Some(value.into()),
+            headers: Vec::new(),
+            timestamp: None,
+            partition: None,
+        }
+    }
+
+    /// A record with a key and no value: in a compacted topic it deletes the key.
+    pub fn tombstone(key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: Some(key.into()),
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+            partition: None,
+        }
+    }
+
+    /// Sets the key, which picks the partition (Kafka's murmur2 partitioner).
+    #[must_use]
+    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Adds a header. Names may repeat, as in Kafka.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the timestamp in milliseconds since the Unix epoch. By default, the time of
+    /// `send` (Kafka's `CreateTime`).
+    #[must_use]
+    pub fn timestamp(mut self, ms_since_epoch: i64) -> Self {
+        self.timestamp = Some(ms_since_epoch);
+        self
+    }
+
+    /// Sends to this partition instead of letting the partitioner choose.
+    #[must_use]
+    pub fn partition(mut self, partition: u32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The key, if set.
+    pub fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// The value (`None` for a tombstone).
+    pub fn value_bytes(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    /// Bytes counted against `max_record_bytes`: key, value and headers.
+    pub(crate) fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+
+    pub(crate) fn entry(&self, timestamp: i64) -> batch::Entry<'_> {
+        batch::Entry {
+            timestamp,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+        }
+    }
+}
+
+/// Where a sent record landed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset in its partition.
+    pub offset: u64,
+    /// The record's timestamp, ms since the epoch.
+    pub timestamp: i64,
+}
+
+/// A topic and a partition number.
+///
+/// ```
+/// use strom::TopicPartition;
+///
+/// let tp = TopicPartition::new("transactions", 2);
+/// assert_eq!(tp.to_string(), "transactions-2");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// A topic-partition pair.
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    /// Kafka's `topic-partition` notation.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A record read by a consumer.
+///
+/// It points into the segment file's memory map instead of holding a copy; cloning it is
+/// cheap (two reference counts).
+#[derive(Clone)]
+pub struct ConsumerRecord {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: u32,
+    pub(crate) offset: u64,
+    pub(crate) timestamp: i64,
+    pub(crate) data: Arc<Mapping>,
+    pub(crate) key: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
+    pub(crate) headers: Range<usize>,
+    pub(crate) header_count: u32,
+}
+
+impl ConsumerRecord {
+    /// A record decoded at `batch_pos` of `data`.
+    pub(crate) fn from_ref(
+        topic: &Arc<str>,
+        partition: u32,
+        data: &Arc<Mapping>,
+        batch_pos: usize,
+        record: batch::RecordRef,
+    ) -> Self {
+        let shift = |r: Range<usize>| r.start + batch_pos..r.end + batch_pos;
+        Self {
+            topic: Arc::clone(topic),
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            data: Arc::clone(data),
+            key: record.key.map(shift),
+            value: record.value.map(shift),
+            headers: shift(record.headers),
+            header_count: record.header_count,
+        }
+    }
+
+    /// The topic it was read from.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition it was read from.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Its offset in the partition.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Its timestamp, ms since the epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Its key, if it has one (an empty key is `Some(&[])`).
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.clone().and_then(|r| self.data.bytes(r))
+    }
+
+    /// Its value; empty for a tombstone (see [`is_tombstone`](Self::is_tombstone)).
+    pub fn value(&self) -> &[u8] {
+        self.value
+            .clone()
+            .and_then(|r| self.data.bytes(r))
+            .unwrap_or_default()
+    }
+
+    /// Whether it is a tombstone (a key with no value), not merely an empty value.
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// Its headers, in the order they were added.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        let encoded = self.data.bytes(self.headers.clone()).unwrap_or_default();
+        batch::headers(encoded, self.header_count)
+            .filter_map(|(k, v)| std::str::from_utf8(k).ok().map(|k| (k, v)))
+    }
+
+    /// The value parsed as JSON.
+    ///
+    /// # Errors
+    /// [`Error::Serde`] naming the topic, partition and offset if it does not parse as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(self.value()).map_err(|source| Error::Serde {
+            context: format!("{}-{}@{}", self.topic, self.partition, self.offset),
+            source,
+        })
+    }
+}
+
+impl fmt::Debug for ConsumerRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerRecord")
+            .field("topic", &self.topic())
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &self.key().map(String::from_utf8_lossy))
+            .field("value", &String::from_utf8_lossy(self.value()))
+            .field("tombstone", &self.is_tombstone())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The records one `poll` returned, in partition order, each partition's in offset order.
+#[derive(Debug, Default, Clone)]
+pub struct Records {
+    pub(crate) records: Vec<ConsumerRecord>,
+}
+
+impl Records {
+    /// How many records there are.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none (the poll timed out).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Iterates the records by reference.
+    pub fn iter(&self) -> std::slice::Iter<'_, ConsumerRecord> {
+        self.records.iter()
+    }
+}
+
+impl IntoIterator for Records {
+    type Item = ConsumerRecord;
+    type IntoIter = std::vec::IntoIter<ConsumerRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = &'a ConsumerRecord;
+    type IntoIter = std::slice::Iter<'a, ConsumerRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}

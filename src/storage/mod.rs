@@ -1,0 +1,94 @@
+//! The bytes on disk: segment files, their sparse indexes and the record-batch format.
+//!
+//! This layer knows files, offsets and byte positions, and nothing of topics, partitions
+//! or consumer groups. Only [`batch`], the file format, is public: it is documented byte by
+//! byte there, because users' data lives in it for years.
+
+pub mod batch;
+pub(crate) mod index;
+pub(crate) mod mapping;
+pub(crate) mod recovery;
+pub(crate) mod segment;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+
+/// Extension of a segment's log file.
+pub(crate) const LOG_EXT: &str = "log";
+/// Extension of a segment's sparse offset index.
+pub(crate) const INDEX_EXT: &str = "index";
+/// Extension of a segment's sparse time index.
+pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+
+/// The path of a segment file: its base offset in 20 digits, as Kafka names them, so that
+/// `ls` shows where each segment starts and lists them in order.
+pub(crate) fn segment_path(dir: &Path, base_offset: u64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// The base offset named by a segment log file, if `name` is one.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".log")?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Makes a directory's entries (creations, renames, deletions) durable.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    // IMPORTANT: on Unix a new or renamed file is durable only once its directory is synced.
+    #[cfg(unix)]
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
+/// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).at(&tmp)?;
+    file.write_all(bytes).at(&tmp)?;
+    file.sync_all().at(&tmp)?;
+    drop(file);
+    fs::rename(&tmp, path).at(path)?;
+    match path.parent() {
+        Some(dir) => fsync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip() {
+        let path = segment_path(Path::new("d"), 42, LOG_EXT);
+        assert_eq!(path, Path::new("d/00000000000000000042.log"));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert_eq!(parse_segment_name(name), Some(42));
+        assert_eq!(parse_segment_name("42.log"), None);
+        assert_eq!(parse_segment_name("0000000000000000004x.log"), None);
+        assert_eq!(parse_segment_name("00000000000000000042.index"), None);
+    }
+
+    #[test]
+    fn atomic_write_replaces_content() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| crate::Error::Io {
+            path: PathBuf::new(),
+            source: e,
+        })?;
+        let path = dir.path().join("topic.json");
+        atomic_write(&path, b"one")?;
+        atomic_write(&path, b"two")?;
+        assert_eq!(fs::read(&path).at(&path)?, b"two");
+        assert!(!path.with_extension("tmp").exists());
+        Ok(())
+    }
+}

@@ -1,0 +1,528 @@
+//! A segment: one `.log` file of record batches with its `.index` and `.timeindex`.
+//!
+//! [`Segment`] is the shared, read-side view: readers find their starting position through
+//! the sparse index and decode batches straight out of the memory map, up to the published
+//! end, without taking any lock. [`ActiveSegment`] is the single writer of the last segment
+//! of a log: it copies each batch into the preallocated map, adds index entries, and then
+//! publishes the new end.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use super::batch::{self, DecodeError, Entry, RecordRef};
+use super::index::{self, IndexEntry, SparseIndex};
+use super::mapping::Mapping;
+use super::recovery::{self, Scan};
+use super::{segment_path, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use crate::error::{CorruptKind, Error, IoContext, Result};
+
+/// Index entries are written to their files in groups of this many, so an append costs no
+/// system call; after a crash, recovery re-derives the unwritten ones from the log.
+const INDEX_WRITE_BATCH: usize = 64;
+
+/// How a segment's bytes are laid out, fixed when it is created or opened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// Bytes of log between index entries.
+    pub(crate) index_interval: u64,
+}
+
+/// The loaded parts of a segment: its map and index.
+#[derive(Debug)]
+struct Loaded {
+    map: Option<Arc<Mapping>>,
+    index: SparseIndex,
+}
+
+/// The read-side view of one segment, shared by its writer and all readers.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: u64,
+    path: PathBuf,
+    layout: Layout,
+    /// Bytes of valid batches; readers never look at or past it.
+    end: AtomicU64,
+    /// Offset after the last record, published after `end`.
+    next_offset: AtomicU64,
+    /// Largest record timestamp in the segment (`i64::MIN` when empty).
+    max_timestamp: AtomicI64,
+    loaded: OnceLock<Loaded>,
+}
+
+/// What a read of one segment produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadProgress {
+    /// Records handed to the callback.
+    pub(crate) records: usize,
+    /// Whether the read stopped at the segment's published end.
+    pub(crate) at_end: bool,
+}
+
+impl Segment {
+    /// A sealed segment found on disk: nothing is read until the first lookup.
+    pub(crate) fn sealed(dir: &Path, base_offset: u64, len: u64, next_offset: u64, layout: Layout) -> Self {
+        Self {
+            base_offset,
+            path: segment_path(dir, base_offset, LOG_EXT),
+            layout,
+            end: AtomicU64::new(len),
+            next_offset: AtomicU64::new(next_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            loaded: OnceLock::new(),
+        }
+    }
+
+    /// The segment's first offset.
+    pub(crate) fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+
+    /// Published length in bytes.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// Offset after the segment's last record.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Largest record timestamp in the segment, loading it if needed.
+    pub(crate) fn max_timestamp(&self) -> Result<i64> {
+        self.load()?;
+        Ok(self.max_timestamp.load(Ordering::Acquire))
+    }
+
+    fn load(&self) -> Result<&Loaded> {
+        if let Some(loaded) = self.loaded.get() {
+            return Ok(loaded);
+        }
+        let loaded = self.load_sealed()?;
+        // Another reader may have won the race; both loaded the same bytes.
+        Ok(self.loaded.get_or_init(|| loaded))
+    }
+
+    /// Maps a sealed segment and loads its index, re-deriving any entries the index files
+    /// lack (or all of them, when the files are missing or inconsistent).
+    fn load_sealed(&self) -> Result<Loaded> {
+        let end = self.size_bytes();
+        let Ok(len) = usize::try_from(end) else {
+            return Err(corrupt(&self.path, 0, CorruptKind::Length(end)));
+        };
+        let map = if len == 0 {
+            None
+        } else {
+            let file = File::open(&self.path).at(&self.path)?;
+            Some(Arc::new(Mapping::read_only(&file, len, &self.path)?))
+        };
+        let bytes = map.as_ref().and_then(|m| m.bytes(0..len)).unwrap_or_default();
+        let (entries, stored) = self.read_index_files(end);
+        let index = SparseIndex::from_entries(&entries, index_capacity(end, self.layout));
+        let scan = recovery::scan_tail(bytes, self.base_offset, &index, self.layout.index_interval);
+        self.max_timestamp.store(scan.max_timestamp, Ordering::Release);
+        if index.len() != stored {
+            // The files lacked entries: write the re-derived index so the next open has it.
+            // Best effort: the index is derived data and the read can go on without it.
+            let _ = write_index_files(&self.path, &index);
+        }
+        Ok(Loaded { map, index })
+    }
+
+    /// The entries of the index files that are consistent with each other and with the
+    /// log, and how many there were.
+    fn read_index_files(&self, log_len: u64) -> (Vec<IndexEntry>, usize) {
+        let offsets = std::fs::read(self.path.with_extension(INDEX_EXT)).unwrap_or_default();
+        let times = std::fs::read(self.path.with_extension(TIME_INDEX_EXT)).unwrap_or_default();
+        let entries = index::decode_entries(&offsets, &times, log_len);
+        let stored = offsets.len() / index::INDEX_ENTRY_BYTES;
+        (entries, stored)
+    }
+
+    /// Hands `emit` the records from offset `from` on, at most `max` of them, in order.
+    ///
+    /// Every batch a record is taken from has passed its CRC check; a damaged batch is an
+    /// [`Error::Corrupt`] naming this file and the batch's position. A zeroed header ends
+    /// the segment's data (the unwritten tail of a preallocated file).
+    pub(crate) fn read(
+        &self,
+        from: u64,
+        max: usize,
+        mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
+    ) -> Result<ReadProgress> {
+        let mut progress = ReadProgress { records: 0, at_end: true };
+        let end = self.size_bytes();
+        let loaded = self.load()?;
+        let Some(map) = loaded.map.as_ref() else {
+            return Ok(progress);
+        };
+        let end = usize::try_from(end).unwrap_or(usize::MAX).min(map.len());
+        let rel = u32::try_from(from.saturating_sub(self.base_offset)).unwrap_or(u32::MAX);
+        let (mut pos, mut expected) = match loaded.index.lookup_offset(rel) {
+            Some(e) => (e.position as usize, self.base_offset + u64::from(e.relative_offset)),
+            None => (0, self.base_offset),
+        };
+        while pos < end {
+            let bytes = map.bytes(pos..end).unwrap_or_default();
+            let header = match batch::read_header(bytes) {
+                Ok(h) => h,
+                Err(DecodeError::Zeroed) => break,
+                Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
+            };
+            if header.base_offset != expected {
+                let kind = CorruptKind::Offset { expected, found: header.base_offset };
+                return Err(corrupt(&self.path, pos as u64, kind));
+            }
+            let len = header.length as usize;
+            expected = header.next_offset();
+            if expected <= from {
+                // Before the wanted offset: skipped by its length, without decoding.
+                pos += len;
+                continue;
+            }
+            let batch_bytes = match batch::check(bytes) {
+                Ok(_) => bytes.get(..len).unwrap_or_default(),
+                Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
+            };
+            let records = batch::records(batch_bytes)
+                .map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
+            for record in records {
+                let record = record.map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
+                if record.offset < from {
+                    continue;
+                }
+                let offset = record.offset;
+                emit(map, pos, record);
+                progress.records += 1;
+                if progress.records == max {
+                    // Stopped inside the segment unless this was its last record.
+                    progress.at_end = offset + 1 >= self.next_offset() && pos + len >= end;
+                    return Ok(progress);
+                }
+            }
+            pos += len;
+        }
+        Ok(progress)
+    }
+
+    /// The offset of the first record with a timestamp at or after `timestamp`, if the
+    /// segment holds one.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
+        if self.max_timestamp()? < timestamp {
+            return Ok(None);
+        }
+        let loaded = self.load()?;
+        let from = loaded
+            .index
+            .lookup_timestamp(timestamp)
+            .map_or(self.base_offset, |e| self.base_offset + u64::from(e.relative_offset));
+        let mut found = None;
+        let mut at = from;
+        loop {
+            let progress = self.read(at, 1024, |_, _, record| {
+                if found.is_none() && record.timestamp >= timestamp {
+                    found = Some(record.offset);
+                }
+                at = record.offset + 1;
+            })?;
+            if found.is_some() || progress.records == 0 || progress.at_end {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+/// The writer of a log's last segment.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    segment: Arc<Segment>,
+    file: File,
+    map: Arc<Mapping>,
+    capacity: u64,
+    index_file: File,
+    time_file: File,
+    pending_offsets: Vec<u8>,
+    pending_times: Vec<u8>,
+    pending_entries: usize,
+    since_index: u64,
+    end: u64,
+    next_offset: u64,
+    max_timestamp: i64,
+    created_ms: i64,
+}
+
+impl ActiveSegment {
+    /// Creates a new, empty segment starting at `base_offset`, preallocated to `capacity`.
+    pub(crate) fn create(dir: &Path, base_offset: u64, capacity: u64, layout: Layout, now_ms: i64) -> Result<Self> {
+        let path = segment_path(dir, base_offset, LOG_EXT);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .at(&path)?;
+        let segment = Segment::sealed(dir, base_offset, 0, base_offset, layout);
+        let index = SparseIndex::with_capacity(index_capacity(capacity, layout));
+        let scan = Scan { end: 0, next_offset: base_offset, max_timestamp: i64::MIN };
+        Self::activate(segment, file, index, capacity, &scan, true, now_ms)
+    }
+
+    /// Reopens the last segment of a log for appending. After a clean shutdown, `clean`
+    /// holds its next offset and largest timestamp and nothing is scanned; otherwise the
+    /// tail after the last good index entry is checked batch by batch and truncated at the
+    /// first incomplete, zeroed or corrupt one.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: u64,
+        segment_bytes: u64,
+        layout: Layout,
+        clean: Option<(u64, i64)>,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let path = segment_path(dir, base_offset, LOG_EXT);
+        let file = OpenOptions::new().read(true).write(true).open(&path).at(&path)?;
+        let file_len = file.metadata().at(&path)?.len();
+        let segment = Segment::sealed(dir, base_offset, file_len, base_offset, layout);
+        let (entries, _) = segment.read_index_files(file_len);
+        let capacity = segment_bytes.max(file_len);
+        let index = SparseIndex::from_entries(&entries, index_capacity(capacity, layout));
+        let (scan, fresh_index) = match clean {
+            Some((next_offset, max_timestamp)) => {
+                (Scan { end: file_len, next_offset, max_timestamp }, false)
+            }
+            None => {
+                let map = Mapping::read_only_or_empty(&file, file_len, &path)?;
+                let bytes = map.as_ref().and_then(|m| m.bytes(0..m.len())).unwrap_or_default();
+                (recovery::scan_tail(bytes, base_offset, &index, layout.index_interval), true)
+            }
+        };
+        if scan.end < file_len {
+            // Drop the torn tail. Re-extending below zeroes it, so no stale batch from
+            // before the crash can later pass for the continuation of the log.
+            file.set_len(scan.end).at(&path)?;
+        }
+        Self::activate(segment, file, index, capacity, &scan, fresh_index, now_ms)
+    }
+
+    fn activate(
+        segment: Segment,
+        file: File,
+        index: SparseIndex,
+        capacity: u64,
+        scan: &Scan,
+        rewrite_index: bool,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let path = segment.path.clone();
+        file.set_len(capacity).at(&path)?;
+        let len = usize::try_from(capacity).map_err(|_| corrupt(&path, 0, CorruptKind::Length(capacity)))?;
+        let map = Arc::new(Mapping::writable(&file, len, &path)?);
+        if rewrite_index {
+            write_index_files(&path, &index)?;
+        }
+        let open_append = |ext| {
+            let p = path.with_extension(ext);
+            OpenOptions::new().create(true).append(true).open(&p).at(&p)
+        };
+        let index_file = open_append(INDEX_EXT)?;
+        let time_file = open_append(TIME_INDEX_EXT)?;
+        let since_index = scan.end - index.last().map_or(0, |e| u64::from(e.position));
+        segment.end.store(scan.end, Ordering::Release);
+        segment.next_offset.store(scan.next_offset, Ordering::Release);
+        segment.max_timestamp.store(scan.max_timestamp, Ordering::Release);
+        let _ = segment.loaded.set(Loaded { map: Some(Arc::clone(&map)), index });
+        Ok(Self {
+            segment: Arc::new(segment),
+            file,
+            map,
+            capacity,
+            index_file,
+            time_file,
+            pending_offsets: Vec::new(),
+            pending_times: Vec::new(),
+            pending_entries: 0,
+            since_index,
+            end: scan.end,
+            next_offset: scan.next_offset,
+            max_timestamp: scan.max_timestamp,
+            created_ms: now_ms,
+        })
+    }
+
+    /// The shared view of this segment.
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    /// Offset the next appended record gets.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The largest timestamp appended so far.
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    /// The map, for syncing.
+    pub(crate) fn map(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+
+    /// Whether a batch of `len` bytes should go to a new segment instead: this one is
+    /// full or too old. An empty segment always takes the batch.
+    pub(crate) fn should_roll(&self, len: u64, now_ms: i64, segment_ms: i64) -> bool {
+        self.end > 0
+            && (self.end + len > self.capacity || now_ms.saturating_sub(self.created_ms) >= segment_ms)
+    }
+
+    /// Appends one batch of `entries`, `len` bytes as `batch::encoded_len` says, and
+    /// publishes it. The caller holds the log's append lock and has checked the space.
+    pub(crate) fn append(&mut self, entries: &[Entry<'_>], len: usize) -> Result<()> {
+        let start = self.end as usize;
+        let region = self
+            .map
+            .unpublished(start..start + len)
+            .ok_or_else(|| corrupt(&self.segment.path, self.end, CorruptKind::Length(len as u64)))?;
+        batch::encode(region, self.next_offset, entries).map_err(|_| Error::InvalidConfig {
+            reason: format!("batch of {len} bytes cannot be encoded in {}", self.segment.path.display()),
+        })?;
+        if self.since_index >= self.segment.layout.index_interval && self.end > 0 {
+            self.add_index_entry()?;
+        }
+        let batch_max = entries.iter().map(|e| e.timestamp).max().unwrap_or(i64::MIN);
+        self.max_timestamp = self.max_timestamp.max(batch_max);
+        self.end += len as u64;
+        self.since_index += len as u64;
+        self.next_offset += entries.len() as u64;
+        let segment = &self.segment;
+        segment.max_timestamp.store(self.max_timestamp, Ordering::Release);
+        // Publish: the bytes first, then the offsets that refer to them.
+        segment.end.store(self.end, Ordering::Release);
+        segment.next_offset.store(self.next_offset, Ordering::Release);
+        Ok(())
+    }
+
+    /// Adds an entry for the batch just written at `self.end`.
+    fn add_index_entry(&mut self) -> Result<()> {
+        let entry = IndexEntry {
+            relative_offset: (self.next_offset - self.segment.base_offset) as u32,
+            position: self.end as u32,
+            max_timestamp_before: self.max_timestamp,
+        };
+        let Some(loaded) = self.segment.loaded.get() else {
+            return Ok(());
+        };
+        if loaded.index.push(entry) {
+            index::encode_offset_entry(&entry, &mut self.pending_offsets);
+            index::encode_time_entry(&entry, &mut self.pending_times);
+            self.pending_entries += 1;
+            self.since_index = 0;
+            if self.pending_entries >= INDEX_WRITE_BATCH {
+                self.write_pending_index()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes buffered index entries to their files.
+    pub(crate) fn write_pending_index(&mut self) -> Result<()> {
+        if self.pending_entries == 0 {
+            return Ok(());
+        }
+        let path = &self.segment.path;
+        self.index_file
+            .write_all(&self.pending_offsets)
+            .at(&path.with_extension(INDEX_EXT))?;
+        self.time_file
+            .write_all(&self.pending_times)
+            .at(&path.with_extension(TIME_INDEX_EXT))?;
+        self.pending_offsets.clear();
+        self.pending_times.clear();
+        self.pending_entries = 0;
+        Ok(())
+    }
+
+    /// Finishes the segment: index written out, file cut to its data, and, if `sync`, all
+    /// of it on stable storage. The shared view stays readable; appends after this roll.
+    pub(crate) fn finish(&mut self, sync: bool) -> Result<()> {
+        self.write_pending_index()?;
+        let path = &self.segment.path;
+        if sync {
+            self.map.sync(0..self.end as usize, path)?;
+        }
+        self.file.set_len(self.end).at(path)?;
+        self.capacity = self.end;
+        if sync {
+            self.file.sync_all().at(path)?;
+            self.index_file.sync_all().at(&path.with_extension(INDEX_EXT))?;
+            self.time_file.sync_all().at(&path.with_extension(TIME_INDEX_EXT))?;
+        }
+        Ok(())
+    }
+
+    /// The path of the `.log` file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.segment.path
+    }
+}
+
+impl Mapping {
+    /// A read-only map of `len` bytes of `file`, or `None` for an empty file.
+    pub(crate) fn read_only_or_empty(file: &File, len: u64, path: &Path) -> Result<Option<Self>> {
+        if len == 0 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(|_| corrupt(path, 0, CorruptKind::Length(len)))?;
+        Mapping::read_only(file, len, path).map(Some)
+    }
+}
+
+/// Rewrites both index files from `index`.
+fn write_index_files(log_path: &Path, index: &SparseIndex) -> Result<()> {
+    let (mut offsets, mut times) = (Vec::new(), Vec::new());
+    for i in 0..index.len() {
+        if let Some(entry) = index.get(i) {
+            index::encode_offset_entry(&entry, &mut offsets);
+            index::encode_time_entry(&entry, &mut times);
+        }
+    }
+    for (ext, bytes) in [(INDEX_EXT, offsets), (TIME_INDEX_EXT, times)] {
+        let path = log_path.with_extension(ext);
+        std::fs::write(&path, bytes).at(&path)?;
+    }
+    Ok(())
+}
+
+/// Most index entries a segment of `capacity` bytes can need.
+fn index_capacity(capacity: u64, layout: Layout) -> usize {
+    let entries = capacity / layout.index_interval.max(1) + 2;
+    usize::try_from(entries).unwrap_or(usize::MAX)
+}
+
+/// The corruption a decode error stands for.
+pub(crate) fn kind_of(error: DecodeError) -> CorruptKind {
+    match error {
+        DecodeError::Truncated | DecodeError::Zeroed => CorruptKind::Record("batch cut short"),
+        DecodeError::Length(len) => CorruptKind::Length(u64::from(len)),
+        DecodeError::Version(v) => CorruptKind::Version(v),
+        DecodeError::Checksum { stored, computed } => CorruptKind::Checksum { stored, computed },
+        DecodeError::Record(what) => CorruptKind::Record(what),
+    }
+}
+
+/// An [`Error::Corrupt`].
+pub(crate) fn corrupt(path: &Path, position: u64, kind: CorruptKind) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        position,
+        kind,
+    }
+}

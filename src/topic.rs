@@ -1,0 +1,279 @@
+//! A topic: its name rules, its config file and its partitions.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::config::{SyncPolicy, TopicConfig};
+use crate::error::{Error, IoContext, Result};
+use crate::log::{CleanState, LogSettings, PartitionLog};
+use crate::partitioner::StickyPartitioner;
+use crate::storage::atomic_write;
+
+/// The file in a topic's directory that holds its config.
+pub(crate) const CONFIG_FILE: &str = "topic.json";
+
+/// Kafka's limit on a topic name's length.
+const MAX_NAME_LEN: usize = 249;
+
+/// A topic as `describe_topic` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicDescription {
+    /// The topic's name.
+    pub name: String,
+    /// Its config.
+    pub config: TopicConfig,
+    /// Its partitions, in partition order.
+    pub partitions: Vec<PartitionDescription>,
+}
+
+/// One partition of a [`TopicDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartitionDescription {
+    /// The partition number.
+    pub partition: u32,
+    /// The first offset still in the log.
+    pub log_start_offset: u64,
+    /// The next offset to be written.
+    pub high_watermark: u64,
+    /// Number of segment files.
+    pub segments: usize,
+    /// Bytes of the segment files' data.
+    pub size_bytes: u64,
+}
+
+/// Checks a name against Kafka's topic-name rules; `internal` allows the reserved `__`
+/// prefix.
+pub(crate) fn validate_name(name: &str, internal: bool) -> Result<()> {
+    let reason = if name.is_empty() {
+        "the name is empty".to_string()
+    } else if name == "." || name == ".." {
+        "'.' and '..' are not allowed".to_string()
+    } else if name.len() > MAX_NAME_LEN {
+        format!("{} characters is longer than the {MAX_NAME_LEN} allowed", name.len())
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        format!("{c:?} is not allowed; use only ASCII letters, digits, '.', '_' and '-'")
+    } else if !internal && name.starts_with("__") {
+        "names starting with '__' are reserved for internal topics".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidTopicName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+/// Kafka's collision rule: `a.b` and `a_b` would clash in metric names, so only one of
+/// them may exist.
+pub(crate) fn collides(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (matches!(x, b'.' | b'_') && matches!(y, b'.' | b'_')))
+}
+
+/// One topic's partitions and config.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    name: Arc<str>,
+    dir: PathBuf,
+    config: RwLock<TopicConfig>,
+    partitions: RwLock<Vec<Arc<PartitionLog>>>,
+    sticky: StickyPartitioner,
+    deleted: AtomicBool,
+}
+
+impl Topic {
+    /// Creates the topic's directory, its partitions and, last, its config file: a crash
+    /// part-way leaves a directory without `topic.json`, which `open` ignores.
+    pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, sync: SyncPolicy, now_ms: i64) -> Result<Self> {
+        if dir.exists() {
+            // A leftover of an interrupted create: nothing in it was ever acknowledged.
+            fs::remove_dir_all(dir).at(dir)?;
+        }
+        fs::create_dir_all(dir).at(dir)?;
+        let topic = Self::load(dir, name, config, sync, &|_| None, now_ms)?;
+        topic.write_config()?;
+        Ok(topic)
+    }
+
+    /// Opens an existing topic directory.
+    pub(crate) fn open(
+        dir: &Path,
+        name: &str,
+        sync: SyncPolicy,
+        clean: &dyn Fn(u32) -> Option<CleanState>,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let bytes = fs::read(&path).at(&path)?;
+        let config: TopicConfig = serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
+            context: path.display().to_string(),
+            source,
+        })?;
+        config.validate().map_err(|e| Error::InvalidConfig {
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        Self::load(dir, name, config, sync, clean, now_ms)
+    }
+
+    fn load(
+        dir: &Path,
+        name: &str,
+        config: TopicConfig,
+        sync: SyncPolicy,
+        clean: &dyn Fn(u32) -> Option<CleanState>,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let name: Arc<str> = Arc::from(name);
+        let settings = log_settings(&config, sync);
+        let partitions = (0..config.partitions)
+            .map(|p| {
+                let log = PartitionLog::open(&dir.join(p.to_string()), Arc::clone(&name), p, settings, clean(p), now_ms)?;
+                Ok(Arc::new(log))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            partitions: RwLock::new(partitions),
+            sticky: StickyPartitioner::new(),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let config = self.config.read().clone();
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|source| Error::Serde {
+            context: format!("config of topic {:?}", self.name),
+            source,
+        })?;
+        atomic_write(&self.dir.join(CONFIG_FILE), &bytes)
+    }
+
+    /// The topic's name.
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The topic's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The topic's config.
+    pub(crate) fn config(&self) -> TopicConfig {
+        self.config.read().clone()
+    }
+
+    /// The largest record the topic accepts.
+    pub(crate) fn max_record_bytes(&self) -> usize {
+        self.config.read().max_record_bytes
+    }
+
+    /// Number of partitions.
+    pub(crate) fn partition_count(&self) -> u32 {
+        self.partitions.read().len() as u32
+    }
+
+    /// The log of `partition`, or `InvalidPartition`.
+    pub(crate) fn partition(&self, partition: u32) -> Result<Arc<PartitionLog>> {
+        let partitions = self.partitions.read();
+        partitions
+            .get(partition as usize)
+            .map(Arc::clone)
+            .ok_or_else(|| Error::InvalidPartition {
+                topic: self.name.to_string(),
+                partition,
+                partitions: partitions.len() as u32,
+            })
+    }
+
+    /// All partitions' logs.
+    pub(crate) fn partitions(&self) -> Vec<Arc<PartitionLog>> {
+        self.partitions.read().clone()
+    }
+
+    /// The sticky choice for keyless records.
+    pub(crate) fn sticky(&self) -> &StickyPartitioner {
+        &self.sticky
+    }
+
+    /// Marks the topic deleted and stops its partitions' writers.
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        for log in self.partitions.read().iter() {
+            log.abandon();
+        }
+    }
+
+    /// What `describe_topic` reports.
+    pub(crate) fn describe(&self) -> TopicDescription {
+        TopicDescription {
+            name: self.name.to_string(),
+            config: self.config(),
+            partitions: self
+                .partitions
+                .read()
+                .iter()
+                .map(|log| {
+                    let stats = log.stats();
+                    PartitionDescription {
+                        partition: log.partition(),
+                        log_start_offset: stats.log_start_offset,
+                        high_watermark: stats.high_watermark,
+                        segments: stats.segments,
+                        size_bytes: stats.size_bytes,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The part of a topic's config its logs use.
+pub(crate) fn log_settings(config: &TopicConfig, sync: SyncPolicy) -> LogSettings {
+    LogSettings {
+        segment_bytes: config.segment_bytes,
+        segment_ms: config.segment_ms,
+        index_interval_bytes: u64::from(config.index_interval_bytes),
+        sync,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_name_rules() {
+        for ok in ["a", "transactions", "driver-location", "open_weather_api_cities_data", "A.b_c-9"] {
+            assert!(validate_name(ok, false).is_ok(), "{ok}");
+        }
+        assert!(validate_name(&"x".repeat(249), false).is_ok());
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "naïve", "a\0b", "__consumer_offsets"] {
+            assert!(matches!(validate_name(bad, false), Err(Error::InvalidTopicName { .. })), "{bad:?}");
+        }
+        assert!(validate_name(&"x".repeat(250), false).is_err());
+        assert!(validate_name("__consumer_offsets", true).is_ok());
+    }
+
+    #[test]
+    fn dot_and_underscore_collide() {
+        assert!(collides("a.b", "a_b"));
+        assert!(collides("a_b", "a.b"));
+        assert!(collides("a.b", "a.b"));
+        assert!(!collides("a.b", "a-b"));
+        assert!(!collides("ab", "a_b"));
+    }
+}
