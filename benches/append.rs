@@ -1,6 +1,8 @@
 //! Append throughput: `send` one record at a time and `send_batch`, by record size and
 //! sync policy. Run: `cargo bench --bench append`.
 
+#![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -28,12 +30,20 @@ fn append(c: &mut Criterion) {
             let id = format!("size={size}/batch={batch}/sync=never");
             if batch == 1 {
                 group.bench_function(&id, |b| {
-                    b.iter(|| producer.send("bench", Record::new(value.as_slice())).expect("send"));
+                    b.iter(|| {
+                        producer
+                            .send("bench", Record::new(value.as_slice()))
+                            .expect("send")
+                    });
                 });
             } else {
                 group.bench_function(&id, |b| {
                     b.iter_batched(
-                        || (0..batch).map(|_| Record::new(value.as_slice())).collect::<Vec<_>>(),
+                        || {
+                            (0..batch)
+                                .map(|_| Record::new(value.as_slice()))
+                                .collect::<Vec<_>>()
+                        },
                         |records| black_box(producer.send_batch("bench", records).expect("send")),
                         BatchSize::SmallInput,
                     );
@@ -45,7 +55,11 @@ fn append(c: &mut Criterion) {
     let producer = broker.producer();
     group.throughput(Throughput::Elements(1));
     group.bench_function("size=100/batch=1/sync=always", |b| {
-        b.iter(|| producer.send("bench", Record::new(vec![b'x'; 100])).expect("send"));
+        b.iter(|| {
+            producer
+                .send("bench", Record::new(vec![b'x'; 100]))
+                .expect("send")
+        });
     });
     group.finish();
 }

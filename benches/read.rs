@@ -1,6 +1,8 @@
 //! Catch-up read throughput: a consumer reading a partition from the start.
 //! Run: `cargo bench --bench read`.
 
+#![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -103,7 +103,8 @@ impl Broker {
                 fs::remove_dir_all(&path).at(&path)?;
                 continue;
             }
-            if topic::validate_name(&name, true).is_err() || !path.join(topic::CONFIG_FILE).exists() {
+            if topic::validate_name(&name, true).is_err() || !path.join(topic::CONFIG_FILE).exists()
+            {
                 continue;
             }
             let state = clean.as_ref().and_then(|c| c.get(&name));
@@ -168,7 +169,9 @@ impl Broker {
             .topics
             .write()
             .remove(name)
-            .ok_or_else(|| Error::UnknownTopic { topic: name.to_string() })?;
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })?;
         topic.mark_deleted();
         let doomed = self.inner.dir.join(format!("{name}{DELETED_SUFFIX}"));
         if doomed.exists() {
@@ -225,7 +228,9 @@ impl Inner {
             .read()
             .get(name)
             .map(Arc::clone)
-            .ok_or_else(|| Error::UnknownTopic { topic: name.to_string() })
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })
     }
 
     /// A topic to send to: created with the default config if auto-creation is on.
@@ -249,7 +254,9 @@ impl Inner {
         config.validate()?;
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
-            return Err(Error::TopicExists { topic: name.to_string() });
+            return Err(Error::TopicExists {
+                topic: name.to_string(),
+            });
         }
         if let Some(other) = topics.keys().find(|other| topic::collides(name, other)) {
             return Err(Error::InvalidTopicName {
@@ -257,7 +264,13 @@ impl Inner {
                 reason: format!("it collides with existing topic {other:?} ('.' and '_' are treated alike, as in Kafka)"),
             });
         }
-        let topic = Arc::new(Topic::create(&self.dir.join(name), name, config, self.config.sync, now_ms())?);
+        let topic = Arc::new(Topic::create(
+            &self.dir.join(name),
+            name,
+            config,
+            self.config.sync,
+            now_ms(),
+        )?);
         fsync_dir(&self.dir)?;
         topics.insert(name.to_string(), Arc::clone(&topic));
         Ok(topic)

@@ -271,7 +271,10 @@ impl TopicConfig {
             )));
         }
         if self.segment_ms <= 0 {
-            return Err(invalid(format!("segment_ms = {} must be positive", self.segment_ms)));
+            return Err(invalid(format!(
+                "segment_ms = {} must be positive",
+                self.segment_ms
+            )));
         }
         if self.retention_ms < -1 || self.retention_ms == 0 {
             return Err(invalid(format!(

@@ -110,7 +110,10 @@ impl Consumer {
 
     /// The offset the next record read from `tp` will have, if known.
     pub fn position(&self, tp: &TopicPartition) -> Option<u64> {
-        self.assigned.iter().find(|a| a.tp == *tp).and_then(|a| a.position)
+        self.assigned
+            .iter()
+            .find(|a| a.tp == *tp)
+            .and_then(|a| a.position)
     }
 
     /// Sets the next offset to read from `tp`. An offset outside the log is allowed; the

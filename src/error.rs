@@ -43,7 +43,9 @@ pub enum Error {
         reason: String,
     },
     /// The partition does not exist in the topic.
-    #[error("invalid partition {partition} for topic {topic:?}, which has {partitions} partition(s)")]
+    #[error(
+        "invalid partition {partition} for topic {topic:?}, which has {partitions} partition(s)"
+    )]
     InvalidPartition {
         /// The topic's name.
         topic: String,
@@ -178,7 +180,10 @@ impl fmt::Display for CorruptKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Checksum { stored, computed } => {
-                write!(f, "CRC mismatch (stored {stored:#010x}, computed {computed:#010x})")
+                write!(
+                    f,
+                    "CRC mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )
             }
             Self::Length(len) => write!(f, "impossible batch length {len}"),
             Self::Version(v) => write!(f, "unknown format version {v}"),

@@ -46,14 +46,20 @@ impl Producer {
     /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::RecordTooLarge`],
     /// [`Error::InvalidRecord`] (negative timestamp), [`Error::Io`], [`Error::Poisoned`],
     /// [`Error::Closed`].
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "API.md: send takes the record by value"
+    )]
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let topic = self.inner.topic_for_send(topic)?;
         let size = validate(&topic, &record)?;
-        let partition = choose_partition(&topic, &record, size)?;
+        let partition = choose_partition(&topic, &record, size);
         let now = now_ms();
         let timestamp = record.timestamp.unwrap_or(now);
         let entry = record.entry(timestamp);
-        let offset = topic.partition(partition)?.append(std::slice::from_ref(&entry), now)?;
+        let offset = topic
+            .partition(partition)?
+            .append(std::slice::from_ref(&entry), now)?;
         Ok(RecordMetadata {
             topic: topic.name().to_string(),
             partition,
@@ -71,7 +77,11 @@ impl Producer {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_batch(&self, topic: &str, records: impl IntoIterator<Item = Record>) -> Result<Vec<RecordMetadata>> {
+    pub fn send_batch(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Vec<RecordMetadata>> {
         let records: Vec<Record> = records.into_iter().collect();
         if records.is_empty() {
             return Ok(Vec::new());
@@ -142,7 +152,12 @@ impl Producer {
     ///
     /// # Errors
     /// [`Error::Serde`] if it does not serialize, then as [`send`](Self::send).
-    pub fn send_json<T: Serialize + ?Sized>(&self, topic: &str, key: Option<&str>, value: &T) -> Result<RecordMetadata> {
+    pub fn send_json<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        value: &T,
+    ) -> Result<RecordMetadata> {
         let bytes = serde_json::to_vec(value).map_err(|source| Error::Serde {
             context: format!("a value for topic {topic:?}"),
             source,
@@ -204,11 +219,12 @@ fn check_partition(topic: &Topic, partition: u32) -> Result<u32> {
     }
 }
 
-fn choose_partition(topic: &Topic, record: &Record, size: usize) -> Result<u32> {
+/// The partition for a record `validate` accepted.
+fn choose_partition(topic: &Topic, record: &Record, size: usize) -> u32 {
     let partitions = topic.partition_count();
-    Ok(match (record.partition, &record.key) {
+    match (record.partition, &record.key) {
         (Some(p), _) => p,
         (None, Some(key)) => partitioner::partition_for_key(key, partitions),
         (None, None) => topic.sticky().next(size, partitions),
-    })
+    }
 }

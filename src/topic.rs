@@ -55,7 +55,10 @@ pub(crate) fn validate_name(name: &str, internal: bool) -> Result<()> {
     } else if name == "." || name == ".." {
         "'.' and '..' are not allowed".to_string()
     } else if name.len() > MAX_NAME_LEN {
-        format!("{} characters is longer than the {MAX_NAME_LEN} allowed", name.len())
+        format!(
+            "{} characters is longer than the {MAX_NAME_LEN} allowed",
+            name.len()
+        )
     } else if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
@@ -95,7 +98,13 @@ pub(crate) struct Topic {
 impl Topic {
     /// Creates the topic's directory, its partitions and, last, its config file: a crash
     /// part-way leaves a directory without `topic.json`, which `open` ignores.
-    pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, sync: SyncPolicy, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        name: &str,
+        config: TopicConfig,
+        sync: SyncPolicy,
+        now_ms: i64,
+    ) -> Result<Self> {
         if dir.exists() {
             // A leftover of an interrupted create: nothing in it was ever acknowledged.
             fs::remove_dir_all(dir).at(dir)?;
@@ -116,10 +125,11 @@ impl Topic {
     ) -> Result<Self> {
         let path = dir.join(CONFIG_FILE);
         let bytes = fs::read(&path).at(&path)?;
-        let config: TopicConfig = serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
-            context: path.display().to_string(),
-            source,
-        })?;
+        let config: TopicConfig =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
+                context: path.display().to_string(),
+                source,
+            })?;
         config.validate().map_err(|e| Error::InvalidConfig {
             reason: format!("{}: {e}", path.display()),
         })?;
@@ -138,7 +148,14 @@ impl Topic {
         let settings = log_settings(&config, sync);
         let partitions = (0..config.partitions)
             .map(|p| {
-                let log = PartitionLog::open(&dir.join(p.to_string()), Arc::clone(&name), p, settings, clean(p), now_ms)?;
+                let log = PartitionLog::open(
+                    &dir.join(p.to_string()),
+                    Arc::clone(&name),
+                    p,
+                    settings,
+                    clean(p),
+                    now_ms,
+                )?;
                 Ok(Arc::new(log))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -257,12 +274,34 @@ mod tests {
 
     #[test]
     fn kafka_name_rules() {
-        for ok in ["a", "transactions", "driver-location", "open_weather_api_cities_data", "A.b_c-9"] {
+        for ok in [
+            "a",
+            "transactions",
+            "driver-location",
+            "open_weather_api_cities_data",
+            "A.b_c-9",
+        ] {
             assert!(validate_name(ok, false).is_ok(), "{ok}");
         }
         assert!(validate_name(&"x".repeat(249), false).is_ok());
-        for bad in ["", ".", "..", "a/b", "../x", "a b", "naïve", "a\0b", "__consumer_offsets"] {
-            assert!(matches!(validate_name(bad, false), Err(Error::InvalidTopicName { .. })), "{bad:?}");
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "naïve",
+            "a\0b",
+            "__consumer_offsets",
+        ] {
+            assert!(
+                matches!(
+                    validate_name(bad, false),
+                    Err(Error::InvalidTopicName { .. })
+                ),
+                "{bad:?}"
+            );
         }
         assert!(validate_name(&"x".repeat(250), false).is_err());
         assert!(validate_name("__consumer_offsets", true).is_ok());

@@ -304,14 +304,20 @@ impl PartitionLog {
     }
 
     fn is_last(&self, segment: &Arc<Segment>) -> bool {
-        self.segments.read().last().is_some_and(|s| Arc::ptr_eq(s, segment))
+        self.segments
+            .read()
+            .last()
+            .is_some_and(|s| Arc::ptr_eq(s, segment))
     }
 
     /// The segment holding `offset` (the last whose base is at or below it).
     fn segment_for(&self, offset: u64) -> Option<Arc<Segment>> {
         let segments = self.segments.read();
         let after = segments.partition_point(|s| s.base_offset() <= offset);
-        after.checked_sub(1).and_then(|i| segments.get(i)).map(Arc::clone)
+        after
+            .checked_sub(1)
+            .and_then(|i| segments.get(i))
+            .map(Arc::clone)
     }
 
     /// The first offset whose record has a timestamp at or after `timestamp`.

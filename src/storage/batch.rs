@@ -50,8 +50,8 @@
 //! | `header_count`    | u32 varint           | Number of headers that follow                     |
 //! | headers           | see below            | `header_count` headers, back to back              |
 //!
-//! Each header is a `key_length` u32 varint, that many bytes of UTF-8 key, a `value_length` u32
-//! varint and that many bytes of value.
+//! Each header is a `key_length` u32 varint, that many bytes of key (valid UTF-8, which writers
+//! guarantee), a `value_length` u32 varint and that many bytes of value.
 //!
 //! An empty key (length 0) is distinct from no key (length −1), and an empty value from a
 //! tombstone; lengths below −1 are invalid. As the timestamp delta wraps, any two `i64`
@@ -68,8 +68,8 @@
 //! It does not cover `base_offset`, `length` or `crc`. A wrong `length` moves the checked range, so
 //! it is caught like corrupt content (or reported as truncation if it runs past the data).
 //! `base_offset` is left out so that a batch can be given its offsets (when it is appended) without
-//! recomputing the checksum; so a reader checks it against what it expects, such as the previous
-//! batch's `base_offset + record_count`.
+//! recomputing the checksum; readers therefore check it against what they expect, such as the
+//! previous batch's `base_offset + record_count`.
 //!
 //! # Framing
 //!
@@ -81,8 +81,8 @@
 //! - A zeroed header (length 0) marks the end of written data in a preallocated segment: a reader
 //!   that finds 16 zero bytes (`base_offset`, `length` and `crc`) where a batch would start stops.
 //! - Fewer than `length` bytes left in the data means the batch was not completely written.
-//! - Bytes 0 to 16 (`base_offset`, `length`, `crc`, `version`) keep their meaning in every future
-//!   version, so a reader can always tell where a batch ends and which version it is.
+//! - The first 17 bytes (`base_offset`, `length`, `crc`, `version`) keep their meaning in every
+//!   future version, so a reader can always tell where a batch ends and which version it is.
 //!
 //! # Reading
 //!

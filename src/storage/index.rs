@@ -119,7 +119,11 @@ impl SparseIndex {
         if i >= self.len() {
             return None;
         }
-        let slot = self.chunks.get(i / CHUNK_ENTRIES)?.get()?.get(i % CHUNK_ENTRIES)?;
+        let slot = self
+            .chunks
+            .get(i / CHUNK_ENTRIES)?
+            .get()?
+            .get(i % CHUNK_ENTRIES)?;
         let packed = slot.packed.load(Ordering::Relaxed);
         Some(IndexEntry {
             relative_offset: (packed >> 32) as u32,
@@ -185,7 +189,9 @@ pub(crate) fn decode_entries(offsets: &[u8], times: &[u8], log_len: u64) -> Vec<
         let (Some(rel), Some(pos), Some(ts), Some(time_rel)) = (
             le_u32(o.get(0..4)),
             le_u32(o.get(4..8)),
-            t.get(0..8).and_then(|b| b.try_into().ok()).map(i64::from_le_bytes),
+            t.get(0..8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_le_bytes),
             le_u32(t.get(8..12)),
         ) else {
             break;
@@ -196,9 +202,7 @@ pub(crate) fn decode_entries(offsets: &[u8], times: &[u8], log_len: u64) -> Vec<
             max_timestamp_before: ts,
         };
         let ordered = entries.last().is_none_or(|prev| {
-            prev.relative_offset < rel
-                && prev.position < pos
-                && prev.max_timestamp_before <= ts
+            prev.relative_offset < rel && prev.position < pos && prev.max_timestamp_before <= ts
         });
         if time_rel != rel || !ordered || u64::from(pos) >= log_len {
             break;
@@ -236,10 +240,19 @@ mod tests {
         assert_eq!(index.lookup_offset(10).map(|e| e.position), Some(4096));
         assert_eq!(index.lookup_offset(19).map(|e| e.position), Some(4096));
         assert_eq!(index.lookup_offset(20).map(|e| e.position), Some(8192));
-        assert_eq!(index.lookup_offset(u32::MAX).map(|e| e.relative_offset), Some(15000));
+        assert_eq!(
+            index.lookup_offset(u32::MAX).map(|e| e.relative_offset),
+            Some(15000)
+        );
         assert_eq!(index.lookup_timestamp(0), None);
-        assert_eq!(index.lookup_timestamp(1).map(|e| e.relative_offset), Some(10));
-        assert_eq!(index.lookup_timestamp(250).map(|e| e.relative_offset), Some(30));
+        assert_eq!(
+            index.lookup_timestamp(1).map(|e| e.relative_offset),
+            Some(10)
+        );
+        assert_eq!(
+            index.lookup_timestamp(250).map(|e| e.relative_offset),
+            Some(30)
+        );
     }
 
     #[test]

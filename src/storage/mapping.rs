@@ -44,7 +44,10 @@ impl Mapping {
     pub(crate) fn read_only(file: &File, len: usize, path: &Path) -> Result<Self> {
         // NOTE: as in `writable`; a sealed segment's file is never written or shortened
         // while mapped (retention and compaction unlink it, which keeps the pages alive).
-        let raw = MmapOptions::new().len(len).map_raw_read_only(file).at(path)?;
+        let raw = MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)
+            .at(path)?;
         Ok(Self { raw, len })
     }
 
@@ -62,9 +65,7 @@ impl Mapping {
         // SAFETY: the range is inside the map (checked above). Callers ask only for bytes
         // below the published end, which nobody writes while the map exists (module docs),
         // so handing out a shared slice for the map's lifetime is sound.
-        Some(unsafe {
-            std::slice::from_raw_parts(self.raw.as_ptr().add(range.start), range.len())
-        })
+        Some(unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(range.start), range.len()) })
     }
 
     /// The unpublished bytes in `range`, for the segment's single writer to fill.
@@ -72,12 +73,18 @@ impl Mapping {
     /// `&mut self` is not available because readers share the map; exclusivity comes from
     /// the append lock that every caller holds, and from readers never looking at bytes at
     /// or past the published end.
-    #[expect(clippy::mut_from_ref, reason = "exclusive by the append lock; see SAFETY")]
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "exclusive by the append lock; see SAFETY"
+    )]
     pub(crate) fn unpublished(&self, range: Range<usize>) -> Option<&mut [u8]> {
         if range.start > range.end || range.end > self.len {
             return None;
         }
-        #[expect(unsafe_code, reason = "writing unpublished bytes of the map; see SAFETY")]
+        #[expect(
+            unsafe_code,
+            reason = "writing unpublished bytes of the map; see SAFETY"
+        )]
         // SAFETY: the range is inside the map (checked above) and at or past the published
         // end: only the writer, which holds the partition's append lock, touches it until
         // it publishes a new end, and it drops this slice before doing so.
@@ -92,6 +99,8 @@ impl Mapping {
         if range.start >= end {
             return Ok(());
         }
-        self.raw.flush_range(range.start, end - range.start).at(path)
+        self.raw
+            .flush_range(range.start, end - range.start)
+            .at(path)
     }
 }

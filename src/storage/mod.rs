@@ -71,7 +71,10 @@ mod tests {
     fn segment_names_round_trip() {
         let path = segment_path(Path::new("d"), 42, LOG_EXT);
         assert_eq!(path, Path::new("d/00000000000000000042.log"));
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         assert_eq!(parse_segment_name(name), Some(42));
         assert_eq!(parse_segment_name("42.log"), None);
         assert_eq!(parse_segment_name("0000000000000000004x.log"), None);

@@ -27,7 +27,12 @@ pub(crate) struct Scan {
 /// trustworthy index entry on. Entries pointing at anything but the start of a valid
 /// batch with the expected offset are dropped from `index`; entries for the batches walked
 /// over are added, every `interval` bytes, as the writer would have added them.
-pub(crate) fn scan_tail(bytes: &[u8], base_offset: u64, index: &SparseIndex, interval: u64) -> Scan {
+pub(crate) fn scan_tail(
+    bytes: &[u8],
+    base_offset: u64,
+    index: &SparseIndex,
+    interval: u64,
+) -> Scan {
     let start = loop {
         let Some(entry) = index.last() else {
             break None;
@@ -38,13 +43,14 @@ pub(crate) fn scan_tail(bytes: &[u8], base_offset: u64, index: &SparseIndex, int
             _ => index.truncate(index.len() - 1),
         }
     };
-    let (mut pos, mut next_offset, mut max_timestamp) = start.map_or((0, base_offset, i64::MIN), |e| {
-        (
-            e.position as usize,
-            base_offset + u64::from(e.relative_offset),
-            e.max_timestamp_before,
-        )
-    });
+    let (mut pos, mut next_offset, mut max_timestamp) =
+        start.map_or((0, base_offset, i64::MIN), |e| {
+            (
+                e.position as usize,
+                base_offset + u64::from(e.relative_offset),
+                e.max_timestamp_before,
+            )
+        });
     let mut since_entry = 0u64;
     while let Some(Ok(header)) = bytes.get(pos..).map(batch::check) {
         if header.base_offset != next_offset {
@@ -83,7 +89,12 @@ mod tests {
         let mut bytes = Vec::new();
         let mut starts = Vec::new();
         for i in 0..batches {
-            let entries = [Entry { timestamp: 1000 + i as i64, key: None, value: Some(&value), headers: &[] }];
+            let entries = [Entry {
+                timestamp: 1000 + i64::try_from(i).expect("small"),
+                key: None,
+                value: Some(&value),
+                headers: &[],
+            }];
             let start = bytes.len();
             bytes.resize(start + encoded_len(&entries), 0);
             let written = encode(&mut bytes[start..], base + i, &entries).expect("sized buffer");
@@ -98,9 +109,25 @@ mod tests {
         let (bytes, _) = image(100, 50);
         let index = SparseIndex::with_capacity(100);
         let scan = scan_tail(&bytes, 100, &index, 1000);
-        assert_eq!(scan, Scan { end: bytes.len() as u64, next_offset: 150, max_timestamp: 1049 });
-        assert!(index.len() >= 5, "entries every ~1000 bytes, got {}", index.len());
-        let again = SparseIndex::from_entries(&(0..index.len()).filter_map(|i| index.get(i)).collect::<Vec<_>>(), 100);
+        assert_eq!(
+            scan,
+            Scan {
+                end: bytes.len() as u64,
+                next_offset: 150,
+                max_timestamp: 1049
+            }
+        );
+        assert!(
+            index.len() >= 5,
+            "entries every ~1000 bytes, got {}",
+            index.len()
+        );
+        let again = SparseIndex::from_entries(
+            &(0..index.len())
+                .filter_map(|i| index.get(i))
+                .collect::<Vec<_>>(),
+            100,
+        );
         assert_eq!(scan_tail(&bytes, 100, &again, 1000), scan);
     }
 
@@ -112,7 +139,12 @@ mod tests {
             torn.resize(bytes.len() + 512, 0);
             let scan = scan_tail(&torn, 0, &SparseIndex::with_capacity(16), 4096);
             let whole = starts.iter().filter(|&&s| s < cut).count();
-            let complete = starts.iter().skip(1).chain([&bytes.len()]).filter(|&&e| e <= cut).count();
+            let complete = starts
+                .iter()
+                .skip(1)
+                .chain([&bytes.len()])
+                .filter(|&&e| e <= cut)
+                .count();
             assert!(complete <= whole);
             assert_eq!(scan.next_offset, complete as u64, "cut at {cut}");
         }
@@ -122,8 +154,16 @@ mod tests {
     fn an_index_entry_past_the_valid_data_is_dropped() {
         let (bytes, starts) = image(0, 10);
         let index = SparseIndex::with_capacity(16);
-        index.push(IndexEntry { relative_offset: 3, position: starts[3] as u32, max_timestamp_before: 1002 });
-        index.push(IndexEntry { relative_offset: 8, position: starts[8] as u32, max_timestamp_before: 1007 });
+        index.push(IndexEntry {
+            relative_offset: 3,
+            position: starts[3] as u32,
+            max_timestamp_before: 1002,
+        });
+        index.push(IndexEntry {
+            relative_offset: 8,
+            position: starts[8] as u32,
+            max_timestamp_before: 1007,
+        });
         let mut torn = bytes[..starts[6]].to_vec();
         torn.resize(bytes.len(), 0);
         let scan = scan_tail(&torn, 0, &index, 1 << 20);

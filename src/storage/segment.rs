@@ -63,7 +63,13 @@ pub(crate) struct ReadProgress {
 
 impl Segment {
     /// A sealed segment found on disk: nothing is read until the first lookup.
-    pub(crate) fn sealed(dir: &Path, base_offset: u64, len: u64, next_offset: u64, layout: Layout) -> Self {
+    pub(crate) fn sealed(
+        dir: &Path,
+        base_offset: u64,
+        len: u64,
+        next_offset: u64,
+        layout: Layout,
+    ) -> Self {
         Self {
             base_offset,
             path: segment_path(dir, base_offset, LOG_EXT),
@@ -118,11 +124,15 @@ impl Segment {
             let file = File::open(&self.path).at(&self.path)?;
             Some(Arc::new(Mapping::read_only(&file, len, &self.path)?))
         };
-        let bytes = map.as_ref().and_then(|m| m.bytes(0..len)).unwrap_or_default();
+        let bytes = map
+            .as_ref()
+            .and_then(|m| m.bytes(0..len))
+            .unwrap_or_default();
         let (entries, stored) = self.read_index_files(end);
         let index = SparseIndex::from_entries(&entries, index_capacity(end, self.layout));
         let scan = recovery::scan_tail(bytes, self.base_offset, &index, self.layout.index_interval);
-        self.max_timestamp.store(scan.max_timestamp, Ordering::Release);
+        self.max_timestamp
+            .store(scan.max_timestamp, Ordering::Release);
         if index.len() != stored {
             // The files lacked entries: write the re-derived index so the next open has it.
             // Best effort: the index is derived data and the read can go on without it.
@@ -152,7 +162,10 @@ impl Segment {
         max: usize,
         mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
     ) -> Result<ReadProgress> {
-        let mut progress = ReadProgress { records: 0, at_end: true };
+        let mut progress = ReadProgress {
+            records: 0,
+            at_end: true,
+        };
         let end = self.size_bytes();
         let loaded = self.load()?;
         let Some(map) = loaded.map.as_ref() else {
@@ -161,7 +174,10 @@ impl Segment {
         let end = usize::try_from(end).unwrap_or(usize::MAX).min(map.len());
         let rel = u32::try_from(from.saturating_sub(self.base_offset)).unwrap_or(u32::MAX);
         let (mut pos, mut expected) = match loaded.index.lookup_offset(rel) {
-            Some(e) => (e.position as usize, self.base_offset + u64::from(e.relative_offset)),
+            Some(e) => (
+                e.position as usize,
+                self.base_offset + u64::from(e.relative_offset),
+            ),
             None => (0, self.base_offset),
         };
         while pos < end {
@@ -172,7 +188,10 @@ impl Segment {
                 Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
             };
             if header.base_offset != expected {
-                let kind = CorruptKind::Offset { expected, found: header.base_offset };
+                let kind = CorruptKind::Offset {
+                    expected,
+                    found: header.base_offset,
+                };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
             let len = header.length as usize;
@@ -217,7 +236,9 @@ impl Segment {
         let from = loaded
             .index
             .lookup_timestamp(timestamp)
-            .map_or(self.base_offset, |e| self.base_offset + u64::from(e.relative_offset));
+            .map_or(self.base_offset, |e| {
+                self.base_offset + u64::from(e.relative_offset)
+            });
         let mut found = None;
         let mut at = from;
         loop {
@@ -255,7 +276,13 @@ pub(crate) struct ActiveSegment {
 
 impl ActiveSegment {
     /// Creates a new, empty segment starting at `base_offset`, preallocated to `capacity`.
-    pub(crate) fn create(dir: &Path, base_offset: u64, capacity: u64, layout: Layout, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: u64,
+        capacity: u64,
+        layout: Layout,
+        now_ms: i64,
+    ) -> Result<Self> {
         let path = segment_path(dir, base_offset, LOG_EXT);
         let file = OpenOptions::new()
             .read(true)
@@ -265,7 +292,11 @@ impl ActiveSegment {
             .at(&path)?;
         let segment = Segment::sealed(dir, base_offset, 0, base_offset, layout);
         let index = SparseIndex::with_capacity(index_capacity(capacity, layout));
-        let scan = Scan { end: 0, next_offset: base_offset, max_timestamp: i64::MIN };
+        let scan = Scan {
+            end: 0,
+            next_offset: base_offset,
+            max_timestamp: i64::MIN,
+        };
         Self::activate(segment, file, index, capacity, &scan, true, now_ms)
     }
 
@@ -282,20 +313,35 @@ impl ActiveSegment {
         now_ms: i64,
     ) -> Result<Self> {
         let path = segment_path(dir, base_offset, LOG_EXT);
-        let file = OpenOptions::new().read(true).write(true).open(&path).at(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
         let file_len = file.metadata().at(&path)?.len();
         let segment = Segment::sealed(dir, base_offset, file_len, base_offset, layout);
         let (entries, _) = segment.read_index_files(file_len);
         let capacity = segment_bytes.max(file_len);
         let index = SparseIndex::from_entries(&entries, index_capacity(capacity, layout));
         let (scan, fresh_index) = match clean {
-            Some((next_offset, max_timestamp)) => {
-                (Scan { end: file_len, next_offset, max_timestamp }, false)
-            }
+            Some((next_offset, max_timestamp)) => (
+                Scan {
+                    end: file_len,
+                    next_offset,
+                    max_timestamp,
+                },
+                false,
+            ),
             None => {
                 let map = Mapping::read_only_or_empty(&file, file_len, &path)?;
-                let bytes = map.as_ref().and_then(|m| m.bytes(0..m.len())).unwrap_or_default();
-                (recovery::scan_tail(bytes, base_offset, &index, layout.index_interval), true)
+                let bytes = map
+                    .as_ref()
+                    .and_then(|m| m.bytes(0..m.len()))
+                    .unwrap_or_default();
+                (
+                    recovery::scan_tail(bytes, base_offset, &index, layout.index_interval),
+                    true,
+                )
             }
         };
         if scan.end < file_len {
@@ -317,7 +363,8 @@ impl ActiveSegment {
     ) -> Result<Self> {
         let path = segment.path.clone();
         file.set_len(capacity).at(&path)?;
-        let len = usize::try_from(capacity).map_err(|_| corrupt(&path, 0, CorruptKind::Length(capacity)))?;
+        let len = usize::try_from(capacity)
+            .map_err(|_| corrupt(&path, 0, CorruptKind::Length(capacity)))?;
         let map = Arc::new(Mapping::writable(&file, len, &path)?);
         if rewrite_index {
             write_index_files(&path, &index)?;
@@ -330,9 +377,16 @@ impl ActiveSegment {
         let time_file = open_append(TIME_INDEX_EXT)?;
         let since_index = scan.end - index.last().map_or(0, |e| u64::from(e.position));
         segment.end.store(scan.end, Ordering::Release);
-        segment.next_offset.store(scan.next_offset, Ordering::Release);
-        segment.max_timestamp.store(scan.max_timestamp, Ordering::Release);
-        let _ = segment.loaded.set(Loaded { map: Some(Arc::clone(&map)), index });
+        segment
+            .next_offset
+            .store(scan.next_offset, Ordering::Release);
+        segment
+            .max_timestamp
+            .store(scan.max_timestamp, Ordering::Release);
+        let _ = segment.loaded.set(Loaded {
+            map: Some(Arc::clone(&map)),
+            index,
+        });
         Ok(Self {
             segment: Arc::new(segment),
             file,
@@ -380,33 +434,48 @@ impl ActiveSegment {
     /// full or too old. An empty segment always takes the batch.
     pub(crate) fn should_roll(&self, len: u64, now_ms: i64, segment_ms: i64) -> bool {
         self.end > 0
-            && (self.end + len > self.capacity || now_ms.saturating_sub(self.created_ms) >= segment_ms)
+            && (self.end + len > self.capacity
+                || now_ms.saturating_sub(self.created_ms) >= segment_ms)
     }
 
     /// Appends one batch of `entries`, `len` bytes as `batch::encoded_len` says, and
     /// publishes it. The caller holds the log's append lock and has checked the space.
     pub(crate) fn append(&mut self, entries: &[Entry<'_>], len: usize) -> Result<()> {
         let start = self.end as usize;
-        let region = self
-            .map
-            .unpublished(start..start + len)
-            .ok_or_else(|| corrupt(&self.segment.path, self.end, CorruptKind::Length(len as u64)))?;
+        let region = self.map.unpublished(start..start + len).ok_or_else(|| {
+            corrupt(
+                &self.segment.path,
+                self.end,
+                CorruptKind::Length(len as u64),
+            )
+        })?;
         batch::encode(region, self.next_offset, entries).map_err(|_| Error::InvalidConfig {
-            reason: format!("batch of {len} bytes cannot be encoded in {}", self.segment.path.display()),
+            reason: format!(
+                "batch of {len} bytes cannot be encoded in {}",
+                self.segment.path.display()
+            ),
         })?;
         if self.since_index >= self.segment.layout.index_interval && self.end > 0 {
             self.add_index_entry()?;
         }
-        let batch_max = entries.iter().map(|e| e.timestamp).max().unwrap_or(i64::MIN);
+        let batch_max = entries
+            .iter()
+            .map(|e| e.timestamp)
+            .max()
+            .unwrap_or(i64::MIN);
         self.max_timestamp = self.max_timestamp.max(batch_max);
         self.end += len as u64;
         self.since_index += len as u64;
         self.next_offset += entries.len() as u64;
         let segment = &self.segment;
-        segment.max_timestamp.store(self.max_timestamp, Ordering::Release);
+        segment
+            .max_timestamp
+            .store(self.max_timestamp, Ordering::Release);
         // Publish: the bytes first, then the offsets that refer to them.
         segment.end.store(self.end, Ordering::Release);
-        segment.next_offset.store(self.next_offset, Ordering::Release);
+        segment
+            .next_offset
+            .store(self.next_offset, Ordering::Release);
         Ok(())
     }
 
@@ -462,8 +531,12 @@ impl ActiveSegment {
         self.capacity = self.end;
         if sync {
             self.file.sync_all().at(path)?;
-            self.index_file.sync_all().at(&path.with_extension(INDEX_EXT))?;
-            self.time_file.sync_all().at(&path.with_extension(TIME_INDEX_EXT))?;
+            self.index_file
+                .sync_all()
+                .at(&path.with_extension(INDEX_EXT))?;
+            self.time_file
+                .sync_all()
+                .at(&path.with_extension(TIME_INDEX_EXT))?;
         }
         Ok(())
     }
