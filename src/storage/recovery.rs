@@ -134,7 +134,12 @@ mod tests {
     #[test]
     fn every_cut_point_leaves_an_exact_prefix() {
         let (bytes, starts) = image(0, 8);
-        let ends: Vec<usize> = starts.iter().skip(1).copied().chain([bytes.len()]).collect();
+        let ends: Vec<usize> = starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([bytes.len()])
+            .collect();
         for cut in 0..=bytes.len() {
             let mut torn = bytes[..cut].to_vec();
             // Not zeroes: a batch's last bytes may be zero, and padding with zeroes would
@@ -143,7 +148,14 @@ mod tests {
             let scan = scan_tail(&torn, 0, &SparseIndex::with_capacity(16), 4096);
             let complete = ends.iter().filter(|&&end| end <= cut).count();
             assert_eq!(scan.next_offset, complete as u64, "cut at {cut}");
-            assert_eq!(scan.end, if complete == 0 { 0 } else { ends[complete - 1] as u64 });
+            assert_eq!(
+                scan.end,
+                if complete == 0 {
+                    0
+                } else {
+                    ends[complete - 1] as u64
+                }
+            );
         }
     }
 

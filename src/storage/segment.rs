@@ -23,6 +23,15 @@ use crate::error::{CorruptKind, Error, IoContext, Result};
 /// system call; after a crash, recovery re-derives the unwritten ones from the log.
 const INDEX_WRITE_BATCH: usize = 64;
 
+/// Bytes of the active segment's file written with zeroes ahead of the appends.
+///
+/// The file is preallocated sparse, and the first write to each page of a hole through the
+/// map costs a page fault that reads the hole as zeroes; writing zeroes ahead with plain
+/// `write` calls puts the pages in the page cache in bulk, so appends through the map find
+/// them there. It also turns a full disk into an `Io` error on this write, where a fault on
+/// a hole the file system cannot back would kill the process with `SIGBUS`.
+const PREFAULT_BYTES: u64 = 1 << 20;
+
 /// How a segment's bytes are laid out, fixed when it is created or opened.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout {
@@ -272,6 +281,8 @@ pub(crate) struct ActiveSegment {
     next_offset: u64,
     max_timestamp: i64,
     created_ms: i64,
+    /// Bytes of the map faulted in so far.
+    prefaulted: u64,
 }
 
 impl ActiveSegment {
@@ -402,6 +413,7 @@ impl ActiveSegment {
             next_offset: scan.next_offset,
             max_timestamp: scan.max_timestamp,
             created_ms: now_ms,
+            prefaulted: scan.end,
         })
     }
 
@@ -442,6 +454,12 @@ impl ActiveSegment {
     /// publishes it. The caller holds the log's append lock and has checked the space.
     pub(crate) fn append(&mut self, entries: &[Entry<'_>], len: usize) -> Result<()> {
         let start = self.end as usize;
+        let needed = self.end + len as u64;
+        if needed > self.prefaulted {
+            let upto = (needed + PREFAULT_BYTES).min(self.capacity);
+            prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
+            self.prefaulted = upto;
+        }
         let region = self.map.unpublished(start..start + len).ok_or_else(|| {
             corrupt(
                 &self.segment.path,
@@ -556,6 +574,26 @@ impl Mapping {
         let len = usize::try_from(len).map_err(|_| corrupt(path, 0, CorruptKind::Length(len)))?;
         Mapping::read_only(file, len, path).map(Some)
     }
+}
+
+/// Writes zeroes over `from..to` of `file` (see [`PREFAULT_BYTES`]).
+#[cfg(unix)]
+fn prefault_by_write(file: &File, from: u64, to: u64, path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at).at(path)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Elsewhere pages fault in one by one.
+#[cfg(not(unix))]
+fn prefault_by_write(_file: &File, _from: u64, _to: u64, _path: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// Rewrites both index files from `index`.
