@@ -9,7 +9,7 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::PartitionLog;
-use crate::record::{ConsumerRecord, Records, TopicPartition};
+use crate::record::{ConsumerRecord, Records, Source, TopicPartition};
 
 /// How long a consumer with nothing to read spins before it parks its thread: a record
 /// arriving within this window is picked up in well under a microsecond after its append,
@@ -53,6 +53,8 @@ struct Assigned {
     topic: Arc<str>,
     log: Arc<PartitionLog>,
     position: Option<u64>,
+    /// The source of the records last read, reused while they come from the same segment.
+    source: Option<Arc<Source>>,
 }
 
 impl Consumer {
@@ -86,7 +88,7 @@ impl Consumer {
                 continue;
             }
             let topic = self.inner.existing_topic(&tp.topic)?;
-            let log = topic.partition(tp.partition)?;
+            let log = Arc::clone(topic.partition(tp.partition)?);
             let position = match self.assigned.iter().find(|a| a.tp == *tp) {
                 Some(old) => old.position,
                 None => self.reset_position(&log),
@@ -96,6 +98,7 @@ impl Consumer {
                 topic: Arc::clone(topic.name()),
                 log,
                 position,
+                source: None,
             });
         }
         self.assigned = assigned;
@@ -291,11 +294,17 @@ impl Consumer {
             },
         };
         a.position = Some(position);
-        let (topic, partition) = (&a.topic, a.tp.partition);
+        let (topic, partition, source) = (&a.topic, a.tp.partition, &mut a.source);
         let mut next = position;
-        a.log.read(position, max - out.len(), |map, pos, record| {
+        let wanted = max - out.len();
+        out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
+        a.log.read(position, wanted, |map, pos, record| {
             next = record.offset + 1;
-            out.push(ConsumerRecord::from_ref(topic, partition, map, pos, record));
+            let source = match source {
+                Some(s) if s.reads(map) => s,
+                _ => source.insert(Source::new(Arc::clone(topic), partition, Arc::clone(map))),
+            };
+            out.push(ConsumerRecord::from_ref(source, pos, record));
         })?;
         a.position = Some(next);
         Ok(())

@@ -170,33 +170,52 @@ impl fmt::Display for TopicPartition {
 /// cheap (two reference counts).
 #[derive(Clone)]
 pub struct ConsumerRecord {
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: u32,
+    source: Arc<Source>,
     pub(crate) offset: u64,
     pub(crate) timestamp: i64,
-    pub(crate) data: Arc<Mapping>,
     pub(crate) key: Option<Range<usize>>,
     pub(crate) value: Option<Range<usize>>,
     pub(crate) headers: Range<usize>,
     pub(crate) header_count: u32,
 }
 
+/// Where records come from: one partition's segment map. Records share it, so handing one
+/// out costs a single reference count.
+#[derive(Debug)]
+pub(crate) struct Source {
+    topic: Arc<str>,
+    partition: u32,
+    data: Arc<Mapping>,
+}
+
+impl Source {
+    /// The source of records read from `data`.
+    pub(crate) fn new(topic: Arc<str>, partition: u32, data: Arc<Mapping>) -> Arc<Self> {
+        Arc::new(Self {
+            topic,
+            partition,
+            data,
+        })
+    }
+
+    /// Whether records of `data` can share this source.
+    pub(crate) fn reads(&self, data: &Arc<Mapping>) -> bool {
+        Arc::ptr_eq(&self.data, data)
+    }
+}
+
 impl ConsumerRecord {
-    /// A record decoded at `batch_pos` of `data`.
+    /// A record decoded at `batch_pos` of the source's map.
     pub(crate) fn from_ref(
-        topic: &Arc<str>,
-        partition: u32,
-        data: &Arc<Mapping>,
+        source: &Arc<Source>,
         batch_pos: usize,
         record: batch::RecordRef,
     ) -> Self {
         let shift = |r: Range<usize>| r.start + batch_pos..r.end + batch_pos;
         Self {
-            topic: Arc::clone(topic),
-            partition,
+            source: Arc::clone(source),
             offset: record.offset,
             timestamp: record.timestamp,
-            data: Arc::clone(data),
             key: record.key.map(shift),
             value: record.value.map(shift),
             headers: shift(record.headers),
@@ -206,12 +225,12 @@ impl ConsumerRecord {
 
     /// The topic it was read from.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.source.topic
     }
 
     /// The partition it was read from.
     pub fn partition(&self) -> u32 {
-        self.partition
+        self.source.partition
     }
 
     /// Its offset in the partition.
@@ -226,14 +245,14 @@ impl ConsumerRecord {
 
     /// Its key, if it has one (an empty key is `Some(&[])`).
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.clone().and_then(|r| self.data.bytes(r))
+        self.key.clone().and_then(|r| self.source.data.bytes(r))
     }
 
     /// Its value; empty for a tombstone (see [`is_tombstone`](Self::is_tombstone)).
     pub fn value(&self) -> &[u8] {
         self.value
             .clone()
-            .and_then(|r| self.data.bytes(r))
+            .and_then(|r| self.source.data.bytes(r))
             .unwrap_or_default()
     }
 
@@ -244,7 +263,11 @@ impl ConsumerRecord {
 
     /// Its headers, in the order they were added.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        let encoded = self.data.bytes(self.headers.clone()).unwrap_or_default();
+        let encoded = self
+            .source
+            .data
+            .bytes(self.headers.clone())
+            .unwrap_or_default();
         batch::headers(encoded, self.header_count)
             .filter_map(|(k, v)| std::str::from_utf8(k).ok().map(|k| (k, v)))
     }
@@ -255,7 +278,7 @@ impl ConsumerRecord {
     /// [`Error::Serde`] naming the topic, partition and offset if it does not parse as `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(self.value()).map_err(|source| Error::Serde {
-            context: format!("{}-{}@{}", self.topic, self.partition, self.offset),
+            context: format!("{}-{}@{}", self.topic(), self.partition(), self.offset),
             source,
         })
     }
@@ -265,7 +288,7 @@ impl fmt::Debug for ConsumerRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsumerRecord")
             .field("topic", &self.topic())
-            .field("partition", &self.partition)
+            .field("partition", &self.partition())
             .field("offset", &self.offset)
             .field("timestamp", &self.timestamp)
             .field("key", &self.key().map(String::from_utf8_lossy))

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-
 use crate::config::{SyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::log::{CleanState, LogSettings, PartitionLog};
@@ -89,8 +87,9 @@ pub(crate) fn collides(a: &str, b: &str) -> bool {
 pub(crate) struct Topic {
     name: Arc<str>,
     dir: PathBuf,
-    config: RwLock<TopicConfig>,
-    partitions: RwLock<Vec<Arc<PartitionLog>>>,
+    // Immutable, so a send takes no lock here; a config change builds a new `Topic`.
+    config: TopicConfig,
+    partitions: Vec<Arc<PartitionLog>>,
     sticky: StickyPartitioner,
     deleted: AtomicBool,
 }
@@ -162,16 +161,15 @@ impl Topic {
         Ok(Self {
             name,
             dir: dir.to_path_buf(),
-            config: RwLock::new(config),
-            partitions: RwLock::new(partitions),
+            config,
+            partitions,
             sticky: StickyPartitioner::new(),
             deleted: AtomicBool::new(false),
         })
     }
 
     fn write_config(&self) -> Result<()> {
-        let config = self.config.read().clone();
-        let bytes = serde_json::to_vec_pretty(&config).map_err(|source| Error::Serde {
+        let bytes = serde_json::to_vec_pretty(&self.config).map_err(|source| Error::Serde {
             context: format!("config of topic {:?}", self.name),
             source,
         })?;
@@ -188,37 +186,30 @@ impl Topic {
         &self.dir
     }
 
-    /// The topic's config.
-    pub(crate) fn config(&self) -> TopicConfig {
-        self.config.read().clone()
-    }
-
     /// The largest record the topic accepts.
     pub(crate) fn max_record_bytes(&self) -> usize {
-        self.config.read().max_record_bytes
+        self.config.max_record_bytes
     }
 
     /// Number of partitions.
     pub(crate) fn partition_count(&self) -> u32 {
-        self.partitions.read().len() as u32
+        self.partitions.len() as u32
     }
 
     /// The log of `partition`, or `InvalidPartition`.
-    pub(crate) fn partition(&self, partition: u32) -> Result<Arc<PartitionLog>> {
-        let partitions = self.partitions.read();
-        partitions
+    pub(crate) fn partition(&self, partition: u32) -> Result<&Arc<PartitionLog>> {
+        self.partitions
             .get(partition as usize)
-            .map(Arc::clone)
             .ok_or_else(|| Error::InvalidPartition {
                 topic: self.name.to_string(),
                 partition,
-                partitions: partitions.len() as u32,
+                partitions: self.partition_count(),
             })
     }
 
     /// All partitions' logs.
-    pub(crate) fn partitions(&self) -> Vec<Arc<PartitionLog>> {
-        self.partitions.read().clone()
+    pub(crate) fn partitions(&self) -> &[Arc<PartitionLog>] {
+        &self.partitions
     }
 
     /// The sticky choice for keyless records.
@@ -229,7 +220,7 @@ impl Topic {
     /// Marks the topic deleted and stops its partitions' writers.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
-        for log in self.partitions.read().iter() {
+        for log in &self.partitions {
             log.abandon();
         }
     }
@@ -238,10 +229,9 @@ impl Topic {
     pub(crate) fn describe(&self) -> TopicDescription {
         TopicDescription {
             name: self.name.to_string(),
-            config: self.config(),
+            config: self.config.clone(),
             partitions: self
                 .partitions
-                .read()
                 .iter()
                 .map(|log| {
                     let stats = log.stats();
