@@ -164,22 +164,23 @@ impl Broker {
     /// [`Error::UnknownTopic`], [`Error::Io`], [`Error::Closed`].
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.inner.check_open()?;
-        let topic = self
-            .inner
-            .topics
-            .write()
-            .remove(name)
-            .ok_or_else(|| Error::UnknownTopic {
+        let doomed = self.inner.dir.join(format!("{name}{DELETED_SUFFIX}"));
+        {
+            // The registry stays locked until the directory is out of the way, so a
+            // concurrent `create_topic` of the same name finds neither.
+            let mut topics = self.inner.topics.write();
+            let topic = topics.get(name).ok_or_else(|| Error::UnknownTopic {
                 topic: name.to_string(),
             })?;
-        topic.mark_deleted();
-        let doomed = self.inner.dir.join(format!("{name}{DELETED_SUFFIX}"));
-        if doomed.exists() {
-            fs::remove_dir_all(&doomed).at(&doomed)?;
+            if doomed.exists() {
+                fs::remove_dir_all(&doomed).at(&doomed)?;
+            }
+            // IMPORTANT: rename first, so a crash mid-delete never leaves half a topic that
+            // `open` would load; `open` finishes deletes it finds.
+            fs::rename(topic.dir(), &doomed).at(topic.dir())?;
+            topic.mark_deleted();
+            topics.remove(name);
         }
-        // IMPORTANT: rename first, so a crash mid-delete never leaves half a topic that
-        // `open` would load; `open` finishes deletes it finds.
-        fs::rename(topic.dir(), &doomed).at(topic.dir())?;
         fsync_dir(&self.inner.dir)?;
         fs::remove_dir_all(&doomed).at(&doomed)
     }
@@ -251,7 +252,12 @@ impl Inner {
     fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
         topic::validate_name(name, false)?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            Error::InvalidConfig { reason } => Error::InvalidConfig {
+                reason: format!("topic {name:?}: {reason}"),
+            },
+            other => other,
+        })?;
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
             return Err(Error::TopicExists {

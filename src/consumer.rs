@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::PartitionLog;
 use crate::record::{ConsumerRecord, Records, Source, TopicPartition};
+use crate::topic::Topic;
 
 /// How long a consumer with nothing to read spins before it parks its thread: a record
 /// arriving within this window is picked up in well under a microsecond after its append,
@@ -50,7 +51,7 @@ pub struct Consumer {
 #[derive(Debug)]
 struct Assigned {
     tp: TopicPartition,
-    topic: Arc<str>,
+    topic: Arc<Topic>,
     log: Arc<PartitionLog>,
     position: Option<u64>,
     /// The source of the records last read, reused while they come from the same segment.
@@ -95,7 +96,7 @@ impl Consumer {
             };
             assigned.push(Assigned {
                 tp: tp.clone(),
-                topic: Arc::clone(topic.name()),
+                topic: Arc::clone(&topic),
                 log,
                 position,
                 source: None,
@@ -125,6 +126,7 @@ impl Consumer {
     /// # Errors
     /// [`Error::NotAssigned`] if `tp` is not assigned to this consumer.
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.inner.check_open()?;
         self.assigned_mut(tp)?.position = Some(offset);
         Ok(())
     }
@@ -152,6 +154,7 @@ impl Consumer {
     /// # Errors
     /// [`Error::Corrupt`] or [`Error::Io`] from reading the log.
     pub fn seek_to_timestamp(&mut self, ts_ms: i64) -> Result<()> {
+        self.inner.check_open()?;
         for a in &mut self.assigned {
             let offset = a.log.offset_for_timestamp(ts_ms)?;
             a.position = Some(offset.unwrap_or_else(|| a.log.high_watermark()));
@@ -160,6 +163,7 @@ impl Consumer {
     }
 
     fn seek_each(&mut self, tps: &[TopicPartition], to: fn(&PartitionLog) -> u64) -> Result<()> {
+        self.inner.check_open()?;
         if tps.is_empty() {
             for a in &mut self.assigned {
                 a.position = Some(to(&a.log));
@@ -275,6 +279,9 @@ impl Consumer {
         let Some(a) = self.assigned.get_mut(index) else {
             return Ok(());
         };
+        if a.topic.is_deleted() {
+            return Err(a.topic.deleted_error());
+        }
         let start = a.log.log_start_offset();
         let high_watermark = a.log.high_watermark();
         let position = match a.position {
@@ -294,20 +301,22 @@ impl Consumer {
             },
         };
         a.position = Some(position);
-        let (topic, partition, source) = (&a.topic, a.tp.partition, &mut a.source);
+        let (topic, partition, source) = (a.topic.name(), a.tp.partition, &mut a.source);
         let mut next = position;
         let wanted = max - out.len();
         out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
-        a.log.read(position, wanted, |map, pos, record| {
+        let read = a.log.read(position, wanted, |map, pos, record| {
             next = record.offset + 1;
             let source = match source {
                 Some(s) if s.reads(map) => s,
                 _ => source.insert(Source::new(Arc::clone(topic), partition, Arc::clone(map))),
             };
             out.push(ConsumerRecord::from_ref(source, pos, record));
-        })?;
+        });
+        // Past what was handed out, even when the read then failed: those records are
+        // returned, and must not be returned again.
         a.position = Some(next);
-        Ok(())
+        read.map(|_| ())
     }
 
     /// Parks until a record arrives in an assigned partition or `deadline` passes.

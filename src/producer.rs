@@ -82,11 +82,11 @@ impl Producer {
         topic: &str,
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Vec<RecordMetadata>> {
+        let topic = self.inner.topic_for_send(topic)?;
         let records: Vec<Record> = records.into_iter().collect();
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let topic = self.inner.topic_for_send(topic)?;
         let mut keyless_bytes = 0;
         for record in &records {
             let size = validate(&topic, record)?;

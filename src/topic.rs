@@ -217,6 +217,18 @@ impl Topic {
         &self.sticky
     }
 
+    /// Whether the topic was deleted (handles to it may outlive it).
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// The error for using a deleted topic.
+    pub(crate) fn deleted_error(&self) -> Error {
+        Error::UnknownTopic {
+            topic: self.name.to_string(),
+        }
+    }
+
     /// Marks the topic deleted and stops its partitions' writers.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);

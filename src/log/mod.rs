@@ -48,6 +48,8 @@ pub(crate) struct CleanState {
 enum WriteState {
     Open,
     Closed,
+    /// The topic was deleted.
+    Deleted,
     /// A write or fsync failed: what is on disk is unknown until recovery at reopen.
     Poisoned,
 }
@@ -202,6 +204,9 @@ impl PartitionLog {
         match writer.state {
             WriteState::Open => Ok(()),
             WriteState::Closed => Err(Error::Closed),
+            WriteState::Deleted => Err(Error::UnknownTopic {
+                topic: self.topic.to_string(),
+            }),
             WriteState::Poisoned => Err(Error::Poisoned {
                 topic: self.topic.to_string(),
                 partition: self.partition,
@@ -356,7 +361,7 @@ impl PartitionLog {
 
     /// Stops accepting appends without syncing (the topic is being deleted).
     pub(crate) fn abandon(&self) {
-        self.writer.lock().state = WriteState::Closed;
+        self.writer.lock().state = WriteState::Deleted;
         self.notify.notify();
     }
 }

@@ -146,9 +146,11 @@ impl SparseIndex {
 
     /// The last entry all of whose earlier records are older than `timestamp`: no record
     /// with a timestamp at or after it lies before the entry's position.
-    pub(crate) fn lookup_timestamp(&self, timestamp: i64) -> Option<IndexEntry> {
+    /// Returns the entry's place in the index too.
+    pub(crate) fn lookup_timestamp(&self, timestamp: i64) -> Option<(usize, IndexEntry)> {
         let after = self.partition_point(|e| e.max_timestamp_before < timestamp);
-        after.checked_sub(1).and_then(|i| self.get(i))
+        let i = after.checked_sub(1)?;
+        self.get(i).map(|e| (i, e))
     }
 
     /// First index whose entry fails `pred` (entries must be partitioned by it).
@@ -246,11 +248,11 @@ mod tests {
         );
         assert_eq!(index.lookup_timestamp(0), None);
         assert_eq!(
-            index.lookup_timestamp(1).map(|e| e.relative_offset),
+            index.lookup_timestamp(1).map(|(_, e)| e.relative_offset),
             Some(10)
         );
         assert_eq!(
-            index.lookup_timestamp(250).map(|e| e.relative_offset),
+            index.lookup_timestamp(250).map(|(_, e)| e.relative_offset),
             Some(30)
         );
     }

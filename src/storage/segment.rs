@@ -189,9 +189,18 @@ impl Segment {
             ),
             None => (0, self.base_offset),
         };
+        // An index entry is a hint: if it does not point at the batch it names (the index
+        // file was damaged), read from the start of the segment instead of trusting it.
+        let mut hinted = pos > 0;
         while pos < end {
             let bytes = map.bytes(pos..end).unwrap_or_default();
-            let header = match batch::read_header(bytes) {
+            let header = batch::read_header(bytes);
+            if hinted && !matches!(header, Ok(h) if h.base_offset == expected) {
+                (pos, expected, hinted) = (0, self.base_offset, false);
+                continue;
+            }
+            hinted = false;
+            let header = match header {
                 Ok(h) => h,
                 Err(DecodeError::Zeroed) => break,
                 Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
@@ -242,12 +251,13 @@ impl Segment {
             return Ok(None);
         }
         let loaded = self.load()?;
-        let from = loaded
-            .index
-            .lookup_timestamp(timestamp)
-            .map_or(self.base_offset, |e| {
-                self.base_offset + u64::from(e.relative_offset)
-            });
+        let from = match loaded.index.lookup_timestamp(timestamp) {
+            Some((i, entry)) if self.entry_agrees(loaded, i, entry) => {
+                self.base_offset + u64::from(entry.relative_offset)
+            }
+            // No entry, or one the log contradicts: search the whole segment.
+            _ => self.base_offset,
+        };
         let mut found = None;
         let mut at = from;
         loop {
@@ -261,6 +271,38 @@ impl Segment {
                 return Ok(found);
             }
         }
+    }
+}
+
+impl Segment {
+    /// Whether the log agrees with index entry `i` over the interval before it: the batches
+    /// from the previous entry (or the segment's start) lead exactly to the entry's position
+    /// and offset, and none is newer than the entry's `max_timestamp_before`. A cheap,
+    /// local check (one index interval is read) that catches a damaged index file before
+    /// a time lookup trusts it.
+    fn entry_agrees(&self, loaded: &Loaded, i: usize, entry: IndexEntry) -> bool {
+        let Some(map) = loaded.map.as_ref() else {
+            return false;
+        };
+        let (mut pos, mut expected) = match i.checked_sub(1).and_then(|p| loaded.index.get(p)) {
+            Some(prev) => (
+                prev.position as usize,
+                self.base_offset + u64::from(prev.relative_offset),
+            ),
+            None => (0, self.base_offset),
+        };
+        let target = entry.position as usize;
+        while pos < target {
+            let Some(Ok(header)) = map.bytes(pos..target).map(batch::read_header) else {
+                return false;
+            };
+            if header.base_offset != expected || header.max_timestamp > entry.max_timestamp_before {
+                return false;
+            }
+            pos += header.length as usize;
+            expected = header.next_offset();
+        }
+        pos == target && expected == self.base_offset + u64::from(entry.relative_offset)
     }
 }
 
@@ -332,8 +374,10 @@ impl ActiveSegment {
         let file_len = file.metadata().at(&path)?.len();
         let segment = Segment::sealed(dir, base_offset, file_len, base_offset, layout);
         let (entries, _) = segment.read_index_files(file_len);
-        let capacity = segment_bytes.max(file_len);
-        let index = SparseIndex::from_entries(&entries, index_capacity(capacity, layout));
+        let index = SparseIndex::from_entries(
+            &entries,
+            index_capacity(segment_bytes.max(file_len), layout),
+        );
         let (scan, fresh_index) = match clean {
             Some((next_offset, max_timestamp)) => (
                 Scan {
@@ -355,6 +399,9 @@ impl ActiveSegment {
                 )
             }
         };
+        // A recovered file may be longer than `segment_bytes` (its preallocated tail, or a
+        // smaller setting since): the limit is the data, not the file.
+        let capacity = segment_bytes.max(scan.end);
         if scan.end < file_len {
             // Drop the torn tail. Re-extending below zeroes it, so no stale batch from
             // before the crash can later pass for the continuation of the log.
