@@ -51,7 +51,6 @@ pub enum SyncPolicy {
 /// assert!(config.auto_create_topics);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BrokerConfig {
     /// When appends are fsynced. By default, [`SyncPolicy::Never`].
     pub sync: SyncPolicy,
@@ -144,7 +143,6 @@ pub enum CleanupPolicy {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-#[non_exhaustive]
 pub struct TopicConfig {
     /// Number of partitions. By default, 1.
     pub partitions: u32,
@@ -339,7 +337,6 @@ pub enum AssignmentStrategy {
 /// assert_eq!(config.group_id.as_deref(), Some("fraud-detector"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ConsumerConfig {
     /// The consumer group to join. By default, none (manual assignment only).
     pub group_id: Option<String>,

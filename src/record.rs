@@ -119,7 +119,6 @@ impl Record {
 
 /// Where a sent record landed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub struct RecordMetadata {
     /// The topic.
     pub topic: String,

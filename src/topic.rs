@@ -19,7 +19,6 @@ const MAX_NAME_LEN: usize = 249;
 
 /// A topic as `describe_topic` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TopicDescription {
     /// The topic's name.
     pub name: String,
@@ -31,7 +30,6 @@ pub struct TopicDescription {
 
 /// One partition of a [`TopicDescription`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct PartitionDescription {
     /// The partition number.
     pub partition: u32,
