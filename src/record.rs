@@ -172,10 +172,44 @@ pub struct ConsumerRecord {
     source: Arc<Source>,
     pub(crate) offset: u64,
     pub(crate) timestamp: i64,
-    pub(crate) key: Option<Range<usize>>,
-    pub(crate) value: Option<Range<usize>>,
-    pub(crate) headers: Range<usize>,
-    pub(crate) header_count: u32,
+    key: Span,
+    value: Span,
+    headers: Span,
+    header_count: u32,
+}
+
+/// Where a field lies in a segment's map: 32-bit positions keep a record small (a segment
+/// is at most a few GiB), which matters when a poll hands out thousands of them.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// Marks an absent key or value (a field is never 4 GiB long).
+    const ABSENT: Self = Self {
+        start: 0,
+        len: u32::MAX,
+    };
+
+    fn of(range: Option<Range<usize>>, shift: usize) -> Self {
+        match range {
+            Some(r) => Self {
+                start: (r.start + shift) as u32,
+                len: r.len() as u32,
+            },
+            None => Self::ABSENT,
+        }
+    }
+
+    fn is_absent(self) -> bool {
+        self.len == u32::MAX
+    }
+
+    fn range(self) -> Option<Range<usize>> {
+        (!self.is_absent()).then(|| self.start as usize..self.start as usize + self.len as usize)
+    }
 }
 
 /// Where records come from: one partition's segment map. Records share it, so handing one
@@ -210,14 +244,13 @@ impl ConsumerRecord {
         batch_pos: usize,
         record: batch::RecordRef,
     ) -> Self {
-        let shift = |r: Range<usize>| r.start + batch_pos..r.end + batch_pos;
         Self {
             source: Arc::clone(source),
             offset: record.offset,
             timestamp: record.timestamp,
-            key: record.key.map(shift),
-            value: record.value.map(shift),
-            headers: shift(record.headers),
+            key: Span::of(record.key, batch_pos),
+            value: Span::of(record.value, batch_pos),
+            headers: Span::of(Some(record.headers), batch_pos),
             header_count: record.header_count,
         }
     }
@@ -244,20 +277,20 @@ impl ConsumerRecord {
 
     /// Its key, if it has one (an empty key is `Some(&[])`).
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.clone().and_then(|r| self.source.data.bytes(r))
+        self.key.range().and_then(|r| self.source.data.bytes(r))
     }
 
     /// Its value; empty for a tombstone (see [`is_tombstone`](Self::is_tombstone)).
     pub fn value(&self) -> &[u8] {
         self.value
-            .clone()
+            .range()
             .and_then(|r| self.source.data.bytes(r))
             .unwrap_or_default()
     }
 
     /// Whether it is a tombstone (a key with no value), not merely an empty value.
     pub fn is_tombstone(&self) -> bool {
-        self.value.is_none()
+        self.value.is_absent()
     }
 
     /// Its headers, in the order they were added.
@@ -265,7 +298,7 @@ impl ConsumerRecord {
         let encoded = self
             .source
             .data
-            .bytes(self.headers.clone())
+            .bytes(self.headers.range().unwrap_or_default())
             .unwrap_or_default();
         batch::headers(encoded, self.header_count)
             .filter_map(|(k, v)| std::str::from_utf8(k).ok().map(|k| (k, v)))

@@ -93,6 +93,22 @@ impl Mapping {
         })
     }
 
+    /// Maps the pages of `range` writable in one call, ahead of the copies that fill them.
+    /// The pages must already be in the page cache (the writer writes zeroes there first),
+    /// so this only fills page tables: without it each page costs the appender a fault.
+    pub(crate) fn populate(&self, range: Range<usize>) {
+        let end = range.end.min(self.len);
+        if range.start >= end {
+            return;
+        }
+        // Only an optimisation: older kernels lack the advice, and pages then fault one by
+        // one as before.
+        #[cfg(target_os = "linux")]
+        let _ = self
+            .raw
+            .advise_range(memmap2::Advice::PopulateWrite, range.start, end - range.start);
+    }
+
     /// Writes the pages of `range` back to the file and waits for the device (msync).
     pub(crate) fn sync(&self, range: Range<usize>, path: &Path) -> Result<()> {
         let end = range.end.min(self.len);

@@ -505,6 +505,7 @@ impl ActiveSegment {
         if needed > self.prefaulted {
             let upto = (needed + PREFAULT_BYTES).min(self.capacity);
             prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
+            self.map.populate(self.prefaulted as usize..upto as usize);
             self.prefaulted = upto;
         }
         let region = self.map.unpublished(start..start + len).ok_or_else(|| {
