@@ -1,14 +1,19 @@
 //! Append throughput: `send` one record at a time and `send_batch`, by record size and
 //! sync policy. Run: `cargo bench --bench append`.
+//!
+//! Each sample appends to a fresh data directory that is deleted afterwards, so the
+//! figures measure strom and the page cache rather than how far the disk's write-back has
+//! fallen behind after gigabytes of earlier samples.
 
 #![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use strom::{Broker, BrokerConfig, Record, SyncPolicy, TopicConfig};
 
+/// Opens a broker with one topic in a fresh directory.
 fn open(sync: SyncPolicy) -> (tempfile::TempDir, Broker) {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open_with(dir.path(), BrokerConfig::default().sync(sync)).expect("open");
@@ -18,48 +23,47 @@ fn open(sync: SyncPolicy) -> (tempfile::TempDir, Broker) {
     (dir, broker)
 }
 
+/// Times `iters` calls that each append `batch` records of `size` bytes.
+fn run(iters: u64, size: usize, batch: usize, sync: SyncPolicy) -> Duration {
+    let (_dir, broker) = open(sync);
+    let producer = broker.producer();
+    let value = vec![b'x'; size];
+    let mut batches: Vec<Vec<Record>> = (0..iters)
+        .map(|_| (0..batch).map(|_| Record::new(value.as_slice())).collect())
+        .collect();
+    let mut results = Vec::with_capacity(batches.len());
+    let start = Instant::now();
+    if batch == 1 {
+        for mut records in batches.drain(..) {
+            let record = records.pop().expect("one record");
+            results.push(vec![producer.send("bench", record).expect("send")]);
+        }
+    } else {
+        for records in batches.drain(..) {
+            results.push(producer.send_batch("bench", records).expect("send"));
+        }
+    }
+    let elapsed = start.elapsed();
+    black_box(results);
+    elapsed
+}
+
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     group.measurement_time(Duration::from_secs(3));
     for size in [100usize, 1024] {
         for batch in [1usize, 100, 1000] {
-            let (_dir, broker) = open(SyncPolicy::Never);
-            let producer = broker.producer();
-            let value = vec![b'x'; size];
             group.throughput(Throughput::Elements(batch as u64));
             let id = format!("size={size}/batch={batch}/sync=never");
-            if batch == 1 {
-                group.bench_function(&id, |b| {
-                    b.iter(|| {
-                        producer
-                            .send("bench", Record::new(value.as_slice()))
-                            .expect("send")
-                    });
-                });
-            } else {
-                group.bench_function(&id, |b| {
-                    b.iter_batched(
-                        || {
-                            (0..batch)
-                                .map(|_| Record::new(value.as_slice()))
-                                .collect::<Vec<_>>()
-                        },
-                        |records| black_box(producer.send_batch("bench", records).expect("send")),
-                        BatchSize::SmallInput,
-                    );
-                });
-            }
+            group.bench_function(&id, |b| {
+                b.iter_custom(|iters| run(iters, size, batch, SyncPolicy::Never))
+            });
         }
     }
-    let (_dir, broker) = open(SyncPolicy::Always);
-    let producer = broker.producer();
     group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
     group.bench_function("size=100/batch=1/sync=always", |b| {
-        b.iter(|| {
-            producer
-                .send("bench", Record::new(vec![b'x'; 100]))
-                .expect("send")
-        });
+        b.iter_custom(|iters| run(iters, 100, 1, SyncPolicy::Always));
     });
     group.finish();
 }

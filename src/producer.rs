@@ -87,39 +87,43 @@ impl Producer {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keyless_bytes = 0;
+        let partitions = topic.partition_count();
+        let now = now_ms();
+        let name = topic.name().to_string();
+        // One pass checks every record and settles its partition and timestamp; keyless
+        // records wait for the sticky choice, made once their bytes are known.
+        let mut keyless = None;
+        let mut metadata = Vec::with_capacity(records.len());
         for record in &records {
             let size = validate(&topic, record)?;
-            if record.partition.is_none() && record.key.is_none() {
-                keyless_bytes += size;
-            }
-        }
-        let partitions = topic.partition_count();
-        let sticky = topic.sticky().next(keyless_bytes, partitions);
-        let targets = records
-            .iter()
-            .map(|r| match (r.partition, &r.key) {
-                (Some(p), _) => check_partition(&topic, p),
-                (None, Some(key)) => Ok(partitioner::partition_for_key(key, partitions)),
-                (None, None) => Ok(sticky),
-            })
-            .collect::<Result<Vec<u32>>>()?;
-        let now = now_ms();
-        let timestamp = |r: &Record| r.timestamp.unwrap_or(now);
-        let name = topic.name().to_string();
-        let mut metadata: Vec<RecordMetadata> = records
-            .iter()
-            .zip(&targets)
-            .map(|(r, &partition)| RecordMetadata {
+            let partition = match (record.partition, &record.key) {
+                (Some(p), _) => p,
+                (None, Some(key)) => partitioner::partition_for_key(key, partitions),
+                (None, None) => {
+                    *keyless.get_or_insert(0) += size;
+                    KEYLESS
+                }
+            };
+            metadata.push(RecordMetadata {
                 topic: name.clone(),
                 partition,
                 offset: 0,
-                timestamp: timestamp(r),
-            })
-            .collect();
-        let first = targets[0];
-        if targets.iter().all(|&p| p == first) {
-            let entries: Vec<Entry<'_>> = records.iter().map(|r| r.entry(timestamp(r))).collect();
+                timestamp: record.timestamp.unwrap_or(now),
+            });
+        }
+        if let Some(bytes) = keyless {
+            let sticky = topic.sticky().next(bytes, partitions);
+            for meta in metadata.iter_mut().filter(|m| m.partition == KEYLESS) {
+                meta.partition = sticky;
+            }
+        }
+        let first = metadata[0].partition;
+        if metadata.iter().all(|m| m.partition == first) {
+            let entries: Vec<Entry<'_>> = records
+                .iter()
+                .zip(&metadata)
+                .map(|(r, m)| r.entry(m.timestamp))
+                .collect();
             let base = topic.partition(first)?.append(&entries, now)?;
             for (i, meta) in metadata.iter_mut().enumerate() {
                 meta.offset = base + i as u64;
@@ -127,8 +131,8 @@ impl Producer {
             return Ok(metadata);
         }
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
-        for (i, &p) in targets.iter().enumerate() {
-            if let Some(list) = by_partition.get_mut(p as usize) {
+        for (i, meta) in metadata.iter().enumerate() {
+            if let Some(list) = by_partition.get_mut(meta.partition as usize) {
                 list.push(i);
             }
         }
@@ -180,6 +184,9 @@ impl Producer {
         self.inner.flush()
     }
 }
+
+/// Marks, while a batch is checked, the records that follow the sticky choice.
+const KEYLESS: u32 = u32::MAX;
 
 /// Checks a record against the topic's rules; returns its size.
 fn validate(topic: &Topic, record: &Record) -> Result<usize> {

@@ -348,32 +348,37 @@ impl<'a> Writer<'a> {
 ///
 /// # Errors
 ///
-/// Without writing anything: [`EncodeError::Empty`] for no entries, [`EncodeError::TooLarge`] if
-/// the batch length would not fit in `u32` (or its offsets would pass `u64::MAX`), and
-/// [`EncodeError::BufferTooSmall`] if `buf` is shorter than the batch.
+/// [`EncodeError::Empty`] for no entries, [`EncodeError::TooLarge`] if the batch length would
+/// not fit in `u32` (or its offsets would pass `u64::MAX`), and
+/// [`EncodeError::BufferTooSmall`] if `buf` is shorter than the batch. After an error the
+/// front of `buf` may hold part of the batch; it is not a batch (its header is unwritten).
 pub fn encode(
     buf: &mut [u8],
     base_offset: u64,
     entries: &[Entry<'_>],
 ) -> Result<usize, EncodeError> {
     let first_timestamp = entries.first().ok_or(EncodeError::Empty)?.timestamp;
-    let len = encoded_len(entries);
-    let length = u32::try_from(len).map_err(|_| EncodeError::TooLarge)?;
     let count = u32::try_from(entries.len()).map_err(|_| EncodeError::TooLarge)?;
     if base_offset.checked_add(u64::from(count)).is_none() {
         return Err(EncodeError::TooLarge);
     }
-    // Fits, as the sizes were computed above; the error only keeps the writes panic-free.
-    let too_small = EncodeError::BufferTooSmall { needed: len };
-    let out = buf.get_mut(..len).ok_or(too_small)?;
-    let (head, body) = out.split_at_mut_checked(HEADER_BYTES).ok_or(too_small)?;
-
+    // The records go first, each sized as it is written, so the sizes are computed once;
+    // the exact total is only worked out again for the error.
+    let too_small = || EncodeError::BufferTooSmall {
+        needed: encoded_len(entries),
+    };
+    let body = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
+    let room = body.len();
     let mut w = Writer { rest: body };
     let mut max_timestamp = first_timestamp;
     for (i, e) in entries.iter().enumerate() {
         max_timestamp = max_timestamp.max(e.timestamp);
-        w.record(e, first_timestamp, i).ok_or(too_small)?;
+        w.record(e, first_timestamp, i).ok_or_else(too_small)?;
     }
+    let len = HEADER_BYTES + (room - w.rest.len());
+    let length = u32::try_from(len).map_err(|_| EncodeError::TooLarge)?;
+    let out = buf.get_mut(..len).ok_or_else(too_small)?;
+    let head = out.get_mut(..HEADER_BYTES).ok_or_else(too_small)?;
     let mut h = Writer { rest: head };
     (|| {
         h.bytes(&base_offset.to_le_bytes())?;
@@ -384,10 +389,10 @@ pub fn encode(
         h.bytes(&first_timestamp.to_le_bytes())?;
         h.bytes(&max_timestamp.to_le_bytes())
     })()
-    .ok_or(too_small)?;
+    .ok_or_else(too_small)?;
 
-    let crc = crc32fast::hash(out.get(CRC_START..).ok_or(too_small)?);
-    let crc_field = out.get_mut(12..CRC_START).ok_or(too_small)?;
+    let crc = crc32fast::hash(out.get(CRC_START..).ok_or_else(too_small)?);
+    let crc_field = out.get_mut(12..CRC_START).ok_or_else(too_small)?;
     crc_field.copy_from_slice(&crc.to_le_bytes());
     Ok(len)
 }

@@ -104,9 +104,11 @@ impl Mapping {
         // Only an optimisation: older kernels lack the advice, and pages then fault one by
         // one as before.
         #[cfg(target_os = "linux")]
-        let _ = self
-            .raw
-            .advise_range(memmap2::Advice::PopulateWrite, range.start, end - range.start);
+        let _ = self.raw.advise_range(
+            memmap2::Advice::PopulateWrite,
+            range.start,
+            end - range.start,
+        );
     }
 
     /// Writes the pages of `range` back to the file and waits for the device (msync).
