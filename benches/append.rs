@@ -56,7 +56,7 @@ fn append(c: &mut Criterion) {
             group.throughput(Throughput::Elements(batch as u64));
             let id = format!("size={size}/batch={batch}/sync=never");
             group.bench_function(&id, |b| {
-                b.iter_custom(|iters| run(iters, size, batch, SyncPolicy::Never))
+                b.iter_custom(|iters| run(iters, size, batch, SyncPolicy::Never));
             });
         }
     }
