@@ -15,8 +15,11 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BrokerConfig, ConsumerConfig, SyncPolicy, TopicConfig};
 use crate::consumer::Consumer;
 use crate::error::{Error, IoContext, Result};
+use crate::group::{Coordinator, GroupDescription, MemberDescription, PartitionLag};
 use crate::log::CleanState;
+use crate::offsets::OffsetStore;
 use crate::producer::Producer;
+use crate::record::TopicPartition;
 use crate::storage::{atomic_write, fsync_dir};
 use crate::topic::{self, Topic, TopicDescription};
 
@@ -26,6 +29,9 @@ const LOCK_FILE: &str = ".lock";
 const CLEAN_FILE: &str = ".clean";
 /// Suffix of a topic directory being deleted; `~` cannot occur in a topic name.
 const DELETED_SUFFIX: &str = "~deleted";
+
+/// How often the background thread looks for work.
+const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 
 /// Every partition's end at a clean shutdown: topic → partition → state.
 type CleanMarker = BTreeMap<String, BTreeMap<u32, CleanState>>;
@@ -60,6 +66,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     stop: Mutex<Option<Sender<()>>>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
+    coordinator: Coordinator,
+    offsets: OffsetStore,
 }
 
 impl Broker {
@@ -112,7 +120,10 @@ impl Broker {
             let topic = Topic::open(&path, &name, config.sync, &clean_of, now)?;
             topics.insert(name, Arc::new(topic));
         }
+        let offsets = OffsetStore::open(&dir)?;
         let inner = Arc::new(Inner {
+            coordinator: Coordinator::default(),
+            offsets,
             dir,
             config,
             topics: RwLock::new(topics),
@@ -182,7 +193,84 @@ impl Broker {
             topics.remove(name);
         }
         fsync_dir(&self.inner.dir)?;
-        fs::remove_dir_all(&doomed).at(&doomed)
+        fs::remove_dir_all(&doomed).at(&doomed)?;
+        // As in Kafka, a deleted topic's committed offsets go with it.
+        self.inner.offsets.forget_topic(name)?;
+        self.inner.topic_changed(name);
+        Ok(())
+    }
+
+    /// The ids of every consumer group that has committed offsets or members, sorted.
+    pub fn groups(&self) -> Vec<String> {
+        let mut ids = self.inner.offsets.groups();
+        ids.extend(self.inner.coordinator.active_groups());
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// A consumer group's generation, members with their assignments, and, for every
+    /// partition it has committed or been assigned, the committed offset and the lag.
+    ///
+    /// The lag is the high watermark minus the committed offset — or minus the log start
+    /// when nothing is committed or the commit fell below it (retention moved on) — and is
+    /// never negative.
+    ///
+    /// # Errors
+    /// [`Error::UnknownGroup`] for a group that never committed and has no members,
+    /// [`Error::Closed`].
+    pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription> {
+        self.inner.check_open()?;
+        let committed = self.inner.offsets.all(group_id);
+        let (generation, members) = self
+            .inner
+            .coordinator
+            .existing(group_id)
+            .map(|g| g.describe())
+            .unwrap_or_default();
+        if members.is_empty() && committed.is_empty() {
+            return Err(Error::UnknownGroup {
+                group_id: group_id.to_string(),
+            });
+        }
+        let mut partitions: Vec<TopicPartition> = committed.keys().cloned().collect();
+        partitions.extend(members.iter().flat_map(|(_, a)| a.iter().cloned()));
+        partitions.sort();
+        partitions.dedup();
+        let partitions = partitions
+            .into_iter()
+            .map(|tp| {
+                let (log_start_offset, high_watermark) = self
+                    .inner
+                    .existing_topic(&tp.topic)
+                    .and_then(|t| {
+                        t.partition(tp.partition)
+                            .map(|log| (log.log_start_offset(), log.high_watermark()))
+                    })
+                    .unwrap_or((0, 0));
+                let committed = committed.get(&tp).copied();
+                let from = committed.map_or(log_start_offset, |c| c.max(log_start_offset));
+                PartitionLag {
+                    topic_partition: tp,
+                    committed,
+                    log_start_offset,
+                    high_watermark,
+                    lag: high_watermark.saturating_sub(from),
+                }
+            })
+            .collect();
+        Ok(GroupDescription {
+            group_id: group_id.to_string(),
+            generation,
+            members: members
+                .into_iter()
+                .map(|(member_id, assignment)| MemberDescription {
+                    member_id,
+                    assignment,
+                })
+                .collect(),
+            partitions,
+        })
     }
 
     /// A producer for this broker: `Clone + Send + Sync`, cheap to clone.
@@ -220,6 +308,11 @@ impl Inner {
         } else {
             Ok(())
         }
+    }
+
+    /// The broker's settings.
+    pub(crate) fn config(&self) -> &BrokerConfig {
+        &self.config
     }
 
     /// A topic that must exist.
@@ -279,7 +372,38 @@ impl Inner {
         )?);
         fsync_dir(&self.dir)?;
         topics.insert(name.to_string(), Arc::clone(&topic));
+        drop(topics);
+        self.topic_changed(name);
         Ok(topic)
+    }
+
+    /// Partition counts of those of `topics` that exist.
+    pub(crate) fn partition_counts(&self, topics: &[String]) -> BTreeMap<String, u32> {
+        let registry = self.topics.read();
+        topics
+            .iter()
+            .filter_map(|t| {
+                registry
+                    .get(t)
+                    .map(|topic| (t.clone(), topic.partition_count()))
+            })
+            .collect()
+    }
+
+    /// Groups subscribed to `topic` rebalance.
+    fn topic_changed(&self, topic: &str) {
+        self.coordinator
+            .topic_changed(topic, &|t| self.partition_counts(t));
+    }
+
+    /// The consumer groups.
+    pub(crate) fn coordinator(&self) -> &Coordinator {
+        &self.coordinator
+    }
+
+    /// The committed offsets.
+    pub(crate) fn offsets(&self) -> &OffsetStore {
+        &self.offsets
     }
 
     /// Every topic's partitions.
@@ -299,9 +423,11 @@ impl Inner {
     }
 
     fn start_maintenance(inner: &Arc<Self>) -> Result<()> {
+        // At least once a second, so that group members that stopped polling are noticed
+        // even when no other member polls.
         let tick = match inner.config.sync {
-            SyncPolicy::Interval(every) => every.min(inner.config.maintenance_interval),
-            _ => inner.config.maintenance_interval,
+            SyncPolicy::Interval(every) => every.min(MAINTENANCE_TICK),
+            _ => MAINTENANCE_TICK,
         };
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let weak: Weak<Self> = Arc::downgrade(inner);
@@ -326,6 +452,8 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
+        self.coordinator
+            .expire_members(std::time::Instant::now(), &|t| self.partition_counts(t));
         if let SyncPolicy::Interval(_) = self.config.sync {
             for topic in self.all_topics() {
                 for log in topic.partitions() {

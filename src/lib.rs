@@ -64,7 +64,9 @@ mod broker;
 mod config;
 mod consumer;
 mod error;
+mod group;
 mod log;
+mod offsets;
 mod partitioner;
 mod producer;
 mod record;
@@ -76,8 +78,9 @@ pub use crate::config::{
     AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, SyncPolicy,
     TopicConfig,
 };
-pub use crate::consumer::Consumer;
+pub use crate::consumer::{Consumer, RebalanceListener, Revoked};
 pub use crate::error::{CorruptKind, Error, Result};
+pub use crate::group::{GroupDescription, MemberDescription, PartitionLag};
 pub use crate::producer::Producer;
 pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
 pub use crate::topic::{PartitionDescription, TopicDescription};

@@ -43,7 +43,8 @@ impl Waiter {
         self.notified.load(Ordering::SeqCst)
     }
 
-    fn wake(&self) {
+    /// Wakes the waiting thread.
+    pub(crate) fn wake(&self) {
         self.notified.store(true, Ordering::SeqCst);
         self.thread.unpark();
     }

@@ -1,4 +1,6 @@
-//! [`Consumer`]: reads records back by offset.
+//! [`Consumer`]: reads records back by offset, alone or as a member of a group.
+
+mod membership;
 
 use std::sync::Arc;
 use std::thread;
@@ -11,13 +13,16 @@ use crate::log::notify::Waiter;
 use crate::log::PartitionLog;
 use crate::record::{ConsumerRecord, Records, Source, TopicPartition};
 use crate::topic::Topic;
+use membership::{Listener, Membership};
+pub use membership::{RebalanceListener, Revoked};
 
 /// How long a consumer with nothing to read spins before it parks its thread: a record
 /// arriving within this window is picked up in well under a microsecond after its append,
 /// instead of after the operating system has rescheduled the thread.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Reads records from assigned partitions.
+/// Reads records from partitions it is assigned, by [`assign`](Self::assign) or as a member
+/// of a consumer group after [`subscribe`](Self::subscribe).
 ///
 /// `Send`: use one per thread. Positions are the *next* offset to read, as in Kafka.
 ///
@@ -46,16 +51,38 @@ pub struct Consumer {
     waiter: Option<Arc<Waiter>>,
     /// An error met after some records were already taken; returned by the next poll.
     deferred: Option<Error>,
+    /// Set while subscribed to topics as a member of `group_id`.
+    membership: Option<Membership>,
+    listener: Option<Listener>,
+    /// When positions were last committed automatically.
+    last_commit: Instant,
 }
 
 #[derive(Debug)]
-struct Assigned {
+pub(crate) struct Assigned {
     tp: TopicPartition,
     topic: Arc<Topic>,
     log: Arc<PartitionLog>,
     position: Option<u64>,
     /// The source of the records last read, reused while they come from the same segment.
     source: Option<Arc<Source>>,
+}
+
+impl Assigned {
+    fn new(
+        tp: TopicPartition,
+        topic: Arc<Topic>,
+        log: Arc<PartitionLog>,
+        position: Option<u64>,
+    ) -> Self {
+        Self {
+            tp,
+            topic,
+            log,
+            position,
+            source: None,
+        }
+    }
 }
 
 impl Consumer {
@@ -67,6 +94,9 @@ impl Consumer {
             next: 0,
             waiter: None,
             deferred: None,
+            membership: None,
+            listener: None,
+            last_commit: Instant::now(),
         }
     }
 
@@ -83,6 +113,12 @@ impl Consumer {
     /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::Closed`]; on error the
     /// assignment is unchanged.
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.inner.check_open()?;
+        if self.membership.is_some() {
+            return Err(Error::InvalidConfig {
+                reason: "assign on a consumer subscribed to topics; call unsubscribe first (as in Kafka, the two are exclusive)".into(),
+            });
+        }
         let mut assigned: Vec<Assigned> = Vec::with_capacity(partitions.len());
         for tp in partitions {
             if assigned.iter().any(|a| a.tp == *tp) {
@@ -92,15 +128,9 @@ impl Consumer {
             let log = Arc::clone(topic.partition(tp.partition)?);
             let position = match self.assigned.iter().find(|a| a.tp == *tp) {
                 Some(old) => old.position,
-                None => self.reset_position(&log),
+                None => self.start_position(tp, &log),
             };
-            assigned.push(Assigned {
-                tp: tp.clone(),
-                topic: Arc::clone(&topic),
-                log,
-                position,
-                source: None,
-            });
+            assigned.push(Assigned::new(tp.clone(), topic, log, position));
         }
         self.assigned = assigned;
         self.next = 0;
@@ -190,6 +220,17 @@ impl Consumer {
             })
     }
 
+    /// Where a newly assigned partition starts: its group's committed offset if there is
+    /// one, else where `auto_offset_reset` says.
+    fn start_position(&self, tp: &TopicPartition, log: &PartitionLog) -> Option<u64> {
+        let committed = self
+            .config
+            .group_id
+            .as_deref()
+            .and_then(|group| self.inner.offsets().committed(group, tp));
+        committed.or_else(|| self.reset_position(log))
+    }
+
     /// Where `auto_offset_reset` puts a partition without a valid position.
     fn reset_position(&self, log: &PartitionLog) -> Option<u64> {
         match self.config.auto_offset_reset {
@@ -213,18 +254,23 @@ impl Consumer {
             return Err(e);
         }
         self.inner.check_open()?;
-        if self.assigned.is_empty() {
+        if self.assigned.is_empty() && self.membership.is_none() {
             return Err(Error::InvalidConfig {
-                reason: "poll needs assigned partitions: call assign first".into(),
+                reason: "poll needs partitions: call subscribe or assign first".into(),
             });
         }
         let deadline = Instant::now() + timeout;
+        self.auto_commit_if_due()?;
         loop {
+            // Reset before anything is checked, so a wake-up from here on is not lost.
+            let waiter = self.waiter();
+            waiter.reset();
+            self.sync_group()?;
             let records = self.fetch()?;
             if !records.is_empty() || Instant::now() >= deadline {
                 return Ok(records);
             }
-            self.wait(deadline);
+            self.wait(&waiter, deadline);
             self.inner.check_open()?;
         }
     }
@@ -320,22 +366,12 @@ impl Consumer {
     }
 
     /// Parks until a record arrives in an assigned partition or `deadline` passes.
-    fn wait(&mut self, deadline: Instant) {
-        let current = thread::current().id();
-        let waiter = match &self.waiter {
-            Some(w) if w.thread_id() == current => Arc::clone(w),
-            _ => {
-                let w = Waiter::current();
-                self.waiter = Some(Arc::clone(&w));
-                w
-            }
-        };
-        waiter.reset();
+    fn wait(&self, waiter: &Arc<Waiter>, deadline: Instant) {
         for a in &self.assigned {
-            a.log.notify().register(&waiter);
+            a.log.notify().register(waiter);
         }
         // Re-check after registering: an append in between has either been seen here or
-        // will see the waiter.
+        // will see the waiter. Group changes wake the waiter themselves.
         let ready = self
             .assigned
             .iter()
@@ -350,15 +386,20 @@ impl Consumer {
             }
         }
         for a in &self.assigned {
-            a.log.notify().unregister(&waiter);
+            a.log.notify().unregister(waiter);
         }
     }
 
-    /// Leaves: nothing to commit without a group.
-    ///
-    /// # Errors
-    /// None today; the signature leaves room for committing on close.
-    pub fn close(self) -> Result<()> {
-        Ok(())
+    /// This thread's waiter (a consumer may move between threads).
+    fn waiter(&mut self) -> Arc<Waiter> {
+        let current = thread::current().id();
+        match &self.waiter {
+            Some(w) if w.thread_id() == current => Arc::clone(w),
+            _ => {
+                let w = Waiter::current();
+                self.waiter = Some(Arc::clone(&w));
+                w
+            }
+        }
     }
 }

@@ -1,0 +1,373 @@
+//! Consumer groups, coordinated in process: membership, generations, assignment and the
+//! hand-over of partitions between members.
+//!
+//! When members join, leave, change their subscription, stop polling or a subscribed topic
+//! changes, the group starts a new generation and computes every member's *target*
+//! partitions with the group's assignor. A member takes a target partition only once its
+//! previous owner has let it go, and an owner lets a partition go at its next `poll`, after
+//! committing its position when auto-commit is on. So a partition is never read by two
+//! members at once, and the new owner starts exactly where the old one committed.
+
+pub(crate) mod assignor;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::AssignmentStrategy;
+use crate::log::notify::Waiter;
+use crate::record::TopicPartition;
+use assignor::{Assignment, Member};
+
+/// A consumer group as [`Broker::describe_group`](crate::Broker::describe_group) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group's id.
+    pub group_id: String,
+    /// The current generation (0 if no member ever joined in this run).
+    pub generation: u64,
+    /// The members, by member id.
+    pub members: Vec<MemberDescription>,
+    /// Every partition the group has committed or been assigned, in order.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// One member of a [`GroupDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member's id, e.g. `consumer-location-group-3`.
+    pub member_id: String,
+    /// Its partitions in the current generation.
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// A partition's committed offset and lag, in a [`GroupDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The committed offset (the next to read), as stored, even if below the log start.
+    pub committed: Option<u64>,
+    /// The first offset still in the log.
+    pub log_start_offset: u64,
+    /// The next offset to be written.
+    pub high_watermark: u64,
+    /// Records not yet consumed: high watermark minus the committed offset, or minus the log
+    /// start when nothing is committed or the commit fell below it. Never negative.
+    pub lag: u64,
+}
+
+/// Partition counts of the named topics that exist.
+pub(crate) type PartitionCounts<'a> = &'a dyn Fn(&[String]) -> BTreeMap<String, u32>;
+
+/// Every group of a broker.
+#[derive(Debug, Default)]
+pub(crate) struct Coordinator {
+    groups: Mutex<HashMap<String, Arc<Group>>>,
+    next_member: AtomicU64,
+}
+
+impl Coordinator {
+    /// The group named `id`, created empty if needed.
+    pub(crate) fn group(&self, id: &str) -> Arc<Group> {
+        Arc::clone(
+            self.groups
+                .lock()
+                .entry(id.to_string())
+                .or_insert_with(|| Arc::new(Group::new(id))),
+        )
+    }
+
+    /// The group named `id`, if it exists.
+    pub(crate) fn existing(&self, id: &str) -> Option<Arc<Group>> {
+        self.groups.lock().get(id).map(Arc::clone)
+    }
+
+    /// Ids of the groups that have members.
+    pub(crate) fn active_groups(&self) -> Vec<String> {
+        self.groups
+            .lock()
+            .values()
+            .filter(|g| g.has_members())
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// A member id, unique in this broker, in the style of Kafka's.
+    pub(crate) fn new_member_id(&self, group_id: &str) -> String {
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("consumer-{group_id}-{n}")
+    }
+
+    /// A topic was created, deleted or grew: groups subscribed to it rebalance.
+    pub(crate) fn topic_changed(&self, topic: &str, counts: PartitionCounts<'_>) {
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().map(Arc::clone).collect();
+        for group in groups {
+            let mut state = group.state.lock();
+            if state
+                .members
+                .values()
+                .any(|m| m.topics.iter().any(|t| t == topic))
+            {
+                state.rebalance(counts);
+            }
+        }
+    }
+
+    /// Removes members that stopped polling, in every group.
+    pub(crate) fn expire_members(&self, now: Instant, counts: PartitionCounts<'_>) {
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().map(Arc::clone).collect();
+        for group in groups {
+            let mut state = group.state.lock();
+            state.expire(now, counts);
+        }
+    }
+}
+
+/// What a member learns when it checks in with its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Sync {
+    /// The member was removed (it did not poll within `max_poll_interval`) and must rejoin.
+    Removed,
+    /// The member's target partitions in the current generation.
+    Current {
+        /// The generation.
+        generation: u64,
+        /// Its target partitions, sorted.
+        target: Vec<TopicPartition>,
+    },
+}
+
+/// One consumer group.
+#[derive(Debug)]
+pub(crate) struct Group {
+    id: String,
+    state: Mutex<GroupState>,
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    generation: u64,
+    members: BTreeMap<String, MemberState>,
+    target: Assignment,
+    /// Who holds each partition now (a member keeps it until it releases it).
+    owners: HashMap<TopicPartition, String>,
+}
+
+#[derive(Debug)]
+struct MemberState {
+    topics: Vec<String>,
+    strategy: AssignmentStrategy,
+    last_poll: Instant,
+    max_poll_interval: Duration,
+    waiter: Option<Arc<Waiter>>,
+}
+
+/// A member's settings, given when it joins.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinRequest {
+    /// The member's id.
+    pub(crate) member_id: String,
+    /// The topics it subscribes to.
+    pub(crate) topics: Vec<String>,
+    /// Its assignment strategy (the group uses its first member's).
+    pub(crate) strategy: AssignmentStrategy,
+    /// How long it may go without polling.
+    pub(crate) max_poll_interval: Duration,
+}
+
+impl Group {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            state: Mutex::new(GroupState::default()),
+        }
+    }
+
+    fn has_members(&self) -> bool {
+        !self.state.lock().members.is_empty()
+    }
+
+    /// Adds a member, or changes its subscription, and rebalances.
+    pub(crate) fn join(
+        &self,
+        request: JoinRequest,
+        waiter: Arc<Waiter>,
+        counts: PartitionCounts<'_>,
+    ) {
+        let mut state = self.state.lock();
+        state.members.insert(
+            request.member_id,
+            MemberState {
+                topics: request.topics,
+                strategy: request.strategy,
+                last_poll: Instant::now(),
+                max_poll_interval: request.max_poll_interval,
+                waiter: Some(waiter),
+            },
+        );
+        state.rebalance(counts);
+    }
+
+    /// Removes a member, releases what it held, and rebalances.
+    pub(crate) fn leave(&self, member_id: &str, counts: PartitionCounts<'_>) {
+        let mut state = self.state.lock();
+        if state.members.remove(member_id).is_some() {
+            state.owners.retain(|_, owner| owner != member_id);
+            state.rebalance(counts);
+        }
+    }
+
+    /// Records that `member_id` polled and tells it its target partitions. Members of this
+    /// group that stopped polling are removed on the way.
+    pub(crate) fn sync(
+        &self,
+        member_id: &str,
+        waiter: &Arc<Waiter>,
+        counts: PartitionCounts<'_>,
+    ) -> Sync {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        match state.members.get_mut(member_id) {
+            Some(member) => {
+                member.last_poll = now;
+                if !member
+                    .waiter
+                    .as_ref()
+                    .is_some_and(|w| Arc::ptr_eq(w, waiter))
+                {
+                    member.waiter = Some(Arc::clone(waiter));
+                }
+            }
+            None => return Sync::Removed,
+        }
+        state.expire(now, counts);
+        Sync::Current {
+            generation: state.generation,
+            target: state.target.get(member_id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Takes those of `wanted` that nobody else holds; returns them.
+    pub(crate) fn acquire(
+        &self,
+        member_id: &str,
+        wanted: &[TopicPartition],
+    ) -> Vec<TopicPartition> {
+        let mut state = self.state.lock();
+        if !state.members.contains_key(member_id) {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        for tp in wanted {
+            match state.owners.get(tp) {
+                Some(owner) if owner != member_id => {}
+                _ => {
+                    state.owners.insert(tp.clone(), member_id.to_string());
+                    taken.push(tp.clone());
+                }
+            }
+        }
+        taken
+    }
+
+    /// Lets go of partitions, so that their new owners can take them, and wakes the
+    /// members so that they look.
+    pub(crate) fn release(&self, member_id: &str, partitions: &[TopicPartition]) {
+        let mut state = self.state.lock();
+        for tp in partitions {
+            if state.owners.get(tp).is_some_and(|owner| owner == member_id) {
+                state.owners.remove(tp);
+            }
+        }
+        for member in state.members.values() {
+            if let Some(waiter) = &member.waiter {
+                waiter.wake();
+            }
+        }
+    }
+
+    /// The generation, and each member's target partitions.
+    pub(crate) fn describe(&self) -> (u64, Vec<(String, Vec<TopicPartition>)>) {
+        let state = self.state.lock();
+        let members = state
+            .members
+            .keys()
+            .map(|id| {
+                (
+                    id.clone(),
+                    state.target.get(id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        (state.generation, members)
+    }
+}
+
+impl GroupState {
+    /// Removes members that have not polled within their `max_poll_interval`; what they held
+    /// is released without a commit, as in Kafka.
+    fn expire(&mut self, now: Instant, counts: PartitionCounts<'_>) {
+        let expired: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| now.saturating_duration_since(m.last_poll) > m.max_poll_interval)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        for id in &expired {
+            self.members.remove(id);
+        }
+        self.owners.retain(|_, owner| !expired.contains(owner));
+        self.rebalance(counts);
+    }
+
+    /// Starts a new generation: computes the targets and wakes every member.
+    fn rebalance(&mut self, counts: PartitionCounts<'_>) {
+        let mut topics: Vec<String> = self
+            .members
+            .values()
+            .flat_map(|m| m.topics.clone())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        let partitions = counts(&topics);
+        let members: Vec<Member> = self
+            .members
+            .iter()
+            .map(|(id, m)| Member {
+                id: id.clone(),
+                topics: m.topics.clone(),
+                owned: self
+                    .owners
+                    .iter()
+                    .filter(|(_, owner)| *owner == id)
+                    .map(|(tp, _)| tp.clone())
+                    .collect(),
+            })
+            .collect();
+        // Like Kafka, the group uses the strategy its members were configured with; with
+        // mixed configurations, the first member's.
+        let strategy = self
+            .members
+            .values()
+            .next()
+            .map_or(AssignmentStrategy::Range, |m| m.strategy);
+        self.target = match strategy {
+            AssignmentStrategy::Range => assignor::range(&members, &partitions),
+            AssignmentStrategy::RoundRobin => assignor::round_robin(&members, &partitions),
+            AssignmentStrategy::CooperativeSticky => assignor::sticky(&members, &partitions),
+        };
+        self.generation += 1;
+        for member in self.members.values() {
+            if let Some(waiter) = &member.waiter {
+                waiter.wake();
+            }
+        }
+    }
+}

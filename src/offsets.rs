@@ -1,0 +1,206 @@
+//! Committed offsets: each group's, durable across restarts and crashes.
+//!
+//! A group's offsets live in `<data>/__consumer_offsets/<group id, hex>.json`, replaced
+//! atomically on every commit (write a temporary file, fsync, rename, fsync the directory),
+//! so a crash leaves either the old or the new set and a commit is durable when it returns.
+//! The group id is hex-encoded because Kafka allows any string there, including `/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::record::TopicPartition;
+use crate::storage::atomic_write;
+
+/// The directory of committed offsets, beside the topics.
+pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
+
+/// One group's committed offsets as stored: topic → partition → next offset to read.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct StoredOffsets {
+    group_id: String,
+    offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+}
+
+/// Every group's committed offsets, in memory and on disk.
+#[derive(Debug)]
+pub(crate) struct OffsetStore {
+    dir: PathBuf,
+    groups: Mutex<HashMap<String, HashMap<TopicPartition, u64>>>,
+}
+
+impl OffsetStore {
+    /// Loads every group's offsets from `data_dir`.
+    pub(crate) fn open(data_dir: &Path) -> Result<Self> {
+        let dir = data_dir.join(OFFSETS_DIR);
+        fs::create_dir_all(&dir).at(&dir)?;
+        let mut groups = HashMap::new();
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let path = entry.at(&dir)?.path();
+            let ours = path.extension().and_then(|e| e.to_str()) == Some("json")
+                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
+                    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+                });
+            if !ours {
+                continue;
+            }
+            let bytes = fs::read(&path).at(&path)?;
+            let stored: StoredOffsets =
+                serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
+                    context: path.display().to_string(),
+                    source,
+                })?;
+            let offsets = stored
+                .offsets
+                .into_iter()
+                .flat_map(|(topic, parts)| {
+                    parts
+                        .into_iter()
+                        .map(move |(p, o)| (TopicPartition::new(topic.clone(), p), o))
+                })
+                .collect();
+            groups.insert(stored.group_id, offsets);
+        }
+        Ok(Self {
+            dir,
+            groups: Mutex::new(groups),
+        })
+    }
+
+    /// Ids of the groups that have committed offsets.
+    pub(crate) fn groups(&self) -> Vec<String> {
+        self.groups.lock().keys().cloned().collect()
+    }
+
+    /// A group's committed offset for `tp`.
+    pub(crate) fn committed(&self, group_id: &str, tp: &TopicPartition) -> Option<u64> {
+        self.groups
+            .lock()
+            .get(group_id)
+            .and_then(|g| g.get(tp))
+            .copied()
+    }
+
+    /// All of a group's committed offsets.
+    pub(crate) fn all(&self, group_id: &str) -> HashMap<TopicPartition, u64> {
+        self.groups
+            .lock()
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Commits `offsets` for `group_id`; durable when it returns.
+    pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut groups = self.groups.lock();
+        let mut updated = groups.get(group_id).cloned().unwrap_or_default();
+        for (tp, offset) in offsets {
+            updated.insert(tp.clone(), *offset);
+        }
+        let mut stored = StoredOffsets {
+            group_id: group_id.to_string(),
+            offsets: BTreeMap::new(),
+        };
+        for (tp, offset) in &updated {
+            stored
+                .offsets
+                .entry(tp.topic.clone())
+                .or_default()
+                .insert(tp.partition, *offset);
+        }
+        let bytes = serde_json::to_vec(&stored).map_err(|source| Error::Serde {
+            context: format!("offsets of group {group_id:?}"),
+            source,
+        })?;
+        // Written under the lock, so two commits of one group cannot finish out of order.
+        atomic_write(&self.path(group_id), &bytes)?;
+        groups.insert(group_id.to_string(), updated);
+        Ok(())
+    }
+
+    /// Forgets a deleted topic's offsets in every group (they would point into a log that
+    /// no longer exists, and a new topic of the same name starts at 0).
+    pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
+        let affected: Vec<String> = self
+            .groups
+            .lock()
+            .iter()
+            .filter(|(_, offsets)| offsets.keys().any(|tp| tp.topic == topic))
+            .map(|(group, _)| group.clone())
+            .collect();
+        for group_id in affected {
+            let mut groups = self.groups.lock();
+            let Some(offsets) = groups.get_mut(&group_id) else {
+                continue;
+            };
+            offsets.retain(|tp, _| tp.topic != topic);
+            let remaining: Vec<(TopicPartition, u64)> =
+                offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+            if remaining.is_empty() {
+                groups.remove(&group_id);
+                let path = self.path(&group_id);
+                fs::remove_file(&path).at(&path)?;
+                continue;
+            }
+            drop(groups);
+            self.replace(&group_id, &remaining)?;
+        }
+        Ok(())
+    }
+
+    fn replace(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.groups.lock().remove(group_id);
+        self.commit(group_id, offsets)
+    }
+
+    fn path(&self, group_id: &str) -> PathBuf {
+        let hex = group_id.bytes().fold(String::new(), |mut hex, b| {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+            hex
+        });
+        self.dir.join(format!("{hex}.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_survive_reopen_and_groups_are_independent() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let tp = TopicPartition::new("t", 1);
+        {
+            let store = OffsetStore::open(dir.path())?;
+            store.commit("a/b", &[(tp.clone(), 5)])?;
+            store.commit("a/b", &[(tp.clone(), 7), (TopicPartition::new("u", 0), 2)])?;
+            store.commit("other", &[(tp.clone(), 1)])?;
+        }
+        let store = OffsetStore::open(dir.path())?;
+        assert_eq!(store.committed("a/b", &tp), Some(7));
+        assert_eq!(store.committed("other", &tp), Some(1));
+        assert_eq!(store.committed("none", &tp), None);
+        let mut groups = store.groups();
+        groups.sort();
+        assert_eq!(groups, ["a/b", "other"]);
+        store.forget_topic("t")?;
+        assert_eq!(store.committed("a/b", &tp), None);
+        assert_eq!(
+            store.committed("a/b", &TopicPartition::new("u", 0)),
+            Some(2)
+        );
+        assert_eq!(store.groups(), ["a/b"]);
+        Ok(())
+    }
+}
