@@ -270,7 +270,14 @@ impl Consumer {
             if !records.is_empty() || Instant::now() >= deadline {
                 return Ok(records);
             }
-            self.wait(&waiter, deadline);
+            // A member blocked in `poll` is alive: it wakes in time to check in again
+            // before `max_poll_interval` runs out.
+            let wake_by = if self.membership.is_some() {
+                deadline.min(Instant::now() + self.config.max_poll_interval / 2)
+            } else {
+                deadline
+            };
+            self.wait(&waiter, wake_by);
             self.inner.check_open()?;
         }
     }
