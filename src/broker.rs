@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     stop: Mutex<Option<Sender<()>>>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
+    /// When the background thread last ran retention.
+    last_cleaning: Mutex<std::time::Instant>,
     coordinator: Coordinator,
     offsets: OffsetStore,
 }
@@ -123,6 +125,7 @@ impl Broker {
         let offsets = OffsetStore::open(&dir)?;
         let inner = Arc::new(Inner {
             coordinator: Coordinator::default(),
+            last_cleaning: Mutex::new(std::time::Instant::now()),
             offsets,
             dir,
             config,
@@ -198,6 +201,53 @@ impl Broker {
         self.inner.offsets.forget_topic(name)?;
         self.inner.topic_changed(name);
         Ok(())
+    }
+
+    /// Replaces a topic's whole config at run time. Retention and segment settings apply
+    /// from the next append or maintenance round; the partition count may grow (new
+    /// partitions start empty, keys may map elsewhere from then on, and groups subscribed
+    /// to the topic rebalance) but never shrink.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`]; [`Error::InvalidConfig`] for fewer partitions or a
+    /// nonsensical value; [`Error::Io`]; [`Error::Closed`].
+    pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.inner.check_open()?;
+        config.validate().map_err(|e| match e {
+            Error::InvalidConfig { reason } => Error::InvalidConfig {
+                reason: format!("topic {name:?}: {reason}"),
+            },
+            other => other,
+        })?;
+        {
+            let mut topics = self.inner.topics.write();
+            let topic = topics.get(name).ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })?;
+            if config.partitions < topic.partition_count() {
+                return Err(Error::InvalidConfig {
+                    reason: format!(
+                        "topic {name:?}: partitions cannot shrink from {} to {}",
+                        topic.partition_count(),
+                        config.partitions
+                    ),
+                });
+            }
+            let altered = topic.altered(config, self.inner.config.sync, now_ms())?;
+            topics.insert(name.to_string(), Arc::new(altered));
+        }
+        self.inner.topic_changed(name);
+        Ok(())
+    }
+
+    /// Runs retention (and rolls segments older than `segment_ms`) now, synchronously;
+    /// the background thread does the same every `maintenance_interval`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a segment cannot be deleted; [`Error::Closed`].
+    pub fn run_maintenance(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.clean_logs()
     }
 
     /// The ids of every consumer group that has committed offsets or members, sorted.
@@ -411,6 +461,21 @@ impl Inner {
         self.topics.read().values().map(Arc::clone).collect()
     }
 
+    /// Rolls old active segments and applies retention to every partition.
+    fn clean_logs(&self) -> Result<()> {
+        let now = now_ms();
+        for topic in self.all_topics() {
+            let Some(retention) = topic.retention() else {
+                continue;
+            };
+            for log in topic.partitions() {
+                log.roll_if_old(now)?;
+                log.apply_retention(retention, now)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fsyncs every partition.
     pub(crate) fn flush(&self) -> Result<()> {
         self.check_open()?;
@@ -425,10 +490,10 @@ impl Inner {
     fn start_maintenance(inner: &Arc<Self>) -> Result<()> {
         // At least once a second, so that group members that stopped polling are noticed
         // even when no other member polls.
-        let tick = match inner.config.sync {
-            SyncPolicy::Interval(every) => every.min(MAINTENANCE_TICK),
-            _ => MAINTENANCE_TICK,
-        };
+        let mut tick = MAINTENANCE_TICK.min(inner.config.maintenance_interval);
+        if let SyncPolicy::Interval(every) = inner.config.sync {
+            tick = tick.min(every);
+        }
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let weak: Weak<Self> = Arc::downgrade(inner);
         let handle = thread::Builder::new()
@@ -454,6 +519,18 @@ impl Inner {
         }
         self.coordinator
             .expire_members(std::time::Instant::now(), &|t| self.partition_counts(t));
+        let due = {
+            let mut last = self.last_cleaning.lock();
+            let due = last.elapsed() >= self.config.maintenance_interval;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due {
+            // A failure here is retried next round; appends and reads are unaffected.
+            let _ = self.clean_logs();
+        }
         if let SyncPolicy::Interval(_) = self.config.sync {
             for topic in self.all_topics() {
                 for log in topic.partitions() {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::config::{SyncPolicy, TopicConfig};
+use crate::config::{CleanupPolicy, SyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::log::{CleanState, LogSettings, PartitionLog};
+use crate::log::{CleanState, LogSettings, PartitionLog, Retention};
 use crate::partitioner::StickyPartitioner;
 use crate::storage::atomic_write;
 
@@ -164,6 +164,55 @@ impl Topic {
             sticky: StickyPartitioner::new(),
             deleted: AtomicBool::new(false),
         })
+    }
+
+    /// The topic with a new config: existing partitions are kept (with the new settings),
+    /// new ones created, and `topic.json` replaced last, so a crash part-way leaves the old
+    /// topic.
+    pub(crate) fn altered(
+        &self,
+        config: TopicConfig,
+        sync: SyncPolicy,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let settings = log_settings(&config, sync);
+        let mut partitions = self.partitions.clone();
+        for p in self.partition_count()..config.partitions {
+            let log = PartitionLog::open(
+                &self.dir.join(p.to_string()),
+                Arc::clone(&self.name),
+                p,
+                settings,
+                None,
+                now_ms,
+            )?;
+            partitions.push(Arc::new(log));
+        }
+        let topic = Self {
+            name: Arc::clone(&self.name),
+            dir: self.dir.clone(),
+            config,
+            partitions,
+            sticky: StickyPartitioner::new(),
+            deleted: AtomicBool::new(false),
+        };
+        topic.write_config()?;
+        for log in &topic.partitions {
+            log.set_settings(settings);
+        }
+        Ok(topic)
+    }
+
+    /// What retention keeps of each partition, or `None` when the topic is not cleaned by
+    /// deletion.
+    pub(crate) fn retention(&self) -> Option<Retention> {
+        match self.config.cleanup_policy {
+            CleanupPolicy::Delete | CleanupPolicy::CompactAndDelete => Some(Retention {
+                ms: (self.config.retention_ms >= 0).then_some(self.config.retention_ms),
+                bytes: self.config.retention_bytes,
+            }),
+            CleanupPolicy::Compact => None,
+        }
     }
 
     fn write_config(&self) -> Result<()> {

@@ -5,6 +5,9 @@
 //! beyond a brief shared one on the segment list, so readers never hold up the writer.
 
 pub(crate) mod notify;
+mod retention;
+
+pub(crate) use retention::Retention;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -141,6 +144,11 @@ impl PartitionLog {
             sync_lock: Mutex::new(()),
             notify: Notify::default(),
         })
+    }
+
+    /// Applies changed topic settings; they take effect from the next append or roll.
+    pub(crate) fn set_settings(&self, settings: LogSettings) {
+        self.writer.lock().settings = settings;
     }
 
     /// The partition number.
@@ -289,10 +297,16 @@ impl PartitionLog {
             let Some(segment) = self.segment_for(at) else {
                 break;
             };
-            let progress = segment.read(at, max - count, |map, pos, record| {
+            let progress = match segment.read(at, max - count, |map, pos, record| {
                 at = record.offset + 1;
                 emit(map, pos, record);
-            })?;
+            }) {
+                Ok(progress) => progress,
+                // Retention deleted the segment between finding and loading it: the
+                // caller sees its position below the log start and resets.
+                Err(Error::Io { .. }) if !self.holds(&segment) => break,
+                Err(e) => return Err(e),
+            };
             count += progress.records;
             if progress.records == 0 {
                 let next = segment.next_offset();
@@ -306,6 +320,10 @@ impl PartitionLog {
             }
         }
         Ok(count)
+    }
+
+    fn holds(&self, segment: &Arc<Segment>) -> bool {
+        self.segments.read().iter().any(|s| Arc::ptr_eq(s, segment))
     }
 
     fn is_last(&self, segment: &Arc<Segment>) -> bool {

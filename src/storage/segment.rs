@@ -111,6 +111,24 @@ impl Segment {
         Ok(self.max_timestamp.load(Ordering::Acquire))
     }
 
+    /// Deletes the segment's three files. Readers that already mapped the log keep reading
+    /// it; the space is freed when the last of them lets go.
+    pub(crate) fn remove_files(&self) -> Result<()> {
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+            let path = self.path.with_extension(ext);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the segment holds no record.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size_bytes() == 0
+    }
+
     fn load(&self) -> Result<&Loaded> {
         if let Some(loaded) = self.loaded.get() {
             return Ok(loaded);
