@@ -60,7 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .auto_offset_reset(OffsetReset::Earliest),
                 );
                 consumer.subscribe_with_listener([TOPIC], Announce { name })?;
-                println!("  {name}: joined as {}", consumer.member_id().unwrap_or("?"));
+                println!(
+                    "  {name}: joined as {}",
+                    consumer.member_id().unwrap_or("?")
+                );
                 let mut mine = 0;
                 // carol leaves after her first 1,000 records.
                 let quota = if name == "carol" { 1_000 } else { usize::MAX };
