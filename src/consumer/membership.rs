@@ -306,7 +306,13 @@ impl Consumer {
             Ok(())
         };
         if let Some(m) = self.membership.take() {
-            let held: Vec<TopicPartition> = self.assigned.drain(..).map(|a| a.tp).collect();
+            // As Kafka's `close`, the listener hears of the partitions leaving.
+            let held: Vec<TopicPartition> = self.assigned.iter().map(|a| a.tp.clone()).collect();
+            let positions: Vec<Option<u64>> = self.assigned.iter().map(|a| a.position).collect();
+            if !held.is_empty() {
+                self.revoke_listener(&m.group_id, &held, &positions);
+            }
+            self.assigned.clear();
             m.group.release(&m.member_id, &held);
             m.group
                 .leave(&m.member_id, &|t| self.inner.partition_counts(t));

@@ -23,7 +23,7 @@
 //! |-------:|-----:|------|-------------------|--------------------------------------------------|
 //! |      0 |    8 | u64  | `base_offset`     | Offset of the first record                       |
 //! |      8 |    4 | u32  | `length`          | Bytes in the whole batch, this header included   |
-//! |     12 |    4 | u32  | `crc`             | CRC-32 of bytes `16..length` (see *Checksum*)    |
+//! |     12 |    4 | u32  | `crc`             | CRC-32 of bytes `0..8` and `16..length` (see *Checksum*) |
 //! |     16 |    1 | u8   | `version`         | Format version: 1                                |
 //! |     17 |    1 | u8   | `attributes`      | 0 in version 1                                   |
 //! |     18 |    2 | u16  | reserved          | 0 in version 1                                   |
@@ -63,13 +63,14 @@
 //!
 //! `crc` is the CRC-32 of zlib, gzip and PNG (polynomial `0x04C11DB7` reflected, initial value and
 //! final XOR `0xFFFFFFFF`; the checksum of the ASCII bytes `123456789` is `0xCBF43926`) over bytes
-//! `16..length`: from the version byte to the end of the last record.
+//! `0..8` (`base_offset`) followed by bytes `16..length` (from the version byte to the end of the
+//! last record), as one stream.
 //!
-//! It does not cover `base_offset`, `length` or `crc`. A wrong `length` moves the checked range, so
-//! it is caught like corrupt content (or reported as truncation if it runs past the data).
-//! `base_offset` is left out so that a batch can be given its offsets (when it is appended) without
-//! recomputing the checksum; readers therefore check it against what they expect, such as the
-//! previous batch's `base_offset + record_count`.
+//! It does not cover `length` or `crc` itself. A wrong `length` moves the checked range, so it is
+//! caught like corrupt content (or reported as truncation if it runs past the data).
+//! `base_offset` is covered because a compacted log has gaps between batches: a reader cannot
+//! always tell a batch's offsets from its predecessor's, so a damaged offset must fail the check.
+//! Readers still require offsets to increase from batch to batch.
 //!
 //! # Framing
 //!
@@ -391,7 +392,10 @@ pub fn encode(
     })()
     .ok_or_else(too_small)?;
 
-    let crc = crc32fast::hash(out.get(CRC_START..).ok_or_else(too_small)?);
+    let crc = checksum(
+        &base_offset.to_le_bytes(),
+        out.get(CRC_START..).ok_or_else(too_small)?,
+    );
     let crc_field = out.get_mut(12..CRC_START).ok_or_else(too_small)?;
     crc_field.copy_from_slice(&crc.to_le_bytes());
     Ok(len)
@@ -469,11 +473,23 @@ pub fn check(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     let covered = buf
         .get(CRC_START..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
-    let (stored, computed) = (header.crc, crc32fast::hash(covered));
+    let (stored, computed) = (
+        header.crc,
+        checksum(&header.base_offset.to_le_bytes(), covered),
+    );
     if computed != stored {
         return Err(DecodeError::Checksum { stored, computed });
     }
     Ok(header)
+}
+
+/// The CRC-32 of `base_offset`'s bytes followed by the rest of the batch after the header's
+/// fixed fields.
+fn checksum(base_offset: &[u8], rest: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(base_offset);
+    hasher.update(rest);
+    hasher.finalize()
 }
 
 /// A decoded record. Positions are byte ranges relative to the start of the batch slice, so the

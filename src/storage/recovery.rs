@@ -53,9 +53,11 @@ pub(crate) fn scan_tail(
         });
     let mut since_entry = 0u64;
     while let Some(Ok(header)) = bytes.get(pos..).map(batch::check) {
-        if header.base_offset != next_offset {
+        // Offsets only grow; a compacted segment has gaps between batches.
+        if header.base_offset < next_offset {
             break;
         }
+        next_offset = header.base_offset;
         if since_entry >= interval && pos > 0 {
             let pushed = index.push(IndexEntry {
                 relative_offset: (next_offset - base_offset) as u32,

@@ -223,7 +223,8 @@ impl Segment {
                 Err(DecodeError::Zeroed) => break,
                 Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
             };
-            if header.base_offset != expected {
+            // Offsets only grow; a compacted segment has gaps between batches.
+            if header.base_offset < expected {
                 let kind = CorruptKind::Offset {
                     expected,
                     found: header.base_offset,
@@ -310,17 +311,28 @@ impl Segment {
             None => (0, self.base_offset),
         };
         let target = entry.position as usize;
+        let entry_offset = self.base_offset + u64::from(entry.relative_offset);
+        let mut first = true;
         while pos < target {
             let Some(Ok(header)) = map.bytes(pos..target).map(batch::read_header) else {
                 return false;
             };
-            if header.base_offset != expected || header.max_timestamp > entry.max_timestamp_before {
+            let in_order = if first {
+                header.base_offset == expected
+            } else {
+                header.base_offset >= expected
+            };
+            if !in_order || header.max_timestamp > entry.max_timestamp_before {
                 return false;
             }
+            first = false;
             pos += header.length as usize;
             expected = header.next_offset();
         }
-        pos == target && expected == self.base_offset + u64::from(entry.relative_offset)
+        let at_target = map.bytes(target..map.len()).map(batch::read_header);
+        pos == target
+            && expected <= entry_offset
+            && matches!(at_target, Some(Ok(h)) if h.base_offset == entry_offset)
     }
 }
 
