@@ -240,8 +240,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Runs retention (and rolls segments older than `segment_ms`) now, synchronously;
-    /// the background thread does the same every `maintenance_interval`.
+    /// Runs retention and compaction (and rolls segments older than `segment_ms`) now,
+    /// synchronously; the background thread does the same every `maintenance_interval`.
     ///
     /// # Errors
     /// [`Error::Io`] if a segment cannot be deleted; [`Error::Closed`].
@@ -461,16 +461,18 @@ impl Inner {
         self.topics.read().values().map(Arc::clone).collect()
     }
 
-    /// Rolls old active segments and applies retention to every partition.
+    /// Rolls old active segments, compacts and applies retention to every partition.
     fn clean_logs(&self) -> Result<()> {
         let now = now_ms();
         for topic in self.all_topics() {
-            let Some(retention) = topic.retention() else {
-                continue;
-            };
             for log in topic.partitions() {
                 log.roll_if_old(now)?;
-                log.apply_retention(retention, now)?;
+                if let Some(delete_retention_ms) = topic.compaction() {
+                    log.compact(delete_retention_ms, now)?;
+                }
+                if let Some(retention) = topic.retention() {
+                    log.apply_retention(retention, now)?;
+                }
             }
         }
         Ok(())

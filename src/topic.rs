@@ -203,6 +203,15 @@ impl Topic {
         Ok(topic)
     }
 
+    /// How long tombstones stay, if the topic is compacted.
+    pub(crate) fn compaction(&self) -> Option<i64> {
+        matches!(
+            self.config.cleanup_policy,
+            CleanupPolicy::Compact | CleanupPolicy::CompactAndDelete
+        )
+        .then_some(self.config.delete_retention_ms)
+    }
+
     /// What retention keeps of each partition, or `None` when the topic is not cleaned by
     /// deletion.
     pub(crate) fn retention(&self) -> Option<Retention> {

@@ -194,12 +194,16 @@ impl Consumer {
         self.subscribe(topics)
     }
 
-    /// Leaves the group (committing first when auto-commit is on) and drops its partitions.
+    /// Leaves the group (committing first when auto-commit is on) and drops its partitions;
+    /// on a consumer with assigned partitions, drops those.
     ///
     /// # Errors
     /// [`Error::Io`] if the auto-commit fails (the group is left all the same).
     pub fn unsubscribe(&mut self) -> Result<()> {
-        self.leave_group()
+        let result = self.leave_group();
+        // As in Kafka, it also drops a manual assignment.
+        self.assigned.clear();
+        result
     }
 
     /// The member id this consumer has in its group, while subscribed.

@@ -4,6 +4,7 @@
 //! publish the new high watermark (`SeqCst`, see [`notify`]); reads take no lock at all
 //! beyond a brief shared one on the segment list, so readers never hold up the writer.
 
+mod compaction;
 pub(crate) mod notify;
 mod retention;
 
@@ -86,6 +87,10 @@ pub(crate) struct PartitionLog {
     durable: AtomicU64,
     /// Serializes fsyncs: whoever holds it syncs for everyone queued behind it.
     sync_lock: Mutex<()>,
+    /// Held by retention and compaction, which both change the list of sealed segments.
+    cleaning: Mutex<()>,
+    /// Offsets below this have been compacted.
+    compacted_to: AtomicU64,
     notify: Notify,
 }
 
@@ -142,6 +147,8 @@ impl PartitionLog {
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
             sync_lock: Mutex::new(()),
+            cleaning: Mutex::new(()),
+            compacted_to: AtomicU64::new(0),
             notify: Notify::default(),
         })
     }
@@ -385,7 +392,8 @@ impl PartitionLog {
 }
 
 /// The base offsets of the segments in `dir`, in order. Index files without their log
-/// (left by a crash while a segment was being created or deleted) are removed.
+/// (left by a crash while a segment was being created or deleted) and unfinished
+/// compaction output are removed.
 fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     let mut orphans = Vec::new();
@@ -397,6 +405,9 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
             bases.push(base);
         } else if name.ends_with(INDEX_EXT) || name.ends_with(TIME_INDEX_EXT) {
             orphans.push(entry.path());
+        } else if name.ends_with(storage::CLEANED_EXT) {
+            let path = entry.path();
+            fs::remove_file(&path).at(&path)?;
         }
     }
     bases.sort_unstable();

@@ -40,6 +40,7 @@ impl PartitionLog {
 
     /// Deletes the oldest sealed segments that retention no longer keeps; returns how many.
     pub(crate) fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize> {
+        let _cleaning = self.cleaning.lock();
         let doomed: Vec<Arc<Segment>> = {
             let segments = self.segments.read();
             let sealed = segments.len().saturating_sub(1);

@@ -22,6 +22,8 @@ pub(crate) const LOG_EXT: &str = "log";
 pub(crate) const INDEX_EXT: &str = "index";
 /// Extension of a segment's sparse time index.
 pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+/// Extension of a compacted log while it is written; renamed over the `.log` when done.
+pub(crate) const CLEANED_EXT: &str = "cleaned";
 
 /// The path of a segment file: its base offset in 20 digits, as Kafka names them, so that
 /// `ls` shows where each segment starts and lists them in order.

@@ -95,6 +95,11 @@ impl Segment {
         self.base_offset
     }
 
+    /// Path of the `.log` file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Published length in bytes.
     pub(crate) fn size_bytes(&self) -> u64 {
         self.end.load(Ordering::Acquire)
@@ -122,6 +127,38 @@ impl Segment {
             }
         }
         Ok(())
+    }
+
+    /// Replaces this sealed segment's log with `bytes` (whole batches with the same or a
+    /// subset of its offsets) and returns the new segment. Crash-safe: the new log is
+    /// written and synced beside the old one and renamed over it, so a crash leaves one or
+    /// the other; the indexes are removed first and rebuilt from whichever log remains.
+    /// Readers of this view keep reading the old bytes.
+    pub(crate) fn rewrite(&self, bytes: &[u8]) -> Result<Segment> {
+        // Readers that hold this view must keep the old map: load it before the swap.
+        self.load()?;
+        let tmp = self.path.with_extension(super::CLEANED_EXT);
+        let mut file = File::create(&tmp).at(&tmp)?;
+        file.write_all(bytes).at(&tmp)?;
+        file.sync_all().at(&tmp)?;
+        drop(file);
+        for ext in [INDEX_EXT, TIME_INDEX_EXT] {
+            let path = self.path.with_extension(ext);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
+                _ => {}
+            }
+        }
+        std::fs::rename(&tmp, &self.path).at(&self.path)?;
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        super::fsync_dir(dir)?;
+        Ok(Segment::sealed(
+            dir,
+            self.base_offset,
+            bytes.len() as u64,
+            self.next_offset(),
+            self.layout,
+        ))
     }
 
     /// Whether the segment holds no record.

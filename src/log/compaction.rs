@@ -1,0 +1,141 @@
+//! Compaction: keeping only the latest record of each key in sealed segments (Kafka's
+//! `cleanup.policy=compact`).
+//!
+//! The cleaner reads the whole partition once to learn each key's latest offset, then
+//! rewrites every sealed segment that holds an older record: the records that stay keep
+//! their offsets, so a compacted log has gaps, which readers step over. A tombstone (a key
+//! without a value) stays while it is younger than `delete_retention_ms`, so that readers
+//! catching up see the deletion, and then goes too. The active segment is never rewritten.
+//! Each segment is swapped crash-safely (see `Segment::rewrite`); appends go on meanwhile
+//! and readers keep whatever segment view they hold.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::PartitionLog;
+use crate::error::{Error, Result};
+use crate::storage::batch::{self, Entry, RecordRef};
+use crate::storage::mapping::Mapping;
+use crate::storage::segment::Segment;
+
+/// One record read back for rewriting.
+struct Kept {
+    offset: u64,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl PartitionLog {
+    /// Compacts the sealed segments if records were sealed since the last compaction;
+    /// returns how many records were removed.
+    pub(crate) fn compact(&self, delete_retention_ms: i64, now_ms: i64) -> Result<usize> {
+        let _cleaning = self.cleaning.lock();
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
+        let sealed = segments.len().saturating_sub(1);
+        let Some(newest_sealed) = segments.get(sealed.wrapping_sub(1)).filter(|_| sealed > 0)
+        else {
+            return Ok(0);
+        };
+        let sealed_to = newest_sealed.next_offset();
+        if sealed_to <= self.compacted_to.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        // Each key's latest offset, over the whole log (the active segment's records too:
+        // they supersede older ones in sealed segments).
+        let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
+        for segment in &segments {
+            segment.read(segment.base_offset(), usize::MAX, |map, pos, record| {
+                if let Some(key) = field(map, pos, record.key.clone()) {
+                    latest.insert(key.to_vec(), record.offset);
+                }
+            })?;
+        }
+        let tombstone_horizon = now_ms.saturating_sub(delete_retention_ms);
+        let mut removed = 0;
+        for segment in segments.iter().take(sealed) {
+            let mut kept = Vec::new();
+            let mut total = 0;
+            segment.read(segment.base_offset(), usize::MAX, |map, pos, record| {
+                total += 1;
+                let keep = match field(map, pos, record.key.clone()) {
+                    // Keyless records cannot be superseded.
+                    None => true,
+                    Some(key) => {
+                        latest.get(key) == Some(&record.offset)
+                            && !(record.value.is_none() && record.timestamp < tombstone_horizon)
+                    }
+                };
+                if keep {
+                    kept.push(owned(map, pos, &record));
+                }
+            })?;
+            if kept.len() == total {
+                continue;
+            }
+            removed += total - kept.len();
+            let bytes = encode_runs(&kept).map_err(|e| Error::Io {
+                path: segment.path().to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
+            let fresh = Arc::new(segment.rewrite(&bytes)?);
+            let mut list = self.segments.write();
+            if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, segment)) {
+                *slot = fresh;
+            }
+        }
+        self.compacted_to.fetch_max(sealed_to, Ordering::AcqRel);
+        Ok(removed)
+    }
+}
+
+/// The bytes of an optional field of a record decoded at `pos` of `map`.
+fn field(map: &Mapping, pos: usize, range: Option<std::ops::Range<usize>>) -> Option<&[u8]> {
+    range.and_then(|r| map.bytes(r.start + pos..r.end + pos))
+}
+
+/// A record copied out of the map, headers decoded.
+fn owned(map: &Mapping, pos: usize, record: &RecordRef) -> Kept {
+    let encoded = field(map, pos, Some(record.headers.clone())).unwrap_or_default();
+    Kept {
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: field(map, pos, record.key.clone()).map(<[u8]>::to_vec),
+        value: field(map, pos, record.value.clone()).map(<[u8]>::to_vec),
+        headers: batch::headers(encoded, record.header_count)
+            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
+            .collect(),
+    }
+}
+
+/// Encodes `kept` as batches of consecutive offsets (a batch's offsets are contiguous).
+fn encode_runs(kept: &[Kept]) -> Result<Vec<u8>, batch::EncodeError> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < kept.len() {
+        let mut end = start + 1;
+        while end < kept.len() && kept[end].offset == kept[end - 1].offset + 1 {
+            end += 1;
+        }
+        let entries: Vec<Entry<'_>> = kept[start..end]
+            .iter()
+            .map(|k| Entry {
+                timestamp: k.timestamp,
+                key: k.key.as_deref(),
+                value: k.value.as_deref(),
+                headers: &k.headers,
+            })
+            .collect();
+        let at = out.len();
+        out.resize(at + batch::encoded_len(&entries), 0);
+        batch::encode(
+            out.get_mut(at..).unwrap_or_default(),
+            kept[start].offset,
+            &entries,
+        )?;
+        start = end;
+    }
+    Ok(out)
+}
