@@ -12,6 +12,16 @@
 use super::batch;
 use super::index::{IndexEntry, SparseIndex};
 
+/// Whether a segment's batches must follow each other without gaps in their offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offsets {
+    /// As appended: each batch starts where the previous one ended. The active segment's
+    /// tail is checked so, which also rejects a stale batch left past a torn write.
+    Contiguous,
+    /// Increasing with gaps, as compaction leaves sealed segments.
+    Increasing,
+}
+
 /// Where a segment's valid data ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scan {
@@ -32,6 +42,7 @@ pub(crate) fn scan_tail(
     base_offset: u64,
     index: &SparseIndex,
     interval: u64,
+    offsets: Offsets,
 ) -> Scan {
     let start = loop {
         let Some(entry) = index.last() else {
@@ -53,8 +64,11 @@ pub(crate) fn scan_tail(
         });
     let mut since_entry = 0u64;
     while let Some(Ok(header)) = bytes.get(pos..).map(batch::check) {
-        // Offsets only grow; a compacted segment has gaps between batches.
-        if header.base_offset < next_offset {
+        let in_order = match offsets {
+            Offsets::Contiguous => header.base_offset == next_offset,
+            Offsets::Increasing => header.base_offset >= next_offset,
+        };
+        if !in_order {
             break;
         }
         next_offset = header.base_offset;
@@ -110,7 +124,7 @@ mod tests {
     fn a_clean_image_scans_to_its_end_and_rebuilds_the_index() {
         let (bytes, _) = image(100, 50);
         let index = SparseIndex::with_capacity(100);
-        let scan = scan_tail(&bytes, 100, &index, 1000);
+        let scan = scan_tail(&bytes, 100, &index, 1000, Offsets::Contiguous);
         assert_eq!(
             scan,
             Scan {
@@ -130,7 +144,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             100,
         );
-        assert_eq!(scan_tail(&bytes, 100, &again, 1000), scan);
+        assert_eq!(
+            scan_tail(&bytes, 100, &again, 1000, Offsets::Contiguous),
+            scan
+        );
     }
 
     #[test]
@@ -147,7 +164,13 @@ mod tests {
             // Not zeroes: a batch's last bytes may be zero, and padding with zeroes would
             // rebuild it exactly.
             torn.resize(bytes.len() + 512, 0xAA);
-            let scan = scan_tail(&torn, 0, &SparseIndex::with_capacity(16), 4096);
+            let scan = scan_tail(
+                &torn,
+                0,
+                &SparseIndex::with_capacity(16),
+                4096,
+                Offsets::Contiguous,
+            );
             let complete = ends.iter().filter(|&&end| end <= cut).count();
             assert_eq!(scan.next_offset, complete as u64, "cut at {cut}");
             assert_eq!(
@@ -177,7 +200,7 @@ mod tests {
         });
         let mut torn = bytes[..starts[6]].to_vec();
         torn.resize(bytes.len(), 0);
-        let scan = scan_tail(&torn, 0, &index, 1 << 20);
+        let scan = scan_tail(&torn, 0, &index, 1 << 20, Offsets::Contiguous);
         assert_eq!(scan.next_offset, 6);
         assert_eq!(index.len(), 1);
     }
@@ -186,7 +209,13 @@ mod tests {
     fn a_flipped_byte_stops_the_scan_before_that_batch() {
         let (mut bytes, starts) = image(0, 10);
         bytes[starts[4] + 45] ^= 0x40;
-        let scan = scan_tail(&bytes, 0, &SparseIndex::with_capacity(16), 4096);
+        let scan = scan_tail(
+            &bytes,
+            0,
+            &SparseIndex::with_capacity(16),
+            4096,
+            Offsets::Contiguous,
+        );
         assert_eq!(scan.next_offset, 4);
         assert_eq!(scan.end, starts[4] as u64);
     }

@@ -194,7 +194,13 @@ impl Segment {
             .unwrap_or_default();
         let (entries, stored) = self.read_index_files(end);
         let index = SparseIndex::from_entries(&entries, index_capacity(end, self.layout));
-        let scan = recovery::scan_tail(bytes, self.base_offset, &index, self.layout.index_interval);
+        let scan = recovery::scan_tail(
+            bytes,
+            self.base_offset,
+            &index,
+            self.layout.index_interval,
+            recovery::Offsets::Increasing,
+        );
         self.max_timestamp
             .store(scan.max_timestamp, Ordering::Release);
         if index.len() != stored {
@@ -461,7 +467,13 @@ impl ActiveSegment {
                     .and_then(|m| m.bytes(0..m.len()))
                     .unwrap_or_default();
                 (
-                    recovery::scan_tail(bytes, base_offset, &index, layout.index_interval),
+                    recovery::scan_tail(
+                        bytes,
+                        base_offset,
+                        &index,
+                        layout.index_interval,
+                        recovery::Offsets::Contiguous,
+                    ),
                     true,
                 )
             }
