@@ -15,8 +15,11 @@ use strom::{
 const ACCOUNTS: u64 = 8;
 const UPDATES: u64 = 4_000;
 
-/// Reads the whole topic into a table of key -> (offset, balance); a tombstone deletes.
-fn table(broker: &Broker) -> strom::Result<(usize, BTreeMap<String, (u64, String)>)> {
+/// Account -> (offset of its latest record, balance).
+type Table = BTreeMap<String, (u64, String)>;
+
+/// Reads the whole topic into a table (a tombstone deletes); also returns the records read.
+fn table(broker: &Broker) -> strom::Result<(usize, Table)> {
     let mut consumer =
         broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
     consumer.assign(&[TopicPartition::new("balances", 0)])?;
