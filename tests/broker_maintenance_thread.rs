@@ -6,14 +6,12 @@ use strom::{Broker, Result};
 /// How many threads of this process run strom's maintenance loop (Linux names them in
 /// /proc; the name is cut to 15 bytes there).
 fn maintenance_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-                .filter(|name| name.trim_end().starts_with("strom-maint"))
-                .count()
-        })
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end().starts_with("strom-maint"))
+            .count()
+    })
 }
 
 #[test]
