@@ -46,6 +46,30 @@ impl Record {
         }
     }
 
+    /// A record whose value is `value` serialized as JSON; set the key, headers or
+    /// timestamp on it as on any record (where `Producer::send_json` cannot).
+    ///
+    /// ```
+    /// use strom::Record;
+    ///
+    /// let record = Record::json(&serde_json::json!({"amount": 950}))?
+    ///     .key("user-42")
+    ///     .timestamp(1_700_000_000_000);
+    /// assert_eq!(record.value_bytes(), Some(&br#"{"amount":950}"#[..]));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Serde`] if `value` does not serialize.
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self> {
+        serde_json::to_vec(value)
+            .map(Self::new)
+            .map_err(|source| Error::Serde {
+                context: "a record value".into(),
+                source,
+            })
+    }
+
     /// A record with a key and no value: in a compacted topic it deletes the key.
     pub fn tombstone(key: impl Into<Vec<u8>>) -> Self {
         Self {

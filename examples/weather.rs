@@ -1,0 +1,304 @@
+//! A weather feed: a producer collects the weather of eight cities every interval and sends
+//! it as JSON to `open_weather_api_cities_data`; a consumer on its own thread prints each
+//! record as it arrives. The log is durable: run it twice with `--dir` and the second run
+//! finds the first one's rounds and reads them again before the new ones.
+//!
+//! The Kafka tutorial this follows polls the openweathermap.org API for these cities every
+//! 10 s in a `while True` loop, and reads the topic back with `auto_offset_reset =
+//! 'earliest'`. Here the API is a deterministic simulation (no network, no API key):
+//! plausible climates, a daily swing and seeded noise, in the fields the tutorial keeps.
+//! And where the tutorial sends each round's list as one message, each reading here is a
+//! record of its own, keyed by city.
+//!
+//! ```text
+//! cargo run --example weather                               # 3 rounds, then a summary
+//! cargo run --example weather -- --dir /tmp/w               # twice: the second finds the first
+//! cargo run --example weather -- --follow --interval 10000  # the tutorial's loop, until Ctrl-C
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use strom::{Broker, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+
+const TOPIC: &str = "open_weather_api_cities_data";
+const SEED: u64 = 0x5eed_0000_0f57_0a11;
+const USAGE: &str = "\
+Simulated weather for eight cities, sent as JSON to the topic open_weather_api_cities_data
+every interval and printed by a consumer (auto_offset_reset = earliest) as it arrives.
+
+usage: cargo run --example weather -- [options]
+  --rounds N       rounds of eight readings, then stop with a summary (default 3)
+  --interval MS    time between rounds in milliseconds (default 200)
+  --follow         run until interrupted (Ctrl-C), like the tutorial's `while True`;
+                   the data directory then stays behind
+  --dir PATH       keep the log in PATH; run again to find the earlier rounds there
+                   (default: a fresh temporary directory, removed at the end)
+  --help           this text";
+
+/// City, country code, mean temperature (°C), daily swing (°C), mean relative humidity (%).
+const CITIES: [(&str, &str, f64, f64, f64); 8] = [
+    ("New York", "US", 13.0, 5.0, 63.0),
+    ("London", "GB", 11.5, 4.0, 77.0),
+    ("Johannesburg", "ZA", 16.0, 7.0, 52.0),
+    ("Nairobi", "KE", 19.0, 6.0, 66.0),
+    ("Cairo", "EG", 22.5, 7.0, 48.0),
+    ("Doha", "QA", 28.0, 6.0, 58.0),
+    ("Tokyo", "JP", 16.5, 4.5, 68.0),
+    ("Sydney", "AU", 18.5, 4.0, 68.0),
+];
+
+/// The fields the tutorial keeps from openweathermap.org's response: `name`, `sys.country`,
+/// `main.temp` (°C here, as with `units=metric`), `main.humidity`, `main.feels_like`, `dt`.
+#[derive(Serialize, Deserialize)]
+struct Weather {
+    city: String,
+    country: String,
+    temperature: f64,
+    humidity: u8,
+    feels_like: f64,
+    last_update_time: i64,
+}
+
+/// `SplitMix64`, a tiny seeded generator: the next number in [-1, 1] from `state`.
+fn noise(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = (*state ^ (*state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    f64::from(((z ^ (z >> 31)) >> 32) as u32) / f64::from(u32::MAX) * 2.0 - 1.0
+}
+
+/// The tutorial's `pull_weather_data()`, simulated: round `round`'s readings (a round is an
+/// hour of simulated weather; the same round always gives the same values).
+fn pull_weather_data(round: u64) -> Vec<Weather> {
+    let mut rng = SEED ^ round.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
+    let mut readings = Vec::new();
+    for (i, &(city, country, mean, swing, humidity)) in CITIES.iter().enumerate() {
+        let hour = ((round + 3 * i as u64) % 24) as u32; // each city its own time of day
+        let daily = swing * (std::f64::consts::TAU * f64::from(hour) / 24.0).sin();
+        let temperature = mean + daily + 1.5 * noise(&mut rng);
+        let rh = humidity - 2.0 * (temperature - mean) + 8.0 * noise(&mut rng);
+        #[expect(clippy::cast_sign_loss, reason = "clamped to 8..=100")]
+        let humidity = rh.clamp(8.0, 100.0).round() as u8;
+        let wind_ms = 3.0 + 3.0 * noise(&mut rng);
+        // Apparent temperature: Steadman's formula, as the Australian BoM uses it.
+        let saturation_hpa = 6.105 * (17.27 * temperature / (237.7 + temperature)).exp();
+        let vapour = f64::from(humidity) / 100.0 * saturation_hpa;
+        readings.push(Weather {
+            city: city.to_string(),
+            country: country.to_string(),
+            temperature: round2(temperature),
+            humidity,
+            feels_like: round2(temperature + 0.33 * vapour - 0.7 * wind_ms - 4.0),
+            last_update_time: unix_now(),
+        });
+    }
+    readings
+}
+
+struct Options {
+    rounds: Option<u64>,
+    interval: Duration,
+    dir: Option<PathBuf>,
+}
+
+/// The options, or `None` for `--help`.
+fn parse_args() -> Result<Option<Options>, String> {
+    let mut options = Options {
+        rounds: Some(3),
+        interval: Duration::from_millis(200),
+        dir: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let number = |v: String| v.parse().map_err(|e| format!("{arg} {v}: {e}"));
+        match arg.as_str() {
+            "--rounds" => options.rounds = Some(number(value()?)?),
+            "--interval" => options.interval = Duration::from_millis(number(value()?)?),
+            "--follow" => options.rounds = None,
+            "--dir" => options.dir = Some(PathBuf::from(value()?)),
+            "--help" | "-h" => return Ok(None),
+            other => return Err(format!("unknown option {other} (see --help)")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(options) = parse_args()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let temporary = std::env::temp_dir().join(format!("strom-weather-{}", std::process::id()));
+    let dir = options.dir.clone().unwrap_or(temporary);
+    let result = run(&options, &dir);
+    if options.dir.is_none() && dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    result
+}
+
+fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let broker = Broker::open(dir)?;
+    match broker.create_topic(TOPIC, TopicConfig::default()) {
+        Ok(()) => println!("created topic {TOPIC} in {}", dir.display()),
+        Err(strom::Error::TopicExists { .. }) => println!("opened {TOPIC} in {}", dir.display()),
+        Err(e) => return Err(e.into()),
+    }
+    // One partition (Kafka's default), so offsets give the order of every record.
+    let earlier = broker.describe_topic(TOPIC)?.partitions[0].high_watermark;
+
+    // As the tutorial's consumer without a group: from the earliest offset, committing
+    // nothing, so every run reads the whole topic again, earlier runs' records first.
+    let config = ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest);
+    let mut consumer = broker.consumer(config);
+    consumer.assign(&[TopicPartition::new(TOPIC, 0)])?;
+    replay(&mut consumer, earlier)?;
+    let start = Instant::now();
+    let end = Arc::new(AtomicU64::new(u64::MAX)); // the offset to stop at; none yet
+    let reader = thread::spawn({
+        let end = Arc::clone(&end);
+        move || print_arrivals(&mut consumer, start, earlier, &end)
+    });
+
+    if options.rounds.is_none() {
+        println!(
+            "following: Ctrl-C to stop; the log stays in {}",
+            dir.display()
+        );
+    }
+    let producer = broker.producer();
+    let first_round = earlier / CITIES.len() as u64;
+    let mut sent = 0u32;
+    for round in first_round.. {
+        if options.rounds.is_some_and(|n| round - first_round >= n) {
+            break;
+        }
+        if round > first_round {
+            thread::sleep(options.interval);
+        }
+        println!("round {}: sending {} readings", round + 1, CITIES.len());
+        for weather in pull_weather_data(round) {
+            let record = Record::new(serde_json::to_vec(&weather)?)
+                .key(weather.city.as_str()) // a city's readings stay in order in one partition
+                .header("sent-at-ns", start.elapsed().as_nanos().to_string());
+            producer.send(TOPIC, record)?;
+            sent += 1;
+        }
+    }
+    end.store(earlier + u64::from(sent), Ordering::Release);
+    let mut latencies = reader.join().map_err(|_| "the consumer panicked")??;
+    let elapsed = start.elapsed().as_secs_f64();
+    let total = broker.describe_topic(TOPIC)?.partitions[0].high_watermark;
+    broker.close()?;
+
+    latencies.sort();
+    let median = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    let max = latencies.last().copied().unwrap_or_default();
+    println!(
+        "\nsummary: {sent} readings ({} cities × {} rounds) sent and received in {elapsed:.2} s \
+         ({:.0}/s, paced by --interval)\nsend to receive: median {} µs, max {} µs",
+        CITIES.len(),
+        sent / CITIES.len() as u32,
+        f64::from(sent) / elapsed,
+        median.as_micros(),
+        max.as_micros(),
+    );
+    let then = match options.dir {
+        Some(_) => "run again to find them",
+        None => "removed (keep it with --dir)",
+    };
+    let dir = dir.display();
+    println!("the log holds {total} records ({earlier} from earlier runs) in {dir}: {then}");
+    if latencies.len() != sent as usize || total != earlier + u64::from(sent) {
+        let got = latencies.len();
+        return Err(format!("sent {sent}, received {got}; the log holds {total}").into());
+    }
+    Ok(())
+}
+
+/// Reads the `earlier` records already in the log, and shows the first and the last.
+fn replay(consumer: &mut Consumer, earlier: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut replayed = Vec::new();
+    while (replayed.len() as u64) < earlier {
+        let records = consumer.poll(Duration::from_secs(1))?;
+        if records.is_empty() {
+            return Err(format!("only {} of {earlier} earlier records", replayed.len()).into());
+        }
+        for record in &records {
+            let weather: Weather = record.json()?;
+            let age = unix_now().saturating_sub(weather.last_update_time);
+            let offset = record.offset();
+            replayed.push(format!("@{offset:<3} {}, {age} s old", show(&weather)));
+        }
+    }
+    if let (Some(first), Some(last)) = (replayed.first(), replayed.last()) {
+        println!("found {earlier} records from earlier runs (the log is durable):");
+        println!("  replayed {first}\n  ...\n  replayed {last}");
+    }
+    Ok(())
+}
+
+/// The tutorial's `for message in consumer: print(...)`: prints each record as it arrives,
+/// from offset `next` until `end`, checking that offsets follow each other. Returns the
+/// time each one took from `send` to here.
+fn print_arrivals(
+    consumer: &mut Consumer,
+    start: Instant,
+    mut next: u64,
+    end: &AtomicU64,
+) -> Result<Vec<Duration>, String> {
+    let (mut latencies, mut quiet) = (Vec::new(), Instant::now());
+    while next < end.load(Ordering::Acquire) {
+        let records = consumer
+            .poll(Duration::from_millis(100))
+            .map_err(|e| e.to_string())?;
+        for record in &records {
+            let sent = record.headers().find(|(name, _)| *name == "sent-at-ns");
+            let sent = sent.and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok());
+            let after = start
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(sent.unwrap_or(0)));
+            let weather: Weather = record.json().map_err(|e| e.to_string())?;
+            let offset = record.offset();
+            let micros = after.as_micros();
+            println!(
+                "  received @{offset:<3} {}  ({micros} µs after send)",
+                show(&weather)
+            );
+            if offset != next {
+                return Err(format!("offset {offset} arrived where {next} was next"));
+            }
+            (next, quiet) = (offset + 1, Instant::now());
+            latencies.push(after);
+        }
+        // Once everything is sent, it is all in the log: a pause means records went missing.
+        if end.load(Ordering::Acquire) != u64::MAX && quiet.elapsed() > Duration::from_secs(5) {
+            return Err(format!("nothing new for 5 s after offset {next}"));
+        }
+    }
+    Ok(latencies)
+}
+
+/// One reading on one line.
+fn show(w: &Weather) -> String {
+    let place = format!("{}, {}", w.city, w.country);
+    let (t, feels, rh) = (w.temperature, w.feels_like, w.humidity);
+    format!("{place:<16} {t:6.2} °C (feels {feels:6.2} °C), humidity {rh:3}%")
+}
+
+fn unix_now() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
