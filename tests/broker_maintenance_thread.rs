@@ -14,13 +14,25 @@ fn maintenance_threads() -> usize {
     })
 }
 
+/// Waits (a bounded while) for a new thread to have named itself: Rust names a thread
+/// from inside it, just after it starts.
+fn wait_for_threads(n: usize) -> usize {
+    for _ in 0..500 {
+        if maintenance_threads() == n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    maintenance_threads()
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn the_maintenance_thread_stops_on_close_and_on_drop() -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
     let before = maintenance_threads();
     let broker = Broker::open(dir.path())?;
-    assert_eq!(maintenance_threads(), before + 1);
+    assert_eq!(wait_for_threads(before + 1), before + 1);
     let clone = broker.clone();
     broker.close()?;
     assert_eq!(maintenance_threads(), before, "close joins the thread");
@@ -28,7 +40,7 @@ fn the_maintenance_thread_stops_on_close_and_on_drop() -> Result<()> {
 
     let broker = Broker::open(dir.path())?;
     let producer = broker.producer();
-    assert_eq!(maintenance_threads(), before + 1);
+    assert_eq!(wait_for_threads(before + 1), before + 1);
     drop(broker);
     assert_eq!(
         maintenance_threads(),
