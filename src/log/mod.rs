@@ -63,6 +63,9 @@ struct Writer {
     active: ActiveSegment,
     settings: LogSettings,
     state: WriteState,
+    /// Segments sealed without an fsync (`SyncPolicy::Never`): map, path and length, for
+    /// the next `sync_to` (`Producer::flush`) to make durable.
+    unsynced: Vec<(Arc<Mapping>, PathBuf, usize)>,
 }
 
 /// The offsets and size of a partition, as `describe_topic` reports them.
@@ -113,9 +116,7 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for pair in bases.windows(2) {
             let (base, next) = (pair[0], pair[1]);
-            let path = storage::segment_path(dir, base, LOG_EXT);
-            let len = fs::metadata(&path).at(&path)?.len();
-            segments.push(Arc::new(Segment::sealed(dir, base, len, next, layout)));
+            segments.push(Arc::new(Segment::found(dir, base, next, layout)));
         }
         let active = match bases.last() {
             Some(&base) => ActiveSegment::open(
@@ -143,6 +144,7 @@ impl PartitionLog {
                 active,
                 settings,
                 state: WriteState::Open,
+                unsynced: Vec::new(),
             }),
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
@@ -200,6 +202,8 @@ impl PartitionLog {
             .should_roll(len as u64, now_ms, writer.settings.segment_ms)
         {
             self.roll(&mut writer, len as u64, now_ms)?;
+        } else if writer.active.too_small_for(len as u64) {
+            self.enlarge_empty(&mut writer, len as u64, now_ms)?;
         }
         let base = writer.active.next_offset();
         writer.active.append(entries, len)?;
@@ -243,8 +247,48 @@ impl PartitionLog {
         let fresh = ActiveSegment::create(&self.dir, base, capacity, layout, now_ms)?;
         if sync {
             fsync_dir(&self.dir)?;
+        } else {
+            let old = &writer.active;
+            writer.unsynced.push((
+                Arc::clone(old.map()),
+                old.path().to_path_buf(),
+                old.end() as usize,
+            ));
         }
         self.segments.write().push(Arc::clone(fresh.segment()));
+        writer.active = fresh;
+        Ok(())
+    }
+
+    /// Replaces the empty active segment by one large enough for a batch of `len` bytes
+    /// (a batch never spans segments, and may be larger than `segment_bytes`).
+    fn enlarge_empty(&self, writer: &mut Writer, len: u64, now_ms: i64) -> Result<()> {
+        let old = Arc::clone(writer.active.segment());
+        // Its name is needed for the new one; it holds nothing, so readers lose nothing.
+        old.remove_files()?;
+        let layout = Layout {
+            index_interval: writer.settings.index_interval_bytes,
+        };
+        let capacity = writer.settings.segment_bytes.max(len);
+        let base = writer.active.next_offset();
+        let fresh = match ActiveSegment::create(&self.dir, base, capacity, layout, now_ms) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // The old file is gone: appending to it would lose data. Reopening
+                // recreates the segment.
+                writer.state = WriteState::Poisoned;
+                return Err(e);
+            }
+        };
+        if writer.settings.sync != SyncPolicy::Never {
+            fsync_dir(&self.dir)?;
+        }
+        {
+            let mut segments = self.segments.write();
+            if let Some(last) = segments.last_mut() {
+                *last = Arc::clone(fresh.segment());
+            }
+        }
         writer.active = fresh;
         Ok(())
     }
@@ -260,21 +304,31 @@ impl PartitionLog {
         if self.durable.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let (map, path, end, next) = {
-            let writer = self.writer.lock();
+        let (mut maps, next) = {
+            let mut writer = self.writer.lock();
             if writer.state == WriteState::Poisoned {
                 self.check_writable(&writer)?;
             }
+            let mut maps = std::mem::take(&mut writer.unsynced);
             let active = &writer.active;
-            (
+            maps.push((
                 Arc::clone(active.map()),
                 active.path().to_path_buf(),
                 active.end() as usize,
-                active.next_offset(),
-            )
+            ));
+            (maps, active.next_offset())
         };
-        // Everything before the active segment was synced when it was sealed.
-        if let Err(e) = map.sync(0..end, &path) {
+        // Segments sealed with a sync are durable already; the others, their directory
+        // entries, and the active segment are synced here, oldest first.
+        let sealed_unsynced = maps.len() > 1;
+        let mut result = Ok(());
+        for (map, path, end) in maps.drain(..) {
+            result = result.and_then(|()| map.sync(0..end, &path));
+        }
+        if sealed_unsynced {
+            result = result.and_then(|()| fsync_dir(&self.dir));
+        }
+        if let Err(e) = result {
             // IMPORTANT: after a failed fsync the kernel may have dropped the dirty pages;
             // retrying could report success for data that is gone, so refuse writes.
             self.writer.lock().state = WriteState::Poisoned;
@@ -363,6 +417,9 @@ impl PartitionLog {
 
     /// Flushes, fsyncs and stops accepting appends; returns what the clean marker records.
     pub(crate) fn close(&self) -> Result<CleanState> {
+        // Segments sealed without an fsync get theirs now; a failure poisons the partition
+        // and is reported below.
+        let _ = self.sync_all();
         let mut writer = self.writer.lock();
         let was = writer.state;
         writer.state = WriteState::Closed;

@@ -23,6 +23,9 @@ use crate::error::{CorruptKind, Error, IoContext, Result};
 /// system call; after a crash, recovery re-derives the unwritten ones from the log.
 const INDEX_WRITE_BATCH: usize = 64;
 
+/// `Segment::end` of a segment whose size has not been looked up yet.
+const UNKNOWN_SIZE: u64 = u64::MAX;
+
 /// Bytes of the active segment's file written with zeroes ahead of the appends.
 ///
 /// The file is preallocated sparse, and the first write to each page of a hole through the
@@ -71,7 +74,13 @@ pub(crate) struct ReadProgress {
 }
 
 impl Segment {
-    /// A sealed segment found on disk: nothing is read until the first lookup.
+    /// A sealed segment found on disk, its size not yet known: nothing is touched until
+    /// the first lookup.
+    pub(crate) fn found(dir: &Path, base_offset: u64, next_offset: u64, layout: Layout) -> Self {
+        Self::sealed(dir, base_offset, UNKNOWN_SIZE, next_offset, layout)
+    }
+
+    /// A sealed segment of `len` bytes: nothing is read until the first lookup.
     pub(crate) fn sealed(
         dir: &Path,
         base_offset: u64,
@@ -102,7 +111,24 @@ impl Segment {
 
     /// Published length in bytes.
     pub(crate) fn size_bytes(&self) -> u64 {
-        self.end.load(Ordering::Acquire)
+        let end = self.end.load(Ordering::Acquire);
+        if end != UNKNOWN_SIZE {
+            return end;
+        }
+        // A sealed segment found at open learns its size when first asked, so that open
+        // costs nothing per segment.
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => {
+                let _ = self.end.compare_exchange(
+                    UNKNOWN_SIZE,
+                    meta.len(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                self.end.load(Ordering::Acquire)
+            }
+            Err(_) => 0,
+        }
     }
 
     /// Offset after the segment's last record.
@@ -566,6 +592,11 @@ impl ActiveSegment {
     /// The map, for syncing.
     pub(crate) fn map(&self) -> &Arc<Mapping> {
         &self.map
+    }
+
+    /// Whether a batch of `len` bytes is larger than this segment can ever hold.
+    pub(crate) fn too_small_for(&self, len: u64) -> bool {
+        len > self.capacity
     }
 
     /// Whether a batch of `len` bytes should go to a new segment instead: this one is
