@@ -43,7 +43,7 @@ impl OffsetStore {
             let path = entry.at(&dir)?.path();
             let ours = path.extension().and_then(|e| e.to_str()) == Some("json")
                 && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
-                    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+                    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
                 });
             if !ours {
                 continue;
@@ -160,13 +160,28 @@ impl OffsetStore {
         self.commit(group_id, offsets)
     }
 
+    /// The file of a group: its id in hex, so that any string is a safe file name. Ids
+    /// too long for a file name (255 bytes) keep a hex prefix and add a 64-bit FNV-1a hash
+    /// of the whole id; the file itself holds the full id.
     fn path(&self, group_id: &str) -> PathBuf {
-        let hex = group_id.bytes().fold(String::new(), |mut hex, b| {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-            hex
-        });
-        self.dir.join(format!("{hex}.json"))
+        const HEX_BYTES: usize = 100;
+        let hex = |bytes: &[u8]| {
+            bytes.iter().fold(String::new(), |mut hex, b| {
+                hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+                hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+                hex
+            })
+        };
+        let id = group_id.as_bytes();
+        let name = if id.len() <= HEX_BYTES {
+            hex(id)
+        } else {
+            let hash = id.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("{}-{hash:016x}", hex(&id[..HEX_BYTES]))
+        };
+        self.dir.join(format!("{name}.json"))
     }
 }
 
