@@ -1,0 +1,684 @@
+//! strom next to the alternatives, on the same work in one process and one run: a framed
+//! `write()` baseline, the `commitlog` crate, `SQLite` in WAL mode (`rusqlite`, bundled) and
+//! `crossbeam-channel` for latency. Records carry 100-byte values.
+//!
+//! Each workload runs its systems in interleaved rounds (A, B, C, A, B, C, …) so that a
+//! slow patch of the machine hurts every system alike; the table shows the median,
+//! minimum and maximum over the rounds, and the ratio of strom's median to each one's.
+//! Appends go to a fresh temporary directory per round; reads are of data written once
+//! and hot in the page cache.
+//!
+//! Run: `cargo bench --bench compare --features compare`.
+
+#![expect(
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "rates and percentiles of counts and nanoseconds, far below 2^52"
+)]
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use commitlog::message::{MessageBuf, MessageSet};
+use commitlog::{CommitLog, LogOptions, ReadLimit};
+use crossbeam_channel::TryRecvError;
+use rusqlite::Connection;
+use strom::{
+    Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, SyncPolicy, TopicConfig,
+    TopicPartition,
+};
+
+/// Rounds of each workload per system.
+const ROUNDS: usize = 5;
+/// Bytes of each record's value.
+const VALUE: usize = 100;
+/// Records per batch in the batch-append workload.
+const BATCH: usize = 1000;
+/// Records appended per round in batches.
+const BATCH_RECORDS: usize = 300_000;
+/// Records appended per round one per call (strom, commitlog).
+const SINGLE_RECORDS: usize = 100_000;
+/// Records appended per round one per statement by `SQLite` (much slower per record).
+const SQLITE_SINGLE_RECORDS: usize = 20_000;
+/// How long each durable-append round runs.
+const DURABLE_FOR: Duration = Duration::from_secs(1);
+/// Threads sending to strom with `SyncPolicy::Always`.
+const DURABLE_THREADS: usize = 16;
+/// Records read back per round.
+const READ_RECORDS: usize = 500_000;
+/// Latency samples per round.
+const LATENCY_SAMPLES: usize = 2_000;
+/// Pause between latency samples, so each one finds the receiver waiting.
+const LATENCY_GAP: Duration = Duration::from_micros(100);
+/// The framed baseline's buffer: one `write()` each time it fills.
+const FRAME_BUFFER: usize = 64 << 10;
+
+/// What a row's figures are.
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    /// Records per second: higher is better.
+    Rate,
+    /// Microseconds: lower is better.
+    Micros,
+}
+
+/// One system on one workload: a figure per round.
+struct Row {
+    work: &'static str,
+    system: &'static str,
+    unit: Unit,
+    rounds: Vec<f64>,
+}
+
+impl Row {
+    fn median(&self) -> f64 {
+        let mut v = self.rounds.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            f64::midpoint(v[n / 2 - 1], v[n / 2])
+        }
+    }
+
+    fn min(&self) -> f64 {
+        self.rounds.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.rounds
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+fn rate(records: usize, elapsed: Duration) -> f64 {
+    records as f64 / elapsed.as_secs_f64()
+}
+
+fn value() -> Vec<u8> {
+    vec![b'x'; VALUE]
+}
+
+/// Runs `systems` in interleaved rounds and returns a row per system.
+fn interleave(
+    work: &'static str,
+    unit: Unit,
+    systems: &mut [(&'static str, &mut dyn FnMut() -> f64)],
+) -> Vec<Row> {
+    eprintln!("{work}...");
+    let mut rows: Vec<Row> = systems
+        .iter()
+        .map(|(system, _)| Row {
+            work,
+            system,
+            unit,
+            rounds: Vec::with_capacity(ROUNDS),
+        })
+        .collect();
+    for _ in 0..ROUNDS {
+        for ((_, run), row) in systems.iter_mut().zip(&mut rows) {
+            row.rounds.push(run());
+        }
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening each system in a directory.
+
+fn strom_open(dir: &Path, sync: SyncPolicy) -> Broker {
+    let broker = Broker::open_with(dir, BrokerConfig::default().sync(sync)).expect("open strom");
+    broker
+        .create_topic("bench", TopicConfig::default().segment_bytes(256 << 20))
+        .expect("topic");
+    broker
+}
+
+fn commitlog_open(dir: &Path) -> CommitLog {
+    let mut options = LogOptions::new(dir.join("commitlog"));
+    options.index_max_items(1_000_000);
+    CommitLog::new(options).expect("open commitlog")
+}
+
+/// A WAL-mode database with one table, `log(id INTEGER PRIMARY KEY, v BLOB)`.
+fn sqlite_open(dir: &Path, synchronous: &str) -> Connection {
+    let conn = Connection::open(dir.join("log.db")).expect("open sqlite");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={synchronous};
+         CREATE TABLE log (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
+    ))
+    .expect("schema");
+    conn
+}
+
+// ---------------------------------------------------------------------------------------
+// Append in batches of 1000, no fsync.
+
+fn batch_strom() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open(dir.path(), SyncPolicy::Never);
+    let producer = broker.producer();
+    let value = value();
+    let start = Instant::now();
+    for _ in 0..BATCH_RECORDS / BATCH {
+        let meta = producer
+            .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
+            .expect("send_batch");
+        black_box(meta);
+    }
+    let r = rate(BATCH_RECORDS, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
+/// `[u32 len][u32 crc32][payload]` frames into a 64 KiB buffer, one `write()` per full
+/// buffer: the least a durable log has to do per record.
+fn batch_framed() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut file = File::create(dir.path().join("framed.log")).expect("create");
+    let value = value();
+    let mut buf = Vec::with_capacity(FRAME_BUFFER);
+    let start = Instant::now();
+    for _ in 0..BATCH_RECORDS / BATCH {
+        for _ in 0..BATCH {
+            if buf.len() + 8 + value.len() > FRAME_BUFFER {
+                file.write_all(&buf).expect("write");
+                buf.clear();
+            }
+            buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(&value).to_le_bytes());
+            buf.extend_from_slice(&value);
+        }
+    }
+    if !buf.is_empty() {
+        file.write_all(&buf).expect("write");
+    }
+    rate(BATCH_RECORDS, start.elapsed())
+}
+
+fn batch_commitlog() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = commitlog_open(dir.path());
+    let value = value();
+    let start = Instant::now();
+    for _ in 0..BATCH_RECORDS / BATCH {
+        let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
+        black_box(log.append(&mut buf).expect("append"));
+    }
+    rate(BATCH_RECORDS, start.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------
+// Append one record per call.
+
+fn single_strom() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open(dir.path(), SyncPolicy::Never);
+    let producer = broker.producer();
+    let value = value();
+    let start = Instant::now();
+    for _ in 0..SINGLE_RECORDS {
+        black_box(
+            producer
+                .send("bench", Record::new(value.as_slice()))
+                .expect("send"),
+        );
+    }
+    let r = rate(SINGLE_RECORDS, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
+fn single_commitlog() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = commitlog_open(dir.path());
+    let value = value();
+    let start = Instant::now();
+    for _ in 0..SINGLE_RECORDS {
+        black_box(log.append_msg(&value).expect("append"));
+    }
+    rate(SINGLE_RECORDS, start.elapsed())
+}
+
+/// One autocommitted INSERT per record.
+fn single_sqlite() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conn = sqlite_open(dir.path(), "NORMAL");
+    let value = value();
+    let mut insert = conn
+        .prepare("INSERT INTO log (v) VALUES (?1)")
+        .expect("prepare");
+    let start = Instant::now();
+    for _ in 0..SQLITE_SINGLE_RECORDS {
+        insert.execute([value.as_slice()]).expect("insert");
+    }
+    rate(SQLITE_SINGLE_RECORDS, start.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------
+// Durable append: every acknowledged record fsynced.
+
+/// `DURABLE_THREADS` threads each `send` one record at a time for `DURABLE_FOR`; an fsync
+/// is shared by the senders waiting on it (group commit).
+fn durable_strom() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open(dir.path(), SyncPolicy::Always);
+    let sent = AtomicU64::new(0);
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..DURABLE_THREADS {
+            let producer = broker.producer();
+            let sent = &sent;
+            s.spawn(move || {
+                let value = value();
+                let mut n = 0;
+                while start.elapsed() < DURABLE_FOR {
+                    producer
+                        .send("bench", Record::new(value.as_slice()))
+                        .expect("send");
+                    n += 1;
+                }
+                sent.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+    });
+    let r = rate(sent.load(Ordering::Relaxed) as usize, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
+/// One thread, one row per (autocommitted) transaction, `synchronous=FULL`.
+fn durable_sqlite() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conn = sqlite_open(dir.path(), "FULL");
+    let value = value();
+    let mut insert = conn
+        .prepare("INSERT INTO log (v) VALUES (?1)")
+        .expect("prepare");
+    let mut n = 0;
+    let start = Instant::now();
+    while start.elapsed() < DURABLE_FOR {
+        insert.execute([value.as_slice()]).expect("insert");
+        n += 1;
+    }
+    rate(n, start.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------
+// Read everything back in order.
+
+fn read_all() -> Vec<Row> {
+    eprintln!("filling {READ_RECORDS} records into each system to read back...");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let value = value();
+
+    let broker = strom_open(&dir.path().join("strom"), SyncPolicy::Never);
+    let producer = broker.producer();
+    for _ in 0..READ_RECORDS / BATCH {
+        producer
+            .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
+            .expect("fill strom");
+    }
+    let tp = TopicPartition::new("bench", 0);
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .max_poll_records(10_000),
+    );
+    consumer.assign(std::slice::from_ref(&tp)).expect("assign");
+
+    let mut log = commitlog_open(dir.path());
+    for _ in 0..READ_RECORDS / BATCH {
+        let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
+        log.append(&mut buf).expect("fill commitlog");
+    }
+
+    let mut conn = sqlite_open(dir.path(), "NORMAL");
+    let tx = conn.transaction().expect("begin");
+    {
+        let mut insert = tx
+            .prepare("INSERT INTO log (v) VALUES (?1)")
+            .expect("prepare");
+        for _ in 0..READ_RECORDS {
+            insert.execute([value.as_slice()]).expect("fill sqlite");
+        }
+    }
+    tx.commit().expect("commit");
+
+    let rows = interleave(
+        "read all back in order",
+        Unit::Rate,
+        &mut [
+            ("strom poll (max_poll_records 10 000)", &mut || {
+                consumer.seek(&tp, 0).expect("seek");
+                let start = Instant::now();
+                let (mut n, mut bytes) = (0, 0);
+                while n < READ_RECORDS {
+                    let records = consumer.poll(Duration::ZERO).expect("poll");
+                    for r in &records {
+                        bytes += r.value().len();
+                    }
+                    n += records.len();
+                }
+                let r = rate(n, start.elapsed());
+                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                r
+            }),
+            ("commitlog read (1 MiB limit)", &mut || {
+                let start = Instant::now();
+                let (mut n, mut bytes, mut next) = (0, 0, 0);
+                while n < READ_RECORDS {
+                    let buf = log.read(next, ReadLimit::max_bytes(1 << 20)).expect("read");
+                    for m in buf.iter() {
+                        bytes += m.payload().len();
+                        next = m.offset() + 1;
+                        n += 1;
+                    }
+                }
+                let r = rate(n, start.elapsed());
+                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                r
+            }),
+            ("SQLite SELECT … ORDER BY id", &mut || {
+                let mut select = conn
+                    .prepare_cached("SELECT v FROM log ORDER BY id")
+                    .expect("prepare");
+                let start = Instant::now();
+                let (mut n, mut bytes) = (0, 0);
+                let mut rows = select.query([]).expect("query");
+                while let Some(row) = rows.next().expect("row") {
+                    bytes += row.get_ref(0).expect("v").as_blob().expect("blob").len();
+                    n += 1;
+                }
+                let r = rate(n, start.elapsed());
+                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                r
+            }),
+        ],
+    );
+    broker.close().expect("close");
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// One-way latency: a timestamp in the value, sent on one thread, received on another.
+
+/// A 100-byte value whose first 8 bytes are nanoseconds since `base`.
+fn stamped(base: Instant) -> Vec<u8> {
+    let mut v = vec![0u8; VALUE];
+    v[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_le_bytes());
+    v
+}
+
+/// Nanoseconds from the stamp in `value` until now.
+fn since_stamp(base: Instant, value: &[u8]) -> u64 {
+    let sent = u64::from_le_bytes(value[..8].try_into().expect("8 bytes"));
+    base.elapsed().as_nanos() as u64 - sent
+}
+
+/// p50 and p99 of latencies in ns, in µs.
+fn percentiles(mut ns: Vec<u64>) -> (f64, f64) {
+    ns.sort_unstable();
+    let at = |p: f64| {
+        let i = ((ns.len() as f64 - 1.0) * p).round() as usize;
+        ns[i] as f64 / 1000.0
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Sends `LATENCY_SAMPLES` stamped values through `send`, pausing between them, once the
+/// receiver has passed `ready`.
+fn paced_sends(base: Instant, ready: &Barrier, mut send: impl FnMut(Vec<u8>)) {
+    ready.wait();
+    thread::sleep(Duration::from_millis(5));
+    for _ in 0..LATENCY_SAMPLES {
+        send(stamped(base));
+        thread::sleep(LATENCY_GAP);
+    }
+}
+
+fn latency_strom() -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open(dir.path(), SyncPolicy::Never);
+    let base = Instant::now();
+    let ready = Arc::new(Barrier::new(2));
+    let receiver = {
+        let broker = broker.clone();
+        let ready = Arc::clone(&ready);
+        thread::spawn(move || {
+            let mut consumer =
+                broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+            consumer
+                .assign(&[TopicPartition::new("bench", 0)])
+                .expect("assign");
+            ready.wait();
+            let mut out = Vec::with_capacity(LATENCY_SAMPLES);
+            while out.len() < LATENCY_SAMPLES {
+                for record in &consumer.poll(Duration::from_secs(5)).expect("poll") {
+                    out.push(since_stamp(base, record.value()));
+                }
+            }
+            out
+        })
+    };
+    let producer = broker.producer();
+    paced_sends(base, &ready, |v| {
+        producer.send("bench", Record::new(v)).expect("send");
+    });
+    let out = receiver.join().expect("receiver");
+    broker.close().expect("close");
+    percentiles(out)
+}
+
+fn latency_crossbeam(busy: bool) -> (f64, f64) {
+    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let base = Instant::now();
+    let ready = Arc::new(Barrier::new(2));
+    let receiver = {
+        let ready = Arc::clone(&ready);
+        thread::spawn(move || {
+            ready.wait();
+            let mut out = Vec::with_capacity(LATENCY_SAMPLES);
+            while out.len() < LATENCY_SAMPLES {
+                let v = if busy {
+                    match rx.try_recv() {
+                        Ok(v) => v,
+                        Err(TryRecvError::Empty) => {
+                            std::hint::spin_loop();
+                            continue;
+                        }
+                        Err(TryRecvError::Disconnected) => panic!("sender gone"),
+                    }
+                } else {
+                    rx.recv().expect("recv")
+                };
+                out.push(since_stamp(base, &v));
+            }
+            out
+        })
+    };
+    paced_sends(base, &ready, |v| tx.send(v).expect("send"));
+    percentiles(receiver.join().expect("receiver"))
+}
+
+/// One latency round of one system: (p50, p99) in µs.
+type LatencyRun = fn() -> (f64, f64);
+
+/// Latency rows: p50 and p99 per system, from the same rounds.
+fn latency() -> Vec<Row> {
+    let systems: [(&'static str, LatencyRun); 3] = [
+        ("strom send → waiting poll", latency_strom),
+        ("crossbeam recv (parked)", || latency_crossbeam(false)),
+        ("crossbeam try_recv (busy-poll)", || latency_crossbeam(true)),
+    ];
+    eprintln!("one-way latency...");
+    let mut p50 = vec![Vec::new(); systems.len()];
+    let mut p99 = vec![Vec::new(); systems.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, run)) in systems.iter().enumerate() {
+            let (a, b) = run();
+            p50[i].push(a);
+            p99[i].push(b);
+        }
+    }
+    let mut rows = Vec::new();
+    for (work, figures) in [("latency p50", p50), ("latency p99", p99)] {
+        for ((system, _), rounds) in systems.iter().zip(figures) {
+            rows.push(Row {
+                work,
+                system,
+                unit: Unit::Micros,
+                rounds,
+            });
+        }
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn format_figure(unit: Unit, x: f64) -> String {
+    match unit {
+        Unit::Rate if x >= 1e6 => format!("{:.2} M/s", x / 1e6),
+        Unit::Rate if x >= 1e3 => format!("{:.1} k/s", x / 1e3),
+        Unit::Rate => format!("{x:.0} /s"),
+        Unit::Micros => format!("{x:.1} µs"),
+    }
+}
+
+/// The first row of `work` whose system starts with `prefix`.
+fn find<'a>(rows: &'a [Row], work: &str, prefix: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.work == work && r.system.starts_with(prefix))
+        .expect("row")
+}
+
+fn main() {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    rows.extend(interleave(
+        "append, batches of 1000, no fsync",
+        Unit::Rate,
+        &mut [
+            ("strom send_batch (Never)", &mut batch_strom),
+            ("framed write() (64 KiB buffer)", &mut batch_framed),
+            (
+                "commitlog append (MessageBuf of 1000)",
+                &mut batch_commitlog,
+            ),
+        ],
+    ));
+    rows.extend(interleave(
+        "append, one record per call",
+        Unit::Rate,
+        &mut [
+            ("strom send (Never)", &mut single_strom),
+            ("commitlog append_msg", &mut single_commitlog),
+            ("SQLite WAL NORMAL, INSERT autocommit", &mut single_sqlite),
+        ],
+    ));
+    rows.extend(interleave(
+        "durable append",
+        Unit::Rate,
+        &mut [
+            ("strom send (Always), 16 threads", &mut durable_strom),
+            ("SQLite WAL FULL, 1 row/txn, 1 thread", &mut durable_sqlite),
+        ],
+    ));
+    rows.extend(read_all());
+    rows.extend(latency());
+    print_table(&rows);
+    print_goals(&rows);
+    println!("\ntotal run time {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// The figures as a markdown table.
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| workload | system | median | min | max | MB/s (median) | strom ÷ this (median) |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in rows {
+        let strom = find(rows, row.work, "strom");
+        let mb = match row.unit {
+            Unit::Rate => format!("{:.1}", row.median() * VALUE as f64 / 1e6),
+            Unit::Micros => "—".to_string(),
+        };
+        let ratio = if row.system.starts_with("strom") {
+            "—".to_string()
+        } else {
+            format!("{:.2}×", strom.median() / row.median())
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.work,
+            row.system,
+            format_figure(row.unit, row.median()),
+            format_figure(row.unit, row.min()),
+            format_figure(row.unit, row.max()),
+            mb,
+            ratio,
+        );
+    }
+    println!(
+        "\n{ROUNDS} rounds, interleaved; MB/s counts 100-byte values only; for latency, \
+         a ratio below 1 means strom is faster."
+    );
+}
+
+/// Whether strom met each goal set for it, by median.
+fn print_goals(rows: &[Row]) {
+    let ratio = |work: &str, other: &str| {
+        find(rows, work, "strom").median() / find(rows, work, other).median()
+    };
+    let goals = [
+        (
+            "batch append ≥ 1.5× framed write()",
+            ratio("append, batches of 1000, no fsync", "framed") >= 1.5,
+        ),
+        (
+            "batch append ≥ 2× commitlog",
+            ratio("append, batches of 1000, no fsync", "commitlog") >= 2.0,
+        ),
+        (
+            "single append ≥ 5× commitlog",
+            ratio("append, one record per call", "commitlog") >= 5.0,
+        ),
+        (
+            "single append ≥ 50× SQLite NORMAL",
+            ratio("append, one record per call", "SQLite") >= 50.0,
+        ),
+        (
+            "read ≥ 1.5× commitlog",
+            ratio("read all back in order", "commitlog") >= 1.5,
+        ),
+        (
+            "Always, 16 threads ≥ 10× SQLite FULL",
+            ratio("durable append", "SQLite") >= 10.0,
+        ),
+        (
+            "latency p50 ≤ 3× crossbeam busy-poll",
+            ratio("latency p50", "crossbeam try_recv") <= 3.0,
+        ),
+        (
+            "latency p99 ≤ crossbeam parked",
+            ratio("latency p99", "crossbeam recv") <= 1.0,
+        ),
+    ];
+    println!("\n| goal | met |\n|---|---|");
+    for (goal, met) in goals {
+        println!("| {goal} | {} |", if met { "yes" } else { "**no**" });
+    }
+}
