@@ -117,8 +117,8 @@ impl Mapping {
         if range.start >= end {
             return Ok(());
         }
-        self.raw
-            .flush_range(range.start, end - range.start)
+        super::fault::check(super::fault::FaultPoint::Fsync, path)
+            .and_then(|()| self.raw.flush_range(range.start, end - range.start))
             .at(path)
     }
 }

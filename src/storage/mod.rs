@@ -5,6 +5,7 @@
 //! byte there, because users' data lives in it for years.
 
 pub mod batch;
+pub mod fault;
 pub(crate) mod index;
 pub(crate) mod mapping;
 pub(crate) mod recovery;

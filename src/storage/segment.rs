@@ -449,7 +449,12 @@ impl ActiveSegment {
             next_offset: base_offset,
             max_timestamp: i64::MIN,
         };
-        Self::activate(segment, file, index, capacity, &scan, true, now_ms)
+        let cleanup = Segment::sealed(dir, base_offset, 0, base_offset, layout);
+        Self::activate(segment, file, index, capacity, &scan, true, now_ms).inspect_err(|_| {
+            // Nothing was written: remove the half-made files, so that a retry (the next
+            // append rolls again) can create them anew.
+            let _ = cleanup.remove_files();
+        })
     }
 
     /// Reopens the last segment of a log for appending. After a clean shutdown, `clean`
@@ -525,7 +530,9 @@ impl ActiveSegment {
         now_ms: i64,
     ) -> Result<Self> {
         let path = segment.path.clone();
-        file.set_len(capacity).at(&path)?;
+        super::fault::check(super::fault::FaultPoint::Grow, &path)
+            .and_then(|()| file.set_len(capacity))
+            .at(&path)?;
         let len = usize::try_from(capacity)
             .map_err(|_| corrupt(&path, 0, CorruptKind::Length(capacity)))?;
         let map = Arc::new(Mapping::writable(&file, len, &path)?);
@@ -742,7 +749,9 @@ fn prefault_by_write(file: &File, from: u64, to: u64, path: &Path) -> Result<()>
     let mut at = from;
     while at < to {
         let n = (to - at).min(ZEROS.len() as u64) as usize;
-        file.write_all_at(&ZEROS[..n], at).at(path)?;
+        super::fault::check(super::fault::FaultPoint::Write, path)
+            .and_then(|()| file.write_all_at(&ZEROS[..n], at))
+            .at(path)?;
         at += n as u64;
     }
     Ok(())
