@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
@@ -88,8 +88,10 @@ pub(crate) struct PartitionLog {
     high_watermark: AtomicU64,
     /// Every offset below this is on stable storage.
     durable: AtomicU64,
-    /// Serializes fsyncs: whoever holds it syncs for everyone queued behind it.
-    sync_lock: Mutex<()>,
+    /// Whether a thread is syncing now; the others wait on `synced` (group commit).
+    syncing: Mutex<bool>,
+    /// Signalled when a sync ends, waking every waiter at once.
+    synced: Condvar,
     /// Held by retention and compaction, which both change the list of sealed segments.
     cleaning: Mutex<()>,
     /// Offsets below this have been compacted.
@@ -148,7 +150,8 @@ impl PartitionLog {
             }),
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
-            sync_lock: Mutex::new(()),
+            syncing: Mutex::new(false),
+            synced: Condvar::new(),
             cleaning: Mutex::new(()),
             compacted_to: AtomicU64::new(0),
             notify: Notify::default(),
@@ -293,17 +296,35 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Makes every offset below `offset` durable. Concurrent callers share one fsync: the
-    /// first to get the lock syncs everything appended so far, the others find their
-    /// offsets covered and return.
+    /// Makes every offset below `offset` durable. Concurrent callers share fsyncs (group
+    /// commit): one of them leads and syncs everything appended so far; the others wait,
+    /// all woken together when it is done, and those it covered return. One of the rest
+    /// leads the next sync, which by then covers everything they appended meanwhile.
     pub(crate) fn sync_to(&self, offset: u64) -> Result<()> {
         if self.durable.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let _turn = self.sync_lock.lock();
-        if self.durable.load(Ordering::Acquire) >= offset {
-            return Ok(());
+        {
+            let mut syncing = self.syncing.lock();
+            loop {
+                if self.durable.load(Ordering::Acquire) >= offset {
+                    return Ok(());
+                }
+                if !*syncing {
+                    *syncing = true;
+                    break;
+                }
+                self.synced.wait(&mut syncing);
+            }
         }
+        let result = self.sync_now();
+        *self.syncing.lock() = false;
+        self.synced.notify_all();
+        result
+    }
+
+    /// Syncs everything appended so far; called by the leader of a group commit only.
+    fn sync_now(&self) -> Result<()> {
         let (mut maps, next) = {
             let mut writer = self.writer.lock();
             if writer.state == WriteState::Poisoned {
