@@ -16,7 +16,7 @@ use crate::config::{BrokerConfig, ConsumerConfig, SyncPolicy, TopicConfig};
 use crate::consumer::Consumer;
 use crate::error::{Error, IoContext, Result};
 use crate::group::{Coordinator, GroupDescription, MemberDescription, PartitionLag};
-use crate::log::CleanState;
+use crate::log::CleanEnd;
 use crate::offsets::OffsetStore;
 use crate::producer::Producer;
 use crate::record::TopicPartition;
@@ -34,7 +34,7 @@ const DELETED_SUFFIX: &str = "~deleted";
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
 
 /// Every partition's end at a clean shutdown: topic → partition → state.
-type CleanMarker = BTreeMap<String, BTreeMap<u32, CleanState>>;
+type CleanMarker = BTreeMap<String, BTreeMap<u32, CleanEnd>>;
 
 /// An open data directory: topics, producers and consumers.
 ///

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{CleanupPolicy, SyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::log::{CleanState, LogSettings, PartitionLog, Retention};
+use crate::log::{CleanEnd, LogSettings, PartitionLog, Retention};
 use crate::partitioner::StickyPartitioner;
 use crate::storage::atomic_write;
 
@@ -117,7 +117,7 @@ impl Topic {
         dir: &Path,
         name: &str,
         sync: SyncPolicy,
-        clean: &dyn Fn(u32) -> Option<CleanState>,
+        clean: &dyn Fn(u32) -> Option<CleanEnd>,
         now_ms: i64,
     ) -> Result<Self> {
         let path = dir.join(CONFIG_FILE);
@@ -138,7 +138,7 @@ impl Topic {
         name: &str,
         config: TopicConfig,
         sync: SyncPolicy,
-        clean: &dyn Fn(u32) -> Option<CleanState>,
+        clean: &dyn Fn(u32) -> Option<CleanEnd>,
         now_ms: i64,
     ) -> Result<Self> {
         let name: Arc<str> = Arc::from(name);

@@ -21,6 +21,7 @@ use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
 use crate::storage::batch::{self, Entry, RecordRef};
 use crate::storage::mapping::Mapping;
+pub(crate) use crate::storage::segment::CleanEnd;
 use crate::storage::segment::{ActiveSegment, Layout, Segment};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
 use notify::Notify;
@@ -36,16 +37,6 @@ pub(crate) struct LogSettings {
     pub(crate) index_interval_bytes: u64,
     /// When appends are fsynced.
     pub(crate) sync: SyncPolicy,
-}
-
-/// Where an append leaves the log after a clean shutdown, recorded in the clean marker so
-/// that the next open need not scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct CleanState {
-    /// The high watermark.
-    pub(crate) next_offset: u64,
-    /// The active segment's largest timestamp.
-    pub(crate) max_timestamp: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +98,7 @@ impl PartitionLog {
         topic: Arc<str>,
         partition: u32,
         settings: LogSettings,
-        clean: Option<CleanState>,
+        clean: Option<CleanEnd>,
         now_ms: i64,
     ) -> Result<Self> {
         fs::create_dir_all(dir).at(dir)?;
@@ -121,14 +112,9 @@ impl PartitionLog {
             segments.push(Arc::new(Segment::found(dir, base, next, layout)));
         }
         let active = match bases.last() {
-            Some(&base) => ActiveSegment::open(
-                dir,
-                base,
-                settings.segment_bytes,
-                layout,
-                clean.map(|c| (c.next_offset, c.max_timestamp)),
-                now_ms,
-            )?,
+            Some(&base) => {
+                ActiveSegment::open(dir, base, settings.segment_bytes, layout, clean, now_ms)?
+            }
             None => {
                 let active = ActiveSegment::create(dir, 0, settings.segment_bytes, layout, now_ms)?;
                 fsync_dir(dir)?;
@@ -437,17 +423,14 @@ impl PartitionLog {
     }
 
     /// Flushes, fsyncs and stops accepting appends; returns what the clean marker records.
-    pub(crate) fn close(&self) -> Result<CleanState> {
+    pub(crate) fn close(&self) -> Result<CleanEnd> {
         // Segments sealed without an fsync get theirs now; a failure poisons the partition
         // and is reported below.
         let _ = self.sync_all();
         let mut writer = self.writer.lock();
         let was = writer.state;
         writer.state = WriteState::Closed;
-        let state = CleanState {
-            next_offset: writer.active.next_offset(),
-            max_timestamp: writer.active.max_timestamp(),
-        };
+        let state = writer.active.clean_end();
         if was == WriteState::Poisoned {
             drop(writer);
             self.notify.notify();

@@ -31,6 +31,8 @@ pub(crate) struct Scan {
     pub(crate) next_offset: u64,
     /// Largest record timestamp of the valid data (`i64::MIN` if none).
     pub(crate) max_timestamp: i64,
+    /// Where the last valid batch starts, if there is one.
+    pub(crate) last_batch: Option<u64>,
 }
 
 /// Validates `bytes`, the content of a segment starting at `base_offset`, from its last
@@ -63,6 +65,7 @@ pub(crate) fn scan_tail(
             )
         });
     let mut since_entry = 0u64;
+    let mut last_batch = None;
     while let Some(Ok(header)) = bytes.get(pos..).map(batch::check) {
         let in_order = match offsets {
             Offsets::Contiguous => header.base_offset == next_offset,
@@ -83,6 +86,7 @@ pub(crate) fn scan_tail(
             }
         }
         max_timestamp = max_timestamp.max(header.max_timestamp);
+        last_batch = Some(pos as u64);
         pos += header.length as usize;
         since_entry += u64::from(header.length);
         next_offset = header.next_offset();
@@ -91,6 +95,7 @@ pub(crate) fn scan_tail(
         end: pos as u64,
         next_offset,
         max_timestamp,
+        last_batch,
     }
 }
 
@@ -122,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_clean_image_scans_to_its_end_and_rebuilds_the_index() {
-        let (bytes, _) = image(100, 50);
+        let (bytes, starts) = image(100, 50);
         let index = SparseIndex::with_capacity(100);
         let scan = scan_tail(&bytes, 100, &index, 1000, Offsets::Contiguous);
         assert_eq!(
@@ -130,7 +135,8 @@ mod tests {
             Scan {
                 end: bytes.len() as u64,
                 next_offset: 150,
-                max_timestamp: 1049
+                max_timestamp: 1049,
+                last_batch: starts.last().map(|&s| s as u64),
             }
         );
         assert!(

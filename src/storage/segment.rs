@@ -424,6 +424,8 @@ pub(crate) struct ActiveSegment {
     created_ms: i64,
     /// Bytes of the map faulted in so far.
     prefaulted: u64,
+    /// Where the last batch starts, recorded in the clean marker.
+    last_batch: Option<u64>,
 }
 
 impl ActiveSegment {
@@ -448,6 +450,7 @@ impl ActiveSegment {
             end: 0,
             next_offset: base_offset,
             max_timestamp: i64::MIN,
+            last_batch: None,
         };
         let cleanup = Segment::sealed(dir, base_offset, 0, base_offset, layout);
         Self::activate(segment, file, index, capacity, &scan, true, now_ms).inspect_err(|_| {
@@ -466,7 +469,7 @@ impl ActiveSegment {
         base_offset: u64,
         segment_bytes: u64,
         layout: Layout,
-        clean: Option<(u64, i64)>,
+        clean: Option<CleanEnd>,
         now_ms: i64,
     ) -> Result<Self> {
         let path = segment_path(dir, base_offset, LOG_EXT);
@@ -482,15 +485,9 @@ impl ActiveSegment {
             &entries,
             index_capacity(segment_bytes.max(file_len), layout),
         );
-        let (scan, fresh_index) = match clean {
-            Some((next_offset, max_timestamp)) => (
-                Scan {
-                    end: file_len,
-                    next_offset,
-                    max_timestamp,
-                },
-                false,
-            ),
+        let trusted = clean.and_then(|c| confirm_clean(&file, base_offset, file_len, c));
+        let (scan, fresh_index) = match trusted {
+            Some(scan) => (scan, false),
             None => {
                 let map = Mapping::read_only_or_empty(&file, file_len, &path)?;
                 let bytes = map
@@ -573,6 +570,7 @@ impl ActiveSegment {
             max_timestamp: scan.max_timestamp,
             created_ms: now_ms,
             prefaulted: scan.end,
+            last_batch: scan.last_batch,
         })
     }
 
@@ -592,8 +590,13 @@ impl ActiveSegment {
     }
 
     /// The largest timestamp appended so far.
-    pub(crate) fn max_timestamp(&self) -> i64 {
-        self.max_timestamp
+    /// Where the log ends, as the clean marker records it.
+    pub(crate) fn clean_end(&self) -> CleanEnd {
+        CleanEnd {
+            next_offset: self.next_offset,
+            max_timestamp: self.max_timestamp,
+            last_batch: self.last_batch,
+        }
     }
 
     /// The map, for syncing.
@@ -647,6 +650,7 @@ impl ActiveSegment {
             .max()
             .unwrap_or(i64::MIN);
         self.max_timestamp = self.max_timestamp.max(batch_max);
+        self.last_batch = Some(self.end);
         self.end += len as u64;
         self.since_index += len as u64;
         self.next_offset += entries.len() as u64;
@@ -761,6 +765,47 @@ fn prefault_by_write(file: &File, from: u64, to: u64, path: &Path) -> Result<()>
 #[cfg(not(unix))]
 fn prefault_by_write(_file: &File, _from: u64, _to: u64, _path: &Path) -> Result<()> {
     Ok(())
+}
+
+/// Where a segment's data ends after a clean shutdown: what the clean marker records so
+/// that the next open need not scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CleanEnd {
+    /// Offset after the last record.
+    pub(crate) next_offset: u64,
+    /// Largest record timestamp.
+    pub(crate) max_timestamp: i64,
+    /// Where the last batch starts (`None` for an empty segment); checked at open.
+    #[serde(default)]
+    pub(crate) last_batch: Option<u64>,
+}
+
+/// Checks a clean marker against the file with one batch read: the marker's last batch must
+/// be valid, end exactly at the end of the file and end at the marker's next offset (an
+/// empty segment, an empty file). Anything else — a damaged or stale marker — makes the
+/// open scan the tail as after a crash.
+fn confirm_clean(file: &File, base_offset: u64, file_len: u64, clean: CleanEnd) -> Option<Scan> {
+    let scan = Scan {
+        end: file_len,
+        next_offset: clean.next_offset,
+        max_timestamp: clean.max_timestamp,
+        last_batch: clean.last_batch,
+    };
+    let Some(at) = clean.last_batch else {
+        return (file_len == 0 && clean.next_offset == base_offset).then_some(scan);
+    };
+    let len = usize::try_from(file_len.checked_sub(at)?).ok()?;
+    let mut batch = vec![0; len];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut batch, at).ok()?;
+    #[cfg(not(unix))]
+    let _ = (file, &mut batch);
+    let header = batch::check(&batch).ok()?;
+    let fits = header.length as usize == len
+        && header.base_offset >= base_offset
+        && header.next_offset() == clean.next_offset
+        && header.max_timestamp <= clean.max_timestamp;
+    fits.then_some(scan)
 }
 
 /// Rewrites both index files from `index`.

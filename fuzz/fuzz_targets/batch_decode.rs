@@ -1,0 +1,10 @@
+//! Arbitrary bytes through `read_header`, `check`, `records` and `headers`; see `common.rs`.
+#![no_main]
+// `common.rs` holds both targets' harnesses; each target uses one.
+#![allow(dead_code)]
+
+use libfuzzer_sys::fuzz_target;
+
+include!("../common.rs");
+
+fuzz_target!(|data: &[u8]| batch_decode(data));
