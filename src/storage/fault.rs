@@ -1,5 +1,5 @@
 //! A seam for injecting I/O failures, so that tests can check what strom does when the
-//! disk fails: with the `fault-injection` feature, [`inject`] arms a failure that the next
+//! disk fails: with the `fault-injection` feature, `inject` arms a failure that the next
 //! matching operation reports instead of doing its work. Without the feature every check
 //! compiles to nothing.
 
