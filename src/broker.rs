@@ -213,12 +213,7 @@ impl Broker {
     /// nonsensical value; [`Error::Io`]; [`Error::Closed`].
     pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.check_open()?;
-        config.validate().map_err(|e| match e {
-            Error::InvalidConfig { reason } => Error::InvalidConfig {
-                reason: format!("topic {name:?}: {reason}"),
-            },
-            other => other,
-        })?;
+        config.validate_for(name)?;
         {
             let mut topics = self.inner.topics.write();
             let topic = topics.get(name).ok_or_else(|| Error::UnknownTopic {
@@ -395,12 +390,7 @@ impl Inner {
     fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
         topic::validate_name(name, false)?;
-        config.validate().map_err(|e| match e {
-            Error::InvalidConfig { reason } => Error::InvalidConfig {
-                reason: format!("topic {name:?}: {reason}"),
-            },
-            other => other,
-        })?;
+        config.validate_for(name)?;
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
             return Err(Error::TopicExists {

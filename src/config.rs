@@ -250,6 +250,16 @@ impl TopicConfig {
         self
     }
 
+    /// As `validate`, with the topic's name in the message.
+    pub(crate) fn validate_for(&self, topic: &str) -> Result<()> {
+        self.validate().map_err(|e| match e {
+            Error::InvalidConfig { reason } => Error::InvalidConfig {
+                reason: format!("topic {topic:?}: {reason}"),
+            },
+            other => other,
+        })
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.partitions == 0 {
             return Err(invalid("partitions must be at least 1"));

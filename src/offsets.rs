@@ -99,16 +99,48 @@ impl OffsetStore {
         if offsets.is_empty() {
             return Ok(());
         }
+        // Written under the lock, so two commits of one group cannot finish out of order.
         let mut groups = self.groups.lock();
         let mut updated = groups.get(group_id).cloned().unwrap_or_default();
         for (tp, offset) in offsets {
             updated.insert(tp.clone(), *offset);
         }
+        self.save(group_id, &updated)?;
+        groups.insert(group_id.to_string(), updated);
+        Ok(())
+    }
+
+    /// Forgets a deleted topic's offsets in every group (they would point into a log that
+    /// no longer exists, and a new topic of the same name starts at 0).
+    pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let affected: Vec<String> = groups
+            .iter()
+            .filter(|(_, offsets)| offsets.keys().any(|tp| tp.topic == topic))
+            .map(|(group, _)| group.clone())
+            .collect();
+        for group_id in affected {
+            let mut remaining = groups.remove(&group_id).unwrap_or_default();
+            remaining.retain(|tp, _| tp.topic != topic);
+            self.save(&group_id, &remaining)?;
+            if !remaining.is_empty() {
+                groups.insert(group_id, remaining);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a group's file with `offsets`, or removes it when there are none.
+    fn save(&self, group_id: &str, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
+        let path = self.path(group_id);
+        if offsets.is_empty() {
+            return fs::remove_file(&path).at(&path);
+        }
         let mut stored = StoredOffsets {
             group_id: group_id.to_string(),
             offsets: BTreeMap::new(),
         };
-        for (tp, offset) in &updated {
+        for (tp, offset) in offsets {
             stored
                 .offsets
                 .entry(tp.topic.clone())
@@ -119,45 +151,7 @@ impl OffsetStore {
             context: format!("offsets of group {group_id:?}"),
             source,
         })?;
-        // Written under the lock, so two commits of one group cannot finish out of order.
-        atomic_write(&self.path(group_id), &bytes)?;
-        groups.insert(group_id.to_string(), updated);
-        Ok(())
-    }
-
-    /// Forgets a deleted topic's offsets in every group (they would point into a log that
-    /// no longer exists, and a new topic of the same name starts at 0).
-    pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
-        let affected: Vec<String> = self
-            .groups
-            .lock()
-            .iter()
-            .filter(|(_, offsets)| offsets.keys().any(|tp| tp.topic == topic))
-            .map(|(group, _)| group.clone())
-            .collect();
-        for group_id in affected {
-            let mut groups = self.groups.lock();
-            let Some(offsets) = groups.get_mut(&group_id) else {
-                continue;
-            };
-            offsets.retain(|tp, _| tp.topic != topic);
-            let remaining: Vec<(TopicPartition, u64)> =
-                offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
-            if remaining.is_empty() {
-                groups.remove(&group_id);
-                let path = self.path(&group_id);
-                fs::remove_file(&path).at(&path)?;
-                continue;
-            }
-            drop(groups);
-            self.replace(&group_id, &remaining)?;
-        }
-        Ok(())
-    }
-
-    fn replace(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
-        self.groups.lock().remove(group_id);
-        self.commit(group_id, offsets)
+        atomic_write(&path, &bytes)
     }
 
     /// The file of a group: its id in hex, so that any string is a safe file name. Ids

@@ -41,6 +41,14 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     stem.parse().ok()
 }
 
+/// Removes a file if it exists.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
+        _ => Ok(()),
+    }
+}
+
 /// Makes a directory's entries (creations, renames, deletions) durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     // IMPORTANT: on Unix a new or renamed file is durable only once its directory is synced.

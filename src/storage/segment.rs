@@ -146,11 +146,7 @@ impl Segment {
     /// it; the space is freed when the last of them lets go.
     pub(crate) fn remove_files(&self) -> Result<()> {
         for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
-            let path = self.path.with_extension(ext);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
-                _ => {}
-            }
+            super::remove_if_exists(&self.path.with_extension(ext))?;
         }
         Ok(())
     }
@@ -169,11 +165,7 @@ impl Segment {
         file.sync_all().at(&tmp)?;
         drop(file);
         for ext in [INDEX_EXT, TIME_INDEX_EXT] {
-            let path = self.path.with_extension(ext);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
-                _ => {}
-            }
+            super::remove_if_exists(&self.path.with_extension(ext))?;
         }
         std::fs::rename(&tmp, &self.path).at(&self.path)?;
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
