@@ -282,9 +282,18 @@ impl Consumer {
     }
 
     /// Positions of the partitions this consumer reads.
+    ///
+    /// As a group member, only of the partitions the group still has it owning: like Kafka,
+    /// which rejects commits from a member that lost its partitions, so that a stale
+    /// position can never move a group's committed offset back.
     fn positions(&self) -> Vec<(TopicPartition, u64)> {
+        let owned = self
+            .membership
+            .as_ref()
+            .map(|m| m.group.owned_by(&m.member_id));
         self.assigned
             .iter()
+            .filter(|a| owned.as_ref().is_none_or(|owned| owned.contains(&a.tp)))
             .filter_map(|a| a.position.map(|p| (a.tp.clone(), p)))
             .collect()
     }

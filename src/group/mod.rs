@@ -274,6 +274,17 @@ impl Group {
         taken
     }
 
+    /// The partitions `member_id` holds.
+    pub(crate) fn owned_by(&self, member_id: &str) -> Vec<TopicPartition> {
+        self.state
+            .lock()
+            .owners
+            .iter()
+            .filter(|(_, owner)| *owner == member_id)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
     /// Lets go of partitions, so that their new owners can take them, and wakes the
     /// members so that they look.
     pub(crate) fn release(&self, member_id: &str, partitions: &[TopicPartition]) {
