@@ -358,11 +358,7 @@ fn read_all(broker: &Broker, topic: &str, partition: u32) -> Result<Vec<strom::C
 }
 
 #[allow(clippy::too_many_lines)]
-// NOTE: opt-in until a rare group hand-over bug it finds is fixed: about one run in eight
-// a member of the auto-commit group is handed a record twice (see CHANGELOG, Known
-// issues). Run it with `cargo test --test stress_concurrent -- --ignored`.
 #[test]
-#[ignore = "finds a rare consumer-group hand-over bug under investigation; run with --ignored"]
 fn producers_groups_and_maintenance_at_once() -> Result<()> {
     let secs: u64 = std::env::var(SECS_ENV).ok().map_or(DEFAULT_SECS, |s| {
         s.parse().expect("STROM_STRESS_SECS is a number")

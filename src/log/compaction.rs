@@ -47,31 +47,41 @@ impl PartitionLog {
         // they supersede older ones in sealed segments).
         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
         for segment in &segments {
-            segment.read(segment.base_offset(), usize::MAX, |map, pos, record| {
-                if let Some(key) = field(map, pos, record.key.clone()) {
-                    latest.insert(key.to_vec(), record.offset);
-                }
-            })?;
+            segment.read(
+                segment.base_offset(),
+                u64::MAX,
+                usize::MAX,
+                |map, pos, record| {
+                    if let Some(key) = field(map, pos, record.key.clone()) {
+                        latest.insert(key.to_vec(), record.offset);
+                    }
+                },
+            )?;
         }
         let tombstone_horizon = now_ms.saturating_sub(delete_retention_ms);
         let mut removed = 0;
         for segment in segments.iter().take(sealed) {
             let mut kept = Vec::new();
             let mut total = 0;
-            segment.read(segment.base_offset(), usize::MAX, |map, pos, record| {
-                total += 1;
-                let keep = match field(map, pos, record.key.clone()) {
-                    // Keyless records cannot be superseded.
-                    None => true,
-                    Some(key) => {
-                        latest.get(key) == Some(&record.offset)
-                            && !(record.value.is_none() && record.timestamp < tombstone_horizon)
+            segment.read(
+                segment.base_offset(),
+                u64::MAX,
+                usize::MAX,
+                |map, pos, record| {
+                    total += 1;
+                    let keep = match field(map, pos, record.key.clone()) {
+                        // Keyless records cannot be superseded.
+                        None => true,
+                        Some(key) => {
+                            latest.get(key) == Some(&record.offset)
+                                && !(record.value.is_none() && record.timestamp < tombstone_horizon)
+                        }
+                    };
+                    if keep {
+                        kept.push(owned(map, pos, &record));
                     }
-                };
-                if keep {
-                    kept.push(owned(map, pos, &record));
-                }
-            })?;
+                },
+            )?;
             if kept.len() == total {
                 continue;
             }

@@ -365,16 +365,17 @@ impl PartitionLog {
             let Some(segment) = self.segment_for(at) else {
                 break;
             };
-            let progress = match segment.read(at, max - count, |map, pos, record| {
-                at = record.offset + 1;
-                emit(map, pos, record);
-            }) {
-                Ok(progress) => progress,
-                // Retention deleted the segment between finding and loading it: the
-                // caller sees its position below the log start and resets.
-                Err(Error::Io { .. }) if !self.holds(&segment) => break,
-                Err(e) => return Err(e),
-            };
+            let progress =
+                match segment.read(at, high_watermark, max - count, |map, pos, record| {
+                    at = record.offset + 1;
+                    emit(map, pos, record);
+                }) {
+                    Ok(progress) => progress,
+                    // Retention deleted the segment between finding and loading it: the
+                    // caller sees its position below the log start and resets.
+                    Err(Error::Io { .. }) if !self.holds(&segment) => break,
+                    Err(e) => return Err(e),
+                };
             count += progress.records;
             if progress.records == 0 {
                 let next = segment.next_offset();
@@ -413,9 +414,10 @@ impl PartitionLog {
 
     /// The first offset whose record has a timestamp at or after `timestamp`.
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
+        let high_watermark = self.high_watermark();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
         for segment in segments {
-            if let Some(offset) = segment.offset_for_timestamp(timestamp)? {
+            if let Some(offset) = segment.offset_for_timestamp(timestamp, high_watermark)? {
                 return Ok(Some(offset));
             }
         }
@@ -479,3 +481,6 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     }
     Ok(bases)
 }
+
+#[cfg(test)]
+mod tests;

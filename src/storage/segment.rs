@@ -239,7 +239,12 @@ impl Segment {
         (entries, stored)
     }
 
-    /// Hands `emit` the records from offset `from` on, at most `max` of them, in order.
+    /// Hands `emit` the records with offsets in `from..until`, at most `max` of them, in
+    /// order.
+    ///
+    /// `until` is the log's high watermark: bytes past it may already be in the file while
+    /// their append is still under way, and a reader must not see records that are not yet
+    /// acknowledged (nor move its position past the high watermark).
     ///
     /// Every batch a record is taken from has passed its CRC check; a damaged batch is an
     /// [`Error::Corrupt`] naming this file and the batch's position. A zeroed header ends
@@ -247,6 +252,7 @@ impl Segment {
     pub(crate) fn read(
         &self,
         from: u64,
+        until: u64,
         max: usize,
         mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
     ) -> Result<ReadProgress> {
@@ -310,6 +316,9 @@ impl Segment {
                 if record.offset < from {
                     continue;
                 }
+                if record.offset >= until {
+                    return Ok(progress);
+                }
                 let offset = record.offset;
                 emit(map, pos, record);
                 progress.records += 1;
@@ -326,7 +335,7 @@ impl Segment {
 
     /// The offset of the first record with a timestamp at or after `timestamp`, if the
     /// segment holds one.
-    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64, until: u64) -> Result<Option<u64>> {
         if self.max_timestamp()? < timestamp {
             return Ok(None);
         }
@@ -341,7 +350,7 @@ impl Segment {
         let mut found = None;
         let mut at = from;
         loop {
-            let progress = self.read(at, 1024, |_, _, record| {
+            let progress = self.read(at, until, 1024, |_, _, record| {
                 if found.is_none() && record.timestamp >= timestamp {
                     found = Some(record.offset);
                 }
