@@ -362,6 +362,15 @@ pub struct ConsumerConfig {
     pub assignment_strategy: AssignmentStrategy,
     /// A member that does not poll for this long leaves its group. By default, 5 minutes.
     pub max_poll_interval: Duration,
+    /// How long a `poll` with nothing to read spins on its CPU before it parks the thread.
+    /// By default, 50 µs.
+    ///
+    /// A record that arrives while the consumer spins is picked up within a microsecond;
+    /// one that arrives after it parked waits for the operating system to run the thread
+    /// again (typically 10–50 µs). Set it above the usual gap between records for the
+    /// lowest latency, at the price of a busy core while waiting; set it to zero to park
+    /// at once.
+    pub spin_wait: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -374,6 +383,7 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             assignment_strategy: AssignmentStrategy::Range,
             max_poll_interval: Duration::from_secs(300),
+            spin_wait: Duration::from_micros(50),
         }
     }
 }
@@ -425,6 +435,23 @@ impl ConsumerConfig {
     #[must_use]
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.max_poll_interval = interval;
+        self
+    }
+
+    /// Sets how long a waiting `poll` spins before parking its thread. By default, 50 µs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use strom::ConsumerConfig;
+    ///
+    /// // A latency-critical consumer: records arrive every ~100 µs, so keep spinning
+    /// // through the gaps instead of being rescheduled for each one.
+    /// let config = ConsumerConfig::default().spin_wait(Duration::from_millis(1));
+    /// assert_eq!(config.spin_wait, Duration::from_millis(1));
+    /// ```
+    #[must_use]
+    pub fn spin_wait(mut self, spin: Duration) -> Self {
+        self.spin_wait = spin;
         self
     }
 }

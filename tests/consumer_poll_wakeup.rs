@@ -18,12 +18,40 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 #[test]
 fn blocked_poll_returns_the_record_sent_by_another_thread() -> Result<()> {
+    blocked_poll_wakes(ConsumerConfig::default())
+}
+
+#[test]
+fn a_consumer_that_parks_at_once_wakes_too() -> Result<()> {
+    blocked_poll_wakes(ConsumerConfig::default().spin_wait(Duration::ZERO))
+}
+
+#[test]
+fn a_consumer_spinning_through_the_wait_sees_the_record() -> Result<()> {
+    blocked_poll_wakes(ConsumerConfig::default().spin_wait(LONG))
+}
+
+#[test]
+fn a_spinning_poll_still_ends_at_its_timeout() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("t", TopicConfig::default())?;
+    let mut consumer = broker.consumer(ConsumerConfig::default().spin_wait(LONG));
+    consumer.assign(&[TopicPartition::new("t", 0)])?;
+    let started = Instant::now();
+    let records = consumer.poll(Duration::from_millis(20))?;
+    assert!(records.is_empty());
+    let elapsed = started.elapsed();
+    assert!(elapsed < WOKEN_WITHIN, "a 20 ms poll spun for {elapsed:?}");
+    broker.close()
+}
+
+fn blocked_poll_wakes(config: ConsumerConfig) -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("t", TopicConfig::default())?;
     let tp = TopicPartition::new("t", 0);
-    let mut consumer =
-        broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Latest));
+    let mut consumer = broker.consumer(config.auto_offset_reset(OffsetReset::Latest));
     consumer.assign(std::slice::from_ref(&tp))?;
 
     let (ready_tx, ready_rx) = mpsc::channel();

@@ -16,11 +16,6 @@ use crate::topic::Topic;
 use membership::{Listener, Membership};
 pub use membership::{RebalanceListener, Revoked};
 
-/// How long a consumer with nothing to read spins before it parks its thread: a record
-/// arriving within this window is picked up in well under a microsecond after its append,
-/// instead of after the operating system has rescheduled the thread.
-const SPIN: Duration = Duration::from_micros(50);
-
 /// Reads records from partitions it is assigned, by [`assign`](Self::assign) or as a member
 /// of a consumer group after [`subscribe`](Self::subscribe).
 ///
@@ -384,7 +379,9 @@ impl Consumer {
             .iter()
             .any(|a| a.position.is_none_or(|p| a.log.high_watermark() > p));
         if !ready && self.inner.check_open().is_ok() {
-            let spin_until = Instant::now() + SPIN;
+            // A record arriving while spinning is picked up in well under a microsecond,
+            // instead of after the operating system has rescheduled a parked thread.
+            let spin_until = deadline.min(Instant::now() + self.config.spin_wait);
             while !waiter.notified() && Instant::now() < spin_until {
                 std::hint::spin_loop();
             }
