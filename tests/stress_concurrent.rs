@@ -5,7 +5,7 @@
 //! per group, by one member at a time, with its acknowledged value, and nothing left out
 //! that retention did not delete.
 //!
-//! `STROM_STRESS_SECS` sets the duration (8 s by default).
+//! `STROM_STRESS_SECS` sets the duration (20 s by default).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use strom::{
 };
 
 const SECS_ENV: &str = "STROM_STRESS_SECS";
-const DEFAULT_SECS: u64 = 8;
+const DEFAULT_SECS: u64 = 20;
 /// Delete policy, trimmed by `retention_bytes`.
 const EVENTS: &str = "events";
 const EVENTS_PARTITIONS: u32 = 3;

@@ -257,6 +257,48 @@ mod tests {
         );
     }
 
+    /// One writer appends across several chunks while readers search: every entry a
+    /// reader finds is whole (its offset, position and timestamp belong together) and
+    /// lookups never see past the published length. Also run under Miri (see `.ci/run`),
+    /// which checks the atomics for data races.
+    #[test]
+    fn readers_see_whole_entries_while_the_writer_appends() {
+        const ENTRIES: u32 = CHUNK_ENTRIES as u32 * 2 + 100;
+        let expected = |i: u32| entry(i * 3 + 1, i * 100 + 100, i64::from(i) * 7);
+        let index = SparseIndex::with_capacity(ENTRIES as usize);
+        std::thread::scope(|scope| {
+            for reader in 0..2u32 {
+                let index = &index;
+                scope.spawn(move || {
+                    let mut probe = reader;
+                    loop {
+                        let len = index.len();
+                        if let Some(last) = index.last() {
+                            // `last` may be newer than `len`, never older.
+                            let i = u32::try_from(len.saturating_sub(1)).expect("small");
+                            assert!(last.relative_offset >= expected(i).relative_offset);
+                            assert_eq!(last, expected((last.relative_offset - 1) / 3));
+                        }
+                        probe = (probe * 7 + 13) % (ENTRIES * 3 + 10);
+                        if let Some(found) = index.lookup_offset(probe) {
+                            assert!(found.relative_offset <= probe);
+                            assert_eq!(found, expected((found.relative_offset - 1) / 3));
+                        }
+                        if len == ENTRIES as usize {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
+                });
+            }
+            for i in 0..ENTRIES {
+                assert!(index.push(expected(i)));
+            }
+        });
+        assert_eq!(index.len(), ENTRIES as usize);
+        assert_eq!(index.last(), Some(expected(ENTRIES - 1)));
+    }
+
     #[test]
     fn a_full_index_drops_entries() {
         let index = SparseIndex::with_capacity(1);
