@@ -30,8 +30,8 @@ use commitlog::{CommitLog, LogOptions, ReadLimit};
 use crossbeam_channel::TryRecvError;
 use rusqlite::Connection;
 use strom::{
-    Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, SyncPolicy, TopicConfig,
-    TopicPartition,
+    Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, RecordMetadata, SyncPolicy,
+    TopicConfig, TopicPartition,
 };
 
 /// Rounds of each workload per system.
@@ -182,6 +182,40 @@ fn batch_strom() -> f64 {
     let r = rate(BATCH_RECORDS, start.elapsed());
     broker.close().expect("close");
     r
+}
+
+/// What the API asks for every record before any storage work: the caller builds a
+/// `Record` (a copy of the value), strom drops it and returns a `RecordMetadata`, whose
+/// `topic` is a `String`. No system above can beat this through strom's API.
+fn api_floor(batch: usize, records: usize) -> f64 {
+    let value = value();
+    let metadata = |offset: usize| RecordMetadata {
+        topic: "bench".to_string(),
+        partition: 0,
+        offset: offset as u64,
+        timestamp: 0,
+    };
+    let start = Instant::now();
+    if batch == 1 {
+        for i in 0..records {
+            drop(black_box(Record::new(value.as_slice())));
+            black_box(metadata(i));
+        }
+        return rate(records, start.elapsed());
+    }
+    for _ in 0..records / batch {
+        let sent: Vec<Record> = (0..batch).map(|_| Record::new(value.as_slice())).collect();
+        let meta: Vec<RecordMetadata> = sent
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                drop(black_box(record));
+                metadata(i)
+            })
+            .collect();
+        black_box(meta);
+    }
+    rate(records, start.elapsed())
 }
 
 /// `[u32 len][u32 crc32][payload]` frames into a 64 KiB buffer, one `write()` per full
@@ -591,6 +625,10 @@ fn main() {
                 "commitlog append (MessageBuf of 1000)",
                 &mut batch_commitlog,
             ),
+            (
+                "API work alone: Records in, RecordMetadata out, no storage",
+                &mut || api_floor(BATCH, BATCH_RECORDS),
+            ),
         ],
     ));
     rows.extend(interleave(
@@ -600,6 +638,10 @@ fn main() {
             ("strom send (Never)", &mut single_strom),
             ("commitlog append_msg", &mut single_commitlog),
             ("SQLite WAL NORMAL, INSERT autocommit", &mut single_sqlite),
+            (
+                "API work alone: a Record in, a RecordMetadata out, no storage",
+                &mut || api_floor(1, SINGLE_RECORDS),
+            ),
         ],
     ));
     rows.extend(interleave(
