@@ -8,7 +8,6 @@ use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::record::{Record, RecordMetadata};
-use crate::storage::batch::Entry;
 use crate::topic::Topic;
 
 /// Appends records to topics. `Clone + Send + Sync`; clones are cheap and share the broker.
@@ -59,7 +58,7 @@ impl Producer {
         let entry = record.entry(timestamp);
         let offset = topic
             .partition(partition)?
-            .append(std::slice::from_ref(&entry), now)?;
+            .append(std::iter::once(entry), now)?;
         Ok(RecordMetadata {
             topic: topic.name().to_string(),
             partition,
@@ -83,73 +82,65 @@ impl Producer {
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Vec<RecordMetadata>> {
         let topic = self.inner.topic_for_send(topic)?;
-        let records: Vec<Record> = records.into_iter().collect();
+        let mut records: Vec<Record> = records.into_iter().collect();
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let partitions = topic.partition_count();
         let now = now_ms();
-        let name = topic.name().to_string();
-        // One pass checks every record and settles its partition and timestamp; keyless
+        // One pass checks every record and settles its partition and timestamp, written into
+        // the record itself (it is ours now), so that no side table is allocated; keyless
         // records wait for the sticky choice, made once their bytes are known.
         let mut keyless = None;
-        let mut metadata = Vec::with_capacity(records.len());
-        for record in &records {
+        for record in &mut records {
             let size = validate(&topic, record)?;
-            let partition = match (record.partition, &record.key) {
-                (Some(p), _) => p,
-                (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-                (None, None) => {
-                    *keyless.get_or_insert(0) += size;
-                    KEYLESS
+            record.timestamp.get_or_insert(now);
+            if record.partition.is_none() {
+                match &record.key {
+                    Some(key) => {
+                        record.partition = Some(partitioner::partition_for_key(key, partitions));
+                    }
+                    None => *keyless.get_or_insert(0) += size,
                 }
-            };
-            metadata.push(RecordMetadata {
-                topic: name.clone(),
-                partition,
-                offset: 0,
-                timestamp: record.timestamp.unwrap_or(now),
-            });
+            }
         }
         if let Some(bytes) = keyless {
             let sticky = topic.sticky().next(bytes, partitions);
-            for meta in metadata.iter_mut().filter(|m| m.partition == KEYLESS) {
-                meta.partition = sticky;
+            for record in records.iter_mut().filter(|r| r.partition.is_none()) {
+                record.partition = Some(sticky);
             }
         }
-        let first = metadata[0].partition;
-        if metadata.iter().all(|m| m.partition == first) {
-            let entries: Vec<Entry<'_>> = records
-                .iter()
-                .zip(&metadata)
-                .map(|(r, m)| r.entry(m.timestamp))
-                .collect();
-            let base = topic.partition(first)?.append(&entries, now)?;
-            for (i, meta) in metadata.iter_mut().enumerate() {
-                meta.offset = base + i as u64;
-            }
-            return Ok(metadata);
+        let first = records[0].partition.unwrap_or_default();
+        if records.iter().all(|r| r.partition == Some(first)) {
+            let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
+            let base = topic.partition(first)?.append(entries, now)?;
+            return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
         }
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
-        for (i, meta) in metadata.iter().enumerate() {
-            if let Some(list) = by_partition.get_mut(meta.partition as usize) {
+        for (i, record) in records.iter().enumerate() {
+            if let Some(list) = by_partition.get_mut(record.partition.unwrap_or_default() as usize)
+            {
                 list.push(i);
             }
         }
+        // The first offset of each partition's batch; a batch holds its partition's records
+        // in input order, so the n-th of them gets `base + n`.
+        let mut next = vec![0; partitions as usize];
         for (p, indices) in by_partition.iter().enumerate() {
             if indices.is_empty() {
                 continue;
             }
-            let entries: Vec<Entry<'_>> = indices
-                .iter()
-                .map(|&i| records[i].entry(metadata[i].timestamp))
-                .collect();
-            let base = topic.partition(p as u32)?.append(&entries, now)?;
-            for (n, &i) in indices.iter().enumerate() {
-                metadata[i].offset = base + n as u64;
-            }
+            let entries = indices.iter().map(|&i| {
+                let r = &records[i];
+                r.entry(r.timestamp.unwrap_or(now))
+            });
+            next[p] = topic.partition(p as u32)?.append(entries, now)?;
         }
-        Ok(metadata)
+        Ok(metadata(topic.name(), records, now, |p, _| {
+            let offset = next[p as usize];
+            next[p as usize] += 1;
+            offset
+        }))
     }
 
     /// Appends `value` serialized as JSON, with an optional key.
@@ -185,8 +176,35 @@ impl Producer {
     }
 }
 
-/// Marks, while a batch is checked, the records that follow the sticky choice.
-const KEYLESS: u32 = u32::MAX;
+/// One [`RecordMetadata`] per record, in order, each with the offset `offset(partition,
+/// index)` gives, from records whose partition and timestamp are settled.
+///
+/// The metadata takes the place of the records in their own allocation (`Vec`'s in-place
+/// `collect`, as a `RecordMetadata` is half the size of a `Record`), so that a batch costs
+/// no allocation beyond each topic `String`; each record's bytes are freed as it is passed.
+fn metadata(
+    topic: &str,
+    records: Vec<Record>,
+    now: i64,
+    mut offset: impl FnMut(u32, usize) -> u64,
+) -> Vec<RecordMetadata> {
+    let mut metadata: Vec<RecordMetadata> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let partition = r.partition.unwrap_or_default();
+            RecordMetadata {
+                topic: topic.to_owned(),
+                partition,
+                offset: offset(partition, i),
+                timestamp: r.timestamp.unwrap_or(now),
+            }
+        })
+        .collect();
+    // The reused allocation has room for twice as many; callers may keep the result.
+    metadata.shrink_to_fit();
+    metadata
+}
 
 /// Checks a record against the topic's rules; returns its size.
 fn validate(topic: &Topic, record: &Record) -> Result<usize> {

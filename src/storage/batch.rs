@@ -281,10 +281,16 @@ fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
 /// Exact number of bytes [`encode`] writes for these entries (saturating at `usize::MAX`).
 #[must_use]
 pub fn encoded_len(entries: &[Entry<'_>]) -> usize {
-    let first = entries.first().map_or(0, |e| e.timestamp);
-    let records = entries.iter().enumerate();
+    encoded_len_of(entries.iter().copied())
+}
+
+/// [`encoded_len`] of the entries an iterator yields, for writers that build them on the fly
+/// instead of collecting them into a slice first.
+pub(crate) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clone) -> usize {
+    let first = entries.clone().next().map_or(0, |e| e.timestamp);
+    let records = entries.enumerate();
     records.fold(HEADER_BYTES, |total, (i, e)| {
-        total.saturating_add(prefixed_len(body_len(e, first, i)))
+        total.saturating_add(prefixed_len(body_len(&e, first, i)))
     })
 }
 
@@ -368,23 +374,45 @@ pub fn encode(
     base_offset: u64,
     entries: &[Entry<'_>],
 ) -> Result<usize, EncodeError> {
-    let first_timestamp = entries.first().ok_or(EncodeError::Empty)?.timestamp;
+    encode_from(buf, base_offset, entries.iter().copied()).map(|batch| batch.length)
+}
+
+/// What [`encode_from`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoded {
+    /// Bytes written: the batch's `length`.
+    pub(crate) length: usize,
+    /// Records written: the batch's `record_count`.
+    pub(crate) record_count: u32,
+    /// The batch's `max_timestamp`.
+    pub(crate) max_timestamp: i64,
+}
+
+/// [`encode`] of the entries an iterator yields, for writers that build them on the fly
+/// instead of collecting them into a slice first.
+pub(crate) fn encode_from<'a>(
+    buf: &mut [u8],
+    base_offset: u64,
+    entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
+) -> Result<Encoded, EncodeError> {
+    let first_timestamp = entries.clone().next().ok_or(EncodeError::Empty)?.timestamp;
     let count = u32::try_from(entries.len()).map_err(|_| EncodeError::TooLarge)?;
     if base_offset.checked_add(u64::from(count)).is_none() {
         return Err(EncodeError::TooLarge);
     }
     // The records go first, each sized as it is written, so the sizes are computed once;
     // the exact total is only worked out again for the error.
+    let sizing = entries.clone();
     let too_small = || EncodeError::BufferTooSmall {
-        needed: encoded_len(entries),
+        needed: encoded_len_of(sizing.clone()),
     };
     let body = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
     let room = body.len();
     let mut w = Writer { rest: body };
     let mut max_timestamp = first_timestamp;
-    for (i, e) in entries.iter().enumerate() {
+    for (i, e) in entries.enumerate() {
         max_timestamp = max_timestamp.max(e.timestamp);
-        w.record(e, first_timestamp, i).ok_or_else(too_small)?;
+        w.record(&e, first_timestamp, i).ok_or_else(too_small)?;
     }
     let len = HEADER_BYTES + (room - w.rest.len());
     let length = u32::try_from(len).map_err(|_| EncodeError::TooLarge)?;
@@ -408,7 +436,11 @@ pub fn encode(
     );
     let crc_field = out.get_mut(12..CRC_START).ok_or_else(too_small)?;
     crc_field.copy_from_slice(&crc.to_le_bytes());
-    Ok(len)
+    Ok(Encoded {
+        length: len,
+        record_count: count,
+        max_timestamp,
+    })
 }
 
 /// Parses and sanity-checks the header at the front of `buf`.

@@ -611,7 +611,11 @@ impl ActiveSegment {
 
     /// Appends one batch of `entries`, `len` bytes as `batch::encoded_len` says, and
     /// publishes it. The caller holds the log's append lock and has checked the space.
-    pub(crate) fn append(&mut self, entries: &[Entry<'_>], len: usize) -> Result<()> {
+    pub(crate) fn append<'a>(
+        &mut self,
+        entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
+        len: usize,
+    ) -> Result<()> {
         let start = self.end as usize;
         let needed = self.end + len as u64;
         if needed > self.prefaulted {
@@ -627,25 +631,23 @@ impl ActiveSegment {
                 CorruptKind::Length(len as u64),
             )
         })?;
-        batch::encode(region, self.next_offset, entries).map_err(|_| Error::InvalidConfig {
-            reason: format!(
-                "batch of {len} bytes cannot be encoded in {}",
-                self.segment.path.display()
-            ),
-        })?;
+        let written = batch::encode_from(region, self.next_offset, entries)
+            .ok()
+            .filter(|b| b.length == len)
+            .ok_or_else(|| Error::InvalidConfig {
+                reason: format!(
+                    "batch of {len} bytes cannot be encoded in {}",
+                    self.segment.path.display()
+                ),
+            })?;
         if self.since_index >= self.segment.layout.index_interval && self.end > 0 {
             self.add_index_entry()?;
         }
-        let batch_max = entries
-            .iter()
-            .map(|e| e.timestamp)
-            .max()
-            .unwrap_or(i64::MIN);
-        self.max_timestamp = self.max_timestamp.max(batch_max);
+        self.max_timestamp = self.max_timestamp.max(written.max_timestamp);
         self.last_batch = Some(self.end);
         self.end += len as u64;
         self.since_index += len as u64;
-        self.next_offset += entries.len() as u64;
+        self.next_offset += u64::from(written.record_count);
         let segment = &self.segment;
         segment
             .max_timestamp
