@@ -45,10 +45,6 @@ impl Producer {
     /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::RecordTooLarge`],
     /// [`Error::InvalidRecord`] (negative timestamp), [`Error::Io`], [`Error::Poisoned`],
     /// [`Error::Closed`].
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "API.md: send takes the record by value"
-    )]
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let topic = self.inner.topic_for_send(topic)?;
         let size = validate(&topic, &record)?;
@@ -60,7 +56,7 @@ impl Producer {
             .partition(partition)?
             .append(std::iter::once(entry), now)?;
         Ok(RecordMetadata {
-            topic: topic.name().to_string(),
+            topic: topic_name(topic.name(), record),
             partition,
             offset,
             timestamp,
@@ -194,16 +190,42 @@ fn metadata(
         .map(|(i, r)| {
             let partition = r.partition.unwrap_or_default();
             RecordMetadata {
-                topic: topic.to_owned(),
                 partition,
                 offset: offset(partition, i),
                 timestamp: r.timestamp.unwrap_or(now),
+                topic: topic_name(topic, r),
             }
         })
         .collect();
     // The reused allocation has room for twice as many; callers may keep the result.
     metadata.shrink_to_fit();
     metadata
+}
+
+/// A key or value buffer at most this large becomes the topic name of its record's
+/// metadata; see [`topic_name`].
+const RECYCLE_MAX_BYTES: usize = 256;
+
+/// The topic name for the metadata of `record`, which has been appended.
+///
+/// `RecordMetadata::topic` is a `String`, one allocation per record, and the record's key
+/// and value, just copied into the log, are freed: for small records those two calls into
+/// the allocator cost as much as the append itself. So the name is written into the
+/// record's smallest key or value buffer that holds it instead, when that buffer is at most
+/// [`RECYCLE_MAX_BYTES`]: the metadata then keeps that many bytes alive, a bounded cost for
+/// a value callers usually drop soon. Larger buffers are freed and the name allocated.
+fn topic_name(topic: &str, record: Record) -> String {
+    let spare = [record.key, record.value]
+        .into_iter()
+        .flatten()
+        .filter(|b| (topic.len()..=RECYCLE_MAX_BYTES).contains(&b.capacity()))
+        .min_by_key(Vec::capacity);
+    let Some(mut buf) = spare else {
+        return topic.to_owned();
+    };
+    buf.clear();
+    buf.extend_from_slice(topic.as_bytes());
+    String::from_utf8(buf).unwrap_or_else(|_| topic.to_owned())
 }
 
 /// Checks a record against the topic's rules; returns its size.
@@ -251,5 +273,31 @@ fn choose_partition(topic: &Topic, record: &Record, size: usize) -> u32 {
         (Some(p), _) => p,
         (None, Some(key)) => partitioner::partition_for_key(key, partitions),
         (None, None) => topic.sticky().next(size, partitions),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_name_recycles_only_small_buffers_that_fit() {
+        // The smallest buffer that holds the name is reused, whether key or value.
+        let record = Record::new(vec![b'v'; 100]).key(Vec::with_capacity(16));
+        let name = topic_name("orders", record);
+        assert_eq!((name.as_str(), name.capacity()), ("orders", 16));
+
+        let name = topic_name("orders", Record::new(vec![b'v'; 40]));
+        assert_eq!((name.as_str(), name.capacity()), ("orders", 40));
+
+        // Too small for the name, too large to keep alive, or absent: a fresh allocation.
+        for record in [
+            Record::new(vec![b'v'; 3]),
+            Record::new(vec![b'v'; RECYCLE_MAX_BYTES + 1]),
+            Record::tombstone(Vec::new()),
+        ] {
+            let name = topic_name("orders", record);
+            assert_eq!((name.as_str(), name.capacity()), ("orders", 6));
+        }
     }
 }
