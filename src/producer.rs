@@ -8,7 +8,6 @@ use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::record::{Record, RecordMetadata};
-use crate::storage::batch::Entry;
 use crate::topic::Topic;
 
 /// Appends records to topics. `Clone + Send + Sync`; clones are cheap and share the broker.
@@ -46,10 +45,6 @@ impl Producer {
     /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::RecordTooLarge`],
     /// [`Error::InvalidRecord`] (negative timestamp), [`Error::Io`], [`Error::Poisoned`],
     /// [`Error::Closed`].
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "API.md: send takes the record by value"
-    )]
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let topic = self.inner.topic_for_send(topic)?;
         let size = validate(&topic, &record)?;
@@ -59,9 +54,9 @@ impl Producer {
         let entry = record.entry(timestamp);
         let offset = topic
             .partition(partition)?
-            .append(std::slice::from_ref(&entry), now)?;
+            .append(std::iter::once(entry), now)?;
         Ok(RecordMetadata {
-            topic: topic.name().to_string(),
+            topic: topic_name(topic.name(), record),
             partition,
             offset,
             timestamp,
@@ -83,73 +78,65 @@ impl Producer {
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Vec<RecordMetadata>> {
         let topic = self.inner.topic_for_send(topic)?;
-        let records: Vec<Record> = records.into_iter().collect();
+        let mut records: Vec<Record> = records.into_iter().collect();
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let partitions = topic.partition_count();
         let now = now_ms();
-        let name = topic.name().to_string();
-        // One pass checks every record and settles its partition and timestamp; keyless
+        // One pass checks every record and settles its partition and timestamp, written into
+        // the record itself (it is ours now), so that no side table is allocated; keyless
         // records wait for the sticky choice, made once their bytes are known.
         let mut keyless = None;
-        let mut metadata = Vec::with_capacity(records.len());
-        for record in &records {
+        for record in &mut records {
             let size = validate(&topic, record)?;
-            let partition = match (record.partition, &record.key) {
-                (Some(p), _) => p,
-                (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-                (None, None) => {
-                    *keyless.get_or_insert(0) += size;
-                    KEYLESS
+            record.timestamp.get_or_insert(now);
+            if record.partition.is_none() {
+                match &record.key {
+                    Some(key) => {
+                        record.partition = Some(partitioner::partition_for_key(key, partitions));
+                    }
+                    None => *keyless.get_or_insert(0) += size,
                 }
-            };
-            metadata.push(RecordMetadata {
-                topic: name.clone(),
-                partition,
-                offset: 0,
-                timestamp: record.timestamp.unwrap_or(now),
-            });
+            }
         }
         if let Some(bytes) = keyless {
             let sticky = topic.sticky().next(bytes, partitions);
-            for meta in metadata.iter_mut().filter(|m| m.partition == KEYLESS) {
-                meta.partition = sticky;
+            for record in records.iter_mut().filter(|r| r.partition.is_none()) {
+                record.partition = Some(sticky);
             }
         }
-        let first = metadata[0].partition;
-        if metadata.iter().all(|m| m.partition == first) {
-            let entries: Vec<Entry<'_>> = records
-                .iter()
-                .zip(&metadata)
-                .map(|(r, m)| r.entry(m.timestamp))
-                .collect();
-            let base = topic.partition(first)?.append(&entries, now)?;
-            for (i, meta) in metadata.iter_mut().enumerate() {
-                meta.offset = base + i as u64;
-            }
-            return Ok(metadata);
+        let first = records[0].partition.unwrap_or_default();
+        if records.iter().all(|r| r.partition == Some(first)) {
+            let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
+            let base = topic.partition(first)?.append(entries, now)?;
+            return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
         }
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
-        for (i, meta) in metadata.iter().enumerate() {
-            if let Some(list) = by_partition.get_mut(meta.partition as usize) {
+        for (i, record) in records.iter().enumerate() {
+            if let Some(list) = by_partition.get_mut(record.partition.unwrap_or_default() as usize)
+            {
                 list.push(i);
             }
         }
+        // The first offset of each partition's batch; a batch holds its partition's records
+        // in input order, so the n-th of them gets `base + n`.
+        let mut next = vec![0; partitions as usize];
         for (p, indices) in by_partition.iter().enumerate() {
             if indices.is_empty() {
                 continue;
             }
-            let entries: Vec<Entry<'_>> = indices
-                .iter()
-                .map(|&i| records[i].entry(metadata[i].timestamp))
-                .collect();
-            let base = topic.partition(p as u32)?.append(&entries, now)?;
-            for (n, &i) in indices.iter().enumerate() {
-                metadata[i].offset = base + n as u64;
-            }
+            let entries = indices.iter().map(|&i| {
+                let r = &records[i];
+                r.entry(r.timestamp.unwrap_or(now))
+            });
+            next[p] = topic.partition(p as u32)?.append(entries, now)?;
         }
-        Ok(metadata)
+        Ok(metadata(topic.name(), records, now, |p, _| {
+            let offset = next[p as usize];
+            next[p as usize] += 1;
+            offset
+        }))
     }
 
     /// Appends `value` serialized as JSON, with an optional key.
@@ -185,8 +172,61 @@ impl Producer {
     }
 }
 
-/// Marks, while a batch is checked, the records that follow the sticky choice.
-const KEYLESS: u32 = u32::MAX;
+/// One [`RecordMetadata`] per record, in order, each with the offset `offset(partition,
+/// index)` gives, from records whose partition and timestamp are settled.
+///
+/// The metadata takes the place of the records in their own allocation (`Vec`'s in-place
+/// `collect`, as a `RecordMetadata` is half the size of a `Record`), so that a batch costs
+/// no allocation beyond each topic `String`; each record's bytes are freed as it is passed.
+fn metadata(
+    topic: &str,
+    records: Vec<Record>,
+    now: i64,
+    mut offset: impl FnMut(u32, usize) -> u64,
+) -> Vec<RecordMetadata> {
+    let mut metadata: Vec<RecordMetadata> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let partition = r.partition.unwrap_or_default();
+            RecordMetadata {
+                partition,
+                offset: offset(partition, i),
+                timestamp: r.timestamp.unwrap_or(now),
+                topic: topic_name(topic, r),
+            }
+        })
+        .collect();
+    // The reused allocation has room for twice as many; callers may keep the result.
+    metadata.shrink_to_fit();
+    metadata
+}
+
+/// A key or value buffer at most this large becomes the topic name of its record's
+/// metadata; see [`topic_name`].
+const RECYCLE_MAX_BYTES: usize = 256;
+
+/// The topic name for the metadata of `record`, which has been appended.
+///
+/// `RecordMetadata::topic` is a `String`, one allocation per record, and the record's key
+/// and value, just copied into the log, are freed: for small records those two calls into
+/// the allocator cost as much as the append itself. So the name is written into the
+/// record's smallest key or value buffer that holds it instead, when that buffer is at most
+/// [`RECYCLE_MAX_BYTES`]: the metadata then keeps that many bytes alive, a bounded cost for
+/// a value callers usually drop soon. Larger buffers are freed and the name allocated.
+fn topic_name(topic: &str, record: Record) -> String {
+    let spare = [record.key, record.value]
+        .into_iter()
+        .flatten()
+        .filter(|b| (topic.len()..=RECYCLE_MAX_BYTES).contains(&b.capacity()))
+        .min_by_key(Vec::capacity);
+    let Some(mut buf) = spare else {
+        return topic.to_owned();
+    };
+    buf.clear();
+    buf.extend_from_slice(topic.as_bytes());
+    String::from_utf8(buf).unwrap_or_else(|_| topic.to_owned())
+}
 
 /// Checks a record against the topic's rules; returns its size.
 fn validate(topic: &Topic, record: &Record) -> Result<usize> {
@@ -233,5 +273,31 @@ fn choose_partition(topic: &Topic, record: &Record, size: usize) -> u32 {
         (Some(p), _) => p,
         (None, Some(key)) => partitioner::partition_for_key(key, partitions),
         (None, None) => topic.sticky().next(size, partitions),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_name_recycles_only_small_buffers_that_fit() {
+        // The smallest buffer that holds the name is reused, whether key or value.
+        let record = Record::new(vec![b'v'; 100]).key(Vec::with_capacity(16));
+        let name = topic_name("orders", record);
+        assert_eq!((name.as_str(), name.capacity()), ("orders", 16));
+
+        let name = topic_name("orders", Record::new(vec![b'v'; 40]));
+        assert_eq!((name.as_str(), name.capacity()), ("orders", 40));
+
+        // Too small for the name, too large to keep alive, or absent: a fresh allocation.
+        for record in [
+            Record::new(vec![b'v'; 3]),
+            Record::new(vec![b'v'; RECYCLE_MAX_BYTES + 1]),
+            Record::tombstone(Vec::new()),
+        ] {
+            let name = topic_name("orders", record);
+            assert_eq!((name.as_str(), name.capacity()), ("orders", 6));
+        }
     }
 }

@@ -182,8 +182,12 @@ impl PartitionLog {
 
     /// Appends `entries` as one batch; returns the offset of the first. With
     /// `SyncPolicy::Always` it returns once the batch is on stable storage.
-    pub(crate) fn append(&self, entries: &[Entry<'_>], now_ms: i64) -> Result<u64> {
-        let len = batch::encoded_len(entries);
+    pub(crate) fn append<'a>(
+        &self,
+        entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let len = batch::encoded_len_of(entries.clone());
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
         if writer

@@ -43,14 +43,18 @@ fn offsets_read(log: &PartitionLog, from: u64) -> Vec<u64> {
 fn a_read_stops_at_the_high_watermark_even_when_more_bytes_are_written() {
     let dir = tempfile::tempdir().expect("dir");
     let log = open(dir.path());
-    log.append(&entries(&[b"a", b"b"]), 1).expect("append");
+    log.append(entries(&[b"a", b"b"]).into_iter(), 1)
+        .expect("append");
     assert_eq!(log.high_watermark(), 2);
     // An append caught half way: its bytes are in the segment, the watermark not yet moved.
     {
         let mut writer = log.writer.lock();
         let more = entries(&[b"c", b"d"]);
         let len = batch::encoded_len(&more);
-        writer.active.append(&more, len).expect("write bytes");
+        writer
+            .active
+            .append(more.into_iter(), len)
+            .expect("write bytes");
     }
     assert_eq!(log.high_watermark(), 2);
     assert_eq!(offsets_read(&log, 0), vec![0, 1]);

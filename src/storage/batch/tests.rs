@@ -183,6 +183,8 @@ fn varints_and_zigzag() {
         let mut w = Writer { rest: &mut buf };
         w.varint(v).unwrap();
         let written = 10 - w.rest.len();
+        let bits = 64 - (v | 1).leading_zeros();
+        assert_eq!(varint_len(v), bits.div_ceil(7) as usize);
         let mut pos = 0;
         assert_eq!(
             (get_varint(&buf, &mut pos), pos, written),
