@@ -194,11 +194,13 @@ impl fmt::Display for TopicPartition {
 #[derive(Clone)]
 pub struct ConsumerRecord {
     source: Arc<Source>,
-    pub(crate) offset: u64,
     pub(crate) timestamp: i64,
     key: Span,
     value: Span,
     headers: Span,
+    /// The offset, less the source's `base_offset`: with the header count beside it, the
+    /// record is 48 bytes instead of 56, which a poll of thousands of records feels.
+    offset_delta: u32,
     header_count: u32,
 }
 
@@ -243,26 +245,38 @@ pub(crate) struct Source {
     topic: Arc<str>,
     partition: u32,
     data: Arc<Mapping>,
+    /// The lowest offset its records may have; each stores its own as a 32-bit delta.
+    base_offset: u64,
 }
 
 impl Source {
-    /// The source of records read from `data`.
-    pub(crate) fn new(topic: Arc<str>, partition: u32, data: Arc<Mapping>) -> Arc<Self> {
+    /// The source of records read from `data`, from offset `base_offset` on.
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: u32,
+        data: Arc<Mapping>,
+        base_offset: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             topic,
             partition,
             data,
+            base_offset,
         })
     }
 
-    /// Whether records of `data` can share this source.
-    pub(crate) fn reads(&self, data: &Arc<Mapping>) -> bool {
+    /// Whether the record at `offset` of `data` can share this source.
+    pub(crate) fn reads(&self, data: &Arc<Mapping>, offset: u64) -> bool {
         Arc::ptr_eq(&self.data, data)
+            && offset
+                .checked_sub(self.base_offset)
+                .is_some_and(|delta| u32::try_from(delta).is_ok())
     }
 }
 
 impl ConsumerRecord {
-    /// A record decoded at `batch_pos` of the source's map.
+    /// A record decoded at `batch_pos` of the source's map; the source
+    /// [`reads`](Source::reads) it.
     pub(crate) fn from_ref(
         source: &Arc<Source>,
         batch_pos: usize,
@@ -270,7 +284,8 @@ impl ConsumerRecord {
     ) -> Self {
         Self {
             source: Arc::clone(source),
-            offset: record.offset,
+            offset_delta: u32::try_from(record.offset.saturating_sub(source.base_offset))
+                .unwrap_or(u32::MAX),
             timestamp: record.timestamp,
             key: Span::of(record.key, batch_pos),
             value: Span::of(record.value, batch_pos),
@@ -291,7 +306,7 @@ impl ConsumerRecord {
 
     /// Its offset in the partition.
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.source.base_offset + u64::from(self.offset_delta)
     }
 
     /// Its timestamp, ms since the epoch.
@@ -334,7 +349,7 @@ impl ConsumerRecord {
     /// [`Error::Serde`] naming the topic, partition and offset if it does not parse as `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(self.value()).map_err(|source| Error::Serde {
-            context: format!("{}-{}@{}", self.topic(), self.partition(), self.offset),
+            context: format!("{}-{}@{}", self.topic(), self.partition(), self.offset()),
             source,
         })
     }
@@ -345,7 +360,7 @@ impl fmt::Debug for ConsumerRecord {
         f.debug_struct("ConsumerRecord")
             .field("topic", &self.topic())
             .field("partition", &self.partition())
-            .field("offset", &self.offset)
+            .field("offset", &self.offset())
             .field("timestamp", &self.timestamp)
             .field("key", &self.key().map(String::from_utf8_lossy))
             .field("value", &String::from_utf8_lossy(self.value()))

@@ -356,8 +356,13 @@ impl Consumer {
         let read = a.log.read(position, wanted, |map, pos, record| {
             next = record.offset + 1;
             let source = match source {
-                Some(s) if s.reads(map) => s,
-                _ => source.insert(Source::new(Arc::clone(topic), partition, Arc::clone(map))),
+                Some(s) if s.reads(map, record.offset) => s,
+                _ => source.insert(Source::new(
+                    Arc::clone(topic),
+                    partition,
+                    Arc::clone(map),
+                    record.offset,
+                )),
             };
             out.push(ConsumerRecord::from_ref(source, pos, record));
         });
