@@ -22,7 +22,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::storage::batch::{self, Entry, RecordRef};
 use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
-use crate::storage::segment::{ActiveSegment, Layout, Segment};
+use crate::storage::segment::{ActiveSegment, Layout, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
 use notify::Notify;
 
@@ -37,6 +37,23 @@ pub(crate) struct LogSettings {
     pub(crate) index_interval_bytes: u64,
     /// When appends are fsynced.
     pub(crate) sync: SyncPolicy,
+}
+
+impl LogSettings {
+    /// How this log's segments are laid out.
+    fn layout(&self) -> Layout {
+        Layout {
+            index_interval: self.index_interval_bytes,
+            // With an fsync per append, every zero written ahead is written to disk by the
+            // next fsync: a 1 MiB step made `SyncPolicy::Always` with 16 senders 30%
+            // slower than a 64 KiB one, which in turn halves batch appends without fsyncs.
+            prefault_bytes: if self.sync == SyncPolicy::Always {
+                64 << 10
+            } else {
+                MAX_PREFAULT_BYTES
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +120,7 @@ impl PartitionLog {
     ) -> Result<Self> {
         fs::create_dir_all(dir).at(dir)?;
         let bases = list_segments(dir)?;
-        let layout = Layout {
-            index_interval: settings.index_interval_bytes,
-        };
+        let layout = settings.layout();
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for pair in bases.windows(2) {
             let (base, next) = (pair[0], pair[1]);
@@ -234,9 +249,7 @@ impl PartitionLog {
         writer.active.finish(sync)?;
         let base = writer.active.next_offset();
         let capacity = writer.settings.segment_bytes.max(len);
-        let layout = Layout {
-            index_interval: writer.settings.index_interval_bytes,
-        };
+        let layout = writer.settings.layout();
         let fresh = ActiveSegment::create(&self.dir, base, capacity, layout, now_ms)?;
         if sync {
             fsync_dir(&self.dir)?;
@@ -259,9 +272,7 @@ impl PartitionLog {
         let old = Arc::clone(writer.active.segment());
         // Its name is needed for the new one; it holds nothing, so readers lose nothing.
         old.remove_files()?;
-        let layout = Layout {
-            index_interval: writer.settings.index_interval_bytes,
-        };
+        let layout = writer.settings.layout();
         let capacity = writer.settings.segment_bytes.max(len);
         let base = writer.active.next_offset();
         let fresh = match ActiveSegment::create(&self.dir, base, capacity, layout, now_ms) {

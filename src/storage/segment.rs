@@ -26,20 +26,26 @@ const INDEX_WRITE_BATCH: usize = 64;
 /// `Segment::end` of a segment whose size has not been looked up yet.
 const UNKNOWN_SIZE: u64 = u64::MAX;
 
-/// Bytes of the active segment's file written with zeroes ahead of the appends.
+/// The most bytes of the active segment's file written with zeroes ahead of the appends in
+/// one step (see [`Layout::prefault_bytes`]).
 ///
 /// The file is preallocated sparse, and the first write to each page of a hole through the
 /// map costs a page fault that reads the hole as zeroes; writing zeroes ahead with plain
 /// `write` calls puts the pages in the page cache in bulk, so appends through the map find
 /// them there. It also turns a full disk into an `Io` error on this write, where a fault on
 /// a hole the file system cannot back would kill the process with `SIGBUS`.
-const PREFAULT_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_PREFAULT_BYTES: u64 = 1 << 20;
 
 /// How a segment's bytes are laid out, fixed when it is created or opened.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout {
     /// Bytes of log between index entries.
     pub(crate) index_interval: u64,
+    /// Bytes written with zeroes ahead of the appends in one step, at most
+    /// [`MAX_PREFAULT_BYTES`]. Larger steps cost the kernel less per page, but the zeroes
+    /// are dirty pages that the next fsync writes out: a log that fsyncs every append wants
+    /// small steps.
+    pub(crate) prefault_bytes: u64,
 }
 
 /// The loaded parts of a segment: its map and index.
@@ -628,7 +634,8 @@ impl ActiveSegment {
         let start = self.end as usize;
         let needed = self.end + len as u64;
         if needed > self.prefaulted {
-            let upto = (needed + PREFAULT_BYTES).min(self.capacity);
+            let step = self.segment.layout.prefault_bytes.clamp(1, MAX_PREFAULT_BYTES);
+            let upto = (needed + step).min(self.capacity);
             prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
             self.map.populate(self.prefaulted as usize..upto as usize);
             self.prefaulted = upto;
@@ -748,7 +755,7 @@ impl Mapping {
     }
 }
 
-/// Writes zeroes over `from..to` of `file` (see [`PREFAULT_BYTES`]).
+/// Writes zeroes over `from..to` of `file` (see [`MAX_PREFAULT_BYTES`]).
 #[cfg(unix)]
 fn prefault_by_write(file: &File, from: u64, to: u64, path: &Path) -> Result<()> {
     use std::os::unix::fs::FileExt;
@@ -756,7 +763,7 @@ fn prefault_by_write(file: &File, from: u64, to: u64, path: &Path) -> Result<()>
     // the page cache, reserving its block) is lower in one large write than in sixteen of
     // 64 KiB. The array is in `.bss` and only ever read, so its pages are the shared zero
     // page and cost no memory.
-    static ZEROS: [u8; PREFAULT_BYTES as usize] = [0; PREFAULT_BYTES as usize];
+    static ZEROS: [u8; MAX_PREFAULT_BYTES as usize] = [0; MAX_PREFAULT_BYTES as usize];
     let mut at = from;
     while at < to {
         let n = (to - at).min(ZEROS.len() as u64) as usize;
