@@ -634,7 +634,11 @@ impl ActiveSegment {
         let start = self.end as usize;
         let needed = self.end + len as u64;
         if needed > self.prefaulted {
-            let step = self.segment.layout.prefault_bytes.clamp(1, MAX_PREFAULT_BYTES);
+            let step = self
+                .segment
+                .layout
+                .prefault_bytes
+                .clamp(1, MAX_PREFAULT_BYTES);
             let upto = (needed + step).min(self.capacity);
             prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
             self.map.populate(self.prefaulted as usize..upto as usize);
