@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::record::TopicPartition;
-use crate::storage::atomic_write;
+use crate::storage::{atomic_write, read_json};
 
 /// The directory of committed offsets, beside the topics.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
@@ -48,12 +48,7 @@ impl OffsetStore {
             if !ours {
                 continue;
             }
-            let bytes = fs::read(&path).at(&path)?;
-            let stored: StoredOffsets =
-                serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
-                    context: path.display().to_string(),
-                    source,
-                })?;
+            let stored: StoredOffsets = read_json(&path)?;
             let offsets = stored
                 .offsets
                 .into_iter()

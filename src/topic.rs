@@ -9,7 +9,7 @@ use crate::config::{CleanupPolicy, SyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::log::{CleanEnd, LogSettings, PartitionLog, Retention};
 use crate::partitioner::StickyPartitioner;
-use crate::storage::atomic_write;
+use crate::storage::{atomic_write, read_json};
 
 /// The file in a topic's directory that holds its config.
 pub(crate) const CONFIG_FILE: &str = "topic.json";
@@ -121,12 +121,7 @@ impl Topic {
         now_ms: i64,
     ) -> Result<Self> {
         let path = dir.join(CONFIG_FILE);
-        let bytes = fs::read(&path).at(&path)?;
-        let config: TopicConfig =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
-                context: path.display().to_string(),
-                source,
-            })?;
+        let config: TopicConfig = read_json(&path)?;
         config.validate().map_err(|e| Error::InvalidConfig {
             reason: format!("{}: {e}", path.display()),
         })?;

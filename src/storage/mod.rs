@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// Extension of a segment's log file.
 pub(crate) const LOG_EXT: &str = "log";
@@ -72,6 +72,16 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(dir) => fsync_dir(dir),
         None => Ok(()),
     }
+}
+
+/// Reads the JSON file at `path`; a file that does not parse is an [`Error::Serde`] naming
+/// it.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).at(path)?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
+        context: path.display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ const INDEX_WRITE_BATCH: usize = 64;
 /// `Segment::end` of a segment whose size has not been looked up yet.
 const UNKNOWN_SIZE: u64 = u64::MAX;
 
-/// The most bytes of the active segment's file written with zeroes ahead of the appends in
-/// one step (see [`Layout::prefault_bytes`]).
+/// Bytes of the active segment's file written with zeroes ahead of the appends in one step,
+/// unless the log asks for fewer (see [`Layout::prefault_bytes`]), and in one `write`.
 ///
 /// The file is preallocated sparse, and the first write to each page of a hole through the
 /// map costs a page fault that reads the hole as zeroes; writing zeroes ahead with plain
@@ -41,8 +41,8 @@ pub(crate) const MAX_PREFAULT_BYTES: u64 = 1 << 20;
 pub(crate) struct Layout {
     /// Bytes of log between index entries.
     pub(crate) index_interval: u64,
-    /// Bytes written with zeroes ahead of the appends in one step, at most
-    /// [`MAX_PREFAULT_BYTES`]. Larger steps cost the kernel less per page, but the zeroes
+    /// Bytes written with zeroes ahead of the appends in one step (see
+    /// [`MAX_PREFAULT_BYTES`]). Larger steps cost the kernel less per page, but the zeroes
     /// are dirty pages that the next fsync writes out: a log that fsyncs every append wants
     /// small steps.
     pub(crate) prefault_bytes: u64,
@@ -634,12 +634,7 @@ impl ActiveSegment {
         let start = self.end as usize;
         let needed = self.end + len as u64;
         if needed > self.prefaulted {
-            let step = self
-                .segment
-                .layout
-                .prefault_bytes
-                .clamp(1, MAX_PREFAULT_BYTES);
-            let upto = (needed + step).min(self.capacity);
+            let upto = (needed + self.segment.layout.prefault_bytes).min(self.capacity);
             prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
             self.map.populate(self.prefaulted as usize..upto as usize);
             self.prefaulted = upto;
