@@ -1,14 +1,16 @@
 //! Over several clean close/reopen rounds, topics, their configs, `describe_topic` figures and every record stay exactly as they were, and appends continue at the next offset.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strom::{
     Broker, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, Record, Result, TopicConfig,
     TopicDescription, TopicPartition,
 };
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
+mod common;
+
+use common::{now_ms, DAY_MS};
 
 /// A record header: (name, value).
 type Header = (String, Vec<u8>);
@@ -43,13 +45,6 @@ fn topics() -> Vec<(&'static str, TopicConfig)> {
         ),
         ("untouched", TopicConfig::default()),
     ]
-}
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
 }
 
 fn stored(record: &Record, header: Option<Header>, ts: i64) -> Stored {

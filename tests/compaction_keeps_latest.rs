@@ -4,23 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strom::{
     Broker, CleanupPolicy, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition,
 };
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
+mod common;
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms")
-}
+use common::{now_ms, DAY_MS};
 
 /// Every record as (offset, key, value or None for a tombstone).
 fn read_all(broker: &Broker) -> Result<Vec<(u64, String, Option<String>)>> {

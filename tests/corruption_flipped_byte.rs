@@ -1,13 +1,17 @@
 //! A flipped byte in a batch is reported as `Error::Corrupt` naming the file and the batch's position (sealed segment, or active segment after a clean stop), never returned as data; after an unclean stop, recovery cuts the active segment at that batch.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use strom::{
     Broker, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, Record, Result,
     TopicConfig, TopicPartition,
 };
+
+mod common;
+
+use common::{copy_dir, segment_logs};
 
 const TOPIC: &str = "flipped";
 const RECORDS: u64 = 240;
@@ -65,16 +69,6 @@ fn build(dir: &Path) -> Result<()> {
         i += n;
     }
     broker.close()
-}
-
-fn segment_logs(dir: &Path) -> Vec<PathBuf> {
-    let mut logs: Vec<PathBuf> = fs::read_dir(dir.join(TOPIC).join("0"))
-        .expect("partition directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs
 }
 
 /// A batch of a segment: byte range and offsets.
@@ -208,19 +202,15 @@ fn assert_corrupt(error: Option<Error>, path: &Path, position: usize, context: &
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    if to.exists() {
-        fs::remove_dir_all(to).expect("remove old copy");
+/// Replaces `work` with a fresh copy of `pristine`; without `clean`, also removes the
+/// clean-shutdown marker, as an unclean stop leaves the directory.
+fn fresh_copy(pristine: &Path, work: &Path, clean: bool) {
+    if work.exists() {
+        fs::remove_dir_all(work).expect("remove old copy");
     }
-    fs::create_dir_all(to).expect("create copy");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy file");
-        }
+    copy_dir(pristine, work);
+    if !clean {
+        fs::remove_file(work.join(".clean")).expect("clean marker");
     }
 }
 
@@ -289,7 +279,7 @@ fn check_sealed(work: &Path, log: &Path, batch: Span, field: Field, clean: bool)
     }
 
     // The next segment is whole, and appends go on at the end.
-    let next_segment = segment_logs(work)
+    let next_segment = segment_logs(work, TOPIC, 0)
         .iter()
         .filter_map(|l| l.file_stem()?.to_str()?.parse::<u64>().ok())
         .find(|&base| base > damaged)
@@ -319,14 +309,14 @@ fn a_flipped_byte_in_a_sealed_segment_is_an_error_naming_file_and_batch() -> Res
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    assert!(segment_logs(&pristine).len() >= 4, "several segments");
+    assert!(
+        segment_logs(&pristine, TOPIC, 0).len() >= 4,
+        "several segments"
+    );
     for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
         for clean in [true, false] {
-            copy_dir(&pristine, &work);
-            if !clean {
-                fs::remove_file(work.join(".clean")).expect("clean marker");
-            }
-            let log = segment_logs(&work)[1].clone();
+            fresh_copy(&pristine, &work, clean);
+            let log = segment_logs(&work, TOPIC, 0)[1].clone();
             let batch = middle_batch(&log);
             flip(&log, batch, field);
             check_sealed(&work, &log, batch, field, clean)?;
@@ -380,7 +370,7 @@ fn after_a_corrupt_batch_the_consumer_neither_repeats_nor_skips_records() -> Res
     let root = tempfile::tempdir().expect("temp dir");
     let work = root.path().join("work");
     build(&work)?;
-    let log = segment_logs(&work)[1].clone();
+    let log = segment_logs(&work, TOPIC, 0)[1].clone();
     let batch = middle_batch(&log);
     flip(&log, batch, Field::Value);
     let damaged = batch.base_offset;
@@ -414,9 +404,8 @@ fn after_an_unclean_stop_recovery_cuts_the_active_segment_at_a_flipped_batch() -
     build(&pristine)?;
     for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
         let context = format!("{field:?} flipped in the active segment's tail");
-        copy_dir(&pristine, &work);
-        fs::remove_file(work.join(".clean")).expect("clean marker");
-        let log = segment_logs(&work).pop().expect("a segment");
+        fresh_copy(&pristine, &work, false);
+        let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
         // In the tail that recovery checks: after the last index entry.
         let batch = batch_after(&log, last_index_position(&log))
             .expect("a multi-record batch after the last index entry");
@@ -438,9 +427,8 @@ fn after_an_unclean_stop_a_flipped_batch_early_in_the_active_segment_is_never_re
     build(&pristine)?;
     for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
         let context = format!("{field:?} flipped early in the active segment");
-        copy_dir(&pristine, &work);
-        fs::remove_file(work.join(".clean")).expect("clean marker");
-        let log = segment_logs(&work).pop().expect("a segment");
+        fresh_copy(&pristine, &work, false);
+        let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
         let batch = batch_after(&log, 0).expect("a multi-record batch");
         assert!(
             batch.start < last_index_position(&log),
@@ -485,8 +473,8 @@ fn after_a_clean_stop_a_flipped_batch_in_the_active_segment_is_an_error() -> Res
     build(&pristine)?;
     for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
         let context = format!("{field:?} flipped in the active segment, clean stop");
-        copy_dir(&pristine, &work);
-        let log = segment_logs(&work).pop().expect("a segment");
+        fresh_copy(&pristine, &work, true);
+        let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
         let batch = middle_batch(&log);
         flip(&log, batch, field);
 

@@ -7,15 +7,18 @@
 //! `STROM_CRASH_ITERATIONS` sets the number of iterations (100 by default) for longer runs.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition};
+
+mod common;
+
+use common::{checked_body, checksummed, SplitMix64};
 
 const CHILD_ENV: &str = "STROM_CRASH_LOOP_DIR";
 const ITERATION_ENV: &str = "STROM_CRASH_LOOP_ITERATION";
@@ -31,49 +34,18 @@ const SEGMENT_BYTES: u64 = 16 * 1024;
 const MIN_LINES: u64 = 5;
 const MAX_LINES: u64 = 600;
 
-/// 64-bit FNV-1a, to make every value self-checking.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `SplitMix64`: a deterministic pseudo-random sequence from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
 /// `iteration.thread.seq.filler.checksum`: printable, without spaces, self-checking.
 fn value(iteration: u32, thread: u32, seq: u64) -> String {
     let len = usize::try_from(seq * 17 % 120).expect("small");
     let filler = &"0123456789abcdef".repeat(8)[..len];
-    let body = format!("{iteration}.{thread}.{seq}.{filler}");
-    format!("{body}.{:016x}", fnv(body.as_bytes()))
+    checksummed(&format!("{iteration}.{thread}.{seq}.{filler}"))
 }
 
 /// Whether a stored value is one `value` made (its checksum and filler agree).
 fn well_formed(stored: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(stored) else {
+    let Some(body) = checked_body(stored) else {
         return false;
     };
-    let Some((body, sum)) = text.rsplit_once('.') else {
-        return false;
-    };
-    if u64::from_str_radix(sum, 16).ok() != Some(fnv(body.as_bytes())) {
-        return false;
-    }
     let parts: Vec<&str> = body.split('.').collect();
     match parts[..] {
         [iteration, thread, seq, _] => match (
@@ -81,7 +53,7 @@ fn well_formed(stored: &[u8]) -> bool {
             thread.parse::<u32>(),
             seq.parse::<u64>(),
         ) {
-            (Ok(i), Ok(t), Ok(s)) => value(i, t, s) == text,
+            (Ok(i), Ok(t), Ok(s)) => value(i, t, s).as_bytes() == stored,
             _ => false,
         },
         _ => false,
@@ -225,31 +197,13 @@ fn field<T: std::str::FromStr>(parts: &mut std::str::Split<'_, char>, line: &str
 /// Runs the child for one iteration, kills it once it printed `kill_after` lines, and
 /// adds the records it acknowledged to `acks`.
 fn run_child(dir: &Path, iteration: u32, kill_after: u64, acks: &mut Acks) -> Run {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "crash_loop_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, OsString::from(dir))
-        .env(ITERATION_ENV, iteration.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start child");
-    let mut reader = BufReader::new(child.stdout.take().expect("child stdout"));
     let mut run = Run::default();
-    let mut killed = false;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        // Lines already in the pipe when the child died were printed after their call
-        // returned; a last line without its newline was cut by the kill and is not taken.
-        if reader.read_line(&mut line).expect("read child stdout") == 0 || !line.ends_with('\n') {
-            break;
-        }
-        let text = line.trim_end();
+    let iteration_text = iteration.to_string();
+    let envs = [
+        (CHILD_ENV, dir.as_os_str()),
+        (ITERATION_ENV, OsStr::new(&iteration_text)),
+    ];
+    let (killed, status) = common::run_child_until_killed("crash_loop_child", &envs, |text| {
         let mut parts = text.split(' ');
         match parts.next() {
             Some("ACK") => {
@@ -277,18 +231,11 @@ fn run_child(dir: &Path, iteration: u32, kill_after: u64, acks: &mut Acks) -> Ru
                 run.commits += 1;
             }
             Some("BAD" | "ERROR") => panic!("iteration {iteration}: the child reported {text:?}"),
-            _ => continue,
+            _ => return false,
         }
         run.lines += 1;
-        if run.lines >= kill_after && !killed {
-            child.kill().expect("kill child");
-            killed = true;
-        }
-    }
-    if !killed {
-        child.kill().expect("kill child");
-    }
-    let status = child.wait().expect("wait for child");
+        run.lines >= kill_after
+    });
     assert!(
         killed,
         "iteration {iteration}: the child stopped by itself after {} lines ({status})",
@@ -374,7 +321,7 @@ fn acknowledged_records_and_commits_survive_a_crash_loop() -> Result<()> {
     broker.close()?;
 
     let started = Instant::now();
-    let mut rng = Rng(0x5354_524f_4d21);
+    let mut rng = SplitMix64(0x5354_524f_4d21);
     let mut acks = Acks::new();
     let mut kills = 0u32;
     let mut commits = 0usize;

@@ -15,6 +15,10 @@ use strom::{
     TopicPartition,
 };
 
+mod common;
+
+use common::copy_dir;
+
 const TOPIC: &str = "orders";
 const GROUP: &str = "audit";
 
@@ -85,19 +89,6 @@ fn record(e: &Expected) -> Record {
         record = record.header(*name, *value);
     }
     record.timestamp(timestamp).partition(partition)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create copy");
-    for entry in fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }
 
 fn read_all(broker: &Broker) -> Result<Vec<ConsumerRecord>> {

@@ -10,23 +10,11 @@ use strom::{Broker, Record, TopicConfig};
 
 include!("../fuzz/common.rs");
 
+mod common;
+
+use common::XorShift64;
+
 const TS0: i64 = 1_700_000_000_000;
-
-/// A xorshift64 generator: the same bytes on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next().to_le_bytes()[0]).collect()
-    }
-}
 
 fn corpus(target: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -115,7 +103,7 @@ fn valid_batches() -> Vec<(&'static str, Vec<u8>)> {
 
 fn write_batch_corpus() {
     let dir = corpus("batch_decode");
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = XorShift64(0x5eed_0001);
     let valid = valid_batches();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, bytes) in &valid {
@@ -271,7 +259,7 @@ fn end_of_batches(log: &[u8]) -> usize {
 #[allow(clippy::too_many_lines)] // one line per seed
 fn write_open_dir_corpus() {
     let dir = corpus("open_dir");
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = XorShift64(0x5eed_0002);
     let (log, index, time, next, max_ts) = real_partition(40, true);
     assert!(index.len() >= 16, "the seed needs index entries");
     let (small_log, small_index, small_time, small_next, small_max) = real_partition(3, false);

@@ -11,27 +11,14 @@ use std::time::Duration;
 
 include!("../fuzz/common.rs");
 
+mod common;
+
+use common::XorShift64;
+
 /// A case taking longer than this is taken for a hang.
 const CASE_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH_MUTATIONS: usize = 3000;
 const OPEN_DIR_MUTATIONS: usize = 400;
-
-/// A xorshift64 generator: the same mutations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The corpus files of `target`, sorted by name.
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -56,7 +43,7 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 const INTERESTING: [u8; 8] = [0, 1, 0x7f, 0x80, 0xff, 40, 47, 0xfe];
 
 /// One to four mutations of `data`, some of them spliced with `other`.
-fn mutate(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {
+fn mutate(rng: &mut XorShift64, data: &[u8], other: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
     for _ in 0..=rng.below(4) {
         let len = out.len();
@@ -151,7 +138,7 @@ fn replay(target: &str, harness: fn(&[u8]), mutations: usize, seed: u64) -> Vec<
         .iter()
         .filter(|(name, _)| !name.starts_with("regression-"))
         .collect();
-    let mut rng = Rng(seed);
+    let mut rng = XorShift64(seed);
     for i in 0..mutations {
         let (name, data) = bases[rng.below(bases.len())];
         let other = &bases[rng.below(bases.len())].1;

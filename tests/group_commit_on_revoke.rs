@@ -11,6 +11,10 @@ use strom::{
     TopicConfig, TopicPartition,
 };
 
+mod common;
+
+use common::{assert_processed_once, StopOnDrop};
+
 const TOPIC: &str = "clicks";
 const GROUP: &str = "sessions";
 const PARTITIONS: u32 = 4;
@@ -56,15 +60,6 @@ struct Shared {
     /// Members that stopped polling: none closes before both have, so that a close
     /// rebalances no member still polling (closing is not what these tests are about).
     stopped: AtomicUsize,
-}
-
-/// Stops the members when the test thread leaves, even by a failed assertion.
-struct StopOnDrop<'a>(&'a Shared);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::Release);
-    }
 }
 
 /// Records what it is told; with `processed`, commits those positions on revoke.
@@ -229,7 +224,7 @@ fn run(auto_commit: bool) -> Result<Arc<Shared>> {
     let broker = Broker::open(dir.path())?;
     broker.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
     let shared = Arc::new(Shared::default());
-    let stop = StopOnDrop(&shared);
+    let stop = StopOnDrop(&shared.stop);
     send(&broker, 0, BEFORE)?;
     let spawn = |index: usize| {
         let (broker, shared) = (broker.clone(), Arc::clone(&shared));
@@ -269,17 +264,7 @@ fn run(auto_commit: bool) -> Result<Arc<Shared>> {
 fn check(shared: &Shared) {
     let processed = shared.processed.lock().expect("lock").clone();
     let events = shared.events.lock().expect("lock").clone();
-    let mut seen = BTreeSet::new();
-    let duplicates: Vec<_> = processed
-        .iter()
-        .filter(|&&(_, p, o)| !seen.insert((p, o)))
-        .collect();
-    assert!(
-        duplicates.is_empty(),
-        "{} records processed twice, e.g. {:?}",
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(10)]
-    );
+    let seen = assert_processed_once(&processed);
     assert_eq!(seen.len(), RECORDS, "every record processed");
     let taken: BTreeSet<u32> = processed.iter().filter(|r| r.0 == 1).map(|r| r.1).collect();
     assert!(!taken.is_empty(), "the second member processed records");

@@ -1,12 +1,16 @@
 //! A member that `close()`s half-way (auto-commit on, so it commits as it leaves) hands its partitions to the remaining members, which start consuming them promptly and exactly at the committed offsets: consumption goes on, every record is processed, and none is processed twice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition};
+
+mod common;
+
+use common::{Rendezvous, StopOnDrop};
 
 const TOPIC: &str = "payments";
 const GROUP: &str = "ledger";
@@ -55,40 +59,6 @@ struct Shared {
     processed: Mutex<Vec<Processed>>,
     left: Mutex<Option<Left>>,
     stop: AtomicBool,
-}
-
-/// Where member threads wait for each other to stop polling before they close, so that no
-/// close rebalances a member still polling. Bounded: a thread that died is not waited for
-/// beyond `DEADLINE`.
-struct Rendezvous {
-    expected: usize,
-    arrived: AtomicUsize,
-}
-
-impl Rendezvous {
-    fn new(expected: usize) -> Self {
-        Self {
-            expected,
-            arrived: AtomicUsize::new(0),
-        }
-    }
-
-    fn arrive_and_wait(&self) {
-        self.arrived.fetch_add(1, Ordering::AcqRel);
-        let until = Instant::now() + DEADLINE;
-        while self.arrived.load(Ordering::Acquire) < self.expected && Instant::now() < until {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-/// Stops the members when the test thread leaves, even by a failed assertion.
-struct StopOnDrop<'a>(&'a Shared);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::Release);
-    }
 }
 
 fn poll_loop(
@@ -253,7 +223,7 @@ fn a_closing_member_hands_its_partitions_over_at_its_committed_offsets() -> Resu
         seen: Mutex::new(vec![None; MEMBERS]),
         ..Shared::default()
     });
-    let stopped = Arc::new(Rendezvous::new(MEMBERS - 1));
+    let stopped = Arc::new(Rendezvous::new(MEMBERS - 1, DEADLINE));
     let members: Vec<_> = (0..MEMBERS)
         .map(|index| {
             let (broker, shared, stopped) =
@@ -267,7 +237,7 @@ fn a_closing_member_hands_its_partitions_over_at_its_committed_offsets() -> Resu
             })
         })
         .collect();
-    let stop = StopOnDrop(&shared);
+    let stop = StopOnDrop(&shared.stop);
 
     wait_until("all three members share the partitions", || {
         all_assigned(&shared)

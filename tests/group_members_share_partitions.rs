@@ -1,12 +1,16 @@
 //! Three members of one group, each polling on its own thread, split a 6-partition topic: once settled, their assignments (as each member sees it and as `describe_group` reports it) are disjoint and cover every partition, and 30,000 keyed records are processed exactly once across the members.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition};
+
+mod common;
+
+use common::{assert_processed_once, Rendezvous, StopOnDrop};
 
 const TOPIC: &str = "orders";
 const GROUP: &str = "billing";
@@ -28,40 +32,6 @@ struct Shared {
     /// Every record processed: (member, partition, offset).
     processed: Mutex<Vec<(usize, u32, u64)>>,
     stop: AtomicBool,
-}
-
-/// Where member threads wait for each other to stop polling before they close, so that no
-/// close rebalances a member still polling. Bounded: a thread that died is not waited for
-/// beyond `DEADLINE`.
-struct Rendezvous {
-    expected: usize,
-    arrived: AtomicUsize,
-}
-
-impl Rendezvous {
-    fn new(expected: usize) -> Self {
-        Self {
-            expected,
-            arrived: AtomicUsize::new(0),
-        }
-    }
-
-    fn arrive_and_wait(&self) {
-        self.arrived.fetch_add(1, Ordering::AcqRel);
-        let until = Instant::now() + DEADLINE;
-        while self.arrived.load(Ordering::Acquire) < self.expected && Instant::now() < until {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-/// Stops the members when the test thread leaves, even by a failed assertion.
-struct StopOnDrop<'a>(&'a Shared);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::Release);
-    }
 }
 
 /// One member: subscribes, polls until told to stop, waits for the others to stop polling
@@ -186,7 +156,7 @@ fn three_members_split_the_partitions_and_process_every_record_once() -> Result<
         seen: Mutex::new(vec![None; MEMBERS]),
         ..Shared::default()
     });
-    let stopped = Arc::new(Rendezvous::new(MEMBERS));
+    let stopped = Arc::new(Rendezvous::new(MEMBERS, DEADLINE));
     let members: Vec<_> = (0..MEMBERS)
         .map(|index| {
             let (broker, shared, stopped) =
@@ -194,7 +164,7 @@ fn three_members_split_the_partitions_and_process_every_record_once() -> Result<
             thread::spawn(move || member(&broker, index, &shared, &stopped))
         })
         .collect();
-    let stop = StopOnDrop(&shared);
+    let stop = StopOnDrop(&shared.stop);
 
     let mine = settled(&broker, &shared)?;
     assert_disjoint_cover("Consumer::assignment", &mine);
@@ -230,17 +200,7 @@ fn three_members_split_the_partitions_and_process_every_record_once() -> Result<
     }
 
     let processed = shared.processed.lock().expect("lock").clone();
-    let mut seen = BTreeSet::new();
-    let duplicates: Vec<_> = processed
-        .iter()
-        .filter(|&&(_, p, o)| !seen.insert((p, o)))
-        .collect();
-    assert!(
-        duplicates.is_empty(),
-        "{} records processed twice, e.g. {:?}",
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(10)]
-    );
+    let seen = assert_processed_once(&processed);
     let missing: Vec<_> = sent.difference(&seen).collect();
     assert!(missing.is_empty(), "records never processed: {missing:?}");
     assert_eq!(seen, sent, "exactly the records sent");

@@ -1,13 +1,13 @@
 //! A group member killed with SIGKILL while it consumes and commits in a loop loses no commit that returned: after reopening, `committed()` is at least the last offset the child printed once `commit()` had returned, for every partition, and the next member (the child run again, then a member with `Latest`) resumes exactly at the committed offsets.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition};
+
+mod common;
 
 const CHILD_ENV: &str = "STROM_OFFSETS_KILL_DIR";
 const TOPIC: &str = "events";
@@ -94,44 +94,17 @@ struct Run {
 }
 
 fn run_child(dir: &Path) -> Run {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "offsets_kill_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, OsString::from(dir))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start child");
-    let mut reader = BufReader::new(child.stdout.take().expect("child stdout"));
     let mut run = Run::default();
-    let mut killed = false;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        // Lines already in the pipe when the child died were printed after their commit
-        // returned; a last line without its newline was cut by the kill and is not taken.
-        if reader.read_line(&mut line).expect("read child stdout") == 0 || !line.ends_with('\n') {
-            break;
-        }
-        if let Some(rest) = line.trim_end().strip_prefix("START ") {
+    let envs = [(CHILD_ENV, dir.as_os_str())];
+    let (killed, status) = common::run_child_until_killed("offsets_kill_child", &envs, |text| {
+        if let Some(rest) = text.strip_prefix("START ") {
             run.started.extend(parse_offsets(rest));
-        } else if let Some(rest) = line.trim_end().strip_prefix("COMMITTED ") {
+        } else if let Some(rest) = text.strip_prefix("COMMITTED ") {
             run.committed.extend(parse_offsets(rest));
             run.commits += 1;
         }
-        if run.commits >= COMMITS && !killed {
-            child.kill().expect("kill child");
-            killed = true;
-        }
-    }
-    if !killed {
-        child.kill().expect("kill child");
-    }
-    let status = child.wait().expect("wait for child");
+        run.commits >= COMMITS
+    });
     assert!(
         killed,
         "the child stopped after {} commits ({status})",

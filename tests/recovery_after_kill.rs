@@ -1,10 +1,9 @@
 //! A process killed with SIGKILL while several threads append loses no acknowledged record: after recovery every acknowledged record is at its offset with its value, offsets are contiguous from 0, and appends continue at the high watermark — over repeated crashes on the same directory.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,10 @@ use strom::{
     Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, Result, SyncPolicy, TopicConfig,
     TopicPartition,
 };
+
+mod common;
+
+use common::{checked_body, checksummed};
 
 const CHILD_ENV: &str = "STROM_CRASH_CHILD";
 const ROUND_ENV: &str = "STROM_CRASH_ROUND";
@@ -23,13 +26,6 @@ const THREADS: u32 = 3;
 const PARENT: u32 = 9;
 /// Segments are small, so that rolls happen during every run.
 const SEGMENT_BYTES: u64 = 64 * 1024;
-
-/// 64-bit FNV-1a, to make every value self-checking.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// What a record says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,24 +48,19 @@ fn key(thread: u32, seq: u64) -> String {
 
 /// `round.thread.seq.call.filler.checksum`: printable, without spaces, self-checking.
 fn value(o: Origin) -> String {
-    let body = format!(
+    checksummed(&format!(
         "{}.{}.{}.{}.{}",
         o.round,
         o.thread,
         o.seq,
         o.call,
         filler(o.seq)
-    );
-    format!("{body}.{:016x}", fnv(body.as_bytes()))
+    ))
 }
 
 /// Parses and checks a value; `None` if it is not one `value` made.
 fn parse(value: &[u8]) -> Option<Origin> {
-    let text = std::str::from_utf8(value).ok()?;
-    let (body, sum) = text.rsplit_once('.')?;
-    if u64::from_str_radix(sum, 16).ok()? != fnv(body.as_bytes()) {
-        return None;
-    }
+    let body = checked_body(value)?;
     let mut parts = body.split('.');
     let origin = Origin {
         round: parts.next()?.parse().ok()?,
@@ -151,27 +142,16 @@ type Acks = BTreeMap<(u32, u64), String>;
 /// Runs the child for one round and kills it once it has acknowledged `target` records;
 /// adds every acknowledged record to `acks` and returns how many this round had.
 fn crash_round(dir: &Path, round: u32, sync: &str, target: usize, acks: &mut Acks) -> usize {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, OsString::from(dir))
-        .env(ROUND_ENV, round.to_string())
-        .env(SYNC_ENV, sync)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start child");
-    let mut reader = BufReader::new(child.stdout.take().expect("child stdout"));
     let mut count = 0;
-    let mut killed = false;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        // Lines already in the pipe when the child died were acknowledged too; a last
-        // line without its newline was cut by the kill and is not taken.
-        if reader.read_line(&mut line).expect("read child stdout") == 0 || !line.ends_with('\n') {
-            break;
-        }
-        if let Some(ack) = line.trim_end().strip_prefix("ACK ") {
+    let round_text = round.to_string();
+    let envs = [
+        (CHILD_ENV, dir.as_os_str()),
+        (ROUND_ENV, OsStr::new(&round_text)),
+        (SYNC_ENV, OsStr::new(sync)),
+    ];
+    // Lines already in the pipe when the child died were acknowledged too.
+    let (killed, status) = common::run_child_until_killed("crash_child", &envs, |text| {
+        if let Some(ack) = text.strip_prefix("ACK ") {
             let mut parts = ack.split(' ');
             let partition: u32 = parts
                 .next()
@@ -184,15 +164,8 @@ fn crash_round(dir: &Path, round: u32, sync: &str, target: usize, acks: &mut Ack
             }
             count += 1;
         }
-        if count >= target && !killed {
-            child.kill().expect("kill child");
-            killed = true;
-        }
-    }
-    if !killed {
-        child.kill().expect("kill child");
-    }
-    let status = child.wait().expect("wait for child");
+        count >= target
+    });
     assert!(
         killed,
         "round {round}: the child stopped after {count} acks ({status})"

@@ -1,12 +1,16 @@
 //! Missing, truncated or damaged `.index`/`.timeindex` files (sealed or active segment, clean or unclean shutdown) never change what is read: every offset seeks and reads back right, and `seek_to_timestamp` finds the right offsets.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use strom::{
     Broker, Consumer, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition,
 };
+
+mod common;
+
+use common::{copy_dir, segment_logs};
 
 const TOPIC: &str = "indexed";
 const TS0: i64 = 1_700_000_000_000;
@@ -57,29 +61,6 @@ fn build(dir: &Path) -> Result<()> {
         i += n;
     }
     broker.close()
-}
-
-fn segment_logs(dir: &Path) -> Vec<PathBuf> {
-    let mut logs: Vec<PathBuf> = fs::read_dir(dir.join(TOPIC).join("0"))
-        .expect("partition directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create copy");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }
 
 fn garbage(seed: u64, len: usize) -> Vec<u8> {
@@ -351,7 +332,7 @@ fn check_case(
     if !clean {
         fs::remove_file(work.join(".clean")).expect("clean marker");
     }
-    let logs = segment_logs(work);
+    let logs = segment_logs(work, TOPIC, 0);
     let bases: Vec<u64> = logs
         .iter()
         .map(|l| {
@@ -400,7 +381,10 @@ fn failures(damages: &[Damage]) -> Result<Vec<String>> {
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    assert!(segment_logs(&pristine).len() >= 4, "several segments");
+    assert!(
+        segment_logs(&pristine, TOPIC, 0).len() >= 4,
+        "several segments"
+    );
 
     // The undamaged log reads right, so every failure below is the damage's doing.
     copy_dir(&pristine, &work);

@@ -2,13 +2,13 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use strom::{
-    Broker, ConsumerConfig, ConsumerRecord, OffsetReset, Record, Result, TopicConfig,
-    TopicPartition,
-};
+use strom::{Broker, ConsumerRecord, Record, Result, TopicConfig};
+
+mod common;
+
+use common::{copy_dir, read_partition, segment_logs};
 
 const TOPIC: &str = "torn";
 const SEGMENT_BYTES: u64 = 4096;
@@ -116,23 +116,6 @@ impl Sent {
     }
 }
 
-/// Every record of partition 0, read from the start.
-fn read_all(broker: &Broker) -> Result<Vec<ConsumerRecord>> {
-    let config = ConsumerConfig::default()
-        .auto_offset_reset(OffsetReset::Earliest)
-        .max_poll_records(100_000);
-    let mut consumer = broker.consumer(config);
-    consumer.assign(&[TopicPartition::new(TOPIC, 0)])?;
-    let mut out = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::ZERO)?;
-        if records.is_empty() {
-            return Ok(out);
-        }
-        out.extend(records);
-    }
-}
-
 fn assert_prefix(got: &[ConsumerRecord], want: &[Sent], context: &str) {
     assert_eq!(
         got.len(),
@@ -177,18 +160,6 @@ fn write_log(dir: &Path) -> Result<Vec<Sent>> {
     Ok(sent)
 }
 
-/// The `.log` files of partition 0, in offset order.
-fn segment_logs(dir: &Path) -> Vec<PathBuf> {
-    let part = dir.join(TOPIC).join("0");
-    let mut logs: Vec<PathBuf> = fs::read_dir(&part)
-        .expect("partition directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs
-}
-
 /// One batch of a segment file: where it is and which offsets it holds.
 #[derive(Debug, Clone, Copy)]
 struct BatchSpan {
@@ -229,19 +200,6 @@ fn batches(bytes: &[u8]) -> Vec<BatchSpan> {
         "a cleanly closed segment is cut to its data"
     );
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create copy");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }
 
 /// Deterministic bytes that are not a batch.
@@ -293,7 +251,7 @@ impl Case<'_> {
         }
         copy_dir(self.pristine, self.work);
         fs::remove_file(self.work.join(".clean")).expect("a clean close leaves .clean");
-        let last = segment_logs(self.work).pop().expect("a segment");
+        let last = segment_logs(self.work, TOPIC, 0).pop().expect("a segment");
         let original = fs::read(&last).expect("read segment");
         // A batch whose offsets are not the ones expected at the cut.
         let stale_span = if self.cut == self.spans[0].start {
@@ -345,7 +303,11 @@ impl Case<'_> {
         let context = self.context();
         let survivors = self.surviving(&original, &damaged);
         let broker = Broker::open(self.work)?;
-        assert_prefix(&read_all(&broker)?, &self.sent[..survivors], &context);
+        assert_prefix(
+            &read_partition(&broker, TOPIC, 0)?,
+            &self.sent[..survivors],
+            &context,
+        );
         let desc = broker.describe_topic(TOPIC)?;
         assert_eq!(
             desc.partitions[0].high_watermark, survivors as u64,
@@ -361,13 +323,13 @@ impl Case<'_> {
         );
         let mut want = self.sent[..survivors].to_vec();
         want.push(after);
-        assert_prefix(&read_all(&broker)?, &want, &context);
+        assert_prefix(&read_partition(&broker, TOPIC, 0)?, &want, &context);
         broker.close()?;
 
         if self.reopen_after {
             let broker = Broker::open(self.work)?;
             assert_prefix(
-                &read_all(&broker)?,
+                &read_partition(&broker, TOPIC, 0)?,
                 &want,
                 &format!("{context}, clean reopen"),
             );
@@ -385,7 +347,7 @@ fn every_cut_of_the_last_segment_recovers_an_exact_prefix() -> Result<()> {
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     let sent = write_log(&pristine)?;
-    let logs = segment_logs(&pristine);
+    let logs = segment_logs(&pristine, TOPIC, 0);
     assert!(
         logs.len() >= 3,
         "the log spans several segments, got {}",

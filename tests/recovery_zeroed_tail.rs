@@ -1,13 +1,13 @@
 //! A last segment that ends in a zeroed region (the preallocated, never-written tail left by a crash) reopens with every record and appends continue after them.
 
 use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use strom::{
-    Broker, ConsumerConfig, ConsumerRecord, OffsetReset, Record, Result, TopicConfig,
-    TopicPartition,
-};
+use strom::{Broker, Record, Result, TopicConfig};
+
+mod common;
+
+use common::{read_partition, segment_logs};
 
 const TOPIC: &str = "zeroed";
 const PARTITIONS: u32 = 2;
@@ -62,27 +62,11 @@ fn append(broker: &Broker, sent: &mut [Vec<Sent>], count: u64) -> Result<()> {
     Ok(())
 }
 
-fn read_all(broker: &Broker, partition: u32) -> Result<Vec<ConsumerRecord>> {
-    let config = ConsumerConfig::default()
-        .auto_offset_reset(OffsetReset::Earliest)
-        .max_poll_records(100_000);
-    let mut consumer = broker.consumer(config);
-    consumer.assign(&[TopicPartition::new(TOPIC, partition)])?;
-    let mut out = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::ZERO)?;
-        if records.is_empty() {
-            return Ok(out);
-        }
-        out.extend(records);
-    }
-}
-
 /// Every partition holds exactly `sent`, and its high watermark is right after it.
 fn assert_log(broker: &Broker, sent: &[Vec<Sent>], context: &str) -> Result<()> {
     let desc = broker.describe_topic(TOPIC)?;
     for (p, want) in (0..PARTITIONS).zip(sent) {
-        let got = read_all(broker, p)?;
+        let got = read_partition(broker, TOPIC, p)?;
         assert_eq!(got.len(), want.len(), "{context}: records in partition {p}");
         for (g, (offset, key, value)) in got.iter().zip(want) {
             assert_eq!(g.offset(), *offset, "{context}: partition {p}");
@@ -93,17 +77,6 @@ fn assert_log(broker: &Broker, sent: &[Vec<Sent>], context: &str) -> Result<()> 
         assert_eq!(hw, want.len() as u64, "{context}: high watermark of {p}");
     }
     Ok(())
-}
-
-fn segment_logs(dir: &Path, partition: u32) -> Vec<PathBuf> {
-    let part = dir.join(TOPIC).join(partition.to_string());
-    let mut logs: Vec<PathBuf> = fs::read_dir(&part)
-        .expect("partition directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs
 }
 
 /// Start and end of every batch in a segment's bytes, up to a zeroed header.
@@ -129,7 +102,7 @@ fn build(dir: &Path) -> Result<Vec<Vec<Sent>>> {
     let mut sent = vec![Vec::new(); PARTITIONS as usize];
     append(&broker, &mut sent, 250)?;
     broker.close()?;
-    assert!(segment_logs(dir, 0).len() >= 3, "several segments");
+    assert!(segment_logs(dir, TOPIC, 0).len() >= 3, "several segments");
     Ok(sent)
 }
 
@@ -142,7 +115,7 @@ fn reopen_and_continue(dir: &Path, sent: &mut [Vec<Sent>], context: &str) -> Res
     assert_log(&broker, sent, &format!("{context}, after appending"))?;
     broker.close()?;
     for p in 0..PARTITIONS {
-        for log in segment_logs(dir, p) {
+        for log in segment_logs(dir, TOPIC, p) {
             let bytes = fs::read(&log).expect("read segment");
             let data = batch_spans(&bytes).last().map_or(0, |s| s.1);
             assert_eq!(
@@ -173,7 +146,7 @@ fn a_mebibyte_of_zeroes_after_the_last_batch_is_ignored() -> Result<()> {
     let mut sent = build(dir.path())?;
     fs::remove_file(dir.path().join(".clean")).expect("clean marker");
     for p in 0..PARTITIONS {
-        let last = segment_logs(dir.path(), p).pop().expect("a segment");
+        let last = segment_logs(dir.path(), TOPIC, p).pop().expect("a segment");
         extend_with_zeroes(&last, MIB);
     }
     reopen_and_continue(dir.path(), &mut sent, "1 MiB zero tail")
@@ -187,7 +160,7 @@ fn zeroes_over_the_last_batches_cut_the_log_before_them() -> Result<()> {
     // Partition 0 loses its last batch, partition 1 its last three: their pages were never
     // written back, so the file holds zeroes from there on.
     for (p, lost) in [(0, 1), (1, 3)] {
-        let last = segment_logs(dir.path(), p).pop().expect("a segment");
+        let last = segment_logs(dir.path(), TOPIC, p).pop().expect("a segment");
         let bytes = fs::read(&last).expect("read segment");
         let spans = batch_spans(&bytes);
         assert!(
@@ -222,7 +195,7 @@ fn a_new_segment_that_is_all_zeroes_is_empty() -> Result<()> {
     reopen_and_continue(dir.path(), &mut sent, "an all-zero last segment")?;
     // The appends went into the new segment.
     for (p, log) in (0..PARTITIONS).zip(&sent) {
-        let logs = segment_logs(dir.path(), p);
+        let logs = segment_logs(dir.path(), TOPIC, p);
         let base = log.len() as u64 - 20;
         let name = format!("{base:020}.log");
         assert!(
@@ -239,7 +212,7 @@ fn segments_stay_within_segment_bytes_after_recovering_a_long_zero_tail() -> Res
     let mut sent = build(dir.path())?;
     fs::remove_file(dir.path().join(".clean")).expect("clean marker");
     for p in 0..PARTITIONS {
-        let last = segment_logs(dir.path(), p).pop().expect("a segment");
+        let last = segment_logs(dir.path(), TOPIC, p).pop().expect("a segment");
         extend_with_zeroes(&last, MIB);
     }
     let broker = Broker::open(dir.path())?;
@@ -257,7 +230,7 @@ fn segments_stay_within_segment_bytes_after_recovering_a_long_zero_tail() -> Res
     }
     broker.close()?;
     for p in 0..PARTITIONS {
-        for log in segment_logs(dir.path(), p) {
+        for log in segment_logs(dir.path(), TOPIC, p) {
             let len = fs::metadata(&log).expect("metadata").len();
             assert!(
                 len <= SEGMENT_BYTES,

@@ -2,23 +2,15 @@
 //! `segment_ms` rolls an idle segment — moving the log start; consumers below it reset.
 
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strom::{
     Broker, ConsumerConfig, Error, OffsetReset, Record, Result, TopicConfig, TopicPartition,
 };
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
+mod common;
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms")
-}
+use common::{now_ms, DAY_MS};
 
 fn offsets_read(broker: &Broker, reset: OffsetReset, from: u64) -> Result<Vec<u64>> {
     let mut consumer = broker.consumer(ConsumerConfig::default().auto_offset_reset(reset));

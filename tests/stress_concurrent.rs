@@ -17,6 +17,10 @@ use strom::{
     Record, Result, Revoked, TopicConfig, TopicPartition,
 };
 
+mod common;
+
+use common::{checked_body, checksummed, fnv, SplitMix64};
+
 const SECS_ENV: &str = "STROM_STRESS_SECS";
 const DEFAULT_SECS: u64 = 20;
 /// Delete policy, trimmed by `retention_bytes`.
@@ -35,52 +39,21 @@ const AUTO_GROUP: &str = "auto";
 /// Commits after each poll, `CooperativeSticky`, reads both topics.
 const MANUAL_GROUP: &str = "manual";
 
-/// 64-bit FNV-1a, to make every value self-checking.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `SplitMix64`: a deterministic pseudo-random sequence from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// `topic.thread.seq.filler.checksum`, self-checking.
 fn value(topic: &str, thread: u32, seq: u64) -> String {
     let len = usize::try_from(seq * 29 % 150).expect("small");
     let filler = &"0123456789abcdef".repeat(10)[..len];
-    let body = format!("{topic}.{thread}.{seq}.{filler}");
-    format!("{body}.{:016x}", fnv(body.as_bytes()))
+    checksummed(&format!("{topic}.{thread}.{seq}.{filler}"))
 }
 
 fn well_formed(stored: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(stored) else {
+    let Some(body) = checked_body(stored) else {
         return false;
     };
-    let Some((body, sum)) = text.rsplit_once('.') else {
-        return false;
-    };
-    if u64::from_str_radix(sum, 16).ok() != Some(fnv(body.as_bytes())) {
-        return false;
-    }
     let parts: Vec<&str> = body.split('.').collect();
     match parts[..] {
         [topic, thread, seq, _] => match (thread.parse::<u32>(), seq.parse::<u64>()) {
-            (Ok(t), Ok(s)) => value(topic, t, s) == text,
+            (Ok(t), Ok(s)) => value(topic, t, s).as_bytes() == stored,
             _ => false,
         },
         _ => false,
@@ -104,7 +77,7 @@ fn table_key(n: u64) -> String {
 /// One producer: sends and small batches to both topics, paced a little, until `until`.
 fn produce(broker: &Broker, thread: u32, until: Instant) -> Result<Vec<(At, Acked)>> {
     let producer = broker.producer();
-    let mut rng = Rng(u64::from(thread) + 1);
+    let mut rng = SplitMix64(u64::from(thread) + 1);
     let mut acks = Vec::new();
     let mut seq = 0u64;
     while Instant::now() < until {
@@ -261,7 +234,7 @@ fn member(
     processed: &Mutex<Processed>,
 ) -> Result<()> {
     static TAGS: AtomicU64 = AtomicU64::new(1);
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     while Instant::now() < until {
         let tag = TAGS.fetch_add(1, Ordering::Relaxed);
         let mut consumer = broker.consumer(group_config(group));
@@ -337,24 +310,6 @@ fn drain(
         "{group}: the last member reached the high watermarks {hws:?}"
     );
     consumer.close()
-}
-
-/// Reads a partition from its log start to its high watermark.
-fn read_all(broker: &Broker, topic: &str, partition: u32) -> Result<Vec<strom::ConsumerRecord>> {
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .max_poll_records(100_000),
-    );
-    consumer.assign(&[TopicPartition::new(topic, partition)])?;
-    let mut all = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::ZERO)?;
-        if records.is_empty() {
-            return Ok(all);
-        }
-        all.extend(records);
-    }
 }
 
 #[allow(clippy::too_many_lines)]
@@ -447,7 +402,7 @@ fn producers_groups_and_maintenance_at_once() -> Result<()> {
             part.high_watermark, acked,
             "{EVENTS}-{p}: the high watermark is the number of records acknowledged"
         );
-        let records = read_all(&broker, EVENTS, p)?;
+        let records = common::read_partition(&broker, EVENTS, p)?;
         assert_eq!(
             records.len() as u64,
             part.high_watermark - part.log_start_offset,
@@ -493,7 +448,7 @@ fn producers_groups_and_maintenance_at_once() -> Result<()> {
     let mut last_read: BTreeMap<String, (u32, u64)> = BTreeMap::new();
     for p in 0..TABLE_PARTITIONS {
         let mut previous = None;
-        for r in read_all(&broker, TABLE, p)? {
+        for r in common::read_partition(&broker, TABLE, p)? {
             let offset = r.offset();
             assert!(
                 previous.is_none_or(|o| o < offset),
