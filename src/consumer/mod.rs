@@ -11,7 +11,7 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::PartitionLog;
-use crate::record::{ConsumerRecord, Records, Source, TopicPartition};
+use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
 use crate::topic::Topic;
 use membership::{Listener, Membership};
 pub use membership::{RebalanceListener, Revoked};
@@ -60,7 +60,7 @@ pub(crate) struct Assigned {
     log: Arc<PartitionLog>,
     position: Option<u64>,
     /// The source of the records last read, reused while they come from the same segment.
-    source: Option<Arc<Source>>,
+    source: Option<Shared<Source>>,
 }
 
 impl Assigned {
@@ -353,18 +353,25 @@ impl Consumer {
         let mut next = position;
         let wanted = max - out.len();
         out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
+        let mut lease: Option<Lease<Source>> = None;
         let read = a.log.read(position, wanted, |map, pos, record| {
             next = record.offset + 1;
-            let source = match source {
-                Some(s) if s.reads(map, record.offset) => s,
-                _ => source.insert(Source::new(
-                    Arc::clone(topic),
-                    partition,
-                    Arc::clone(map),
-                    record.offset,
-                )),
+            let lease = match &mut lease {
+                Some(l) if l.reads(map, record.offset) => l,
+                _ => {
+                    let source = match source {
+                        Some(s) if s.reads(map, record.offset) => s,
+                        _ => source.insert(Source::new(
+                            Arc::clone(topic),
+                            partition,
+                            Arc::clone(map),
+                            record.offset,
+                        )),
+                    };
+                    lease.insert(source.lease())
+                }
             };
-            out.push(ConsumerRecord::from_ref(source, pos, record));
+            out.push(ConsumerRecord::from_ref(lease, pos, record));
         });
         // Past what was handed out, even when the read then failed: those records are
         // returned, and must not be returned again.

@@ -1,6 +1,8 @@
 //! What goes in and comes out: [`Record`], [`RecordMetadata`], [`ConsumerRecord`],
 //! [`Records`] and [`TopicPartition`].
 
+mod shared;
+
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::storage::batch;
 use crate::storage::mapping::Mapping;
+
+pub(crate) use shared::{Lease, Shared};
 
 /// A record to send: a value, and optionally a key, headers, a timestamp and a partition.
 ///
@@ -190,10 +194,10 @@ impl fmt::Display for TopicPartition {
 /// A record read by a consumer.
 ///
 /// It points into the segment file's memory map instead of holding a copy; cloning it is
-/// cheap (two reference counts).
+/// cheap (one reference count).
 #[derive(Clone)]
 pub struct ConsumerRecord {
-    source: Arc<Source>,
+    source: Shared<Source>,
     pub(crate) timestamp: i64,
     key: Span,
     value: Span,
@@ -239,7 +243,7 @@ impl Span {
 }
 
 /// Where records come from: one partition's segment map. Records share it, so handing one
-/// out costs a single reference count.
+/// out costs a reference count, and a poll takes those in bulk ([`Lease`]).
 #[derive(Debug)]
 pub(crate) struct Source {
     topic: Arc<str>,
@@ -256,8 +260,8 @@ impl Source {
         partition: u32,
         data: Arc<Mapping>,
         base_offset: u64,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+    ) -> Shared<Self> {
+        Shared::new(Self {
             topic,
             partition,
             data,
@@ -278,12 +282,11 @@ impl ConsumerRecord {
     /// A record decoded at `batch_pos` of the source's map; the source
     /// [`reads`](Source::reads) it.
     pub(crate) fn from_ref(
-        source: &Arc<Source>,
+        source: &mut Lease<Source>,
         batch_pos: usize,
         record: batch::RecordRef,
     ) -> Self {
         Self {
-            source: Arc::clone(source),
             offset_delta: u32::try_from(record.offset.saturating_sub(source.base_offset))
                 .unwrap_or(u32::MAX),
             timestamp: record.timestamp,
@@ -291,6 +294,7 @@ impl ConsumerRecord {
             value: Span::of(record.value, batch_pos),
             headers: Span::of(Some(record.headers), batch_pos),
             header_count: record.header_count,
+            source: source.take(),
         }
     }
 
@@ -392,12 +396,20 @@ impl Records {
     }
 }
 
+impl Drop for Records {
+    fn drop(&mut self) {
+        // Thousands of records from a few sources: one atomic per source instead of one per
+        // record (see `Shared`).
+        shared::release_all(self.records.drain(..).map(|r| r.source));
+    }
+}
+
 impl IntoIterator for Records {
     type Item = ConsumerRecord;
     type IntoIter = std::vec::IntoIter<ConsumerRecord>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.records.into_iter()
+    fn into_iter(mut self) -> Self::IntoIter {
+        std::mem::take(&mut self.records).into_iter()
     }
 }
 
