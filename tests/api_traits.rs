@@ -1,5 +1,6 @@
 //! The handles have the thread-safety API.md promises: `Broker` and `Producer` are
-//! `Clone + Send + Sync`, `Consumer` is `Send`, and the data types derive what it lists.
+//! `Clone + Send + Sync`, `Consumer` is `Send`, records are `Clone + Send + Sync`, and the
+//! data types derive what it lists.
 
 use std::collections::HashSet;
 
@@ -13,8 +14,9 @@ fn handles_can_cross_threads() {
     clone_send_sync::<Broker>();
     clone_send_sync::<Producer>();
     send::<Consumer>();
-    send::<ConsumerRecord>();
-    send::<Records>();
+    // Records read on one thread may be handed to, or shared with, workers on others.
+    clone_send_sync::<ConsumerRecord>();
+    clone_send_sync::<Records>();
     send::<Error>();
 }
 

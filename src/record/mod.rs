@@ -279,22 +279,22 @@ impl Source {
 }
 
 impl ConsumerRecord {
-    /// A record decoded at `batch_pos` of the source's map; the source
-    /// [`reads`](Source::reads) it.
+    /// A record decoded at `batch_pos` of a source's map, holding one of the references
+    /// `lease` took on it; the source [`reads`](Source::reads) it.
     pub(crate) fn from_ref(
-        source: &mut Lease<Source>,
+        lease: &mut Lease<Source>,
         batch_pos: usize,
         record: batch::RecordRef,
     ) -> Self {
         Self {
-            offset_delta: u32::try_from(record.offset.saturating_sub(source.base_offset))
+            offset_delta: u32::try_from(record.offset.saturating_sub(lease.base_offset))
                 .unwrap_or(u32::MAX),
             timestamp: record.timestamp,
             key: Span::of(record.key, batch_pos),
             value: Span::of(record.value, batch_pos),
             headers: Span::of(Some(record.headers), batch_pos),
             header_count: record.header_count,
-            source: source.take(),
+            source: lease.take(),
         }
     }
 

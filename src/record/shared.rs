@@ -71,12 +71,9 @@ impl<T> Shared<T> {
 
     /// A lease of references to this value, for handing out many at the cost of one.
     pub(crate) fn lease(&self) -> Lease<T> {
-        // The lease's own reference, and its first spares.
-        acquire(self.inner, 1 + LEASE_REFS);
         Lease {
-            inner: self.inner,
-            spare: LEASE_REFS,
-            owns: PhantomData,
+            own: self.clone(),
+            spare: 0,
         }
     }
 }
@@ -123,22 +120,22 @@ impl<T> Drop for Shared<T> {
 /// References taken in advance from a [`Shared`] and handed out by [`take`](Lease::take)
 /// without touching the count; those not handed out are given back when it drops.
 pub(crate) struct Lease<T> {
-    inner: NonNull<Inner<T>>,
-    /// References owned besides the lease's own, which keeps the value alive for refills.
+    /// The lease's own reference, which keeps the value alive between refills.
+    own: Shared<T>,
+    /// References owned besides `own`, not handed out yet.
     spare: usize,
-    owns: PhantomData<Inner<T>>,
 }
 
 impl<T> Lease<T> {
     /// A new handle to the value: one of the spare references, or a fresh batch of them.
     pub(crate) fn take(&mut self) -> Shared<T> {
         if self.spare == 0 {
-            acquire(self.inner, LEASE_REFS);
+            acquire(self.own.inner, LEASE_REFS);
             self.spare = LEASE_REFS;
         }
         self.spare -= 1;
         Shared {
-            inner: self.inner,
+            inner: self.own.inner,
             owns: PhantomData,
         }
     }
@@ -148,20 +145,18 @@ impl<T> Deref for Lease<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        #[expect(unsafe_code, reason = "reading through a counted pointer; see SAFETY")]
-        // SAFETY: the lease owns a reference of its own, so the value outlives the borrow.
-        unsafe {
-            &self.inner.as_ref().value
-        }
+        &self.own
     }
 }
 
 impl<T> Drop for Lease<T> {
     fn drop(&mut self) {
-        #[expect(unsafe_code, reason = "giving back counted references; see SAFETY")]
-        // SAFETY: the lease owns its own reference and `spare` more, and is never used again.
-        unsafe {
-            release(self.inner, 1 + self.spare);
+        if self.spare > 0 {
+            #[expect(unsafe_code, reason = "giving back counted references; see SAFETY")]
+            // SAFETY: the lease owns `spare` references besides `own`, and drops now.
+            unsafe {
+                release(self.own.inner, self.spare);
+            }
         }
     }
 }
