@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::record::TopicPartition;
-use crate::storage::{atomic_write, read_json};
+use crate::storage::{atomic_write, read_json, remove_if_exists};
 
 /// The directory of committed offsets, beside the topics.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
@@ -129,7 +129,7 @@ impl OffsetStore {
     fn save(&self, group_id: &str, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
         let path = self.path(group_id);
         if offsets.is_empty() {
-            return fs::remove_file(&path).at(&path);
+            return remove_if_exists(&path);
         }
         let mut stored = StoredOffsets {
             group_id: group_id.to_string(),

@@ -18,7 +18,7 @@ use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, To
 
 mod common;
 
-use common::{checked_body, checksummed, SplitMix64};
+use common::{checked_body, checksummed, env_number, SplitMix64};
 
 const CHILD_ENV: &str = "STROM_CRASH_LOOP_DIR";
 const ITERATION_ENV: &str = "STROM_CRASH_LOOP_ITERATION";
@@ -142,10 +142,7 @@ fn crash_loop_child() -> Result<()> {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
         return Ok(());
     };
-    let iteration: u32 = std::env::var(ITERATION_ENV)
-        .ok()
-        .and_then(|i| i.parse().ok())
-        .expect("iteration");
+    let iteration: u32 = env_number(ITERATION_ENV).expect("iteration");
     let broker = Broker::open(&dir)?;
     // On a line of its own: the test harness has printed "test crash_loop_child ... ".
     println!();
@@ -306,11 +303,7 @@ fn committed(broker: &Broker) -> Result<BTreeMap<u32, u64>> {
 
 #[test]
 fn acknowledged_records_and_commits_survive_a_crash_loop() -> Result<()> {
-    let iterations: u32 = std::env::var(ITERATIONS_ENV)
-        .ok()
-        .map_or(DEFAULT_ITERATIONS, |n| {
-            n.parse().expect("STROM_CRASH_ITERATIONS is a number")
-        });
+    let iterations: u32 = env_number(ITERATIONS_ENV).unwrap_or(DEFAULT_ITERATIONS);
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     let config = TopicConfig::default()

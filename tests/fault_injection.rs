@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo test --features fault-injection --test fault_injection`.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use strom::storage::fault::{self, FaultPoint};
@@ -16,6 +16,13 @@ use strom::{
 
 /// Injected faults are process-wide: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// This test's turn, with no fault left over from the one before.
+fn exclusive() -> MutexGuard<'static, ()> {
+    let turn = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    fault::clear();
+    turn
+}
 
 fn values(broker: &Broker) -> Result<Vec<Vec<u8>>> {
     let mut consumer =
@@ -37,10 +44,7 @@ fn names_a_log_file(err: &Error) -> bool {
 
 #[test]
 fn a_failed_fsync_poisons_the_partition_until_reopened() -> Result<()> {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    fault::clear();
+    let _serial = exclusive();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = BrokerConfig::default().sync(SyncPolicy::Always);
     let broker = Broker::open_with(dir.path(), config.clone())?;
@@ -85,10 +89,7 @@ fn producer_send_after_reopen(broker: &Broker) -> Result<u64> {
 
 #[test]
 fn a_failed_write_appends_nothing_and_the_next_send_works() -> Result<()> {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    fault::clear();
+    let _serial = exclusive();
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("t", TopicConfig::default())?;
@@ -106,10 +107,7 @@ fn a_failed_write_appends_nothing_and_the_next_send_works() -> Result<()> {
 
 #[test]
 fn a_full_disk_when_rolling_is_an_error_and_nothing_acknowledged_is_lost() -> Result<()> {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    fault::clear();
+    let _serial = exclusive();
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("t", TopicConfig::default().segment_bytes(4096))?;

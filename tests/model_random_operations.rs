@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod common;
+
+use common::{batch_spans, segment_logs, BatchSpan};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -258,44 +260,6 @@ fn assert_same(got: &ConsumerRecord, want: &Rec, context: &str) {
         want.timestamp,
         "{context}: timestamp of {offset}"
     );
-}
-
-/// Batches of a segment file: (start byte, end byte, base offset, record count).
-fn batch_spans(bytes: &[u8]) -> Vec<(u64, u64, u64, u64)> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos + 40 <= bytes.len() {
-        let field = |at: usize, n: usize| -> u64 {
-            bytes[pos + at..pos + at + n]
-                .iter()
-                .rev()
-                .fold(0, |acc, &b| (acc << 8) | u64::from(b))
-        };
-        let (base, length, count) = (field(0, 8), field(8, 4), field(20, 4));
-        if length < 40 {
-            break;
-        }
-        let end = pos + usize::try_from(length).expect("length");
-        assert!(end <= bytes.len(), "batch at {pos} runs past the file");
-        out.push((pos as u64, end as u64, base, count));
-        pos = end;
-    }
-    assert_eq!(
-        pos,
-        bytes.len(),
-        "a closed segment ends with its last batch"
-    );
-    out
-}
-
-fn last_segment(dir: &Path) -> Option<PathBuf> {
-    let mut logs: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("partition directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.pop()
 }
 
 impl Harness {
@@ -646,22 +610,32 @@ impl Harness {
         let ctx = self.ctx();
         let model = &mut self.topics[t];
         let p = partition % model.count();
-        let dir = self.dir.path().join(&model.name).join(p.to_string());
-        let Some(segment) = last_segment(&dir) else {
+        let Some(segment) = segment_logs(self.dir.path(), &model.name, p).pop() else {
             return;
         };
-        let spans = batch_spans(&fs::read(&segment).expect("read segment"));
-        let Some(&(_, _, last_base, last_count)) = spans.last() else {
+        let bytes = fs::read(&segment).expect("read segment");
+        let spans = batch_spans(&bytes);
+        assert_eq!(
+            spans.last().map_or(0, |s| s.end),
+            bytes.len() as u64,
+            "a closed segment ends with its last batch"
+        );
+        let Some(last) = spans.last() else {
             return;
         };
         let log = &mut model.partitions[p as usize];
         assert_eq!(
-            last_base + last_count,
+            last.base_offset + last.count,
             log.len() as u64,
             "the last segment ends the log; {ctx}"
         );
         let back = batch % spans.len().min(3);
-        let (start, end, base, _) = spans[spans.len() - 1 - back];
+        let BatchSpan {
+            start,
+            end,
+            base_offset: base,
+            ..
+        } = spans[spans.len() - 1 - back];
         let at = start + cut % (end - start);
         fs::OpenOptions::new()
             .write(true)

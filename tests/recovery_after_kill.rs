@@ -14,7 +14,7 @@ use strom::{
 
 mod common;
 
-use common::{checked_body, checksummed};
+use common::{checked_body, checksummed, env_number};
 
 const CHILD_ENV: &str = "STROM_CRASH_CHILD";
 const ROUND_ENV: &str = "STROM_CRASH_ROUND";
@@ -111,10 +111,7 @@ fn crash_child() -> Result<()> {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
         return Ok(());
     };
-    let round: u32 = std::env::var(ROUND_ENV)
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .expect("round");
+    let round: u32 = env_number(ROUND_ENV).expect("round");
     let sync = match std::env::var(SYNC_ENV).as_deref() {
         Ok("always") => SyncPolicy::Always,
         _ => SyncPolicy::Never,

@@ -8,7 +8,7 @@ use strom::{Broker, ConsumerRecord, Record, Result, TopicConfig};
 
 mod common;
 
-use common::{copy_dir, read_partition, segment_logs};
+use common::{batch_spans, copy_dir, read_partition, segment_logs, BatchSpan};
 
 const TOPIC: &str = "torn";
 const SEGMENT_BYTES: u64 = 4096;
@@ -158,48 +158,6 @@ fn write_log(dir: &Path) -> Result<Vec<Sent>> {
     }
     broker.close()?;
     Ok(sent)
-}
-
-/// One batch of a segment file: where it is and which offsets it holds.
-#[derive(Debug, Clone, Copy)]
-struct BatchSpan {
-    start: u64,
-    end: u64,
-    base_offset: u64,
-    count: u64,
-}
-
-/// Walks a segment's batches by their headers (base offset, length, record count).
-fn batches(bytes: &[u8]) -> Vec<BatchSpan> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos + 40 <= bytes.len() {
-        let field = |at: usize, n: usize| -> u64 {
-            bytes[pos + at..pos + at + n]
-                .iter()
-                .rev()
-                .fold(0, |acc, &b| (acc << 8) | u64::from(b))
-        };
-        let (base_offset, length, count) = (field(0, 8), field(8, 4), field(20, 4));
-        if length == 0 {
-            break;
-        }
-        let end = pos + usize::try_from(length).expect("length");
-        assert!(end <= bytes.len(), "batch at {pos} runs past the file");
-        out.push(BatchSpan {
-            start: pos as u64,
-            end: end as u64,
-            base_offset,
-            count,
-        });
-        pos = end;
-    }
-    assert_eq!(
-        pos,
-        bytes.len(),
-        "a cleanly closed segment is cut to its data"
-    );
-    out
 }
 
 /// Deterministic bytes that are not a batch.
@@ -354,7 +312,13 @@ fn every_cut_of_the_last_segment_recovers_an_exact_prefix() -> Result<()> {
         logs.len()
     );
     let last = logs.last().expect("a segment");
-    let spans = batches(&fs::read(last).expect("read last segment"));
+    let bytes = fs::read(last).expect("read last segment");
+    let spans = batch_spans(&bytes);
+    assert_eq!(
+        spans.last().map_or(0, |s| s.end),
+        bytes.len() as u64,
+        "a cleanly closed segment is cut to its data"
+    );
     assert!(spans.len() >= 4, "the last segment holds several batches");
     assert_eq!(
         spans.last().map(|s| s.base_offset + s.count),

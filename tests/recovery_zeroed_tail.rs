@@ -7,7 +7,7 @@ use strom::{Broker, Record, Result, TopicConfig};
 
 mod common;
 
-use common::{read_partition, segment_logs};
+use common::{batch_spans, read_partition, segment_logs};
 
 const TOPIC: &str = "zeroed";
 const PARTITIONS: u32 = 2;
@@ -79,22 +79,6 @@ fn assert_log(broker: &Broker, sent: &[Vec<Sent>], context: &str) -> Result<()> 
     Ok(())
 }
 
-/// Start and end of every batch in a segment's bytes, up to a zeroed header.
-fn batch_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut pos = 0;
-    while pos + 40 <= bytes.len() {
-        let length: [u8; 4] = bytes[pos + 8..pos + 12].try_into().expect("4 bytes");
-        let length = u32::from_le_bytes(length) as usize;
-        if length == 0 {
-            break;
-        }
-        spans.push((pos, pos + length));
-        pos += length;
-    }
-    spans
-}
-
 /// Writes a log over several segments and closes it cleanly.
 fn build(dir: &Path) -> Result<Vec<Vec<Sent>>> {
     let broker = Broker::open(dir)?;
@@ -117,10 +101,10 @@ fn reopen_and_continue(dir: &Path, sent: &mut [Vec<Sent>], context: &str) -> Res
     for p in 0..PARTITIONS {
         for log in segment_logs(dir, TOPIC, p) {
             let bytes = fs::read(&log).expect("read segment");
-            let data = batch_spans(&bytes).last().map_or(0, |s| s.1);
+            let data = batch_spans(&bytes).last().map_or(0, |s| s.end);
             assert_eq!(
                 data,
-                bytes.len(),
+                bytes.len() as u64,
                 "{context}: {} is cut to its data on close",
                 log.display()
             );
@@ -167,7 +151,7 @@ fn zeroes_over_the_last_batches_cut_the_log_before_them() -> Result<()> {
             spans.len() > lost,
             "the last segment has more than {lost} batches"
         );
-        let keep = spans[spans.len() - lost].0;
+        let keep = usize::try_from(spans[spans.len() - lost].start).expect("position");
         let base_offset = u64::from_le_bytes(bytes[keep..keep + 8].try_into().expect("8 bytes"));
         let file = OpenOptions::new()
             .write(true)

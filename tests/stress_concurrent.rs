@@ -19,7 +19,7 @@ use strom::{
 
 mod common;
 
-use common::{checked_body, checksummed, fnv, SplitMix64};
+use common::{checked_body, checksummed, env_number, fnv, SplitMix64};
 
 const SECS_ENV: &str = "STROM_STRESS_SECS";
 const DEFAULT_SECS: u64 = 20;
@@ -315,9 +315,7 @@ fn drain(
 #[allow(clippy::too_many_lines)]
 #[test]
 fn producers_groups_and_maintenance_at_once() -> Result<()> {
-    let secs: u64 = std::env::var(SECS_ENV).ok().map_or(DEFAULT_SECS, |s| {
-        s.parse().expect("STROM_STRESS_SECS is a number")
-    });
+    let secs: u64 = env_number(SECS_ENV).unwrap_or(DEFAULT_SECS);
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic(

@@ -596,7 +596,6 @@ impl ActiveSegment {
         self.end
     }
 
-    /// The largest timestamp appended so far.
     /// Where the log ends, as the clean marker records it.
     pub(crate) fn clean_end(&self) -> CleanEnd {
         CleanEnd {

@@ -109,6 +109,19 @@ impl XorShift64 {
 }
 
 // ---------------------------------------------------------------------------------------
+// Settings from the environment (run lengths, and what a parent tells its child process)
+
+/// The number in the environment variable `name`, if it is set; a value that is not a
+/// number fails the test, naming the variable.
+pub(crate) fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    let number = value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is a number, not {value:?}"));
+    Some(number)
+}
+
+// ---------------------------------------------------------------------------------------
 // Child processes for the kill tests
 
 /// Runs the test `child_test` of this same test binary in a child process, with `envs` set
@@ -168,6 +181,45 @@ pub(crate) fn segment_logs(dir: &Path, topic: &str, partition: u32) -> Vec<PathB
         .collect();
     logs.sort();
     logs
+}
+
+/// One batch of a segment file: where it is and which offsets it holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchSpan {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) base_offset: u64,
+    pub(crate) count: u64,
+}
+
+/// The batches of a segment's bytes, walked by their headers' base offset, length and
+/// record count (read here, not by strom's decoder), up to a zeroed header or the end.
+pub(crate) fn batch_spans(bytes: &[u8]) -> Vec<BatchSpan> {
+    const HEADER_BYTES: usize = 40;
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + HEADER_BYTES <= bytes.len() {
+        let field = |at: usize, n: usize| -> u64 {
+            bytes[pos + at..pos + at + n]
+                .iter()
+                .rev()
+                .fold(0, |acc, &b| (acc << 8) | u64::from(b))
+        };
+        let (base_offset, length, count) = (field(0, 8), field(8, 4), field(20, 4));
+        if length < HEADER_BYTES as u64 {
+            break;
+        }
+        let end = pos + usize::try_from(length).expect("length");
+        assert!(end <= bytes.len(), "batch at {pos} runs past the file");
+        out.push(BatchSpan {
+            start: pos as u64,
+            end: end as u64,
+            base_offset,
+            count,
+        });
+        pos = end;
+    }
+    out
 }
 
 /// Copies the directory tree `from` into `to` (created if missing), so that each case can
