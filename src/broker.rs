@@ -30,8 +30,10 @@ const CLEAN_FILE: &str = ".clean";
 /// Suffix of a topic directory being deleted; `~` cannot occur in a topic name.
 const DELETED_SUFFIX: &str = "~deleted";
 
-/// How often the background thread looks for work.
+/// How often the background thread looks for work, at the most.
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+/// How often it looks at the least: shorter intervals (zero included) run every tick.
+const MIN_MAINTENANCE_TICK: Duration = Duration::from_millis(1);
 
 /// Every partition's end at a clean shutdown: topic → partition → state.
 type CleanMarker = BTreeMap<String, BTreeMap<u32, CleanEnd>>;
@@ -97,6 +99,12 @@ impl Broker {
         fs::create_dir_all(&dir).at(&dir)?;
         let lock = lock_dir(&dir)?;
         let clean = take_clean_marker(&dir)?;
+        if clean.is_none() {
+            tracing::info!(
+                dir = %dir.display(),
+                "no clean-shutdown marker: checking the tail of every partition"
+            );
+        }
         let now = now_ms();
         let mut topics = HashMap::new();
         for entry in fs::read_dir(&dir).at(&dir)? {
@@ -123,6 +131,12 @@ impl Broker {
             topics.insert(name, Arc::new(topic));
         }
         let offsets = OffsetStore::open(&dir)?;
+        tracing::info!(
+            dir = %dir.display(),
+            topics = topics.len(),
+            clean = clean.is_some(),
+            "opened data directory"
+        );
         let inner = Arc::new(Inner {
             coordinator: Coordinator::default(),
             last_cleaning: Mutex::new(std::time::Instant::now()),
@@ -166,9 +180,10 @@ impl Broker {
     /// A topic's config and, per partition, its offsets and size.
     ///
     /// # Errors
-    /// [`Error::UnknownTopic`], [`Error::Closed`].
+    /// [`Error::UnknownTopic`], [`Error::Io`] if a segment's size cannot be looked up,
+    /// [`Error::Closed`].
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        Ok(self.inner.existing_topic(name)?.describe())
+        self.inner.existing_topic(name)?.describe()
     }
 
     /// Deletes a topic and its files. Producers and consumers still holding it get
@@ -199,6 +214,7 @@ impl Broker {
         fs::remove_dir_all(&doomed).at(&doomed)?;
         // As in Kafka, a deleted topic's committed offsets go with it.
         self.inner.offsets.forget_topic(name)?;
+        tracing::info!(topic = name, "deleted topic");
         self.inner.topic_changed(name);
         Ok(())
     }
@@ -231,6 +247,7 @@ impl Broker {
             let altered = topic.altered(config, self.inner.config.sync, now_ms())?;
             topics.insert(name.to_string(), Arc::new(altered));
         }
+        tracing::info!(topic = name, "altered topic config");
         self.inner.topic_changed(name);
         Ok(())
     }
@@ -242,7 +259,7 @@ impl Broker {
     /// [`Error::Io`] if a segment cannot be deleted; [`Error::Closed`].
     pub fn run_maintenance(&self) -> Result<()> {
         self.inner.check_open()?;
-        self.inner.clean_logs()
+        self.inner.clean_logs(false)
     }
 
     /// The ids of every consumer group that has committed offsets or members, sorted.
@@ -413,6 +430,11 @@ impl Inner {
         fsync_dir(&self.dir)?;
         topics.insert(name.to_string(), Arc::clone(&topic));
         drop(topics);
+        tracing::info!(
+            topic = name,
+            partitions = topic.partition_count(),
+            "created topic"
+        );
         self.topic_changed(name);
         Ok(topic)
     }
@@ -451,21 +473,37 @@ impl Inner {
         self.topics.read().values().map(Arc::clone).collect()
     }
 
-    /// Rolls old active segments, compacts and applies retention to every partition.
-    fn clean_logs(&self) -> Result<()> {
+    /// Rolls old active segments, compacts and applies retention to every partition. A
+    /// partition that fails is skipped (and, in the background, logged) and the others go
+    /// on; the first failure is returned.
+    fn clean_logs(&self, background: bool) -> Result<()> {
         let now = now_ms();
+        let mut first_error = None;
         for topic in self.all_topics() {
             for log in topic.partitions() {
-                log.roll_if_old(now)?;
-                if let Some(delete_retention_ms) = topic.compaction() {
-                    log.compact(delete_retention_ms, now)?;
-                }
-                if let Some(retention) = topic.retention() {
-                    log.apply_retention(retention, now)?;
+                let cleaned = log.roll_if_old(now).and_then(|()| {
+                    if let Some(delete_retention_ms) = topic.compaction() {
+                        log.compact(delete_retention_ms, now)?;
+                    }
+                    if let Some(retention) = topic.retention() {
+                        log.apply_retention(retention, now)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = cleaned {
+                    if background {
+                        tracing::warn!(
+                            topic = %topic.name(),
+                            partition = log.partition(),
+                            error = %e,
+                            "retention or compaction failed; retried at the next maintenance interval"
+                        );
+                    }
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Fsyncs every partition.
@@ -486,6 +524,7 @@ impl Inner {
         if let SyncPolicy::Interval(every) = inner.config.sync {
             tick = tick.min(every);
         }
+        let tick = tick.max(MIN_MAINTENANCE_TICK);
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let weak: Weak<Self> = Arc::downgrade(inner);
         let handle = thread::Builder::new()
@@ -520,13 +559,14 @@ impl Inner {
             due
         };
         if due {
-            // A failure here is retried next round; appends and reads are unaffected.
-            let _ = self.clean_logs();
+            // Failures are logged and retried next round; appends and reads go on.
+            let _ = self.clean_logs(true);
         }
         if let SyncPolicy::Interval(_) = self.config.sync {
             for topic in self.all_topics() {
                 for log in topic.partitions() {
-                    // A failure poisons the partition; its next send reports it.
+                    // A failure poisons the partition (logged there); its next send
+                    // reports it.
                     let _ = log.sync_all();
                 }
             }
@@ -569,6 +609,14 @@ impl Inner {
                 .and_then(|bytes| atomic_write(&self.dir.join(CLEAN_FILE), &bytes)),
         };
         drop(self.lock.lock().take());
+        match &result {
+            Ok(()) => tracing::info!(dir = %self.dir.display(), "closed data directory"),
+            Err(e) => tracing::warn!(
+                dir = %self.dir.display(),
+                error = %e,
+                "closed data directory without a clean-shutdown marker; the next open checks every tail"
+            ),
+        }
         result
     }
 }

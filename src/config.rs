@@ -32,7 +32,10 @@ pub enum SyncPolicy {
     /// The OS decides when to write dirty pages back.
     #[default]
     Never,
-    /// A background thread fsyncs whatever was appended at least this often.
+    /// A background thread fsyncs whatever was appended at least this often. It runs at most
+    /// every millisecond, so shorter intervals (zero included) fsync every millisecond; an
+    /// interval that never comes round (`Duration::MAX`) leaves fsyncs to
+    /// [`Producer::flush`](crate::Producer::flush) and `close`.
     Interval(Duration),
     /// Every `send` waits for an fsync covering its record; concurrent senders share one.
     Always,
@@ -96,6 +99,10 @@ impl BrokerConfig {
     }
 
     /// Sets how often retention and compaction run in the background. By default, 30 s.
+    ///
+    /// Any value is accepted: below a millisecond (zero included) they run every
+    /// millisecond; `Duration::MAX` leaves them to
+    /// [`Broker::run_maintenance`](crate::Broker::run_maintenance).
     #[must_use]
     pub fn maintenance_interval(mut self, interval: Duration) -> Self {
         self.maintenance_interval = interval;
@@ -103,14 +110,8 @@ impl BrokerConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if let SyncPolicy::Interval(d) = self.sync {
-            if d.is_zero() {
-                return Err(invalid("sync interval must be greater than zero"));
-            }
-        }
-        if self.maintenance_interval.is_zero() {
-            return Err(invalid("maintenance_interval must be greater than zero"));
-        }
+        // Every interval is accepted, zero and `Duration::MAX` included: the background
+        // thread runs at most every millisecond and a `MAX` interval never comes round.
         self.default_topic.validate()
     }
 }
@@ -411,6 +412,9 @@ impl ConsumerConfig {
     }
 
     /// Sets how often auto-commit runs. By default, 5 s.
+    ///
+    /// Zero commits at every `poll`; `Duration::MAX` commits only when partitions are
+    /// revoked and on `close`.
     #[must_use]
     pub fn auto_commit_interval(mut self, interval: Duration) -> Self {
         self.auto_commit_interval = interval;
@@ -432,6 +436,9 @@ impl ConsumerConfig {
     }
 
     /// Sets how long a member may go without polling. By default, 5 minutes.
+    ///
+    /// A member blocked in `poll` checks in every half interval (at most every
+    /// millisecond); `Duration::MAX` never removes a member for not polling.
     #[must_use]
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.max_poll_interval = interval;
@@ -439,6 +446,7 @@ impl ConsumerConfig {
     }
 
     /// Sets how long a waiting `poll` spins before parking its thread. By default, 50 µs.
+    /// Zero parks at once; `Duration::MAX` spins for as long as the `poll` waits.
     ///
     /// ```
     /// use std::time::Duration;

@@ -109,7 +109,7 @@ pub enum Error {
         kind: CorruptKind,
     },
     /// A value could not be serialized to or deserialized from JSON.
-    #[error("JSON error for {context}: {source}")]
+    #[error("JSON error for {context}")]
     Serde {
         /// What was being (de)serialized, e.g. `"transactions-0@42"`.
         context: String,
@@ -118,7 +118,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// The operating system reported an I/O error on `path`.
-    #[error("I/O error on {}: {source}", path.display())]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
@@ -142,6 +142,24 @@ pub enum Error {
         topic: String,
         /// The partition.
         partition: u32,
+    },
+    /// The call does not fit the state the consumer is in, as Kafka's
+    /// `IllegalStateException`: `subscribe` on a consumer with assigned partitions, `assign`
+    /// on a subscribed one, `poll` on one that has neither.
+    #[error("illegal state: {reason}")]
+    IllegalState {
+        /// What was called, and what to do instead.
+        reason: String,
+    },
+    /// A record batch could not be encoded into the log: it is longer than the format's
+    /// 32-bit length allows, or its offsets would pass `u64::MAX`.
+    #[error("cannot encode a record batch into {}", path.display())]
+    Encode {
+        /// The segment file the batch was for.
+        path: PathBuf,
+        /// Why the encoder refused it.
+        #[source]
+        source: crate::storage::batch::EncodeError,
     },
     /// The broker was closed.
     #[error("the broker is closed")]
@@ -172,8 +190,9 @@ pub enum CorruptKind {
     },
     /// A record inside a batch is malformed (the CRC matched, so it was written so).
     Record(&'static str),
-    /// An index file is inconsistent with its segment.
-    Index(&'static str),
+    /// A metadata file (a topic's `topic.json`, the committed offsets) does not parse or
+    /// holds values strom cannot use.
+    Metadata(String),
 }
 
 impl fmt::Display for CorruptKind {
@@ -191,7 +210,7 @@ impl fmt::Display for CorruptKind {
                 write!(f, "batch offset {found} where {expected} was expected")
             }
             Self::Record(what) => write!(f, "malformed record: {what}"),
-            Self::Index(what) => write!(f, "inconsistent index: {what}"),
+            Self::Metadata(what) => write!(f, "unusable metadata: {what}"),
         }
     }
 }

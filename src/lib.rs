@@ -41,7 +41,7 @@
 //! - A topic has a fixed number of partitions (it may grow); each partition is an
 //!   ordered log whose records have contiguous offsets from 0.
 //! - [`Producer::send`] picks the partition as Kafka does: the record's own, else
-//!   `murmur2(key) & 0x7fffffff % partitions`, else a sticky choice for keyless records.
+//!   `(murmur2(key) & 0x7fffffff) % partitions`, else a sticky choice for keyless records.
 //! - A [`Consumer`] reads assigned partitions from a position, the next offset to read.
 //!
 //! ## Durability

@@ -39,7 +39,7 @@ impl Producer {
     /// the broker's [`SyncPolicy`](crate::SyncPolicy).
     ///
     /// The partition is the record's own if set; else, for a key, Kafka's
-    /// `murmur2(key) & 0x7fffffff % partitions`; else a sticky choice.
+    /// `(murmur2(key) & 0x7fffffff) % partitions`; else a sticky choice.
     ///
     /// # Errors
     /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::RecordTooLarge`],

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::config::{CleanupPolicy, SyncPolicy, TopicConfig};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{CorruptKind, Error, IoContext, Result};
 use crate::log::{CleanEnd, LogSettings, PartitionLog, Retention};
 use crate::partitioner::StickyPartitioner;
 use crate::storage::{atomic_write, read_json};
@@ -122,8 +122,13 @@ impl Topic {
     ) -> Result<Self> {
         let path = dir.join(CONFIG_FILE);
         let config: TopicConfig = read_json(&path)?;
-        config.validate().map_err(|e| Error::InvalidConfig {
-            reason: format!("{}: {e}", path.display()),
+        config.validate().map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            position: 0,
+            kind: CorruptKind::Metadata(match e {
+                Error::InvalidConfig { reason } => reason,
+                other => other.to_string(),
+            }),
         })?;
         Self::load(dir, name, config, sync, clean, now_ms)
     }
@@ -289,25 +294,26 @@ impl Topic {
     }
 
     /// What `describe_topic` reports.
-    pub(crate) fn describe(&self) -> TopicDescription {
-        TopicDescription {
+    pub(crate) fn describe(&self) -> Result<TopicDescription> {
+        let partitions = self
+            .partitions
+            .iter()
+            .map(|log| {
+                let stats = log.stats()?;
+                Ok(PartitionDescription {
+                    partition: log.partition(),
+                    log_start_offset: stats.log_start_offset,
+                    high_watermark: stats.high_watermark,
+                    segments: stats.segments,
+                    size_bytes: stats.size_bytes,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(TopicDescription {
             name: self.name.to_string(),
             config: self.config.clone(),
-            partitions: self
-                .partitions
-                .iter()
-                .map(|log| {
-                    let stats = log.stats();
-                    PartitionDescription {
-                        partition: log.partition(),
-                        log_start_offset: stats.log_start_offset,
-                        high_watermark: stats.high_watermark,
-                        segments: stats.segments,
-                        size_bytes: stats.size_bytes,
-                    }
-                })
-                .collect(),
-        }
+            partitions,
+        })
     }
 }
 

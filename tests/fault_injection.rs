@@ -1,12 +1,14 @@
 //! What strom does when the disk fails, through the `storage::fault` seam: a failed write
 //! or a full disk is an error naming the file and appends nothing; after a failed fsync
 //! the partition refuses writes until reopened, and reopening recovers every record
-//! acknowledged before the failure. Nothing panics.
+//! acknowledged before the failure; a failed lookup never makes retention delete anything,
+//! and a failure in the background is logged and retried. Nothing panics.
 //!
 //! Run with `cargo test --features fault-injection --test fault_injection`.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::fmt::{Debug, Write as _};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use strom::storage::fault::{self, FaultPoint};
 use strom::{
@@ -137,5 +139,148 @@ fn a_full_disk_when_rolling_is_an_error_and_nothing_acknowledged_is_lost() -> Re
     broker.close()?;
     let broker = Broker::open(dir.path())?;
     assert_eq!(values(&broker)?, acked);
+    broker.close()
+}
+
+#[test]
+fn a_failed_size_lookup_makes_retention_delete_nothing() -> Result<()> {
+    let _serial = exclusive();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TopicConfig::default()
+        .segment_bytes(4096)
+        .retention_ms(24 * 3600 * 1000);
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("t", config)?;
+    let producer = broker.producer();
+    for i in 0..200 {
+        producer.send("t", Record::new(format!("{i:0>100}")))?;
+    }
+    broker.close()?;
+    // Reopened, the sealed segments learn their size when first asked: that lookup fails.
+    let broker = Broker::open(dir.path())?;
+    let before = broker.describe_topic("t")?.partitions[0].clone();
+    assert!(before.segments > 3, "{before:?}");
+    broker.close()?;
+    let broker = Broker::open(dir.path())?;
+    fault::inject(FaultPoint::Metadata, 0);
+    let err = broker.run_maintenance().expect_err("the size lookup fails");
+    assert!(names_a_log_file(&err), "{err}");
+    // Nothing expired, and nothing was taken for an empty segment and deleted.
+    let after = broker.describe_topic("t")?.partitions[0].clone();
+    assert_eq!(after, before);
+    assert_eq!(values(&broker)?.len(), 200);
+    broker.close()
+}
+
+/// Events logged through `tracing`, as `level message field=value ...` lines.
+#[derive(Default)]
+struct Captured(Mutex<Vec<String>>);
+
+impl Captured {
+    /// The process-wide capture, installed once as the global subscriber.
+    fn global() -> &'static Captured {
+        static CAPTURED: OnceLock<&'static Captured> = OnceLock::new();
+        CAPTURED.get_or_init(|| {
+            let captured: &'static Captured = Box::leak(Box::default());
+            tracing::subscriber::set_global_default(Capture(captured))
+                .expect("no other global subscriber");
+            captured
+        })
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+struct Capture(&'static Captured);
+
+struct Line(String);
+
+impl tracing::field::Visit for Line {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = Line(event.metadata().level().to_string());
+        event.record(&mut line);
+        (self.0)
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_background_failure_is_logged_and_retried() -> Result<()> {
+    let _serial = exclusive();
+    let captured = Captured::global();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic(
+        "t",
+        TopicConfig::default()
+            .segment_bytes(4096)
+            .retention_ms(1000),
+    )?;
+    let producer = broker.producer();
+    for i in 0..200 {
+        // Long expired.
+        producer.send("t", Record::new(format!("{i:0>100}")).timestamp(1_000))?;
+    }
+    broker.close()?;
+    let broker = Broker::open_with(
+        dir.path(),
+        BrokerConfig::default().maintenance_interval(Duration::from_millis(10)),
+    )?;
+    // The next background round fails on its first size lookup ...
+    fault::inject(FaultPoint::Metadata, 0);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let logged = loop {
+        let found = captured
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with("WARN") && l.contains("retention or compaction failed"));
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "no failure logged: {:?}",
+            captured.lines()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // ... which is logged with the topic, the partition and the file ...
+    assert!(logged.contains("topic=t"), "{logged}");
+    assert!(logged.contains("partition=0"), "{logged}");
+    assert!(logged.contains(".log"), "{logged}");
+    // ... and retried at the next interval, which deletes the expired segments.
+    while !captured
+        .lines()
+        .iter()
+        .any(|l| l.contains("deleted segments past retention") && l.contains("topic=t"))
+    {
+        assert!(Instant::now() < give_up, "retention was not retried");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(broker.describe_topic("t")?.partitions[0].log_start_offset > 0);
     broker.close()
 }

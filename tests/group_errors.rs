@@ -1,4 +1,4 @@
-//! Misuse of groups fails with the right error and changes nothing: subscribe, commit and committed without a group id are `InvalidConfig`; subscribing to an unknown topic is `UnknownTopic` and joins nothing; `assign` and `subscribe` exclude each other (`InvalidConfig`) until undone; `unsubscribe` leaves the group and its partitions go to the other members.
+//! Misuse of groups fails with the right error and changes nothing: subscribe, commit and committed without a group id are `InvalidConfig`; subscribing to an unknown topic is `UnknownTopic` and joins nothing; `assign` and `subscribe` exclude each other (`IllegalState`, as Kafka's `IllegalStateException`) until undone, and `poll` without either is `IllegalState` too; `unsubscribe` leaves the group and its partitions go to the other members.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -33,6 +33,13 @@ fn assert_invalid_config<T: std::fmt::Debug>(result: Result<T>, what: &str) {
     match result {
         Err(Error::InvalidConfig { reason }) => assert!(!reason.is_empty(), "{what}"),
         other => panic!("{what}: expected InvalidConfig, got {other:?}"),
+    }
+}
+
+fn assert_illegal_state<T: std::fmt::Debug>(result: Result<T>, what: &str) {
+    match result {
+        Err(Error::IllegalState { reason }) => assert!(!reason.is_empty(), "{what}"),
+        other => panic!("{what}: expected IllegalState, got {other:?}"),
     }
 }
 
@@ -89,13 +96,13 @@ fn assign_and_subscribe_exclude_each_other() -> Result<()> {
     subscribed.poll(POLL)?;
     let held = subscribed.assignment();
     assert_eq!(held.len(), PARTITIONS as usize);
-    assert_invalid_config(subscribed.assign(&[tp(0)]), "assign after subscribe");
+    assert_illegal_state(subscribed.assign(&[tp(0)]), "assign after subscribe");
     assert_eq!(subscribed.assignment(), held, "unchanged");
     assert!(subscribed.member_id().is_some(), "still a member");
 
     let mut assigned = broker.consumer(member_config());
     assigned.assign(&[tp(1)])?;
-    assert_invalid_config(assigned.subscribe([TOPIC]), "subscribe after assign");
+    assert_illegal_state(assigned.subscribe([TOPIC]), "subscribe after assign");
     assert_eq!(assigned.assignment(), [tp(1)], "unchanged");
     assert_eq!(assigned.member_id(), None, "not a member");
     let members = broker.describe_group("workers")?.members;
@@ -173,7 +180,7 @@ fn unsubscribe_hands_the_partitions_to_the_other_members() -> Result<()> {
     let held: BTreeSet<TopicPartition> = b.assignment().into_iter().collect();
     assert_eq!(held, (0..PARTITIONS).map(tp).collect());
     // A consumer that unsubscribed may poll no more, but may subscribe again, as a new member.
-    assert_invalid_config(a.poll(POLL), "poll after unsubscribe");
+    assert_illegal_state(a.poll(POLL), "poll after unsubscribe");
     a.subscribe([TOPIC])?;
     assert!(a.member_id().is_some_and(|id| id != a_id));
     poll_until(&mut [&mut a, &mut b], |c| {

@@ -138,7 +138,7 @@ impl Consumer {
             }
         };
         if self.membership.is_none() && !self.assigned.is_empty() {
-            return Err(Error::InvalidConfig {
+            return Err(Error::IllegalState {
                 reason: "subscribe on a consumer with assigned partitions; assign(&[]) first (as in Kafka, the two are exclusive)".into(),
             });
         }

@@ -110,7 +110,7 @@ impl Consumer {
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.inner.check_open()?;
         if self.membership.is_some() {
-            return Err(Error::InvalidConfig {
+            return Err(Error::IllegalState {
                 reason: "assign on a consumer subscribed to topics; call unsubscribe first (as in Kafka, the two are exclusive)".into(),
             });
         }
@@ -237,7 +237,8 @@ impl Consumer {
 
     /// Returns the records available, waiting up to `timeout` for some to arrive; at most
     /// `max_poll_records`. A timed-out poll returns an empty [`Records`]. A record appended
-    /// in this process wakes a waiting poll at once, not at the next timer tick.
+    /// in this process wakes a waiting poll at once, not at the next timer tick. Any
+    /// timeout is accepted: zero only looks, and `Duration::MAX` waits for ever.
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] when a position is missing or outside the log and
@@ -250,11 +251,12 @@ impl Consumer {
         }
         self.inner.check_open()?;
         if self.assigned.is_empty() && self.membership.is_none() {
-            return Err(Error::InvalidConfig {
+            return Err(Error::IllegalState {
                 reason: "poll needs partitions: call subscribe or assign first".into(),
             });
         }
-        let deadline = Instant::now() + timeout;
+        // A timeout too long for an `Instant` (`Duration::MAX`) means no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         self.auto_commit_if_due()?;
         loop {
             // Reset before anything is checked, so a wake-up from here on is not lost.
@@ -262,13 +264,15 @@ impl Consumer {
             waiter.reset();
             self.sync_group()?;
             let records = self.fetch()?;
-            if !records.is_empty() || Instant::now() >= deadline {
+            if !records.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(records);
             }
             // A member blocked in `poll` is alive: it wakes in time to check in again
-            // before `max_poll_interval` runs out.
+            // before `max_poll_interval` runs out (a zero interval is checked every
+            // millisecond, not spun on).
             let wake_by = if self.membership.is_some() {
-                deadline.min(Instant::now() + self.config.max_poll_interval / 2)
+                let check_in = (self.config.max_poll_interval / 2).max(MIN_CHECK_IN);
+                earlier(deadline, Instant::now().checked_add(check_in))
             } else {
                 deadline
             };
@@ -379,8 +383,9 @@ impl Consumer {
         read.map(|_| ())
     }
 
-    /// Parks until a record arrives in an assigned partition or `deadline` passes.
-    fn wait(&self, waiter: &Arc<Waiter>, deadline: Instant) {
+    /// Parks until a record arrives in an assigned partition or `deadline` passes (`None`:
+    /// until a record arrives).
+    fn wait(&self, waiter: &Arc<Waiter>, deadline: Option<Instant>) {
         for a in &self.assigned {
             a.log.notify().register(waiter);
         }
@@ -393,12 +398,15 @@ impl Consumer {
         if !ready && self.inner.check_open().is_ok() {
             // A record arriving while spinning is picked up in well under a microsecond,
             // instead of after the operating system has rescheduled a parked thread.
-            let spin_until = deadline.min(Instant::now() + self.config.spin_wait);
-            while !waiter.notified() && Instant::now() < spin_until {
+            let spin_until = earlier(deadline, Instant::now().checked_add(self.config.spin_wait));
+            while !waiter.notified() && spin_until.is_none_or(|t| Instant::now() < t) {
                 std::hint::spin_loop();
             }
-            while !waiter.notified() && Instant::now() < deadline {
-                thread::park_timeout(remaining(deadline));
+            while !waiter.notified() && deadline.is_none_or(|d| Instant::now() < d) {
+                match deadline {
+                    Some(d) => thread::park_timeout(remaining(d)),
+                    None => thread::park(),
+                }
             }
         }
         for a in &self.assigned {
@@ -417,5 +425,17 @@ impl Consumer {
                 w
             }
         }
+    }
+}
+
+/// The shortest wait between a group member's check-ins while it is blocked in `poll`.
+const MIN_CHECK_IN: Duration = Duration::from_millis(1);
+
+/// The earlier of two deadlines, where `None` is no deadline.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }

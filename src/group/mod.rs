@@ -112,7 +112,7 @@ impl Coordinator {
                 .values()
                 .any(|m| m.topics.iter().any(|t| t == topic))
             {
-                state.rebalance(counts);
+                state.rebalance(&group.id, "a subscribed topic changed", counts);
             }
         }
     }
@@ -122,7 +122,7 @@ impl Coordinator {
         let groups: Vec<Arc<Group>> = self.groups.lock().values().map(Arc::clone).collect();
         for group in groups {
             let mut state = group.state.lock();
-            state.expire(now, counts);
+            state.expire(&group.id, now, counts);
         }
     }
 }
@@ -209,7 +209,7 @@ impl Group {
                 waiter: Some(waiter),
             },
         );
-        state.rebalance(counts);
+        state.rebalance(&self.id, "a member joined", counts);
     }
 
     /// Removes a member, releases what it held, and rebalances.
@@ -217,7 +217,7 @@ impl Group {
         let mut state = self.state.lock();
         if state.members.remove(member_id).is_some() {
             state.owners.retain(|_, owner| owner != member_id);
-            state.rebalance(counts);
+            state.rebalance(&self.id, "a member left", counts);
         }
     }
 
@@ -244,7 +244,7 @@ impl Group {
             }
             None => return Sync::Removed,
         }
-        state.expire(now, counts);
+        state.expire(&self.id, now, counts);
         Sync::Current {
             generation: state.generation,
             target: state.target.get(member_id).cloned().unwrap_or_default(),
@@ -321,7 +321,7 @@ impl Group {
 impl GroupState {
     /// Removes members that have not polled within their `max_poll_interval`; what they held
     /// is released without a commit, as in Kafka.
-    fn expire(&mut self, now: Instant, counts: PartitionCounts<'_>) {
+    fn expire(&mut self, group_id: &str, now: Instant, counts: PartitionCounts<'_>) {
         let expired: Vec<String> = self
             .members
             .iter()
@@ -332,14 +332,21 @@ impl GroupState {
             return;
         }
         for id in &expired {
-            self.members.remove(id);
+            if let Some(member) = self.members.remove(id) {
+                tracing::warn!(
+                    group_id,
+                    member_id = %id,
+                    max_poll_interval = ?member.max_poll_interval,
+                    "removed a member that did not poll within max_poll_interval; its partitions move without a commit"
+                );
+            }
         }
         self.owners.retain(|_, owner| !expired.contains(owner));
-        self.rebalance(counts);
+        self.rebalance(group_id, "a member stopped polling", counts);
     }
 
     /// Starts a new generation: computes the targets and wakes every member.
-    fn rebalance(&mut self, counts: PartitionCounts<'_>) {
+    fn rebalance(&mut self, group_id: &str, reason: &str, counts: PartitionCounts<'_>) {
         let mut topics: Vec<String> = self
             .members
             .values()
@@ -375,6 +382,13 @@ impl GroupState {
             AssignmentStrategy::CooperativeSticky => assignor::sticky(&members, &partitions),
         };
         self.generation += 1;
+        tracing::info!(
+            group_id,
+            generation = self.generation,
+            members = self.members.len(),
+            reason,
+            "consumer group rebalanced"
+        );
         for member in self.members.values() {
             if let Some(waiter) = &member.waiter {
                 waiter.wake();

@@ -59,7 +59,7 @@ impl PartitionLog {
             )?;
         }
         let tombstone_horizon = now_ms.saturating_sub(delete_retention_ms);
-        let mut removed = 0;
+        let (mut removed, mut rewritten) = (0, 0);
         for segment in segments.iter().take(sealed) {
             let mut kept = Vec::new();
             let mut total = 0;
@@ -86,9 +86,10 @@ impl PartitionLog {
                 continue;
             }
             removed += total - kept.len();
-            let bytes = encode_runs(&kept).map_err(|e| Error::Io {
+            rewritten += 1;
+            let bytes = encode_runs(&kept).map_err(|source| Error::Encode {
                 path: segment.path().to_path_buf(),
-                source: std::io::Error::other(e),
+                source,
             })?;
             let fresh = Arc::new(segment.rewrite(&bytes)?);
             let mut list = self.segments.write();
@@ -97,6 +98,14 @@ impl PartitionLog {
             }
         }
         self.compacted_to.fetch_max(sealed_to, Ordering::AcqRel);
+        tracing::info!(
+            topic = %self.topic,
+            partition = self.partition,
+            removed,
+            rewritten,
+            compacted_to = sealed_to,
+            "compacted sealed segments"
+        );
         Ok(removed)
     }
 }

@@ -185,14 +185,21 @@ impl PartitionLog {
     }
 
     /// Offsets, segment count and size.
-    pub(crate) fn stats(&self) -> LogStats {
-        let segments = self.segments.read();
-        LogStats {
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a segment's size cannot be looked up.
+    pub(crate) fn stats(&self) -> Result<LogStats> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
+        let mut size_bytes = 0;
+        for segment in &segments {
+            size_bytes += segment.size_bytes()?;
+        }
+        Ok(LogStats {
             log_start_offset: segments.first().map_or(0, |s| s.base_offset()),
             high_watermark: self.high_watermark(),
             segments: segments.len(),
-            size_bytes: segments.iter().map(|s| s.size_bytes()).sum(),
-        }
+            size_bytes,
+        })
     }
 
     /// Appends `entries` as one batch; returns the offset of the first. With
@@ -205,6 +212,13 @@ impl PartitionLog {
         let len = batch::encoded_len_of(entries.clone());
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
+        if u32::try_from(len).is_err() {
+            // Refused before a segment is sized for it: the format's length is 32 bits.
+            return Err(Error::Encode {
+                path: writer.active.path().to_path_buf(),
+                source: batch::EncodeError::TooLarge,
+            });
+        }
         if writer
             .active
             .should_roll(len as u64, now_ms, writer.settings.segment_ms)
@@ -225,6 +239,16 @@ impl PartitionLog {
             self.sync_to(next)?;
         }
         Ok(base)
+    }
+
+    /// Logs that the partition stopped taking writes after `error`.
+    fn report_poisoned(&self, error: &Error) {
+        tracing::error!(
+            topic = %self.topic,
+            partition = self.partition,
+            %error,
+            "the partition refuses writes until the broker is reopened and recovers it"
+        );
     }
 
     fn check_writable(&self, writer: &Writer) -> Result<()> {
@@ -263,6 +287,12 @@ impl PartitionLog {
         }
         self.segments.write().push(Arc::clone(fresh.segment()));
         writer.active = fresh;
+        tracing::debug!(
+            topic = %self.topic,
+            partition = self.partition,
+            base_offset = base,
+            "rolled to a new segment"
+        );
         Ok(())
     }
 
@@ -281,6 +311,7 @@ impl PartitionLog {
                 // The old file is gone: appending to it would lose data. Reopening
                 // recreates the segment.
                 writer.state = WriteState::Poisoned;
+                self.report_poisoned(&e);
                 return Err(e);
             }
         };
@@ -354,6 +385,7 @@ impl PartitionLog {
             // IMPORTANT: after a failed fsync the kernel may have dropped the dirty pages;
             // retrying could report success for data that is gone, so refuse writes.
             self.writer.lock().state = WriteState::Poisoned;
+            self.report_poisoned(&e);
             return Err(e);
         }
         self.durable.fetch_max(next, Ordering::AcqRel);

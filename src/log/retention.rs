@@ -41,25 +41,29 @@ impl PartitionLog {
     /// Deletes the oldest sealed segments that retention no longer keeps; returns how many.
     pub(crate) fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize> {
         let _cleaning = self.cleaning.lock();
+        // IMPORTANT: every size and timestamp comes from a lookup that succeeded: one that
+        // fails ends this round with its error and deletes nothing.
         let doomed: Vec<Arc<Segment>> = {
-            let segments = self.segments.read();
+            let segments: Vec<Arc<Segment>> = self.segments.read().clone();
             let sealed = segments.len().saturating_sub(1);
-            let mut size: u64 = segments.iter().map(|s| s.size_bytes()).sum();
+            let mut sizes = Vec::with_capacity(segments.len());
+            for segment in &segments {
+                sizes.push(segment.size_bytes()?);
+            }
+            let mut size: u64 = sizes.iter().sum();
             let mut doomed = Vec::new();
-            for segment in segments.iter().take(sealed) {
-                let too_big = retention.bytes.is_some_and(|limit| {
-                    size.saturating_sub(segment.size_bytes()) >= limit && size > limit
-                });
+            for (segment, &bytes) in segments.iter().zip(&sizes).take(sealed) {
+                let too_big = retention
+                    .bytes
+                    .is_some_and(|limit| size.saturating_sub(bytes) >= limit && size > limit);
                 let too_old = match retention.ms {
-                    Some(ms) => {
-                        segment.is_empty() || segment.max_timestamp()? < now_ms.saturating_sub(ms)
-                    }
+                    Some(ms) => bytes == 0 || segment.max_timestamp()? < now_ms.saturating_sub(ms),
                     None => false,
                 };
                 if !(too_big || too_old) {
                     break;
                 }
-                size -= segment.size_bytes();
+                size -= bytes;
                 doomed.push(Arc::clone(segment));
             }
             doomed
@@ -76,6 +80,13 @@ impl PartitionLog {
             segment.remove_files()?;
         }
         fsync_dir(&self.dir)?;
+        tracing::info!(
+            topic = %self.topic,
+            partition = self.partition,
+            segments = doomed.len(),
+            log_start_offset = self.log_start_offset(),
+            "deleted segments past retention"
+        );
         Ok(doomed.len())
     }
 }

@@ -225,10 +225,17 @@ impl Span {
 
     fn of(range: Option<Range<usize>>, shift: usize) -> Self {
         match range {
-            Some(r) => Self {
-                start: (r.start + shift) as u32,
-                len: r.len() as u32,
-            },
+            Some(r) => {
+                // Fits: a field lies inside a segment map, and segment files are at most
+                // `u32::MAX` bytes (`MAX_SEGMENT_FILE_BYTES`; longer ones are refused as
+                // corrupt), so neither its end nor its length reaches `u32::MAX`, the
+                // marker of an absent field.
+                debug_assert!(((r.end + shift) as u64) < u64::from(u32::MAX));
+                Self {
+                    start: (r.start + shift) as u32,
+                    len: r.len() as u32,
+                }
+            }
             None => Self::ABSENT,
         }
     }

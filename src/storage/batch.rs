@@ -102,7 +102,8 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Size in bytes of the fixed batch header.
 pub const HEADER_BYTES: usize = 40;
 
-/// Start of the checksummed range: everything from the version byte on.
+/// Where the checksummed bytes after `base_offset` start: the version byte, just after the
+/// `crc` field. The CRC covers `base_offset` (bytes `0..8`) and then `CRC_START..length`.
 const CRC_START: usize = 16;
 
 /// Smallest record: a 1-byte length and six 1-byte fields (attributes, timestamp delta, offset
@@ -199,7 +200,8 @@ pub struct BatchHeader {
     pub base_offset: u64,
     /// Bytes in the whole batch, header included.
     pub length: u32,
-    /// CRC-32 of bytes `16..length`.
+    /// CRC-32 of bytes `0..8` (`base_offset`) followed by bytes `16..length` (see the
+    /// module's *Checksum*).
     pub crc: u32,
     /// Format version.
     pub version: u8,
@@ -525,8 +527,8 @@ pub fn check(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     Ok(header)
 }
 
-/// The CRC-32 of `base_offset`'s bytes followed by the rest of the batch after the header's
-/// fixed fields.
+/// The CRC-32 of `base_offset`'s bytes followed by `rest`, the batch from its version byte
+/// (byte 16, just after the `crc` field) to its end.
 fn checksum(base_offset: &[u8], rest: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(base_offset);

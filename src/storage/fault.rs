@@ -16,6 +16,8 @@ pub enum FaultPoint {
     Fsync,
     /// Sizing a new segment file when a log rolls: fails as a full disk (`ENOSPC`).
     Grow,
+    /// Looking up the size of a sealed segment found at open (its `metadata`).
+    Metadata,
 }
 
 #[cfg(feature = "fault-injection")]

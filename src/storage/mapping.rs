@@ -3,20 +3,26 @@
 //! The active segment is preallocated to its capacity and mapped once, read-write: an append
 //! is a copy into the map, after which the bytes are in the page cache and survive the
 //! process being killed. Sealed segments are mapped read-only on first read. Records handed
-//! to consumers keep the map alive through an `Arc` and point into it without copying.
+//! to consumers keep the map alive through a counted reference and point into it without
+//! copying.
 //!
-//! This file and its unsafe blocks rest on one protocol, which the callers in `segment.rs`
-//! follow:
-//! - bytes below the segment's published end are never written again while mapped;
-//! - bytes at or past it are written only by the segment's single writer (it holds the
-//!   partition's append lock), and read by nobody until the end is published past them
-//!   with `Release` ordering (readers load it with `Acquire`);
+//! The map keeps its own *published end*, and the types make the protocol that keeps the
+//! unsafe blocks below sound impossible to break from safe code:
+//! - [`Mapping`] hands out only bytes below the published end ([`Mapping::bytes`],
+//!   [`Mapping::published`]); those are never written again while the map exists;
+//! - bytes at or past it are reachable only through the map's one [`MapWriter`], which
+//!   lends them out mutably from `&mut self`, so no reader and no second writer can see
+//!   them until [`MapWriter::publish`] moves the end past them (`Release`; readers load it
+//!   with `Acquire`), which it cannot do while a lent slice is alive;
 //! - the file is never truncated below the published end while any map of it exists
-//!   (truncation to the end happens on seal and close; recovery truncates only at open).
+//!   (truncation to the end happens on seal and close; recovery truncates only at open,
+//!   before the file is mapped for writing).
 
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -27,20 +33,44 @@ use crate::error::{IoContext, Result};
 pub(crate) struct Mapping {
     raw: MmapRaw,
     len: usize,
+    /// Bytes from the start that are written for good and may be read; never above `len`.
+    published: AtomicUsize,
+}
+
+/// The single writer of a writable [`Mapping`]: the only way to reach its unpublished bytes.
+#[derive(Debug)]
+pub(crate) struct MapWriter {
+    map: Arc<Mapping>,
 }
 
 impl Mapping {
-    /// Maps the first `len` bytes of `file` for reading and writing (the active segment).
-    pub(crate) fn writable(file: &File, len: usize, path: &Path) -> Result<Self> {
+    /// Maps the first `len` bytes of `file` for reading and writing (the active segment),
+    /// the first `published` of them already written; returns the shared map and its one
+    /// writer.
+    pub(crate) fn writable(
+        file: &File,
+        len: usize,
+        published: usize,
+        path: &Path,
+    ) -> Result<(Arc<Self>, MapWriter)> {
         // NOTE: mapping is safe with `MmapRaw`; the obligations move to the accesses below.
         // The file lives under the data directory this process holds the exclusive `.lock`
         // on, so no other strom process changes it, and it is at least `len` bytes long
         // (the caller preallocated it), so no access through the map is past its end.
         let raw = MmapOptions::new().len(len).map_raw(file).at(path)?;
-        Ok(Self { raw, len })
+        let map = Arc::new(Self {
+            raw,
+            len,
+            published: AtomicUsize::new(published.min(len)),
+        });
+        let writer = MapWriter {
+            map: Arc::clone(&map),
+        };
+        Ok((map, writer))
     }
 
-    /// Maps the first `len` bytes of `file` read-only (a sealed segment).
+    /// Maps the first `len` bytes of `file` read-only (a sealed segment): all of them are
+    /// published.
     pub(crate) fn read_only(file: &File, len: usize, path: &Path) -> Result<Self> {
         // NOTE: as in `writable`; a sealed segment's file is never written or shortened
         // while mapped (retention and compaction unlink it, which keeps the pages alive).
@@ -48,49 +78,35 @@ impl Mapping {
             .len(len)
             .map_raw_read_only(file)
             .at(path)?;
-        Ok(Self { raw, len })
-    }
-
-    /// Length of the map in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The published bytes in `range`, or `None` if it is not inside the map.
-    pub(crate) fn bytes(&self, range: Range<usize>) -> Option<&[u8]> {
-        if range.start > range.end || range.end > self.len {
-            return None;
-        }
-        #[expect(unsafe_code, reason = "reading published bytes of the map; see SAFETY")]
-        // SAFETY: the range is inside the map (checked above). Callers ask only for bytes
-        // below the published end, which nobody writes while the map exists (module docs),
-        // so handing out a shared slice for the map's lifetime is sound.
-        Some(unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(range.start), range.len()) })
-    }
-
-    /// The unpublished bytes in `range`, for the segment's single writer to fill.
-    ///
-    /// `&mut self` is not available because readers share the map; exclusivity comes from
-    /// the append lock that every caller holds, and from readers never looking at bytes at
-    /// or past the published end.
-    #[expect(
-        clippy::mut_from_ref,
-        reason = "exclusive by the append lock; see SAFETY"
-    )]
-    pub(crate) fn unpublished(&self, range: Range<usize>) -> Option<&mut [u8]> {
-        if range.start > range.end || range.end > self.len {
-            return None;
-        }
-        #[expect(
-            unsafe_code,
-            reason = "writing unpublished bytes of the map; see SAFETY"
-        )]
-        // SAFETY: the range is inside the map (checked above) and at or past the published
-        // end: only the writer, which holds the partition's append lock, touches it until
-        // it publishes a new end, and it drops this slice before doing so.
-        Some(unsafe {
-            std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(range.start), range.len())
+        Ok(Self {
+            raw,
+            len,
+            published: AtomicUsize::new(len),
         })
+    }
+
+    /// How many bytes from the start are published.
+    pub(crate) fn published_len(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Every published byte.
+    pub(crate) fn published(&self) -> &[u8] {
+        let len = self.published_len();
+        #[expect(unsafe_code, reason = "reading published bytes of the map; see SAFETY")]
+        // SAFETY: `published` never exceeds the map's length, and bytes below it are never
+        // written again while the map exists: the one `MapWriter` lends out only bytes at or
+        // past it, and it moved past them only after the writes into them were done (its
+        // `Release` store, our `Acquire` load). So a shared slice of them is sound for the
+        // map's lifetime.
+        unsafe {
+            std::slice::from_raw_parts(self.raw.as_ptr(), len)
+        }
+    }
+
+    /// The bytes in `range`, or `None` unless it lies wholly below the published end.
+    pub(crate) fn bytes(&self, range: Range<usize>) -> Option<&[u8]> {
+        self.published().get(range)
     }
 
     /// Maps the pages of `range` writable in one call, ahead of the copies that fill them.
@@ -120,5 +136,94 @@ impl Mapping {
         super::fault::check(super::fault::FaultPoint::Fsync, path)
             .and_then(|()| self.raw.flush_range(range.start, end - range.start))
             .at(path)
+    }
+}
+
+impl MapWriter {
+    /// The map this writer fills.
+    pub(crate) fn map(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+
+    /// The unpublished bytes in `range`, to fill before publishing them; `None` unless the
+    /// range lies inside the map and at or past the published end.
+    pub(crate) fn unpublished(&mut self, range: Range<usize>) -> Option<&mut [u8]> {
+        let map = &*self.map;
+        if range.start > range.end
+            || range.end > map.len
+            || range.start < map.published.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        #[expect(
+            unsafe_code,
+            reason = "writing unpublished bytes of the map; see SAFETY"
+        )]
+        // SAFETY: the range is inside the map and at or past the published end (checked
+        // above). Readers see only published bytes, and this writer is the map's only one
+        // (`writable` makes exactly one and it is not `Clone`); the slice borrows it
+        // mutably, so neither a second slice nor a `publish` can exist beside it.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(range.start), range.len())
+        })
+    }
+
+    /// Publishes the bytes up to `end`: from now on readers may see them, and they are never
+    /// written again. The end only grows, and never past the map.
+    pub(crate) fn publish(&mut self, end: usize) {
+        let end = end.min(self.map.len);
+        self.map.published.fetch_max(end, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writable(len: usize, published: usize) -> (tempfile::TempDir, Arc<Mapping>, MapWriter) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("map.log");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("file");
+        file.set_len(len as u64).expect("set_len");
+        let (map, writer) = Mapping::writable(&file, len, published, &path).expect("map");
+        (dir, map, writer)
+    }
+
+    #[test]
+    fn readers_never_see_unpublished_bytes() {
+        let (_dir, map, mut writer) = writable(4096, 0);
+        assert_eq!(map.published(), b"");
+        assert_eq!(map.bytes(0..1), None, "nothing is published yet");
+        writer
+            .unpublished(0..5)
+            .expect("unpublished")
+            .copy_from_slice(b"hello");
+        assert_eq!(map.bytes(0..5), None, "written is not published");
+        writer.publish(5);
+        assert_eq!(map.bytes(0..5), Some(&b"hello"[..]));
+        assert_eq!(map.published(), b"hello");
+        // The rest of the map is there, but not for readers.
+        assert_eq!(map.bytes(3..6), None);
+        assert_eq!(map.bytes(5..4096), None);
+    }
+
+    #[test]
+    fn the_writer_cannot_reach_published_bytes_or_move_the_end_back() {
+        let (_dir, map, mut writer) = writable(64, 8);
+        assert!(writer.unpublished(0..8).is_none());
+        assert!(writer.unpublished(7..9).is_none());
+        assert!(writer.unpublished(8..65).is_none(), "past the map");
+        assert!(writer.unpublished(8..64).is_some());
+        writer.publish(4);
+        assert_eq!(map.published_len(), 8, "the end only grows");
+        writer.publish(1 << 20);
+        assert_eq!(map.published_len(), 64, "and never past the map");
+        assert!(writer.unpublished(63..64).is_none());
     }
 }

@@ -2,10 +2,24 @@
 //!
 //! This layer knows files, offsets and byte positions, and nothing of topics, partitions
 //! or consumer groups. Only [`batch`], the file format, is public: it is documented byte by
-//! byte there, because users' data lives in it for years.
+//! byte there, because users' data lives in it for years. With the `fault-injection`
+//! feature, `fault` is public too, for tests of what strom does when the disk fails.
 
 pub mod batch;
+#[cfg(feature = "fault-injection")]
 pub mod fault;
+/// Without the `fault-injection` feature nothing of this seam is public, so that no
+/// application can arm a disk failure by accident:
+///
+/// ```compile_fail
+/// use strom::storage::fault::FaultPoint;
+/// ```
+#[cfg(not(feature = "fault-injection"))]
+#[expect(
+    unreachable_pub,
+    reason = "its items are public API with the fault-injection feature"
+)]
+pub(crate) mod fault;
 pub(crate) mod index;
 pub(crate) mod mapping;
 pub(crate) mod recovery;
@@ -15,7 +29,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{CorruptKind, Error, IoContext, Result};
 
 /// Extension of a segment's log file.
 pub(crate) const LOG_EXT: &str = "log";
@@ -74,14 +88,35 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Reads the JSON file at `path`; a file that does not parse is an [`Error::Serde`] naming
-/// it.
+/// Reads the JSON file at `path`; a file that does not parse is an [`Error::Corrupt`]
+/// naming it and the byte where parsing failed.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = fs::read(path).at(path)?;
-    serde_json::from_slice(&bytes).map_err(|source| Error::Serde {
-        context: path.display().to_string(),
-        source,
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        position: json_position(&bytes, e.line(), e.column()),
+        kind: CorruptKind::Metadata(json_reason(&e)),
     })
+}
+
+/// The byte position of a 1-based line and column that `serde_json` reports.
+fn json_position(bytes: &[u8], line: usize, column: usize) -> u64 {
+    let line_start = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    (line_start + column.saturating_sub(1)).min(bytes.len()) as u64
+}
+
+/// What `serde_json` found wrong, without its "at line L column C" (the position is in the
+/// error already).
+fn json_reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub(crate) struct Scan {
     pub(crate) max_timestamp: i64,
     /// Where the last valid batch starts, if there is one.
     pub(crate) last_batch: Option<u64>,
+    /// Where the batch-by-batch check started (the last trustworthy index entry).
+    pub(crate) checked_from: u64,
 }
 
 /// Validates `bytes`, the content of a segment starting at `base_offset`, from its last
@@ -64,6 +66,7 @@ pub(crate) fn scan_tail(
                 e.max_timestamp_before,
             )
         });
+    let checked_from = pos as u64;
     let mut since_entry = 0u64;
     let mut last_batch = None;
     while let Some(Ok(header)) = bytes.get(pos..).map(batch::check) {
@@ -76,6 +79,11 @@ pub(crate) fn scan_tail(
         }
         next_offset = header.base_offset;
         if since_entry >= interval && pos > 0 {
+            // The position fits: callers never scan more than `MAX_SEGMENT_FILE_BYTES`. A
+            // hostile log whose offsets jump further than 32 bits may wrap the relative
+            // offset; index entries are hints that reads check against the batch they
+            // point at, so a wrong one costs a scan, never a wrong record.
+            debug_assert!(pos as u64 <= super::segment::MAX_SEGMENT_FILE_BYTES);
             let pushed = index.push(IndexEntry {
                 relative_offset: (next_offset - base_offset) as u32,
                 position: pos as u32,
@@ -96,6 +104,7 @@ pub(crate) fn scan_tail(
         next_offset,
         max_timestamp,
         last_batch,
+        checked_from,
     }
 }
 
@@ -137,6 +146,7 @@ mod tests {
                 next_offset: 150,
                 max_timestamp: 1049,
                 last_batch: starts.last().map(|&s| s as u64),
+                checked_from: 0,
             }
         );
         assert!(
@@ -150,8 +160,16 @@ mod tests {
                 .collect::<Vec<_>>(),
             100,
         );
+        let rescan = scan_tail(&bytes, 100, &again, 1000, Offsets::Contiguous);
+        assert!(
+            rescan.checked_from > 0,
+            "checked from the last index entry on"
+        );
         assert_eq!(
-            scan_tail(&bytes, 100, &again, 1000, Offsets::Contiguous),
+            Scan {
+                checked_from: 0,
+                ..rescan
+            },
             scan
         );
     }

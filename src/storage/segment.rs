@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::batch::{self, DecodeError, Entry, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
-use super::mapping::Mapping;
+use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
 use super::{segment_path, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
 use crate::error::{CorruptKind, Error, IoContext, Result};
@@ -22,6 +22,12 @@ use crate::error::{CorruptKind, Error, IoContext, Result};
 /// Index entries are written to their files in groups of this many, so an append costs no
 /// system call; after a crash, recovery re-derives the unwritten ones from the log.
 const INDEX_WRITE_BATCH: usize = 64;
+
+/// The longest a segment file can be: byte positions inside a segment are 32-bit in its
+/// index and in the records handed out of it. Nothing strom writes is longer (a segment holds
+/// at most `segment_bytes`, at most 1 GiB, or one batch, whose length field is a `u32`), so
+/// a longer file is damaged.
+pub(crate) const MAX_SEGMENT_FILE_BYTES: u64 = u32::MAX as u64;
 
 /// `Segment::end` of a segment whose size has not been looked up yet.
 const UNKNOWN_SIZE: u64 = u64::MAX;
@@ -116,25 +122,25 @@ impl Segment {
     }
 
     /// Published length in bytes.
-    pub(crate) fn size_bytes(&self) -> u64 {
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the size of a segment found at open cannot be looked up: never
+    /// taken for an empty segment, which retention would delete.
+    pub(crate) fn size_bytes(&self) -> Result<u64> {
         let end = self.end.load(Ordering::Acquire);
         if end != UNKNOWN_SIZE {
-            return end;
+            return Ok(end);
         }
         // A sealed segment found at open learns its size when first asked, so that open
         // costs nothing per segment.
-        match std::fs::metadata(&self.path) {
-            Ok(meta) => {
-                let _ = self.end.compare_exchange(
-                    UNKNOWN_SIZE,
-                    meta.len(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                self.end.load(Ordering::Acquire)
-            }
-            Err(_) => 0,
-        }
+        let len = super::fault::check(super::fault::FaultPoint::Metadata, &self.path)
+            .and_then(|()| std::fs::metadata(&self.path))
+            .at(&self.path)?
+            .len();
+        let _ = self
+            .end
+            .compare_exchange(UNKNOWN_SIZE, len, Ordering::AcqRel, Ordering::Acquire);
+        Ok(self.end.load(Ordering::Acquire))
     }
 
     /// Offset after the segment's last record.
@@ -185,11 +191,6 @@ impl Segment {
         ))
     }
 
-    /// Whether the segment holds no record.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.size_bytes() == 0
-    }
-
     fn load(&self) -> Result<&Loaded> {
         if let Some(loaded) = self.loaded.get() {
             return Ok(loaded);
@@ -202,10 +203,11 @@ impl Segment {
     /// Maps a sealed segment and loads its index, re-deriving any entries the index files
     /// lack (or all of them, when the files are missing or inconsistent).
     fn load_sealed(&self) -> Result<Loaded> {
-        let end = self.size_bytes();
-        let Ok(len) = usize::try_from(end) else {
-            return Err(corrupt(&self.path, 0, CorruptKind::Length(end)));
-        };
+        let end = self.size_bytes()?;
+        let len = usize::try_from(end)
+            .ok()
+            .filter(|_| end <= MAX_SEGMENT_FILE_BYTES)
+            .ok_or_else(|| corrupt(&self.path, 0, CorruptKind::Length(end)))?;
         let map = if len == 0 {
             None
         } else {
@@ -230,7 +232,16 @@ impl Segment {
         if index.len() != stored {
             // The files lacked entries: write the re-derived index so the next open has it.
             // Best effort: the index is derived data and the read can go on without it.
-            let _ = write_index_files(&self.path, &index);
+            let written = write_index_files(&self.path, &index);
+            tracing::info!(
+                path = %self.path.display(),
+                stored,
+                entries = index.len(),
+                "rebuilt a sealed segment's index from its log"
+            );
+            if let Err(error) = written {
+                tracing::warn!(%error, "could not write the rebuilt index; it is rebuilt again at the next open");
+            }
         }
         Ok(Loaded { map, index })
     }
@@ -266,12 +277,14 @@ impl Segment {
             records: 0,
             at_end: true,
         };
-        let end = self.size_bytes();
+        let end = self.size_bytes()?;
         let loaded = self.load()?;
         let Some(map) = loaded.map.as_ref() else {
             return Ok(progress);
         };
-        let end = usize::try_from(end).unwrap_or(usize::MAX).min(map.len());
+        let end = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .min(map.published_len());
         let rel = u32::try_from(from.saturating_sub(self.base_offset)).unwrap_or(u32::MAX);
         let (mut pos, mut expected) = match loaded.index.lookup_offset(rel) {
             Some(e) => (
@@ -405,7 +418,7 @@ impl Segment {
             pos += header.length as usize;
             expected = header.next_offset();
         }
-        let at_target = map.bytes(target..map.len()).map(batch::read_header);
+        let at_target = map.published().get(target..).map(batch::read_header);
         pos == target
             && expected <= entry_offset
             && matches!(at_target, Some(Ok(h)) if h.base_offset == entry_offset)
@@ -417,7 +430,7 @@ impl Segment {
 pub(crate) struct ActiveSegment {
     segment: Arc<Segment>,
     file: File,
-    map: Arc<Mapping>,
+    writer: MapWriter,
     capacity: u64,
     index_file: File,
     time_file: File,
@@ -458,6 +471,7 @@ impl ActiveSegment {
             next_offset: base_offset,
             max_timestamp: i64::MIN,
             last_batch: None,
+            checked_from: 0,
         };
         let cleanup = Segment::sealed(dir, base_offset, 0, base_offset, layout);
         Self::activate(segment, file, index, capacity, &scan, true, now_ms).inspect_err(|_| {
@@ -486,6 +500,9 @@ impl ActiveSegment {
             .open(&path)
             .at(&path)?;
         let file_len = file.metadata().at(&path)?.len();
+        if file_len > MAX_SEGMENT_FILE_BYTES {
+            return Err(corrupt(&path, 0, CorruptKind::Length(file_len)));
+        }
         let segment = Segment::sealed(dir, base_offset, file_len, base_offset, layout);
         let (entries, _) = segment.read_index_files(file_len);
         let index = SparseIndex::from_entries(
@@ -497,10 +514,7 @@ impl ActiveSegment {
             Some(scan) => (scan, false),
             None => {
                 let map = Mapping::read_only_or_empty(&file, file_len, &path)?;
-                let bytes = map
-                    .as_ref()
-                    .and_then(|m| m.bytes(0..m.len()))
-                    .unwrap_or_default();
+                let bytes = map.as_ref().map(Mapping::published).unwrap_or_default();
                 (
                     recovery::scan_tail(
                         bytes,
@@ -513,10 +527,28 @@ impl ActiveSegment {
                 )
             }
         };
+        if fresh_index {
+            tracing::info!(
+                path = %path.display(),
+                checked_from = scan.checked_from,
+                end = scan.end,
+                next_offset = scan.next_offset,
+                index_entries = index.len(),
+                "recovered the active segment: checked its tail batch by batch, rebuilt its index"
+            );
+        }
         // A recovered file may be longer than `segment_bytes` (its preallocated tail, or a
         // smaller setting since): the limit is the data, not the file.
         let capacity = segment_bytes.max(scan.end);
         if scan.end < file_len {
+            // Unwritten preallocated space is the common case after a kill; anything else
+            // was a torn or damaged batch.
+            tracing::info!(
+                path = %path.display(),
+                from = file_len,
+                to = scan.end,
+                "cut the segment's file after its last valid batch"
+            );
             // Drop the torn tail. Re-extending below zeroes it, so no stale batch from
             // before the crash can later pass for the continuation of the log.
             file.set_len(scan.end).at(&path)?;
@@ -539,7 +571,9 @@ impl ActiveSegment {
             .at(&path)?;
         let len = usize::try_from(capacity)
             .map_err(|_| corrupt(&path, 0, CorruptKind::Length(capacity)))?;
-        let map = Arc::new(Mapping::writable(&file, len, &path)?);
+        let published = usize::try_from(scan.end)
+            .map_err(|_| corrupt(&path, 0, CorruptKind::Length(scan.end)))?;
+        let (map, writer) = Mapping::writable(&file, len, published, &path)?;
         if rewrite_index {
             write_index_files(&path, &index)?;
         }
@@ -558,13 +592,13 @@ impl ActiveSegment {
             .max_timestamp
             .store(scan.max_timestamp, Ordering::Release);
         let _ = segment.loaded.set(Loaded {
-            map: Some(Arc::clone(&map)),
+            map: Some(map),
             index,
         });
         Ok(Self {
             segment: Arc::new(segment),
             file,
-            map,
+            writer,
             capacity,
             index_file,
             time_file,
@@ -607,7 +641,7 @@ impl ActiveSegment {
 
     /// The map, for syncing.
     pub(crate) fn map(&self) -> &Arc<Mapping> {
-        &self.map
+        self.writer.map()
     }
 
     /// Whether a batch of `len` bytes is larger than this segment can ever hold.
@@ -635,25 +669,29 @@ impl ActiveSegment {
         if needed > self.prefaulted {
             let upto = (needed + self.segment.layout.prefault_bytes).min(self.capacity);
             prefault_by_write(&self.file, self.prefaulted, upto, &self.segment.path)?;
-            self.map.populate(self.prefaulted as usize..upto as usize);
+            self.writer
+                .map()
+                .populate(self.prefaulted as usize..upto as usize);
             self.prefaulted = upto;
         }
-        let region = self.map.unpublished(start..start + len).ok_or_else(|| {
+        let region = self.writer.unpublished(start..start + len).ok_or_else(|| {
             corrupt(
                 &self.segment.path,
                 self.end,
                 CorruptKind::Length(len as u64),
             )
         })?;
-        let written = batch::encode_from(region, self.next_offset, entries)
-            .ok()
-            .filter(|b| b.length == len)
-            .ok_or_else(|| Error::InvalidConfig {
-                reason: format!(
-                    "batch of {len} bytes cannot be encoded in {}",
-                    self.segment.path.display()
-                ),
-            })?;
+        let written = batch::encode_from(region, self.next_offset, entries).map_err(|source| {
+            Error::Encode {
+                path: self.segment.path.clone(),
+                source,
+            }
+        })?;
+        // `len` came from `batch::encoded_len_of` over the same entries.
+        debug_assert_eq!(
+            written.length, len,
+            "encoded length differs from the computed one"
+        );
         if self.since_index >= self.segment.layout.index_interval && self.end > 0 {
             self.add_index_entry()?;
         }
@@ -667,6 +705,7 @@ impl ActiveSegment {
             .max_timestamp
             .store(self.max_timestamp, Ordering::Release);
         // Publish: the bytes first, then the offsets that refer to them.
+        self.writer.publish(self.end as usize);
         segment.end.store(self.end, Ordering::Release);
         segment
             .next_offset
@@ -676,6 +715,11 @@ impl ActiveSegment {
 
     /// Adds an entry for the batch just written at `self.end`.
     fn add_index_entry(&mut self) -> Result<()> {
+        // Both fit: the position is below the capacity, which is at most
+        // `MAX_SEGMENT_FILE_BYTES`, and every record takes several bytes, so a segment holds
+        // fewer than `u32::MAX` offsets.
+        debug_assert!(self.end < MAX_SEGMENT_FILE_BYTES);
+        debug_assert!(self.next_offset - self.segment.base_offset < u64::from(u32::MAX));
         let entry = IndexEntry {
             relative_offset: (self.next_offset - self.segment.base_offset) as u32,
             position: self.end as u32,
@@ -720,7 +764,7 @@ impl ActiveSegment {
         self.write_pending_index()?;
         let path = &self.segment.path;
         if sync {
-            self.map.sync(0..self.end as usize, path)?;
+            self.writer.map().sync(0..self.end as usize, path)?;
         }
         self.file.set_len(self.end).at(path)?;
         self.capacity = self.end;
@@ -802,6 +846,7 @@ fn confirm_clean(file: &File, base_offset: u64, file_len: u64, clean: CleanEnd) 
         next_offset: clean.next_offset,
         max_timestamp: clean.max_timestamp,
         last_batch: clean.last_batch,
+        checked_from: file_len,
     };
     let Some(at) = clean.last_batch else {
         return (file_len == 0 && clean.next_offset == base_offset).then_some(scan);
