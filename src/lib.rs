@@ -52,6 +52,12 @@
 //! or `Always` (each `send` waits for an fsync that concurrent senders share).
 //! [`Producer::flush`] fsyncs on demand.
 //!
+//! ## Logging
+//!
+//! Recovery, segment rolls, retention, compaction, rebalances and background failures are
+//! reported as [`tracing`](https://docs.rs/tracing) events; they cost nothing until the
+//! application installs a subscriber. The library never prints.
+//!
 //! ## On-disk format
 //!
 //! `<dir>/<topic>/<partition>/<base offset:020>.log` files of record batches, each with a
