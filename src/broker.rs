@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
@@ -68,8 +68,6 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     stop: Mutex<Option<Sender<()>>>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
-    /// When the background thread last ran retention.
-    last_cleaning: Mutex<std::time::Instant>,
     coordinator: Coordinator,
     offsets: OffsetStore,
 }
@@ -139,7 +137,6 @@ impl Broker {
         );
         let inner = Arc::new(Inner {
             coordinator: Coordinator::default(),
-            last_cleaning: Mutex::new(std::time::Instant::now()),
             offsets,
             dir,
             config,
@@ -526,6 +523,10 @@ impl Inner {
         }
         let tick = tick.max(MIN_MAINTENANCE_TICK);
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let mut rounds = Rounds {
+            cleaned: Instant::now(),
+            synced: Instant::now(),
+        };
         let weak: Weak<Self> = Arc::downgrade(inner);
         let handle = thread::Builder::new()
             .name("strom-maintenance".into())
@@ -535,7 +536,7 @@ impl Inner {
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
                 let Some(inner) = weak.upgrade() else { return };
-                inner.maintain();
+                inner.maintain(&mut rounds);
             })
             .at(&inner.dir)?;
         *inner.stop.lock() = Some(stop);
@@ -543,31 +544,25 @@ impl Inner {
         Ok(())
     }
 
-    /// One round of background work.
-    fn maintain(&self) {
+    /// One round of background work: whatever of it is due.
+    fn maintain(&self, rounds: &mut Rounds) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
         self.coordinator
-            .expire_members(std::time::Instant::now(), &|t| self.partition_counts(t));
-        let due = {
-            let mut last = self.last_cleaning.lock();
-            let due = last.elapsed() >= self.config.maintenance_interval;
-            if due {
-                *last = std::time::Instant::now();
-            }
-            due
-        };
-        if due {
+            .expire_members(Instant::now(), &|t| self.partition_counts(t));
+        if due(&mut rounds.cleaned, self.config.maintenance_interval) {
             // Failures are logged and retried next round; appends and reads go on.
             let _ = self.clean_logs(true);
         }
-        if let SyncPolicy::Interval(_) = self.config.sync {
-            for topic in self.all_topics() {
-                for log in topic.partitions() {
-                    // A failure poisons the partition (logged there); its next send
-                    // reports it.
-                    let _ = log.sync_all();
+        if let SyncPolicy::Interval(every) = self.config.sync {
+            if due(&mut rounds.synced, every) {
+                for topic in self.all_topics() {
+                    for log in topic.partitions() {
+                        // A failure poisons the partition (logged there); its next send
+                        // reports it.
+                        let _ = log.sync_all();
+                    }
                 }
             }
         }
@@ -627,6 +622,23 @@ impl Drop for Inner {
     }
 }
 
+/// When the background thread last did each kind of work.
+#[derive(Debug)]
+struct Rounds {
+    cleaned: Instant,
+    synced: Instant,
+}
+
+/// Whether `every` has passed since `last`, which moves to now if so. An interval that
+/// never passes (`Duration::MAX`) is never due.
+fn due(last: &mut Instant, every: Duration) -> bool {
+    let due = last.elapsed() >= every;
+    if due {
+        *last = Instant::now();
+    }
+    due
+}
+
 /// Takes the exclusive lock on `dir`.
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
@@ -667,6 +679,6 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// How long until `deadline`, or zero.
-pub(crate) fn remaining(deadline: std::time::Instant) -> Duration {
-    deadline.saturating_duration_since(std::time::Instant::now())
+pub(crate) fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }

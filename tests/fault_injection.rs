@@ -284,3 +284,42 @@ fn a_background_failure_is_logged_and_retried() -> Result<()> {
     assert!(broker.describe_topic("t")?.partitions[0].log_start_offset > 0);
     broker.close()
 }
+
+#[test]
+fn a_failed_background_fsync_is_logged_and_poisons_the_partition() -> Result<()> {
+    let _serial = exclusive();
+    let captured = Captured::global();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open_with(
+        dir.path(),
+        BrokerConfig::default().sync(SyncPolicy::Interval(Duration::from_millis(10))),
+    )?;
+    broker.create_topic("interval", TopicConfig::default())?;
+    let producer = broker.producer();
+    fault::inject(FaultPoint::Fsync, 0);
+    producer.send("interval", Record::new("acknowledged"))?;
+    // The background fsync fails: logged at ERROR with the partition ...
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !captured.lines().iter().any(|l| {
+        l.starts_with("ERROR") && l.contains("topic=interval") && l.contains("partition=0")
+    }) {
+        assert!(
+            Instant::now() < give_up,
+            "no failure logged: {:?}",
+            captured.lines()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // ... which refuses writes from then on.
+    let err = producer
+        .send("interval", Record::new("refused"))
+        .expect_err("poisoned");
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(broker.close().is_err());
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(
+        broker.describe_topic("interval")?.partitions[0].high_watermark,
+        1
+    );
+    broker.close()
+}
