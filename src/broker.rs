@@ -117,6 +117,7 @@ impl Broker {
             if name.ends_with(DELETED_SUFFIX) {
                 // A delete that was interrupted: finish it.
                 fs::remove_dir_all(&path).at(&path)?;
+                tracing::info!(path = %path.display(), "finished an interrupted topic deletion");
                 continue;
             }
             if topic::validate_name(&name, true).is_err() || !path.join(topic::CONFIG_FILE).exists()

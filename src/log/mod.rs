@@ -518,12 +518,14 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
         } else if name.ends_with(storage::CLEANED_EXT) {
             let path = entry.path();
             fs::remove_file(&path).at(&path)?;
+            tracing::info!(path = %path.display(), "removed the output of an unfinished compaction");
         }
     }
     bases.sort_unstable();
     for path in orphans {
         if !path.with_extension(LOG_EXT).exists() {
             fs::remove_file(&path).at(&path)?;
+            tracing::info!(path = %path.display(), "removed an index file without its log");
         }
     }
     Ok(bases)
