@@ -8,7 +8,7 @@
 //! Appends go to a fresh temporary directory per round; reads are of data written once
 //! and hot in the page cache.
 //!
-//! Run: `cargo bench --bench compare --features compare`.
+//! Run: `cargo bench -p strom-bench`.
 
 #![expect(
     clippy::cast_precision_loss,
