@@ -8,7 +8,9 @@
 //! Appends go to a fresh temporary directory per round; reads are of data written once
 //! and hot in the page cache.
 //!
-//! Run: `cargo bench --bench compare --features compare`.
+//! Run: `cargo bench -p strom-bench`. With `--test` (`cargo bench -p strom-bench -- --test`,
+//! criterion's flag for running each bench once) it does one round on a hundredth of the
+//! work: a check that every system still runs, whose figures mean nothing.
 
 #![expect(
     clippy::cast_precision_loss,
@@ -21,7 +23,7 @@ use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,30 +36,64 @@ use strom::{
     TopicConfig, TopicPartition,
 };
 
-/// Rounds of each workload per system.
-const ROUNDS: usize = 5;
 /// Bytes of each record's value.
 const VALUE: usize = 100;
 /// Records per batch in the batch-append workload.
 const BATCH: usize = 1000;
-/// Records appended per round in batches.
-const BATCH_RECORDS: usize = 300_000;
-/// Records appended per round one per call (strom, commitlog).
-const SINGLE_RECORDS: usize = 100_000;
-/// Records appended per round one per statement by `SQLite` (much slower per record).
-const SQLITE_SINGLE_RECORDS: usize = 20_000;
-/// How long each durable-append round runs.
-const DURABLE_FOR: Duration = Duration::from_secs(1);
 /// Threads sending to strom with `SyncPolicy::Always`.
 const DURABLE_THREADS: usize = 16;
-/// Records read back per round.
-const READ_RECORDS: usize = 500_000;
-/// Latency samples per round.
-const LATENCY_SAMPLES: usize = 2_000;
 /// Pause between latency samples, so each one finds the receiver waiting.
 const LATENCY_GAP: Duration = Duration::from_micros(100);
 /// The framed baseline's buffer: one `write()` each time it fills.
 const FRAME_BUFFER: usize = 64 << 10;
+
+/// How much work a run does.
+#[derive(Debug)]
+struct Scale {
+    /// Rounds of each workload per system.
+    rounds: usize,
+    /// Records appended per round in batches (a multiple of `BATCH`).
+    batch_records: usize,
+    /// Records appended per round one per call (strom, commitlog).
+    single_records: usize,
+    /// Records appended per round one per statement by `SQLite` (much slower per record).
+    sqlite_single_records: usize,
+    /// How long each durable-append round runs.
+    durable_for: Duration,
+    /// Records read back per round (a multiple of `BATCH`).
+    read_records: usize,
+    /// Latency samples per round.
+    latency_samples: usize,
+}
+
+/// The measured run.
+const FULL: Scale = Scale {
+    rounds: 5,
+    batch_records: 300_000,
+    single_records: 100_000,
+    sqlite_single_records: 20_000,
+    durable_for: Duration::from_secs(1),
+    read_records: 500_000,
+    latency_samples: 2_000,
+};
+
+/// `--test`: one round on a hundredth of the work.
+const QUICK: Scale = Scale {
+    rounds: 1,
+    batch_records: 3_000,
+    single_records: 1_000,
+    sqlite_single_records: 200,
+    durable_for: Duration::from_millis(10),
+    read_records: 5_000,
+    latency_samples: 20,
+};
+
+/// This run's scale, chosen in `main`.
+static SCALE: OnceLock<&'static Scale> = OnceLock::new();
+
+fn scale() -> &'static Scale {
+    SCALE.get().expect("scale chosen in main")
+}
 
 /// What a row's figures are.
 #[derive(Clone, Copy, PartialEq)]
@@ -121,10 +157,10 @@ fn interleave(
             work,
             system,
             unit,
-            rounds: Vec::with_capacity(ROUNDS),
+            rounds: Vec::with_capacity(scale().rounds),
         })
         .collect();
-    for _ in 0..ROUNDS {
+    for _ in 0..scale().rounds {
         for ((_, run), row) in systems.iter_mut().zip(&mut rows) {
             row.rounds.push(run());
         }
@@ -173,13 +209,13 @@ fn batch_strom() -> f64 {
     let producer = broker.producer();
     let value = value();
     let start = Instant::now();
-    for _ in 0..BATCH_RECORDS / BATCH {
+    for _ in 0..scale().batch_records / BATCH {
         let meta = producer
             .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
             .expect("send_batch");
         black_box(meta);
     }
-    let r = rate(BATCH_RECORDS, start.elapsed());
+    let r = rate(scale().batch_records, start.elapsed());
     broker.close().expect("close");
     r
 }
@@ -226,7 +262,7 @@ fn batch_framed() -> f64 {
     let value = value();
     let mut buf = Vec::with_capacity(FRAME_BUFFER);
     let start = Instant::now();
-    for _ in 0..BATCH_RECORDS / BATCH {
+    for _ in 0..scale().batch_records / BATCH {
         for _ in 0..BATCH {
             if buf.len() + 8 + value.len() > FRAME_BUFFER {
                 file.write_all(&buf).expect("write");
@@ -240,7 +276,7 @@ fn batch_framed() -> f64 {
     if !buf.is_empty() {
         file.write_all(&buf).expect("write");
     }
-    rate(BATCH_RECORDS, start.elapsed())
+    rate(scale().batch_records, start.elapsed())
 }
 
 fn batch_commitlog() -> f64 {
@@ -248,11 +284,11 @@ fn batch_commitlog() -> f64 {
     let mut log = commitlog_open(dir.path());
     let value = value();
     let start = Instant::now();
-    for _ in 0..BATCH_RECORDS / BATCH {
+    for _ in 0..scale().batch_records / BATCH {
         let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
         black_box(log.append(&mut buf).expect("append"));
     }
-    rate(BATCH_RECORDS, start.elapsed())
+    rate(scale().batch_records, start.elapsed())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -264,14 +300,14 @@ fn single_strom() -> f64 {
     let producer = broker.producer();
     let value = value();
     let start = Instant::now();
-    for _ in 0..SINGLE_RECORDS {
+    for _ in 0..scale().single_records {
         black_box(
             producer
                 .send("bench", Record::new(value.as_slice()))
                 .expect("send"),
         );
     }
-    let r = rate(SINGLE_RECORDS, start.elapsed());
+    let r = rate(scale().single_records, start.elapsed());
     broker.close().expect("close");
     r
 }
@@ -281,10 +317,10 @@ fn single_commitlog() -> f64 {
     let mut log = commitlog_open(dir.path());
     let value = value();
     let start = Instant::now();
-    for _ in 0..SINGLE_RECORDS {
+    for _ in 0..scale().single_records {
         black_box(log.append_msg(&value).expect("append"));
     }
-    rate(SINGLE_RECORDS, start.elapsed())
+    rate(scale().single_records, start.elapsed())
 }
 
 /// One autocommitted INSERT per record.
@@ -296,21 +332,22 @@ fn single_sqlite() -> f64 {
         .prepare("INSERT INTO log (v) VALUES (?1)")
         .expect("prepare");
     let start = Instant::now();
-    for _ in 0..SQLITE_SINGLE_RECORDS {
+    for _ in 0..scale().sqlite_single_records {
         insert.execute([value.as_slice()]).expect("insert");
     }
-    rate(SQLITE_SINGLE_RECORDS, start.elapsed())
+    rate(scale().sqlite_single_records, start.elapsed())
 }
 
 // ---------------------------------------------------------------------------------------
 // Durable append: every acknowledged record fsynced.
 
-/// `DURABLE_THREADS` threads each `send` one record at a time for `DURABLE_FOR`; an fsync
+/// `DURABLE_THREADS` threads each `send` one record at a time for `Scale::durable_for`; an fsync
 /// is shared by the senders waiting on it (group commit).
 fn durable_strom() -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = strom_open(dir.path(), SyncPolicy::Always);
     let sent = AtomicU64::new(0);
+    let durable_for = scale().durable_for;
     let start = Instant::now();
     thread::scope(|s| {
         for _ in 0..DURABLE_THREADS {
@@ -319,7 +356,7 @@ fn durable_strom() -> f64 {
             s.spawn(move || {
                 let value = value();
                 let mut n = 0;
-                while start.elapsed() < DURABLE_FOR {
+                while start.elapsed() < durable_for {
                     producer
                         .send("bench", Record::new(value.as_slice()))
                         .expect("send");
@@ -343,8 +380,9 @@ fn durable_sqlite() -> f64 {
         .prepare("INSERT INTO log (v) VALUES (?1)")
         .expect("prepare");
     let mut n = 0;
+    let durable_for = scale().durable_for;
     let start = Instant::now();
-    while start.elapsed() < DURABLE_FOR {
+    while start.elapsed() < durable_for {
         insert.execute([value.as_slice()]).expect("insert");
         n += 1;
     }
@@ -355,13 +393,14 @@ fn durable_sqlite() -> f64 {
 // Read everything back in order.
 
 fn read_all() -> Vec<Row> {
-    eprintln!("filling {READ_RECORDS} records into each system to read back...");
+    let read_records = scale().read_records;
+    eprintln!("filling {read_records} records into each system to read back...");
     let dir = tempfile::tempdir().expect("temp dir");
     let value = value();
 
     let broker = strom_open(&dir.path().join("strom"), SyncPolicy::Never);
     let producer = broker.producer();
-    for _ in 0..READ_RECORDS / BATCH {
+    for _ in 0..read_records / BATCH {
         producer
             .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
             .expect("fill strom");
@@ -375,7 +414,7 @@ fn read_all() -> Vec<Row> {
     consumer.assign(std::slice::from_ref(&tp)).expect("assign");
 
     let mut log = commitlog_open(dir.path());
-    for _ in 0..READ_RECORDS / BATCH {
+    for _ in 0..read_records / BATCH {
         let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
         log.append(&mut buf).expect("fill commitlog");
     }
@@ -386,7 +425,7 @@ fn read_all() -> Vec<Row> {
         let mut insert = tx
             .prepare("INSERT INTO log (v) VALUES (?1)")
             .expect("prepare");
-        for _ in 0..READ_RECORDS {
+        for _ in 0..read_records {
             insert.execute([value.as_slice()]).expect("fill sqlite");
         }
     }
@@ -400,7 +439,7 @@ fn read_all() -> Vec<Row> {
                 consumer.seek(&tp, 0).expect("seek");
                 let start = Instant::now();
                 let (mut n, mut bytes) = (0, 0);
-                while n < READ_RECORDS {
+                while n < read_records {
                     let records = consumer.poll(Duration::ZERO).expect("poll");
                     for r in &records {
                         bytes += r.value().len();
@@ -408,13 +447,13 @@ fn read_all() -> Vec<Row> {
                     n += records.len();
                 }
                 let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                assert_eq!(black_box(bytes), read_records * VALUE);
                 r
             }),
             ("commitlog read (1 MiB limit)", &mut || {
                 let start = Instant::now();
                 let (mut n, mut bytes, mut next) = (0, 0, 0);
-                while n < READ_RECORDS {
+                while n < read_records {
                     let buf = log.read(next, ReadLimit::max_bytes(1 << 20)).expect("read");
                     for m in buf.iter() {
                         bytes += m.payload().len();
@@ -423,7 +462,7 @@ fn read_all() -> Vec<Row> {
                     }
                 }
                 let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                assert_eq!(black_box(bytes), read_records * VALUE);
                 r
             }),
             ("SQLite SELECT … ORDER BY id", &mut || {
@@ -438,7 +477,7 @@ fn read_all() -> Vec<Row> {
                     n += 1;
                 }
                 let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), READ_RECORDS * VALUE);
+                assert_eq!(black_box(bytes), read_records * VALUE);
                 r
             }),
         ],
@@ -473,12 +512,12 @@ fn percentiles(mut ns: Vec<u64>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-/// Sends `LATENCY_SAMPLES` stamped values through `send`, pausing between them, once the
+/// Sends `Scale::latency_samples` stamped values through `send`, pausing between them, once the
 /// receiver has passed `ready`.
 fn paced_sends(base: Instant, ready: &Barrier, mut send: impl FnMut(Vec<u8>)) {
     ready.wait();
     thread::sleep(Duration::from_millis(5));
-    for _ in 0..LATENCY_SAMPLES {
+    for _ in 0..scale().latency_samples {
         send(stamped(base));
         thread::sleep(LATENCY_GAP);
     }
@@ -505,8 +544,9 @@ fn latency_strom(spin_wait: Duration) -> (f64, f64) {
                 .assign(&[TopicPartition::new("bench", 0)])
                 .expect("assign");
             ready.wait();
-            let mut out = Vec::with_capacity(LATENCY_SAMPLES);
-            while out.len() < LATENCY_SAMPLES {
+            let samples = scale().latency_samples;
+            let mut out = Vec::with_capacity(samples);
+            while out.len() < samples {
                 for record in &consumer.poll(Duration::from_secs(5)).expect("poll") {
                     out.push(since_stamp(base, record.value()));
                 }
@@ -531,8 +571,9 @@ fn latency_crossbeam(busy: bool) -> (f64, f64) {
         let ready = Arc::clone(&ready);
         thread::spawn(move || {
             ready.wait();
-            let mut out = Vec::with_capacity(LATENCY_SAMPLES);
-            while out.len() < LATENCY_SAMPLES {
+            let samples = scale().latency_samples;
+            let mut out = Vec::with_capacity(samples);
+            while out.len() < samples {
                 let v = if busy {
                     match rx.try_recv() {
                         Ok(v) => v,
@@ -573,7 +614,7 @@ fn latency() -> Vec<Row> {
     eprintln!("one-way latency...");
     let mut p50 = vec![Vec::new(); systems.len()];
     let mut p99 = vec![Vec::new(); systems.len()];
-    for _ in 0..ROUNDS {
+    for _ in 0..scale().rounds {
         for (i, (_, run)) in systems.iter().enumerate() {
             let (a, b) = run();
             p50[i].push(a);
@@ -613,6 +654,10 @@ fn find<'a>(rows: &'a [Row], work: &str, prefix: &str) -> &'a Row {
 }
 
 fn main() {
+    let quick = std::env::args().any(|arg| arg == "--test");
+    SCALE
+        .set(if quick { &QUICK } else { &FULL })
+        .expect("scale chosen once");
     let started = Instant::now();
     let mut rows = Vec::new();
     rows.extend(interleave(
@@ -627,7 +672,7 @@ fn main() {
             ),
             (
                 "API work alone: Records in, RecordMetadata out, no storage",
-                &mut || api_floor(BATCH, BATCH_RECORDS),
+                &mut || api_floor(BATCH, scale().batch_records),
             ),
         ],
     ));
@@ -640,7 +685,7 @@ fn main() {
             ("SQLite WAL NORMAL, INSERT autocommit", &mut single_sqlite),
             (
                 "API work alone: a Record in, a RecordMetadata out, no storage",
-                &mut || api_floor(1, SINGLE_RECORDS),
+                &mut || api_floor(1, scale().single_records),
             ),
         ],
     ));
@@ -655,7 +700,11 @@ fn main() {
     rows.extend(read_all());
     rows.extend(latency());
     print_table(&rows);
-    print_goals(&rows);
+    if quick {
+        println!("\n--test: one short round, to show that every system runs; not a measurement.");
+    } else {
+        print_goals(&rows);
+    }
     println!("\ntotal run time {:.0} s", started.elapsed().as_secs_f64());
 }
 
@@ -686,9 +735,13 @@ fn print_table(rows: &[Row]) {
             ratio,
         );
     }
+    let rounds = match scale().rounds {
+        1 => "1 round".to_string(),
+        n => format!("{n} rounds, interleaved"),
+    };
     println!(
-        "\n{ROUNDS} rounds, interleaved; MB/s counts 100-byte values only; for latency, \
-         a ratio below 1 means strom is faster."
+        "\n{rounds}; MB/s counts 100-byte values only; for latency, a ratio below 1 means \
+         strom is faster."
     );
 }
 
