@@ -26,12 +26,14 @@ struct Announce {
 }
 
 impl RebalanceListener for Announce {
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> strom::Result<()> {
         println!("  {}: revoked  {}", self.name, names(revoked.partitions()));
+        Ok(())
     }
 
-    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> strom::Result<()> {
         println!("  {}: assigned {}", self.name, names(partitions));
+        Ok(())
     }
 }
 

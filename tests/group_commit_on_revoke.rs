@@ -72,7 +72,7 @@ struct Recorder {
 }
 
 impl RebalanceListener for Recorder {
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> Result<()> {
         let partitions = revoked.partitions().to_vec();
         let positions = partitions.iter().map(|tp| revoked.position(tp)).collect();
         if let Some(processed) = &self.processed {
@@ -83,7 +83,7 @@ impl RebalanceListener for Recorder {
                     .filter_map(|tp| processed.get(tp).map(|&o| (tp.clone(), o)))
                     .collect()
             };
-            revoked.commit_offsets(&done).expect("commit on revoke");
+            revoked.commit_offsets(&done)?;
         }
         let committed = committed_now(&self.broker, &partitions);
         self.shared
@@ -96,9 +96,10 @@ impl RebalanceListener for Recorder {
                 positions,
                 committed,
             });
+        Ok(())
     }
 
-    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.shared
             .events
             .lock()
@@ -107,6 +108,7 @@ impl RebalanceListener for Recorder {
                 member: self.member,
                 partitions: partitions.to_vec(),
             });
+        Ok(())
     }
 }
 

@@ -137,7 +137,7 @@ struct Releaser {
 }
 
 impl RebalanceListener for Releaser {
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> Result<()> {
         let mut claims = self.claims.lock().expect("claims");
         for tp in revoked.partitions() {
             let key = (self.group, tp.topic.clone(), tp.partition);
@@ -145,6 +145,7 @@ impl RebalanceListener for Releaser {
                 claims.remove(&key);
             }
         }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strom::{
     Broker, BrokerConfig, CleanupPolicy, ConsumerConfig, Error, OffsetReset, Record, Result,
@@ -315,8 +315,22 @@ fn delete_while_producing_gives_errors_not_panics() -> Result<()> {
     broker.delete_topic("busy")?;
     assert!(!dir.path().join("busy").exists());
     broker.create_topic("busy", TopicConfig::default().partitions(2))?;
-    // Let the senders write to the new topic for a while.
-    thread::sleep(Duration::from_millis(50));
+    // Let the senders write to the new topic for a while: until it holds some records.
+    let until = Instant::now() + Duration::from_secs(30);
+    while broker
+        .describe_topic("busy")?
+        .partitions
+        .iter()
+        .map(|p| p.high_watermark)
+        .sum::<u64>()
+        < 100
+    {
+        assert!(
+            Instant::now() < until,
+            "the senders do not write to the re-created topic"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     stop.store(true, Ordering::Relaxed);
     for sender in senders {
         let (ok, errors) = sender.join().expect("sender panicked");

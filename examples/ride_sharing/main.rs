@@ -134,7 +134,7 @@ struct Listener {
 }
 
 impl RebalanceListener for Listener {
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> strom::Result<()> {
         let partitions: Vec<u32> = revoked.partitions().iter().map(|tp| tp.partition).collect();
         let forgotten = lock(&self.table).forget_partitions(&partitions);
         lock(&self.shared.owners).retain(|p, _| !partitions.contains(p));
@@ -142,9 +142,10 @@ impl RebalanceListener for Listener {
             "  {}: revoked  {partitions:?}, forgets {forgotten} drivers",
             self.name
         );
+        Ok(())
     }
 
-    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> strom::Result<()> {
         let partitions: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
         for &p in &partitions {
             match lock(&self.shared.owners).insert(p, self.name) {
@@ -156,6 +157,7 @@ impl RebalanceListener for Listener {
             }
         }
         println!("  {}: assigned {partitions:?}", self.name);
+        Ok(())
     }
 }
 

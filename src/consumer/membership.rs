@@ -14,9 +14,20 @@ use crate::record::TopicPartition;
 /// Told when partitions leave or join a group member, so that the application can commit
 /// or save its state first (Kafka's `ConsumerRebalanceListener`).
 ///
-/// Both methods run inside [`Consumer::poll`], on the consumer's thread. With auto-commit
-/// on, the positions of revoked partitions are already committed when
-/// `on_partitions_revoked` runs.
+/// Both methods run inside [`Consumer::poll`], on the consumer's thread, and
+/// `on_partitions_revoked` also inside [`Consumer::close`], [`Consumer::unsubscribe`] and
+/// the consumer's drop. With auto-commit on, the positions of revoked partitions are
+/// already committed when `on_partitions_revoked` runs.
+///
+/// # Errors
+///
+/// An error from either method does not stop the rebalance, as in Kafka's Java client: the
+/// revoked partitions are still let go, so that other members can take them, the new ones
+/// are still taken, and `on_partitions_assigned` is still called. Then the call that ran
+/// the listener (`poll`, `close` or `unsubscribe`) returns the first error the listener
+/// returned; the next `poll` goes on as usual. A revoked partition whose commit failed
+/// moves on all the same: its new owner starts at the last offset that was committed.
+/// When a consumer is dropped, a listener error is lost.
 ///
 /// ```
 /// use strom::{RebalanceListener, Revoked, TopicPartition};
@@ -24,31 +35,43 @@ use crate::record::TopicPartition;
 /// struct SaveOnRevoke;
 ///
 /// impl RebalanceListener for SaveOnRevoke {
-///     fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
-///         // Commit exactly what was processed before the partitions move on.
+///     fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> strom::Result<()> {
+///         // Commit exactly what was processed before the partitions move on; if that
+///         // fails, `poll` returns the error.
 ///         let done: Vec<(TopicPartition, u64)> = revoked
 ///             .partitions()
 ///             .iter()
 ///             .filter_map(|tp| revoked.position(tp).map(|p| (tp.clone(), p)))
 ///             .collect();
-///         revoked.commit_offsets(&done).expect("commit");
+///         revoked.commit_offsets(&done)
 ///     }
 ///
-///     fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+///     fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> strom::Result<()> {
 ///         println!("now reading {partitions:?}");
+///         Ok(())
 ///     }
 /// }
 /// ```
 pub trait RebalanceListener: Send {
     /// Partitions are about to leave this consumer. By default, nothing.
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) {
+    ///
+    /// # Errors
+    /// Whatever the application returns; the partitions are let go all the same (see
+    /// [`RebalanceListener`]).
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> Result<()> {
         let _ = revoked;
+        Ok(())
     }
 
     /// Partitions became this consumer's; reading them starts at their committed offsets.
     /// By default, nothing.
-    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+    ///
+    /// # Errors
+    /// Whatever the application returns; the partitions stay assigned all the same (see
+    /// [`RebalanceListener`]).
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         let _ = partitions;
+        Ok(())
     }
 }
 
@@ -181,7 +204,8 @@ impl Consumer {
     }
 
     /// Like [`subscribe`](Self::subscribe), and tells `listener` of every partition that
-    /// leaves or joins this consumer.
+    /// leaves or joins this consumer; an error it returns comes back from the `poll` or
+    /// `close` that ran it (see [`RebalanceListener`]).
     ///
     /// # Errors
     /// As [`subscribe`](Self::subscribe).
@@ -198,7 +222,8 @@ impl Consumer {
     /// on a consumer with assigned partitions, drops those.
     ///
     /// # Errors
-    /// [`Error::Io`] if the auto-commit fails (the group is left all the same).
+    /// [`Error::Io`] if the auto-commit fails, or the first error the
+    /// [`RebalanceListener`] returned; the group is left all the same.
     pub fn unsubscribe(&mut self) -> Result<()> {
         let result = self.leave_group();
         // As in Kafka, it also drops a manual assignment.
@@ -264,7 +289,8 @@ impl Consumer {
     /// Commits (when auto-commit is on), leaves the group and drops the consumer.
     ///
     /// # Errors
-    /// [`Error::Io`] if the final commit fails; the group is left all the same.
+    /// [`Error::Io`] if the final commit fails, or the error the [`RebalanceListener`]
+    /// returned when told of the partitions leaving; the group is left all the same.
     pub fn close(mut self) -> Result<()> {
         let result = self.leave_group();
         // Done: dropping it now must not commit a second time.
@@ -318,19 +344,21 @@ impl Consumer {
         } else {
             Ok(())
         };
+        let mut listener_result = Ok(());
         if let Some(m) = self.membership.take() {
-            // As Kafka's `close`, the listener hears of the partitions leaving.
+            // As Kafka's `close`, the listener hears of the partitions leaving; whatever it
+            // returns, the member leaves.
             let held: Vec<TopicPartition> = self.assigned.iter().map(|a| a.tp.clone()).collect();
             let positions: Vec<Option<u64>> = self.assigned.iter().map(|a| a.position).collect();
             if !held.is_empty() {
-                self.revoke_listener(&m.group_id, &held, &positions);
+                listener_result = self.revoke_listener(&m.group_id, &held, &positions);
             }
             self.assigned.clear();
             m.group.release(&m.member_id, &held);
             m.group
                 .leave(&m.member_id, &|t| self.inner.partition_counts(t));
         }
-        committed
+        committed.and(listener_result)
     }
 
     /// Checks in with the group: hands over partitions that moved away and takes those
@@ -344,7 +372,10 @@ impl Consumer {
         result
     }
 
+    /// Acts on the group's current generation. A listener error does not stop it: the
+    /// partitions still move, and the first such error is returned at the end.
     fn sync_membership(&mut self, m: &mut Membership) -> Result<()> {
+        let mut listener_result = Ok(());
         let waiter = self.waiter();
         let inner = Arc::clone(&self.inner);
         let counts = |t: &[String]| inner.partition_counts(t);
@@ -354,7 +385,7 @@ impl Consumer {
                 // Removed for not polling in time: what it held was given away uncommitted,
                 // as in Kafka. Rejoin under a new id.
                 let lost: Vec<TopicPartition> = self.assigned.drain(..).map(|a| a.tp).collect();
-                self.revoke_listener(&m.group_id, &lost, &[]);
+                listener_result = self.revoke_listener(&m.group_id, &lost, &[]);
                 m.member_id = self.inner.coordinator().new_member_id(&m.group_id);
                 m.generation = 0;
                 m.pending.clear();
@@ -362,12 +393,12 @@ impl Consumer {
                 m.group.join(request, Arc::clone(&waiter), &counts);
                 match m.group.sync(&m.member_id, &waiter, &counts) {
                     Sync::Current { generation, target } => (generation, target),
-                    Sync::Removed => return Ok(()),
+                    Sync::Removed => return listener_result,
                 }
             }
         };
         if generation == m.generation && m.pending.is_empty() {
-            return Ok(());
+            return listener_result;
         }
         let eager = self.config.assignment_strategy != AssignmentStrategy::CooperativeSticky;
         let mut assigned_now = Vec::new();
@@ -403,7 +434,8 @@ impl Consumer {
             let told_positions: Vec<Option<u64>> =
                 told.iter().map(|&i| self.assigned[i].position).collect();
             if !told_tps.is_empty() {
-                self.revoke_listener(&m.group_id, &told_tps, &told_positions);
+                let result = self.revoke_listener(&m.group_id, &told_tps, &told_positions);
+                listener_result = listener_result.and(result);
             }
             let moved: Vec<TopicPartition> = moving
                 .iter()
@@ -438,27 +470,31 @@ impl Consumer {
         if !assigned_now.is_empty() {
             assigned_now.sort();
             if let Some(listener) = self.listener.as_mut() {
-                listener.0.on_partitions_assigned(&assigned_now);
+                let result = listener.0.on_partitions_assigned(&assigned_now);
+                listener_result = listener_result.and(result);
             }
         }
-        Ok(())
+        listener_result
     }
 
+    /// Tells the listener, if there is one, that `partitions` are leaving; returns what it
+    /// returned.
     fn revoke_listener(
         &mut self,
         group_id: &str,
         partitions: &[TopicPartition],
         positions: &[Option<u64>],
-    ) {
-        if let Some(listener) = self.listener.as_mut() {
-            let mut revoked = Revoked {
-                partitions,
-                positions: positions.to_vec(),
-                offsets: self.inner.offsets(),
-                group_id,
-            };
-            listener.0.on_partitions_revoked(&mut revoked);
-        }
+    ) -> Result<()> {
+        let Some(listener) = self.listener.as_mut() else {
+            return Ok(());
+        };
+        let mut revoked = Revoked {
+            partitions,
+            positions: positions.to_vec(),
+            offsets: self.inner.offsets(),
+            group_id,
+        };
+        listener.0.on_partitions_revoked(&mut revoked)
     }
 }
 

@@ -244,7 +244,8 @@ impl Consumer {
     /// [`Error::OffsetOutOfRange`] when a position is missing or outside the log and
     /// `auto_offset_reset` is `None`; [`Error::Corrupt`] for a damaged batch (records before
     /// it are returned first); [`Error::InvalidConfig`] when nothing is assigned;
-    /// [`Error::Closed`].
+    /// [`Error::Closed`]; the first error a [`RebalanceListener`] returned while this call
+    /// ran it (the rebalance is completed all the same; no records are returned with it).
     pub fn poll(&mut self, timeout: Duration) -> Result<Records> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
