@@ -332,3 +332,65 @@ fn the_first_listener_error_is_returned() -> Result<()> {
     drop(second);
     broker.close()
 }
+
+/// A member whose auto-commit before a rebalance fails does not keep the partitions it
+/// lost, as in Kafka: `poll` returns the commit's error, the partitions move on, and their
+/// new owner starts at the last committed offset.
+#[test]
+fn a_failed_auto_commit_before_a_rebalance_does_not_hold_up_the_partitions() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = setup(dir.path())?;
+    let auto = config().enable_auto_commit(true);
+    let mut first = broker.consumer(auto.clone());
+    first.subscribe([TOPIC])?;
+    read_all_of(&mut first, &all_partitions())?;
+    let blocked = block_commits(dir.path(), GROUP);
+    let mut second = broker.consumer(auto);
+    second.subscribe([TOPIC])?;
+    match first.poll(POLL) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, blocked),
+        other => panic!("poll should return the failed auto-commit, got {other:?}"),
+    }
+    let kept = held(&first);
+    let moved: BTreeSet<TopicPartition> = all_partitions().difference(&kept).cloned().collect();
+    assert!(!kept.is_empty() && !moved.is_empty(), "kept {kept:?}");
+    // Nothing was committed, so the new owner reads the moved partitions from the start.
+    let read = read_all_of(&mut second, &moved)?;
+    assert_eq!(read.len() as u64, moved.len() as u64 * PER_PARTITION);
+    assert_eq!(held(&second), moved);
+    drop(first);
+    drop(second);
+    broker.close()
+}
+
+/// The periodic auto-commit failing does not hold up the group either: the `poll` that ran
+/// it still hands over partitions, then returns the error.
+#[test]
+fn a_failing_periodic_auto_commit_still_hands_partitions_over() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = setup(dir.path())?;
+    // Due at every poll.
+    let auto = config()
+        .enable_auto_commit(true)
+        .auto_commit_interval(Duration::ZERO);
+    let mut first = broker.consumer(auto.clone());
+    first.subscribe([TOPIC])?;
+    read_all_of(&mut first, &all_partitions())?;
+    let blocked = block_commits(dir.path(), GROUP);
+    let mut second = broker.consumer(auto.enable_auto_commit(false));
+    second.subscribe([TOPIC])?;
+    match first.poll(POLL) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, blocked),
+        other => panic!("poll should return the failed auto-commit, got {other:?}"),
+    }
+    let moved: BTreeSet<TopicPartition> = all_partitions()
+        .difference(&held(&first))
+        .cloned()
+        .collect();
+    assert!(!moved.is_empty(), "the first member let nothing go");
+    read_all_of(&mut second, &moved)?;
+    assert_eq!(held(&second), moved);
+    drop(first);
+    drop(second);
+    broker.close()
+}

@@ -26,7 +26,8 @@ use crate::record::TopicPartition;
 /// are still taken, and `on_partitions_assigned` is still called. Then the call that ran
 /// the listener (`poll`, `close` or `unsubscribe`) returns the first error the listener
 /// returned; the next `poll` goes on as usual. A revoked partition whose commit failed
-/// moves on all the same: its new owner starts at the last offset that was committed.
+/// (the listener's, or the auto-commit before it) moves on all the same: its new owner
+/// starts at the last offset that was committed.
 /// When a consumer is dropped, a listener error is lost.
 ///
 /// ```
@@ -330,7 +331,10 @@ impl Consumer {
             && self.config.group_id.is_some()
             && self.last_commit.elapsed() >= self.config.auto_commit_interval
         {
-            self.commit()?;
+            let result = self.commit();
+            // A failure is retried at the next interval, not at every poll.
+            self.last_commit = Instant::now();
+            result?;
         }
         Ok(())
     }
@@ -372,8 +376,9 @@ impl Consumer {
         result
     }
 
-    /// Acts on the group's current generation. A listener error does not stop it: the
-    /// partitions still move, and the first such error is returned at the end.
+    /// Acts on the group's current generation. Neither a listener error nor a failed
+    /// auto-commit stops it: the partitions still move, and the first such error is returned
+    /// at the end.
     fn sync_membership(&mut self, m: &mut Membership) -> Result<()> {
         let mut listener_result = Ok(());
         let waiter = self.waiter();
@@ -420,7 +425,18 @@ impl Consumer {
                         })
                         .collect()
                 };
-                self.inner.offsets().commit(&m.group_id, &offsets)?;
+                if let Err(e) = self.inner.offsets().commit(&m.group_id, &offsets) {
+                    // As Kafka's auto-commit before a rebalance: the partitions move on all
+                    // the same (a member that cannot commit must not keep them), and their
+                    // new owners start at the last committed offsets.
+                    tracing::warn!(
+                        group_id = %m.group_id,
+                        member_id = %m.member_id,
+                        error = %e,
+                        "auto-commit before a rebalance failed; the partitions move on"
+                    );
+                    listener_result = listener_result.and(Err(e));
+                }
             }
             // Eager strategies tell the listener that everything was revoked and reassigned,
             // as Kafka's eager protocol does; the cooperative one only what moves.

@@ -243,9 +243,10 @@ impl Consumer {
     /// # Errors
     /// [`Error::OffsetOutOfRange`] when a position is missing or outside the log and
     /// `auto_offset_reset` is `None`; [`Error::Corrupt`] for a damaged batch (records before
-    /// it are returned first); [`Error::InvalidConfig`] when nothing is assigned;
+    /// it are returned first); [`Error::IllegalState`] when nothing is assigned;
     /// [`Error::Closed`]; the first error a [`RebalanceListener`] returned while this call
-    /// ran it (the rebalance is completed all the same; no records are returned with it).
+    /// ran it, or of the auto-commit before a rebalance (the rebalance is completed all the
+    /// same; no records are returned with it).
     pub fn poll(&mut self, timeout: Duration) -> Result<Records> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
@@ -258,7 +259,12 @@ impl Consumer {
         }
         // A timeout too long for an `Instant` (`Duration::MAX`) means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
-        self.auto_commit_if_due()?;
+        if let Err(e) = self.auto_commit_if_due() {
+            // The group's work still happens, so that a member that cannot commit does not
+            // keep partitions the group has given to others; the error is returned after it.
+            self.sync_group()?;
+            return Err(e);
+        }
         loop {
             // Reset before anything is checked, so a wake-up from here on is not lost.
             let waiter = self.waiter();
