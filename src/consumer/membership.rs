@@ -412,32 +412,8 @@ impl Consumer {
             let moving: Vec<usize> = (0..self.assigned.len())
                 .filter(|&i| !target.contains(&self.assigned[i].tp))
                 .collect();
-            if self.config.enable_auto_commit {
-                let offsets: Vec<(TopicPartition, u64)> = if eager {
-                    self.positions()
-                } else {
-                    moving
-                        .iter()
-                        .filter_map(|&i| {
-                            self.assigned[i]
-                                .position
-                                .map(|p| (self.assigned[i].tp.clone(), p))
-                        })
-                        .collect()
-                };
-                if let Err(e) = self.inner.offsets().commit(&m.group_id, &offsets) {
-                    // As Kafka's auto-commit before a rebalance: the partitions move on all
-                    // the same (a member that cannot commit must not keep them), and their
-                    // new owners start at the last committed offsets.
-                    tracing::warn!(
-                        group_id = %m.group_id,
-                        member_id = %m.member_id,
-                        error = %e,
-                        "auto-commit before a rebalance failed; the partitions move on"
-                    );
-                    listener_result = listener_result.and(Err(e));
-                }
-            }
+            let committed = self.commit_before_rebalance(m, &moving, eager);
+            listener_result = listener_result.and(committed);
             // Eager strategies tell the listener that everything was revoked and reassigned,
             // as Kafka's eager protocol does; the cooperative one only what moves.
             let told: Vec<usize> = if eager {
@@ -491,6 +467,45 @@ impl Consumer {
             }
         }
         listener_result
+    }
+
+    /// With auto-commit on, commits before a rebalance: every position under an eager
+    /// strategy (everything is revoked), only those of the partitions `moving` away under
+    /// the cooperative one. A failure is logged and returned, and the rebalance goes on.
+    fn commit_before_rebalance(
+        &mut self,
+        m: &Membership,
+        moving: &[usize],
+        eager: bool,
+    ) -> Result<()> {
+        if !self.config.enable_auto_commit {
+            return Ok(());
+        }
+        let offsets: Vec<(TopicPartition, u64)> = if eager {
+            self.positions()
+        } else {
+            moving
+                .iter()
+                .filter_map(|&i| {
+                    self.assigned[i]
+                        .position
+                        .map(|p| (self.assigned[i].tp.clone(), p))
+                })
+                .collect()
+        };
+        let result = self.inner.offsets().commit(&m.group_id, &offsets);
+        if let Err(e) = &result {
+            // As Kafka's auto-commit before a rebalance: the partitions move on all the
+            // same (a member that cannot commit must not keep them), and their new owners
+            // start at the last committed offsets.
+            tracing::warn!(
+                group_id = %m.group_id,
+                member_id = %m.member_id,
+                error = %e,
+                "auto-commit before a rebalance failed; the partitions move on"
+            );
+        }
+        result
     }
 
     /// Tells the listener, if there is one, that `partitions` are leaving; returns what it
