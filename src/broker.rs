@@ -77,7 +77,8 @@ impl Broker {
     ///
     /// # Errors
     /// [`Error::Locked`] if another broker has the directory, [`Error::Io`] if it cannot be
-    /// created or read, [`Error::Corrupt`] or [`Error::Serde`] for a damaged topic config.
+    /// created or read, [`Error::Corrupt`] for a damaged topic config or committed-offsets
+    /// file.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(dir, BrokerConfig::default())
     }

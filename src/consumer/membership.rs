@@ -148,9 +148,9 @@ impl Consumer {
     /// [`poll`](Self::poll), starting at the group's committed offsets.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] without a `group_id` or after [`assign`](Self::assign);
-    /// [`Error::UnknownTopic`] for a topic that does not exist (unless auto-creation is
-    /// on, which creates it); [`Error::Closed`].
+    /// [`Error::InvalidConfig`] without a `group_id`; [`Error::IllegalState`] after
+    /// [`assign`](Self::assign); [`Error::UnknownTopic`] for a topic that does not exist
+    /// (unless auto-creation is on, which creates it); [`Error::Closed`].
     pub fn subscribe(&mut self, topics: impl IntoIterator<Item = impl AsRef<str>>) -> Result<()> {
         self.inner.check_open()?;
         let group_id = match self.config.group_id.as_deref() {

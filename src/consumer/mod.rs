@@ -105,8 +105,8 @@ impl Consumer {
     /// `auto_offset_reset` says (`None`: `poll` fails until you `seek`).
     ///
     /// # Errors
-    /// [`Error::UnknownTopic`], [`Error::InvalidPartition`], [`Error::Closed`]; on error the
-    /// assignment is unchanged.
+    /// [`Error::IllegalState`] on a consumer subscribed to topics; [`Error::UnknownTopic`],
+    /// [`Error::InvalidPartition`], [`Error::Closed`]; on error the assignment is unchanged.
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.inner.check_open()?;
         if self.membership.is_some() {
