@@ -27,11 +27,17 @@ fn send_from_another_thread(broker: &Broker, topic: &'static str) -> thread::Joi
     })
 }
 
-#[test]
-fn poll_with_duration_max_waits_until_a_record_arrives() -> Result<()> {
+/// A broker on a fresh directory (kept while the `TempDir` lives) with topic `t`.
+fn broker_with_topic_t() -> Result<(tempfile::TempDir, Broker)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("t", TopicConfig::default())?;
+    Ok((dir, broker))
+}
+
+#[test]
+fn poll_with_duration_max_waits_until_a_record_arrives() -> Result<()> {
+    let (_dir, broker) = broker_with_topic_t()?;
     let mut consumer =
         broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
     consumer.assign(&[TopicPartition::new("t", 0)])?;
@@ -45,9 +51,7 @@ fn poll_with_duration_max_waits_until_a_record_arrives() -> Result<()> {
 
 #[test]
 fn poll_with_duration_zero_only_looks() -> Result<()> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broker = Broker::open(dir.path())?;
-    broker.create_topic("t", TopicConfig::default())?;
+    let (_dir, broker) = broker_with_topic_t()?;
     let mut consumer =
         broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
     consumer.assign(&[TopicPartition::new("t", 0)])?;
@@ -59,9 +63,7 @@ fn poll_with_duration_zero_only_looks() -> Result<()> {
 
 #[test]
 fn a_group_member_with_every_interval_at_max_polls_for_ever() -> Result<()> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broker = Broker::open(dir.path())?;
-    broker.create_topic("t", TopicConfig::default())?;
+    let (_dir, broker) = broker_with_topic_t()?;
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
             .group_id("g")
@@ -85,9 +87,7 @@ fn a_group_member_with_every_interval_at_max_polls_for_ever() -> Result<()> {
 
 #[test]
 fn a_group_member_with_zero_intervals_still_reads() -> Result<()> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broker = Broker::open(dir.path())?;
-    broker.create_topic("t", TopicConfig::default())?;
+    let (_dir, broker) = broker_with_topic_t()?;
     broker.producer().send("t", Record::new("one"))?;
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
@@ -111,9 +111,7 @@ fn a_group_member_with_zero_intervals_still_reads() -> Result<()> {
 
 #[test]
 fn a_zero_max_poll_interval_still_waits_out_the_timeout() -> Result<()> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broker = Broker::open(dir.path())?;
-    broker.create_topic("t", TopicConfig::default())?;
+    let (_dir, broker) = broker_with_topic_t()?;
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
             .group_id("g")
