@@ -172,12 +172,12 @@ fn a_zero_maintenance_interval_runs_retention_at_every_tick() -> Result<()> {
     }
     producer.send("t", Record::new("new"))?;
     // The background thread deletes the expired segments by itself, without
-    // `run_maintenance`.
+    // `run_maintenance`. (It may run while the records are still being sent, so wait for
+    // its work to be done, not merely begun.)
     let give_up = Instant::now() + Duration::from_secs(30);
-    while broker.describe_topic("t")?.partitions[0].log_start_offset == 0 {
+    while broker.describe_topic("t")?.partitions[0].log_start_offset <= 100 {
         assert!(Instant::now() < give_up, "retention never ran");
         thread::sleep(Duration::from_millis(5));
     }
-    assert!(broker.describe_topic("t")?.partitions[0].log_start_offset > 100);
     Ok(())
 }
