@@ -494,7 +494,7 @@ impl Inner {
                         tracing::warn!(
                             topic = %topic.name(),
                             partition = log.partition(),
-                            error = %e,
+                            error = &e as &dyn std::error::Error,
                             "retention or compaction failed; retried at the next maintenance interval"
                         );
                     }
@@ -610,7 +610,7 @@ impl Inner {
             Ok(()) => tracing::info!(dir = %self.dir.display(), "closed data directory"),
             Err(e) => tracing::warn!(
                 dir = %self.dir.display(),
-                error = %e,
+                error = e as &dyn std::error::Error,
                 "closed data directory without a clean-shutdown marker; the next open checks every tail"
             ),
         }

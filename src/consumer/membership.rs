@@ -501,7 +501,7 @@ impl Consumer {
             tracing::warn!(
                 group_id = %m.group_id,
                 member_id = %m.member_id,
-                error = %e,
+                error = e as &dyn std::error::Error,
                 "auto-commit before a rebalance failed; the partitions move on"
             );
         }

@@ -246,7 +246,7 @@ impl PartitionLog {
         tracing::error!(
             topic = %self.topic,
             partition = self.partition,
-            %error,
+            error = error as &dyn std::error::Error,
             "the partition refuses writes until the broker is reopened and recovers it"
         );
     }

@@ -240,7 +240,11 @@ impl Segment {
                 "rebuilt a sealed segment's index from its log"
             );
             if let Err(error) = written {
-                tracing::warn!(%error, "could not write the rebuilt index; it is rebuilt again at the next open");
+                tracing::warn!(
+                    path = %self.path.display(),
+                    error = &error as &dyn std::error::Error,
+                    "could not write the rebuilt index; it is rebuilt again at the next open"
+                );
             }
         }
         Ok(Loaded { map, index })
