@@ -172,7 +172,11 @@ impl MapWriter {
     /// written again. The end only grows, and never past the map.
     pub(crate) fn publish(&mut self, end: usize) {
         let end = end.min(self.map.len);
-        self.map.published.fetch_max(end, Ordering::Release);
+        // This writer is the only one that stores it, so a plain load and store do what a
+        // `fetch_max` would, without a locked instruction on every append.
+        if end > self.map.published.load(Ordering::Relaxed) {
+            self.map.published.store(end, Ordering::Release);
+        }
     }
 }
 
