@@ -2,6 +2,7 @@
 
 mod membership;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -365,29 +366,41 @@ impl Consumer {
         let wanted = max - out.len();
         out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
         let mut lease: Option<Lease<Source>> = None;
-        let read = a.log.read(position, wanted, |map, pos, record| {
-            next = record.offset + 1;
-            let lease = match &mut lease {
-                Some(l) if l.reads(map, record.offset) => l,
-                _ => {
-                    let source = match source {
-                        Some(s) if s.reads(map, record.offset) => s,
-                        _ => source.insert(Source::new(
-                            Arc::clone(topic),
-                            partition,
-                            Arc::clone(map),
-                            record.offset,
-                        )),
-                    };
-                    lease.insert(source.lease())
+        let read = a.log.read_batches(position, |batch| {
+            for record in batch.records()? {
+                let record = record?;
+                // The first batch may start before the position.
+                if record.offset < position {
+                    continue;
                 }
-            };
-            out.push(ConsumerRecord::from_ref(lease, pos, record));
+                next = record.offset + 1;
+                let map = batch.map;
+                let lease = match &mut lease {
+                    Some(l) if l.reads(map, record.offset) => l,
+                    _ => {
+                        let source = match source {
+                            Some(s) if s.reads(map, record.offset) => s,
+                            _ => source.insert(Source::new(
+                                Arc::clone(topic),
+                                partition,
+                                Arc::clone(map),
+                                record.offset,
+                            )),
+                        };
+                        lease.insert(source.lease())
+                    }
+                };
+                out.push(ConsumerRecord::from_ref(lease, batch.position, record));
+                if out.len() >= max {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
         });
         // Past what was handed out, even when the read then failed: those records are
         // returned, and must not be returned again.
         a.position = Some(next);
-        read.map(|_| ())
+        read
     }
 
     /// Parks until a record arrives in an assigned partition or `deadline` passes (`None`:

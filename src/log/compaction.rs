@@ -10,6 +10,7 @@
 //! and readers keep whatever segment view they hold.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,41 +48,43 @@ impl PartitionLog {
         // they supersede older ones in sealed segments).
         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
         for segment in &segments {
-            segment.read(
-                segment.base_offset(),
-                u64::MAX,
-                usize::MAX,
-                |map, pos, record| {
-                    if let Some(key) = field(map, pos, record.key.clone()) {
-                        latest.insert(key.to_vec(), record.offset);
+            let _: ControlFlow<()> =
+                segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
+                    for record in batch.records()? {
+                        let record = record?;
+                        if let Some(key) = field(batch.map, batch.position, record.key.clone()) {
+                            latest.insert(key.to_vec(), record.offset);
+                        }
                     }
-                },
-            )?;
+                    Ok(ControlFlow::Continue(()))
+                })?;
         }
         let tombstone_horizon = now_ms.saturating_sub(delete_retention_ms);
         let (mut removed, mut rewritten) = (0, 0);
         for segment in segments.iter().take(sealed) {
             let mut kept = Vec::new();
             let mut total = 0;
-            segment.read(
-                segment.base_offset(),
-                u64::MAX,
-                usize::MAX,
-                |map, pos, record| {
-                    total += 1;
-                    let keep = match field(map, pos, record.key.clone()) {
-                        // Keyless records cannot be superseded.
-                        None => true,
-                        Some(key) => {
-                            latest.get(key) == Some(&record.offset)
-                                && !(record.value.is_none() && record.timestamp < tombstone_horizon)
+            let _: ControlFlow<()> =
+                segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
+                    let (map, pos) = (batch.map, batch.position);
+                    for record in batch.records()? {
+                        let record = record?;
+                        total += 1;
+                        let keep = match field(map, pos, record.key.clone()) {
+                            // Keyless records cannot be superseded.
+                            None => true,
+                            Some(key) => {
+                                latest.get(key) == Some(&record.offset)
+                                    && !(record.value.is_none()
+                                        && record.timestamp < tombstone_horizon)
+                            }
+                        };
+                        if keep {
+                            kept.push(owned(map, pos, &record));
                         }
-                    };
-                    if keep {
-                        kept.push(owned(map, pos, &record));
                     }
-                },
-            )?;
+                    Ok(ControlFlow::Continue(()))
+                })?;
             if kept.len() == total {
                 continue;
             }

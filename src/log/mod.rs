@@ -11,6 +11,7 @@ mod retention;
 pub(crate) use retention::Retention;
 
 use std::fs;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,9 +20,10 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
-use crate::storage::batch::{self, Entry, RecordRef};
+use crate::storage::batch::{self, Entry};
 use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
+pub(crate) use crate::storage::segment::MappedBatch;
 use crate::storage::segment::{ActiveSegment, Layout, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
 use notify::Notify;
@@ -397,34 +399,35 @@ impl PartitionLog {
         self.sync_to(self.high_watermark())
     }
 
-    /// Hands `emit` the records from `from` on, at most `max`, in offset order; returns how
-    /// many. Reads end at the high watermark loaded on entry.
-    pub(crate) fn read(
+    /// Hands `emit` the batches holding offsets from `from` on, in offset order, until it
+    /// breaks or the log ends. Reads end at the high watermark loaded on entry. Records are
+    /// decoded from the batches with [`MappedBatch::records`].
+    pub(crate) fn read_batches(
         &self,
         from: u64,
-        max: usize,
-        mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
-    ) -> Result<usize> {
+        mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         let high_watermark = self.high_watermark();
         let mut at = from;
-        let mut count = 0;
-        while count < max && at < high_watermark {
+        while at < high_watermark {
             let Some(segment) = self.segment_for(at) else {
                 break;
             };
-            let progress =
-                match segment.read(at, high_watermark, max - count, |map, pos, record| {
-                    at = record.offset + 1;
-                    emit(map, pos, record);
-                }) {
-                    Ok(progress) => progress,
-                    // Retention deleted the segment between finding and loading it: the
-                    // caller sees its position below the log start and resets.
-                    Err(Error::Io { .. }) if !self.holds(&segment) => break,
-                    Err(e) => return Err(e),
-                };
-            count += progress.records;
-            if progress.records == 0 {
+            let mut emitted = false;
+            let flow = segment.read_batches(at, high_watermark, |batch| {
+                at = batch.header.next_offset();
+                emitted = true;
+                emit(batch)
+            });
+            match flow {
+                Ok(ControlFlow::Break(())) => break,
+                Ok(ControlFlow::Continue(())) => {}
+                // Retention deleted the segment between finding and loading it: the
+                // caller sees its position below the log start and resets.
+                Err(Error::Io { .. }) if !self.holds(&segment) => break,
+                Err(e) => return Err(e),
+            }
+            if !emitted {
                 let next = segment.next_offset();
                 if next > at && !self.is_last(&segment) {
                     // A sealed segment ended early (its unsynced tail was lost in a machine
@@ -435,7 +438,7 @@ impl PartitionLog {
                 }
             }
         }
-        Ok(count)
+        Ok(())
     }
 
     fn holds(&self, segment: &Arc<Segment>) -> bool {

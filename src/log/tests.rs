@@ -1,5 +1,6 @@
 //! White-box tests of `PartitionLog`: states that concurrency makes possible but rare.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::{LogSettings, PartitionLog};
@@ -30,8 +31,16 @@ fn entries(values: &[&'static [u8]]) -> Vec<Entry<'static>> {
 
 fn offsets_read(log: &PartitionLog, from: u64) -> Vec<u64> {
     let mut seen = Vec::new();
-    log.read(from, usize::MAX, |_, _, record| seen.push(record.offset))
-        .expect("read");
+    log.read_batches(from, |batch| {
+        for record in batch.records()? {
+            let offset = record?.offset;
+            if offset >= from {
+                seen.push(offset);
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })
+    .expect("read");
     seen
 }
 

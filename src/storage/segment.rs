@@ -8,11 +8,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, DecodeError, Entry, RecordRef};
+use super::batch::{self, BatchHeader, DecodeError, Entry, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -74,15 +75,6 @@ pub(crate) struct Segment {
     /// Largest record timestamp in the segment (`i64::MIN` when empty).
     max_timestamp: AtomicI64,
     loaded: OnceLock<Loaded>,
-}
-
-/// What a read of one segment produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ReadProgress {
-    /// Records handed to the callback.
-    pub(crate) records: usize,
-    /// Whether the read stopped at the segment's published end.
-    pub(crate) at_end: bool,
 }
 
 impl Segment {
@@ -260,31 +252,28 @@ impl Segment {
         (entries, stored)
     }
 
-    /// Hands `emit` the records with offsets in `from..until`, at most `max` of them, in
-    /// order.
+    /// Hands `emit` the batches that hold offsets at or after `from` and start before
+    /// `until`, in order, until it breaks.
     ///
     /// `until` is the log's high watermark: bytes past it may already be in the file while
     /// their append is still under way, and a reader must not see records that are not yet
-    /// acknowledged (nor move its position past the high watermark).
+    /// acknowledged (nor move its position past the high watermark). A batch is appended
+    /// whole and the high watermark moves past all of it, so it is a batch boundary.
     ///
-    /// Every batch a record is taken from has passed its CRC check; a damaged batch is an
+    /// Every batch handed out has passed its CRC check; a damaged batch is an
     /// [`Error::Corrupt`] naming this file and the batch's position. A zeroed header ends
-    /// the segment's data (the unwritten tail of a preallocated file).
-    pub(crate) fn read(
+    /// the segment's data (the unwritten tail of a preallocated file). Batches before
+    /// `from` are stepped over by their length, without a CRC pass.
+    pub(crate) fn read_batches(
         &self,
         from: u64,
         until: u64,
-        max: usize,
-        mut emit: impl FnMut(&Arc<Mapping>, usize, RecordRef),
-    ) -> Result<ReadProgress> {
-        let mut progress = ReadProgress {
-            records: 0,
-            at_end: true,
-        };
+        mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
         let end = self.size_bytes()?;
         let loaded = self.load()?;
         let Some(map) = loaded.map.as_ref() else {
-            return Ok(progress);
+            return Ok(ControlFlow::Continue(()));
         };
         let end = usize::try_from(end)
             .unwrap_or(usize::MAX)
@@ -321,6 +310,9 @@ impl Segment {
                 };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
+            if header.base_offset >= until {
+                break;
+            }
             let len = header.length as usize;
             expected = header.next_offset();
             if expected <= from {
@@ -328,36 +320,24 @@ impl Segment {
                 pos += len;
                 continue;
             }
-            let batch_bytes = match batch::check(bytes) {
-                Ok(_) => bytes.get(..len).unwrap_or_default(),
-                Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
+            let header =
+                batch::check(bytes).map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
+            let batch = MappedBatch {
+                header,
+                map,
+                position: pos,
+                path: &self.path,
             };
-            let records = batch::records(batch_bytes)
-                .map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
-            for record in records {
-                let record = record.map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
-                if record.offset < from {
-                    continue;
-                }
-                if record.offset >= until {
-                    return Ok(progress);
-                }
-                let offset = record.offset;
-                emit(map, pos, record);
-                progress.records += 1;
-                if progress.records == max {
-                    // Stopped inside the segment unless this was its last record.
-                    progress.at_end = offset + 1 >= self.next_offset() && pos + len >= end;
-                    return Ok(progress);
-                }
+            if emit(batch)?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
             pos += len;
         }
-        Ok(progress)
+        Ok(ControlFlow::Continue(()))
     }
 
     /// The offset of the first record with a timestamp at or after `timestamp`, if the
-    /// segment holds one.
+    /// segment holds one below `until`.
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64, until: u64) -> Result<Option<u64>> {
         if self.max_timestamp()? < timestamp {
             return Ok(None);
@@ -371,18 +351,58 @@ impl Segment {
             _ => self.base_offset,
         };
         let mut found = None;
-        let mut at = from;
-        loop {
-            let progress = self.read(at, until, 1024, |_, _, record| {
-                if found.is_none() && record.timestamp >= timestamp {
-                    found = Some(record.offset);
-                }
-                at = record.offset + 1;
-            })?;
-            if found.is_some() || progress.records == 0 || progress.at_end {
-                return Ok(found);
+        let _: ControlFlow<()> = self.read_batches(from, until, |batch| {
+            // The header's largest timestamp rules a whole batch out without decoding it.
+            if batch.header.max_timestamp < timestamp {
+                return Ok(ControlFlow::Continue(()));
             }
-        }
+            for record in batch.records()? {
+                let record = record?;
+                if record.offset >= from && record.timestamp >= timestamp {
+                    found = Some(record.offset);
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(found)
+    }
+}
+
+/// One batch of a segment, in its map: the header read and the CRC checked. This is what
+/// the log hands its readers; [`MappedBatch::records`] is the one place records are decoded
+/// out of the log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MappedBatch<'a> {
+    /// The batch's header.
+    pub(crate) header: BatchHeader,
+    /// The map the batch is in; a reader that keeps records clones it.
+    pub(crate) map: &'a Arc<Mapping>,
+    /// Where the batch starts in the map.
+    pub(crate) position: usize,
+    /// The segment's log file, for errors.
+    path: &'a Path,
+}
+
+impl<'a> MappedBatch<'a> {
+    /// The batch's bytes, header included.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        let map: &'a Mapping = self.map;
+        map.bytes(self.position..self.position + self.header.length as usize)
+            .unwrap_or_default()
+    }
+
+    /// The batch's records, in offset order. Their byte ranges are relative to the batch's
+    /// start, [`position`](Self::position) in the map.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the segment file and the batch's position for a record
+    /// that does not decode (the CRC matched, so it was written so).
+    pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
+        let (path, position) = (self.path, self.position as u64);
+        let records =
+            batch::records(self.bytes()).map_err(|e| corrupt(path, position, kind_of(e)))?;
+        Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
     }
 }
 
