@@ -181,3 +181,29 @@ fn a_zero_maintenance_interval_runs_retention_at_every_tick() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_poll_waiting_for_ever_ends_when_the_broker_closes() -> Result<()> {
+    let (_dir, broker) = broker_with_topic_t()?;
+    let mut consumer = broker.consumer(ConsumerConfig::default());
+    consumer.assign(&[TopicPartition::new("t", 0)])?;
+    let mut member = broker.consumer(ConsumerConfig::default().group_id("g"));
+    member.subscribe(["t"])?;
+    let waiting = thread::spawn(move || {
+        (
+            consumer.poll(Duration::MAX).map(|r| r.len()),
+            member.poll(Duration::MAX).map(|r| r.len()),
+        )
+    });
+    broker.close()?;
+    let (assigned, subscribed) = waiting.join().expect("poller");
+    assert!(
+        matches!(assigned, Err(strom::Error::Closed)),
+        "{assigned:?}"
+    );
+    assert!(
+        matches!(subscribed, Err(strom::Error::Closed)),
+        "{subscribed:?}"
+    );
+    Ok(())
+}
