@@ -228,9 +228,10 @@ impl Span {
             Some(r) => {
                 // Fits: a field lies inside a segment map, and segment files are at most
                 // `u32::MAX` bytes (`MAX_SEGMENT_FILE_BYTES`; longer ones are refused as
-                // corrupt), so neither its end nor its length reaches `u32::MAX`, the
-                // marker of an absent field.
-                debug_assert!(((r.end + shift) as u64) < u64::from(u32::MAX));
+                // corrupt), so its start and end fit in a `u32`; and as a batch header comes
+                // before every field, its length stays below `u32::MAX`, the marker of an
+                // absent field.
+                debug_assert!(u32::try_from(r.end + shift).is_ok());
                 Self {
                     start: (r.start + shift) as u32,
                     len: r.len() as u32,
