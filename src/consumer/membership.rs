@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Assigned, Consumer};
 use crate::config::AssignmentStrategy;
 use crate::error::{Error, Result};
-use crate::group::{Group, JoinRequest, Sync};
+use crate::group::{Group, GroupMetadata, JoinRequest, Sync};
 use crate::offsets::OffsetStore;
 use crate::record::TopicPartition;
 
@@ -235,6 +235,45 @@ impl Consumer {
     /// The member id this consumer has in its group, while subscribed.
     pub fn member_id(&self) -> Option<&str> {
         self.membership.as_ref().map(|m| m.member_id.as_str())
+    }
+
+    /// This consumer's group, generation and member id (Kafka's `groupMetadata()`). Before
+    /// it joins (`subscribe`) or after it leaves, the generation is 0 and the member id
+    /// empty.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use strom::{Broker, ConsumerConfig, TopicConfig};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("payments", TopicConfig::default())?;
+    /// let mut consumer = broker.consumer(ConsumerConfig::default().group_id("billing"));
+    /// consumer.subscribe(["payments"])?;
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// let metadata = consumer.group_metadata()?;
+    /// assert_eq!(metadata.group_id, "billing");
+    /// assert_eq!(Some(metadata.member_id.as_str()), consumer.member_id());
+    /// assert_eq!(metadata.generation, broker.describe_group("billing")?.generation);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] without a `group_id`.
+    pub fn group_metadata(&self) -> Result<GroupMetadata> {
+        let group_id = self.group_id()?.to_string();
+        Ok(match &self.membership {
+            Some(m) => GroupMetadata {
+                group_id,
+                generation: m.generation,
+                member_id: m.member_id.clone(),
+            },
+            None => GroupMetadata {
+                group_id,
+                generation: 0,
+                member_id: String::new(),
+            },
+        })
     }
 
     fn join_request(&self, membership: &Membership) -> JoinRequest {

@@ -60,6 +60,19 @@ pub struct PartitionLag {
     pub lag: u64,
 }
 
+/// Who a consumer is in its group, as [`Consumer::group_metadata`](crate::Consumer::group_metadata)
+/// reports it (Kafka's `ConsumerGroupMetadata`): what a commit made on the member's behalf
+/// names, so that a member the group has moved on from can be told apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupMetadata {
+    /// The group's id.
+    pub group_id: String,
+    /// The generation whose assignment the member holds; 0 before it first joined.
+    pub generation: u64,
+    /// The member's id; empty before it first joined.
+    pub member_id: String,
+}
+
 /// Partition counts of the named topics that exist.
 pub(crate) type PartitionCounts<'a> = &'a dyn Fn(&[String]) -> BTreeMap<String, u32>;
 
