@@ -261,18 +261,14 @@ impl Consumer {
     /// # Errors
     /// [`Error::InvalidConfig`] without a `group_id`.
     pub fn group_metadata(&self) -> Result<GroupMetadata> {
-        let group_id = self.group_id()?.to_string();
-        Ok(match &self.membership {
-            Some(m) => GroupMetadata {
-                group_id,
-                generation: m.generation,
-                member_id: m.member_id.clone(),
-            },
-            None => GroupMetadata {
-                group_id,
-                generation: 0,
-                member_id: String::new(),
-            },
+        let (generation, member_id) = self
+            .membership
+            .as_ref()
+            .map_or((0, String::new()), |m| (m.generation, m.member_id.clone()));
+        Ok(GroupMetadata {
+            group_id: self.group_id()?.to_string(),
+            generation,
+            member_id,
         })
     }
 
@@ -387,21 +383,21 @@ impl Consumer {
         } else {
             Ok(())
         };
-        let mut listener_result = Ok(());
+        let mut outcome = Ok(());
         if let Some(m) = self.membership.take() {
             // As Kafka's `close`, the listener hears of the partitions leaving; whatever it
             // returns, the member leaves.
             let held: Vec<TopicPartition> = self.assigned.iter().map(|a| a.tp.clone()).collect();
             let positions: Vec<Option<u64>> = self.assigned.iter().map(|a| a.position).collect();
             if !held.is_empty() {
-                listener_result = self.revoke_listener(&m.group_id, &held, &positions);
+                outcome = self.revoke_listener(&m.group_id, &held, &positions);
             }
             self.assigned.clear();
             m.group.release(&m.member_id, &held);
             m.group
                 .leave(&m.member_id, &|t| self.inner.partition_counts(t));
         }
-        committed.and(listener_result)
+        committed.and(outcome)
     }
 
     /// Checks in with the group: hands over partitions that moved away and takes those
@@ -419,7 +415,7 @@ impl Consumer {
     /// auto-commit stops it: the partitions still move, and the first such error is returned
     /// at the end.
     fn sync_membership(&mut self, m: &mut Membership) -> Result<()> {
-        let mut listener_result = Ok(());
+        let mut outcome = Ok(());
         let waiter = self.waiter();
         let inner = Arc::clone(&self.inner);
         let counts = |t: &[String]| inner.partition_counts(t);
@@ -429,7 +425,7 @@ impl Consumer {
                 // Removed for not polling in time: what it held was given away uncommitted,
                 // as in Kafka. Rejoin under a new id.
                 let lost: Vec<TopicPartition> = self.assigned.drain(..).map(|a| a.tp).collect();
-                listener_result = self.revoke_listener(&m.group_id, &lost, &[]);
+                outcome = self.revoke_listener(&m.group_id, &lost, &[]);
                 m.member_id = self.inner.coordinator().new_member_id(&m.group_id);
                 m.generation = 0;
                 m.pending.clear();
@@ -437,12 +433,12 @@ impl Consumer {
                 m.group.join(request, Arc::clone(&waiter), &counts);
                 match m.group.sync(&m.member_id, &waiter, &counts) {
                     Sync::Current { generation, target } => (generation, target),
-                    Sync::Removed => return listener_result,
+                    Sync::Removed => return outcome,
                 }
             }
         };
         if generation == m.generation && m.pending.is_empty() {
-            return listener_result;
+            return outcome;
         }
         let eager = self.config.assignment_strategy != AssignmentStrategy::CooperativeSticky;
         let mut assigned_now = Vec::new();
@@ -452,7 +448,7 @@ impl Consumer {
                 .filter(|&i| !target.contains(&self.assigned[i].tp))
                 .collect();
             let committed = self.commit_before_rebalance(m, &moving, eager);
-            listener_result = listener_result.and(committed);
+            outcome = outcome.and(committed);
             // Eager strategies tell the listener that everything was revoked and reassigned,
             // as Kafka's eager protocol does; the cooperative one only what moves.
             let told: Vec<usize> = if eager {
@@ -466,7 +462,7 @@ impl Consumer {
                 told.iter().map(|&i| self.assigned[i].position).collect();
             if !told_tps.is_empty() {
                 let result = self.revoke_listener(&m.group_id, &told_tps, &told_positions);
-                listener_result = listener_result.and(result);
+                outcome = outcome.and(result);
             }
             let moved: Vec<TopicPartition> = moving
                 .iter()
@@ -502,10 +498,10 @@ impl Consumer {
             assigned_now.sort();
             if let Some(listener) = self.listener.as_mut() {
                 let result = listener.0.on_partitions_assigned(&assigned_now);
-                listener_result = listener_result.and(result);
+                outcome = outcome.and(result);
             }
         }
-        listener_result
+        outcome
     }
 
     /// With auto-commit on, commits before a rebalance: every position under an eager

@@ -367,9 +367,10 @@ impl Consumer {
         out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
         let mut lease: Option<Lease<Source>> = None;
         let read = a.log.read_batches(position, |batch| {
+            // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
+            // read about 40 instructions per record (callgrind); the check stays inline here.
             for record in batch.records()? {
                 let record = record?;
-                // The first batch may start before the position.
                 if record.offset < position {
                     continue;
                 }

@@ -32,11 +32,8 @@ fn entries(values: &[&'static [u8]]) -> Vec<Entry<'static>> {
 fn offsets_read(log: &PartitionLog, from: u64) -> Vec<u64> {
     let mut seen = Vec::new();
     log.read_batches(from, |batch| {
-        for record in batch.records()? {
-            let offset = record?.offset;
-            if offset >= from {
-                seen.push(offset);
-            }
+        for record in batch.records_from(from)? {
+            seen.push(record?.offset);
         }
         Ok(ControlFlow::Continue(()))
     })

@@ -356,9 +356,9 @@ impl Segment {
             if batch.header.max_timestamp < timestamp {
                 return Ok(ControlFlow::Continue(()));
             }
-            for record in batch.records()? {
+            for record in batch.records_from(from)? {
                 let record = record?;
-                if record.offset >= from && record.timestamp >= timestamp {
+                if record.timestamp >= timestamp {
                     found = Some(record.offset);
                     return Ok(ControlFlow::Break(()));
                 }
@@ -403,6 +403,18 @@ impl<'a> MappedBatch<'a> {
         let records =
             batch::records(self.bytes()).map_err(|e| corrupt(path, position, kind_of(e)))?;
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
+    }
+
+    /// The batch's records at or after offset `from`: a read that starts inside a batch
+    /// skips the records before its position. Errors are passed on as from
+    /// [`records`](Self::records).
+    pub(crate) fn records_from(
+        &self,
+        from: u64,
+    ) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
+        Ok(self
+            .records()?
+            .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= from)))
     }
 }
 
