@@ -188,6 +188,14 @@ pub enum CorruptKind {
         /// The offset the batch claims.
         found: u64,
     },
+    /// A batch's offsets run into those of what follows it (the next batch, or the next
+    /// segment): its base offset, which Kafka's checksum leaves out, is damaged.
+    Overlap {
+        /// The last offset the batch claims.
+        last_offset: u64,
+        /// Where what follows it begins.
+        next_offset: u64,
+    },
     /// A record inside a batch is malformed (the CRC matched, so it was written so).
     Record(&'static str),
     /// A metadata file (a topic's `topic.json`, the committed offsets) does not parse or
@@ -209,6 +217,13 @@ impl fmt::Display for CorruptKind {
             Self::Offset { expected, found } => {
                 write!(f, "batch offset {found} where {expected} was expected")
             }
+            Self::Overlap {
+                last_offset,
+                next_offset,
+            } => write!(
+                f,
+                "batch runs to offset {last_offset}, past {next_offset} where the log goes on"
+            ),
             Self::Record(what) => write!(f, "malformed record: {what}"),
             Self::Metadata(what) => write!(f, "unusable metadata: {what}"),
         }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::storage::batch::Origin;
+
 use serde::Serialize;
 
 use crate::broker::{now_ms, Inner};
@@ -52,9 +54,10 @@ impl Producer {
         let now = now_ms();
         let timestamp = record.timestamp.unwrap_or(now);
         let entry = record.entry(timestamp);
-        let offset = topic
-            .partition(partition)?
-            .append(std::iter::once(entry), now)?;
+        let offset =
+            topic
+                .partition(partition)?
+                .append(std::iter::once(entry), Origin::NONE, now)?;
         Ok(RecordMetadata {
             topic: topic_name(topic.name(), record),
             partition,
@@ -109,7 +112,7 @@ impl Producer {
         let first = records[0].partition.unwrap_or_default();
         if records.iter().all(|r| r.partition == Some(first)) {
             let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
-            let base = topic.partition(first)?.append(entries, now)?;
+            let base = topic.partition(first)?.append(entries, Origin::NONE, now)?;
             return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
         }
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
@@ -130,7 +133,9 @@ impl Producer {
                 let r = &records[i];
                 r.entry(r.timestamp.unwrap_or(now))
             });
-            next[p] = topic.partition(p as u32)?.append(entries, now)?;
+            next[p] = topic
+                .partition(p as u32)?
+                .append(entries, Origin::NONE, now)?;
         }
         Ok(metadata(topic.name(), records, now, |p, _| {
             let offset = next[p as usize];

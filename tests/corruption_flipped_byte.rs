@@ -81,22 +81,16 @@ struct Span {
 }
 
 fn spans(bytes: &[u8]) -> Vec<Span> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos + 40 <= bytes.len() {
-        let base_offset = u64::from_le_bytes(bytes[pos..pos + 8].try_into().expect("8 bytes"));
-        let length =
-            u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize;
-        let count = u32::from_le_bytes(bytes[pos + 20..pos + 24].try_into().expect("4 bytes"));
-        out.push(Span {
-            start: pos,
-            end: pos + length,
-            base_offset,
-            count: u64::from(count),
-        });
-        pos += length;
-    }
-    out
+    let at = |n: u64| usize::try_from(n).expect("position");
+    common::batch_spans(bytes)
+        .into_iter()
+        .map(|s| Span {
+            start: at(s.start),
+            end: at(s.end),
+            base_offset: s.base_offset,
+            count: s.count,
+        })
+        .collect()
 }
 
 /// A multi-record batch in the middle of `log`.
@@ -153,9 +147,10 @@ fn flip(log: &Path, batch: Span, field: Field) {
                 .expect("the second record's value is in its batch");
             batch.start + found + 8
         }
-        Field::Length => batch.start + 8,
-        Field::Crc => batch.start + 13,
-        Field::BaseOffset => batch.start,
+        // Version 2 is big-endian: flip the low bit of the length and the base offset.
+        Field::Length => batch.start + 11,
+        Field::Crc => batch.start + 18,
+        Field::BaseOffset => batch.start + 7,
     };
     bytes[at] ^= 0x01;
     fs::write(log, bytes).expect("write segment");

@@ -152,7 +152,7 @@ fn zeroes_over_the_last_batches_cut_the_log_before_them() -> Result<()> {
             "the last segment has more than {lost} batches"
         );
         let keep = usize::try_from(spans[spans.len() - lost].start).expect("position");
-        let base_offset = u64::from_le_bytes(bytes[keep..keep + 8].try_into().expect("8 bytes"));
+        let base_offset = spans[spans.len() - lost].base_offset;
         let file = OpenOptions::new()
             .write(true)
             .open(&last)

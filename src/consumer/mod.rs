@@ -367,6 +367,11 @@ impl Consumer {
         out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
         let mut lease: Option<Lease<Source>> = None;
         let read = a.log.read_batches(position, |batch| {
+            if batch.header.is_control() {
+                // A transaction marker: never handed out, but the position moves past it.
+                next = batch.header.next_offset();
+                return Ok(ControlFlow::Continue(()));
+            }
             // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
             // read about 40 instructions per record (callgrind); the check stays inline here.
             for record in batch.records()? {
@@ -391,7 +396,12 @@ impl Consumer {
                         lease.insert(source.lease())
                     }
                 };
-                out.push(ConsumerRecord::from_ref(lease, batch.position, record));
+                out.push(ConsumerRecord::from_ref(
+                    lease,
+                    &batch.header,
+                    batch.position,
+                    record,
+                ));
                 if out.len() >= max {
                     return Ok(ControlFlow::Break(()));
                 }

@@ -80,7 +80,7 @@ impl PartitionLog {
                             }
                         };
                         if keep {
-                            kept.push(owned(map, pos, &record));
+                            kept.push(owned(map, pos, batch.header.version, &record));
                         }
                     }
                     Ok(ControlFlow::Continue(()))
@@ -119,15 +119,18 @@ fn field(map: &Mapping, pos: usize, range: Option<std::ops::Range<usize>>) -> Op
 }
 
 /// A record copied out of the map, headers decoded.
-fn owned(map: &Mapping, pos: usize, record: &RecordRef) -> Kept {
+fn owned(map: &Mapping, pos: usize, version: u8, record: &RecordRef) -> Kept {
     let encoded = field(map, pos, Some(record.headers.clone())).unwrap_or_default();
     Kept {
         offset: record.offset,
         timestamp: record.timestamp,
         key: field(map, pos, record.key.clone()).map(<[u8]>::to_vec),
         value: field(map, pos, record.value.clone()).map(<[u8]>::to_vec),
-        headers: batch::headers(encoded, record.header_count)
-            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
+        headers: batch::headers(encoded, record.header_count, version)
+            .map(|(k, v)| {
+                let value = v.map(<[u8]>::to_vec).unwrap_or_default();
+                (String::from_utf8_lossy(k).into_owned(), value)
+            })
             .collect(),
     }
 }

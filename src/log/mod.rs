@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
-use crate::storage::batch::{self, Entry};
+use crate::storage::batch::{self, ControlRecord, Encoded, Entry, Origin};
 use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
 pub(crate) use crate::storage::segment::MappedBatch;
@@ -204,18 +204,77 @@ impl PartitionLog {
         })
     }
 
-    /// Appends `entries` as one batch; returns the offset of the first. With
-    /// `SyncPolicy::Always` it returns once the batch is on stable storage.
+    /// Appends `entries` as one batch written by `origin`; returns the offset of the first.
+    /// With `SyncPolicy::Always` it returns once the batch is on stable storage.
     pub(crate) fn append<'a>(
         &self,
         entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
+        origin: Origin,
         now_ms: i64,
     ) -> Result<u64> {
         let len = batch::encoded_len_of(entries.clone());
+        self.append_with(len, now_ms, |buf, base| {
+            batch::encode_from(buf, base, origin, entries)
+        })
+    }
+
+    /// Appends a batch encoded before its offsets were known (a version 2 batch, whose
+    /// checksum does not cover its base offset); returns the offset it starts at. The batch
+    /// is checked whole first, its records included: bytes from outside the process never
+    /// reach the log unchecked.
+    pub(crate) fn append_encoded(&self, bytes: &[u8], now_ms: i64) -> Result<u64> {
+        let invalid = |e| Error::Encode {
+            path: self.dir.clone(),
+            source: batch::EncodeError::Invalid(e),
+        };
+        let header = batch::check(bytes).map_err(invalid)?;
+        if header.version != batch::FORMAT_VERSION || header.length as usize != bytes.len() {
+            return Err(invalid(batch::DecodeError::Version(header.version)));
+        }
+        if !header.is_control() {
+            for record in batch::records(bytes).map_err(invalid)? {
+                record.map_err(invalid)?;
+            }
+        }
+        self.append_with(bytes.len(), now_ms, |buf, base| {
+            buf.copy_from_slice(bytes);
+            batch::set_base_offset(buf, base).map_err(batch::EncodeError::Invalid)?;
+            Ok(Encoded {
+                length: bytes.len(),
+                offsets: header.last_offset_delta.saturating_add(1),
+                max_timestamp: header.max_timestamp,
+            })
+        })
+    }
+
+    /// Appends a transaction marker for `origin`'s transaction; returns its offset.
+    pub(crate) fn append_control(
+        &self,
+        origin: Origin,
+        marker: ControlRecord,
+        now_ms: i64,
+    ) -> Result<u64> {
+        self.append_with(batch::CONTROL_BATCH_BYTES, now_ms, |buf, base| {
+            let length = batch::encode_control(buf, base, origin, marker, now_ms)?;
+            Ok(Encoded {
+                length,
+                offsets: 1,
+                max_timestamp: now_ms,
+            })
+        })
+    }
+
+    /// Appends one batch of `len` bytes that `write` puts in place, given its base offset.
+    fn append_with(
+        &self,
+        len: usize,
+        now_ms: i64,
+        write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
+    ) -> Result<u64> {
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
-        if u32::try_from(len).is_err() {
-            // Refused before a segment is sized for it: the format's length is 32 bits.
+        if len > batch::MAX_BATCH_BYTES {
+            // Refused before a segment is sized for it: the format's length is 31 bits.
             return Err(Error::Encode {
                 path: writer.active.path().to_path_buf(),
                 source: batch::EncodeError::TooLarge,
@@ -230,7 +289,7 @@ impl PartitionLog {
             self.enlarge_empty(&mut writer, len as u64, now_ms)?;
         }
         let base = writer.active.next_offset();
-        writer.active.append(entries, len)?;
+        writer.active.append(len, write)?;
         let next = writer.active.next_offset();
         // Stored under the lock, so the watermark never moves backwards.
         self.high_watermark.store(next, Ordering::SeqCst);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{LogSettings, PartitionLog};
 use crate::config::SyncPolicy;
-use crate::storage::batch::{self, Entry};
+use crate::storage::batch::{self, Entry, Origin};
 
 fn open(dir: &std::path::Path) -> PartitionLog {
     let settings = LogSettings {
@@ -49,7 +49,7 @@ fn offsets_read(log: &PartitionLog, from: u64) -> Vec<u64> {
 fn a_read_stops_at_the_high_watermark_even_when_more_bytes_are_written() {
     let dir = tempfile::tempdir().expect("dir");
     let log = open(dir.path());
-    log.append(entries(&[b"a", b"b"]).into_iter(), 1)
+    log.append(entries(&[b"a", b"b"]).into_iter(), Origin::NONE, 1)
         .expect("append");
     assert_eq!(log.high_watermark(), 2);
     // An append caught half way: its bytes are in the segment, the watermark not yet moved.
@@ -59,7 +59,9 @@ fn a_read_stops_at_the_high_watermark_even_when_more_bytes_are_written() {
         let len = batch::encoded_len(&more);
         writer
             .active
-            .append(more.into_iter(), len)
+            .append(len, |buf, base| {
+                batch::encode_from(buf, base, Origin::NONE, more.into_iter())
+            })
             .expect("write bytes");
     }
     assert_eq!(log.high_watermark(), 2);

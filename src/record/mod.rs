@@ -205,8 +205,14 @@ pub struct ConsumerRecord {
     /// The offset, less the source's `base_offset`: with the header count beside it, the
     /// record is 48 bytes instead of 56, which a poll of thousands of records feels.
     offset_delta: u32,
+    /// Number of headers; the top bit ([`V1_HEADERS`]) marks headers in version 1's
+    /// encoding (a batch is shorter than 4 GiB and a header takes at least 2 bytes, so
+    /// counts stay below 2³¹).
     header_count: u32,
 }
+
+/// Marks a [`ConsumerRecord`] whose headers are encoded as format version 1 encodes them.
+const V1_HEADERS: u32 = 1 << 31;
 
 /// Where a field lies in a segment's map: 32-bit positions keep a record small (a segment
 /// is at most a few GiB), which matters when a poll hands out thousands of them.
@@ -291,9 +297,15 @@ impl ConsumerRecord {
     /// `lease` took on it; the source [`reads`](Source::reads) it.
     pub(crate) fn from_ref(
         lease: &mut Lease<Source>,
+        batch: &batch::BatchHeader,
         batch_pos: usize,
         record: batch::RecordRef,
     ) -> Self {
+        let v1 = if batch.version == batch::v1::VERSION {
+            V1_HEADERS
+        } else {
+            0
+        };
         Self {
             offset_delta: u32::try_from(record.offset.saturating_sub(lease.base_offset))
                 .unwrap_or(u32::MAX),
@@ -301,7 +313,7 @@ impl ConsumerRecord {
             key: Span::of(record.key, batch_pos),
             value: Span::of(record.value, batch_pos),
             headers: Span::of(Some(record.headers), batch_pos),
-            header_count: record.header_count,
+            header_count: record.header_count | v1,
             source: lease.take(),
         }
     }
@@ -344,15 +356,23 @@ impl ConsumerRecord {
         self.value.is_absent()
     }
 
-    /// Its headers, in the order they were added.
+    /// Its headers, in the order they were added. A null header value (Kafka's clients can
+    /// write one) reads as empty.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         let encoded = self
             .source
             .data
             .bytes(self.headers.range().unwrap_or_default())
             .unwrap_or_default();
-        batch::headers(encoded, self.header_count)
-            .filter_map(|(k, v)| std::str::from_utf8(k).ok().map(|k| (k, v)))
+        let version = if self.header_count & V1_HEADERS == 0 {
+            batch::FORMAT_VERSION
+        } else {
+            batch::v1::VERSION
+        };
+        batch::headers(encoded, self.header_count & !V1_HEADERS, version).filter_map(|(k, v)| {
+            let key = std::str::from_utf8(k).ok()?;
+            Some((key, v.unwrap_or_default()))
+        })
     }
 
     /// The value parsed as JSON.

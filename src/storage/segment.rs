@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, DecodeError, Entry, RecordRef};
+use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -314,11 +314,33 @@ impl Segment {
                 break;
             }
             let len = header.length as usize;
+            let gap = header.base_offset > expected;
             expected = header.next_offset();
             if expected <= from {
                 // Before the wanted offset: skipped by its length, without decoding.
                 pos += len;
                 continue;
+            }
+            // Kafka's checksum leaves the base offset out: a damaged one must not hand out
+            // records under wrong offsets. A batch that starts too low fails the order check
+            // above. One that starts too high leaves a gap before it (as compaction does) and
+            // runs into what follows it (the next batch, or the segment's end): after a gap
+            // that is checked before any of its records is read.
+            let next = if gap {
+                match map.bytes(pos + len..end).and_then(batch::peek_base_offset) {
+                    Some(next) => next,
+                    // Loaded after `end`, and stored before it by appends: it covers `end`.
+                    None => self.next_offset(),
+                }
+            } else {
+                u64::MAX
+            };
+            if expected > next {
+                let kind = CorruptKind::Overlap {
+                    last_offset: header.last_offset(),
+                    next_offset: next,
+                };
+                return Err(corrupt(&self.path, pos as u64, kind));
             }
             let header =
                 batch::check(bytes).map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
@@ -693,12 +715,16 @@ impl ActiveSegment {
                 || now_ms.saturating_sub(self.created_ms) >= segment_ms)
     }
 
-    /// Appends one batch of `entries`, `len` bytes as `batch::encoded_len` says, and
-    /// publishes it. The caller holds the log's append lock and has checked the space.
-    pub(crate) fn append<'a>(
+    /// Appends one batch of `len` bytes, which `write` puts into the region it is handed
+    /// (exactly `len` bytes, in the map) given the batch's base offset, and publishes it.
+    /// The caller holds the log's append lock and has checked the space.
+    ///
+    /// This is the one way bytes enter a segment: a batch encoded as it is copied in, one
+    /// encoded before its offsets were known, or a transaction marker.
+    pub(crate) fn append(
         &mut self,
-        entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
         len: usize,
+        write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, EncodeError>,
     ) -> Result<()> {
         let start = self.end as usize;
         let needed = self.end + len as u64;
@@ -717,17 +743,19 @@ impl ActiveSegment {
                 CorruptKind::Length(len as u64),
             )
         })?;
-        let written = batch::encode_from(region, self.next_offset, entries).map_err(|source| {
-            Error::Encode {
-                path: self.segment.path.clone(),
-                source,
-            }
+        let written = write(region, self.next_offset).map_err(|source| Error::Encode {
+            path: self.segment.path.clone(),
+            source,
         })?;
-        // `len` came from `batch::encoded_len_of` over the same entries.
-        debug_assert_eq!(
-            written.length, len,
-            "encoded length differs from the computed one"
-        );
+        if written.length != len {
+            // A writer that disagrees with its own size must not publish a half-made batch.
+            return Err(Error::Encode {
+                path: self.segment.path.clone(),
+                source: EncodeError::BufferTooSmall {
+                    needed: written.length,
+                },
+            });
+        }
         if self.since_index >= self.segment.layout.index_interval && self.end > 0 {
             self.add_index_entry()?;
         }
@@ -735,17 +763,18 @@ impl ActiveSegment {
         self.last_batch = Some(self.end);
         self.end += len as u64;
         self.since_index += len as u64;
-        self.next_offset += u64::from(written.record_count);
+        self.next_offset += u64::from(written.offsets);
         let segment = &self.segment;
         segment
             .max_timestamp
             .store(self.max_timestamp, Ordering::Release);
-        // Publish: the bytes first, then the offsets that refer to them.
+        // Publish: the bytes first, then the offsets that refer to them. The next offset
+        // goes before the end, so a reader that sees the end sees an offset covering it.
         self.writer.publish(self.end as usize);
-        segment.end.store(self.end, Ordering::Release);
         segment
             .next_offset
             .store(self.next_offset, Ordering::Release);
+        segment.end.store(self.end, Ordering::Release);
         Ok(())
     }
 

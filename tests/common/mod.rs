@@ -193,20 +193,34 @@ pub(crate) struct BatchSpan {
 }
 
 /// The batches of a segment's bytes, walked by their headers' base offset, length and
-/// record count (read here, not by strom's decoder), up to a zeroed header or the end.
+/// offsets (read here, not by strom's decoder), up to a zeroed header or the end. Version 2
+/// (Kafka's `RecordBatch`, big-endian) and version 1 (little-endian) batches are told apart by
+/// the version byte at 16.
 pub(crate) fn batch_spans(bytes: &[u8]) -> Vec<BatchSpan> {
-    const HEADER_BYTES: usize = 40;
     let mut out = Vec::new();
     let mut pos = 0usize;
-    while pos + HEADER_BYTES <= bytes.len() {
-        let field = |at: usize, n: usize| -> u64 {
-            bytes[pos + at..pos + at + n]
-                .iter()
-                .rev()
-                .fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    while pos + 17 <= bytes.len() {
+        let field = |at: usize, n: usize, big: bool| -> u64 {
+            let b = &bytes[pos + at..pos + at + n];
+            let fold = |acc: u64, &x: &u8| (acc << 8) | u64::from(x);
+            if big {
+                b.iter().fold(0, fold)
+            } else {
+                b.iter().rev().fold(0, fold)
+            }
         };
-        let (base_offset, length, count) = (field(0, 8), field(8, 4), field(20, 4));
-        if length < HEADER_BYTES as u64 {
+        let (base_offset, length, count) = match bytes[pos + 16] {
+            2 if pos + 61 <= bytes.len() => (
+                field(0, 8, true),
+                field(8, 4, true) + 12,
+                field(23, 4, true) + 1,
+            ),
+            1 if pos + 40 <= bytes.len() => {
+                (field(0, 8, false), field(8, 4, false), field(20, 4, false))
+            }
+            _ => break,
+        };
+        if length < 40 {
             break;
         }
         let end = pos + usize::try_from(length).expect("length");

@@ -1,0 +1,503 @@
+//! Version 2: Apache Kafka's `RecordBatch` (magic 2), byte for byte. strom writes this version.
+//!
+//! # Batch layout
+//!
+//! Fixed-width integers are **big-endian** (network order, as Kafka's protocol) and signed
+//! (two's complement) unless marked `u`. A batch is a 61-byte header ([`HEADER_BYTES`])
+//! followed by its records.
+//!
+//! | Offset | Size | Type | Field                    | Meaning                                             |
+//! |-------:|-----:|------|--------------------------|-----------------------------------------------------|
+//! |      0 |    8 | i64  | `base_offset`            | Offset of the first record, at least 0              |
+//! |      8 |    4 | i32  | `batch_length`           | Bytes after this field: the batch's length − 12     |
+//! |     12 |    4 | i32  | `partition_leader_epoch` | Kafka's leader epoch; strom writes 0, reads any     |
+//! |     16 |    1 | i8   | `magic`                  | Format version: 2                                   |
+//! |     17 |    4 | u32  | `crc`                    | CRC-32C of bytes `21..length` (see *Checksum*)      |
+//! |     21 |    2 | i16  | `attributes`             | See *Attributes*                                    |
+//! |     23 |    4 | i32  | `last_offset_delta`      | Last offset covered − `base_offset`                 |
+//! |     27 |    8 | i64  | `base_timestamp`         | Timestamp the records' deltas count from            |
+//! |     35 |    8 | i64  | `max_timestamp`          | Largest timestamp of any record in the batch        |
+//! |     43 |    8 | i64  | `producer_id`            | Idempotent or transactional producer's id, or −1    |
+//! |     51 |    2 | i16  | `producer_epoch`         | That producer's epoch, or −1                        |
+//! |     53 |    4 | i32  | `base_sequence`          | Sequence number of the first record, or −1          |
+//! |     57 |    4 | i32  | `record_count`           | Number of records, at least 1                       |
+//! |     61 |  ... |      | records                  | `record_count` records, back to back                |
+//!
+//! strom writes the first record's timestamp as `base_timestamp` and `record_count − 1` as
+//! `last_offset_delta`; a batch from Kafka's compaction may cover more offsets than it holds
+//! records. The offsets `base_offset..=base_offset + last_offset_delta` never pass `i64::MAX`.
+//!
+//! # Attributes
+//!
+//! | Bits | Meaning                                                                       |
+//! |------|-------------------------------------------------------------------------------|
+//! | 0–2  | Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd (5–7 invalid)      |
+//! | 3    | Timestamp type: 0 create time; 1 log-append time (every record's timestamp is `max_timestamp`) |
+//! | 4    | Transactional: the batch belongs to the transaction of its producer id        |
+//! | 5    | Control: the batch holds one control record (a transaction marker), not user records |
+//! | 6    | Kafka's delete horizon; refused by this version                               |
+//! | 7–15 | 0                                                                             |
+//!
+//! When the codec is not 0, the records (bytes `61..length`) are compressed as one stream
+//! with that codec; this version reads uncompressed batches only.
+//!
+//! # Record layout
+//!
+//! Kafka's *varint* is a zigzag varint holding an `i32`, its *varlong* one holding an `i64`
+//! (see the [parent module](super)). Lengths and counts are varints of at least 0, except
+//! where −1 means null.
+//!
+//! | Field              | Encoding            | Meaning                                                |
+//! |--------------------|---------------------|--------------------------------------------------------|
+//! | `length`           | varint              | Bytes in the rest of this record                       |
+//! | `attributes`       | i8                  | Unused: strom writes 0 and ignores it                  |
+//! | `timestamp_delta`  | varlong             | Timestamp − `base_timestamp`, wrapping (mod 2⁶⁴)       |
+//! | `offset_delta`     | varint              | Offset − `base_offset`; increasing, at most `last_offset_delta` |
+//! | `key_length`       | varint              | −1: no key; otherwise the key's length                 |
+//! | key                | `key_length` bytes  | Only when `key_length` ≥ 0                             |
+//! | `value_length`     | varint              | −1: no value (a tombstone); otherwise its length       |
+//! | value              | `value_length` bytes| Only when `value_length` ≥ 0                           |
+//! | `header_count`     | varint              | Number of headers that follow                          |
+//! | headers            | see below           | `header_count` headers, back to back                   |
+//!
+//! Each header is a `key_length` varint (at least 0), that many bytes of key (UTF-8), a
+//! `value_length` varint (−1 for a null value, which strom's API reads as empty) and that
+//! many bytes of value. A record's fields fill exactly its `length`; the last record ends
+//! exactly at the batch's end. The smallest record is 7 bytes, so the smallest batch is 68.
+//!
+//! # Control batches
+//!
+//! A control batch (attributes transactional and control) ends a transaction in one
+//! partition. Its one record has a 4-byte key, the key's version (`i16`, 0) and the marker's
+//! type (`i16`: 0 abort, 1 commit), and a 6-byte value, the value's version (`i16`, 0) and the
+//! transaction coordinator's epoch (`i32`); its producer id and epoch are the transaction's.
+//!
+//! # Checksum
+//!
+//! `crc` is the CRC-32C (Castagnoli: polynomial `0x1EDC6F41` reflected, initial value and
+//! final XOR `0xFFFFFFFF`; the checksum of the ASCII bytes `123456789` is `0xE3069283`) of
+//! bytes `21..length`, from `attributes` to the end of the last record. It does not cover
+//! `base_offset`, `batch_length`, `partition_leader_epoch` or `magic`: a batch keeps its
+//! checksum when it is given its offsets. A wrong `batch_length` moves the checked range, so
+//! it is caught like damaged content (or as truncation if it runs past the data); a damaged
+//! base offset is caught because offsets must increase from batch to batch and each batch of
+//! an active segment must start where the previous one ended.
+
+#![expect(
+    clippy::big_endian_bytes,
+    reason = "Kafka's RecordBatch is big-endian, and this module is exactly that format"
+)]
+
+use super::{
+    varint_len, zigzag, BatchHeader, ControlRecord, ControlType, DecodeError, EncodeError, Encoded,
+    Entry, Origin,
+};
+
+/// The version byte of this format (Kafka's magic).
+pub const VERSION: u8 = 2;
+
+/// Size in bytes of the fixed batch header.
+pub const HEADER_BYTES: usize = 61;
+
+/// The bytes before `batch_length` counts: `base_offset` and `batch_length` itself.
+const LENGTH_EXCLUDES: usize = 12;
+
+/// The largest batch its 31-bit `batch_length` allows.
+pub const MAX_BATCH_BYTES: usize = i32::MAX as usize + LENGTH_EXCLUDES;
+
+/// Where the checksummed bytes start: `attributes`.
+const CRC_START: usize = 21;
+
+/// Smallest record: a 1-byte length and six 1-byte fields.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// Attribute bits 0–2: the compression codec.
+pub const COMPRESSION_MASK: u16 = 0x07;
+/// Attribute bit 3: timestamps are log-append times.
+pub const LOG_APPEND_TIME: u16 = 0x08;
+/// Attribute bit 4: the batch belongs to a transaction.
+pub const TRANSACTIONAL: u16 = 0x10;
+/// Attribute bit 5: the batch is a control batch.
+pub const CONTROL: u16 = 0x20;
+/// Attribute bit 6: Kafka's delete horizon, which this version does not read.
+const DELETE_HORIZON: u16 = 0x40;
+/// The highest codec number Kafka defines (zstd).
+const MAX_CODEC: u16 = 4;
+
+/// Bytes of a control batch: the header and one 17-byte marker record.
+pub const CONTROL_BATCH_BYTES: usize = HEADER_BYTES + 17;
+
+/// Parses and sanity-checks a version 2 header (the caller has seen the magic byte).
+pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
+    let head: &[u8; HEADER_BYTES] = buf
+        .get(..HEADER_BYTES)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(DecodeError::Truncated)?;
+    let base_offset = i64::from_be_bytes(field(head, 0));
+    let batch_length = i32::from_be_bytes(field(head, 8));
+    let attributes = u16::from_be_bytes(field(head, 21));
+    let last_offset_delta = i32::from_be_bytes(field(head, 23));
+    let record_count = i32::from_be_bytes(field(head, 57));
+    let length = usize::try_from(batch_length).map_or(0, |l| l + LENGTH_EXCLUDES);
+    let body = length.saturating_sub(HEADER_BYTES);
+    if body < MIN_RECORD_BYTES {
+        return Err(DecodeError::Length(batch_length.cast_unsigned()));
+    }
+    let codec = attributes & COMPRESSION_MASK;
+    let invalid = if codec > MAX_CODEC {
+        "unknown compression codec"
+    } else if attributes & DELETE_HORIZON != 0 {
+        "delete-horizon batches are not supported"
+    } else if attributes & !(COMPRESSION_MASK | LOG_APPEND_TIME | TRANSACTIONAL | CONTROL) != 0 {
+        "unknown batch attributes"
+    } else if record_count < 1 {
+        "record_count must be at least 1"
+    } else if last_offset_delta < record_count - 1 {
+        "last_offset_delta below record_count - 1"
+    } else if codec == 0 && body / MIN_RECORD_BYTES < record_count.cast_unsigned() as usize {
+        "record_count exceeds what the batch length can hold"
+    } else if base_offset < 0 {
+        "negative base_offset"
+    } else if base_offset
+        .checked_add(i64::from(last_offset_delta))
+        .is_none()
+    {
+        "offsets pass i64::MAX"
+    } else {
+        // Both fit: `length` is at most `i32::MAX + 12`, the deltas and counts were checked
+        // to be positive, and `base_offset` not negative.
+        return Ok(BatchHeader {
+            base_offset: base_offset.cast_unsigned(),
+            length: length as u32,
+            partition_leader_epoch: i32::from_be_bytes(field(head, 12)),
+            version: VERSION,
+            crc: u32::from_be_bytes(field(head, 17)),
+            attributes,
+            last_offset_delta: last_offset_delta.cast_unsigned(),
+            first_timestamp: i64::from_be_bytes(field(head, 27)),
+            max_timestamp: i64::from_be_bytes(field(head, 35)),
+            origin: Origin {
+                producer_id: i64::from_be_bytes(field(head, 43)),
+                producer_epoch: i16::from_be_bytes(field(head, 51)),
+                base_sequence: i32::from_be_bytes(field(head, 53)),
+                transactional: attributes & TRANSACTIONAL != 0,
+            },
+            record_count: record_count.cast_unsigned(),
+        });
+    };
+    Err(DecodeError::Record(invalid))
+}
+
+/// A base offset field's value (a negative one reads as past every real offset).
+pub(super) fn base_offset(bytes: [u8; 8]) -> u64 {
+    u64::from_be_bytes(bytes)
+}
+
+/// The `N` header bytes at `at`.
+fn field<const N: usize>(head: &[u8; HEADER_BYTES], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    if let Some(bytes) = head.get(at..at + N) {
+        out.copy_from_slice(bytes);
+    }
+    out
+}
+
+/// The checksum of a whole version 2 batch, as its `crc` field should hold it.
+pub(super) fn checksum(batch: &[u8]) -> u32 {
+    crc_fast::crc32_iscsi(batch.get(CRC_START..).unwrap_or_default())
+}
+
+/// See [`super::set_base_offset`]; the header was read and is version 2.
+pub(super) fn set_base_offset(
+    batch: &mut [u8],
+    base_offset: u64,
+    last_offset_delta: u32,
+) -> Result<(), DecodeError> {
+    let fits = i64::try_from(base_offset)
+        .ok()
+        .and_then(|b| b.checked_add(i64::from(last_offset_delta)))
+        .is_some();
+    if !fits {
+        return Err(DecodeError::Record("offsets pass i64::MAX"));
+    }
+    let head = batch.get_mut(..16).ok_or(DecodeError::Truncated)?;
+    head[..8].copy_from_slice(&base_offset.to_be_bytes());
+    head[12..16].copy_from_slice(&0i32.to_be_bytes());
+    Ok(())
+}
+
+/// Bytes of a length or count varint of `n`.
+#[inline]
+fn len_len(n: usize) -> usize {
+    // A slice is at most isize::MAX bytes long, so doubling its length cannot overflow u64.
+    varint_len(2 * n as u64)
+}
+
+/// Bytes of a nullable field (key or value): its zigzag length and its bytes.
+#[inline]
+fn nullable_len(field: Option<&[u8]>) -> usize {
+    field.map_or(1, |b| len_len(b.len()).saturating_add(b.len()))
+}
+
+/// Bytes of a record after its `length` varint. Saturates on absurd sizes, which `encode`
+/// rejects.
+fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
+    let fixed = 1 // attributes
+        + varint_len(zigzag(e.timestamp.wrapping_sub(first_timestamp)))
+        + len_len(index)
+        + len_len(e.headers.len());
+    let fields = fixed
+        .saturating_add(nullable_len(e.key))
+        .saturating_add(nullable_len(e.value));
+    e.headers.iter().fold(fields, |n, (k, v)| {
+        n.saturating_add(len_len(k.len()) + k.len())
+            .saturating_add(len_len(v.len()) + v.len())
+    })
+}
+
+/// Exact bytes [`encode_from`] writes for these entries (saturating at `usize::MAX`).
+pub(super) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clone) -> usize {
+    let first = entries.clone().next().map_or(0, |e| e.timestamp);
+    let records = entries.enumerate();
+    records.fold(HEADER_BYTES, |total, (i, e)| {
+        let body = body_len(&e, first, i);
+        total.saturating_add(len_len(body).saturating_add(body))
+    })
+}
+
+/// Writes into the front of a mutable slice, consuming it; `None` when out of room.
+pub(super) struct Writer<'a> {
+    pub(super) rest: &'a mut [u8],
+}
+
+impl<'a> Writer<'a> {
+    #[inline]
+    fn take(&mut self, n: usize) -> Option<&'a mut [u8]> {
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut_checked(n)?;
+        self.rest = tail;
+        Some(head)
+    }
+
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) -> Option<()> {
+        self.take(b.len())?.copy_from_slice(b);
+        Some(())
+    }
+
+    #[inline]
+    pub(super) fn varint(&mut self, mut v: u64) -> Option<()> {
+        if v < 0x80 {
+            // Most varints of small records (deltas, lengths, counts) take one byte.
+            let (byte, rest) = std::mem::take(&mut self.rest).split_first_mut()?;
+            *byte = v as u8;
+            self.rest = rest;
+            return Some(());
+        }
+        let (last, init) = self.take(varint_len(v))?.split_last_mut()?;
+        for byte in init {
+            *byte = (v & 0x7f) as u8 | 0x80;
+            v >>= 7;
+        }
+        *last = (v & 0x7f) as u8;
+        Some(())
+    }
+
+    /// A length or count: the zigzag varint of a number that is never negative.
+    #[inline]
+    fn len(&mut self, n: usize) -> Option<()> {
+        self.varint(2 * n as u64)
+    }
+
+    #[inline]
+    fn nullable(&mut self, field: Option<&[u8]>) -> Option<()> {
+        let Some(b) = field else {
+            return self.varint(zigzag(-1));
+        };
+        self.len(b.len())?;
+        self.bytes(b)
+    }
+
+    fn record(&mut self, e: &Entry<'_>, first_timestamp: i64, index: usize) -> Option<()> {
+        self.len(body_len(e, first_timestamp, index))?;
+        self.bytes(&[0])?; // attributes
+        self.varint(zigzag(e.timestamp.wrapping_sub(first_timestamp)))?;
+        self.len(index)?;
+        self.nullable(e.key)?;
+        self.nullable(e.value)?;
+        self.len(e.headers.len())?;
+        for (k, v) in e.headers {
+            self.len(k.len())?;
+            self.bytes(k.as_bytes())?;
+            self.len(v.len())?;
+            self.bytes(v)?;
+        }
+        Some(())
+    }
+}
+
+/// The fields of a header that [`write_header`] writes.
+struct Head {
+    base_offset: i64,
+    length: usize,
+    attributes: u16,
+    last_offset_delta: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    origin: Origin,
+    record_count: i32,
+}
+
+/// Writes the header into the front of `out` (a whole batch, records already written) and
+/// then its checksum.
+fn write_header(out: &mut [u8], h: &Head) -> Option<()> {
+    let batch_length = i32::try_from(h.length.checked_sub(LENGTH_EXCLUDES)?).ok()?;
+    let mut w = Writer {
+        rest: out.get_mut(..HEADER_BYTES)?,
+    };
+    w.bytes(&h.base_offset.to_be_bytes())?;
+    w.bytes(&batch_length.to_be_bytes())?;
+    w.bytes(&0i32.to_be_bytes())?; // partition leader epoch
+    w.bytes(&[VERSION])?;
+    w.bytes(&[0; 4])?; // crc, set below
+    w.bytes(&h.attributes.to_be_bytes())?;
+    w.bytes(&h.last_offset_delta.to_be_bytes())?;
+    w.bytes(&h.first_timestamp.to_be_bytes())?;
+    w.bytes(&h.max_timestamp.to_be_bytes())?;
+    w.bytes(&h.origin.producer_id.to_be_bytes())?;
+    w.bytes(&h.origin.producer_epoch.to_be_bytes())?;
+    w.bytes(&h.origin.base_sequence.to_be_bytes())?;
+    w.bytes(&h.record_count.to_be_bytes())?;
+    let crc = checksum(out.get(..h.length)?);
+    out.get_mut(17..CRC_START)?
+        .copy_from_slice(&crc.to_be_bytes());
+    Some(())
+}
+
+/// See [`super::encode_from`].
+pub(super) fn encode_from<'a>(
+    buf: &mut [u8],
+    base_offset: u64,
+    origin: Origin,
+    entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
+) -> Result<Encoded, EncodeError> {
+    let first_timestamp = entries.clone().next().ok_or(EncodeError::Empty)?.timestamp;
+    let count = i32::try_from(entries.len()).map_err(|_| EncodeError::TooLarge)?;
+    let base = i64::try_from(base_offset).map_err(|_| EncodeError::TooLarge)?;
+    if base.checked_add(i64::from(count - 1)).is_none() {
+        return Err(EncodeError::TooLarge);
+    }
+    // The records go first, each sized as it is written, so the sizes are computed once;
+    // the exact total is only worked out again for the error.
+    let sizing = entries.clone();
+    let too_small = || EncodeError::BufferTooSmall {
+        needed: encoded_len_of(sizing.clone()),
+    };
+    let body = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
+    let room = body.len();
+    let mut w = Writer { rest: body };
+    let mut max_timestamp = first_timestamp;
+    for (i, e) in entries.enumerate() {
+        max_timestamp = max_timestamp.max(e.timestamp);
+        w.record(&e, first_timestamp, i).ok_or_else(too_small)?;
+    }
+    let length = HEADER_BYTES + (room - w.rest.len());
+    if length > MAX_BATCH_BYTES {
+        return Err(EncodeError::TooLarge);
+    }
+    let head = Head {
+        base_offset: base,
+        length,
+        attributes: if origin.transactional {
+            TRANSACTIONAL
+        } else {
+            0
+        },
+        last_offset_delta: count - 1,
+        first_timestamp,
+        max_timestamp,
+        origin,
+        record_count: count,
+    };
+    write_header(buf, &head).ok_or_else(too_small)?;
+    Ok(Encoded {
+        length,
+        offsets: count.cast_unsigned(),
+        max_timestamp,
+    })
+}
+
+/// See [`super::encode_control`].
+pub(super) fn encode_control(
+    buf: &mut [u8],
+    base_offset: u64,
+    origin: Origin,
+    marker: ControlRecord,
+    timestamp: i64,
+) -> Result<usize, EncodeError> {
+    let base = i64::try_from(base_offset).map_err(|_| EncodeError::TooLarge)?;
+    let too_small = EncodeError::BufferTooSmall {
+        needed: CONTROL_BATCH_BYTES,
+    };
+    let out = buf.get_mut(..CONTROL_BATCH_BYTES).ok_or(too_small)?;
+    let kind: i16 = match marker.kind {
+        ControlType::Abort => 0,
+        ControlType::Commit => 1,
+    };
+    let mut w = Writer {
+        rest: out.get_mut(HEADER_BYTES..).ok_or(too_small)?,
+    };
+    let (key, value) = (4, 6);
+    (|| {
+        w.len(1 + 1 + 1 + 1 + key + 1 + value + 1)?;
+        w.bytes(&[0, 0, 0])?; // attributes, timestamp delta, offset delta
+        w.len(key)?;
+        w.bytes(&0i16.to_be_bytes())?;
+        w.bytes(&kind.to_be_bytes())?;
+        w.len(value)?;
+        w.bytes(&0i16.to_be_bytes())?;
+        w.bytes(&marker.coordinator_epoch.to_be_bytes())?;
+        w.len(0) // headers
+    })()
+    .ok_or(too_small)?;
+    debug_assert!(w.rest.is_empty(), "a marker record is 17 bytes");
+    let head = Head {
+        base_offset: base,
+        length: CONTROL_BATCH_BYTES,
+        attributes: TRANSACTIONAL | CONTROL,
+        last_offset_delta: 0,
+        first_timestamp: timestamp,
+        max_timestamp: timestamp,
+        origin: Origin {
+            base_sequence: -1,
+            transactional: true,
+            ..origin
+        },
+        record_count: 1,
+    };
+    write_header(out, &head).ok_or(too_small)?;
+    Ok(CONTROL_BATCH_BYTES)
+}
+
+/// Reads a marker from a control record's key and value (Kafka reads later versions of
+/// either the same way, as long as the fields are there).
+pub(super) fn parse_control(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<ControlRecord, DecodeError> {
+    let malformed = DecodeError::Record("malformed control record");
+    let (Some(&[k0, k1, t0, t1, ..]), Some(&[v0, v1, e0, e1, e2, e3, ..])) = (key, value) else {
+        return Err(malformed);
+    };
+    if i16::from_be_bytes([k0, k1]) < 0 || i16::from_be_bytes([v0, v1]) < 0 {
+        return Err(malformed);
+    }
+    let kind = match i16::from_be_bytes([t0, t1]) {
+        0 => ControlType::Abort,
+        1 => ControlType::Commit,
+        _ => return Err(DecodeError::Record("control record of an unknown type")),
+    };
+    Ok(ControlRecord {
+        kind,
+        coordinator_epoch: i32::from_be_bytes([e0, e1, e2, e3]),
+    })
+}
