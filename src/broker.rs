@@ -22,6 +22,8 @@ use crate::producer::Producer;
 use crate::record::TopicPartition;
 use crate::storage::{atomic_write, fsync_dir};
 use crate::topic::{self, Topic, TopicDescription};
+use crate::transaction::coordinator::TxnCoordinator;
+use crate::transaction::TransactionalProducer;
 
 /// The lock file that keeps a second broker off the directory.
 const LOCK_FILE: &str = ".lock";
@@ -70,6 +72,7 @@ pub(crate) struct Inner {
     maintenance: Mutex<Option<JoinHandle<()>>>,
     coordinator: Coordinator,
     offsets: OffsetStore,
+    transactions: TxnCoordinator,
 }
 
 impl Broker {
@@ -140,6 +143,7 @@ impl Broker {
         let inner = Arc::new(Inner {
             coordinator: Coordinator::default(),
             offsets,
+            transactions: TxnCoordinator::default(),
             dir,
             config,
             topics: RwLock::new(topics),
@@ -148,6 +152,8 @@ impl Broker {
             stop: Mutex::new(None),
             maintenance: Mutex::new(None),
         });
+        // Before anyone can read or write: transactions a crash left open end here.
+        inner.transactions.recover(&inner)?;
         Inner::start_maintenance(&inner)?;
         Ok(Self { inner })
     }
@@ -334,6 +340,17 @@ impl Broker {
         })
     }
 
+    /// A transactional producer with `transactional_id` (Kafka's `transactional.id`):
+    /// its sends belong to transactions that commit, with consumer offsets, atomically.
+    /// Fences every earlier producer with the same id and aborts the transaction it left
+    /// open. See [`TransactionalProducer`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty id; [`Error::Io`]; [`Error::Closed`].
+    pub fn transactional_producer(&self, transactional_id: &str) -> Result<TransactionalProducer> {
+        TransactionalProducer::new(Arc::clone(&self.inner), transactional_id)
+    }
+
     /// A producer for this broker: `Clone + Send + Sync`, cheap to clone.
     pub fn producer(&self) -> Producer {
         Producer::new(Arc::clone(&self.inner))
@@ -467,6 +484,33 @@ impl Inner {
         &self.offsets
     }
 
+    /// The transaction coordinator.
+    pub(crate) fn transactions(&self) -> &TxnCoordinator {
+        &self.transactions
+    }
+
+    /// An internal (`__`) topic, created with `config` if it does not exist yet.
+    pub(crate) fn internal_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        if let Ok(topic) = self.existing_topic(name) {
+            return Ok(topic);
+        }
+        topic::validate_name(name, true)?;
+        let mut topics = self.topics.write();
+        if let Some(topic) = topics.get(name) {
+            return Ok(Arc::clone(topic));
+        }
+        let topic = Arc::new(Topic::create(
+            &self.dir.join(name),
+            name,
+            config,
+            self.config.sync,
+            now_ms(),
+        )?);
+        fsync_dir(&self.dir)?;
+        topics.insert(name.to_string(), Arc::clone(&topic));
+        Ok(topic)
+    }
+
     /// Every topic's partitions.
     fn all_topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().map(Arc::clone).collect()
@@ -553,6 +597,8 @@ impl Inner {
         }
         self.coordinator
             .expire_members(Instant::now(), &|t| self.partition_counts(t));
+        self.transactions
+            .expire(self, self.config.transaction_timeout);
         if due(&mut rounds.cleaned, self.config.maintenance_interval) {
             // Failures are logged and retried next round; appends and reads go on.
             let _ = self.clean_logs(true);

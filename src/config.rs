@@ -63,6 +63,9 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// How often the background thread runs retention and compaction. By default, 30 s.
     pub maintenance_interval: Duration,
+    /// How long a transaction may stay open before the broker aborts it (Kafka's
+    /// `transaction.timeout.ms`). By default, 60 s.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -72,6 +75,7 @@ impl Default for BrokerConfig {
             default_topic: TopicConfig::default(),
             auto_create_topics: false,
             maintenance_interval: Duration::from_secs(30),
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -106,6 +110,16 @@ impl BrokerConfig {
     #[must_use]
     pub fn maintenance_interval(mut self, interval: Duration) -> Self {
         self.maintenance_interval = interval;
+        self
+    }
+
+    /// Sets how long a transaction may stay open before the broker aborts it; its producer
+    /// is then fenced ([`Error::Fenced`](crate::Error::Fenced)). By default, 60 s (Kafka's
+    /// `transaction.timeout.ms`). Open transactions are checked by the background thread,
+    /// at least once a second.
+    #[must_use]
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout;
         self
     }
 
@@ -372,6 +386,30 @@ pub struct ConsumerConfig {
     /// lowest latency, at the price of a busy core while waiting; set it to zero to park
     /// at once.
     pub spin_wait: Duration,
+    /// Which records `poll` returns when producers use transactions. By default,
+    /// [`IsolationLevel::ReadUncommitted`] (Kafka's).
+    pub isolation_level: IsolationLevel,
+}
+
+/// Which records a consumer reads from partitions that transactions write to (Kafka's
+/// `isolation.level`).
+///
+/// ```
+/// use strom::{ConsumerConfig, IsolationLevel};
+///
+/// let config = ConsumerConfig::default().isolation_level(IsolationLevel::ReadCommitted);
+/// assert_eq!(config.isolation_level, IsolationLevel::ReadCommitted);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IsolationLevel {
+    /// Every record, as soon as it is in the log: those of open and aborted transactions
+    /// too.
+    #[default]
+    ReadUncommitted,
+    /// Records of committed transactions and records sent outside transactions, up to the
+    /// last stable offset: never a record of an aborted transaction, nor one at or after the
+    /// first offset of a transaction still open.
+    ReadCommitted,
 }
 
 impl Default for ConsumerConfig {
@@ -385,6 +423,7 @@ impl Default for ConsumerConfig {
             assignment_strategy: AssignmentStrategy::Range,
             max_poll_interval: Duration::from_secs(300),
             spin_wait: Duration::from_micros(50),
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -460,6 +499,14 @@ impl ConsumerConfig {
     #[must_use]
     pub fn spin_wait(mut self, spin: Duration) -> Self {
         self.spin_wait = spin;
+        self
+    }
+
+    /// Sets which records `poll` returns from partitions that transactions write to. By
+    /// default, [`IsolationLevel::ReadUncommitted`].
+    #[must_use]
+    pub fn isolation_level(mut self, level: IsolationLevel) -> Self {
+        self.isolation_level = level;
         self
     }
 }

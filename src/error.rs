@@ -152,7 +152,8 @@ pub enum Error {
         reason: String,
     },
     /// A record batch could not be encoded into the log: it is longer than the format's
-    /// 32-bit length allows, or its offsets would pass `u64::MAX`.
+    /// 31-bit length allows, its offsets would pass `i64::MAX`, or a batch encoded elsewhere
+    /// is not valid.
     #[error("cannot encode a record batch into {}", path.display())]
     Encode {
         /// The segment file the batch was for.
@@ -160,6 +161,28 @@ pub enum Error {
         /// Why the encoder refused it.
         #[source]
         source: crate::storage::batch::EncodeError,
+    },
+    /// A newer producer with the same transactional id exists, or this producer's
+    /// transaction outlived `transaction_timeout` and was aborted: this producer can do
+    /// nothing more (Kafka's `ProducerFencedException`). Create a new one.
+    #[error("transactional producer {transactional_id:?} is fenced: a newer producer with its id exists, or its transaction timed out")]
+    Fenced {
+        /// The transactional id.
+        transactional_id: String,
+    },
+    /// A transactional call out of order: `send` outside a transaction, `begin` inside one,
+    /// `commit` or `abort` with none open.
+    #[error("transaction state: {0}")]
+    TransactionState(String),
+    /// Offsets could not be committed: the consumer's group has moved on to a newer
+    /// generation, or the member left it (a zombie cannot commit). The transaction that
+    /// carried them was aborted.
+    #[error("commit failed for group {group_id:?}: {reason}")]
+    CommitFailed {
+        /// The group's id.
+        group_id: String,
+        /// Why.
+        reason: String,
     },
     /// The broker was closed.
     #[error("the broker is closed")]

@@ -78,11 +78,12 @@ mod producer;
 mod record;
 pub mod storage;
 mod topic;
+mod transaction;
 
 pub use crate::broker::Broker;
 pub use crate::config::{
-    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, SyncPolicy,
-    TopicConfig,
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, IsolationLevel, OffsetReset,
+    SyncPolicy, TopicConfig,
 };
 pub use crate::consumer::{Consumer, RebalanceListener, Revoked};
 pub use crate::error::{CorruptKind, Error, Result};
@@ -90,6 +91,7 @@ pub use crate::group::{GroupDescription, GroupMetadata, MemberDescription, Parti
 pub use crate::producer::Producer;
 pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
 pub use crate::topic::{PartitionDescription, TopicDescription};
+pub use crate::transaction::TransactionalProducer;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -24,6 +24,11 @@ pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
 struct StoredOffsets {
     group_id: String,
     offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+    /// The last transaction whose offsets these include: the offset of its commit decision
+    /// in the transaction log. Recovery re-applies a decided transaction's offsets only
+    /// when they are newer, so it never rolls back commits made after them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    applied_txn: Option<u64>,
 }
 
 /// Every group's committed offsets, in memory and on disk.
@@ -31,6 +36,8 @@ struct StoredOffsets {
 pub(crate) struct OffsetStore {
     dir: PathBuf,
     groups: Mutex<HashMap<String, HashMap<TopicPartition, u64>>>,
+    /// Each group's `applied_txn`; locked inside `groups`.
+    applied_txn: Mutex<HashMap<String, u64>>,
 }
 
 impl OffsetStore {
@@ -39,6 +46,7 @@ impl OffsetStore {
         let dir = data_dir.join(OFFSETS_DIR);
         fs::create_dir_all(&dir).at(&dir)?;
         let mut groups = HashMap::new();
+        let mut applied_txn = HashMap::new();
         for entry in fs::read_dir(&dir).at(&dir)? {
             let path = entry.at(&dir)?.path();
             let ours = path.extension().and_then(|e| e.to_str()) == Some("json")
@@ -49,6 +57,9 @@ impl OffsetStore {
                 continue;
             }
             let stored: StoredOffsets = read_json(&path)?;
+            if let Some(txn) = stored.applied_txn {
+                applied_txn.insert(stored.group_id.clone(), txn);
+            }
             let offsets = stored
                 .offsets
                 .into_iter()
@@ -63,6 +74,7 @@ impl OffsetStore {
         Ok(Self {
             dir,
             groups: Mutex::new(groups),
+            applied_txn: Mutex::new(applied_txn),
         })
     }
 
@@ -91,17 +103,49 @@ impl OffsetStore {
 
     /// Commits `offsets` for `group_id`; durable when it returns.
     pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.commit_from(group_id, offsets, None)
+    }
+
+    /// Commits the offsets of the transaction decided at `txn` (the offset of its commit
+    /// decision in the transaction log), unless this group already holds them or later
+    /// ones; durable when it returns.
+    pub(crate) fn commit_transaction(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, u64)],
+        txn: u64,
+    ) -> Result<()> {
+        self.commit_from(group_id, offsets, Some(txn))
+    }
+
+    fn commit_from(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, u64)],
+        txn: Option<u64>,
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         // Written under the lock, so two commits of one group cannot finish out of order.
         let mut groups = self.groups.lock();
+        let mut applied = self.applied_txn.lock();
+        let before = applied.get(group_id).copied();
+        if let (Some(txn), Some(before)) = (txn, before) {
+            if before >= txn {
+                return Ok(());
+            }
+        }
+        let after = txn.max(before);
         let mut updated = groups.get(group_id).cloned().unwrap_or_default();
         for (tp, offset) in offsets {
             updated.insert(tp.clone(), *offset);
         }
-        self.save(group_id, &updated)?;
+        self.save(group_id, &updated, after)?;
         groups.insert(group_id.to_string(), updated);
+        if let Some(after) = after {
+            applied.insert(group_id.to_string(), after);
+        }
         Ok(())
     }
 
@@ -117,7 +161,8 @@ impl OffsetStore {
         for group_id in affected {
             let mut remaining = groups.remove(&group_id).unwrap_or_default();
             remaining.retain(|tp, _| tp.topic != topic);
-            self.save(&group_id, &remaining)?;
+            let applied = self.applied_txn.lock().get(&group_id).copied();
+            self.save(&group_id, &remaining, applied)?;
             if !remaining.is_empty() {
                 groups.insert(group_id, remaining);
             }
@@ -126,7 +171,12 @@ impl OffsetStore {
     }
 
     /// Replaces a group's file with `offsets`, or removes it when there are none.
-    fn save(&self, group_id: &str, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
+    fn save(
+        &self,
+        group_id: &str,
+        offsets: &HashMap<TopicPartition, u64>,
+        applied_txn: Option<u64>,
+    ) -> Result<()> {
         let path = self.path(group_id);
         if offsets.is_empty() {
             return remove_if_exists(&path);
@@ -134,6 +184,7 @@ impl OffsetStore {
         let mut stored = StoredOffsets {
             group_id: group_id.to_string(),
             offsets: BTreeMap::new(),
+            applied_txn,
         };
         for (tp, offset) in offsets {
             stored

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
+use crate::log::PartitionLog;
 use crate::partitioner;
 use crate::record::{Record, RecordMetadata};
 use crate::topic::Topic;
@@ -48,16 +49,25 @@ impl Producer {
     /// [`Error::InvalidRecord`] (negative timestamp), [`Error::Io`], [`Error::Poisoned`],
     /// [`Error::Closed`].
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        self.send_as(topic, record, &mut Plain)
+    }
+
+    /// [`send`](Self::send) with batches stamped by `stamp`.
+    pub(crate) fn send_as(
+        &self,
+        topic: &str,
+        record: Record,
+        stamp: &mut impl Stamp,
+    ) -> Result<RecordMetadata> {
         let topic = self.inner.topic_for_send(topic)?;
         let size = validate(&topic, &record)?;
         let partition = choose_partition(&topic, &record, size);
+        let log = topic.partition(partition)?;
+        stamp.before_append(&topic, partition, log)?;
         let now = now_ms();
         let timestamp = record.timestamp.unwrap_or(now);
         let entry = record.entry(timestamp);
-        let offset =
-            topic
-                .partition(partition)?
-                .append(std::iter::once(entry), Origin::NONE, now)?;
+        let offset = log.append(std::iter::once(entry), stamp.origin(), now)?;
         Ok(RecordMetadata {
             topic: topic_name(topic.name(), record),
             partition,
@@ -79,6 +89,16 @@ impl Producer {
         &self,
         topic: &str,
         records: impl IntoIterator<Item = Record>,
+    ) -> Result<Vec<RecordMetadata>> {
+        self.send_batch_as(topic, records, &mut Plain)
+    }
+
+    /// [`send_batch`](Self::send_batch) with batches stamped by `stamp`.
+    pub(crate) fn send_batch_as(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+        stamp: &mut impl Stamp,
     ) -> Result<Vec<RecordMetadata>> {
         let topic = self.inner.topic_for_send(topic)?;
         let mut records: Vec<Record> = records.into_iter().collect();
@@ -112,7 +132,9 @@ impl Producer {
         let first = records[0].partition.unwrap_or_default();
         if records.iter().all(|r| r.partition == Some(first)) {
             let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
-            let base = topic.partition(first)?.append(entries, Origin::NONE, now)?;
+            let log = topic.partition(first)?;
+            stamp.before_append(&topic, first, log)?;
+            let base = log.append(entries, stamp.origin(), now)?;
             return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
         }
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
@@ -133,9 +155,9 @@ impl Producer {
                 let r = &records[i];
                 r.entry(r.timestamp.unwrap_or(now))
             });
-            next[p] = topic
-                .partition(p as u32)?
-                .append(entries, Origin::NONE, now)?;
+            let log = topic.partition(p as u32)?;
+            stamp.before_append(&topic, p as u32, log)?;
+            next[p] = log.append(entries, stamp.origin(), now)?;
         }
         Ok(metadata(topic.name(), records, now, |p, _| {
             let offset = next[p as usize];
@@ -154,16 +176,7 @@ impl Producer {
         key: Option<&str>,
         value: &T,
     ) -> Result<RecordMetadata> {
-        let bytes = serde_json::to_vec(value).map_err(|source| Error::Serde {
-            context: format!("a value for topic {topic:?}"),
-            source,
-        })?;
-        let record = Record::new(bytes);
-        let record = match key {
-            Some(key) => record.key(key),
-            None => record,
-        };
-        self.send(topic, record)
+        self.send(topic, json_record(topic, key, value)?)
     }
 
     /// Fsyncs everything this broker has appended so far: when it returns, every record
@@ -174,6 +187,46 @@ impl Producer {
     /// is reopened), [`Error::Poisoned`], [`Error::Closed`].
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A record holding `value` as JSON, with an optional key.
+pub(crate) fn json_record<T: Serialize + ?Sized>(
+    topic: &str,
+    key: Option<&str>,
+    value: &T,
+) -> Result<Record> {
+    let bytes = serde_json::to_vec(value).map_err(|source| Error::Serde {
+        context: format!("a value for topic {topic:?}"),
+        source,
+    })?;
+    let record = Record::new(bytes);
+    Ok(match key {
+        Some(key) => record.key(key),
+        None => record,
+    })
+}
+
+/// How a send stamps its batches: the producer fields they carry, and what happens before
+/// records first go to a partition (a transaction registers the partition).
+pub(crate) trait Stamp {
+    /// The producer fields of the batches.
+    fn origin(&self) -> Origin;
+
+    /// Runs before each append to `partition` of `topic`.
+    fn before_append(&mut self, topic: &Topic, partition: u32, log: &PartitionLog) -> Result<()>;
+}
+
+/// A plain producer's sends: no producer fields, nothing to do first.
+struct Plain;
+
+impl Stamp for Plain {
+    fn origin(&self) -> Origin {
+        Origin::NONE
+    }
+
+    fn before_append(&mut self, _: &Topic, _: u32, _: &PartitionLog) -> Result<()> {
+        Ok(())
     }
 }
 

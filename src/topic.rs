@@ -37,6 +37,9 @@ pub struct PartitionDescription {
     pub log_start_offset: u64,
     /// The next offset to be written.
     pub high_watermark: u64,
+    /// The first offset of a transaction still open in the partition, or `high_watermark`
+    /// when none is: consumers reading committed data read up to here.
+    pub last_stable_offset: u64,
     /// Number of segment files.
     pub segments: usize,
     /// Bytes of the segment files' data.
@@ -304,6 +307,7 @@ impl Topic {
                     partition: log.partition(),
                     log_start_offset: stats.log_start_offset,
                     high_watermark: stats.high_watermark,
+                    last_stable_offset: stats.last_stable_offset,
                     segments: stats.segments,
                     size_bytes: stats.size_bytes,
                 })

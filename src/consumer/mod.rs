@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::broker::{remaining, Inner};
-use crate::config::{ConsumerConfig, OffsetReset};
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::PartitionLog;
@@ -166,12 +166,22 @@ impl Consumer {
     }
 
     /// Moves to the high watermark (only records appended later are read), for `tps`
-    /// (all assigned if empty).
+    /// (all assigned if empty). With [`IsolationLevel::ReadCommitted`] the end is the last
+    /// stable offset, as in Kafka.
     ///
     /// # Errors
     /// [`Error::NotAssigned`] for a partition not assigned to this consumer.
     pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        self.seek_each(tps, PartitionLog::high_watermark)
+        self.seek_each(tps, self.end_of())
+    }
+
+    /// Where this consumer's view of a partition ends: the high watermark, or the last
+    /// stable offset for a reader of committed data.
+    fn end_of(&self) -> fn(&PartitionLog) -> u64 {
+        match self.config.isolation_level {
+            IsolationLevel::ReadUncommitted => PartitionLog::high_watermark,
+            IsolationLevel::ReadCommitted => PartitionLog::last_stable_offset,
+        }
     }
 
     /// Moves every assigned partition to its first record with a timestamp at or after
@@ -181,9 +191,10 @@ impl Consumer {
     /// [`Error::Corrupt`] or [`Error::Io`] from reading the log.
     pub fn seek_to_timestamp(&mut self, ts_ms: i64) -> Result<()> {
         self.inner.check_open()?;
+        let end = self.end_of();
         for a in &mut self.assigned {
             let offset = a.log.offset_for_timestamp(ts_ms)?;
-            a.position = Some(offset.unwrap_or_else(|| a.log.high_watermark()));
+            a.position = Some(offset.unwrap_or_else(|| end(&a.log)));
         }
         Ok(())
     }
@@ -231,7 +242,7 @@ impl Consumer {
     fn reset_position(&self, log: &PartitionLog) -> Option<u64> {
         match self.config.auto_offset_reset {
             OffsetReset::Earliest => Some(log.log_start_offset()),
-            OffsetReset::Latest => Some(log.high_watermark()),
+            OffsetReset::Latest => Some(self.end_of()(log)),
             OffsetReset::None => None,
         }
     }
@@ -336,6 +347,8 @@ impl Consumer {
 
     fn fetch_one(&mut self, index: usize, max: usize, out: &mut Vec<ConsumerRecord>) -> Result<()> {
         let reset = self.config.auto_offset_reset;
+        let committed_only = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let end_of = self.end_of();
         let Some(a) = self.assigned.get_mut(index) else {
             return Ok(());
         };
@@ -348,7 +361,7 @@ impl Consumer {
             Some(p) if (start..=high_watermark).contains(&p) => p,
             current => match reset {
                 OffsetReset::Earliest => start,
-                OffsetReset::Latest => high_watermark,
+                OffsetReset::Latest => end_of(&a.log).min(high_watermark),
                 OffsetReset::None => {
                     return Err(Error::OffsetOutOfRange {
                         topic: a.tp.topic.clone(),
@@ -363,13 +376,28 @@ impl Consumer {
         a.position = Some(position);
         let (topic, partition, source) = (a.topic.name(), a.tp.partition, &mut a.source);
         let mut next = position;
+        let end = end_of(&a.log).min(high_watermark);
         let wanted = max - out.len();
-        out.reserve(usize::try_from(high_watermark - position).map_or(wanted, |n| n.min(wanted)));
+        out.reserve(
+            usize::try_from(end.saturating_sub(position)).map_or(wanted, |n| n.min(wanted)),
+        );
+        let aborted = if committed_only {
+            a.log.aborted_from(position)
+        } else {
+            Vec::new()
+        };
         let mut lease: Option<Lease<Source>> = None;
-        let read = a.log.read_batches(position, |batch| {
-            if batch.header.is_control() {
-                // A transaction marker: never handed out, but the position moves past it.
-                next = batch.header.next_offset();
+        let read = a.log.read_batches_until(position, end, |batch| {
+            let h = &batch.header;
+            // A transaction marker, or (reading committed data) a batch of an aborted
+            // transaction: never handed out, but the position moves past it.
+            let skip = h.is_control()
+                || (h.is_transactional()
+                    && aborted
+                        .iter()
+                        .any(|t| t.covers(h.origin.producer_id, h.base_offset)));
+            if skip {
+                next = next.max(h.next_offset());
                 return Ok(ControlFlow::Continue(()));
             }
             // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
@@ -425,7 +453,7 @@ impl Consumer {
         let ready = self
             .assigned
             .iter()
-            .any(|a| a.position.is_none_or(|p| a.log.high_watermark() > p));
+            .any(|a| a.position.is_none_or(|p| self.end_of()(&a.log) > p));
         if !ready && self.inner.check_open().is_ok() {
             // A record arriving while spinning is picked up in well under a microsecond,
             // instead of after the operating system has rescheduled a parked thread.

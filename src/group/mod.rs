@@ -287,6 +287,24 @@ impl Group {
         taken
     }
 
+    /// Whether `member_id` is a member holding the assignment of `generation`, the
+    /// current one: a member that was removed, or that has not yet taken part in the
+    /// group's latest rebalance, must not commit (Kafka's `ILLEGAL_GENERATION` and
+    /// `UNKNOWN_MEMBER_ID`). Returns why not.
+    pub(crate) fn check_generation(&self, member_id: &str, generation: u64) -> Result<(), String> {
+        let state = self.state.lock();
+        if !state.members.contains_key(member_id) {
+            return Err(format!("member {member_id:?} is not in the group"));
+        }
+        if state.generation != generation {
+            return Err(format!(
+                "generation {generation} is stale: the group is at generation {}",
+                state.generation
+            ));
+        }
+        Ok(())
+    }
+
     /// The partitions `member_id` holds.
     pub(crate) fn owned_by(&self, member_id: &str) -> Vec<TopicPartition> {
         self.state

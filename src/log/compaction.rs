@@ -8,6 +8,12 @@
 //! catching up see the deletion, and then goes too. The active segment is never rewritten.
 //! Each segment is swapped crash-safely (see `Segment::rewrite`); appends go on meanwhile
 //! and readers keep whatever segment view they hold.
+//!
+//! Transactions: only segments below the last stable offset are compacted, and only records
+//! below it count as a key's latest, since an open transaction may still abort. Records
+//! of aborted transactions never count and are dropped, so compaction never brings an
+//! aborted value back; transaction markers are dropped too, and the committed records they
+//! ended are rewritten as plain ones, which readers of committed data read alike.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -35,7 +41,14 @@ impl PartitionLog {
     pub(crate) fn compact(&self, delete_retention_ms: i64, now_ms: i64) -> Result<usize> {
         let _cleaning = self.cleaning.lock();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
-        let sealed = segments.len().saturating_sub(1);
+        // Only what no open transaction reaches: an open transaction's records may still be
+        // aborted, so they neither supersede older records nor get rewritten.
+        let stable = self.last_stable_offset();
+        let sealed = segments
+            .iter()
+            .take(segments.len().saturating_sub(1))
+            .take_while(|s| s.next_offset() <= stable)
+            .count();
         let Some(newest_sealed) = segments.get(sealed.wrapping_sub(1)).filter(|_| sealed > 0)
         else {
             return Ok(0);
@@ -44,14 +57,30 @@ impl PartitionLog {
         if sealed_to <= self.compacted_to.load(Ordering::Acquire) {
             return Ok(0);
         }
-        // Each key's latest offset, over the whole log (the active segment's records too:
-        // they supersede older ones in sealed segments).
+        let aborted = self.aborted_from(0);
+        // Whether a batch's records are gone for readers of committed data: a transaction
+        // marker, or a batch of an aborted transaction. Compaction drops them.
+        let dropped = |h: &batch::BatchHeader| {
+            h.is_control()
+                || (h.is_transactional()
+                    && aborted
+                        .iter()
+                        .any(|t| t.covers(h.origin.producer_id, h.base_offset)))
+        };
+        // Each key's latest offset, over the whole stable log (the active segment's records
+        // too: they supersede older ones in sealed segments).
         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
         for segment in &segments {
             let _: ControlFlow<()> =
-                segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
+                segment.read_batches(segment.base_offset(), stable, |batch| {
+                    if dropped(&batch.header) {
+                        return Ok(ControlFlow::Continue(()));
+                    }
                     for record in batch.records()? {
                         let record = record?;
+                        if record.offset >= stable {
+                            break;
+                        }
                         if let Some(key) = field(batch.map, batch.position, record.key.clone()) {
                             latest.insert(key.to_vec(), record.offset);
                         }
@@ -67,6 +96,10 @@ impl PartitionLog {
             let _: ControlFlow<()> =
                 segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
                     let (map, pos) = (batch.map, batch.position);
+                    if dropped(&batch.header) {
+                        total += batch.header.record_count as usize;
+                        return Ok(ControlFlow::Continue(()));
+                    }
                     for record in batch.records()? {
                         let record = record?;
                         total += 1;

@@ -427,6 +427,16 @@ impl<'a> MappedBatch<'a> {
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
     }
 
+    /// The transaction marker of a control batch.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the segment file and the batch's position if it is not a
+    /// well-formed marker.
+    pub(crate) fn control_record(&self) -> Result<batch::ControlRecord> {
+        batch::control_record(self.bytes())
+            .map_err(|e| corrupt(self.path, self.position as u64, kind_of(e)))
+    }
+
     /// The batch's records at or after offset `from`: a read that starts inside a batch
     /// skips the records before its position. Errors are passed on as from
     /// [`records`](Self::records).

@@ -1,0 +1,211 @@
+//! A partition's transactional state: which producers have a transaction open in it, which
+//! gives its last stable offset, and which transactions were aborted in it, so that readers
+//! isolating committed data skip their records without rescanning the log.
+//!
+//! Open transactions live in memory only: `Broker::open` ends every transaction left open
+//! before any reader or writer comes. Aborted transactions are also kept in
+//! `aborted.txnindex` in the partition's directory, one fixed-size entry per abort marker,
+//! written and fsynced before the marker itself, so the list survives any crash that the
+//! marker survives. Entries are never rewritten; one is 28 bytes, so even millions of aborts
+//! cost little to load.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{CorruptKind, Error, IoContext, Result};
+
+/// The file of a partition's aborted transactions.
+const ABORTED_FILE: &str = "aborted.txnindex";
+
+/// Bytes of one entry: producer id, first and last offset (little-endian), CRC-32 of those.
+const ENTRY_BYTES: usize = 28;
+
+/// A transaction aborted in this partition: its producer's records from `first_offset` to
+/// `last_offset` (the abort marker) are not to be read as committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortedTxn {
+    pub(crate) producer_id: i64,
+    pub(crate) first_offset: u64,
+    pub(crate) last_offset: u64,
+}
+
+impl AbortedTxn {
+    /// Whether a transactional batch of `producer_id` starting at `offset` belongs to it.
+    pub(crate) fn covers(&self, producer_id: i64, offset: u64) -> bool {
+        self.producer_id == producer_id && (self.first_offset..=self.last_offset).contains(&offset)
+    }
+
+    fn encode(&self) -> [u8; ENTRY_BYTES] {
+        let mut out = [0; ENTRY_BYTES];
+        out[..8].copy_from_slice(&self.producer_id.to_le_bytes());
+        out[8..16].copy_from_slice(&self.first_offset.to_le_bytes());
+        out[16..24].copy_from_slice(&self.last_offset.to_le_bytes());
+        let crc = crc32fast::hash(&out[..24]);
+        out[24..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8; ENTRY_BYTES]) -> Option<Self> {
+        let (body, crc) = bytes.split_at(24);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return None;
+        }
+        let word = |at: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&body[at..at + 8]);
+            w
+        };
+        Some(Self {
+            producer_id: i64::from_le_bytes(word(0)),
+            first_offset: u64::from_le_bytes(word(8)),
+            last_offset: u64::from_le_bytes(word(16)),
+        })
+    }
+}
+
+/// A partition's open and aborted transactions.
+#[derive(Debug)]
+pub(crate) struct Transactions {
+    /// The first offset of each open transaction, by producer id. Changed under the log's
+    /// append lock.
+    open: Mutex<BTreeMap<i64, u64>>,
+    /// The smallest offset in `open`; `u64::MAX` when no transaction is open.
+    first_unstable: AtomicU64,
+    /// Aborted transactions in the order their markers were written, so by `last_offset`.
+    aborted: RwLock<Vec<AbortedTxn>>,
+    path: PathBuf,
+}
+
+impl Transactions {
+    /// Loads the aborted transactions of the partition in `dir`. An entry cut short by a
+    /// crash is dropped; a damaged one is [`Error::Corrupt`].
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(ABORTED_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let (entries, torn) = bytes.as_chunks::<ENTRY_BYTES>();
+        let mut aborted = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let entry = AbortedTxn::decode(entry).ok_or_else(|| Error::Corrupt {
+                path: path.clone(),
+                position: (i * ENTRY_BYTES) as u64,
+                kind: CorruptKind::Metadata("aborted-transaction entry fails its CRC".into()),
+            })?;
+            aborted.push(entry);
+        }
+        // Restored entries are appended out of order.
+        aborted.sort_by_key(|a| a.last_offset);
+        if !torn.is_empty() {
+            let keep = (entries.len() * ENTRY_BYTES) as u64;
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(keep))
+                .at(&path)?;
+        }
+        Ok(Self {
+            open: Mutex::new(BTreeMap::new()),
+            first_unstable: AtomicU64::new(u64::MAX),
+            aborted: RwLock::new(aborted),
+            path,
+        })
+    }
+
+    /// Notes a transactional batch of `producer_id` at `offset`. Called under the append
+    /// lock, before the high watermark moves past the batch.
+    pub(crate) fn data(&self, producer_id: i64, offset: u64) {
+        let mut open = self.open.lock();
+        open.entry(producer_id).or_insert(offset);
+        self.publish(&open);
+    }
+
+    /// Indexes the abort of `producer_id`'s transaction, whose marker goes at `marker`:
+    /// written to the file and fsynced. `first_hint` is where the transaction began if this
+    /// log did not see it begin (a transaction ended by recovery). Called under the append
+    /// lock, before the marker is written.
+    pub(crate) fn index_abort(&self, producer_id: i64, marker: u64, first_hint: u64) -> Result<()> {
+        let first_offset = self
+            .open
+            .lock()
+            .get(&producer_id)
+            .copied()
+            .unwrap_or(first_hint);
+        self.restore_abort(AbortedTxn {
+            producer_id,
+            first_offset,
+            last_offset: marker,
+        })
+    }
+
+    /// Notes that `producer_id`'s transaction ended with a marker. Called under the append
+    /// lock, before the high watermark moves past the marker.
+    pub(crate) fn ended(&self, producer_id: i64) {
+        let mut open = self.open.lock();
+        open.remove(&producer_id);
+        self.publish(&open);
+    }
+
+    fn publish(&self, open: &BTreeMap<i64, u64>) {
+        let first = open.values().copied().min().unwrap_or(u64::MAX);
+        self.first_unstable.store(first, Ordering::Release);
+    }
+
+    /// The last stable offset for a high watermark loaded just before: the first offset of
+    /// a transaction still open, or the high watermark.
+    pub(crate) fn last_stable_offset(&self, high_watermark: u64) -> u64 {
+        self.first_unstable
+            .load(Ordering::Acquire)
+            .min(high_watermark)
+    }
+
+    /// Whether `producer_id` has a transaction open here.
+    pub(crate) fn is_open(&self, producer_id: i64) -> bool {
+        self.open.lock().contains_key(&producer_id)
+    }
+
+    /// The aborted transactions whose marker is at or after `offset`: those a read from
+    /// `offset` on may meet.
+    pub(crate) fn aborted_from(&self, offset: u64) -> Vec<AbortedTxn> {
+        let aborted = self.aborted.read();
+        let from = aborted.partition_point(|a| a.last_offset < offset);
+        aborted.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Whether any transaction was ever aborted here (the common case is none).
+    pub(crate) fn any_aborted(&self) -> bool {
+        !self.aborted.read().is_empty()
+    }
+
+    /// Whether the abort of `producer_id`'s transaction marked at `marker` is indexed.
+    pub(crate) fn has_abort(&self, producer_id: i64, marker: u64) -> bool {
+        self.aborted
+            .read()
+            .iter()
+            .any(|a| a.producer_id == producer_id && a.last_offset == marker)
+    }
+
+    /// Adds an abort to the index: to the file, fsynced, then to memory. Also used to
+    /// restore the entry of an abort marker found in the log without one (a deleted index
+    /// file).
+    pub(crate) fn restore_abort(&self, entry: AbortedTxn) -> Result<()> {
+        let mut file: File = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .at(&self.path)?;
+        file.write_all(&entry.encode()).at(&self.path)?;
+        file.sync_data().at(&self.path)?;
+        let mut aborted = self.aborted.write();
+        let at = aborted.partition_point(|a| a.last_offset < entry.last_offset);
+        aborted.insert(at, entry);
+        Ok(())
+    }
+}

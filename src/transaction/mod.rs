@@ -1,0 +1,267 @@
+//! Transactions: exactly-once read-process-write, as Kafka's transactional producer.
+//!
+//! A [`TransactionalProducer`] writes records to any partitions and commits a consumer
+//! group's offsets in one atomic step: consumers reading with
+//! [`IsolationLevel::ReadCommitted`](crate::IsolationLevel::ReadCommitted) see all of a
+//! transaction's records or none, and the offsets move exactly when the records become
+//! visible. Records are in the log as soon as they are sent; each partition a transaction
+//! wrote gets a commit or abort marker (taking one offset, as in Kafka) when it ends. The
+//! coordinator keeping each transaction's state durably is in [`coordinator`].
+
+pub(crate) mod coordinator;
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::broker::Inner;
+use crate::error::{Error, Result};
+use crate::group::GroupMetadata;
+use crate::log::PartitionLog;
+use crate::producer::{json_record, Producer, Stamp};
+use crate::record::{Record, RecordMetadata, TopicPartition};
+use crate::storage::batch::Origin;
+use crate::topic::Topic;
+use coordinator::TxnEntry;
+
+/// A producer whose sends belong to transactions: committed or aborted as a whole, together
+/// with the consumer offsets sent with them (Kafka's `KafkaProducer` with a
+/// `transactional.id`).
+///
+/// Made by [`Broker::transactional_producer`](crate::Broker::transactional_producer).
+/// Creating one fences every earlier producer with the same transactional id (their calls
+/// return [`Error::Fenced`]) and aborts the transaction such a producer left open, so a
+/// restarted process never races its previous incarnation. Dropping it with a transaction
+/// open aborts the transaction.
+///
+/// ```
+/// use std::time::Duration;
+/// use strom::{Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, TopicConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("payments", TopicConfig::default())?;
+/// let producer = broker.transactional_producer("payments-writer")?;
+///
+/// producer.begin_transaction()?;
+/// producer.send("payments", Record::new("paid 950").key("user-42"))?;
+/// producer.abort_transaction()?; // never seen by ReadCommitted consumers
+///
+/// producer.begin_transaction()?;
+/// producer.send("payments", Record::new("paid 12").key("user-7"))?;
+/// producer.commit_transaction()?; // on stable storage when this returns
+///
+/// let mut consumer = broker.consumer(
+///     ConsumerConfig::default()
+///         .auto_offset_reset(OffsetReset::Earliest)
+///         .isolation_level(IsolationLevel::ReadCommitted),
+/// );
+/// consumer.assign(&[strom::TopicPartition::new("payments", 0)])?;
+/// let records = consumer.poll(Duration::from_secs(1))?;
+/// let values: Vec<&[u8]> = records.iter().map(|r| r.value()).collect();
+/// assert_eq!(values, [&b"paid 12"[..]]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TransactionalProducer {
+    producer: Producer,
+    inner: Arc<Inner>,
+    id: String,
+    producer_id: i64,
+    epoch: i16,
+    entry: Arc<Mutex<TxnEntry>>,
+}
+
+impl TransactionalProducer {
+    pub(crate) fn new(inner: Arc<Inner>, id: &str) -> Result<Self> {
+        inner.check_open()?;
+        if id.is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: "a transactional id must not be empty".into(),
+            });
+        }
+        let entry = inner.transactions().register(&inner, id)?;
+        let (producer_id, epoch) = {
+            let e = entry.lock();
+            (e.producer_id, e.epoch)
+        };
+        Ok(Self {
+            producer: Producer::new(Arc::clone(&inner)),
+            inner,
+            id: id.to_string(),
+            producer_id,
+            epoch,
+            entry,
+        })
+    }
+
+    /// Its transactional id.
+    pub fn transactional_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs `f` on this producer's entry, if it is still the current producer of its id.
+    fn with_entry<T>(&self, f: impl FnOnce(&mut TxnEntry) -> Result<T>) -> Result<T> {
+        self.inner.check_open()?;
+        let mut entry = self.entry.lock();
+        if entry.producer_id != self.producer_id || entry.epoch != self.epoch {
+            return Err(Error::Fenced {
+                transactional_id: self.id.clone(),
+            });
+        }
+        f(&mut entry)
+    }
+
+    /// Opens a transaction.
+    ///
+    /// # Errors
+    /// [`Error::TransactionState`] if one is open; [`Error::Fenced`]; [`Error::Closed`].
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.with_entry(coordinator::begin)
+    }
+
+    /// Sends a record as part of the open transaction; as [`Producer::send`] otherwise
+    /// (partitioning, validation, the metadata returned).
+    ///
+    /// # Errors
+    /// [`Error::TransactionState`] outside a transaction; [`Error::Fenced`]; then as
+    /// [`Producer::send`].
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        self.with_entry(|entry| {
+            let mut stamp = TxnStamp::new(&self.inner, entry)?;
+            self.producer.send_as(topic, record, &mut stamp)
+        })
+    }
+
+    /// Sends records as part of the open transaction; as [`Producer::send_batch`]
+    /// otherwise.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_batch(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Vec<RecordMetadata>> {
+        self.with_entry(|entry| {
+            let mut stamp = TxnStamp::new(&self.inner, entry)?;
+            self.producer.send_batch_as(topic, records, &mut stamp)
+        })
+    }
+
+    /// Sends `value` as JSON as part of the open transaction; as [`Producer::send_json`]
+    /// otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Serde`] if it does not serialize, then as [`send`](Self::send).
+    pub fn send_json<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        value: &T,
+    ) -> Result<RecordMetadata> {
+        self.send(topic, json_record(topic, key, value)?)
+    }
+
+    /// Adds consumer offsets to the open transaction: when it commits, they become the
+    /// group's committed offsets, atomically with its records (Kafka's
+    /// `sendOffsetsToTransaction`). `group` is the consuming
+    /// [`Consumer::group_metadata`](crate::Consumer::group_metadata); if the member is no
+    /// longer in the group's current generation the transaction is aborted.
+    ///
+    /// # Errors
+    /// [`Error::CommitFailed`] for a stale generation or a member that left (the
+    /// transaction is aborted); [`Error::TransactionState`] outside a transaction;
+    /// [`Error::Fenced`]; [`Error::Closed`].
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(TopicPartition, u64)],
+        group: &GroupMetadata,
+    ) -> Result<()> {
+        self.with_entry(|entry| coordinator::add_offsets(&self.inner, entry, offsets, group))
+    }
+
+    /// Commits the open transaction. When it returns, the commit is on stable storage
+    /// (fsynced, whatever the [`SyncPolicy`](crate::SyncPolicy)): every record of the
+    /// transaction is visible to `ReadCommitted` consumers and its offsets are the groups'
+    /// committed offsets. If the process dies before it returns, the next
+    /// [`Broker::open`](crate::Broker::open) finds the transaction wholly committed or
+    /// wholly aborted.
+    ///
+    /// # Errors
+    /// [`Error::CommitFailed`] when offsets were sent for a generation the group has moved
+    /// on from (the transaction is aborted); [`Error::TransactionState`] with none open;
+    /// [`Error::Fenced`]; [`Error::Io`]; [`Error::Closed`].
+    pub fn commit_transaction(&self) -> Result<()> {
+        self.with_entry(|entry| coordinator::commit(&self.inner, entry))
+    }
+
+    /// Aborts the open transaction: its records stay in the log but `ReadCommitted`
+    /// consumers never see them, and its offsets are not committed.
+    ///
+    /// # Errors
+    /// [`Error::TransactionState`] with none open (or after a commit was decided);
+    /// [`Error::Fenced`]; [`Error::Io`]; [`Error::Closed`].
+    pub fn abort_transaction(&self) -> Result<()> {
+        self.with_entry(|entry| coordinator::abort(&self.inner, entry))
+    }
+}
+
+impl Drop for TransactionalProducer {
+    fn drop(&mut self) {
+        let abandoned = self.with_entry(|entry| match &entry.open {
+            Some(open) if !open.is_decided() => coordinator::abort(&self.inner, entry),
+            _ => Ok(()),
+        });
+        if let Err(e) = abandoned {
+            if !matches!(e, Error::Fenced { .. } | Error::Closed) {
+                tracing::warn!(
+                    transactional_id = %self.id,
+                    error = &e as &dyn std::error::Error,
+                    "could not abort the transaction of a dropped producer; the next producer with its id or the next open aborts it"
+                );
+            }
+        }
+    }
+}
+
+/// Stamps the sends of an open transaction: its producer id and epoch, and each partition
+/// registered before its first record.
+struct TxnStamp<'a> {
+    inner: &'a Inner,
+    entry: &'a mut TxnEntry,
+    origin: Origin,
+}
+
+impl<'a> TxnStamp<'a> {
+    fn new(inner: &'a Inner, entry: &'a mut TxnEntry) -> Result<Self> {
+        if entry.open.is_none() {
+            return Err(Error::TransactionState(
+                "send outside a transaction: call begin_transaction first".into(),
+            ));
+        }
+        let origin = Origin {
+            producer_id: entry.producer_id,
+            producer_epoch: entry.epoch,
+            base_sequence: -1,
+            transactional: true,
+        };
+        Ok(Self {
+            inner,
+            entry,
+            origin,
+        })
+    }
+}
+
+impl Stamp for TxnStamp<'_> {
+    fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    fn before_append(&mut self, topic: &Topic, partition: u32, log: &PartitionLog) -> Result<()> {
+        let tp = TopicPartition::new(topic.name().to_string(), partition);
+        coordinator::add_partition(self.inner, self.entry, tp, log)
+    }
+}
