@@ -710,9 +710,18 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
         let entry = entry.at(dir)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        let path = Path::new(name);
+        let ext = path.extension().and_then(|e| e.to_str());
+        // A segment's other files are named as its log, with another extension.
+        let of_segment = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .is_some_and(|stem| {
+                storage::parse_segment_name(&format!("{stem}.{LOG_EXT}")).is_some()
+            });
         if let Some(base) = storage::parse_segment_name(name) {
             bases.push(base);
-        } else if name.ends_with(INDEX_EXT) || name.ends_with(TIME_INDEX_EXT) {
+        } else if of_segment && (ext == Some(INDEX_EXT) || ext == Some(TIME_INDEX_EXT)) {
             orphans.push(entry.path());
         } else if name.ends_with(storage::CLEANED_EXT) {
             let path = entry.path();

@@ -1,0 +1,196 @@
+//! A transaction a crash interrupts is wholly committed or wholly aborted at the next open:
+//! one still open when the process was killed is aborted; one whose commit was decided (the
+//! decision on stable storage) but whose markers were never written is committed, its
+//! offsets included — and finishing it twice never writes a second marker.
+
+use std::io::Write;
+use std::time::Duration;
+
+use strom::{
+    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, Result, TopicConfig,
+    TopicPartition,
+};
+
+mod common;
+
+const CHILD_ENV: &str = "STROM_TXN_RECOVERY_DIR";
+const TOPIC: &str = "payments";
+const PARTITIONS: u32 = 3;
+const STATE_TOPIC: &str = "__transaction_state";
+
+/// Every record of `topic` read with `level`: (partition, offset, value).
+fn read_all(broker: &Broker, level: IsolationLevel) -> Result<Vec<(u32, u64, String)>> {
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(level),
+    );
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
+    consumer.assign(&tps)?;
+    let mut out = Vec::new();
+    loop {
+        let records = consumer.poll(Duration::ZERO)?;
+        if records.is_empty() {
+            break;
+        }
+        for r in &records {
+            out.push((
+                r.partition(),
+                r.offset(),
+                String::from_utf8_lossy(r.value()).into_owned(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn assert_stable(broker: &Broker) -> Result<Vec<u64>> {
+    let desc = broker.describe_topic(TOPIC)?;
+    for p in &desc.partitions {
+        assert_eq!(
+            p.last_stable_offset, p.high_watermark,
+            "partition {} has no transaction open after open",
+            p.partition
+        );
+    }
+    Ok(desc.partitions.iter().map(|p| p.high_watermark).collect())
+}
+
+/// The child: commits one transaction, opens a second, sends to every partition, says so,
+/// and waits to be killed.
+#[test]
+fn txn_recovery_child() -> Result<()> {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return Ok(());
+    };
+    let broker = Broker::open(&dir)?;
+    let producer = broker.transactional_producer("killed")?;
+    producer.begin_transaction()?;
+    for p in 0..PARTITIONS {
+        producer.send(TOPIC, Record::new(format!("committed-{p}")).partition(p))?;
+    }
+    producer.commit_transaction()?;
+    producer.begin_transaction()?;
+    for p in 0..PARTITIONS {
+        producer.send(TOPIC, Record::new(format!("open-{p}")).partition(p))?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "SENT").expect("stdout");
+    out.flush().expect("stdout");
+    drop(out);
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(())
+}
+
+#[test]
+fn a_transaction_open_when_the_process_is_killed_is_aborted_at_open() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let broker = Broker::open(dir.path())?;
+        broker.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
+        broker.close()?;
+    }
+    let envs = [(CHILD_ENV, dir.path().as_os_str())];
+    let (killed, status) =
+        common::run_child_until_killed("txn_recovery_child", &envs, |line| line.ends_with("SENT"));
+    assert!(killed, "the child stopped by itself: {status}");
+
+    let broker = Broker::open(dir.path())?;
+    let highs = assert_stable(&broker)?;
+    // Each partition: committed record, its marker, the open record, its abort marker.
+    assert_eq!(highs, vec![4; PARTITIONS as usize]);
+    let committed: Vec<String> = read_all(&broker, IsolationLevel::ReadCommitted)?
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(committed, ["committed-0", "committed-1", "committed-2"]);
+    assert_eq!(read_all(&broker, IsolationLevel::ReadUncommitted)?.len(), 6);
+    // The next producer with the id starts clean, and a second open changes nothing.
+    let producer = broker.transactional_producer("killed")?;
+    producer.begin_transaction()?;
+    producer.send(TOPIC, Record::new("after").partition(0))?;
+    producer.commit_transaction()?;
+    drop(producer);
+    broker.close()?;
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(assert_stable(&broker)?, [6, 4, 4]);
+    Ok(())
+}
+
+/// The id's producer id and epoch, from the state topic's latest record for it.
+fn producer_fields(broker: &Broker, id: &str) -> Result<(i64, i64)> {
+    let mut consumer =
+        broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    consumer.assign(&[TopicPartition::new(STATE_TOPIC, 0)])?;
+    let mut fields = None;
+    loop {
+        let records = consumer.poll(Duration::ZERO)?;
+        if records.is_empty() {
+            break;
+        }
+        for r in &records {
+            if r.key() == Some(id.as_bytes()) {
+                let state: serde_json::Value = r.json()?;
+                fields = Some((
+                    state["producer_id"].as_i64().expect("producer_id"),
+                    state["producer_epoch"].as_i64().expect("producer_epoch"),
+                ));
+            }
+        }
+    }
+    Ok(fields.expect("a state record"))
+}
+
+#[test]
+fn a_decided_commit_whose_markers_were_never_written_is_committed_at_open() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = TopicPartition::new("input", 0);
+    {
+        let broker = Broker::open(dir.path())?;
+        broker.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
+        broker.create_topic("input", TopicConfig::default())?;
+        let producer = broker.transactional_producer("decided")?;
+        producer.begin_transaction()?;
+        for p in 0..2 {
+            producer.send(TOPIC, Record::new(format!("decided-{p}")).partition(p))?;
+        }
+        broker.producer().flush()?;
+        // The process dies right after the decision is on disk: the decision is what the
+        // coordinator writes before any marker (forged here, as a crash leaves it).
+        let (producer_id, epoch) = producer_fields(&broker, "decided")?;
+        let decision = serde_json::json!({
+            "producer_id": producer_id,
+            "producer_epoch": epoch,
+            "phase": "prepare_commit",
+            "partitions": [
+                {"topic": TOPIC, "partition": 0, "start": 0},
+                {"topic": TOPIC, "partition": 1, "start": 0},
+            ],
+            "offsets": [{"group_id": "copiers", "offsets": [["input", 0, 42]]}],
+        });
+        broker.producer().send(
+            STATE_TOPIC,
+            Record::new(decision.to_string()).key("decided"),
+        )?;
+        std::mem::forget(producer); // no abort on drop: the process is gone
+        broker.close()?;
+    }
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(assert_stable(&broker)?, [2, 2, 0], "a commit marker each");
+    let committed: Vec<String> = read_all(&broker, IsolationLevel::ReadCommitted)?
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(committed, ["decided-0", "decided-1"]);
+    let group = broker.consumer(ConsumerConfig::default().group_id("copiers"));
+    assert_eq!(group.committed(&input)?, Some(42));
+    drop(group);
+    broker.close()?;
+    // Finished once: a second open writes no further marker.
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(assert_stable(&broker)?, [2, 2, 0]);
+    Ok(())
+}
