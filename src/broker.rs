@@ -512,7 +512,7 @@ impl Inner {
     }
 
     /// Every topic's partitions.
-    fn all_topics(&self) -> Vec<Arc<Topic>> {
+    pub(crate) fn all_topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().map(Arc::clone).collect()
     }
 

@@ -194,3 +194,56 @@ fn a_decided_commit_whose_markers_were_never_written_is_committed_at_open() -> R
     assert_eq!(assert_stable(&broker)?, [2, 2, 0]);
     Ok(())
 }
+
+/// A machine crash can keep a transaction's records while losing the coordinator's note of
+/// it: the partition's own log shows them open, and they are aborted at open, across a
+/// segment roll too.
+#[test]
+fn records_of_a_transaction_the_state_lost_are_aborted_at_open() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let broker = Broker::open(dir.path())?;
+        let config = TopicConfig::default()
+            .partitions(PARTITIONS)
+            .segment_bytes(4096);
+        broker.create_topic(TOPIC, config)?;
+        let plain = broker.producer();
+        let producer = broker.transactional_producer("forgotten")?;
+        producer.begin_transaction()?;
+        producer.send(TOPIC, Record::new("lost-0").partition(0))?;
+        // Enough after it to roll partition 0 twice while the transaction is open.
+        for i in 0..100 {
+            plain.send(
+                TOPIC,
+                Record::new(format!("plain-{i:03}-{}", "y".repeat(80))).partition(0),
+            )?;
+        }
+        producer.send(TOPIC, Record::new("lost-1").partition(1))?;
+        assert!(broker.describe_topic(TOPIC)?.partitions[0].segments > 2);
+        std::mem::forget(producer);
+        broker.close()?;
+    }
+    // The crash: no clean marker, and the coordinator's state gone.
+    std::fs::remove_file(dir.path().join(".clean")).expect("clean marker");
+    std::fs::remove_dir_all(dir.path().join(STATE_TOPIC)).expect("state topic");
+
+    let broker = Broker::open(dir.path())?;
+    let highs = assert_stable(&broker)?;
+    assert_eq!(
+        highs,
+        [102, 2, 0],
+        "an abort marker in each partition written"
+    );
+    let committed = read_all(&broker, IsolationLevel::ReadCommitted)?;
+    assert_eq!(committed.len(), 100);
+    assert!(committed
+        .iter()
+        .all(|(p, _, v)| *p == 0 && v.starts_with("plain-")));
+    // A new producer gets a producer id of its own.
+    let producer = broker.transactional_producer("fresh")?;
+    producer.begin_transaction()?;
+    producer.send(TOPIC, Record::new("new").partition(2))?;
+    producer.commit_transaction()?;
+    assert_eq!(read_all(&broker, IsolationLevel::ReadCommitted)?.len(), 101);
+    Ok(())
+}

@@ -28,7 +28,7 @@ use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
 pub(crate) use crate::storage::segment::MappedBatch;
 use crate::storage::segment::{ActiveSegment, Layout, Segment, MAX_PREFAULT_BYTES};
-use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use notify::Notify;
 
 /// The settings of a log that come from its topic's config.
@@ -119,8 +119,8 @@ pub(crate) struct PartitionLog {
 enum Effect {
     /// Nothing: a plain batch.
     None,
-    /// Records of the transaction of this producer id.
-    Data(i64),
+    /// Records of the transaction of this producer id and epoch.
+    Data(i64, i16),
     /// The marker ending a transaction of this producer id; `first_hint` is where it began
     /// if this log did not see it begin.
     Marker {
@@ -162,6 +162,10 @@ impl PartitionLog {
         segments.push(Arc::clone(active.segment()));
         let next_offset = active.next_offset();
         let transactions = Transactions::open(dir)?;
+        if clean.is_none() && transactions.flagged() {
+            let open = open_transactions_in(active.segment(), dir)?;
+            transactions.set_open(&open);
+        }
         Ok(Self {
             topic,
             partition,
@@ -205,6 +209,11 @@ impl PartitionLog {
         } else {
             Vec::new()
         }
+    }
+
+    /// The transactions open in this partition.
+    pub(crate) fn open_transactions(&self) -> Vec<transactions::OpenTxn> {
+        self.transactions.open_transactions()
     }
 
     /// Whether `producer_id` has a transaction open in this partition.
@@ -287,7 +296,7 @@ impl PartitionLog {
     ) -> Result<u64> {
         let len = batch::encoded_len_of(entries.clone());
         let effect = if origin.transactional {
-            Effect::Data(origin.producer_id)
+            Effect::Data(origin.producer_id, origin.producer_epoch)
         } else {
             Effect::None
         };
@@ -330,7 +339,9 @@ impl PartitionLog {
                     first_hint: self.high_watermark(),
                 }
             }
-            false if header.is_transactional() => Effect::Data(header.origin.producer_id),
+            false if header.is_transactional() => {
+                Effect::Data(header.origin.producer_id, header.origin.producer_epoch)
+            }
             false => Effect::None,
         };
         self.append_with(bytes.len(), now_ms, effect, |buf, base| {
@@ -408,13 +419,18 @@ impl PartitionLog {
             self.transactions
                 .index_abort(producer_id, base, first_hint)?;
         }
+        if let Effect::Data(..) = effect {
+            // Before the first transactional record: recovery looks for open transactions
+            // only where this flag is.
+            self.transactions.flag()?;
+        }
         writer.active.append(len, write)?;
         let next = writer.active.next_offset();
         // Before the high watermark moves: a reader that sees the batch sees the last stable
         // offset that goes with it.
         match effect {
             Effect::None => {}
-            Effect::Data(producer_id) => self.transactions.data(producer_id, base),
+            Effect::Data(producer_id, epoch) => self.transactions.data(producer_id, epoch, base),
             Effect::Marker { producer_id, .. } => self.transactions.ended(producer_id),
         }
         // Stored under the lock, so the watermark never moves backwards.
@@ -459,6 +475,17 @@ impl PartitionLog {
         // exists, so recovery only ever has to look at the last segment.
         writer.active.finish(sync)?;
         let base = writer.active.next_offset();
+        let open = self.transactions.open_transactions();
+        if !open.is_empty() {
+            // Transactions that began before the new segment: recovery after an unclean
+            // stop walks the active segment only, so it starts from these.
+            let path = storage::segment_path(&self.dir, base, TXN_SNAPSHOT_EXT);
+            let bytes = serde_json::to_vec(&open).map_err(|source| Error::Serde {
+                context: format!("open transactions of {}-{}", self.topic, self.partition),
+                source,
+            })?;
+            storage::atomic_write(&path, &bytes)?;
+        }
         let capacity = writer.settings.segment_bytes.max(len);
         let layout = writer.settings.layout();
         let fresh = ActiveSegment::create(&self.dir, base, capacity, layout, now_ms)?;
@@ -703,6 +730,36 @@ impl PartitionLog {
 /// The base offsets of the segments in `dir`, in order. Index files without their log
 /// (left by a crash while a segment was being created or deleted) and unfinished
 /// compaction output are removed.
+/// The transactions open at the end of `active`: those its snapshot says were open when it
+/// began, updated by walking its batch headers (no record is decoded).
+fn open_transactions_in(active: &Segment, dir: &Path) -> Result<Vec<transactions::OpenTxn>> {
+    let base = active.base_offset();
+    let path = storage::segment_path(dir, base, TXN_SNAPSHOT_EXT);
+    let mut open: std::collections::BTreeMap<i64, transactions::OpenTxn> = if path.exists() {
+        storage::read_json::<Vec<transactions::OpenTxn>>(&path)?
+            .into_iter()
+            .map(|t| (t.producer_id, t))
+            .collect()
+    } else {
+        std::collections::BTreeMap::new()
+    };
+    let _: ControlFlow<()> = active.read_batches(base, u64::MAX, |batch| {
+        let h = &batch.header;
+        if h.is_control() {
+            open.remove(&h.origin.producer_id);
+        } else if h.is_transactional() {
+            open.entry(h.origin.producer_id)
+                .or_insert(transactions::OpenTxn {
+                    producer_id: h.origin.producer_id,
+                    epoch: h.origin.producer_epoch,
+                    first_offset: h.base_offset,
+                });
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(open.into_values().collect())
+}
+
 fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     let mut orphans = Vec::new();
@@ -721,7 +778,11 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
             });
         if let Some(base) = storage::parse_segment_name(name) {
             bases.push(base);
-        } else if of_segment && (ext == Some(INDEX_EXT) || ext == Some(TIME_INDEX_EXT)) {
+        } else if of_segment
+            && [INDEX_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT]
+                .iter()
+                .any(|e| ext == Some(*e))
+        {
             orphans.push(entry.path());
         } else if name.ends_with(storage::CLEANED_EXT) {
             let path = entry.path();

@@ -2,8 +2,13 @@
 //! gives its last stable offset, and which transactions were aborted in it, so that readers
 //! isolating committed data skip their records without rescanning the log.
 //!
-//! Open transactions live in memory only: `Broker::open` ends every transaction left open
-//! before any reader or writer comes. Aborted transactions are also kept in
+//! Open transactions live in memory; `Broker::open` ends every transaction left open before
+//! any reader or writer comes. To find those after an unclean stop, even ones whose
+//! coordinator state a machine crash lost, the log itself is the record (as in Kafka): a
+//! partition that ever held transactional records has a `transactional` flag file, a roll
+//! with transactions open writes them to `<base>.txnsnapshot` beside the new segment, and
+//! opening after an unclean stop walks the active segment's batch headers from that
+//! snapshot on. Aborted transactions are also kept in
 //! `aborted.txnindex` in the partition's directory, one fixed-size entry per abort marker,
 //! written and fsynced before the marker itself, so the list survives any crash that the
 //! marker survives. Entries are never rewritten; one is 28 bytes, so even millions of aborts
@@ -21,6 +26,17 @@ use crate::error::{CorruptKind, Error, IoContext, Result};
 
 /// The file of a partition's aborted transactions.
 const ABORTED_FILE: &str = "aborted.txnindex";
+
+/// The file whose presence says the partition has held transactional records.
+const FLAG_FILE: &str = "transactional";
+
+/// A transaction open in a partition: where it began, and its producer's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OpenTxn {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) first_offset: u64,
+}
 
 /// Bytes of one entry: producer id, first and last offset (little-endian), CRC-32 of those.
 const ENTRY_BYTES: usize = 28;
@@ -71,9 +87,12 @@ impl AbortedTxn {
 /// A partition's open and aborted transactions.
 #[derive(Debug)]
 pub(crate) struct Transactions {
-    /// The first offset of each open transaction, by producer id. Changed under the log's
-    /// append lock.
-    open: Mutex<BTreeMap<i64, u64>>,
+    /// Each open transaction, by producer id: its first offset and epoch. Changed under
+    /// the log's append lock.
+    open: Mutex<BTreeMap<i64, (u64, i16)>>,
+    /// Whether the flag file exists.
+    flagged: std::sync::atomic::AtomicBool,
+    dir: PathBuf,
     /// The smallest offset in `open`; `u64::MAX` when no transaction is open.
     first_unstable: AtomicU64,
     /// Aborted transactions in the order their markers were written, so by `last_offset`.
@@ -115,15 +134,58 @@ impl Transactions {
             open: Mutex::new(BTreeMap::new()),
             first_unstable: AtomicU64::new(u64::MAX),
             aborted: RwLock::new(aborted),
+            flagged: std::sync::atomic::AtomicBool::new(dir.join(FLAG_FILE).exists()),
+            dir: dir.to_path_buf(),
             path,
         })
     }
 
+    /// Whether the partition has ever held transactional records.
+    pub(crate) fn flagged(&self) -> bool {
+        self.flagged.load(Ordering::Acquire)
+    }
+
+    /// Makes sure the flag file is on stable storage before the first transactional
+    /// record is written. Called under the append lock.
+    pub(crate) fn flag(&self) -> Result<()> {
+        if self.flagged() {
+            return Ok(());
+        }
+        let path = self.dir.join(FLAG_FILE);
+        File::create(&path).and_then(|f| f.sync_all()).at(&path)?;
+        crate::storage::fsync_dir(&self.dir)?;
+        self.flagged.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Notes a transactional batch of `producer_id` at `offset`. Called under the append
     /// lock, before the high watermark moves past the batch.
-    pub(crate) fn data(&self, producer_id: i64, offset: u64) {
+    pub(crate) fn data(&self, producer_id: i64, epoch: i16, offset: u64) {
         let mut open = self.open.lock();
-        open.entry(producer_id).or_insert(offset);
+        open.entry(producer_id).or_insert((offset, epoch));
+        self.publish(&open);
+    }
+
+    /// The transactions open now.
+    pub(crate) fn open_transactions(&self) -> Vec<OpenTxn> {
+        self.open
+            .lock()
+            .iter()
+            .map(|(&producer_id, &(first_offset, epoch))| OpenTxn {
+                producer_id,
+                epoch,
+                first_offset,
+            })
+            .collect()
+    }
+
+    /// Replaces the open transactions by those a recovery walk found.
+    pub(crate) fn set_open(&self, found: &[OpenTxn]) {
+        let mut open = self.open.lock();
+        open.clear();
+        for t in found {
+            open.insert(t.producer_id, (t.first_offset, t.epoch));
+        }
         self.publish(&open);
     }
 
@@ -136,8 +198,7 @@ impl Transactions {
             .open
             .lock()
             .get(&producer_id)
-            .copied()
-            .unwrap_or(first_hint);
+            .map_or(first_hint, |&(first, _)| first);
         self.restore_abort(AbortedTxn {
             producer_id,
             first_offset,
@@ -153,8 +214,12 @@ impl Transactions {
         self.publish(&open);
     }
 
-    fn publish(&self, open: &BTreeMap<i64, u64>) {
-        let first = open.values().copied().min().unwrap_or(u64::MAX);
+    fn publish(&self, open: &BTreeMap<i64, (u64, i16)>) {
+        let first = open
+            .values()
+            .map(|&(first, _)| first)
+            .min()
+            .unwrap_or(u64::MAX);
         self.first_unstable.store(first, Ordering::Release);
     }
 

@@ -37,6 +37,9 @@ pub(crate) const LOG_EXT: &str = "log";
 pub(crate) const INDEX_EXT: &str = "index";
 /// Extension of a segment's sparse time index.
 pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+/// Extension of the transactions open when a segment began (written at a roll, when any
+/// are open).
+pub(crate) const TXN_SNAPSHOT_EXT: &str = "txnsnapshot";
 /// Extension of a compacted log while it is written; renamed over the `.log` when done.
 pub(crate) const CLEANED_EXT: &str = "cleaned";
 

@@ -17,7 +17,7 @@ use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordR
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
-use super::{segment_path, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use super::{segment_path, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use crate::error::{CorruptKind, Error, IoContext, Result};
 
 /// Index entries are written to their files in groups of this many, so an append costs no
@@ -146,10 +146,10 @@ impl Segment {
         Ok(self.max_timestamp.load(Ordering::Acquire))
     }
 
-    /// Deletes the segment's three files. Readers that already mapped the log keep reading
+    /// Deletes the segment's files. Readers that already mapped the log keep reading
     /// it; the space is freed when the last of them lets go.
     pub(crate) fn remove_files(&self) -> Result<()> {
-        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT] {
             super::remove_if_exists(&self.path.with_extension(ext))?;
         }
         Ok(())

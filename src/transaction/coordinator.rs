@@ -4,12 +4,17 @@
 //!
 //! A transaction goes through these states, each written to the topic:
 //!
-//! 1. `ongoing`, rewritten (and fsynced) each time it first writes to a partition, listing
-//!    every partition with the high watermark it had then: the transaction's records there
-//!    come after that offset. It is on stable storage before the first record goes to the
-//!    partition, so a crash never leaves records of a transaction nobody knows to end.
-//! 2. To commit: the partitions' records are fsynced, then `prepare_commit` (with the
-//!    offsets to commit) is written and fsynced. This is the commit point.
+//! 1. `ongoing`, rewritten each time it first writes to a partition, listing every
+//!    partition with the high watermark it had then: the transaction's records there come
+//!    after that offset. It is written before the first record goes to the partition, so a
+//!    killed process never leaves records of a transaction nobody knows to end; after a
+//!    machine crash that lost it, the partition's own log shows them (see
+//!    `log::transactions`), and they are aborted.
+//! 2. To commit: `prepare_commit` (the partitions with their high watermarks, and the
+//!    offsets to commit) is written, and it and the partitions' records are fsynced
+//!    together. This is the commit point; recovery honours it only if every partition holds
+//!    its records up to the high watermark named (else the machine crashed before the fsyncs
+//!    ended, nothing was acknowledged, and it aborts).
 //! 3. A commit marker goes to every partition, the offsets to the group's store, and
 //!    `complete_commit` to the topic. An abort writes `prepare_abort`, abort markers and
 //!    `complete_abort`.
@@ -51,12 +56,16 @@ enum Phase {
     CompleteAbort,
 }
 
-/// A partition a transaction wrote to, and the high watermark before its first record.
+/// A partition a transaction wrote to, the high watermark before its first record, and
+/// (in a commit decision) the high watermark when the commit was decided: its records lie
+/// below that, and recovery checks they are all there.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StatePartition {
     topic: String,
     partition: u32,
     start: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end: Option<u64>,
 }
 
 /// Offsets a transaction commits for a group.
@@ -127,6 +136,7 @@ impl TxnEntry {
                         topic: tp.topic.clone(),
                         partition: tp.partition,
                         start: *start,
+                        end: None,
                     })
                     .collect()
             })
@@ -167,29 +177,10 @@ impl TxnCoordinator {
     /// Reads `__transaction_state` (if it exists) and finishes every transaction a crash
     /// left unfinished; called by `Broker::open` before anything else can write.
     pub(crate) fn recover(&self, inner: &Inner) -> Result<()> {
-        let Ok(topic) = inner.existing_topic(STATE_TOPIC) else {
-            return Ok(());
-        };
-        let log = topic.partition(0)?;
         let mut latest: HashMap<String, (u64, StateRecord)> = HashMap::new();
-        log.read_batches(log.log_start_offset(), |batch| {
-            let bytes = batch.bytes();
-            for record in batch.records()? {
-                let record = record?;
-                let field = |r: Option<std::ops::Range<usize>>| r.and_then(|r| bytes.get(r));
-                let (Some(key), Some(value)) = (field(record.key), field(record.value)) else {
-                    continue;
-                };
-                let id = String::from_utf8_lossy(key).into_owned();
-                let state: StateRecord =
-                    serde_json::from_slice(value).map_err(|source| Error::Serde {
-                        context: format!("{STATE_TOPIC}-0@{}", record.offset),
-                        source,
-                    })?;
-                latest.insert(id, (record.offset, state));
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
+        if let Ok(topic) = inner.existing_topic(STATE_TOPIC) {
+            read_states(topic.partition(0)?, &mut latest)?;
+        }
         let mut max_producer_id = -1;
         let mut ids = self.ids.lock();
         for (id, (offset, state)) in latest {
@@ -209,6 +200,34 @@ impl TxnCoordinator {
                 finish_recovered(inner, &entry, &state, offset, kind)?;
             }
             ids.insert(id, Arc::new(Mutex::new(entry)));
+        }
+        drop(ids);
+        // Records of transactions the state lost (a machine crash before it reached the
+        // disk, while the records did): their partitions' logs show them open. Abort them.
+        for topic in inner.all_topics() {
+            for log in topic.partitions() {
+                for open in log.open_transactions() {
+                    max_producer_id = max_producer_id.max(open.producer_id);
+                    let origin = Origin {
+                        producer_id: open.producer_id,
+                        producer_epoch: open.epoch,
+                        base_sequence: -1,
+                        transactional: true,
+                    };
+                    let marker = ControlRecord {
+                        kind: ControlType::Abort,
+                        coordinator_epoch: 0,
+                    };
+                    log.append_control(origin, marker, open.first_offset, now_ms())?;
+                    tracing::warn!(
+                        topic = %topic.name(),
+                        partition = log.partition(),
+                        producer_id = open.producer_id,
+                        first_offset = open.first_offset,
+                        "aborted a transaction the coordinator's state had lost"
+                    );
+                }
+            }
         }
         self.next_producer_id
             .store(max_producer_id + 1, Ordering::Relaxed);
@@ -283,6 +302,28 @@ impl TxnCoordinator {
     }
 }
 
+/// Reads every state record of the state topic's log: the latest (and its offset) per id.
+fn read_states(log: &PartitionLog, latest: &mut HashMap<String, (u64, StateRecord)>) -> Result<()> {
+    log.read_batches(log.log_start_offset(), |batch| {
+        let bytes = batch.bytes();
+        for record in batch.records()? {
+            let record = record?;
+            let field = |r: Option<std::ops::Range<usize>>| r.and_then(|r| bytes.get(r));
+            let (Some(key), Some(value)) = (field(record.key), field(record.value)) else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(key).into_owned();
+            let state: StateRecord =
+                serde_json::from_slice(value).map_err(|source| Error::Serde {
+                    context: format!("{STATE_TOPIC}-0@{}", record.offset),
+                    source,
+                })?;
+            latest.insert(id, (record.offset, state));
+        }
+        Ok(ControlFlow::Continue(()))
+    })
+}
+
 /// Ends a transaction that recovery found unfinished.
 fn finish_recovered(
     inner: &Inner,
@@ -293,6 +334,21 @@ fn finish_recovered(
 ) -> Result<()> {
     let origin = entry.origin();
     let now = now_ms();
+    let lost = |p: &StatePartition| {
+        partition_log(inner, &p.topic, p.partition)
+            .zip(p.end)
+            .is_some_and(|(log, end)| log.high_watermark() < end)
+    };
+    let kind = if kind == ControlType::Commit && state.partitions.iter().any(lost) {
+        // The machine stopped before the records' fsync ended: the commit never returned.
+        tracing::warn!(
+            transactional_id = %entry.id,
+            "a commit decision whose records did not all reach the disk: aborted"
+        );
+        ControlType::Abort
+    } else {
+        kind
+    };
     for p in &state.partitions {
         let Some(log) = partition_log(inner, &p.topic, p.partition) else {
             continue;
@@ -379,7 +435,7 @@ pub(crate) fn add_partition(
     }
     open.partitions.insert(tp.clone(), log.high_watermark());
     let record = entry.record(Phase::Ongoing, entry.open.as_ref());
-    if let Err(e) = write_state(inner, &entry.id, &record, true) {
+    if let Err(e) = write_state(inner, &entry.id, &record, false) {
         if let Some(open) = entry.open.as_mut() {
             open.partitions.remove(&tp);
         }
@@ -474,18 +530,35 @@ pub(crate) fn commit(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
         abort(inner, entry)?;
         return Err(e);
     }
-    // The records first: a durable decision must never name records a crash can lose.
-    for tp in open.partitions.keys() {
-        if let Some(log) = partition_log(inner, &tp.topic, tp.partition) {
-            log.sync_to(log.high_watermark())?;
-        }
+    let logs: Vec<Arc<PartitionLog>> = open
+        .partitions
+        .keys()
+        .filter_map(|tp| partition_log(inner, &tp.topic, tp.partition))
+        .collect();
+    let mut decision = entry.record(Phase::PrepareCommit, Some(open));
+    for p in &mut decision.partitions {
+        p.end = partition_log(inner, &p.topic, p.partition).map(|log| log.high_watermark());
     }
-    let decided_at = write_state(
-        inner,
-        &entry.id,
-        &entry.record(Phase::PrepareCommit, Some(open)),
-        true,
-    )?;
+    // The decision and the records go to stable storage together, one fsync's time: the
+    // decision names each partition's high watermark, so recovery can tell whether the
+    // records made it.
+    let decided_at = std::thread::scope(|scope| {
+        let records = (!logs.is_empty()).then(|| {
+            scope.spawn(|| {
+                logs.iter()
+                    .try_for_each(|log| log.sync_to(log.high_watermark()))
+            })
+        });
+        let decided = write_state(inner, &entry.id, &decision, true);
+        let synced = records.map_or(Ok(()), |handle| {
+            handle.join().unwrap_or_else(|_| {
+                Err(Error::TransactionState(
+                    "the thread syncing the transaction's records panicked".into(),
+                ))
+            })
+        });
+        synced.and(decided)
+    })?;
     if let Some(open) = entry.open.as_mut() {
         open.decided_at = Some(decided_at);
     }

@@ -1,0 +1,74 @@
+//! Transactional throughput: transactions of 1, 10, 100 and 1000 records of 100 bytes (one
+//! `send_batch` each, then `commit_transaction`), `SyncPolicy::Never` otherwise; and, as the
+//! baseline measured in the same run, what a transaction's commit has to cost at least:
+//! the same 100 records sent plainly and made durable with one `flush` (the copy plus one
+//! fsync). Run: `cargo bench --bench transaction`.
+
+#![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use strom::{Broker, Record, TopicConfig};
+
+const TOPIC: &str = "bench";
+
+fn open() -> (tempfile::TempDir, Broker) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path()).expect("open");
+    broker
+        .create_topic(TOPIC, TopicConfig::default().segment_bytes(256 << 20))
+        .expect("topic");
+    (dir, broker)
+}
+
+fn records(n: usize) -> Vec<Record> {
+    (0..n).map(|_| Record::new(vec![b'x'; 100])).collect()
+}
+
+fn transactions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("transaction");
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(20);
+    for n in [1usize, 10, 100, 1000] {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("commit", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let (_dir, broker) = open();
+                let producer = broker.transactional_producer("bench").expect("producer");
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = records(n);
+                    let start = Instant::now();
+                    producer.begin_transaction().expect("begin");
+                    black_box(producer.send_batch(TOPIC, batch).expect("send"));
+                    producer.commit_transaction().expect("commit");
+                    elapsed += start.elapsed();
+                }
+                elapsed
+            });
+        });
+    }
+    // The floor for a transaction of 100: the same records, one fsync.
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("plain_send_and_flush/100", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, broker) = open();
+            let producer = broker.producer();
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = records(100);
+                let start = Instant::now();
+                black_box(producer.send_batch(TOPIC, batch).expect("send"));
+                producer.flush().expect("flush");
+                elapsed += start.elapsed();
+            }
+            elapsed
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, transactions);
+criterion_main!(benches);
