@@ -710,9 +710,12 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
         let entry = entry.at(dir)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        // IMPORTANT: the extension exactly, not a suffix: `aborted.txnindex` ends with
+        // `index` too, and is no segment's.
+        let extension = Path::new(name).extension().and_then(|e| e.to_str());
         if let Some(base) = storage::parse_segment_name(name) {
             bases.push(base);
-        } else if name.ends_with(INDEX_EXT) || name.ends_with(TIME_INDEX_EXT) {
+        } else if extension == Some(INDEX_EXT) || extension == Some(TIME_INDEX_EXT) {
             orphans.push(entry.path());
         } else if name.ends_with(storage::CLEANED_EXT) {
             let path = entry.path();
