@@ -265,6 +265,7 @@ fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
     let crash = Arc::new(Crash {
         after: settings.crash_after,
         commits: AtomicUsize::new(0),
+        crashing: AtomicBool::new(false),
     });
     let members: Vec<_> = (1..=settings.detectors)
         .map(|number| {
@@ -323,6 +324,7 @@ struct Member {
 struct Crash {
     after: Option<usize>,
     commits: AtomicUsize,
+    crashing: AtomicBool,
 }
 
 impl Crash {
@@ -330,6 +332,12 @@ impl Crash {
     fn maybe_now(&self, number: usize, sent: usize) {
         let commits = self.commits.load(Ordering::Acquire);
         if self.after.is_some_and(|after| commits >= after) {
+            if self.crashing.swap(true, Ordering::AcqRel) {
+                // Another detector is taking the process down.
+                loop {
+                    thread::park();
+                }
+            }
             println!("  detector-{number}: the process dies after {commits} commits, in a transaction that sent {sent} alert(s) and committed nothing");
             let _ = std::io::stdout().flush();
             // A crash: no destructor runs, nothing is closed, the transaction stays open.
