@@ -24,11 +24,42 @@ pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
 struct StoredOffsets {
     group_id: String,
     offsets: BTreeMap<String, BTreeMap<u32, u64>>,
-    /// The last transaction whose offsets these include: the offset of its commit decision
-    /// in the transaction log. Recovery re-applies a decided transaction's offsets only
-    /// when they are newer, so it never rolls back commits made after them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Topic → partition → the last transaction that set the partition's offset: the
+    /// offset of its commit decision in the transaction log. Recovery re-applies a decided
+    /// transaction's offset only where it is newer, so it never rolls back commits made
+    /// after it. Per partition, because a group's members commit through producers of
+    /// their own, whose transactions are decided and completed concurrently, in any order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    applied_txns: BTreeMap<String, BTreeMap<u32, u64>>,
+    /// One mark for the whole group, as first written: read as every partition's.
+    #[serde(default, skip_serializing)]
     applied_txn: Option<u64>,
+}
+
+/// For each partition, the last transaction that set its offset (see
+/// [`StoredOffsets::applied_txns`]).
+type Applied = HashMap<TopicPartition, u64>;
+
+/// Topic → partition → value, as stored, from a map by partition.
+fn nested(map: &HashMap<TopicPartition, u64>) -> BTreeMap<String, BTreeMap<u32, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
+    for (tp, value) in map {
+        out.entry(tp.topic.clone())
+            .or_default()
+            .insert(tp.partition, *value);
+    }
+    out
+}
+
+/// A map by partition from topic → partition → value, as stored.
+fn flat(map: BTreeMap<String, BTreeMap<u32, u64>>) -> HashMap<TopicPartition, u64> {
+    map.into_iter()
+        .flat_map(|(topic, parts)| {
+            parts
+                .into_iter()
+                .map(move |(p, v)| (TopicPartition::new(topic.clone(), p), v))
+        })
+        .collect()
 }
 
 /// Every group's committed offsets, in memory and on disk.
@@ -36,8 +67,8 @@ struct StoredOffsets {
 pub(crate) struct OffsetStore {
     dir: PathBuf,
     groups: Mutex<HashMap<String, HashMap<TopicPartition, u64>>>,
-    /// Each group's `applied_txn`; locked inside `groups`.
-    applied_txn: Mutex<HashMap<String, u64>>,
+    /// Each group's `applied_txns`; locked inside `groups`.
+    applied_txn: Mutex<HashMap<String, Applied>>,
 }
 
 impl OffsetStore {
@@ -57,18 +88,16 @@ impl OffsetStore {
                 continue;
             }
             let stored: StoredOffsets = read_json(&path)?;
+            let offsets = flat(stored.offsets);
+            let mut applied = flat(stored.applied_txns);
             if let Some(txn) = stored.applied_txn {
-                applied_txn.insert(stored.group_id.clone(), txn);
+                for tp in offsets.keys() {
+                    applied.entry(tp.clone()).or_insert(txn);
+                }
             }
-            let offsets = stored
-                .offsets
-                .into_iter()
-                .flat_map(|(topic, parts)| {
-                    parts
-                        .into_iter()
-                        .map(move |(p, o)| (TopicPartition::new(topic.clone(), p), o))
-                })
-                .collect();
+            if !applied.is_empty() {
+                applied_txn.insert(stored.group_id.clone(), applied);
+            }
             groups.insert(stored.group_id, offsets);
         }
         Ok(Self {
@@ -107,8 +136,8 @@ impl OffsetStore {
     }
 
     /// Commits the offsets of the transaction decided at `txn` (the offset of its commit
-    /// decision in the transaction log), unless this group already holds them or later
-    /// ones; durable when it returns.
+    /// decision in the transaction log), except for the partitions where this group
+    /// already holds them or a later transaction's; durable when it returns.
     pub(crate) fn commit_transaction(
         &self,
         group_id: &str,
@@ -130,22 +159,28 @@ impl OffsetStore {
         // Written under the lock, so two commits of one group cannot finish out of order.
         let mut groups = self.groups.lock();
         let mut applied = self.applied_txn.lock();
-        let before = applied.get(group_id).copied();
-        if let (Some(txn), Some(before)) = (txn, before) {
-            if before >= txn {
-                return Ok(());
-            }
-        }
-        let after = txn.max(before);
+        let mut marks = applied.get(group_id).cloned().unwrap_or_default();
         let mut updated = groups.get(group_id).cloned().unwrap_or_default();
+        let mut changed = false;
         for (tp, offset) in offsets {
+            if let Some(txn) = txn {
+                // IMPORTANT: per partition. Another member's transaction decided after
+                // this one may have completed first: it set other partitions, and must
+                // not keep this one's offsets out.
+                if marks.get(tp).is_some_and(|&done| done >= txn) {
+                    continue;
+                }
+                marks.insert(tp.clone(), txn);
+            }
             updated.insert(tp.clone(), *offset);
+            changed = true;
         }
-        self.save(group_id, &updated, after)?;
+        if !changed {
+            return Ok(());
+        }
+        self.save(group_id, &updated, &marks)?;
         groups.insert(group_id.to_string(), updated);
-        if let Some(after) = after {
-            applied.insert(group_id.to_string(), after);
-        }
+        applied.insert(group_id.to_string(), marks);
         Ok(())
     }
 
@@ -158,13 +193,18 @@ impl OffsetStore {
             .filter(|(_, offsets)| offsets.keys().any(|tp| tp.topic == topic))
             .map(|(group, _)| group.clone())
             .collect();
+        let mut applied = self.applied_txn.lock();
         for group_id in affected {
             let mut remaining = groups.remove(&group_id).unwrap_or_default();
             remaining.retain(|tp, _| tp.topic != topic);
-            let applied = self.applied_txn.lock().get(&group_id).copied();
-            self.save(&group_id, &remaining, applied)?;
+            let mut marks = applied.remove(&group_id).unwrap_or_default();
+            marks.retain(|tp, _| tp.topic != topic);
+            self.save(&group_id, &remaining, &marks)?;
             if !remaining.is_empty() {
-                groups.insert(group_id, remaining);
+                groups.insert(group_id.clone(), remaining);
+            }
+            if !marks.is_empty() {
+                applied.insert(group_id, marks);
             }
         }
         Ok(())
@@ -175,24 +215,18 @@ impl OffsetStore {
         &self,
         group_id: &str,
         offsets: &HashMap<TopicPartition, u64>,
-        applied_txn: Option<u64>,
+        applied: &Applied,
     ) -> Result<()> {
         let path = self.path(group_id);
         if offsets.is_empty() {
             return remove_if_exists(&path);
         }
-        let mut stored = StoredOffsets {
+        let stored = StoredOffsets {
             group_id: group_id.to_string(),
-            offsets: BTreeMap::new(),
-            applied_txn,
+            offsets: nested(offsets),
+            applied_txns: nested(applied),
+            applied_txn: None,
         };
-        for (tp, offset) in offsets {
-            stored
-                .offsets
-                .entry(tp.topic.clone())
-                .or_default()
-                .insert(tp.partition, *offset);
-        }
         let bytes = serde_json::to_vec(&stored).map_err(|source| Error::Serde {
             context: format!("offsets of group {group_id:?}"),
             source,
@@ -256,6 +290,59 @@ mod tests {
             Some(2)
         );
         assert_eq!(store.groups(), ["a/b"]);
+        Ok(())
+    }
+
+    /// Two members' producers decide their transactions at 10 and 11 and complete them in
+    /// the other order: both offsets are taken (the second was dropped while the mark of
+    /// the last transaction applied was one for the whole group).
+    #[test]
+    fn transactions_completed_out_of_order_keep_every_partition() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        {
+            let store = OffsetStore::open(dir.path())?;
+            store.commit_transaction("g", &[(p1.clone(), 7)], 11)?;
+            store.commit_transaction("g", &[(p0.clone(), 5)], 10)?;
+            assert_eq!(store.committed("g", &p0), Some(5));
+            assert_eq!(store.committed("g", &p1), Some(7));
+            // Recovery finishing the transaction decided at 10 again, after a later manual
+            // commit: that commit stands.
+            store.commit("g", &[(p0.clone(), 9)])?;
+        }
+        let store = OffsetStore::open(dir.path())?;
+        store.commit_transaction("g", &[(p0.clone(), 5), (p1.clone(), 6)], 10)?;
+        assert_eq!(store.committed("g", &p0), Some(9));
+        assert_eq!(store.committed("g", &p1), Some(7));
+        store.commit_transaction("g", &[(p1.clone(), 8)], 12)?;
+        assert_eq!(store.committed("g", &p1), Some(8));
+        Ok(())
+    }
+
+    /// A file with one mark for the whole group, as first written, holds it for each of
+    /// its partitions.
+    #[test]
+    fn a_group_wide_mark_is_read_as_every_partitions() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let tp = TopicPartition::new("t", 0);
+        let path = {
+            let store = OffsetStore::open(dir.path())?;
+            store.commit("g", &[(tp.clone(), 3)])?;
+            store.path("g")
+        };
+        let legacy = r#"{"group_id":"g","offsets":{"t":{"0":3}},"applied_txn":20}"#;
+        atomic_write(&path, legacy.as_bytes())?;
+        let store = OffsetStore::open(dir.path())?;
+        store.commit_transaction("g", &[(tp.clone(), 1)], 20)?;
+        assert_eq!(store.committed("g", &tp), Some(3));
+        store.commit_transaction("g", &[(tp.clone(), 4)], 21)?;
+        assert_eq!(store.committed("g", &tp), Some(4));
         Ok(())
     }
 }

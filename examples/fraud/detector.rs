@@ -76,6 +76,11 @@ impl fmt::Display for Rule {
 /// A suspicious transaction, as the detector writes it to `fraud_alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Alert {
+    /// Where the flagged transaction is in the log, `topic-partition@offset`: with the
+    /// rule, the alert's id (a transaction is flagged at most once per rule). Set by the
+    /// caller of [`Detector::check`], which knows the record.
+    #[serde(default)]
+    pub(crate) source: String,
     pub(crate) tx_id: String,
     pub(crate) user_id: u32,
     pub(crate) rule: Rule,
@@ -181,15 +186,22 @@ pub(crate) fn speed_kmh(a: &City, b: &City, elapsed_ms: i64) -> f64 {
 /// The state is per user, so a detector sees all of a user's transactions only if they
 /// all come its way: the producer keys records by `user_id`, which puts each user in one
 /// partition, read by one member of the group.
+///
+/// The state can be taken back to the last [`commit`](Self::commit): a detector whose
+/// transaction aborts [`rollback`](Self::rollback)s, so that the records it reads again
+/// meet the windows as they were, not with their own first reading already in them.
 #[derive(Debug)]
 pub(crate) struct Detector {
     rules: Rules,
     users: HashMap<u32, History>,
+    /// Each user `check` changed since the last `commit`, as the user was then (`None`:
+    /// not known then). One entry per user, so it is bounded by the users.
+    undo: HashMap<u32, Option<History>>,
 }
 
 /// What is remembered of one user: recent withdrawals and places, in event-time order
 /// (not arrival order, so that a late record slots in where it belongs).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct History {
     withdrawals: Vec<(i64, String)>,
     visits: Vec<Visit>,
@@ -208,18 +220,40 @@ impl Detector {
         Self {
             rules,
             users: HashMap::new(),
+            undo: HashMap::new(),
         }
     }
 
     /// The number of users with remembered state.
+    #[cfg(test)]
     pub(crate) fn users(&self) -> usize {
         self.users.len()
     }
 
+    /// Keeps the state as it is now: a later [`rollback`](Self::rollback) returns here.
+    pub(crate) fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Undoes every [`check`](Self::check) since the last [`commit`](Self::commit) (or
+    /// since [`new`](Self::new)).
+    pub(crate) fn rollback(&mut self) {
+        for (user, before) in self.undo.drain() {
+            match before {
+                Some(history) => self.users.insert(user, history),
+                None => self.users.remove(&user),
+            };
+        }
+    }
+
     /// Applies every rule to `tx`; an alert for each rule it breaks.
     pub(crate) fn check(&mut self, tx: &Transaction) -> Vec<Alert> {
+        self.undo
+            .entry(tx.user_id)
+            .or_insert_with(|| self.users.get(&tx.user_id).cloned());
         let rules = &self.rules;
         let alert = |rule, reason, related| Alert {
+            source: String::new(),
             tx_id: tx.tx_id.clone(),
             user_id: tx.user_id,
             rule,
@@ -716,6 +750,89 @@ mod tests {
             detector.check(t);
         }
         assert_eq!(detector.users(), 2);
+    }
+
+    /// Alerts of `txs` checked in batches, each committed or rolled back (and then
+    /// checked again, as a detector does after an aborted transaction): the same as a
+    /// clean pass over `txs`.
+    fn replayed(txs: &[Transaction], batch: usize, abort_every: usize) -> Vec<Alert> {
+        let mut detector = Detector::new(Rules::default());
+        let mut alerts = Vec::new();
+        for (i, chunk) in txs.chunks(batch).enumerate() {
+            if i % abort_every == 0 {
+                for t in chunk {
+                    detector.check(t);
+                }
+                detector.rollback();
+            }
+            alerts.extend(chunk.iter().flat_map(|t| detector.check(t)));
+            detector.commit();
+        }
+        alerts
+    }
+
+    #[test]
+    fn a_rolled_back_batch_checked_again_gives_the_same_alerts() {
+        // A burst of withdrawals and a trip, in batches that straddle them.
+        let txs = [
+            withdrawal("a", 1, minutes(0)),
+            visit("x", 2, "Paris", minutes(0)),
+            withdrawal("b", 1, minutes(1)),
+            withdrawal("c", 1, minutes(2)),
+            visit("y", 2, "Tokyo", minutes(3)),
+            withdrawal("d", 1, minutes(3)),
+            withdrawal("e", 1, minutes(4)),
+            visit("z", 2, "Paris", minutes(5)),
+            purchase("f", 3, 1_000.0, minutes(5)),
+        ];
+        let mut detector = Detector::new(Rules::default());
+        let clean: Vec<Alert> = txs.iter().flat_map(|t| detector.check(t)).collect();
+        let rules: Vec<(&str, Rule)> = clean.iter().map(|a| (&*a.tx_id, a.rule)).collect();
+        let want = [
+            ("y", Rule::ImpossibleTravel),
+            ("d", Rule::Velocity),
+            ("e", Rule::Velocity),
+            ("f", Rule::LargeAmount),
+        ];
+        assert_eq!(rules, want);
+        for batch in 1..=txs.len() {
+            for abort_every in 1..=3 {
+                assert_eq!(
+                    replayed(&txs, batch, abort_every),
+                    clean,
+                    "batches of {batch}, every {abort_every} rolled back once"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_rollback_a_batch_checked_again_counts_twice() {
+        // What the rollback prevents: three withdrawals read twice are six.
+        let txs = [
+            withdrawal("a", 1, minutes(0)),
+            withdrawal("b", 1, minutes(1)),
+            withdrawal("c", 1, minutes(2)),
+        ];
+        let mut detector = Detector::new(Rules::default());
+        for t in &txs {
+            assert!(detector.check(t).is_empty());
+        }
+        let again: Vec<Alert> = txs.iter().flat_map(|t| detector.check(t)).collect();
+        assert_eq!(again.len(), 3, "{again:?}");
+    }
+
+    #[test]
+    fn a_rollback_forgets_users_first_seen_since_the_commit() {
+        let mut detector = Detector::new(Rules::default());
+        detector.check(&purchase("a", 1, 10.0, T0));
+        detector.commit();
+        detector.check(&purchase("b", 2, 10.0, T0));
+        assert_eq!(detector.users(), 2);
+        detector.rollback();
+        assert_eq!(detector.users(), 1);
+        detector.rollback();
+        assert_eq!(detector.users(), 1, "a second rollback changes nothing");
     }
 
     #[test]

@@ -1,36 +1,76 @@
-//! Real-time fraud detection: a producer writes card transactions to `transactions`, the
-//! consumer group `fraud-detector` checks each against three rules and writes alerts to
-//! `fraud_alerts`, an alert consumer prints them, and an auditor replays one flagged
-//! customer's history from a point in time.
+//! Real-time fraud detection, exactly once: a bank writes card transactions to
+//! `transactions`, the consumer group `fraud-detector` checks each against three rules and
+//! writes alerts to `fraud_alerts` in transactions, an alert consumer reads them, and an
+//! auditor replays one flagged customer's history from a point in time.
 //!
 //! The Kafka tutorials' idea: stream every transaction to a consumer that flags suspicious
 //! ones (`amount > 900`, too many withdrawals in 5 minutes, two places too far apart) and
-//! publishes alerts for others to act on. Shown here on top of that: keys that keep each
-//! user in one partition (so a user's state lives in one group member), event time in
-//! record timestamps, commits after the alerts are written (at-least-once), and
-//! `seek_to_timestamp`. The rules are in `detector.rs`; the simulated bank, with its
-//! planted frauds, in `traffic.rs`.
+//! publishes alerts for others to act on, with no duplicates. Shown here on top of that:
+//! keys that keep each user in one partition (so a user's state lives in one group member),
+//! event time in record timestamps, Kafka's read-process-write transactions, and
+//! `seek_to_timestamp`. The rules are in `detector.rs`; the simulated bank, with its planted
+//! frauds, in `traffic.rs`.
+//!
+//! Exactly once. Each detector reads `transactions` with `ReadCommitted` and, for each
+//! `poll`, begins a transaction, sends the alerts, adds the consumer offsets after the
+//! records with `send_offsets_to_transaction`, and commits: the alerts and the progress
+//! become visible together or not at all. What a detector remembers (withdrawals per user
+//! in the last 5 minutes, where each user was) must follow the same rule, or a batch read
+//! again after an abort would meet its own first reading in the windows. So each
+//! partition's state is only ever the state *as of the group's committed offset* there:
+//! - after a commit, the state is kept (`Detector::commit`);
+//! - after an abort (`CommitFailed`: another detector joined and the group moved on while
+//!   the transaction was open), it is rolled back (`Detector::rollback`) and the consumer
+//!   rewinds to the committed offsets, so the batch is checked again from the same state;
+//! - a partition that leaves a detector takes its state with it: the detector drops it,
+//!   and whoever reads the partition next (at start, after a rebalance, after a restart)
+//!   rebuilds it before checking its first record, by replaying the partition from its
+//!   start up to the committed offset, the alerts of the replay dropped (they were
+//!   committed with those offsets). The input is kept for ever (`retention.ms = -1`), so
+//!   the replay sees what the first reading saw, and the rules are deterministic, so the
+//!   rebuilt state is the one the previous owner committed. (Kafka Streams would keep it in
+//!   a changelog topic written in the same transaction; replaying the input is simpler,
+//!   and cheap at this size.)
+//!
+//! The detectors run in a process of their own, which `--crash-after N` makes die in the
+//! middle of a transaction (`std::process::exit`, after sending an alert, before
+//! committing). The example starts it again: `Broker::open` aborts the transaction the dead
+//! process left open, the new transactional producers (same ids) fence the old ones, and
+//! the detectors resume from the committed offsets. strom lets one process at a time write
+//! a data directory, so the bank writes before the detector process starts, and the
+//! results are read after it ends. The summary reads `fraud_alerts` with `ReadCommitted`
+//! and checks every alert is there exactly once: ids (the flagged record's
+//! `topic-partition@offset` and the rule) unique, and the same alerts as a clean single pass.
 //!
 //! ```text
-//! cargo run --example fraud                      # under a second, in a temporary directory
+//! cargo run --example fraud                      # a second or so, in a temporary directory
+//! cargo run --example fraud -- --crash-after 3   # the detector process dies and restarts
 //! cargo run --example fraud -- --dir /tmp/bank   # keeps the data: run it twice
-//! cargo test --example fraud                     # the rules' unit tests
+//! cargo test --example fraud                     # the rules' tests, and both runs checked
 //! ```
 
 mod detector;
 mod traffic;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::error::Error;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use detector::{Alert, Detector, Rule, Rules, Transaction};
-use strom::{Broker, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
-use traffic::{datetime, DAY_MS};
+use serde::{Deserialize, Serialize};
+use strom::{
+    AssignmentStrategy, Broker, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel,
+    OffsetReset, RebalanceListener, Record, Revoked, TopicConfig, TopicPartition,
+    TransactionalProducer,
+};
+use traffic::{datetime, Traffic, DAY_MS};
 
 const TRANSACTIONS: &str = "transactions";
 const ALERTS: &str = "fraud_alerts";
@@ -38,14 +78,23 @@ const GROUP: &str = "fraud-detector";
 const PRINTER: &str = "alert-printer";
 /// How far back the auditor replays a flagged customer's history.
 const AUDIT_MS: i64 = DAY_MS;
+/// Records per poll, so per transaction, at most.
+const BATCH: usize = 100;
+/// How many times a dead detector process is started again before the example gives up.
+const RESTARTS: usize = 3;
+/// Set, to the detector process's settings as JSON, in the environment of the detector
+/// process: this program started again by itself.
+const DETECTOR_PROCESS: &str = "STROM_FRAUD_DETECTOR_PROCESS";
 
 const HELP: &str = "\
-Fraud detection on strom. A producer writes a day of card transactions (a seeded random
-mix with planted frauds) to the topic `transactions`; the consumer group `fraud-detector`
-flags amounts over 900, more than 3 withdrawals by a user within 5 minutes of event time,
-and travel faster than 900 km/h, and writes alerts to `fraud_alerts`; an alert consumer
-prints them; an auditor replays a flagged user's history with seek_to_timestamp.
-Exits non-zero if a planted fraud is missed or an alert lost.
+Fraud detection on strom, exactly once. A bank writes a day of card transactions (a
+seeded random mix with planted frauds) to the topic `transactions`; the consumer group
+`fraud-detector`, in a process of its own, flags amounts over 900, more than 3 withdrawals
+by a user within 5 minutes of event time, and travel faster than 900 km/h, and writes
+alerts to `fraud_alerts` in transactions that also commit its offsets; an alert consumer
+reads them with ReadCommitted; an auditor replays a flagged user's history with
+seek_to_timestamp. Exits non-zero if a planted fraud is missed, or an alert is missing,
+repeated or not what a clean single pass gives.
 
 Usage: cargo run --example fraud -- [OPTIONS]
 
@@ -53,6 +102,8 @@ Options:
   --transactions N  transactions in the day, frauds included (default 2000, at least 100)
   --detectors N     members of the detector group, one thread each (default 3)
   --seed N          seed of the random mix: the same seed, the same run (default 42)
+  --crash-after N   the detector process dies (process::exit) in the middle of its first
+                    transaction with an alert after N commits, and is started again
   --dir PATH        keep the data in PATH; each run adds the next day to its history
                     (default: a fresh temporary directory, removed at the end)
   -h, --help        print this help
@@ -62,30 +113,42 @@ struct Options {
     transactions: usize,
     detectors: usize,
     seed: u64,
+    crash_after: Option<usize>,
     dir: Option<PathBuf>,
 }
 
-/// What one member of the detector group did.
-#[derive(Default)]
-struct Member {
-    partitions: BTreeSet<u32>,
-    records: usize,
-    alerts: usize,
-    commits: usize,
-    users: usize,
+/// What the detector process is told, through [`DETECTOR_PROCESS`].
+#[derive(Debug, Serialize, Deserialize)]
+struct Settings {
+    dir: PathBuf,
+    detectors: usize,
+    crash_after: Option<usize>,
 }
 
-/// Each detector's partitions, by member id, as it saw them after its last `poll`.
-type Owned = Mutex<HashMap<String, Vec<TopicPartition>>>;
+/// What a run found, for the tests.
+#[derive(Debug)]
+#[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
+struct Outcome {
+    /// Times the detector process died and was started again.
+    restarts: usize,
+    /// Alerts in `fraud_alerts` as `ReadCommitted` readers see them, each once.
+    alerts: usize,
+    /// Alert records of aborted transactions, which only `ReadUncommitted` readers see.
+    aborted: usize,
+    planted: usize,
+    caught: usize,
+}
 
 fn main() -> Result<(), Box<dyn Error>> {
+    if let Ok(settings) = std::env::var(DETECTOR_PROCESS) {
+        return detector_process(&settings);
+    }
     let Some(options) = parse(std::env::args().skip(1))? else {
         print!("{HELP}");
         return Ok(());
     };
     let temporary = std::env::temp_dir().join(format!("strom-fraud-{}", std::process::id()));
     let dir = options.dir.clone().unwrap_or(temporary);
-    let broker = Broker::open(&dir)?;
     let kept = if options.dir.is_some() {
         "kept"
     } else {
@@ -95,36 +158,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         "fraud detection on strom, data in {} ({kept})",
         dir.display()
     );
-    let outcome = run(&broker, &options);
-    broker.close()?;
+    let outcome = run(&dir, &options);
     if options.dir.is_none() {
         std::fs::remove_dir_all(&dir)?;
     }
-    outcome
+    outcome.map(drop)
 }
 
-fn run(broker: &Broker, options: &Options) -> Result<(), Box<dyn Error>> {
-    let day = prepare(broker)?;
+/// The bank writes the day, the detector process checks it (started again if it dies),
+/// and the results are read and checked.
+fn run(dir: &Path, options: &Options) -> Result<Outcome, Box<dyn Error>> {
+    let broker = Broker::open(dir)?;
+    let day = prepare(&broker)?;
     let traffic = traffic::generate(options.seed, day, options.transactions);
     println!("{traffic}");
-    let stop_detectors = Arc::new(AtomicBool::new(false));
-    let stop_printer = Arc::new(AtomicBool::new(false));
-    let owned = Arc::new(Owned::default());
-    let members: Vec<_> = (0..options.detectors)
-        .map(|_| {
-            let (broker, stop, owned) = (broker.clone(), stop_detectors.clone(), owned.clone());
-            thread::spawn(move || detect(&broker, &stop, &owned))
-        })
-        .collect();
-    let (broker2, stop) = (broker.clone(), stop_printer.clone());
-    let printer = thread::spawn(move || print_alerts(&broker2, &stop));
-    // Produce once every member holds its final partitions: a partition moving later
-    // would leave its users' windows behind, in the member that had it.
-    wait_for("the detector group to settle", || {
-        settled(broker, &owned, options.detectors)
-    })?;
-    println!("alerts, as the alert consumer reads them from `{ALERTS}`:");
-
     let started = Instant::now();
     let producer = broker.producer();
     for tx in &traffic.transactions {
@@ -133,61 +180,370 @@ fn run(broker: &Broker, options: &Options) -> Result<(), Box<dyn Error>> {
         let record = Record::new(serde_json::to_vec(tx)?).key(tx.user_id.to_string());
         producer.send(TRANSACTIONS, record.timestamp(tx.timestamp))?;
     }
-    let sent_in = started.elapsed();
-    wait_for("the detectors to commit", || caught_up(broker, GROUP))?;
-    let done_in = started.elapsed();
-    stop_detectors.store(true, Ordering::Release);
+    let count = traffic.transactions.len();
+    println!(
+        "the bank sent {count} transactions to `{TRANSACTIONS}` in {:.0?}",
+        started.elapsed()
+    );
+    // One writer process at a time: the detector process opens the directory next.
+    broker.close()?;
+
+    let restarts = supervise(dir, options)?;
+
+    let broker = Broker::open(dir)?;
+    let outcome = report(&broker, &traffic, day, restarts);
+    broker.close()?;
+    outcome
+}
+
+/// Runs the detector process until it finishes, starting it again when it dies; returns
+/// how many times it died.
+fn supervise(dir: &Path, options: &Options) -> Result<usize, Box<dyn Error>> {
+    let mut crash_after = options.crash_after;
+    for restarts in 0..=RESTARTS {
+        let settings = Settings {
+            dir: dir.to_path_buf(),
+            detectors: options.detectors,
+            // Only the first process crashes.
+            crash_after: crash_after.take(),
+        };
+        let crashing = settings.crash_after;
+        let status = run_detector_process(&settings)?;
+        if status.success() {
+            if let Some(after) = crashing {
+                println!(
+                    "  (the detectors were done before --crash-after {after} came into effect)"
+                );
+            }
+            return Ok(restarts);
+        }
+        println!(
+            "the detector process died ({status}); starting it again. Broker::open aborts the"
+        );
+        println!(
+            "  transaction it left open, the new producers with the same transactional ids fence"
+        );
+        println!("  the dead ones, and the detectors resume from the group's committed offsets");
+    }
+    Err(format!("the detector process died {} times", RESTARTS + 1).into())
+}
+
+/// Starts the detector process (this program again) and waits for it, printing what it
+/// prints.
+fn run_detector_process(settings: &Settings) -> Result<ExitStatus, Box<dyn Error>> {
+    let mut command = Command::new(std::env::current_exe()?);
+    if cfg!(test) {
+        // Under `cargo test` this program is the test harness: run only the test that
+        // turns into the detector process.
+        command.args(["tests::detector_process", "--exact", "--nocapture"]);
+    }
+    let mut child = command
+        .env(DETECTOR_PROCESS, serde_json::to_string(settings)?)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            println!("{}", line?);
+        }
+    }
+    Ok(child.wait()?)
+}
+
+/// The detector process: the group's members, one thread each, until every transaction
+/// is checked and its offset committed.
+fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
+    let settings: Settings = serde_json::from_str(settings)?;
+    // Opening finishes what a crashed process left: its open transaction is aborted.
+    let broker = Broker::open(&settings.dir)?;
+    println!(
+        "detector process {}: {} detectors reading `{TRANSACTIONS}` with ReadCommitted",
+        std::process::id(),
+        settings.detectors
+    );
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let crash = Arc::new(Crash {
+        after: settings.crash_after,
+        commits: AtomicUsize::new(0),
+        crashing: AtomicBool::new(false),
+    });
+    let members: Vec<_> = (1..=settings.detectors)
+        .map(|number| {
+            let (broker, stop, crash) = (broker.clone(), stop.clone(), crash.clone());
+            thread::spawn(move || detect(&broker, number, &stop, &crash))
+        })
+        .collect();
+    let probe = broker.consumer(ConsumerConfig::default().group_id(GROUP));
+    let done = wait_for("the detectors to commit", || {
+        // A detector that stopped on an error ends the wait: its error is reported below.
+        Ok(members.iter().any(thread::JoinHandle::is_finished) || caught_up(&broker, &probe)?)
+    });
+    stop.store(true, Ordering::Release);
     let members: Vec<Member> = members
         .into_iter()
         .map(|m| m.join().expect("detector"))
         .collect::<strom::Result<_>>()?;
-    wait_for("the alert consumer to catch up", || {
-        caught_up(broker, PRINTER)
-    })?;
-    stop_printer.store(true, Ordering::Release);
-    let alerts = printer.join().expect("alert consumer")?;
-
-    println!("\nsummary");
-    for (i, m) in members.iter().enumerate() {
-        let (parts, records, users, alerts, commits) =
-            (&m.partitions, m.records, m.users, m.alerts, m.commits);
-        println!("  detector-{}: partitions {parts:?}, {records} records of {users} users, {alerts} alerts, {commits} commits", i + 1);
+    done?;
+    if !caught_up(&broker, &probe)? {
+        return Err("a detector stopped before every transaction was checked".into());
     }
+    let done_in = started.elapsed();
+    for m in &members {
+        let (number, records, parts, alerts) = (m.number, m.records, &m.partitions, m.alerts);
+        let (commits, aborts, rebuilt, replayed) = (m.commits, m.aborts, m.rebuilt, m.replayed);
+        println!("  detector-{number}: {records} records of partitions {parts:?}, {alerts} alerts, in {commits} committed transactions;");
+        println!("    {aborts} aborted; a partition's state rebuilt {rebuilt} times, from {replayed} records");
+    }
+    let records: usize = members.iter().map(|m| m.records).sum();
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
-    let rate = traffic.transactions.len() as f64 / done_in.as_secs_f64();
-    println!("  all sent in {sent_in:.0?}; checked, alerted and committed in {done_in:.0?} ({rate:.0} transactions/s)");
-    // At-least-once: an alert may come twice. Count each (rule, transaction) once.
-    let mut seen = HashSet::new();
-    let unique: Vec<&Alert> = alerts
-        .iter()
-        .filter(|a| seen.insert((a.rule, &a.tx_id)))
-        .collect();
-    let score = traffic.score(&unique);
-    let sent: usize = members.iter().map(|m| m.alerts).sum();
-    let repeated = alerts.len() - unique.len();
+    let rate = records as f64 / done_in.as_secs_f64();
     println!(
-        "{score}\n  alerts: {sent} sent by the detectors, {} received, {repeated} repeated",
-        alerts.len()
+        "  {records} records checked, alerted and committed in {done_in:.0?} ({rate:.0} records/s)"
     );
-    println!("  delivery: at-least-once. A detector commits its offsets only after its alerts are written;\n  a crash in between replays those records: an alert may be repeated, never lost.");
-    // The audit prefers a user flagged for travel: the history shows the trip.
-    let today = day * DAY_MS;
-    let flagged = unique
-        .iter()
-        .filter(|a| a.timestamp >= today)
-        .min_by_key(|a| (a.rule != Rule::ImpossibleTravel, a.timestamp));
-    if let Some(alert) = flagged {
-        audit(broker, alert, &unique, today)?;
+    broker.close()?;
+    Ok(())
+}
+
+/// What one member of the detector group did.
+#[derive(Default)]
+struct Member {
+    number: usize,
+    /// Records and alerts of committed transactions, and the records' partitions.
+    records: usize,
+    alerts: usize,
+    partitions: BTreeSet<u32>,
+    commits: usize,
+    aborts: usize,
+    /// Partition states rebuilt, and the records replayed for them.
+    rebuilt: usize,
+    replayed: usize,
+}
+
+/// `--crash-after N`: the process dies in the first transaction with an alert after its
+/// detectors committed `N`.
+struct Crash {
+    after: Option<usize>,
+    commits: AtomicUsize,
+    crashing: AtomicBool,
+}
+
+impl Crash {
+    /// Called after each alert sent in an open transaction.
+    fn maybe_now(&self, number: usize, sent: usize) {
+        let commits = self.commits.load(Ordering::Acquire);
+        if self.after.is_some_and(|after| commits >= after) {
+            if self.crashing.swap(true, Ordering::AcqRel) {
+                // Another detector is taking the process down.
+                loop {
+                    thread::park();
+                }
+            }
+            println!("  detector-{number}: the process dies after {commits} commits, in a transaction that sent {sent} alert(s) and committed nothing");
+            let _ = std::io::stdout().flush();
+            // A crash: no destructor runs, nothing is closed, the transaction stays open.
+            std::process::exit(1);
+        }
     }
-    if score.caught < score.planted || alerts.len() < sent {
-        return Err(format!(
-            "missed {} planted frauds, lost {} alerts",
-            score.planted - score.caught,
-            sent.saturating_sub(alerts.len())
-        )
-        .into());
+}
+
+/// A detector's rebalance listener: notes every partition that leaves or joins it (inside
+/// `poll`), so that the partition's state is dropped and rebuilt.
+struct Moved(Arc<Mutex<Vec<TopicPartition>>>);
+
+impl RebalanceListener for Moved {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> strom::Result<()> {
+        let mut moved = self.0.lock().expect("no panics");
+        moved.extend_from_slice(revoked.partitions());
+        Ok(())
+    }
+
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> strom::Result<()> {
+        self.0
+            .lock()
+            .expect("no panics")
+            .extend_from_slice(partitions);
+        Ok(())
+    }
+}
+
+/// A member of the detector group: each poll's alerts and offsets in one transaction.
+fn detect(
+    broker: &Broker,
+    number: usize,
+    stop: &AtomicBool,
+    crash: &Crash,
+) -> strom::Result<Member> {
+    // The same transactional id in every run: a detector started again fences the one it
+    // replaces, whose open transaction is then aborted.
+    let producer = broker.transactional_producer(&format!("{GROUP}-{number}"))?;
+    let moved = Arc::new(Mutex::new(Vec::new()));
+    let config = ConsumerConfig::default()
+        .group_id(GROUP)
+        .enable_auto_commit(false)
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .auto_offset_reset(OffsetReset::Earliest)
+        // Only the partitions that move are handed over, so the others keep their state.
+        .assignment_strategy(AssignmentStrategy::CooperativeSticky)
+        .max_poll_records(BATCH);
+    let mut consumer = broker.consumer(config);
+    consumer.subscribe_with_listener([TRANSACTIONS], Moved(moved.clone()))?;
+    // Each partition's state, as of the group's committed offset there.
+    let mut states: HashMap<u32, Detector> = HashMap::new();
+    let mut me = Member {
+        number,
+        ..Member::default()
+    };
+    while !stop.load(Ordering::Acquire) {
+        let records = consumer.poll(Duration::from_millis(20))?;
+        // A partition that leaves may come back after another member committed in it: its
+        // state is dropped either way, and rebuilt when its next record is checked.
+        for tp in std::mem::take(&mut *moved.lock().expect("no panics")) {
+            states.remove(&tp.partition);
+        }
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction()?;
+        let mut batch = Batch {
+            broker,
+            producer: &producer,
+            consumer: &consumer,
+            states: &mut states,
+            member: &mut me,
+            crash,
+        };
+        match batch.transact(&records) {
+            Ok(alerts) => {
+                for state in states.values_mut() {
+                    state.commit();
+                }
+                crash.commits.fetch_add(1, Ordering::AcqRel);
+                me.commits += 1;
+                me.records += records.len();
+                me.alerts += alerts;
+                me.partitions
+                    .extend(records.iter().map(ConsumerRecord::partition));
+            }
+            Err(strom::Error::CommitFailed { .. }) => {
+                // The group moved on while the transaction was open (a detector joined or
+                // left): strom aborted it. Back to the last commit, state and positions
+                // alike; the partitions that stay are read again from there.
+                for state in states.values_mut() {
+                    state.rollback();
+                }
+                rewind(&mut consumer, &records)?;
+                me.aborts += 1;
+            }
+            // Dropping the producer aborts the transaction.
+            Err(e) => return Err(e),
+        }
+    }
+    consumer.close()?;
+    Ok(me)
+}
+
+/// What a detector needs to check one poll's records in a transaction.
+struct Batch<'a> {
+    broker: &'a Broker,
+    producer: &'a TransactionalProducer,
+    consumer: &'a Consumer,
+    /// Each partition's state, as of the group's committed offset there.
+    states: &'a mut HashMap<u32, Detector>,
+    member: &'a mut Member,
+    crash: &'a Crash,
+}
+
+impl Batch<'_> {
+    /// Checks `records`, sends their alerts, and commits them with the offsets after
+    /// them: one transaction, already begun. Returns the number of alerts.
+    fn transact(&mut self, records: &strom::Records) -> strom::Result<usize> {
+        let mut next = BTreeMap::new();
+        let mut alerts = 0;
+        for record in records {
+            let tp = TopicPartition::new(record.topic(), record.partition());
+            let tx: Transaction = record.json()?;
+            let state = match self.states.entry(tp.partition) {
+                Entry::Occupied(state) => state.into_mut(),
+                Entry::Vacant(vacant) => {
+                    // The partition is read from its committed offset (the batch before
+                    // was committed, or rolled back and rewound): that is where its state
+                    // is rebuilt to.
+                    let committed = self.consumer.committed(&tp)?;
+                    let (state, replayed) = rebuild(self.broker, &tp, committed)?;
+                    self.member.rebuilt += 1;
+                    self.member.replayed += replayed;
+                    vacant.insert(state)
+                }
+            };
+            for mut alert in state.check(&tx) {
+                alert.source = source(record);
+                let key = tx.user_id.to_string();
+                self.producer.send_json(ALERTS, Some(&key), &alert)?;
+                alerts += 1;
+                self.crash.maybe_now(self.member.number, alerts);
+            }
+            next.insert(tp, record.offset() + 1);
+        }
+        let offsets: Vec<(TopicPartition, u64)> = next.into_iter().collect();
+        let group = self.consumer.group_metadata()?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &group)?;
+        self.producer.commit_transaction()?;
+        Ok(alerts)
+    }
+}
+
+/// An alert's source: the flagged record's `topic-partition@offset`.
+fn source(record: &ConsumerRecord) -> String {
+    let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
+    format!("{topic}-{partition}@{offset}")
+}
+
+/// After an abort: the partitions of `records` back to the group's committed offsets.
+fn rewind(consumer: &mut Consumer, records: &strom::Records) -> strom::Result<()> {
+    let partitions: BTreeSet<TopicPartition> = records
+        .iter()
+        .map(|r| TopicPartition::new(r.topic(), r.partition()))
+        .collect();
+    for tp in partitions {
+        match consumer.committed(&tp)? {
+            Some(offset) => consumer.seek(&tp, offset)?,
+            // Nothing committed yet: from the start, as `auto_offset_reset` put it.
+            None => consumer.seek_to_beginning(std::slice::from_ref(&tp))?,
+        }
     }
     Ok(())
+}
+
+/// The state of `tp` as of `committed`: its records from the start of the partition up to
+/// there checked again, their alerts dropped (they are in `fraud_alerts`, committed with
+/// those offsets). Returns it and the number of records replayed.
+fn rebuild(
+    broker: &Broker,
+    tp: &TopicPartition,
+    committed: Option<u64>,
+) -> strom::Result<(Detector, usize)> {
+    let mut state = Detector::new(Rules::default());
+    let Some(end) = committed else {
+        return Ok((state, 0));
+    };
+    let config = ConsumerConfig::default()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .auto_offset_reset(OffsetReset::Earliest);
+    let mut replay = broker.consumer(config);
+    replay.assign(std::slice::from_ref(tp))?;
+    let mut replayed = 0;
+    while replay.position(tp).is_some_and(|p| p < end) {
+        for record in &replay.poll(Duration::from_millis(100))? {
+            if record.offset() >= end {
+                break;
+            }
+            state.check(&record.json()?);
+            replayed += 1;
+        }
+    }
+    state.commit();
+    Ok((state, replayed))
 }
 
 /// Creates the topics on a first run; on later runs (`--dir`), says what is kept, and
@@ -195,7 +551,8 @@ fn run(broker: &Broker, options: &Options) -> Result<(), Box<dyn Error>> {
 fn prepare(broker: &Broker) -> Result<i64, Box<dyn Error>> {
     if !broker.topics().iter().any(|t| t == TRANSACTIONS) {
         // Time retention compares record timestamps (event times in 2024 here) with the
-        // clock, as Kafka's does, and would delete the kept days: keep them for ever.
+        // clock, as Kafka's does, and would delete the kept days: keep them for ever. The
+        // detectors also rebuild their state from them.
         broker.create_topic(
             TRANSACTIONS,
             TopicConfig::default().partitions(6).retention_ms(-1),
@@ -203,7 +560,7 @@ fn prepare(broker: &Broker) -> Result<i64, Box<dyn Error>> {
         broker.create_topic(ALERTS, TopicConfig::default().partitions(3))?;
     }
     // The first day from which `seek_to_timestamp` finds nothing: every partition's end.
-    let (mut probe, ends) = reader(broker)?;
+    let (mut probe, ends) = reader(broker, TRANSACTIONS, IsolationLevel::ReadCommitted)?;
     let mut day = traffic::FIRST_DAY;
     loop {
         probe.seek_to_timestamp(day * DAY_MS)?;
@@ -225,63 +582,231 @@ fn prepare(broker: &Broker) -> Result<i64, Box<dyn Error>> {
     Ok(day)
 }
 
-/// A member of the detector group. Its offsets are committed only after the alerts for
-/// the records read are in `fraud_alerts`, which makes the pipeline at-least-once.
-fn detect(broker: &Broker, stop: &AtomicBool, owned: &Owned) -> strom::Result<Member> {
-    let mut consumer = member(broker, GROUP, TRANSACTIONS)?;
-    let producer = broker.producer();
-    let mut detector = Detector::new(Rules::default());
-    let mut me = Member::default();
-    while !stop.load(Ordering::Acquire) {
-        let records = consumer.poll(Duration::from_millis(20))?;
-        let id = consumer.member_id().unwrap_or_default().to_string();
-        owned
-            .lock()
-            .expect("no panics")
-            .insert(id, consumer.assignment());
-        if records.is_empty() {
-            continue;
-        }
-        for record in &records {
-            me.partitions.insert(record.partition());
-            let tx: Transaction = record.json()?;
-            for alert in detector.check(&tx) {
-                producer.send_json(ALERTS, Some(&tx.user_id.to_string()), &alert)?;
-                me.alerts += 1;
-            }
-        }
-        me.records += records.len();
-        // IMPORTANT: commit only now that `send` has returned for every alert of these
-        // records. A crash before this line re-reads them and may repeat an alert; a
-        // commit before the sends could lose one.
-        consumer.commit()?;
-        me.commits += 1;
+/// Reads the results: this run's alerts, whether every alert is in `fraud_alerts` exactly
+/// once, the score, and the audit.
+fn report(
+    broker: &Broker,
+    traffic: &Traffic,
+    day: i64,
+    restarts: usize,
+) -> Result<Outcome, Box<dyn Error>> {
+    let alerts = print_alerts(broker)?;
+    let check = verify(broker)?;
+    println!("\nsummary");
+    let ours: Vec<&Alert> = alerts.iter().collect();
+    let score = traffic.score(&ours);
+    println!("{score}");
+    println!("{check}");
+    // The audit prefers a user flagged for travel: the history shows the trip.
+    let today = day * DAY_MS;
+    let flagged = alerts
+        .iter()
+        .filter(|a| a.timestamp >= today)
+        .min_by_key(|a| (a.rule != Rule::ImpossibleTravel, a.timestamp));
+    if let Some(alert) = flagged {
+        audit(broker, alert, &check.alerts, today)?;
     }
-    me.users = detector.users();
-    consumer.close()?;
-    Ok(me)
+    if score.caught < score.planted {
+        return Err(format!("missed {} planted frauds", score.planted - score.caught).into());
+    }
+    if !check.exactly_once() {
+        return Err("the alerts in `fraud_alerts` are not each there exactly once".into());
+    }
+    Ok(Outcome {
+        restarts,
+        alerts: check.alerts.len(),
+        aborted: check.aborted,
+        planted: score.planted,
+        caught: score.caught,
+    })
 }
 
-/// The alert consumer: prints each alert as it arrives, and hands them all back.
-fn print_alerts(broker: &Broker, stop: &AtomicBool) -> strom::Result<Vec<Alert>> {
-    let mut consumer = member(broker, PRINTER, ALERTS)?;
+/// The alert consumer: a group member reading `fraud_alerts` with `ReadCommitted` from its
+/// committed offsets to the end (this run's alerts), printing them in event-time order.
+fn print_alerts(broker: &Broker) -> Result<Vec<Alert>, Box<dyn Error>> {
+    let config = ConsumerConfig::default()
+        .group_id(PRINTER)
+        .enable_auto_commit(false)
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .auto_offset_reset(OffsetReset::Earliest);
+    let mut consumer = broker.consumer(config);
+    consumer.subscribe([ALERTS])?;
+    let ends = ends(broker, ALERTS, IsolationLevel::ReadCommitted)?;
     let mut alerts = Vec::new();
-    while !stop.load(Ordering::Acquire) {
+    wait_for("the alert consumer to read to the end", || {
         for record in &consumer.poll(Duration::from_millis(20))? {
-            let alert: Alert = record.json()?;
-            let (time, user, rule, reason) = (
-                &datetime(alert.timestamp)[11..],
-                alert.user_id,
-                alert.rule,
-                &alert.reason,
-            );
-            println!("  {time}  user {user}  {rule:<17}  {reason}");
-            alerts.push(alert);
+            alerts.push(record.json::<Alert>()?);
         }
-        consumer.commit()?;
-    }
+        Ok(consumer.assignment().len() == ends.len()
+            && ends
+                .iter()
+                .all(|(tp, end)| consumer.position(tp) >= Some(*end)))
+    })?;
+    consumer.commit()?;
     consumer.close()?;
+    alerts.sort_by_key(|a| a.timestamp);
+    println!("alerts, as the alert consumer reads them from `{ALERTS}` (ReadCommitted):");
+    for alert in &alerts {
+        let (time, user, rule, reason) = (
+            &datetime(alert.timestamp)[11..],
+            alert.user_id,
+            alert.rule,
+            &alert.reason,
+        );
+        println!("  {time}  user {user}  {rule:<17}  {reason}");
+    }
     Ok(alerts)
+}
+
+/// Every alert in `fraud_alerts`, checked against a clean single pass over `transactions`.
+struct Check {
+    /// The alerts as `ReadCommitted` readers see them.
+    alerts: Vec<Alert>,
+    /// Alert records of aborted transactions: what `ReadUncommitted` readers see besides.
+    aborted: usize,
+    transactions: usize,
+    /// Ids found more than once.
+    repeated: Vec<(String, Rule)>,
+    /// Alerts of the clean pass missing from the topic, or different there.
+    missing: Vec<Alert>,
+    /// Alerts in the topic that the clean pass does not give.
+    unexpected: Vec<Alert>,
+}
+
+impl Check {
+    fn exactly_once(&self) -> bool {
+        self.repeated.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per_rule: Vec<String> = Rule::ALL
+            .iter()
+            .map(|rule| {
+                let n = self.alerts.iter().filter(|a| a.rule == *rule).count();
+                format!("{n} {rule}")
+            })
+            .collect();
+        let (alerts, transactions) = (self.alerts.len(), self.transactions);
+        let verdict = if self.exactly_once() {
+            "every alert exactly once"
+        } else {
+            "NOT exactly once"
+        };
+        writeln!(
+            f,
+            "  {verdict} in `{ALERTS}`, read with ReadCommitted: {alerts} alerts for the {transactions}"
+        )?;
+        write!(f, "  transactions ({})", per_rule.join(", "))?;
+        if self.exactly_once() {
+            writeln!(f, ", no id (flagged record, rule)")?;
+            write!(
+                f,
+                "  twice, the same as a clean single pass over `{TRANSACTIONS}` gives"
+            )?;
+        } else {
+            let (repeated, missing) = (self.repeated.len(), self.missing.len());
+            let unexpected = self.unexpected.len();
+            write!(f, ": {repeated} ids repeated, {missing} alerts missing or different, {unexpected} unexpected")?;
+            for (source, rule) in &self.repeated {
+                write!(f, "\n    repeated: {source} {rule}")?;
+            }
+            for alert in &self.missing {
+                write!(f, "\n    missing: {alert:?}")?;
+            }
+            for alert in &self.unexpected {
+                write!(f, "\n    unexpected: {alert:?}")?;
+            }
+        }
+        if self.aborted > 0 {
+            let aborted = self.aborted;
+            write!(f, "\n  {aborted} alert records of aborted transactions are in the log too: ReadUncommitted")?;
+            write!(f, "\n  readers see them, ReadCommitted ones never do")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads all of `fraud_alerts` both ways, and `transactions` through fresh detectors.
+fn verify(broker: &Broker) -> strom::Result<Check> {
+    let mut alerts = Vec::new();
+    read_all(broker, ALERTS, IsolationLevel::ReadCommitted, |record| {
+        alerts.push(record.json::<Alert>()?);
+        Ok(())
+    })?;
+    let mut everything = 0;
+    read_all(broker, ALERTS, IsolationLevel::ReadUncommitted, |_| {
+        everything += 1;
+        Ok(())
+    })?;
+    // The clean pass: one detector per partition, each record once, in offset order.
+    let mut detectors: HashMap<u32, Detector> = HashMap::new();
+    let mut expected = BTreeMap::new();
+    let mut transactions = 0;
+    read_all(
+        broker,
+        TRANSACTIONS,
+        IsolationLevel::ReadCommitted,
+        |record| {
+            transactions += 1;
+            let detector = detectors
+                .entry(record.partition())
+                .or_insert_with(|| Detector::new(Rules::default()));
+            for mut alert in detector.check(&record.json()?) {
+                alert.source = source(record);
+                expected.insert((alert.source.clone(), alert.rule), alert);
+            }
+            Ok(())
+        },
+    )?;
+    let mut found = BTreeMap::new();
+    let mut repeated = Vec::new();
+    for alert in &alerts {
+        let id = (alert.source.clone(), alert.rule);
+        if found.insert(id.clone(), alert).is_some() {
+            repeated.push(id);
+        }
+    }
+    let missing = expected
+        .iter()
+        .filter(|(id, alert)| found.get(*id) != Some(alert))
+        .map(|(_, alert)| alert.clone())
+        .collect();
+    let unexpected = found
+        .iter()
+        .filter(|(id, _)| !expected.contains_key(*id))
+        .map(|(_, alert)| (*alert).clone())
+        .collect();
+    Ok(Check {
+        aborted: everything - alerts.len(),
+        alerts,
+        transactions,
+        repeated,
+        missing,
+        unexpected,
+    })
+}
+
+/// Calls `each` on every record of `topic` as a reader with `isolation` sees it, from the
+/// start of each partition to its end.
+fn read_all(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+    mut each: impl FnMut(&ConsumerRecord) -> strom::Result<()>,
+) -> strom::Result<()> {
+    let (mut consumer, ends) = reader(broker, topic, isolation)?;
+    consumer.seek_to_beginning(&[])?;
+    while !ends
+        .iter()
+        .all(|(tp, end)| consumer.position(tp) >= Some(*end))
+    {
+        for record in &consumer.poll(Duration::from_millis(100))? {
+            each(record)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replays the flagged user's history from `AUDIT_MS` before the flagged transaction:
@@ -289,11 +814,11 @@ fn print_alerts(broker: &Broker, stop: &AtomicBool) -> strom::Result<Vec<Alert>>
 fn audit(
     broker: &Broker,
     flagged: &Alert,
-    alerts: &[&Alert],
+    alerts: &[Alert],
     today: i64,
 ) -> Result<(), Box<dyn Error>> {
     let from = flagged.timestamp - AUDIT_MS;
-    let (mut auditor, ends) = reader(broker)?;
+    let (mut auditor, ends) = reader(broker, TRANSACTIONS, IsolationLevel::ReadCommitted)?;
     auditor.seek_to_timestamp(from)?;
     let key = flagged.user_id.to_string();
     let (mut read, mut history) = (0, Vec::new());
@@ -332,56 +857,50 @@ fn audit(
     Ok(())
 }
 
-/// A group member that commits by hand, from the earliest record the first time.
-fn member(broker: &Broker, group: &str, topic: &str) -> strom::Result<Consumer> {
-    let config = ConsumerConfig::default()
-        .group_id(group)
-        .enable_auto_commit(false);
-    let mut consumer = broker.consumer(config.auto_offset_reset(OffsetReset::Earliest));
-    consumer.subscribe([topic])?;
-    Ok(consumer)
-}
-
-/// A consumer outside any group, assigned every partition of `transactions`, and each
-/// partition's end (high watermark) as it is now.
-fn reader(broker: &Broker) -> strom::Result<(Consumer, Vec<(TopicPartition, u64)>)> {
-    let partitions = broker.describe_topic(TRANSACTIONS)?.partitions;
-    let ends: Vec<_> = partitions
-        .iter()
-        .map(|p| {
-            (
-                TopicPartition::new(TRANSACTIONS, p.partition),
-                p.high_watermark,
-            )
-        })
-        .collect();
-    let mut consumer = broker.consumer(ConsumerConfig::default());
+/// A consumer outside any group, assigned every partition of `topic`, and each
+/// partition's end as it sees it now.
+fn reader(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+) -> strom::Result<(Consumer, Vec<(TopicPartition, u64)>)> {
+    let ends = ends(broker, topic, isolation)?;
+    let mut consumer = broker.consumer(ConsumerConfig::default().isolation_level(isolation));
     consumer.assign(&ends.iter().map(|(tp, _)| tp.clone()).collect::<Vec<_>>())?;
     Ok((consumer, ends))
 }
 
-/// Whether the detector group has `members` members, each holding its assigned partitions.
-fn settled(broker: &Broker, owned: &Owned, members: usize) -> strom::Result<bool> {
-    let group = match broker.describe_group(GROUP) {
-        Err(strom::Error::UnknownGroup { .. }) => return Ok(false), // nobody joined yet
-        group => group?,
-    };
-    let owned = owned.lock().expect("no panics");
-    let holds = |m: &strom::MemberDescription| {
-        owned
-            .get(&m.member_id)
-            .is_some_and(|o| o.iter().collect::<HashSet<_>>() == m.assignment.iter().collect())
-    };
-    Ok(group.members.len() == members && group.members.iter().all(holds))
+/// Each partition of `topic` and its end for a reader with `isolation`: the high
+/// watermark, or the last stable offset for committed reads.
+fn ends(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+) -> strom::Result<Vec<(TopicPartition, u64)>> {
+    let partitions = broker.describe_topic(topic)?.partitions;
+    Ok(partitions
+        .iter()
+        .map(|p| {
+            let end = match isolation {
+                IsolationLevel::ReadCommitted => p.last_stable_offset,
+                IsolationLevel::ReadUncommitted => p.high_watermark,
+            };
+            (TopicPartition::new(topic, p.partition), end)
+        })
+        .collect())
 }
 
-/// Whether `group` has committed everything there is to read.
-fn caught_up(broker: &Broker, group: &str) -> strom::Result<bool> {
-    Ok(broker
-        .describe_group(group)?
-        .partitions
-        .iter()
-        .all(|p| p.lag == 0))
+/// Whether the detector group has committed every record of `transactions`; `probe` is
+/// a consumer of the group, outside its membership.
+fn caught_up(broker: &Broker, probe: &Consumer) -> strom::Result<bool> {
+    for p in broker.describe_topic(TRANSACTIONS)?.partitions {
+        let tp = TopicPartition::new(TRANSACTIONS, p.partition);
+        let committed = probe.committed(&tp)?.unwrap_or(p.log_start_offset);
+        if committed < p.high_watermark {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Calls `done` until it says yes; an error after 30 s.
@@ -404,6 +923,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Box<
         transactions: 2_000,
         detectors: 3,
         seed: 42,
+        crash_after: None,
         dir: None,
     };
     while let Some(arg) = args.next() {
@@ -416,6 +936,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Box<
             "--transactions" => options.transactions = usize::try_from(number(value?)?)?,
             "--detectors" => options.detectors = usize::try_from(number(value?)?)?,
             "--seed" => options.seed = number(value?)?,
+            "--crash-after" => options.crash_after = Some(usize::try_from(number(value?)?)?),
             "--dir" => options.dir = Some(value?.into()),
             _ => return Err(format!("unknown argument {arg:?} (see --help)").into()),
         }
@@ -424,4 +945,57 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Box<
         return Err("--transactions must be at least 100, --detectors at least 1".into());
     }
     Ok(Some(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Not a test of its own: the detector process of the tests below, which run this
+    /// test binary again with only this test and [`DETECTOR_PROCESS`] set.
+    #[test]
+    fn detector_process() {
+        if let Ok(settings) = std::env::var(DETECTOR_PROCESS) {
+            let code = match super::detector_process(&settings) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("detector process: {e}");
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+    }
+
+    fn run_once(crash_after: Option<usize>) -> Outcome {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = Options {
+            transactions: 2_000,
+            detectors: 3,
+            seed: 42,
+            crash_after,
+            dir: Some(dir.path().to_path_buf()),
+        };
+        run(dir.path(), &options).expect("every planted fraud caught, every alert once")
+    }
+
+    #[test]
+    fn every_alert_is_in_fraud_alerts_exactly_once() {
+        let outcome = run_once(None);
+        assert_eq!(outcome.restarts, 0);
+        assert_eq!(outcome.caught, outcome.planted);
+        assert!(outcome.alerts >= outcome.planted, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_crash_mid_transaction_neither_loses_nor_repeats_an_alert() {
+        let outcome = run_once(Some(3));
+        assert_eq!(outcome.restarts, 1, "the process died once: {outcome:?}");
+        assert!(
+            outcome.aborted >= 1,
+            "the alert sent before the crash is in the log, aborted: {outcome:?}"
+        );
+        // `run` checked the alerts against a clean single pass: each once, none missing.
+        assert_eq!(outcome.caught, outcome.planted);
+    }
 }

@@ -769,7 +769,8 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
         let Some(name) = name.to_str() else { continue };
         let path = Path::new(name);
         let ext = path.extension().and_then(|e| e.to_str());
-        // A segment's other files are named as its log, with another extension.
+        // IMPORTANT: a segment's other files are named as its log, with another extension
+        // exactly (`aborted.txnindex` ends with `index` too, and is no segment's).
         let of_segment = path
             .file_stem()
             .and_then(|stem| stem.to_str())
