@@ -31,9 +31,6 @@ struct StoredOffsets {
     /// their own, whose transactions are decided and completed concurrently, in any order.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     applied_txns: BTreeMap<String, BTreeMap<u32, u64>>,
-    /// One mark for the whole group, as first written: read as every partition's.
-    #[serde(default, skip_serializing)]
-    applied_txn: Option<u64>,
 }
 
 /// For each partition, the last transaction that set its offset (see
@@ -89,12 +86,7 @@ impl OffsetStore {
             }
             let stored: StoredOffsets = read_json(&path)?;
             let offsets = flat(stored.offsets);
-            let mut applied = flat(stored.applied_txns);
-            if let Some(txn) = stored.applied_txn {
-                for tp in offsets.keys() {
-                    applied.entry(tp.clone()).or_insert(txn);
-                }
-            }
+            let applied = flat(stored.applied_txns);
             if !applied.is_empty() {
                 applied_txn.insert(stored.group_id.clone(), applied);
             }
@@ -225,7 +217,6 @@ impl OffsetStore {
             group_id: group_id.to_string(),
             offsets: nested(offsets),
             applied_txns: nested(applied),
-            applied_txn: None,
         };
         let bytes = serde_json::to_vec(&stored).map_err(|source| Error::Serde {
             context: format!("offsets of group {group_id:?}"),
@@ -319,30 +310,6 @@ mod tests {
         assert_eq!(store.committed("g", &p1), Some(7));
         store.commit_transaction("g", &[(p1.clone(), 8)], 12)?;
         assert_eq!(store.committed("g", &p1), Some(8));
-        Ok(())
-    }
-
-    /// A file with one mark for the whole group, as first written, holds it for each of
-    /// its partitions.
-    #[test]
-    fn a_group_wide_mark_is_read_as_every_partitions() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|source| Error::Io {
-            path: PathBuf::new(),
-            source,
-        })?;
-        let tp = TopicPartition::new("t", 0);
-        let path = {
-            let store = OffsetStore::open(dir.path())?;
-            store.commit("g", &[(tp.clone(), 3)])?;
-            store.path("g")
-        };
-        let legacy = r#"{"group_id":"g","offsets":{"t":{"0":3}},"applied_txn":20}"#;
-        atomic_write(&path, legacy.as_bytes())?;
-        let store = OffsetStore::open(dir.path())?;
-        store.commit_transaction("g", &[(tp.clone(), 1)], 20)?;
-        assert_eq!(store.committed("g", &tp), Some(3));
-        store.commit_transaction("g", &[(tp.clone(), 4)], 21)?;
-        assert_eq!(store.committed("g", &tp), Some(4));
         Ok(())
     }
 }

@@ -70,3 +70,59 @@ fn a_read_stops_at_the_high_watermark_even_when_more_bytes_are_written() {
     assert_eq!(log.offset_for_timestamp(1).expect("time lookup"), Some(0));
     assert_eq!(log.offset_for_timestamp(2).expect("time lookup"), None);
 }
+
+/// A batch encoded before its offsets were known (as a Kafka client sends one) is stored at
+/// the log's next offset, unchanged but for its base offset and leader epoch; transactional
+/// batches and markers handed over so keep the partition's transactional state; invalid
+/// bytes are refused and append nothing.
+#[test]
+fn batches_encoded_elsewhere_are_stored_at_the_next_offset() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = open(dir.path());
+    log.append(entries(&[b"a", b"b"]).into_iter(), Origin::NONE, 1)
+        .expect("append");
+    let origin = Origin {
+        producer_id: 5,
+        producer_epoch: 0,
+        base_sequence: 0,
+        transactional: true,
+    };
+    let mut encoded = vec![0; batch::encoded_len(&entries(&[b"c", b"d", b"e"]))];
+    batch::encode_with(&mut encoded, 1000, origin, &entries(&[b"c", b"d", b"e"])).expect("encode");
+    assert_eq!(log.append_encoded(&encoded, 2).expect("store"), 2);
+    assert_eq!(log.high_watermark(), 5);
+    assert_eq!(
+        (log.last_stable_offset(), log.transaction_open(5)),
+        (2, true)
+    );
+    assert_eq!(offsets_read(&log, 0), [0, 1, 2, 3, 4]);
+    let mut stored = Vec::new();
+    log.read_batches(2, |b| {
+        stored = b.bytes().to_vec();
+        Ok(ControlFlow::Break(()))
+    })
+    .expect("read");
+    assert_eq!(
+        &stored[16..],
+        &encoded[16..],
+        "the same bytes after the leader epoch"
+    );
+
+    let mut marker = [0; batch::CONTROL_BATCH_BYTES];
+    let abort = batch::ControlRecord {
+        kind: batch::ControlType::Abort,
+        coordinator_epoch: 0,
+    };
+    batch::encode_control(&mut marker, 0, origin, abort, 3).expect("marker");
+    assert_eq!(log.append_encoded(&marker, 3).expect("store marker"), 5);
+    assert_eq!(log.last_stable_offset(), 6);
+    assert_eq!(log.aborted_from(0).len(), 1);
+
+    let mut damaged = encoded.clone();
+    damaged[40] ^= 1;
+    assert!(log.append_encoded(&damaged, 4).is_err());
+    assert!(log
+        .append_encoded(&encoded[..encoded.len() - 1], 4)
+        .is_err());
+    assert_eq!(log.high_watermark(), 6);
+}

@@ -137,7 +137,10 @@ pub(crate) fn encode(base_offset: u64, entries: &[super::Entry<'_>]) -> Vec<u8> 
         match field {
             None => varint(out, super::zigzag(-1)),
             Some(b) => {
-                varint(out, super::zigzag(b.len() as i64));
+                varint(
+                    out,
+                    super::zigzag(i64::try_from(b.len()).unwrap_or(i64::MAX)),
+                );
                 out.extend_from_slice(b);
             }
         }
