@@ -1,4 +1,8 @@
 //! Unit tests of the batch format: round trips, exact bytes, corruption, arbitrary input.
+#![expect(
+    clippy::big_endian_bytes,
+    reason = "version 2 (Kafka's RecordBatch) is big-endian, and these tests patch its fields"
+)]
 use super::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
