@@ -691,12 +691,19 @@ fn open_and_read(
     result.and(closed)
 }
 
-/// Polls until a poll comes back empty (or fails), at most `max_polls` times; offsets must rise.
+/// Polls until a poll comes back empty (or fails), at most `max_polls` times; offsets must
+/// rise, and an empty poll leaves the position at the end.
 fn read_all(consumer: &mut strom::Consumer, log_len: usize) -> strom::Result<()> {
     let mut last: Option<u64> = None;
     for _ in 0..max_polls(log_len) {
         let records = consumer.poll(std::time::Duration::ZERO)?;
         if records.is_empty() {
+            // Nothing left to read: the position is at the end, past control batches and
+            // offsets left without records (or a poll that waits would never park).
+            let tp = strom::TopicPartition::new(FUZZ_TOPIC, 0);
+            let at = consumer.position(&tp);
+            consumer.seek_to_end(std::slice::from_ref(&tp))?;
+            assert_eq!(at, consumer.position(&tp), "an empty poll short of the end");
             return Ok(());
         }
         for record in &records {

@@ -1206,6 +1206,11 @@ fn crafted_logs() -> Vec<(&'static str, Vec<u8>)> {
         .batch(&[r(0, 0, None, Some(b"x")).header(b"null", None)]),
         encode(6, &[e(6, b"last")]),
     ];
+    // The last batch covers offsets after its last record, as Kafka's compaction leaves.
+    let trailing_gap = [
+        encode(0, &two(0)),
+        V2::plain(2, 5).batch(&[r(0, 0, Some(b"a"), Some(b"1")), r(1, 2, Some(b"b"), None)]),
+    ];
     let compressed = [
         encode(0, &two(0)),
         V2 {
@@ -1229,6 +1234,7 @@ fn crafted_logs() -> Vec<(&'static str, Vec<u8>)> {
         ("transactions", transactions.concat()),
         ("transactions-ending-in-marker", transactions[..5].concat()),
         ("offset-gaps", gaps.concat()),
+        ("trailing-offset-gap", trailing_gap.concat()),
         (
             "log-append-time-leader-epoch-null-header",
             odd_batches.concat(),
