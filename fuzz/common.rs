@@ -33,6 +33,10 @@ const FLAG_APPEND: u8 = 8;
 /// `open_dir` flag: recompute the CRC of every batch of the `.log` before writing it, so that
 /// mutated records get past the checksum.
 const FLAG_FIX_CRC: u8 = 16;
+/// `open_dir` flag: with `FLAG_CLEAN`, the marker also records where the `.log`'s last batch
+/// starts (found by walking batch headers from its start), as strom writes it, so that the
+/// open checks that batch and trusts a marker that matches instead of scanning.
+const FLAG_LAST_BATCH: u8 = 32;
 
 /// Bytes of the `open_dir` input header (missing bytes read as zero):
 ///
@@ -54,15 +58,16 @@ fn max_polls(log_len: usize) -> usize {
     log_len / 7 + 16
 }
 
-/// The CRC-32 (zlib's) of `parts`, as one stream; bitwise, as inputs are small.
-fn fuzz_crc32(parts: &[&[u8]]) -> u32 {
+/// A reflected CRC-32 with polynomial `poly` (initial value and final XOR `0xFFFFFFFF`) of
+/// `parts`, as one stream; bitwise, as inputs are small.
+fn fuzz_crc(poly: u32, parts: &[&[u8]]) -> u32 {
     let mut crc = u32::MAX;
     for part in parts {
         for &byte in *part {
             crc ^= u32::from(byte);
             for _ in 0..8 {
                 crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
+                    (crc >> 1) ^ poly
                 } else {
                     crc >> 1
                 };
@@ -72,24 +77,46 @@ fn fuzz_crc32(parts: &[&[u8]]) -> u32 {
     !crc
 }
 
+/// The CRC-32 (zlib's) of `parts`, as one stream: version 1's checksum.
+fn fuzz_crc32(parts: &[&[u8]]) -> u32 {
+    fuzz_crc(0xEDB8_8320, parts)
+}
+
+/// The CRC-32C (Castagnoli, iSCSI) of `bytes`: version 2's (Kafka's) checksum.
+fn fuzz_crc32c(bytes: &[u8]) -> u32 {
+    fuzz_crc(0x82F6_3B78, &[bytes])
+}
+
 /// Rewrites the `crc` field of every batch whose header reads and that fits in `buf`, walking
-/// batches back to back from the start, so that mutations inside records get past `check`.
+/// batches back to back from the start, so that mutations inside records get past `check`:
+/// version 1's CRC-32 of bytes `0..8` and `16..` (little-endian at 12), version 2's CRC-32C of
+/// bytes `21..` (big-endian at 17).
+#[allow(clippy::big_endian_bytes)] // version 2 (Kafka's RecordBatch) is big-endian
 fn fix_crcs(buf: &mut [u8]) {
-    use strom::storage::batch;
+    use strom::storage::batch::{self, v1, v2};
     let mut pos = 0usize;
     while let Ok(header) = batch::read_header(&buf[pos..]) {
         let end = pos + header.length as usize;
         if end > buf.len() {
             break;
         }
-        let crc = fuzz_crc32(&[&buf[pos..pos + 8], &buf[pos + 16..end]]);
-        buf[pos + 12..pos + 16].copy_from_slice(&crc.to_le_bytes());
+        match header.version {
+            v1::VERSION => {
+                let crc = fuzz_crc32(&[&buf[pos..pos + 8], &buf[pos + 16..end]]);
+                buf[pos + 12..pos + 16].copy_from_slice(&crc.to_le_bytes());
+            }
+            v2::VERSION => {
+                let crc = fuzz_crc32c(&buf[pos + 21..end]);
+                buf[pos + 17..pos + 21].copy_from_slice(&crc.to_be_bytes());
+            }
+            _ => break,
+        }
         pos = end;
     }
 }
 
-/// `read_header`, `check`, `records` and `headers` on `data` as given and with its checksums
-/// recomputed.
+/// `read_header`, `check`, `records`, `headers`, `control_record` and `set_base_offset` on
+/// `data` as given and with its checksums recomputed.
 fn batch_decode(data: &[u8]) {
     decode_one(data);
     let mut fixed = data.to_vec();
@@ -97,10 +124,136 @@ fn batch_decode(data: &[u8]) {
     decode_one(&fixed);
 }
 
+/// What a header that reads promises, in either version.
+fn header_invariants(h: &strom::storage::batch::BatchHeader) {
+    use strom::storage::batch::{v1, v2, Origin};
+    assert!(h.record_count >= 1, "record_count 0");
+    assert!(
+        h.last_offset_delta >= h.record_count - 1,
+        "last_offset_delta below record_count - 1"
+    );
+    assert_eq!(h.last_offset(), h.base_offset + u64::from(h.last_offset_delta));
+    assert_eq!(h.next_offset(), h.last_offset().saturating_add(1));
+    let header_bytes = match h.version {
+        v1::VERSION => {
+            assert_eq!(h.last_offset_delta, h.record_count - 1, "v1 offsets have no gaps");
+            assert_eq!(h.attributes, 0, "v1 attributes");
+            assert_eq!(h.partition_leader_epoch, -1, "v1 leader epoch");
+            assert_eq!(h.origin, Origin::NONE, "v1 producer");
+            assert!(h.max_timestamp >= h.first_timestamp, "v1 max below first");
+            assert!(h.base_offset.checked_add(u64::from(h.record_count)).is_some());
+            v1::HEADER_BYTES
+        }
+        v2::VERSION => {
+            let last = i64::try_from(h.last_offset());
+            assert!(last.is_ok(), "v2 offsets past i64::MAX");
+            assert!(h.attributes < 0x40, "v2 attributes {:#x}", h.attributes);
+            assert!(h.compression() <= 4, "v2 codec {}", h.compression());
+            assert_eq!(h.origin.transactional, h.is_transactional());
+            v2::HEADER_BYTES
+        }
+        other => panic!("read_header accepted version {other}"),
+    };
+    // The smallest record is 7 bytes in both versions.
+    let body = h.length as usize - header_bytes;
+    assert!(body >= 7, "length {} below the smallest batch", h.length);
+    if h.compression() == 0 {
+        assert!(body / 7 >= h.record_count as usize, "record_count past length");
+    }
+}
+
+/// `set_base_offset` on a copy of `data`, to `base`: it moves only version 2 batches whose
+/// offsets stay at most `i64::MAX`, changes nothing else but the leader epoch (to 0), keeps
+/// the checksum valid, and leaves the bytes alone when it refuses.
+#[allow(clippy::big_endian_bytes)] // version 2 (Kafka's RecordBatch) is big-endian
+fn move_batch(data: &[u8], base: u64) {
+    use strom::storage::batch::{self, v2, DecodeError};
+    let mut moved = data.to_vec();
+    let result = batch::set_base_offset(&mut moved, base);
+    let header = match batch::read_header(data) {
+        Ok(h) => h,
+        Err(e) => {
+            assert_eq!(result, Err(e), "set_base_offset of an unreadable header");
+            assert_eq!(moved, data, "a refused move changed the batch");
+            return;
+        }
+    };
+    if header.version != v2::VERSION {
+        assert_eq!(result, Err(DecodeError::Version(header.version)));
+        assert_eq!(moved, data, "a refused move changed the batch");
+        return;
+    }
+    let fits = i64::try_from(base)
+        .ok()
+        .and_then(|b| b.checked_add(i64::from(header.last_offset_delta)))
+        .is_some();
+    if result.is_err() {
+        assert!(!fits, "set_base_offset refused {base}: {result:?}");
+        assert_eq!(moved, data, "a refused move changed the batch");
+        return;
+    }
+    assert!(fits, "set_base_offset moved offsets past i64::MAX");
+    assert_eq!(moved[..8], base.to_be_bytes(), "moved base offset");
+    assert_eq!(moved[8..12], data[8..12], "moved length");
+    assert_eq!(moved[12..16], [0; 4], "moved leader epoch");
+    assert_eq!(moved[16..], data[16..], "moved batch's other bytes");
+    let want = batch::BatchHeader {
+        base_offset: base,
+        partition_leader_epoch: 0,
+        ..header
+    };
+    assert_eq!(batch::read_header(&moved), Ok(want), "moved header");
+    assert_eq!(
+        batch::check(&moved).map(|h| h.crc),
+        batch::check(data).map(|h| h.crc),
+        "moving a batch changed whether its checksum matches"
+    );
+}
+
+/// Bytes the varint at the front of `bytes` takes (at least one).
+fn varint_bytes(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| **b & 0x80 != 0).count() + 1
+}
+
+/// A record as decoded: where it ends in the batch, offset, timestamp, attributes byte, key,
+/// value, headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decoded {
+    end: usize,
+    offset: u64,
+    timestamp: i64,
+    attributes: u8,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Arbitrary bytes as encoded headers of either version, with a count from the input. A
+/// header takes at least two bytes in both.
+fn arbitrary_headers(data: &[u8]) {
+    use strom::storage::batch::{self, v1, v2};
+    let count = data
+        .get(..4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    for version in [v1::VERSION, v2::VERSION] {
+        let pairs: Vec<_> = batch::headers(data, count, version).collect();
+        assert!(pairs.len() <= count as usize && pairs.len() <= data.len() / 2);
+        if version == v1::VERSION {
+            assert!(
+                pairs.iter().all(|(_, v)| v.is_some()),
+                "a null v1 header value"
+            );
+        }
+    }
+}
+
 fn decode_one(data: &[u8]) {
     use strom::storage::batch;
     let header = batch::read_header(data);
     let checked = batch::check(data);
+    if let Ok(h) = &header {
+        header_invariants(h);
+    }
     if let Ok(h) = &checked {
         assert_eq!(
             header.as_ref().ok(),
@@ -113,26 +266,82 @@ fn decode_one(data: &[u8]) {
     if let Err(e) = &checked {
         assert!(!e.to_string().is_empty());
     }
-    // Arbitrary bytes as encoded headers, with a count from the input.
-    let count = data
-        .get(..4)
-        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let pairs = batch::headers(data, count).count();
-    assert!(pairs <= count as usize && pairs <= data.len() / 2);
+    arbitrary_headers(data);
+    let top = header
+        .as_ref()
+        .map_or(i64::MAX as u64, |h| i64::MAX as u64 - u64::from(h.last_offset_delta));
+    // To a base offset from the input, to the start, and to and past the last that fits.
+    let word = data
+        .len()
+        .checked_sub(8)
+        .map_or(0, |at| u64::from_le_bytes(data[at..].try_into().expect("8 bytes")));
+    for base in [word, 0, top, top + 1] {
+        move_batch(data, base);
+    }
+    let control = batch::control_record(data);
+    if let Err(e) = &control {
+        assert!(!e.to_string().is_empty());
+    }
 
     let it = match batch::records(data) {
         Ok(it) => it,
         Err(e) => {
-            assert!(checked.is_err(), "check Ok but records failed: {e:?}");
+            let compressed = checked.as_ref().is_ok_and(|h| h.compression() != 0);
+            assert!(
+                checked.is_err() || compressed,
+                "check Ok but records failed: {e:?}"
+            );
+            assert!(control.is_err(), "control_record Ok but records failed");
             return;
         }
     };
     let h = *it.header();
     assert_eq!(header.as_ref().ok(), Some(&h));
-    let len = h.length as usize;
-    let mut ok = 0u64;
+    assert_eq!(h.compression(), 0, "records of a compressed batch");
+    let (decoded, errors) = decode_records(data, it);
+    let ok = decoded.len();
+    assert!(errors <= 1, "more than one error");
+    if errors == 0 {
+        assert_eq!(ok, h.record_count as usize, "records ended early");
+        let end = decoded.last().map_or(0, |d| d.end);
+        assert_eq!(end, h.length as usize, "the last record ends before the batch");
+    } else {
+        assert!(ok < h.record_count as usize);
+    }
+    if checked.is_ok() {
+        assert!(
+            (errors == 0 && ok == h.record_count as usize) || errors == 1,
+            "checked batch: {ok} records and {errors} errors for {}",
+            h.record_count
+        );
+    }
+    match control {
+        Ok(marker) => {
+            assert!(h.is_control(), "a marker from a batch that is not control");
+            assert_eq!((errors, ok), (0, 1), "a marker from a batch of {ok} records");
+            reencode_control(data, &h, marker, &decoded[0]);
+        }
+        Err(e) if !h.is_control() => {
+            assert_eq!(e, batch::DecodeError::Record("not a control batch"));
+        }
+        Err(_) => {}
+    }
+    if errors == 0 && !h.is_control() {
+        reencode(data, &h, &decoded);
+    }
+}
+
+/// The records `it` yields, checked, until the first error; and how many errors it yields.
+fn decode_records(data: &[u8], it: strom::storage::batch::Records<'_>) -> (Vec<Decoded>, u32) {
+    use strom::storage::batch::{self, v1, v2};
+    let h = *it.header();
+    let mut start = if h.version == v1::VERSION {
+        v1::HEADER_BYTES
+    } else {
+        v2::HEADER_BYTES
+    };
     let mut errors = 0u32;
-    let mut decoded = Vec::new();
+    let mut decoded: Vec<Decoded> = Vec::new();
     for (i, record) in it.enumerate() {
         assert!(
             i < h.record_count as usize,
@@ -141,29 +350,14 @@ fn decode_one(data: &[u8]) {
         match record {
             Ok(r) => {
                 assert_eq!(errors, 0, "a record after an error");
-                assert_eq!(r.offset, h.base_offset + ok, "offset");
-                assert!(r.timestamp <= h.max_timestamp, "timestamp above max");
-                for range in [r.key.clone(), r.value.clone(), Some(r.headers.clone())]
-                    .into_iter()
-                    .flatten()
-                {
-                    assert!(range.start <= range.end && range.end <= len, "range");
-                }
-                let pairs: Vec<_> = batch::headers(&data[r.headers.clone()], r.header_count)
-                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .collect();
-                assert_eq!(
-                    pairs.len(),
-                    r.header_count as usize,
-                    "headers of a good record"
+                let d = decoded_record(data, &h, start, &r, decoded.last());
+                assert!(
+                    h.version != v1::VERSION || r.offset == h.base_offset + i as u64,
+                    "v1 offset"
                 );
-                decoded.push((
-                    r.timestamp,
-                    r.key.map(|k| data[k].to_vec()),
-                    r.value.map(|v| data[v].to_vec()),
-                    pairs,
-                ));
-                ok += 1;
+                decoded.push(d);
+                // Records lie back to back, each ending where its headers do.
+                start = r.headers.end;
             }
             Err(e) => {
                 assert!(matches!(e, batch::DecodeError::Record(_)), "{e:?}");
@@ -171,64 +365,189 @@ fn decode_one(data: &[u8]) {
             }
         }
     }
-    assert!(errors <= 1, "more than one error");
-    if errors == 0 {
-        assert_eq!(ok, u64::from(h.record_count), "records ended early");
-        reencode(data, &h, &decoded);
-    } else {
-        assert!(ok < u64::from(h.record_count));
+    (decoded, errors)
+}
+
+/// What a record that reads promises; `start` is where it starts in `data`, `previous` the
+/// batch's record before it.
+fn decoded_record(
+    data: &[u8],
+    h: &strom::storage::batch::BatchHeader,
+    start: usize,
+    r: &strom::storage::batch::RecordRef,
+    previous: Option<&Decoded>,
+) -> Decoded {
+    use strom::storage::batch::{self, v1, v2};
+    assert!(
+        previous.is_none_or(|d| r.offset > d.offset),
+        "offsets do not increase"
+    );
+    assert!(
+        r.offset >= h.base_offset && r.offset <= h.last_offset(),
+        "offset {} outside the batch's {}..={}",
+        r.offset,
+        h.base_offset,
+        h.last_offset()
+    );
+    assert!(r.timestamp <= h.max_timestamp, "timestamp above max");
+    if h.attributes & v2::LOG_APPEND_TIME != 0 {
+        assert_eq!(r.timestamp, h.max_timestamp, "log-append time");
     }
-    if checked.is_ok() {
-        assert!(
-            (errors == 0 && ok == u64::from(h.record_count)) || errors == 1,
-            "checked batch: {ok} records and {errors} errors for {}",
-            h.record_count
-        );
+    for range in [r.key.clone(), r.value.clone(), Some(r.headers.clone())]
+        .into_iter()
+        .flatten()
+    {
+        assert!(range.start <= range.end && range.end <= h.length as usize, "range");
+        assert!(range.start > start, "a field before its record starts");
+    }
+    let pairs: Vec<_> = batch::headers(&data[r.headers.clone()], r.header_count, h.version)
+        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        r.header_count as usize,
+        "headers of a good record"
+    );
+    let attributes = data[start + varint_bytes(&data[start..])];
+    if h.version == v1::VERSION {
+        assert!(pairs.iter().all(|(_, v)| v.is_some()), "a null v1 header value");
+        assert_eq!(attributes, 0, "v1 record attributes");
+    }
+    Decoded {
+        end: r.headers.end,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        attributes,
+        key: r.key.clone().map(|k| data[k].to_vec()),
+        value: r.value.clone().map(|v| data[v].to_vec()),
+        headers: pairs,
     }
 }
 
-type Decoded = (
-    i64,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Vec<(Vec<u8>, Vec<u8>)>,
-);
+/// Headers as `encode` takes them.
+type OwnedHeaders = Vec<(String, Vec<u8>)>;
 
-/// A batch whose records all decode is canonical: encoding what was decoded gives back the same
-/// bytes, checksum aside (`records` does not verify it). Skipped for header keys that are not
-/// UTF-8, which `encode` cannot take (readers do not validate them).
-fn reencode(data: &[u8], h: &strom::storage::batch::BatchHeader, decoded: &[Decoded]) {
-    use strom::storage::batch;
-    let Some(headers) = decoded
+/// The entries `decoded` holds, as `encode` takes them (a null header value as empty), or
+/// `None` if a header key is not UTF-8, which `encode` cannot take (readers do not validate
+/// them).
+fn owned_headers(decoded: &[Decoded]) -> Option<Vec<OwnedHeaders>> {
+    decoded
         .iter()
-        .map(|(_, _, _, hs)| {
-            hs.iter()
-                .map(|(k, v)| String::from_utf8(k.clone()).ok().map(|k| (k, v.clone())))
+        .map(|d| {
+            d.headers
+                .iter()
+                .map(|(k, v)| {
+                    let k = String::from_utf8(k.clone()).ok()?;
+                    Some((k, v.clone().unwrap_or_default()))
+                })
                 .collect::<Option<Vec<_>>>()
         })
-        .collect::<Option<Vec<_>>>()
-    else {
+        .collect()
+}
+
+/// A batch whose records all decode, encoded again from what was decoded (as version 2, the
+/// version strom writes), decodes to the same records. When strom could have written the
+/// batch itself — version 2, no offset gaps, no attributes but transactional, the first
+/// record's timestamp as base timestamp, no null header values, record attributes 0 — the
+/// encoding is canonical: it gives back the same bytes, except the checksum (`records` does
+/// not verify it), the leader epoch (strom writes 0) and the max timestamp (only checked to
+/// be at least every record's).
+fn reencode(data: &[u8], h: &strom::storage::batch::BatchHeader, decoded: &[Decoded]) {
+    use strom::storage::batch::{self, v2};
+    let Some(headers) = owned_headers(decoded) else {
         return;
     };
     let entries: Vec<batch::Entry<'_>> = decoded
         .iter()
         .zip(&headers)
-        .map(|((timestamp, key, value, _), headers)| batch::Entry {
-            timestamp: *timestamp,
-            key: key.as_deref(),
-            value: value.as_deref(),
+        .map(|(d, headers)| batch::Entry {
+            timestamp: d.timestamp,
+            key: d.key.as_deref(),
+            value: d.value.as_deref(),
             headers,
         })
         .collect();
     let len = batch::encoded_len(&entries);
     let mut out = vec![0; len];
-    assert_eq!(batch::encode(&mut out, h.base_offset, &entries), Ok(len));
+    let canonical = h.version == v2::VERSION
+        && (h.attributes == 0 || h.attributes == v2::TRANSACTIONAL)
+        && h.last_offset_delta == h.record_count - 1
+        && decoded[0].timestamp == h.first_timestamp
+        && decoded.iter().all(|d| {
+            d.attributes == 0 && d.headers.iter().all(|(_, v)| v.is_some())
+        });
+    // Base offset 0 for batches strom could not have written: a version 1 batch's offsets
+    // may pass i64::MAX.
+    let base = if canonical { h.base_offset } else { 0 };
+    assert_eq!(
+        batch::encode_with(&mut out, base, h.origin, &entries),
+        Ok(len),
+        "re-encoding decoded records"
+    );
+    // The records read back are the ones encoded.
+    let again: Vec<_> = batch::records(&out)
+        .expect("a batch strom wrote reads")
+        .map(|r| r.expect("a record strom wrote reads"))
+        .collect();
+    assert_eq!(again.len(), decoded.len(), "re-encoded record count");
+    for (i, ((r, d), hs)) in again.iter().zip(decoded).zip(&headers).enumerate() {
+        assert_eq!(r.offset, base + i as u64, "re-encoded offset");
+        assert_eq!(r.timestamp, d.timestamp, "re-encoded timestamp");
+        assert_eq!(r.key.clone().map(|k| &out[k]), d.key.as_deref());
+        assert_eq!(r.value.clone().map(|v| &out[v]), d.value.as_deref());
+        let read: Vec<_> = batch::headers(&out[r.headers.clone()], r.header_count, v2::VERSION)
+            .collect();
+        let want: Vec<_> = hs.iter().map(|(k, v)| (k.as_bytes(), Some(&v[..]))).collect();
+        assert_eq!(read, want, "re-encoded headers");
+    }
+    if !canonical {
+        return;
+    }
     let original = &data[..h.length as usize];
     assert_eq!(len, original.len(), "re-encoded length");
-    // The header's max_timestamp is only checked to be at least every record's timestamp.
-    assert_eq!(&out[..12], &original[..12], "re-encoded header");
-    assert_eq!(&out[16..32], &original[16..32], "re-encoded header");
-    assert_eq!(&out[40..], &original[40..], "re-encoded records");
+    assert_eq!(out[..12], original[..12], "re-encoded base offset and length");
+    assert_eq!(out[16], original[16], "re-encoded magic");
+    assert_eq!(out[21..35], original[21..35], "re-encoded header");
+    assert_eq!(out[43..61], original[43..61], "re-encoded producer and count");
+    assert_eq!(out[61..], original[61..], "re-encoded records");
+}
+
+/// A control batch as strom writes one (`encode_control`: one record at the base offset
+/// with key and value of version 0, no sequence, one timestamp) encodes back to the same
+/// bytes, except the checksum and the leader epoch.
+fn reencode_control(
+    data: &[u8],
+    h: &strom::storage::batch::BatchHeader,
+    marker: strom::storage::batch::ControlRecord,
+    record: &Decoded,
+) {
+    use strom::storage::batch::{self, v2};
+    let versions_0 = |field: &Option<Vec<u8>>, len: usize| {
+        field
+            .as_deref()
+            .is_some_and(|f| f.len() == len && f[..2] == [0, 0])
+    };
+    let canonical = h.attributes == v2::TRANSACTIONAL | v2::CONTROL
+        && h.length as usize == batch::CONTROL_BATCH_BYTES
+        && h.last_offset_delta == 0
+        && h.origin.base_sequence == -1
+        && h.max_timestamp == h.first_timestamp
+        && record.attributes == 0
+        && record.offset == h.base_offset
+        && record.timestamp == h.first_timestamp
+        && record.headers.is_empty()
+        && versions_0(&record.key, 4)
+        && versions_0(&record.value, 6);
+    if !canonical {
+        return;
+    }
+    let mut out = [0; batch::CONTROL_BATCH_BYTES];
+    let written = batch::encode_control(&mut out, h.base_offset, h.origin, marker, h.first_timestamp);
+    assert_eq!(written, Ok(out.len()), "re-encoding a marker");
+    let original = &data[..out.len()];
+    assert_eq!(out[..12], original[..12], "re-encoded marker's offset and length");
+    assert_eq!(out[16], original[16], "re-encoded marker's magic");
+    assert_eq!(out[21..], original[21..], "re-encoded marker");
 }
 
 /// Builds an `open_dir` input (the inverse of the split `open_dir` does).
@@ -303,8 +622,12 @@ fn open_dir(data: &[u8]) {
         std::fs::write(base.with_extension("timeindex"), timeindex).expect(".timeindex");
     }
     if flags & FLAG_CLEAN != 0 {
+        let last_batch = match last_batch(&log) {
+            Some(at) if flags & FLAG_LAST_BATCH != 0 => format!(r#","last_batch":{at}"#),
+            _ => String::new(),
+        };
         let marker = format!(
-            r#"{{"{FUZZ_TOPIC}":{{"0":{{"next_offset":{next_offset},"max_timestamp":{max_timestamp}}}}}}}"#
+            r#"{{"{FUZZ_TOPIC}":{{"0":{{"next_offset":{next_offset},"max_timestamp":{max_timestamp}{last_batch}}}}}}}"#
         );
         std::fs::write(dir.path().join(".clean"), marker).expect(".clean");
     }
@@ -313,6 +636,22 @@ fn open_dir(data: &[u8]) {
         Ok(()) => {}
         Err(e) => assert!(!e.to_string().is_empty(), "an error without a message"),
     }
+}
+
+/// Where the last of the batches whose headers read back to back from the start of `log`
+/// starts, if one does.
+fn last_batch(log: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    let mut last = None;
+    while let Ok(h) = strom::storage::batch::read_header(&log[pos..]) {
+        let end = pos + h.length as usize;
+        if end > log.len() {
+            break;
+        }
+        last = Some(pos);
+        pos = end;
+    }
+    last
 }
 
 fn open_and_read(
@@ -352,12 +691,19 @@ fn open_and_read(
     result.and(closed)
 }
 
-/// Polls until a poll comes back empty (or fails), at most `max_polls` times; offsets must rise.
+/// Polls until a poll comes back empty (or fails), at most `max_polls` times; offsets must
+/// rise, and an empty poll leaves the position at the end.
 fn read_all(consumer: &mut strom::Consumer, log_len: usize) -> strom::Result<()> {
     let mut last: Option<u64> = None;
     for _ in 0..max_polls(log_len) {
         let records = consumer.poll(std::time::Duration::ZERO)?;
         if records.is_empty() {
+            // Nothing left to read: the position is at the end, past control batches and
+            // offsets left without records (or a poll that waits would never park).
+            let tp = strom::TopicPartition::new(FUZZ_TOPIC, 0);
+            let at = consumer.position(&tp);
+            consumer.seek_to_end(std::slice::from_ref(&tp))?;
+            assert_eq!(at, consumer.position(&tp), "an empty poll short of the end");
             return Ok(());
         }
         for record in &records {

@@ -133,6 +133,8 @@ enum Field {
     Crc,
     /// The low byte of `base_offset`, which the checksum does not cover.
     BaseOffset,
+    /// A high byte of `base_offset`: the batch claims offsets far past the high watermark.
+    BaseOffsetHigh,
 }
 
 fn flip(log: &Path, batch: Span, field: Field) {
@@ -151,6 +153,7 @@ fn flip(log: &Path, batch: Span, field: Field) {
         Field::Length => batch.start + 11,
         Field::Crc => batch.start + 18,
         Field::BaseOffset => batch.start + 7,
+        Field::BaseOffsetHigh => batch.start + 1,
     };
     bytes[at] ^= 0x01;
     fs::write(log, bytes).expect("write segment");
@@ -267,7 +270,10 @@ fn check_sealed(work: &Path, log: &Path, batch: Span, field: Field, clean: bool)
             let rest = RECORDS - damaged - batch.count;
             assert_eq!(records.len() as u64, rest, "{context}: the rest");
         }
-        (Field::Length | Field::BaseOffset, Some(Error::Corrupt { path, .. })) => {
+        (
+            Field::Length | Field::BaseOffset | Field::BaseOffsetHigh,
+            Some(Error::Corrupt { path, .. }),
+        ) => {
             assert_eq!(path, log, "{context}");
         }
         (_, Some(e)) => panic!("{context}: reading after the damaged batch failed: {e}"),
@@ -308,7 +314,13 @@ fn a_flipped_byte_in_a_sealed_segment_is_an_error_naming_file_and_batch() -> Res
         segment_logs(&pristine, TOPIC, 0).len() >= 4,
         "several segments"
     );
-    for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
+    for field in [
+        Field::Value,
+        Field::Length,
+        Field::Crc,
+        Field::BaseOffset,
+        Field::BaseOffsetHigh,
+    ] {
         for clean in [true, false] {
             fresh_copy(&pristine, &work, clean);
             let log = segment_logs(&work, TOPIC, 0)[1].clone();
@@ -397,7 +409,13 @@ fn after_an_unclean_stop_recovery_cuts_the_active_segment_at_a_flipped_batch() -
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
+    for field in [
+        Field::Value,
+        Field::Length,
+        Field::Crc,
+        Field::BaseOffset,
+        Field::BaseOffsetHigh,
+    ] {
         let context = format!("{field:?} flipped in the active segment's tail");
         fresh_copy(&pristine, &work, false);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
@@ -420,7 +438,13 @@ fn after_an_unclean_stop_a_flipped_batch_early_in_the_active_segment_is_never_re
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
+    for field in [
+        Field::Value,
+        Field::Length,
+        Field::Crc,
+        Field::BaseOffset,
+        Field::BaseOffsetHigh,
+    ] {
         let context = format!("{field:?} flipped early in the active segment");
         fresh_copy(&pristine, &work, false);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
@@ -466,7 +490,13 @@ fn after_a_clean_stop_a_flipped_batch_in_the_active_segment_is_an_error() -> Res
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [Field::Value, Field::Length, Field::Crc, Field::BaseOffset] {
+    for field in [
+        Field::Value,
+        Field::Length,
+        Field::Crc,
+        Field::BaseOffset,
+        Field::BaseOffsetHigh,
+    ] {
         let context = format!("{field:?} flipped in the active segment, clean stop");
         fresh_copy(&pristine, &work, true);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");

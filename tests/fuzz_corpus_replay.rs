@@ -39,8 +39,26 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Values that tend to sit on boundaries.
-const INTERESTING: [u8; 8] = [0, 1, 0x7f, 0x80, 0xff, 40, 47, 0xfe];
+/// Values that tend to sit on boundaries: of varints, of both versions' header sizes (40, 61)
+/// and smallest batches (47, 68), the versions, and version 2's attribute bits.
+const INTERESTING: [u8; 14] = [
+    0, 1, 2, 3, 0x7f, 0x80, 0xff, 0xfe, 40, 47, 61, 68, 0x10, 0x30,
+];
+
+/// Values for a 4-byte word: lengths around both versions' smallest batches (version 2's
+/// length field leaves out its first 12 bytes), a segment, and the limits.
+const WORDS: [u32; 10] = [
+    0,
+    1,
+    46,
+    47,
+    55,
+    56,
+    4096,
+    i32::MAX as u32,
+    0x8000_0000,
+    u32::MAX,
+];
 
 /// One to four mutations of `data`, some of them spliced with `other`.
 fn mutate(rng: &mut XorShift64, data: &[u8], other: &[u8]) -> Vec<u8> {
@@ -81,9 +99,13 @@ fn mutate(rng: &mut XorShift64, data: &[u8], other: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(&other[from..]);
             }
             _ if len > 0 => {
-                // A little-endian word of 4 bytes set to a small or huge value.
+                // A word of 4 bytes set to a small or huge value: little-endian as version 1
+                // and the index files, or big-endian as version 2.
                 let at = rng.below(len);
-                let word = [0u32, 1, 46, 47, 4096, u32::MAX][rng.below(6)].to_le_bytes();
+                let mut word = WORDS[rng.below(WORDS.len())].to_le_bytes();
+                if rng.below(2) == 0 {
+                    word.reverse();
+                }
                 for (i, b) in word.iter().enumerate() {
                     if let Some(slot) = out.get_mut(at + i) {
                         *slot = *b;
@@ -168,6 +190,14 @@ fn assert_none(failures: &[String]) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The harness's bitwise checksums are the formats': the check values of CRC-32 (version 1)
+/// and CRC-32C (version 2).
+#[test]
+fn harness_checksums() {
+    assert_eq!(fuzz_crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    assert_eq!(fuzz_crc32c(b"123456789"), 0xE306_9283);
 }
 
 #[test]

@@ -434,6 +434,9 @@ impl Consumer {
                     return Ok(ControlFlow::Break(()));
                 }
             }
+            // Past the whole batch: Kafka's compaction may leave offsets after its last
+            // record, and a position short of them would never reach the high watermark.
+            next = batch.header.next_offset();
             Ok(ControlFlow::Continue(()))
         });
         // Past what was handed out, even when the read then failed: those records are

@@ -311,6 +311,17 @@ impl Segment {
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
             if header.base_offset >= until {
+                // A batch at or past the high watermark was appended after it was loaded,
+                // where the batch before it ended. One that leaves a gap while offsets below
+                // the high watermark are still to come has a damaged base offset (Kafka's
+                // checksum leaves it out): stopping here would skip those offsets unseen.
+                if header.base_offset > expected && expected < until {
+                    let kind = CorruptKind::Offset {
+                        expected,
+                        found: header.base_offset,
+                    };
+                    return Err(corrupt(&self.path, pos as u64, kind));
+                }
                 break;
             }
             let len = header.length as usize;

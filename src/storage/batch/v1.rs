@@ -137,10 +137,8 @@ pub(crate) fn encode(base_offset: u64, entries: &[super::Entry<'_>]) -> Vec<u8> 
         match field {
             None => varint(out, super::zigzag(-1)),
             Some(b) => {
-                varint(
-                    out,
-                    super::zigzag(i64::try_from(b.len()).unwrap_or(i64::MAX)),
-                );
+                // The zigzag varint of a length: twice it.
+                varint(out, 2 * b.len() as u64);
                 out.extend_from_slice(b);
             }
         }
