@@ -1,4 +1,6 @@
-//! Catch-up read throughput: a consumer reading a partition from the start.
+//! Catch-up read throughput: a consumer reading a partition from the start, written in
+//! batches of 1000 (`catch_up`) and one record per `send` (`catch_up_single_sends`, where
+//! each record is a batch of its own and the batch header's size and checks count most).
 //! Run: `cargo bench --bench read`.
 
 #![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
@@ -11,44 +13,52 @@ use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicParti
 const RECORDS: u64 = 1_000_000;
 
 fn read(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broker = Broker::open(dir.path()).expect("open");
-    broker
-        .create_topic("bench", TopicConfig::default().segment_bytes(64 << 20))
-        .expect("topic");
-    let producer = broker.producer();
-    let value = vec![b'x'; 100];
-    for _ in 0..RECORDS / 1000 {
-        producer
-            .send_batch("bench", (0..1000).map(|_| Record::new(value.as_slice())))
-            .expect("send");
-    }
-    let tp = TopicPartition::new("bench", 0);
     let mut group = c.benchmark_group("read");
     group.measurement_time(Duration::from_secs(5));
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS));
-    group.bench_function("size=100/catch_up", |b| {
-        let mut consumer = broker.consumer(
-            ConsumerConfig::default()
-                .auto_offset_reset(OffsetReset::Earliest)
-                .max_poll_records(10_000),
-        );
-        consumer.assign(std::slice::from_ref(&tp)).expect("assign");
-        b.iter(|| {
-            consumer.seek(&tp, 0).expect("seek");
-            let mut n = 0u64;
-            let mut bytes = 0usize;
-            while n < RECORDS {
-                let records = consumer.poll(Duration::ZERO).expect("poll");
-                for r in &records {
-                    bytes += r.value().len();
-                }
-                n += records.len() as u64;
+    for (name, batch) in [("catch_up", 1000), ("catch_up_single_sends", 1)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let broker = Broker::open(dir.path()).expect("open");
+        broker
+            .create_topic("bench", TopicConfig::default().segment_bytes(256 << 20))
+            .expect("topic");
+        let producer = broker.producer();
+        let value = vec![b'x'; 100];
+        for _ in 0..RECORDS / batch {
+            if batch == 1 {
+                producer
+                    .send("bench", Record::new(value.as_slice()))
+                    .expect("send");
+            } else {
+                producer
+                    .send_batch("bench", (0..batch).map(|_| Record::new(value.as_slice())))
+                    .expect("send");
             }
-            bytes
+        }
+        let tp = TopicPartition::new("bench", 0);
+        group.bench_function(format!("size=100/{name}"), |b| {
+            let mut consumer = broker.consumer(
+                ConsumerConfig::default()
+                    .auto_offset_reset(OffsetReset::Earliest)
+                    .max_poll_records(10_000),
+            );
+            consumer.assign(std::slice::from_ref(&tp)).expect("assign");
+            b.iter(|| {
+                consumer.seek(&tp, 0).expect("seek");
+                let mut n = 0u64;
+                let mut bytes = 0usize;
+                while n < RECORDS {
+                    let records = consumer.poll(Duration::ZERO).expect("poll");
+                    for r in &records {
+                        bytes += r.value().len();
+                    }
+                    n += records.len() as u64;
+                }
+                bytes
+            });
         });
-    });
+    }
     group.finish();
 }
 

@@ -353,8 +353,8 @@ impl Segment {
                 };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
-            let header =
-                batch::check(bytes).map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
+            batch::verify(bytes, &header)
+                .map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
             let batch = MappedBatch {
                 header,
                 map,
@@ -433,8 +433,8 @@ impl<'a> MappedBatch<'a> {
     /// that does not decode (the CRC matched, so it was written so).
     pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
         let (path, position) = (self.path, self.position as u64);
-        let records =
-            batch::records(self.bytes()).map_err(|e| corrupt(path, position, kind_of(e)))?;
+        let records = batch::records_with(self.bytes(), self.header)
+            .map_err(|e| corrupt(path, position, kind_of(e)))?;
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
     }
 

@@ -480,6 +480,12 @@ pub(crate) fn peek_base_offset(buf: &[u8]) -> Option<u64> {
 /// [`DecodeError::Checksum`] if the checksum does not match.
 pub fn check(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     let header = read_header(buf)?;
+    verify(buf, &header)?;
+    Ok(header)
+}
+
+/// [`check`] of a batch whose header `read_header` already gave: the length and checksum.
+pub(crate) fn verify(buf: &[u8], header: &BatchHeader) -> Result<(), DecodeError> {
     let batch = buf
         .get(..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
@@ -494,7 +500,7 @@ pub fn check(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
             computed,
         });
     }
-    Ok(header)
+    Ok(())
 }
 
 /// The transaction marker of a control batch that passed [`check`].
@@ -636,7 +642,11 @@ pub struct Records<'a> {
 /// Those of [`read_header`], [`DecodeError::Truncated`] if `batch` is shorter than `length`,
 /// and [`DecodeError::Record`] for a compressed batch (not read by this version).
 pub fn records(batch: &[u8]) -> Result<Records<'_>, DecodeError> {
-    let header = read_header(batch)?;
+    records_with(batch, read_header(batch)?)
+}
+
+/// [`records`] of a batch whose header `read_header` already gave.
+pub(crate) fn records_with(batch: &[u8], header: BatchHeader) -> Result<Records<'_>, DecodeError> {
     let batch = batch
         .get(..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
