@@ -710,9 +710,12 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
         let entry = entry.at(dir)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        // By the exact extension: other files of the partition (`aborted.txnindex`) also
+        // end in "index".
+        let ext = Path::new(name).extension().and_then(|e| e.to_str());
         if let Some(base) = storage::parse_segment_name(name) {
             bases.push(base);
-        } else if name.ends_with(INDEX_EXT) || name.ends_with(TIME_INDEX_EXT) {
+        } else if ext == Some(INDEX_EXT) || ext == Some(TIME_INDEX_EXT) {
             orphans.push(entry.path());
         } else if name.ends_with(storage::CLEANED_EXT) {
             let path = entry.path();
