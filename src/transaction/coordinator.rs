@@ -368,20 +368,20 @@ fn write_state(inner: &Inner, id: &str, record: &StateRecord, sync: bool) -> Res
 pub(crate) fn add_partition(
     inner: &Inner,
     entry: &mut TxnEntry,
-    tp: TopicPartition,
+    tp: &TopicPartition,
     log: &PartitionLog,
 ) -> Result<()> {
     let Some(open) = entry.open.as_mut() else {
         return Err(Error::TransactionState("no transaction is open".into()));
     };
-    if open.partitions.contains_key(&tp) {
+    if open.partitions.contains_key(tp) {
         return Ok(());
     }
     open.partitions.insert(tp.clone(), log.high_watermark());
     let record = entry.record(Phase::Ongoing, entry.open.as_ref());
     if let Err(e) = write_state(inner, &entry.id, &record, true) {
         if let Some(open) = entry.open.as_mut() {
-            open.partitions.remove(&tp);
+            open.partitions.remove(tp);
         }
         return Err(e);
     }

@@ -262,6 +262,6 @@ impl Stamp for TxnStamp<'_> {
 
     fn before_append(&mut self, topic: &Topic, partition: u32, log: &PartitionLog) -> Result<()> {
         let tp = TopicPartition::new(topic.name().to_string(), partition);
-        coordinator::add_partition(self.inner, self.entry, tp, log)
+        coordinator::add_partition(self.inner, self.entry, &tp, log)
     }
 }
