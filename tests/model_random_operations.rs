@@ -1,9 +1,9 @@
-//! Model-based: random sequences of `create_topic`, `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset` and both isolation levels, an incremental consumer, `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
+//! Model-based: random sequences of `create_topic`, `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset` and both isolation levels, incremental consumers (one per isolation level), `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
 //!
 //! Two transactional producers take part too: begin, transactional `send` and `send_batch`,
 //! `send_offsets_to_transaction`, commit, abort, a new producer with the same id (which
 //! fences the old one and aborts its transaction), and kills with transactions open (which
-//! the reopen aborts). The model keeps every offset of each partition: records, each with
+//! the reopen aborts), alone or as whole transactions in one step. The model keeps every offset of each partition: records, each with
 //! the transaction it belongs to (committed, aborted or open), and markers, which take one
 //! offset. A `ReadCommitted` read returns the records sent outside transactions and those
 //! of committed ones, below the last stable offset (the first offset of a transaction still
@@ -190,6 +190,14 @@ enum Op {
     Fence {
         producer: usize,
     },
+    /// A whole transaction as one step: begin, sends, maybe offsets, then commit (`end`
+    /// 0), abort (1) or nothing (2: left open).
+    TxnRun {
+        producer: usize,
+        sends: Vec<(usize, RecSpec)>,
+        offsets: Option<(usize, usize, u32, u64)>,
+        end: u8,
+    },
 }
 
 fn rec_spec() -> impl Strategy<Value = RecSpec> {
@@ -245,16 +253,23 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::KillReopen),
         1 => (any::<usize>(), any::<u32>(), any::<usize>(), any::<u64>())
             .prop_map(|(topic, partition, batch, cut)| Op::KillTruncate { topic, partition, batch, cut }),
-        3 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnBegin { producer }),
-        6 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), rec_spec())
+        5 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnBegin { producer }),
+        10 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), rec_spec())
             .prop_map(|(producer, topic, rec)| Op::TxnSend { producer, topic, rec }),
-        2 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), vec(rec_spec(), 1..6), prop::option::weighted(0.2, (any::<usize>(), poison_strategy())))
+        3 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), vec(rec_spec(), 1..6), prop::option::weighted(0.2, (any::<usize>(), poison_strategy())))
             .prop_map(|(producer, topic, recs, poison)| Op::TxnSendBatch { producer, topic, recs, poison }),
         1 => (0..TRANSACTIONAL_IDS.len(), 0..GROUPS.len(), any::<usize>(), any::<u32>(), any::<u64>())
             .prop_map(|(producer, group, topic, partition, offset)| Op::TxnOffsets { producer, group, topic, partition, offset }),
-        2 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnCommit { producer }),
-        1 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnAbort { producer }),
+        3 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnCommit { producer }),
+        2 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnAbort { producer }),
         1 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::Fence { producer }),
+        4 => (
+            0..TRANSACTIONAL_IDS.len(),
+            vec((any::<usize>(), rec_spec()), 1..6),
+            prop::option::weighted(0.5, (0..GROUPS.len(), any::<usize>(), any::<u32>(), any::<u64>())),
+            0u8..3,
+        )
+            .prop_map(|(producer, sends, offsets, end)| Op::TxnRun { producer, sends, offsets, end }),
     ]
 }
 
@@ -323,8 +338,9 @@ struct Harness {
     topics: Vec<TopicModel>,
     /// Committed offsets per group, as the model expects `committed` to report them.
     commits: BTreeMap<String, BTreeMap<TopicPartition, u64>>,
-    /// The long-lived consumer and the position the model expects in each partition.
-    tail: Option<(Consumer, BTreeMap<TopicPartition, u64>)>,
+    /// The long-lived consumers, reading uncommitted (0) and committed (1) records, and
+    /// where each is in each partition.
+    tails: [Option<(Consumer, BTreeMap<TopicPartition, u64>)>; 2],
     /// Every transaction so far.
     txns: Vec<Txn>,
     /// The transactional producer of each of `TRANSACTIONAL_IDS`, made when first needed.
@@ -425,7 +441,7 @@ impl Harness {
             broker: Some(broker),
             topics: Vec::new(),
             commits: BTreeMap::new(),
-            tail: None,
+            tails: [None, None],
             txns: Vec::new(),
             producers: [None, None],
             open: [None, None],
@@ -445,28 +461,32 @@ impl Harness {
         (!self.topics.is_empty()).then(|| selector % self.topics.len())
     }
 
-    /// Assigns the long-lived consumer every partition of every topic, keeping positions.
+    /// Assigns the long-lived consumers every partition of every topic, keeping positions.
     fn reassign_tail(&mut self) {
         let tps: Vec<TopicPartition> = self
             .topics
             .iter()
             .flat_map(|t| (0..t.count()).map(|p| TopicPartition::new(t.name.clone(), p)))
             .collect();
-        if self.tail.is_none() {
-            let consumer = self.broker().consumer(
-                ConsumerConfig::default()
-                    .auto_offset_reset(OffsetReset::Earliest)
-                    .max_poll_records(7),
-            );
-            self.tail = Some((consumer, BTreeMap::new()));
-        }
-        let (consumer, positions) = self.tail.as_mut().expect("tail consumer");
-        if tps.is_empty() {
-            return;
-        }
-        consumer.assign(&tps).expect("assign the tail consumer");
-        for tp in tps {
-            positions.entry(tp).or_insert(0);
+        for committed_only in [false, true] {
+            let tail = usize::from(committed_only);
+            if self.tails[tail].is_none() {
+                let consumer = self.broker().consumer(
+                    ConsumerConfig::default()
+                        .auto_offset_reset(OffsetReset::Earliest)
+                        .isolation_level(isolation(committed_only))
+                        .max_poll_records(7),
+                );
+                self.tails[tail] = Some((consumer, BTreeMap::new()));
+            }
+            let (consumer, positions) = self.tails[tail].as_mut().expect("tail consumer");
+            if tps.is_empty() {
+                continue;
+            }
+            consumer.assign(&tps).expect("assign the tail consumer");
+            for tp in &tps {
+                positions.entry(tp.clone()).or_insert(0);
+            }
         }
     }
 
@@ -500,7 +520,10 @@ impl Harness {
                 max,
                 committed,
             } => self.seek_poll(*topic, *partition, *offset, *reset, *max, *committed),
-            Op::TailPoll => self.tail_poll(),
+            Op::TailPoll => {
+                self.tail_poll(false);
+                self.tail_poll(true);
+            }
             Op::Commit {
                 group,
                 topic,
@@ -515,7 +538,7 @@ impl Harness {
                         self.end_txn(txn, false);
                     }
                 }
-                self.tail = None;
+                self.tails = [None, None];
                 self.broker.take().expect("broker").close().expect("close");
                 self.reopen();
             }
@@ -555,6 +578,26 @@ impl Harness {
             Op::TxnCommit { producer } => self.txn_end(*producer, true),
             Op::TxnAbort { producer } => self.txn_end(*producer, false),
             Op::Fence { producer } => self.fence(*producer),
+            Op::TxnRun {
+                producer,
+                sends,
+                offsets,
+                end,
+            } => {
+                let i = *producer;
+                self.txn_begin(i);
+                for (topic, rec) in sends {
+                    self.txn_send(i, *topic, rec);
+                }
+                if let Some((group, topic, partition, offset)) = *offsets {
+                    self.txn_offsets(i, group, topic, partition, offset);
+                }
+                match end {
+                    0 => self.txn_end(i, true),
+                    1 => self.txn_end(i, false),
+                    _ => {}
+                }
+            }
         }
         self.check();
     }
@@ -916,15 +959,19 @@ impl Harness {
         );
     }
 
-    fn tail_poll(&mut self) {
+    /// Polls a long-lived consumer once: each partition's position only moves forward,
+    /// within the consumer's view, and the records between where it was and where it is
+    /// now are exactly those returned.
+    fn tail_poll(&mut self, committed_only: bool) {
         if self.topics.is_empty() {
             return;
         }
-        if self.tail.is_none() {
+        let tail = usize::from(committed_only);
+        if self.tails[tail].is_none() {
             self.reassign_tail();
         }
-        let ctx = self.ctx();
-        let (consumer, positions) = self.tail.as_mut().expect("tail consumer");
+        let ctx = format!("committed only: {committed_only}; {}", self.ctx());
+        let (consumer, positions) = self.tails[tail].as_mut().expect("tail consumer");
         let records = consumer
             .poll(Duration::ZERO)
             .unwrap_or_else(|e| panic!("tail poll: {e:?}; {ctx}"));
@@ -940,17 +987,19 @@ impl Harness {
             for (p, slots) in topic.partitions.iter().enumerate() {
                 let tp = TopicPartition::new(topic.name.clone(), u32::try_from(p).expect("small"));
                 let old = positions.get(&tp).copied().unwrap_or(0);
-                let (readable, _) = readable(slots, &self.txns, false);
+                let (readable, end) = readable(slots, &self.txns, committed_only);
                 behind |= readable.iter().any(|(o, _)| *o >= old);
                 let new = consumer
                     .position(&tp)
                     .unwrap_or_else(|| panic!("no position in {tp}; {ctx}"));
                 assert!(
-                    old <= new && new <= slots.len() as u64,
-                    "{tp}: position {new} after {old}; {ctx}"
+                    old <= new && new <= end,
+                    "{tp}: position {new} after {old}, the view ending at {end}; {ctx}"
                 );
                 // The records between the two positions were returned, in order; only
-                // markers were passed over.
+                // markers (and aborted records) were passed over. Below the last stable
+                // offset a record's fate is settled, so the model's present view is the
+                // one the consumer had.
                 let want: Vec<&(u64, &Rec)> = readable
                     .iter()
                     .filter(|(o, _)| (old..new).contains(o))
@@ -1001,7 +1050,7 @@ impl Harness {
     /// process that died); then the clean-shutdown marker is removed, so that the next open
     /// recovers as after a crash.
     fn kill(&mut self) {
-        self.tail = None;
+        self.tails = [None, None];
         self.broker
             .take()
             .expect("broker")
