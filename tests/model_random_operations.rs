@@ -1,6 +1,17 @@
-//! Model-based: random sequences of `create_topic`, `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset`, an incremental consumer, `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
+//! Model-based: random sequences of `create_topic`, `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset` and both isolation levels, incremental consumers (one per isolation level), `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
+//!
+//! Two transactional producers take part too: begin, transactional `send` and `send_batch`,
+//! `send_offsets_to_transaction`, commit, abort, a new producer with the same id (which
+//! fences the old one and aborts its transaction), and kills with transactions open (which
+//! the reopen aborts), alone or as whole transactions in one step. The model keeps every offset of each partition: records, each with
+//! the transaction it belongs to (committed, aborted or open), and markers, which take one
+//! offset. A `ReadCommitted` read returns the records sent outside transactions and those
+//! of committed ones, below the last stable offset (the first offset of a transaction still
+//! open there, else the high watermark); a `ReadUncommitted` read returns every record;
+//! neither ever returns a marker. Offsets sent with a transaction become the group's
+//! committed offsets when, and only when, it commits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::time::Duration;
 
@@ -11,8 +22,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use strom::{
-    Broker, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset, Record, TopicConfig,
-    TopicPartition,
+    Broker, Consumer, ConsumerConfig, ConsumerRecord, Error, IsolationLevel, OffsetReset, Record,
+    TopicConfig, TopicPartition, TransactionalProducer,
 };
 
 /// The `max_record_bytes` of every topic of the model.
@@ -23,6 +34,8 @@ const SEGMENT_BYTES: u64 = 4096;
 const TOPIC_SLOTS: usize = 4;
 /// Consumer groups the model commits for.
 const GROUPS: [&str; 3] = ["g0", "group/with/slash", "g\u{e9}"];
+/// The transactional ids of the model's transactional producers.
+const TRANSACTIONAL_IDS: [&str; 2] = ["tx-a", "tx/b"];
 
 /// A record as the model expects to read it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +135,7 @@ enum Op {
         offset: u64,
         reset: u8,
         max: usize,
+        committed: bool,
     },
     /// The long-lived consumer polls on from where it is.
     TailPoll,
@@ -139,6 +153,50 @@ enum Op {
         partition: u32,
         batch: usize,
         cut: u64,
+    },
+    /// `begin_transaction` on a transactional producer.
+    TxnBegin {
+        producer: usize,
+    },
+    /// A transactional `send`.
+    TxnSend {
+        producer: usize,
+        topic: usize,
+        rec: RecSpec,
+    },
+    /// A transactional `send_batch`, maybe made invalid by one record.
+    TxnSendBatch {
+        producer: usize,
+        topic: usize,
+        recs: Vec<RecSpec>,
+        poison: Option<(usize, Poison)>,
+    },
+    /// `send_offsets_to_transaction` for a group without members.
+    TxnOffsets {
+        producer: usize,
+        group: usize,
+        topic: usize,
+        partition: u32,
+        offset: u64,
+    },
+    TxnCommit {
+        producer: usize,
+    },
+    TxnAbort {
+        producer: usize,
+    },
+    /// A new producer with the same transactional id: the old one is fenced and its open
+    /// transaction aborted.
+    Fence {
+        producer: usize,
+    },
+    /// A whole transaction as one step: begin, sends, maybe offsets, then commit (`end`
+    /// 0), abort (1) or nothing (2: left open).
+    TxnRun {
+        producer: usize,
+        sends: Vec<(usize, RecSpec)>,
+        offsets: Option<(usize, usize, u32, u64)>,
+        end: u8,
     },
 }
 
@@ -180,18 +238,14 @@ fn rec_spec() -> impl Strategy<Value = RecSpec> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let poison = prop_oneof![
-        Just(Poison::TooLarge),
-        Just(Poison::NegativeTimestamp),
-        Just(Poison::BadPartition),
-    ];
+    let poison = poison_strategy();
     prop_oneof![
         2 => (0..TOPIC_SLOTS, 1u32..=4).prop_map(|(slot, partitions)| Op::Create { slot, partitions }),
         8 => (any::<usize>(), rec_spec()).prop_map(|(topic, rec)| Op::Send { topic, rec }),
         4 => (any::<usize>(), vec(rec_spec(), 1..8), prop::option::weighted(0.3, (any::<usize>(), poison)))
             .prop_map(|(topic, recs, poison)| Op::SendBatch { topic, recs, poison }),
-        3 => (any::<usize>(), any::<u32>(), any::<u64>(), 0u8..3, 1usize..40)
-            .prop_map(|(topic, partition, offset, reset, max)| Op::SeekPoll { topic, partition, offset, reset, max }),
+        3 => (any::<usize>(), any::<u32>(), any::<u64>(), 0u8..3, 1usize..40, any::<bool>())
+            .prop_map(|(topic, partition, offset, reset, max, committed)| Op::SeekPoll { topic, partition, offset, reset, max, committed }),
         2 => Just(Op::TailPoll),
         2 => (0..GROUPS.len(), any::<usize>(), any::<u32>(), any::<u64>())
             .prop_map(|(group, topic, partition, offset)| Op::Commit { group, topic, partition, offset }),
@@ -199,14 +253,75 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::KillReopen),
         1 => (any::<usize>(), any::<u32>(), any::<usize>(), any::<u64>())
             .prop_map(|(topic, partition, batch, cut)| Op::KillTruncate { topic, partition, batch, cut }),
+        5 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnBegin { producer }),
+        10 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), rec_spec())
+            .prop_map(|(producer, topic, rec)| Op::TxnSend { producer, topic, rec }),
+        3 => (0..TRANSACTIONAL_IDS.len(), any::<usize>(), vec(rec_spec(), 1..6), prop::option::weighted(0.2, (any::<usize>(), poison_strategy())))
+            .prop_map(|(producer, topic, recs, poison)| Op::TxnSendBatch { producer, topic, recs, poison }),
+        1 => (0..TRANSACTIONAL_IDS.len(), 0..GROUPS.len(), any::<usize>(), any::<u32>(), any::<u64>())
+            .prop_map(|(producer, group, topic, partition, offset)| Op::TxnOffsets { producer, group, topic, partition, offset }),
+        3 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnCommit { producer }),
+        2 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::TxnAbort { producer }),
+        1 => (0..TRANSACTIONAL_IDS.len()).prop_map(|producer| Op::Fence { producer }),
+        4 => (
+            0..TRANSACTIONAL_IDS.len(),
+            vec((any::<usize>(), rec_spec()), 1..6),
+            prop::option::weighted(0.5, (0..GROUPS.len(), any::<usize>(), any::<u32>(), any::<u64>())),
+            0u8..3,
+        )
+            .prop_map(|(producer, sends, offsets, end)| Op::TxnRun { producer, sends, offsets, end }),
     ]
+}
+
+fn poison_strategy() -> impl Strategy<Value = Poison> {
+    prop_oneof![
+        Just(Poison::TooLarge),
+        Just(Poison::NegativeTimestamp),
+        Just(Poison::BadPartition),
+    ]
+}
+
+/// One offset of a partition in the model.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// A record, sent in the transaction of this index into `Harness::txns`, or outside
+    /// any.
+    Data { rec: Rec, txn: Option<usize> },
+    /// A commit or abort marker: never returned, but it takes its offset.
+    Marker,
+}
+
+impl Slot {
+    /// Whether the slot belongs to a transaction (a marker or a transactional record).
+    fn transactional(&self) -> bool {
+        !matches!(self, Slot::Data { txn: None, .. })
+    }
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnStatus {
+    Open,
+    Committed,
+    Aborted,
+}
+
+/// A transaction of the model.
+#[derive(Debug)]
+struct Txn {
+    status: TxnStatus,
+    /// The partitions it wrote records to, as (topic index, partition): each gets a marker
+    /// when it ends.
+    wrote: BTreeSet<(usize, u32)>,
+    /// The offsets it commits, per group.
+    offsets: BTreeMap<String, BTreeMap<TopicPartition, u64>>,
 }
 
 /// One topic of the model.
 #[derive(Debug)]
 struct TopicModel {
     name: String,
-    partitions: Vec<Vec<Rec>>,
+    partitions: Vec<Vec<Slot>>,
     /// Where each key went without an explicit partition: the partitioner is a function.
     key_partition: HashMap<Vec<u8>, u32>,
 }
@@ -223,8 +338,15 @@ struct Harness {
     topics: Vec<TopicModel>,
     /// Committed offsets per group, as the model expects `committed` to report them.
     commits: BTreeMap<String, BTreeMap<TopicPartition, u64>>,
-    /// The long-lived consumer and the position the model expects in each partition.
-    tail: Option<(Consumer, BTreeMap<TopicPartition, u64>)>,
+    /// The long-lived consumers, reading uncommitted (0) and committed (1) records, and
+    /// where each is in each partition.
+    tails: [Option<(Consumer, BTreeMap<TopicPartition, u64>)>; 2],
+    /// Every transaction so far.
+    txns: Vec<Txn>,
+    /// The transactional producer of each of `TRANSACTIONAL_IDS`, made when first needed.
+    producers: [Option<TransactionalProducer>; TRANSACTIONAL_IDS.len()],
+    /// The transaction each producer has open, as an index into `txns`.
+    open: [Option<usize>; TRANSACTIONAL_IDS.len()],
     log: Vec<String>,
 }
 
@@ -262,6 +384,54 @@ fn assert_same(got: &ConsumerRecord, want: &Rec, context: &str) {
     );
 }
 
+/// The last stable offset of a partition: the first offset of a transaction still open
+/// there, else the high watermark.
+fn last_stable_offset(slots: &[Slot], txns: &[Txn]) -> u64 {
+    slots
+        .iter()
+        .position(
+            |s| matches!(s, Slot::Data { txn: Some(t), .. } if txns[*t].status == TxnStatus::Open),
+        )
+        .map_or(slots.len() as u64, |o| o as u64)
+}
+
+/// What a reader of a partition gets, as (offset, record), and where its view ends: with
+/// `committed_only`, the records outside transactions and those of committed ones below the
+/// last stable offset; else every record up to the high watermark. Never a marker.
+fn readable<'a>(
+    slots: &'a [Slot],
+    txns: &[Txn],
+    committed_only: bool,
+) -> (Vec<(u64, &'a Rec)>, u64) {
+    let end = if committed_only {
+        last_stable_offset(slots, txns)
+    } else {
+        slots.len() as u64
+    };
+    let records = slots
+        .iter()
+        .zip(0u64..end)
+        .filter_map(|(slot, offset)| match slot {
+            Slot::Data { rec, txn }
+                if !committed_only
+                    || txn.is_none_or(|t| txns[t].status == TxnStatus::Committed) =>
+            {
+                Some((offset, rec))
+            }
+            _ => None,
+        })
+        .collect();
+    (records, end)
+}
+
+fn isolation(committed_only: bool) -> IsolationLevel {
+    if committed_only {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::ReadUncommitted
+    }
+}
+
 impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -271,7 +441,10 @@ impl Harness {
             broker: Some(broker),
             topics: Vec::new(),
             commits: BTreeMap::new(),
-            tail: None,
+            tails: [None, None],
+            txns: Vec::new(),
+            producers: [None, None],
+            open: [None, None],
             log: Vec::new(),
         }
     }
@@ -288,29 +461,45 @@ impl Harness {
         (!self.topics.is_empty()).then(|| selector % self.topics.len())
     }
 
-    /// Assigns the long-lived consumer every partition of every topic, keeping positions.
+    /// Assigns the long-lived consumers every partition of every topic, keeping positions.
     fn reassign_tail(&mut self) {
         let tps: Vec<TopicPartition> = self
             .topics
             .iter()
             .flat_map(|t| (0..t.count()).map(|p| TopicPartition::new(t.name.clone(), p)))
             .collect();
-        if self.tail.is_none() {
-            let consumer = self.broker().consumer(
-                ConsumerConfig::default()
-                    .auto_offset_reset(OffsetReset::Earliest)
-                    .max_poll_records(7),
-            );
-            self.tail = Some((consumer, BTreeMap::new()));
+        for committed_only in [false, true] {
+            let tail = usize::from(committed_only);
+            if self.tails[tail].is_none() {
+                let consumer = self.broker().consumer(
+                    ConsumerConfig::default()
+                        .auto_offset_reset(OffsetReset::Earliest)
+                        .isolation_level(isolation(committed_only))
+                        .max_poll_records(7),
+                );
+                self.tails[tail] = Some((consumer, BTreeMap::new()));
+            }
+            let (consumer, positions) = self.tails[tail].as_mut().expect("tail consumer");
+            if tps.is_empty() {
+                continue;
+            }
+            consumer.assign(&tps).expect("assign the tail consumer");
+            for tp in &tps {
+                positions.entry(tp.clone()).or_insert(0);
+            }
         }
-        let (consumer, positions) = self.tail.as_mut().expect("tail consumer");
-        if tps.is_empty() {
-            return;
+    }
+
+    /// Transactional producer `i`, made if it does not exist (after a reopen).
+    fn producer(&mut self, i: usize) -> &TransactionalProducer {
+        if self.producers[i].is_none() {
+            let producer = self
+                .broker()
+                .transactional_producer(TRANSACTIONAL_IDS[i])
+                .unwrap_or_else(|e| panic!("transactional producer: {e:?}; {}", self.ctx()));
+            self.producers[i] = Some(producer);
         }
-        consumer.assign(&tps).expect("assign the tail consumer");
-        for tp in tps {
-            positions.entry(tp).or_insert(0);
-        }
+        self.producers[i].as_ref().expect("made above")
     }
 
     fn apply(&mut self, op: &Op) {
@@ -322,15 +511,19 @@ impl Harness {
                 topic,
                 recs,
                 poison,
-            } => self.send_batch(*topic, recs, *poison),
+            } => self.send_batch(None, *topic, recs, *poison),
             Op::SeekPoll {
                 topic,
                 partition,
                 offset,
                 reset,
                 max,
-            } => self.seek_poll(*topic, *partition, *offset, *reset, *max),
-            Op::TailPoll => self.tail_poll(),
+                committed,
+            } => self.seek_poll(*topic, *partition, *offset, *reset, *max, *committed),
+            Op::TailPoll => {
+                self.tail_poll(false);
+                self.tail_poll(true);
+            }
             Op::Commit {
                 group,
                 topic,
@@ -338,7 +531,14 @@ impl Harness {
                 offset,
             } => self.commit(*group, *topic, *partition, *offset),
             Op::CloseReopen => {
-                self.tail = None;
+                // Dropping a transactional producer aborts its transaction.
+                for i in 0..TRANSACTIONAL_IDS.len() {
+                    drop(self.producers[i].take());
+                    if let Some(txn) = self.open[i].take() {
+                        self.end_txn(txn, false);
+                    }
+                }
+                self.tails = [None, None];
                 self.broker.take().expect("broker").close().expect("close");
                 self.reopen();
             }
@@ -355,6 +555,48 @@ impl Harness {
                 self.kill();
                 self.truncate(*topic, *partition, *batch, *cut);
                 self.reopen();
+            }
+            Op::TxnBegin { producer } => self.txn_begin(*producer),
+            Op::TxnSend {
+                producer,
+                topic,
+                rec,
+            } => self.txn_send(*producer, *topic, rec),
+            Op::TxnSendBatch {
+                producer,
+                topic,
+                recs,
+                poison,
+            } => self.send_batch(Some(*producer), *topic, recs, *poison),
+            Op::TxnOffsets {
+                producer,
+                group,
+                topic,
+                partition,
+                offset,
+            } => self.txn_offsets(*producer, *group, *topic, *partition, *offset),
+            Op::TxnCommit { producer } => self.txn_end(*producer, true),
+            Op::TxnAbort { producer } => self.txn_end(*producer, false),
+            Op::Fence { producer } => self.fence(*producer),
+            Op::TxnRun {
+                producer,
+                sends,
+                offsets,
+                end,
+            } => {
+                let i = *producer;
+                self.txn_begin(i);
+                for (topic, rec) in sends {
+                    self.txn_send(i, *topic, rec);
+                }
+                if let Some((group, topic, partition, offset)) = *offsets {
+                    self.txn_offsets(i, group, topic, partition, offset);
+                }
+                match end {
+                    0 => self.txn_end(i, true),
+                    1 => self.txn_end(i, false),
+                    _ => {}
+                }
             }
         }
         self.check();
@@ -380,8 +622,16 @@ impl Harness {
         }
     }
 
-    /// Records what a successful send returned; checks partition and offset.
-    fn accept(&mut self, t: usize, spec: &RecSpec, mut rec: Rec, meta: &strom::RecordMetadata) {
+    /// Records what a successful send returned, in transaction `txn` if any; checks
+    /// partition and offset.
+    fn accept(
+        &mut self,
+        t: usize,
+        spec: &RecSpec,
+        mut rec: Rec,
+        meta: &strom::RecordMetadata,
+        txn: Option<usize>,
+    ) {
         let ctx = self.ctx();
         let topic = &mut self.topics[t];
         assert_eq!(meta.topic, topic.name, "{ctx}");
@@ -409,7 +659,10 @@ impl Harness {
         rec.timestamp = meta.timestamp;
         let log = &mut topic.partitions[meta.partition as usize];
         assert_eq!(meta.offset, log.len() as u64, "offset of {meta:?}; {ctx}");
-        log.push(rec);
+        log.push(Slot::Data { rec, txn });
+        if let Some(txn) = txn {
+            self.txns[txn].wrote.insert((t, meta.partition));
+        }
     }
 
     fn send(&mut self, topic: usize, spec: &RecSpec) {
@@ -422,13 +675,21 @@ impl Harness {
             .producer()
             .send(&self.topics[t].name, record)
             .unwrap_or_else(|e| panic!("send: {e:?}; {}", self.ctx()));
-        self.accept(t, spec, rec, &meta);
+        self.accept(t, spec, rec, &meta, None);
     }
 
-    fn send_batch(&mut self, topic: usize, specs: &[RecSpec], poison: Option<(usize, Poison)>) {
+    /// `send_batch` with the plain producer, or with transactional producer `producer`.
+    fn send_batch(
+        &mut self,
+        producer: Option<usize>,
+        topic: usize,
+        specs: &[RecSpec],
+        poison: Option<(usize, Poison)>,
+    ) {
         let Some(t) = self.topic_index(topic) else {
             return;
         };
+        let ctx = self.ctx();
         let count = self.topics[t].count();
         let (mut records, recs): (Vec<Record>, Vec<Rec>) =
             specs.iter().map(|s| s.build(count)).unzip();
@@ -440,35 +701,199 @@ impl Harness {
                 Poison::BadPartition => Record::new("far").partition(count),
             };
             records.insert(at % (records.len() + 1), bad);
-            let result = self.broker().producer().send_batch(&name, records);
+        }
+        let (result, txn) = match producer {
+            None => (self.broker().producer().send_batch(&name, records), None),
+            Some(i) => {
+                let result = self.producer(i).send_batch(&name, records);
+                let Some(txn) = self.open[i] else {
+                    assert!(
+                        matches!(result, Err(Error::TransactionState(_))),
+                        "send_batch outside a transaction: {result:?}; {ctx}"
+                    );
+                    return;
+                };
+                (result, Some(txn))
+            }
+        };
+        if let Some((_, poison)) = poison {
+            // Nothing is appended, and a transaction stays open as it was.
             let ok = match poison {
                 Poison::TooLarge => matches!(result, Err(Error::RecordTooLarge { .. })),
                 Poison::NegativeTimestamp => matches!(result, Err(Error::InvalidRecord { .. })),
                 Poison::BadPartition => matches!(result, Err(Error::InvalidPartition { .. })),
             };
-            assert!(ok, "poisoned batch {poison:?}: {result:?}; {}", self.ctx());
+            assert!(ok, "poisoned batch {poison:?}: {result:?}; {ctx}");
             return;
         }
-        let metas = self
-            .broker()
-            .producer()
-            .send_batch(&name, records)
-            .unwrap_or_else(|e| panic!("send_batch: {e:?}; {}", self.ctx()));
-        assert_eq!(metas.len(), specs.len(), "{}", self.ctx());
+        let metas = result.unwrap_or_else(|e| panic!("send_batch: {e:?}; {ctx}"));
+        assert_eq!(metas.len(), specs.len(), "{ctx}");
         for ((spec, rec), meta) in specs.iter().zip(recs).zip(&metas) {
-            self.accept(t, spec, rec, meta);
+            self.accept(t, spec, rec, meta, txn);
         }
     }
 
-    fn seek_poll(&mut self, topic: usize, partition: u32, offset: u64, reset: u8, max: usize) {
+    fn txn_begin(&mut self, i: usize) {
+        let ctx = self.ctx();
+        let result = self.producer(i).begin_transaction();
+        if self.open[i].is_some() {
+            assert!(
+                matches!(result, Err(Error::TransactionState(_))),
+                "begin inside a transaction: {result:?}; {ctx}"
+            );
+            return;
+        }
+        result.unwrap_or_else(|e| panic!("begin: {e:?}; {ctx}"));
+        self.txns.push(Txn {
+            status: TxnStatus::Open,
+            wrote: BTreeSet::new(),
+            offsets: BTreeMap::new(),
+        });
+        self.open[i] = Some(self.txns.len() - 1);
+    }
+
+    fn txn_send(&mut self, i: usize, topic: usize, spec: &RecSpec) {
+        let Some(t) = self.topic_index(topic) else {
+            return;
+        };
+        let ctx = self.ctx();
+        let (record, rec) = spec.build(self.topics[t].count());
+        let name = self.topics[t].name.clone();
+        let result = self.producer(i).send(&name, record);
+        match self.open[i] {
+            None => assert!(
+                matches!(result, Err(Error::TransactionState(_))),
+                "send outside a transaction: {result:?}; {ctx}"
+            ),
+            Some(txn) => {
+                let meta = result.unwrap_or_else(|e| panic!("transactional send: {e:?}; {ctx}"));
+                self.accept(t, spec, rec, &meta, Some(txn));
+            }
+        }
+    }
+
+    fn txn_offsets(&mut self, i: usize, group: usize, topic: usize, partition: u32, offset: u64) {
         let Some(t) = self.topic_index(topic) else {
             return;
         };
         let ctx = self.ctx();
         let model = &self.topics[t];
         let p = partition % model.count();
-        let log = &model.partitions[p as usize];
-        let len = log.len() as u64;
+        let offset = offset % (model.partitions[p as usize].len() as u64 + 2);
+        let tp = TopicPartition::new(model.name.clone(), p);
+        let metadata = self
+            .broker()
+            .consumer(ConsumerConfig::default().group_id(GROUPS[group]))
+            .group_metadata()
+            .expect("group metadata");
+        let result = self
+            .producer(i)
+            .send_offsets_to_transaction(&[(tp.clone(), offset)], &metadata);
+        match self.open[i] {
+            None => assert!(
+                matches!(result, Err(Error::TransactionState(_))),
+                "send_offsets_to_transaction outside a transaction: {result:?}; {ctx}"
+            ),
+            Some(txn) => {
+                result.unwrap_or_else(|e| panic!("send_offsets_to_transaction: {e:?}; {ctx}"));
+                self.txns[txn]
+                    .offsets
+                    .entry(GROUPS[group].to_string())
+                    .or_default()
+                    .insert(tp, offset);
+            }
+        }
+    }
+
+    /// Commits or aborts producer `i`'s transaction.
+    fn txn_end(&mut self, i: usize, commit: bool) {
+        let ctx = self.ctx();
+        let producer = self.producer(i);
+        let result = if commit {
+            producer.commit_transaction()
+        } else {
+            producer.abort_transaction()
+        };
+        match self.open[i].take() {
+            None => assert!(
+                matches!(result, Err(Error::TransactionState(_))),
+                "commit or abort outside a transaction: {result:?}; {ctx}"
+            ),
+            Some(txn) => {
+                result.unwrap_or_else(|e| panic!("commit {commit}: {e:?}; {ctx}"));
+                self.end_txn(txn, commit);
+            }
+        }
+    }
+
+    /// A new producer for transactional id `i`: the old one is fenced, its transaction
+    /// aborted.
+    fn fence(&mut self, i: usize) {
+        let ctx = self.ctx();
+        let old = self.producers[i].take();
+        let new = self
+            .broker()
+            .transactional_producer(TRANSACTIONAL_IDS[i])
+            .unwrap_or_else(|e| panic!("transactional producer: {e:?}; {ctx}"));
+        if let Some(txn) = self.open[i].take() {
+            self.end_txn(txn, false);
+        }
+        if let Some(old) = old {
+            for result in [old.begin_transaction(), old.abort_transaction()] {
+                assert!(
+                    matches!(&result, Err(Error::Fenced { transactional_id }) if transactional_id == TRANSACTIONAL_IDS[i]),
+                    "a fenced producer: {result:?}; {ctx}"
+                );
+            }
+        }
+        self.producers[i] = Some(new);
+    }
+
+    /// Ends transaction `txn` in the model: a marker in each partition it wrote to and, for
+    /// a commit, its offsets committed.
+    fn end_txn(&mut self, txn: usize, commit: bool) {
+        let txn = &mut self.txns[txn];
+        assert_eq!(
+            txn.status,
+            TxnStatus::Open,
+            "the model ends an open transaction"
+        );
+        txn.status = if commit {
+            TxnStatus::Committed
+        } else {
+            TxnStatus::Aborted
+        };
+        for &(t, p) in &txn.wrote {
+            self.topics[t].partitions[p as usize].push(Slot::Marker);
+        }
+        if commit {
+            for (group, offsets) in &txn.offsets {
+                let commits = self.commits.entry(group.clone()).or_default();
+                for (tp, offset) in offsets {
+                    commits.insert(tp.clone(), *offset);
+                }
+            }
+        }
+    }
+
+    fn seek_poll(
+        &mut self,
+        topic: usize,
+        partition: u32,
+        offset: u64,
+        reset: u8,
+        max: usize,
+        committed_only: bool,
+    ) {
+        let Some(t) = self.topic_index(topic) else {
+            return;
+        };
+        let ctx = self.ctx();
+        let model = &self.topics[t];
+        let p = partition % model.count();
+        let slots = &model.partitions[p as usize];
+        let len = slots.len() as u64;
+        let (readable, end) = readable(slots, &self.txns, committed_only);
         // Mostly inside the log, sometimes at or past its end.
         let offset = offset % (len + 3);
         let reset = [
@@ -479,6 +904,7 @@ impl Harness {
         let mut consumer = self.broker().consumer(
             ConsumerConfig::default()
                 .auto_offset_reset(reset)
+                .isolation_level(isolation(committed_only))
                 .max_poll_records(max),
         );
         let tp = TopicPartition::new(model.name.clone(), p);
@@ -492,7 +918,7 @@ impl Harness {
         } else {
             match reset {
                 OffsetReset::Earliest => 0,
-                OffsetReset::Latest => len,
+                OffsetReset::Latest => end,
                 OffsetReset::None => {
                     assert!(
                         matches!(&result, Err(Error::OffsetOutOfRange { offset: Some(o), high_watermark, .. }) if *o == offset && *high_watermark == len),
@@ -503,72 +929,99 @@ impl Harness {
             }
         };
         let records = result.unwrap_or_else(|e| panic!("poll from {offset}: {e:?}; {ctx}"));
-        assert!(records.len() <= max, "{} > max {max}; {ctx}", records.len());
-        if from < len {
-            assert!(
-                !records.is_empty(),
-                "nothing read from {from} of {len}; {ctx}"
-            );
-        }
-        for (i, got) in records.iter().enumerate() {
-            let want_offset = from + i as u64;
-            assert_eq!(got.offset(), want_offset, "{ctx}");
+        let want: Vec<&(u64, &Rec)> = readable
+            .iter()
+            .filter(|(o, _)| *o >= from)
+            .take(max)
+            .collect();
+        assert_eq!(
+            records
+                .iter()
+                .map(ConsumerRecord::offset)
+                .collect::<Vec<_>>(),
+            want.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            "offsets read from {from} (committed only: {committed_only}, max {max}); {ctx}"
+        );
+        for (got, (_, rec)) in records.iter().zip(&want) {
             assert_eq!(got.partition(), p, "{ctx}");
-            assert_same(
-                got,
-                &log[usize::try_from(want_offset).expect("small")],
-                &ctx,
-            );
+            assert_same(got, rec, &ctx);
         }
+        // A poll that stops at `max` stops after its last record; one that does not reads
+        // to the end of its view, past any markers and aborted records.
+        let position = match want.last() {
+            Some((last, _)) if records.len() == max => last + 1,
+            _ => from.max(end),
+        };
         assert_eq!(
             consumer.position(&tp),
-            Some(from + records.len() as u64),
-            "position after poll; {ctx}"
+            Some(position),
+            "position after poll from {from} (committed only: {committed_only}); {ctx}"
         );
     }
 
-    fn tail_poll(&mut self) {
+    /// Polls a long-lived consumer once: each partition's position only moves forward,
+    /// within the consumer's view, and the records between where it was and where it is
+    /// now are exactly those returned.
+    fn tail_poll(&mut self, committed_only: bool) {
         if self.topics.is_empty() {
             return;
         }
-        if self.tail.is_none() {
+        let tail = usize::from(committed_only);
+        if self.tails[tail].is_none() {
             self.reassign_tail();
         }
-        let ctx = self.ctx();
-        let (consumer, positions) = self.tail.as_mut().expect("tail consumer");
+        let ctx = format!("committed only: {committed_only}; {}", self.ctx());
+        let (consumer, positions) = self.tails[tail].as_mut().expect("tail consumer");
         let records = consumer
             .poll(Duration::ZERO)
             .unwrap_or_else(|e| panic!("tail poll: {e:?}; {ctx}"));
         assert!(records.len() <= 7, "{ctx}");
-        let behind = self.topics.iter().any(|t| {
-            t.partitions.iter().enumerate().any(|(p, log)| {
-                let tp = TopicPartition::new(t.name.clone(), u32::try_from(p).expect("small"));
-                positions.get(&tp).copied().unwrap_or(0) < log.len() as u64
-            })
-        });
+        let mut got: BTreeMap<TopicPartition, Vec<&ConsumerRecord>> = BTreeMap::new();
+        for r in &records {
+            got.entry(TopicPartition::new(r.topic(), r.partition()))
+                .or_default()
+                .push(r);
+        }
+        let mut behind = false;
+        for topic in &self.topics {
+            for (p, slots) in topic.partitions.iter().enumerate() {
+                let tp = TopicPartition::new(topic.name.clone(), u32::try_from(p).expect("small"));
+                let old = positions.get(&tp).copied().unwrap_or(0);
+                let (readable, end) = readable(slots, &self.txns, committed_only);
+                behind |= readable.iter().any(|(o, _)| *o >= old);
+                let new = consumer
+                    .position(&tp)
+                    .unwrap_or_else(|| panic!("no position in {tp}; {ctx}"));
+                assert!(
+                    old <= new && new <= end,
+                    "{tp}: position {new} after {old}, the view ending at {end}; {ctx}"
+                );
+                // The records between the two positions were returned, in order; only
+                // markers (and aborted records) were passed over. Below the last stable
+                // offset a record's fate is settled, so the model's present view is the
+                // one the consumer had.
+                let want: Vec<&(u64, &Rec)> = readable
+                    .iter()
+                    .filter(|(o, _)| (old..new).contains(o))
+                    .collect();
+                let have = got.remove(&tp).unwrap_or_default();
+                assert_eq!(
+                    have.iter().map(|r| r.offset()).collect::<Vec<_>>(),
+                    want.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+                    "tail consumer in {tp} from {old} to {new}: skipped or repeated; {ctx}"
+                );
+                for (r, (_, rec)) in have.iter().zip(&want) {
+                    assert_same(r, rec, &ctx);
+                }
+                positions.insert(tp, new);
+            }
+        }
+        assert!(
+            got.is_empty(),
+            "records of unknown partitions: {got:?}; {ctx}"
+        );
         if behind {
             assert!(!records.is_empty(), "tail consumer read nothing; {ctx}");
-        }
-        for got in &records {
-            let tp = TopicPartition::new(got.topic(), got.partition());
-            let topic = self
-                .topics
-                .iter()
-                .find(|t| t.name == got.topic())
-                .expect("a model topic");
-            let position = positions.get_mut(&tp).expect("an assigned partition");
-            assert_eq!(
-                got.offset(),
-                *position,
-                "tail consumer skipped or repeated; {ctx}"
-            );
-            let want = &topic.partitions[got.partition() as usize]
-                [usize::try_from(got.offset()).expect("small")];
-            assert_same(got, want, &ctx);
-            *position += 1;
-        }
-        for (tp, position) in positions.iter() {
-            assert_eq!(consumer.position(tp), Some(*position), "{tp}; {ctx}");
         }
     }
 
@@ -592,11 +1045,20 @@ impl Harness {
             .insert(tp, offset);
     }
 
-    /// Drops every handle without `close`, then removes the clean-shutdown marker so that
-    /// the next open recovers as after a crash.
+    /// Stops as a crash would: the broker is closed first, so that dropping the
+    /// transactional producers cannot end their transactions (they stay open, as in a
+    /// process that died); then the clean-shutdown marker is removed, so that the next open
+    /// recovers as after a crash.
     fn kill(&mut self) {
-        self.tail = None;
-        drop(self.broker.take());
+        self.tails = [None, None];
+        self.broker
+            .take()
+            .expect("broker")
+            .close()
+            .expect("close before the kill");
+        for producer in &mut self.producers {
+            drop(producer.take());
+        }
         let clean = self.dir.path().join(".clean");
         if clean.exists() {
             fs::remove_file(&clean).expect("remove .clean");
@@ -636,6 +1098,16 @@ impl Harness {
             base_offset: base,
             ..
         } = spans[spans.len() - 1 - back];
+        let base_index = usize::try_from(base).expect("small");
+        if log[base_index..].iter().any(Slot::transactional) {
+            // Losing a tail holding transactional records or markers is a machine crash
+            // with unsynced data, which transactions do not claim to survive intact.
+            self.log.push(format!(
+                "  no cut of {}: transactional batches from {base} on",
+                segment.display()
+            ));
+            return;
+        }
         let at = start + cut % (end - start);
         fs::OpenOptions::new()
             .write(true)
@@ -647,13 +1119,19 @@ impl Harness {
             "  cut {} at byte {at} (batch of base {base} spans {start}..{end})",
             segment.display()
         ));
-        log.truncate(usize::try_from(base).expect("small"));
+        log.truncate(base_index);
     }
 
+    /// Opens the directory again; the transactions open when it stopped are aborted.
     fn reopen(&mut self) {
         let broker = Broker::open(self.dir.path())
             .unwrap_or_else(|e| panic!("reopen: {e:?}; {}", self.ctx()));
         self.broker = Some(broker);
+        for i in 0..TRANSACTIONAL_IDS.len() {
+            if let Some(txn) = self.open[i].take() {
+                self.end_txn(txn, false);
+            }
+        }
         self.reassign_tail();
     }
 
@@ -668,7 +1146,7 @@ impl Harness {
         for topic in &self.topics {
             let desc = broker.describe_topic(&topic.name).expect("describe");
             assert_eq!(desc.partitions.len(), topic.partitions.len(), "{ctx}");
-            for (p, log) in topic.partitions.iter().enumerate() {
+            for (p, slots) in topic.partitions.iter().enumerate() {
                 let d = &desc.partitions[p];
                 assert_eq!(d.partition as usize, p, "{ctx}");
                 assert_eq!(
@@ -678,8 +1156,14 @@ impl Harness {
                 );
                 assert_eq!(
                     d.high_watermark,
-                    log.len() as u64,
+                    slots.len() as u64,
                     "{}-{p}: high watermark; {ctx}",
+                    topic.name
+                );
+                assert_eq!(
+                    d.last_stable_offset,
+                    last_stable_offset(slots, &self.txns),
+                    "{}-{p}: last stable offset; {ctx}",
                     topic.name
                 );
             }
@@ -723,41 +1207,55 @@ impl Harness {
         }
     }
 
+    /// Reads every partition of `topic` whole, with each isolation level: exactly the
+    /// records the model says it shows, in order, and the reader ends at the end of its
+    /// view (the high watermark or the last stable offset), past any markers.
     fn check_records(&self, topic: &TopicModel, ctx: &str) {
-        let mut consumer = self.broker().consumer(
-            ConsumerConfig::default()
-                .auto_offset_reset(OffsetReset::Earliest)
-                .max_poll_records(10_000),
-        );
-        let tps: Vec<TopicPartition> = (0..topic.count())
-            .map(|p| TopicPartition::new(topic.name.clone(), p))
-            .collect();
-        consumer.assign(&tps).expect("assign");
-        let total: usize = topic.partitions.iter().map(Vec::len).sum();
-        let mut next = vec![0usize; topic.partitions.len()];
-        // Each poll returns at least one record while any is left; a few spare rounds.
-        for _ in 0..=total + 4 {
-            let records = consumer.poll(Duration::ZERO).expect("poll everything");
-            if records.is_empty() {
-                break;
-            }
-            for got in &records {
-                let p = got.partition() as usize;
-                assert_eq!(got.offset(), next[p] as u64, "{}-{p}; {ctx}", topic.name);
-                let want = topic.partitions[p]
-                    .get(next[p])
-                    .unwrap_or_else(|| panic!("{}-{p}: extra record {got:?}; {ctx}", topic.name));
-                assert_same(got, want, ctx);
-                next[p] += 1;
-            }
-        }
-        for (p, log) in topic.partitions.iter().enumerate() {
-            assert_eq!(
-                next[p],
-                log.len(),
-                "{}-{p}: records read; {ctx}",
-                topic.name
+        for committed_only in [false, true] {
+            let mut consumer = self.broker().consumer(
+                ConsumerConfig::default()
+                    .auto_offset_reset(OffsetReset::Earliest)
+                    .isolation_level(isolation(committed_only))
+                    .max_poll_records(10_000),
             );
+            let tps: Vec<TopicPartition> = (0..topic.count())
+                .map(|p| TopicPartition::new(topic.name.clone(), p))
+                .collect();
+            consumer.assign(&tps).expect("assign");
+            let views: Vec<(Vec<(u64, &Rec)>, u64)> = topic
+                .partitions
+                .iter()
+                .map(|slots| readable(slots, &self.txns, committed_only))
+                .collect();
+            let total: usize = topic.partitions.iter().map(Vec::len).sum();
+            let mut next = vec![0usize; topic.partitions.len()];
+            // Each poll returns at least one record while any is left; a few spare rounds.
+            for _ in 0..=total + 4 {
+                let records = consumer.poll(Duration::ZERO).expect("poll everything");
+                if records.is_empty() {
+                    break;
+                }
+                for got in &records {
+                    let p = got.partition() as usize;
+                    let at = format!("{}-{p} (committed only: {committed_only})", topic.name);
+                    let (offset, want) = views[p]
+                        .0
+                        .get(next[p])
+                        .unwrap_or_else(|| panic!("{at}: extra record at {}; {ctx}", got.offset()));
+                    assert_eq!(got.offset(), *offset, "{at}; {ctx}");
+                    assert_same(got, want, ctx);
+                    next[p] += 1;
+                }
+            }
+            for (p, (view, end)) in views.iter().enumerate() {
+                let at = format!("{}-{p} (committed only: {committed_only})", topic.name);
+                assert_eq!(next[p], view.len(), "{at}: records read; {ctx}");
+                assert_eq!(
+                    consumer.position(&tps[p]),
+                    Some(*end),
+                    "{at}: position after reading everything; {ctx}"
+                );
+            }
         }
     }
 }
@@ -842,6 +1340,7 @@ fn scripted_scenario_matches_the_model() {
             offset: 1_000,
             reset: 2,
             max: 5,
+            committed: false,
         },
         Op::KillTruncate {
             topic: 0,
@@ -864,6 +1363,113 @@ fn scripted_scenario_matches_the_model() {
         },
         Op::TailPoll,
     ]);
+    run(&ops);
+}
+
+/// A fixed scenario through every transactional step, both isolation levels and both kinds
+/// of reopen with transactions open.
+#[test]
+fn scripted_transactions_match_the_model() {
+    let send = |producer: usize, key: &str| Op::TxnSend {
+        producer,
+        topic: 0,
+        rec: spec(Some(key), 40),
+    };
+    let seek_poll = |partition: u32, offset: u64, max: usize, committed: bool| Op::SeekPoll {
+        topic: 0,
+        partition,
+        offset,
+        reset: 0,
+        max,
+        committed,
+    };
+    let offsets = |producer: usize, group: usize, offset: u64| Op::TxnOffsets {
+        producer,
+        group,
+        topic: 0,
+        partition: 1,
+        offset,
+    };
+    let ops = vec![
+        Op::Create {
+            slot: 0,
+            partitions: 2,
+        },
+        Op::Send {
+            topic: 0,
+            rec: spec(Some("a"), 10),
+        },
+        // Outside a transaction: refused.
+        send(0, "a"),
+        Op::TxnCommit { producer: 0 },
+        Op::TxnBegin { producer: 0 },
+        Op::TxnBegin { producer: 0 },
+        send(0, "a"),
+        send(0, "b"),
+        send(0, "c"),
+        // A plain record behind an open transaction: ReadCommitted waits for it.
+        Op::Send {
+            topic: 0,
+            rec: spec(Some("a"), 20),
+        },
+        Op::TxnBegin { producer: 1 },
+        send(1, "a"),
+        offsets(0, 0, 2),
+        seek_poll(0, 0, 10, true),
+        seek_poll(1, 0, 1, false),
+        Op::TailPoll,
+        Op::TxnCommit { producer: 0 },
+        Op::TxnAbort { producer: 1 },
+        seek_poll(0, 0, 10, true),
+        // The aborted records stay hidden after a clean reopen ...
+        Op::CloseReopen,
+        Op::TxnBegin { producer: 0 },
+        send(0, "b"),
+        offsets(0, 1, 1),
+        // ... and a transaction open at a kill comes back aborted, its offsets not
+        // committed.
+        Op::KillReopen,
+        Op::TxnSendBatch {
+            producer: 1,
+            topic: 0,
+            recs: vec![spec(Some("a"), 5), spec(Some("b"), 5)],
+            poison: None,
+        },
+        Op::TxnBegin { producer: 1 },
+        Op::TxnSendBatch {
+            producer: 1,
+            topic: 0,
+            recs: vec![spec(Some("a"), 5), spec(Some("b"), 5), spec(None, 7)],
+            poison: None,
+        },
+        Op::TxnSendBatch {
+            producer: 1,
+            topic: 0,
+            recs: vec![spec(Some("a"), 5)],
+            poison: Some((0, Poison::BadPartition)),
+        },
+        // A new producer with the id fences the old one and aborts its transaction.
+        Op::Fence { producer: 1 },
+        Op::TxnBegin { producer: 1 },
+        send(1, "c"),
+        offsets(1, 2, 3),
+        Op::TxnCommit { producer: 1 },
+        Op::TxnBegin { producer: 0 },
+        send(0, "a"),
+        // Dropped at a clean close: aborted.
+        Op::CloseReopen,
+        Op::TailPoll,
+        Op::TailPoll,
+        seek_poll(0, 1, 2, true),
+        seek_poll(1, 2, 2, false),
+        Op::KillTruncate {
+            topic: 0,
+            partition: 0,
+            batch: 0,
+            cut: 3,
+        },
+        Op::TailPoll,
+    ];
     run(&ops);
 }
 

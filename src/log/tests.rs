@@ -126,3 +126,34 @@ fn batches_encoded_elsewhere_are_stored_at_the_next_offset() {
         .is_err());
     assert_eq!(log.high_watermark(), 6);
 }
+
+// Found by tests/transaction_crash_loop.rs: `list_segments` took `aborted.txnindex` for an
+// index file without its log (its name ends in "index") and deleted it at every open, so
+// after any restart `ReadCommitted` readers returned the records of aborted transactions.
+#[test]
+fn the_aborted_transaction_index_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = Origin {
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: -1,
+        transactional: true,
+    };
+    let abort = batch::ControlRecord {
+        kind: batch::ControlType::Abort,
+        coordinator_epoch: 0,
+    };
+    let aborted = {
+        let log = open(dir.path());
+        log.append(entries(&[b"a"]).into_iter(), Origin::NONE, 1)
+            .expect("append");
+        log.append(entries(&[b"b", b"c"]).into_iter(), origin, 1)
+            .expect("append");
+        log.append_control(origin, abort, 1, 1).expect("marker");
+        log.aborted_from(0)
+    };
+    assert_eq!(aborted.len(), 1);
+    assert_eq!((aborted[0].first_offset, aborted[0].last_offset), (1, 3));
+    let log = open(dir.path());
+    assert_eq!(log.aborted_from(0), aborted, "the index after a reopen");
+}
