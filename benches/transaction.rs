@@ -2,7 +2,8 @@
 //! `send_batch` each, then `commit_transaction`), `SyncPolicy::Never` otherwise; and, as the
 //! baseline measured in the same run, what a transaction's commit has to cost at least:
 //! the same 100 records sent plainly and made durable with one `flush` (the copy plus one
-//! fsync). Run: `cargo bench --bench transaction`.
+//! fsync); and a consume-transform-produce step, 100 records with the input's offsets.
+//! Run: `cargo bench --bench transaction`.
 
 #![expect(missing_docs, reason = "criterion_group! generates undocumented items")]
 
@@ -10,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use strom::{Broker, Record, TopicConfig};
+use strom::{Broker, GroupMetadata, Record, TopicConfig, TopicPartition};
 
 const TOPIC: &str = "bench";
 
@@ -50,6 +51,34 @@ fn transactions(c: &mut Criterion) {
             });
         });
     }
+    // A consume-transform-produce step: 100 records and the input offsets, committed
+    // together.
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("commit_with_offsets/100", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, broker) = open();
+            let producer = broker.transactional_producer("bench").expect("producer");
+            let group = GroupMetadata {
+                group_id: "copiers".into(),
+                generation: 0,
+                member_id: String::new(),
+            };
+            let input = TopicPartition::new("input", 0);
+            let mut elapsed = Duration::ZERO;
+            for i in 0..iters {
+                let batch = records(100);
+                let start = Instant::now();
+                producer.begin_transaction().expect("begin");
+                black_box(producer.send_batch(TOPIC, batch).expect("send"));
+                producer
+                    .send_offsets_to_transaction(&[(input.clone(), (i + 1) * 100)], &group)
+                    .expect("offsets");
+                producer.commit_transaction().expect("commit");
+                elapsed += start.elapsed();
+            }
+            elapsed
+        });
+    });
     // The floor for a transaction of 100: the same records, one fsync.
     group.throughput(Throughput::Elements(100));
     group.bench_function("plain_send_and_flush/100", |b| {
