@@ -35,6 +35,9 @@ pub(crate) struct Scan {
     pub(crate) last_batch: Option<u64>,
     /// Where the batch-by-batch check started (the last trustworthy index entry).
     pub(crate) checked_from: u64,
+    /// The version of the batch the scan stopped at, if a newer build wrote it: then the
+    /// data after `end` is not damage, and must not be cut.
+    pub(crate) newer_version: Option<u8>,
 }
 
 /// Validates `bytes`, the content of a segment starting at `base_offset`, from its last
@@ -99,12 +102,17 @@ pub(crate) fn scan_tail(
         since_entry += u64::from(header.length);
         next_offset = header.next_offset();
     }
+    let newer_version = match bytes.get(pos..).map(batch::read_header) {
+        Some(Err(batch::DecodeError::Version(v))) if v > batch::FORMAT_VERSION => Some(v),
+        _ => None,
+    };
     Scan {
         end: pos as u64,
         next_offset,
         max_timestamp,
         last_batch,
         checked_from,
+        newer_version,
     }
 }
 

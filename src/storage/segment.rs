@@ -551,6 +551,7 @@ impl ActiveSegment {
             max_timestamp: i64::MIN,
             last_batch: None,
             checked_from: 0,
+            newer_version: None,
         };
         let cleanup = Segment::sealed(dir, base_offset, 0, base_offset, layout);
         Self::activate(segment, file, index, capacity, &scan, true, now_ms).inspect_err(|_| {
@@ -615,6 +616,10 @@ impl ActiveSegment {
                 index_entries = index.len(),
                 "recovered the active segment: checked its tail batch by batch, rebuilt its index"
             );
+        }
+        if let Some(version) = scan.newer_version {
+            // Not damage: a newer build wrote it. Cutting it would lose that build's data.
+            return Err(corrupt(&path, scan.end, CorruptKind::Version(version)));
         }
         // A recovered file may be longer than `segment_bytes` (its preallocated tail, or a
         // smaller setting since): the limit is the data, not the file.
@@ -933,6 +938,7 @@ fn confirm_clean(file: &File, base_offset: u64, file_len: u64, clean: CleanEnd) 
         max_timestamp: clean.max_timestamp,
         last_batch: clean.last_batch,
         checked_from: file_len,
+        newer_version: None,
     };
     let Some(at) = clean.last_batch else {
         return (file_len == 0 && clean.next_offset == base_offset).then_some(scan);
