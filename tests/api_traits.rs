@@ -1,19 +1,27 @@
 //! The handles have the thread-safety API.md promises: `Broker` and `Producer` are
-//! `Clone + Send + Sync`, `Consumer` is `Send`, records are `Clone + Send + Sync`, and the
-//! data types derive what it lists.
+//! `Clone + Send + Sync`, `Consumer` is `Send`, `TransactionalProducer` is `Send + Sync`,
+//! records are `Clone + Send + Sync`, and the data types derive what it lists.
 
 use std::collections::HashSet;
 
-use strom::{Broker, Consumer, ConsumerRecord, Error, Producer, Records, TopicPartition};
+use strom::{
+    Broker, Consumer, ConsumerRecord, Error, IsolationLevel, Producer, Records, TopicPartition,
+    TransactionalProducer,
+};
 
 fn clone_send_sync<T: Clone + Send + Sync>() {}
 fn send<T: Send>() {}
+fn send_sync<T: Send + Sync>() {}
+fn value<T: Copy + Eq + std::hash::Hash + std::fmt::Debug + Default>() {}
 
 #[test]
 fn handles_can_cross_threads() {
     clone_send_sync::<Broker>();
     clone_send_sync::<Producer>();
     send::<Consumer>();
+    // One transactional producer may be shared by the threads of one processing step.
+    send_sync::<TransactionalProducer>();
+    value::<IsolationLevel>();
     // Records read on one thread may be handed to, or shared with, workers on others.
     clone_send_sync::<ConsumerRecord>();
     clone_send_sync::<Records>();
