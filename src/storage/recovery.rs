@@ -155,6 +155,7 @@ mod tests {
                 max_timestamp: 1049,
                 last_batch: starts.last().map(|&s| s as u64),
                 checked_from: 0,
+                newer_version: None,
             }
         );
         assert!(
