@@ -102,10 +102,7 @@ pub(crate) fn scan_tail(
         since_entry += u64::from(header.length);
         next_offset = header.next_offset();
     }
-    let newer_version = match bytes.get(pos..).map(batch::read_header) {
-        Some(Err(batch::DecodeError::Version(v))) if v > batch::FORMAT_VERSION => Some(v),
-        _ => None,
-    };
+    let newer_version = bytes.get(pos..).and_then(batch::newer_version);
     Scan {
         end: pos as u64,
         next_offset,

@@ -617,8 +617,10 @@ impl ActiveSegment {
                 "recovered the active segment: checked its tail batch by batch, rebuilt its index"
             );
         }
-        if let Some(version) = scan.newer_version {
-            // Not damage: a newer build wrote it. Cutting it would lose that build's data.
+        if let (Some(version), Some(_)) = (scan.newer_version, clean) {
+            // After a clean close, data after the last batch this build can read is a newer
+            // build's, not a torn tail (a clean close cuts the file to its data): cutting
+            // it would destroy that build's data.
             return Err(corrupt(&path, scan.end, CorruptKind::Version(version)));
         }
         // A recovered file may be longer than `segment_bytes` (its preallocated tail, or a

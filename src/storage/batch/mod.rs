@@ -472,6 +472,12 @@ pub(crate) fn peek_base_offset(buf: &[u8]) -> Option<u64> {
     }
 }
 
+/// The version of a complete batch of a newer format at the front of `buf`, if that is what
+/// is there (see [`v2`]): recovery must not take it for damage.
+pub(crate) fn newer_version(buf: &[u8]) -> Option<u8> {
+    v2::newer_version(buf)
+}
+
 /// Checks a whole batch: a sane header, at least `length` bytes in `buf` and a matching
 /// checksum. Only the first `length` bytes of `buf` are looked at. Returns the header.
 ///

@@ -23,6 +23,10 @@
 //! |     57 |    4 | i32  | `record_count`           | Number of records, at least 1                       |
 //! |     61 |  ... |      | records                  | `record_count` records, back to back                |
 //!
+//! Later versions keep the first 17 bytes' meaning (base offset, batch length, leader epoch,
+//! version), as Kafka's framing does, so a reader can tell a complete batch it cannot read
+//! from a torn tail.
+//!
 //! strom writes the first record's timestamp as `base_timestamp` and `record_count − 1` as
 //! `last_offset_delta`; a batch from Kafka's compaction may cover more offsets than it holds
 //! records. The offsets `base_offset..=base_offset + last_offset_delta` never pass `i64::MAX`.
@@ -186,6 +190,19 @@ pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
         });
     };
     Err(DecodeError::Record(invalid))
+}
+
+/// The version of a complete batch at the front of `buf` written by a newer format: its
+/// version byte is above this one's and its `batch_length`, which later versions keep at
+/// byte 8 (as Kafka's framing does), fits the bytes present. `None` for anything else,
+/// including torn or garbage tails, which recovery cuts.
+pub(super) fn newer_version(buf: &[u8]) -> Option<u8> {
+    let version = *buf.get(16)?;
+    let length: [u8; 4] = buf.get(8..12)?.try_into().ok()?;
+    let length = usize::try_from(i32::from_be_bytes(length)).ok()?;
+    let complete = length >= HEADER_BYTES - LENGTH_EXCLUDES + MIN_RECORD_BYTES
+        && length.checked_add(LENGTH_EXCLUDES)? <= buf.len();
+    (version > VERSION && complete).then_some(version)
 }
 
 /// A base offset field's value (a negative one reads as past every real offset).
