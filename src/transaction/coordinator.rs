@@ -10,11 +10,10 @@
 //!    killed process never leaves records of a transaction nobody knows to end; after a
 //!    machine crash that lost it, the partition's own log shows them (see
 //!    `log::transactions`), and they are aborted.
-//! 2. To commit: `prepare_commit` (the partitions with their high watermarks, and the
-//!    offsets to commit) is written, and it and the partitions' records are fsynced
-//!    together. This is the commit point; recovery honours it only if every partition holds
-//!    its records up to the high watermark named (else the machine crashed before the fsyncs
-//!    ended, nothing was acknowledged, and it aborts).
+//! 2. To commit: the partitions' records are fsynced, then `prepare_commit` (the partitions
+//!    with their high watermarks, and the offsets to commit) is written and fsynced. This is
+//!    the commit point. Recovery also checks that every partition holds its records up to
+//!    the high watermark named, and aborts a decision whose records are not all there.
 //! 3. A commit marker goes to every partition, the offsets to the group's store, and
 //!    `complete_commit` to the topic. An abort writes `prepare_abort`, abort markers and
 //!    `complete_abort`.
@@ -539,26 +538,14 @@ pub(crate) fn commit(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
     for p in &mut decision.partitions {
         p.end = partition_log(inner, &p.topic, p.partition).map(|log| log.high_watermark());
     }
-    // The decision and the records go to stable storage together, one fsync's time: the
-    // decision names each partition's high watermark, so recovery can tell whether the
-    // records made it.
-    let decided_at = std::thread::scope(|scope| {
-        let records = (!logs.is_empty()).then(|| {
-            scope.spawn(|| {
-                logs.iter()
-                    .try_for_each(|log| log.sync_to(log.high_watermark()))
-            })
-        });
-        let decided = write_state(inner, &entry.id, &decision, true);
-        let synced = records.map_or(Ok(()), |handle| {
-            handle.join().unwrap_or_else(|_| {
-                Err(Error::TransactionState(
-                    "the thread syncing the transaction's records panicked".into(),
-                ))
-            })
-        });
-        synced.and(decided)
-    })?;
+    // The records first, then the decision: a decision on stable storage names records that
+    // are too. (Issued in parallel, the two fsyncs took longer here, the file system's
+    // journal serializing them.) The decision also names each partition's high watermark,
+    // so recovery can check the records are there.
+    for log in &logs {
+        log.sync_to(log.high_watermark())?;
+    }
+    let decided_at = write_state(inner, &entry.id, &decision, true)?;
     if let Some(open) = entry.open.as_mut() {
         open.decided_at = Some(decided_at);
     }
