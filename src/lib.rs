@@ -43,6 +43,10 @@
 //! - [`Producer::send`] picks the partition as Kafka does: the record's own, else
 //!   `(murmur2(key) & 0x7fffffff) % partitions`, else a sticky choice for keyless records.
 //! - A [`Consumer`] reads assigned partitions from a position, the next offset to read.
+//! - A [`TransactionalProducer`] writes records to several partitions and commits a
+//!   group's offsets in one atomic step; consumers with
+//!   [`IsolationLevel::ReadCommitted`] see whole transactions or nothing (exactly-once
+//!   read-process-write, as Kafka's transactions).
 //!
 //! ## Durability
 //!
@@ -61,8 +65,8 @@
 //! ## On-disk format
 //!
 //! `<dir>/<topic>/<partition>/<base offset:020>.log` files of record batches, each with a
-//! sparse `.index` and `.timeindex`; the batch format is specified byte by byte in
-//! [`storage::batch`].
+//! sparse `.index` and `.timeindex`; batches are Kafka's own `RecordBatch` (magic 2),
+//! specified byte by byte in [`storage::batch`].
 
 // A lint wall with reasons is in Cargo.toml's [lints] table.
 
