@@ -1,15 +1,18 @@
-//! Data written by format version 1 stays readable: `tests/fixtures/v1/orders` is a data
-//! directory committed as strom wrote it (two partitions, keys, headers, a tombstone,
+//! Data written by every format version stays readable: `tests/fixtures/v1/orders` and
+//! `tests/fixtures/v2/orders` (Kafka's `RecordBatch`) are data directories committed as
+//! strom wrote them, holding the same records (two partitions, keys, headers, a tombstone,
 //! explicit timestamps, a group's committed offsets, a clean shutdown). Every later version
-//! must open it and read back exactly these records; a change to the on-disk format that
+//! must open them and read back exactly these records; a change to the on-disk format that
 //! breaks this test needs a new format version, not a new fixture.
 //!
-//! The fixture was made by `cargo test --test format_v1_fixture -- --ignored`, which
-//! rewrites it; only do that when adding a new fixture for a new format version.
+//! The newest fixture was made by `cargo test --test format_fixtures -- --ignored`, which
+//! writes `tests/fixtures/v<FORMAT_VERSION>`; only run it when adding the fixture of a new
+//! format version.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use strom::storage::batch;
 use strom::{
     Broker, ConsumerConfig, ConsumerRecord, Error, OffsetReset, Record, Result, TopicConfig,
     TopicPartition,
@@ -22,8 +25,8 @@ use common::copy_dir;
 const TOPIC: &str = "orders";
 const GROUP: &str = "audit";
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/orders")
+fn fixture(version: u8) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}/orders"))
 }
 
 /// What the fixture holds: (partition, offset, timestamp, key, value, headers).
@@ -133,10 +136,11 @@ fn assert_matches_prefix(read: &[ConsumerRecord]) {
     }
 }
 
-#[test]
-fn a_version_1_directory_opens_and_reads_back_exactly() -> Result<()> {
+/// Opens a copy of the fixture of `version` and checks every record, the ends and the
+/// committed offsets, and that the log goes on.
+fn opens_and_reads_back_exactly(version: u8) -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&fixture(), dir.path());
+    copy_dir(&fixture(version), dir.path());
     let broker = Broker::open(dir.path())?;
     assert_eq!(broker.topics(), vec![TOPIC.to_string()]);
     let description = broker.describe_topic(TOPIC)?;
@@ -151,7 +155,7 @@ fn a_version_1_directory_opens_and_reads_back_exactly() -> Result<()> {
     assert_eq!(consumer.committed(&TopicPartition::new(TOPIC, 0))?, Some(2));
     assert_eq!(consumer.committed(&TopicPartition::new(TOPIC, 1))?, Some(3));
     drop(consumer);
-    // The log goes on from where version 1 left it.
+    // The log goes on from where the fixture left it.
     let next = broker
         .producer()
         .send(TOPIC, Record::new("after").partition(0))?;
@@ -159,14 +163,17 @@ fn a_version_1_directory_opens_and_reads_back_exactly() -> Result<()> {
     broker.close()
 }
 
-#[test]
-fn a_damaged_version_1_segment_is_reported_not_misread() -> Result<()> {
+/// Flips a byte of partition 0's segment where `damage_at` says and reads it back.
+fn damaged_segment_is_reported_not_misread(
+    version: u8,
+    damage_at: fn(&[u8]) -> usize,
+) -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&fixture(), dir.path());
+    copy_dir(&fixture(version), dir.path());
     let segment = dir.path().join(TOPIC).join("0/00000000000000000000.log");
     let mut bytes = fs::read(&segment).expect("segment");
-    // A byte inside the second record's value: the batch's CRC no longer matches.
-    let at = bytes.len() - 10;
+    // The damage: its batch's checksum no longer matches.
+    let at = damage_at(&bytes);
     bytes[at] ^= 0x20;
     fs::write(&segment, &bytes).expect("damage");
     let broker = Broker::open(dir.path())?;
@@ -193,11 +200,76 @@ fn a_damaged_version_1_segment_is_reported_not_misread() -> Result<()> {
     broker.close()
 }
 
+#[test]
+fn a_version_1_directory_opens_and_reads_back_exactly() -> Result<()> {
+    opens_and_reads_back_exactly(1)
+}
+
+#[test]
+fn a_version_2_directory_opens_and_reads_back_exactly() -> Result<()> {
+    opens_and_reads_back_exactly(2)
+}
+
+#[test]
+fn a_damaged_version_1_segment_is_reported_not_misread() -> Result<()> {
+    // A byte inside the second record's value: the batch's CRC no longer matches.
+    damaged_segment_is_reported_not_misread(1, |bytes| bytes.len() - 10)
+}
+
+#[test]
+fn a_damaged_version_2_segment_is_reported_not_misread() -> Result<()> {
+    // A byte inside the second record's value: the batch's CRC no longer matches.
+    damaged_segment_is_reported_not_misread(2, |bytes| {
+        let value = br#"{"amount":950}"#;
+        bytes
+            .windows(value.len())
+            .position(|w| w == value)
+            .expect("the second record's value")
+            + 3
+    })
+}
+
+/// Every batch of the fixture's segments is a version 2 batch (magic 2 at byte 16), one per
+/// record as `send` wrote them, back to back up to the end of the file, each with a valid
+/// checksum and Kafka's "none" producer fields.
+#[test]
+fn the_segments_hold_version_2_batches() {
+    for partition in 0..2 {
+        let segment = fixture(2)
+            .join(TOPIC)
+            .join(partition.to_string())
+            .join("00000000000000000000.log");
+        let bytes = fs::read(&segment).expect("segment");
+        let mut pos = 0;
+        let mut offsets = Vec::new();
+        while pos < bytes.len() {
+            assert_eq!(bytes[pos + 16], 2, "magic at byte 16 of the batch at {pos}");
+            let header = batch::check(&bytes[pos..]).expect("a valid batch");
+            assert_eq!(header.version, 2);
+            assert_eq!(header.origin, batch::Origin::NONE);
+            assert_eq!(header.attributes, 0);
+            assert_eq!(header.partition_leader_epoch, 0);
+            offsets.push(header.base_offset);
+            pos += header.length as usize;
+        }
+        assert_eq!(
+            pos,
+            bytes.len(),
+            "partition {partition}: batches fill the file"
+        );
+        assert_eq!(
+            offsets,
+            [0, 1, 2],
+            "partition {partition}: one batch per record"
+        );
+    }
+}
+
 /// Writes the fixture. Run only to create the fixture of a new format version.
 #[test]
-#[ignore = "writes tests/fixtures/v1; run by hand for a new format version only"]
+#[ignore = "writes tests/fixtures/v<FORMAT_VERSION>; run by hand for a new format version only"]
 fn write_the_fixture() -> Result<()> {
-    let target = fixture();
+    let target = fixture(batch::FORMAT_VERSION);
     if target.exists() {
         fs::remove_dir_all(&target).expect("remove the old fixture");
     }
