@@ -137,6 +137,17 @@ enum Field {
     BaseOffsetHigh,
 }
 
+impl Field {
+    /// Every field, in the order the tests damage them.
+    const ALL: [Self; 5] = [
+        Self::Value,
+        Self::Length,
+        Self::Crc,
+        Self::BaseOffset,
+        Self::BaseOffsetHigh,
+    ];
+}
+
 fn flip(log: &Path, batch: Span, field: Field) {
     let mut bytes = fs::read(log).expect("read segment");
     let at = match field {
@@ -314,13 +325,7 @@ fn a_flipped_byte_in_a_sealed_segment_is_an_error_naming_file_and_batch() -> Res
         segment_logs(&pristine, TOPIC, 0).len() >= 4,
         "several segments"
     );
-    for field in [
-        Field::Value,
-        Field::Length,
-        Field::Crc,
-        Field::BaseOffset,
-        Field::BaseOffsetHigh,
-    ] {
+    for field in Field::ALL {
         for clean in [true, false] {
             fresh_copy(&pristine, &work, clean);
             let log = segment_logs(&work, TOPIC, 0)[1].clone();
@@ -409,13 +414,7 @@ fn after_an_unclean_stop_recovery_cuts_the_active_segment_at_a_flipped_batch() -
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [
-        Field::Value,
-        Field::Length,
-        Field::Crc,
-        Field::BaseOffset,
-        Field::BaseOffsetHigh,
-    ] {
+    for field in Field::ALL {
         let context = format!("{field:?} flipped in the active segment's tail");
         fresh_copy(&pristine, &work, false);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
@@ -438,13 +437,7 @@ fn after_an_unclean_stop_a_flipped_batch_early_in_the_active_segment_is_never_re
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [
-        Field::Value,
-        Field::Length,
-        Field::Crc,
-        Field::BaseOffset,
-        Field::BaseOffsetHigh,
-    ] {
+    for field in Field::ALL {
         let context = format!("{field:?} flipped early in the active segment");
         fresh_copy(&pristine, &work, false);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
@@ -490,13 +483,7 @@ fn after_a_clean_stop_a_flipped_batch_in_the_active_segment_is_an_error() -> Res
     let pristine = root.path().join("pristine");
     let work = root.path().join("work");
     build(&pristine)?;
-    for field in [
-        Field::Value,
-        Field::Length,
-        Field::Crc,
-        Field::BaseOffset,
-        Field::BaseOffsetHigh,
-    ] {
+    for field in Field::ALL {
         let context = format!("{field:?} flipped in the active segment, clean stop");
         fresh_copy(&pristine, &work, true);
         let log = segment_logs(&work, TOPIC, 0).pop().expect("a segment");
