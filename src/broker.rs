@@ -436,15 +436,7 @@ impl Inner {
                 reason: format!("it collides with existing topic {other:?} ('.' and '_' are treated alike, as in Kafka)"),
             });
         }
-        let topic = Arc::new(Topic::create(
-            &self.dir.join(name),
-            name,
-            config,
-            self.config.sync,
-            now_ms(),
-        )?);
-        fsync_dir(&self.dir)?;
-        topics.insert(name.to_string(), Arc::clone(&topic));
+        let topic = self.add_topic(&mut topics, name, config)?;
         drop(topics);
         tracing::info!(
             topic = name,
@@ -499,6 +491,16 @@ impl Inner {
         if let Some(topic) = topics.get(name) {
             return Ok(Arc::clone(topic));
         }
+        self.add_topic(&mut topics, name, config)
+    }
+
+    /// Creates a topic's files and adds it to the registry, whose lock the caller holds.
+    fn add_topic(
+        &self,
+        topics: &mut HashMap<String, Arc<Topic>>,
+        name: &str,
+        config: TopicConfig,
+    ) -> Result<Arc<Topic>> {
         let topic = Arc::new(Topic::create(
             &self.dir.join(name),
             name,

@@ -11,7 +11,7 @@ use crate::broker::{remaining, Inner};
 use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
-use crate::log::PartitionLog;
+use crate::log::{hidden_from_committed, PartitionLog};
 use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
 use crate::topic::Topic;
 use membership::{Listener, Membership};
@@ -388,16 +388,11 @@ impl Consumer {
         };
         let mut lease: Option<Lease<Source>> = None;
         let read = a.log.read_batches_until(position, end, |batch| {
-            let h = &batch.header;
-            // A transaction marker, or (reading committed data) a batch of an aborted
-            // transaction: never handed out, but the position moves past it.
-            let skip = h.is_control()
-                || (h.is_transactional()
-                    && aborted
-                        .iter()
-                        .any(|t| t.covers(h.origin.producer_id, h.base_offset)));
-            if skip {
-                next = next.max(h.next_offset());
+            // A transaction marker, or (reading committed data, with `aborted` filled) a
+            // batch of an aborted transaction: never handed out, but the position moves
+            // past it.
+            if hidden_from_committed(&batch.header, &aborted) {
+                next = next.max(batch.header.next_offset());
                 return Ok(ControlFlow::Continue(()));
             }
             // `records_from` would do, but the filter it wraps the decoder in costs a catch-up

@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::PartitionLog;
+use super::{hidden_from_committed, PartitionLog};
 use crate::error::{Error, Result};
 use crate::storage::batch::{self, Entry, RecordRef};
 use crate::storage::mapping::Mapping;
@@ -60,13 +60,7 @@ impl PartitionLog {
         let aborted = self.aborted_from(0);
         // Whether a batch's records are gone for readers of committed data: a transaction
         // marker, or a batch of an aborted transaction. Compaction drops them.
-        let dropped = |h: &batch::BatchHeader| {
-            h.is_control()
-                || (h.is_transactional()
-                    && aborted
-                        .iter()
-                        .any(|t| t.covers(h.origin.producer_id, h.base_offset)))
-        };
+        let dropped = |h: &batch::BatchHeader| hidden_from_committed(h, &aborted);
         // Each key's latest offset, over the whole stable log (the active segment's records
         // too: they supersede older ones in sealed segments).
         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();

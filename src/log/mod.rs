@@ -10,8 +10,8 @@ mod retention;
 mod transactions;
 
 pub(crate) use retention::Retention;
-pub(crate) use transactions::AbortedTxn;
 use transactions::Transactions;
+pub(crate) use transactions::{hidden_from_committed, AbortedTxn};
 
 use std::fs;
 use std::ops::ControlFlow;

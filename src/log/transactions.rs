@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{CorruptKind, Error, IoContext, Result};
+use crate::storage::batch::BatchHeader;
 
 /// The file of a partition's aborted transactions.
 const ABORTED_FILE: &str = "aborted.txnindex";
@@ -82,6 +83,16 @@ impl AbortedTxn {
             last_offset: u64::from_le_bytes(word(16)),
         })
     }
+}
+
+/// Whether readers of committed data never see a batch: a transaction marker, or a batch
+/// of one of the `aborted` transactions.
+pub(crate) fn hidden_from_committed(header: &BatchHeader, aborted: &[AbortedTxn]) -> bool {
+    header.is_control()
+        || (header.is_transactional()
+            && aborted
+                .iter()
+                .any(|t| t.covers(header.origin.producer_id, header.base_offset)))
 }
 
 /// A partition's open and aborted transactions.

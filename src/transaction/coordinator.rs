@@ -55,6 +55,16 @@ enum Phase {
     CompleteAbort,
 }
 
+impl Phase {
+    /// The phase of a transaction that ended with `kind`'s markers.
+    fn completed(kind: ControlType) -> Self {
+        match kind {
+            ControlType::Commit => Self::CompleteCommit,
+            ControlType::Abort => Self::CompleteAbort,
+        }
+    }
+}
+
 /// A partition a transaction wrote to, the high watermark before its first record, and
 /// (in a commit decision) the high watermark when the commit was decided: its records lie
 /// below that, and recovery checks they are all there.
@@ -117,13 +127,8 @@ pub(crate) struct TxnEntry {
 }
 
 impl TxnEntry {
-    fn origin(&self) -> Origin {
-        Origin {
-            producer_id: self.producer_id,
-            producer_epoch: self.epoch,
-            base_sequence: -1,
-            transactional: true,
-        }
+    pub(crate) fn origin(&self) -> Origin {
+        Origin::transactional(self.producer_id, self.epoch)
     }
 
     fn record(&self, phase: Phase, open: Option<&OpenTxn>) -> StateRecord {
@@ -207,12 +212,7 @@ impl TxnCoordinator {
             for log in topic.partitions() {
                 for open in log.open_transactions() {
                     max_producer_id = max_producer_id.max(open.producer_id);
-                    let origin = Origin {
-                        producer_id: open.producer_id,
-                        producer_epoch: open.epoch,
-                        base_sequence: -1,
-                        transactional: true,
-                    };
+                    let origin = Origin::transactional(open.producer_id, open.epoch);
                     let marker = ControlRecord {
                         kind: ControlType::Abort,
                         coordinator_epoch: 0,
@@ -372,10 +372,7 @@ fn finish_recovered(
                 .commit_transaction(&group.group_id, &offsets, decided_at)?;
         }
     }
-    let phase = match kind {
-        ControlType::Commit => Phase::CompleteCommit,
-        ControlType::Abort => Phase::CompleteAbort,
-    };
+    let phase = Phase::completed(kind);
     write_state(inner, &entry.id, &entry.record(phase, None), true)?;
     tracing::info!(
         transactional_id = %entry.id,
@@ -529,21 +526,17 @@ pub(crate) fn commit(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
         abort(inner, entry)?;
         return Err(e);
     }
-    let logs: Vec<Arc<PartitionLog>> = open
-        .partitions
-        .keys()
-        .filter_map(|tp| partition_log(inner, &tp.topic, tp.partition))
-        .collect();
-    let mut decision = entry.record(Phase::PrepareCommit, Some(open));
-    for p in &mut decision.partitions {
-        p.end = partition_log(inner, &p.topic, p.partition).map(|log| log.high_watermark());
-    }
     // The records first, then the decision: a decision on stable storage names records that
     // are too. (Issued in parallel, the two fsyncs took longer here, the file system's
     // journal serializing them.) The decision also names each partition's high watermark,
     // so recovery can check the records are there.
-    for log in &logs {
-        log.sync_to(log.high_watermark())?;
+    let mut decision = entry.record(Phase::PrepareCommit, Some(open));
+    for p in &mut decision.partitions {
+        if let Some(log) = partition_log(inner, &p.topic, p.partition) {
+            let end = log.high_watermark();
+            log.sync_to(end)?;
+            p.end = Some(end);
+        }
     }
     let decided_at = write_state(inner, &entry.id, &decision, true)?;
     if let Some(open) = entry.open.as_mut() {
@@ -616,10 +609,7 @@ fn end(
     let written = !open.partitions.is_empty() || decided_at.is_some();
     entry.open = None;
     if written {
-        let phase = match kind {
-            ControlType::Commit => Phase::CompleteCommit,
-            ControlType::Abort => Phase::CompleteAbort,
-        };
+        let phase = Phase::completed(kind);
         write_state(inner, &entry.id, &entry.record(phase, None), false)?;
     }
     Ok(())

@@ -241,12 +241,7 @@ impl<'a> TxnStamp<'a> {
                 "send outside a transaction: call begin_transaction first".into(),
             ));
         }
-        let origin = Origin {
-            producer_id: entry.producer_id,
-            producer_epoch: entry.epoch,
-            base_sequence: -1,
-            transactional: true,
-        };
+        let origin = entry.origin();
         Ok(Self {
             inner,
             entry,

@@ -93,8 +93,8 @@ pub struct Entry<'a> {
 ///
 /// let plain = Origin::NONE;
 /// assert_eq!((plain.producer_id, plain.transactional), (-1, false));
-/// let txn = Origin { producer_id: 7, producer_epoch: 0, base_sequence: -1, transactional: true };
-/// assert!(txn.transactional);
+/// let txn = Origin::transactional(7, 0);
+/// assert!(txn.transactional && txn.base_sequence == -1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
@@ -116,6 +116,18 @@ impl Origin {
         base_sequence: -1,
         transactional: false,
     };
+
+    /// A batch of the transaction of `producer_id` at `producer_epoch`, without a sequence
+    /// number (as strom's transactional producer and transaction markers write them).
+    #[must_use]
+    pub const fn transactional(producer_id: i64, producer_epoch: i16) -> Self {
+        Self {
+            producer_id,
+            producer_epoch,
+            base_sequence: -1,
+            transactional: true,
+        }
+    }
 }
 
 /// The two markers that end a transaction in each partition it wrote.
@@ -310,12 +322,6 @@ pub fn encoded_len(entries: &[Entry<'_>]) -> usize {
     v2::encoded_len_of(entries.iter().copied())
 }
 
-/// [`encoded_len`] of the entries an iterator yields, for writers that build them on the fly
-/// instead of collecting them into a slice first.
-pub(crate) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clone) -> usize {
-    v2::encoded_len_of(entries)
-}
-
 /// Encodes a version 2 batch from a plain producer ([`Origin::NONE`]) into the front of
 /// `buf` and returns the bytes written ([`encoded_len`]).
 ///
@@ -373,15 +379,9 @@ pub(crate) struct Encoded {
     pub(crate) max_timestamp: i64,
 }
 
-/// [`encode_with`] of the entries an iterator yields, for writers that build them on the fly.
-pub(crate) fn encode_from<'a>(
-    buf: &mut [u8],
-    base_offset: u64,
-    origin: Origin,
-    entries: impl ExactSizeIterator<Item = Entry<'a>> + Clone,
-) -> Result<Encoded, EncodeError> {
-    v2::encode_from(buf, base_offset, origin, entries)
-}
+// Writers that build entries on the fly (instead of collecting them into a slice first)
+// size and encode them with these, in the format written.
+pub(crate) use v2::{encode_from, encoded_len_of};
 
 /// Bytes of a control batch ([`encode_control`]).
 pub const CONTROL_BATCH_BYTES: usize = v2::CONTROL_BATCH_BYTES;

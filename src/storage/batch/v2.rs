@@ -272,8 +272,9 @@ fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
     })
 }
 
-/// Exact bytes [`encode_from`] writes for these entries (saturating at `usize::MAX`).
-pub(super) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clone) -> usize {
+/// Exact bytes [`encode_from`] writes for these entries (saturating at `usize::MAX`):
+/// [`super::encoded_len`] of the entries an iterator yields.
+pub(crate) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clone) -> usize {
     let first = entries.clone().next().map_or(0, |e| e.timestamp);
     let records = entries.enumerate();
     records.fold(HEADER_BYTES, |total, (i, e)| {
@@ -390,8 +391,8 @@ fn write_header(out: &mut [u8], h: &Head) -> Option<()> {
     Some(())
 }
 
-/// See [`super::encode_from`].
-pub(super) fn encode_from<'a>(
+/// [`super::encode_with`] of the entries an iterator yields; returns what it wrote.
+pub(crate) fn encode_from<'a>(
     buf: &mut [u8],
     base_offset: u64,
     origin: Origin,
@@ -484,11 +485,7 @@ pub(super) fn encode_control(
         last_offset_delta: 0,
         first_timestamp: timestamp,
         max_timestamp: timestamp,
-        origin: Origin {
-            base_sequence: -1,
-            transactional: true,
-            ..origin
-        },
+        origin: Origin::transactional(origin.producer_id, origin.producer_epoch),
         record_count: 1,
     };
     write_header(out, &head).ok_or(too_small)?;
