@@ -262,7 +262,8 @@ impl Segment {
     ///
     /// Every batch handed out has passed its CRC check; a damaged batch is an
     /// [`Error::Corrupt`] naming this file and the batch's position. A zeroed header ends
-    /// the segment's data (the unwritten tail of a preallocated file). Batches before
+    /// the segment's data when only zeroes follow it (the unwritten tail of a preallocated
+    /// file); with data after it, it is damage. Batches before
     /// `from` are stepped over by their length, without a CRC pass.
     pub(crate) fn read_batches(
         &self,
@@ -299,7 +300,14 @@ impl Segment {
             hinted = false;
             let header = match header {
                 Ok(h) => h,
-                Err(DecodeError::Zeroed) => break,
+                // Zeroes to the end are a tail never written (a sealed segment whose last
+                // pages a machine crash lost); a zeroed header with data after it is damage
+                // inside the log, and reading on as if the segment ended there would leave
+                // readers stuck short of the high watermark.
+                Err(DecodeError::Zeroed) if bytes.iter().all(|&b| b == 0) => break,
+                Err(DecodeError::Zeroed) => {
+                    return Err(corrupt(&self.path, pos as u64, CorruptKind::Length(0)))
+                }
                 Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
             };
             // Offsets only grow; a compacted segment has gaps between batches.
