@@ -217,7 +217,9 @@ impl Broker {
         }
         fsync_dir(&self.inner.dir)?;
         fs::remove_dir_all(&doomed).at(&doomed)?;
-        // As in Kafka, a deleted topic's committed offsets go with it.
+        // As in Kafka, a deleted topic's committed offsets go with it, those transactions
+        // committed too.
+        crate::transaction::coordinator::forget_topic(&self.inner, name)?;
         self.inner.offsets.forget_topic(name)?;
         tracing::info!(topic = name, "deleted topic");
         self.inner.topic_changed(name);

@@ -4,6 +4,9 @@
 //! atomically on every commit (write a temporary file, fsync, rename, fsync the directory),
 //! so a crash leaves either the old or the new set and a commit is durable when it returns.
 //! The group id is hex-encoded because Kafka allows any string there, including `/`.
+//! Offsets committed by transactions are made durable by the transaction log, with the
+//! commit decision (see `transaction::coordinator`), and applied here, in memory, when the
+//! transaction completes and again at open.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -124,56 +127,41 @@ impl OffsetStore {
 
     /// Commits `offsets` for `group_id`; durable when it returns.
     pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
-        self.commit_from(group_id, offsets, None)
-    }
-
-    /// Commits the offsets of the transaction decided at `txn` (the offset of its commit
-    /// decision in the transaction log), except for the partitions where this group
-    /// already holds them or a later transaction's; durable when it returns.
-    pub(crate) fn commit_transaction(
-        &self,
-        group_id: &str,
-        offsets: &[(TopicPartition, u64)],
-        txn: u64,
-    ) -> Result<()> {
-        self.commit_from(group_id, offsets, Some(txn))
-    }
-
-    fn commit_from(
-        &self,
-        group_id: &str,
-        offsets: &[(TopicPartition, u64)],
-        txn: Option<u64>,
-    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         // Written under the lock, so two commits of one group cannot finish out of order.
         let mut groups = self.groups.lock();
-        let mut applied = self.applied_txn.lock();
-        let mut marks = applied.get(group_id).cloned().unwrap_or_default();
+        let applied = self.applied_txn.lock();
         let mut updated = groups.get(group_id).cloned().unwrap_or_default();
-        let mut changed = false;
-        for (tp, offset) in offsets {
-            if let Some(txn) = txn {
-                // IMPORTANT: per partition. Another member's transaction decided after
-                // this one may have completed first: it set other partitions, and must
-                // not keep this one's offsets out.
-                if marks.get(tp).is_some_and(|&done| done >= txn) {
-                    continue;
-                }
-                marks.insert(tp.clone(), txn);
-            }
-            updated.insert(tp.clone(), *offset);
-            changed = true;
-        }
-        if !changed {
-            return Ok(());
-        }
+        updated.extend(offsets.iter().cloned());
+        let marks = applied.get(group_id).cloned().unwrap_or_default();
         self.save(group_id, &updated, &marks)?;
         groups.insert(group_id.to_string(), updated);
-        applied.insert(group_id.to_string(), marks);
         Ok(())
+    }
+
+    /// Takes the offsets committed by transactions: `(partition, offset, mark)`, the mark
+    /// being the offset of the offset's record in the transaction log, which holds it
+    /// durably (this store keeps it in memory, and on disk with the group's next plain
+    /// commit). A partition where this group already holds the offset of that record or a
+    /// later one keeps it, so a recovery applying the log again never rolls back commits
+    /// made after it.
+    pub(crate) fn apply_transaction(&self, group_id: &str, offsets: &[(TopicPartition, u64, u64)]) {
+        let mut groups = self.groups.lock();
+        let mut applied = self.applied_txn.lock();
+        let marks = applied.entry(group_id.to_string()).or_default();
+        let committed = groups.entry(group_id.to_string()).or_default();
+        for (tp, offset, mark) in offsets {
+            // IMPORTANT: per partition. Another member's transaction decided after this one
+            // may have completed first: it set other partitions, and must not keep this
+            // one's offsets out.
+            if marks.get(tp).is_some_and(|done| done >= mark) {
+                continue;
+            }
+            marks.insert(tp.clone(), *mark);
+            committed.insert(tp.clone(), *offset);
+        }
     }
 
     /// Forgets a deleted topic's offsets in every group (they would point into a log that
@@ -296,19 +284,19 @@ mod tests {
         let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         {
             let store = OffsetStore::open(dir.path())?;
-            store.commit_transaction("g", &[(p1.clone(), 7)], 11)?;
-            store.commit_transaction("g", &[(p0.clone(), 5)], 10)?;
+            store.apply_transaction("g", &[(p1.clone(), 7, 11)]);
+            store.apply_transaction("g", &[(p0.clone(), 5, 10)]);
             assert_eq!(store.committed("g", &p0), Some(5));
             assert_eq!(store.committed("g", &p1), Some(7));
-            // Recovery finishing the transaction decided at 10 again, after a later manual
+            // Recovery applying the transaction decided at 10 again, after a later manual
             // commit: that commit stands.
             store.commit("g", &[(p0.clone(), 9)])?;
         }
         let store = OffsetStore::open(dir.path())?;
-        store.commit_transaction("g", &[(p0.clone(), 5), (p1.clone(), 6)], 10)?;
+        store.apply_transaction("g", &[(p0.clone(), 5, 10), (p1.clone(), 6, 10)]);
         assert_eq!(store.committed("g", &p0), Some(9));
         assert_eq!(store.committed("g", &p1), Some(7));
-        store.commit_transaction("g", &[(p1.clone(), 8)], 12)?;
+        store.apply_transaction("g", &[(p1.clone(), 8, 12)]);
         assert_eq!(store.committed("g", &p1), Some(8));
         Ok(())
     }

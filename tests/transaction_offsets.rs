@@ -149,3 +149,57 @@ fn a_consumer_without_membership_commits_as_a_standalone_one() -> Result<()> {
     assert_eq!(consumer.committed(&input())?, Some(7));
     Ok(())
 }
+
+/// Offsets a transaction committed are held by the transaction log and applied again at
+/// every open: a plain commit made after them still wins, a later transaction's wins over
+/// that, and deleting the topic forgets them for good.
+#[test]
+fn transactional_offsets_at_reopen_respect_later_commits_and_deleted_topics() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let commit_in_transaction = |broker: &Broker, consumer: &Consumer, offset| -> Result<()> {
+        let producer = broker.transactional_producer("copier")?;
+        producer.begin_transaction()?;
+        producer.send(OUTPUT, Record::new(format!("upto-{offset}")))?;
+        producer.send_offsets_to_transaction(&[(input(), offset)], &consumer.group_metadata()?)?;
+        producer.commit_transaction()
+    };
+    {
+        let broker = setup(dir.path())?;
+        let mut consumer = member(&broker)?;
+        assert_eq!(consumer.poll(Duration::from_secs(5))?.len(), 10);
+        commit_in_transaction(&broker, &consumer, 8)?;
+        consumer.commit_offsets(&[(input(), 3)])?;
+        consumer.close()?;
+        broker.close()?;
+    }
+    {
+        let broker = Broker::open(dir.path())?;
+        let mut consumer = member(&broker)?;
+        assert_eq!(
+            consumer.committed(&input())?,
+            Some(3),
+            "the later plain commit"
+        );
+        assert_eq!(consumer.poll(Duration::from_secs(5))?.len(), 7);
+        commit_in_transaction(&broker, &consumer, 9)?;
+        consumer.close()?;
+        broker.close()?;
+    }
+    {
+        let broker = Broker::open(dir.path())?;
+        let consumer = member(&broker)?;
+        assert_eq!(
+            consumer.committed(&input())?,
+            Some(9),
+            "the later transaction"
+        );
+        drop(consumer);
+        broker.delete_topic(INPUT)?;
+        broker.create_topic(INPUT, TopicConfig::default())?;
+        broker.close()?;
+    }
+    let broker = Broker::open(dir.path())?;
+    let consumer = member(&broker)?;
+    assert_eq!(consumer.committed(&input())?, None, "gone with the topic");
+    Ok(())
+}

@@ -144,40 +144,44 @@ fn producer_fields(broker: &Broker, id: &str) -> Result<(i64, i64)> {
     Ok(fields.expect("a state record"))
 }
 
+/// Writes a transaction with records in partitions 0 and 1 of `TOPIC` and, as the
+/// coordinator writes it, its commit decision naming `ends` (each partition's high
+/// watermark when it was decided, if any) and committing offset 42 of `input-0` for
+/// `copiers`; then stops as a killed process would, before any marker.
+fn decide_and_die(dir: &std::path::Path, ends: [Option<u64>; 2]) -> Result<()> {
+    let broker = Broker::open(dir)?;
+    broker.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
+    broker.create_topic("input", TopicConfig::default())?;
+    let producer = broker.transactional_producer("decided")?;
+    producer.begin_transaction()?;
+    for p in 0..2 {
+        producer.send(TOPIC, Record::new(format!("decided-{p}")).partition(p))?;
+    }
+    broker.producer().flush()?;
+    // Forged here as a crash leaves it.
+    let (producer_id, epoch) = producer_fields(&broker, "decided")?;
+    let partitions: Vec<serde_json::Value> = (0..2)
+        .map(|p| serde_json::json!({"topic": TOPIC, "partition": p, "start": 0, "end": ends[p]}))
+        .collect();
+    let decision = serde_json::json!({
+        "producer_id": producer_id,
+        "producer_epoch": epoch,
+        "phase": "prepare_commit",
+        "partitions": partitions,
+        "offsets": [{"group_id": "copiers", "offsets": [["input", 0, 42]]}],
+    });
+    broker.producer().send(
+        STATE_TOPIC,
+        Record::new(decision.to_string()).key("decided"),
+    )?;
+    std::mem::forget(producer); // no abort on drop: the process is gone
+    broker.close()
+}
+
 #[test]
 fn a_decided_commit_whose_markers_were_never_written_is_committed_at_open() -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let input = TopicPartition::new("input", 0);
-    {
-        let broker = Broker::open(dir.path())?;
-        broker.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
-        broker.create_topic("input", TopicConfig::default())?;
-        let producer = broker.transactional_producer("decided")?;
-        producer.begin_transaction()?;
-        for p in 0..2 {
-            producer.send(TOPIC, Record::new(format!("decided-{p}")).partition(p))?;
-        }
-        broker.producer().flush()?;
-        // The process dies right after the decision is on disk: the decision is what the
-        // coordinator writes before any marker (forged here, as a crash leaves it).
-        let (producer_id, epoch) = producer_fields(&broker, "decided")?;
-        let decision = serde_json::json!({
-            "producer_id": producer_id,
-            "producer_epoch": epoch,
-            "phase": "prepare_commit",
-            "partitions": [
-                {"topic": TOPIC, "partition": 0, "start": 0},
-                {"topic": TOPIC, "partition": 1, "start": 0},
-            ],
-            "offsets": [{"group_id": "copiers", "offsets": [["input", 0, 42]]}],
-        });
-        broker.producer().send(
-            STATE_TOPIC,
-            Record::new(decision.to_string()).key("decided"),
-        )?;
-        std::mem::forget(producer); // no abort on drop: the process is gone
-        broker.close()?;
-    }
+    decide_and_die(dir.path(), [None, Some(1)])?;
     let broker = Broker::open(dir.path())?;
     assert_eq!(assert_stable(&broker)?, [2, 2, 0], "a commit marker each");
     let committed: Vec<String> = read_all(&broker, IsolationLevel::ReadCommitted)?
@@ -186,12 +190,37 @@ fn a_decided_commit_whose_markers_were_never_written_is_committed_at_open() -> R
         .collect();
     assert_eq!(committed, ["decided-0", "decided-1"]);
     let group = broker.consumer(ConsumerConfig::default().group_id("copiers"));
+    let input = TopicPartition::new("input", 0);
     assert_eq!(group.committed(&input)?, Some(42));
     drop(group);
     broker.close()?;
     // Finished once: a second open writes no further marker.
     let broker = Broker::open(dir.path())?;
     assert_eq!(assert_stable(&broker)?, [2, 2, 0]);
+    Ok(())
+}
+
+/// A machine crash can keep a commit decision while losing records it names (a decision
+/// whose commit never returned): the transaction is aborted, its offsets not committed.
+#[test]
+fn a_decision_naming_records_the_disk_lost_is_aborted_with_its_offsets() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Partition 1's decision names two records; the disk kept one.
+    decide_and_die(dir.path(), [Some(1), Some(2)])?;
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(assert_stable(&broker)?, [2, 2, 0], "an abort marker each");
+    assert!(read_all(&broker, IsolationLevel::ReadCommitted)?.is_empty());
+    let group = broker.consumer(ConsumerConfig::default().group_id("copiers"));
+    assert_eq!(group.committed(&TopicPartition::new("input", 0))?, None);
+    drop(group);
+    broker.close()?;
+    let broker = Broker::open(dir.path())?;
+    let group = broker.consumer(ConsumerConfig::default().group_id("copiers"));
+    assert_eq!(
+        group.committed(&TopicPartition::new("input", 0))?,
+        None,
+        "nor later"
+    );
     Ok(())
 }
 

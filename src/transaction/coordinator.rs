@@ -10,17 +10,28 @@
 //!    killed process never leaves records of a transaction nobody knows to end; after a
 //!    machine crash that lost it, the partition's own log shows them (see
 //!    `log::transactions`), and they are aborted.
-//! 2. To commit: the partitions' records are fsynced, then `prepare_commit` (the partitions
-//!    with their high watermarks, and the offsets to commit) is written and fsynced. This is
-//!    the commit point. Recovery also checks that every partition holds its records up to
-//!    the high watermark named, and aborts a decision whose records are not all there.
-//! 3. A commit marker goes to every partition, the offsets to the group's store, and
-//!    `complete_commit` to the topic. An abort writes `prepare_abort`, abort markers and
-//!    `complete_abort`.
+//! 2. To commit: `prepare_commit` (the partitions with their high watermarks, and the
+//!    offsets to commit) is written, then the partitions and the topic are fsynced, in one
+//!    round of a group commit shared with the commits deciding at the same time (see
+//!    [`super::group_commit`]). The decision on stable storage is the commit point.
+//!    Recovery checks that every partition holds the records up to the high watermark
+//!    named, and aborts a decision whose records did not all reach the disk (its commit
+//!    never returned).
+//! 3. A commit marker goes to every partition; then `complete_commit`, in one batch with a
+//!    record per offset committed, keyed by group and partition (compaction keeps each
+//!    partition's latest, as in Kafka's `__consumer_offsets`); then the offsets go to the
+//!    groups' stores, in memory: this topic holds them durably, and only a committed
+//!    transaction's. An abort writes `prepare_abort`, abort markers and `complete_abort`.
+//!
+//! A transaction that wrote one partition and commits no offsets has one thing to make
+//! durable, so its commit point is its marker: `prepare_commit` is written, then the marker,
+//! and one fsync of the partition covers records and marker. Recovery finds the marker, or
+//! finds the transaction open in the partition and aborts it.
 //!
 //! `Broker::open` reads the topic and finishes what a crash interrupted: a transaction at
-//! `prepare_commit` is committed (markers written where missing, offsets applied unless the
-//! group already holds them or later ones), one `ongoing` or at `prepare_abort` is aborted.
+//! `prepare_commit` is committed (markers and offset records written), one `ongoing` or at
+//! `prepare_abort` is aborted; then the offsets committed by transactions are applied to the
+//! groups' stores, except where a group holds a later commit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -31,6 +42,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::group_commit::GroupCommit;
 use crate::broker::{now_ms, Inner};
 use crate::config::{CleanupPolicy, TopicConfig};
 use crate::error::{Error, Result};
@@ -92,8 +104,60 @@ struct StateRecord {
     phase: Phase,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     partitions: Vec<StatePartition>,
+    /// In a commit decision: the offsets it commits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     offsets: Vec<StateOffsets>,
+}
+
+impl StateRecord {
+    /// The offsets a commit decision commits, in the order of their records.
+    fn offsets_to_commit(&self) -> impl Iterator<Item = (&str, TopicPartition, u64)> + Clone {
+        self.offsets.iter().flat_map(|g| {
+            g.offsets.iter().map(|(topic, p, o)| {
+                (
+                    g.group_id.as_str(),
+                    TopicPartition::new(topic.clone(), *p),
+                    *o,
+                )
+            })
+        })
+    }
+}
+
+/// The first byte of an offset record's key: never the first byte of UTF-8 text, so offset
+/// keys and transactional ids (the keys of state records) cannot collide.
+const OFFSET_KEY_TAG: u8 = 0xFF;
+
+/// An offset a committed transaction set: the record keyed by group and partition (see
+/// [`offset_key`]), written in the same batch as the transaction's `complete_commit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OffsetRecord {
+    offset: u64,
+}
+
+/// The key of the offset records of `group_id` for `tp`.
+fn offset_key(group_id: &str, tp: &TopicPartition) -> Vec<u8> {
+    let mut key = vec![OFFSET_KEY_TAG];
+    // A JSON array of strings and a number is unambiguous whatever the names hold.
+    let names = serde_json::json!([group_id, tp.topic, tp.partition]);
+    key.extend_from_slice(names.to_string().as_bytes());
+    key
+}
+
+/// The group and partition an offset key names.
+fn parse_offset_key(key: &[u8]) -> Option<(String, TopicPartition)> {
+    let names = key.strip_prefix(&[OFFSET_KEY_TAG])?;
+    let (group_id, topic, partition): (String, String, u32) = serde_json::from_slice(names).ok()?;
+    Some((group_id, TopicPartition::new(topic, partition)))
+}
+
+/// What the state topic holds, read back at open: each transactional id's latest state, and
+/// each group partition's latest committed offset with its record's offset in the topic.
+#[derive(Debug, Default)]
+struct States {
+    latest: HashMap<String, StateRecord>,
+    /// `None` for a tombstone: the partition's topic was deleted.
+    offsets: HashMap<(String, TopicPartition), (u64, Option<OffsetRecord>)>,
 }
 
 /// A transaction open in memory.
@@ -104,16 +168,34 @@ pub(crate) struct OpenTxn {
     partitions: BTreeMap<TopicPartition, u64>,
     /// Offsets to commit, per group.
     offsets: BTreeMap<String, (GroupMetadata, BTreeMap<TopicPartition, u64>)>,
-    /// Where the commit decision is in the state topic, once taken: from then on the
-    /// transaction can only be committed (a failed completion is retried, or finished by
-    /// recovery at the next open).
-    decided_at: Option<u64>,
+    /// Whether the commit was decided: from then on the transaction can only be committed
+    /// (a failed completion is retried, or finished by recovery at the next open).
+    decided: bool,
 }
 
 impl OpenTxn {
     /// Whether the commit was decided.
     pub(crate) fn is_decided(&self) -> bool {
-        self.decided_at.is_some()
+        self.decided
+    }
+
+    /// Whether the commit marker is the commit point: the transaction wrote one partition
+    /// and commits no offsets, so an fsync of that partition alone makes it durable.
+    fn commits_by_marker(&self) -> bool {
+        self.partitions.len() == 1 && !self.has_offsets()
+    }
+
+    /// Whether the transaction commits any offsets.
+    fn has_offsets(&self) -> bool {
+        self.offsets.values().any(|(_, o)| !o.is_empty())
+    }
+
+    /// The offsets to commit: group, partition, offset.
+    fn offsets_to_commit(&self) -> impl Iterator<Item = (&str, TopicPartition, u64)> + Clone {
+        self.offsets.iter().flat_map(|(group_id, (_, o))| {
+            o.iter()
+                .map(move |(tp, &offset)| (group_id.as_str(), tp.clone(), offset))
+        })
     }
 }
 
@@ -175,19 +257,21 @@ impl TxnEntry {
 pub(crate) struct TxnCoordinator {
     ids: Mutex<HashMap<String, Arc<Mutex<TxnEntry>>>>,
     next_producer_id: AtomicI64,
+    /// Commits deciding at once share their fsyncs.
+    decisions: GroupCommit,
 }
 
 impl TxnCoordinator {
     /// Reads `__transaction_state` (if it exists) and finishes every transaction a crash
     /// left unfinished; called by `Broker::open` before anything else can write.
     pub(crate) fn recover(&self, inner: &Inner) -> Result<()> {
-        let mut latest: HashMap<String, (u64, StateRecord)> = HashMap::new();
+        let mut states = States::default();
         if let Ok(topic) = inner.existing_topic(STATE_TOPIC) {
-            read_states(topic.partition(0)?, &mut latest)?;
+            read_states(topic.partition(0)?, &mut states)?;
         }
         let mut max_producer_id = -1;
         let mut ids = self.ids.lock();
-        for (id, (offset, state)) in latest {
+        for (id, state) in states.latest {
             max_producer_id = max_producer_id.max(state.producer_id);
             let entry = TxnEntry {
                 id: id.clone(),
@@ -201,11 +285,12 @@ impl TxnCoordinator {
                 Phase::Empty | Phase::CompleteCommit | Phase::CompleteAbort => None,
             };
             if let Some(kind) = ending {
-                finish_recovered(inner, &entry, &state, offset, kind)?;
+                finish_recovered(inner, &entry, &state, kind)?;
             }
             ids.insert(id, Arc::new(Mutex::new(entry)));
         }
         drop(ids);
+        apply_offsets(inner, states.offsets)?;
         // Records of transactions the state lost (a machine crash before it reached the
         // disk, while the records did): their partitions' logs show them open. Abort them.
         for topic in inner.all_topics() {
@@ -301,26 +386,95 @@ impl TxnCoordinator {
     }
 }
 
-/// Reads every state record of the state topic's log: the latest (and its offset) per id.
-fn read_states(log: &PartitionLog, latest: &mut HashMap<String, (u64, StateRecord)>) -> Result<()> {
+/// Reads every record of the state topic's log: the latest state (and its offset) per id,
+/// the latest offset record per group partition.
+fn read_states(log: &PartitionLog, states: &mut States) -> Result<()> {
     log.read_batches(log.log_start_offset(), |batch| {
         let bytes = batch.bytes();
         for record in batch.records()? {
             let record = record?;
             let field = |r: Option<std::ops::Range<usize>>| r.and_then(|r| bytes.get(r));
-            let (Some(key), Some(value)) = (field(record.key), field(record.value)) else {
+            let Some(key) = field(record.key) else {
                 continue;
             };
-            let id = String::from_utf8_lossy(key).into_owned();
-            let state: StateRecord =
-                serde_json::from_slice(value).map_err(|source| Error::Serde {
-                    context: format!("{STATE_TOPIC}-0@{}", record.offset),
-                    source,
-                })?;
-            latest.insert(id, (record.offset, state));
+            let value = field(record.value);
+            let decode_error = |source| Error::Serde {
+                context: format!("{STATE_TOPIC}-0@{}", record.offset),
+                source,
+            };
+            if let Some(group_partition) = parse_offset_key(key) {
+                let value = value
+                    .map(serde_json::from_slice::<OffsetRecord>)
+                    .transpose()
+                    .map_err(decode_error)?;
+                states
+                    .offsets
+                    .insert(group_partition, (record.offset, value));
+            } else if let Some(value) = value {
+                let id = String::from_utf8_lossy(key).into_owned();
+                let state: StateRecord = serde_json::from_slice(value).map_err(decode_error)?;
+                states.latest.insert(id, state);
+            }
         }
         Ok(ControlFlow::Continue(()))
     })
+}
+
+/// Applies the offsets committed by transactions, read back at open, to the groups'
+/// stores, which keep a later commit where a group has one. Offsets of a topic deleted by a
+/// delete the crash interrupted are tombstoned.
+fn apply_offsets(
+    inner: &Inner,
+    offsets: HashMap<(String, TopicPartition), (u64, Option<OffsetRecord>)>,
+) -> Result<()> {
+    let mut by_group: BTreeMap<String, Vec<(TopicPartition, u64, u64)>> = BTreeMap::new();
+    let mut orphans = Vec::new();
+    for ((group_id, tp), (at, record)) in offsets {
+        let Some(record) = record else {
+            continue;
+        };
+        if inner.existing_topic(&tp.topic).is_err() {
+            orphans.push(offset_key(&group_id, &tp));
+            continue;
+        }
+        by_group
+            .entry(group_id)
+            .or_default()
+            .push((tp, record.offset, at));
+    }
+    for (group_id, offsets) in by_group {
+        inner.offsets().apply_transaction(&group_id, &offsets);
+    }
+    if !orphans.is_empty() {
+        append_states(inner, orphans.into_iter().map(|k| (k, None)), false)?;
+    }
+    Ok(())
+}
+
+/// Tombstones every transactional offset committed for `topic`, which was deleted: a new
+/// topic of the same name starts with no committed offsets.
+pub(crate) fn forget_topic(inner: &Inner, topic: &str) -> Result<()> {
+    if inner.existing_topic(STATE_TOPIC).is_err() {
+        return Ok(());
+    }
+    let offsets = inner.offsets();
+    let keys: Vec<Vec<u8>> = offsets
+        .groups()
+        .into_iter()
+        .flat_map(|group_id| {
+            offsets
+                .all(&group_id)
+                .into_keys()
+                .filter(|tp| tp.topic == topic)
+                .map(|tp| offset_key(&group_id, &tp))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    append_states(inner, keys.into_iter().map(|k| (k, None)), true)?;
+    Ok(())
 }
 
 /// Ends a transaction that recovery found unfinished.
@@ -328,7 +482,6 @@ fn finish_recovered(
     inner: &Inner,
     entry: &TxnEntry,
     state: &StateRecord,
-    decided_at: u64,
     kind: ControlType,
 ) -> Result<()> {
     let origin = entry.origin();
@@ -360,20 +513,18 @@ fn finish_recovered(
             log.append_control(origin, marker, p.start, now)?;
         }
     }
+    let completed = entry.record(Phase::completed(kind), None);
     if kind == ControlType::Commit {
-        for group in &state.offsets {
-            let offsets: Vec<(TopicPartition, u64)> = group
-                .offsets
-                .iter()
-                .map(|(t, p, o)| (TopicPartition::new(t.clone(), *p), *o))
-                .collect();
-            inner
-                .offsets()
-                .commit_transaction(&group.group_id, &offsets, decided_at)?;
-        }
+        complete_commit(
+            inner,
+            &entry.id,
+            &completed,
+            state.offsets_to_commit(),
+            true,
+        )?;
+    } else {
+        write_state(inner, &entry.id, &completed, true)?;
     }
-    let phase = Phase::completed(kind);
-    write_state(inner, &entry.id, &entry.record(phase, None), true)?;
     tracing::info!(
         transactional_id = %entry.id,
         committed = kind == ControlType::Commit,
@@ -392,28 +543,73 @@ fn partition_log(inner: &Inner, topic: &str, partition: u32) -> Option<Arc<Parti
 /// Appends a state record for `id`; with `sync`, returns once it is on stable storage.
 /// Returns its offset.
 fn write_state(inner: &Inner, id: &str, record: &StateRecord, sync: bool) -> Result<u64> {
+    let value = state_json(id, record)?;
+    append_states(inner, [(id.as_bytes().to_vec(), Some(value))], sync)
+}
+
+fn state_json(id: &str, value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|source| Error::Serde {
+        context: format!("the state of transactional id {id:?}"),
+        source,
+    })
+}
+
+/// Appends `completed` (`complete_commit`) for `id` and, in the same batch, a record for
+/// each offset the transaction commits; then applies the offsets to the groups' stores,
+/// each marked with its record's offset in the topic (the stores keep a later commit).
+fn complete_commit<'a>(
+    inner: &Inner,
+    id: &str,
+    completed: &StateRecord,
+    offsets: impl Iterator<Item = (&'a str, TopicPartition, u64)> + Clone,
+    sync: bool,
+) -> Result<()> {
+    let mut records = vec![(id.as_bytes().to_vec(), Some(state_json(id, completed)?))];
+    for (group_id, tp, offset) in offsets.clone() {
+        let value = state_json(id, &OffsetRecord { offset })?;
+        records.push((offset_key(group_id, &tp), Some(value)));
+    }
+    let mut at = append_states(inner, records, sync)?;
+    for (group_id, tp, offset) in offsets {
+        at += 1;
+        inner
+            .offsets()
+            .apply_transaction(group_id, &[(tp, offset, at)]);
+    }
+    Ok(())
+}
+
+/// Appends records (key, value or tombstone) to the state topic in one batch; with `sync`,
+/// returns once they are on stable storage. Returns the first one's offset.
+fn append_states(
+    inner: &Inner,
+    records: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    sync: bool,
+) -> Result<u64> {
+    let log = state_log(inner)?;
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = records.into_iter().collect();
+    let now = now_ms();
+    let entries = records.iter().map(|(key, value)| Entry {
+        timestamp: now,
+        key: Some(key),
+        value: value.as_deref(),
+        headers: &[],
+    });
+    let offset = log.append(entries, Origin::NONE, now)?;
+    if sync {
+        log.sync_to(offset + records.len() as u64)?;
+    }
+    Ok(offset)
+}
+
+/// The log of the state topic, created on first use.
+fn state_log(inner: &Inner) -> Result<Arc<PartitionLog>> {
     let config = TopicConfig::default()
         .cleanup_policy(CleanupPolicy::Compact)
         .segment_bytes(1 << 20)
         .retention_ms(-1);
     let topic = inner.internal_topic(STATE_TOPIC, config)?;
-    let log = topic.partition(0)?;
-    let value = serde_json::to_vec(record).map_err(|source| Error::Serde {
-        context: format!("the state of transactional id {id:?}"),
-        source,
-    })?;
-    let now = now_ms();
-    let entry = Entry {
-        timestamp: now,
-        key: Some(id.as_bytes()),
-        value: Some(&value),
-        headers: &[],
-    };
-    let offset = log.append(std::iter::once(entry), Origin::NONE, now)?;
-    if sync {
-        log.sync_to(offset + 1)?;
-    }
-    Ok(offset)
+    topic.partition(0).map(Arc::clone)
 }
 
 /// Registers `tp` with the open transaction before its first record goes there.
@@ -452,7 +648,7 @@ pub(crate) fn begin(entry: &mut TxnEntry) -> Result<()> {
         started: Instant::now(),
         partitions: BTreeMap::new(),
         offsets: BTreeMap::new(),
-        decided_at: None,
+        decided: false,
     });
     Ok(())
 }
@@ -514,35 +710,63 @@ pub(crate) fn commit(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
             entry.id
         )));
     };
-    if let Some(decided_at) = open.decided_at {
-        // An earlier attempt decided, then failed to finish: finish it.
-        return end(inner, entry, ControlType::Commit, Some(decided_at));
-    }
-    let stale = open
-        .offsets
-        .values()
-        .find_map(|(group, _)| check_group(inner, group).err());
-    if let Some(e) = stale {
-        abort(inner, entry)?;
-        return Err(e);
-    }
-    // The records first, then the decision: a decision on stable storage names records that
-    // are too. (Issued in parallel, the two fsyncs took longer here, the file system's
-    // journal serializing them.) The decision also names each partition's high watermark,
-    // so recovery can check the records are there.
-    let mut decision = entry.record(Phase::PrepareCommit, Some(open));
-    for p in &mut decision.partitions {
-        if let Some(log) = partition_log(inner, &p.topic, p.partition) {
-            let end = log.high_watermark();
-            log.sync_to(end)?;
-            p.end = Some(end);
+    // Once decided (by this call, or by an earlier one that then failed), the transaction
+    // can only be committed: the decision may be on disk, and recovery would commit it.
+    if !open.decided {
+        if open.partitions.is_empty() && !open.has_offsets() {
+            // Nothing was written: nothing to make durable.
+            entry.open = None;
+            return Ok(());
         }
+        let stale = open
+            .offsets
+            .values()
+            .find_map(|(group, _)| check_group(inner, group).err());
+        if let Some(e) = stale {
+            abort(inner, entry)?;
+            return Err(e);
+        }
+        decide(inner, entry)?;
     }
-    let decided_at = write_state(inner, &entry.id, &decision, true)?;
+    let Some(open) = entry.open.as_ref() else {
+        return Ok(());
+    };
+    // Records and decision reach the disk in one round of the group commit (should the
+    // machine stop with the decision on disk and records not, recovery finds them missing
+    // and aborts: the commit had not returned). A commit whose marker is its commit point
+    // syncs its one partition after the marker instead (in `end`).
+    if !open.commits_by_marker() {
+        let records: Vec<_> = open
+            .partitions
+            .keys()
+            .filter_map(|tp| partition_log(inner, &tp.topic, tp.partition))
+            .map(|log| {
+                let end = log.high_watermark();
+                (log, end)
+            })
+            .collect();
+        let state = state_log(inner)?;
+        let decision = state.high_watermark();
+        inner
+            .transactions()
+            .decisions
+            .sync(&records, &(state, decision))?;
+    }
+    end(inner, entry, ControlType::Commit)
+}
+
+/// Writes the commit decision, naming each partition's high watermark (the transaction's
+/// records there lie below it), and marks the transaction decided.
+fn decide(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
+    let mut decision = entry.record(Phase::PrepareCommit, entry.open.as_ref());
+    for p in &mut decision.partitions {
+        p.end = partition_log(inner, &p.topic, p.partition).map(|log| log.high_watermark());
+    }
+    write_state(inner, &entry.id, &decision, false)?;
     if let Some(open) = entry.open.as_mut() {
-        open.decided_at = Some(decided_at);
+        open.decided = true;
     }
-    end(inner, entry, ControlType::Commit, Some(decided_at))
+    Ok(())
 }
 
 /// Aborts the open transaction.
@@ -567,17 +791,12 @@ pub(crate) fn abort(inner: &Inner, entry: &mut TxnEntry) -> Result<()> {
             false,
         )?;
     }
-    end(inner, entry, ControlType::Abort, None)
+    end(inner, entry, ControlType::Abort)
 }
 
-/// Writes the markers (and, for a commit decided at `decided_at`, the offsets), then the
-/// completed state; the transaction is closed.
-fn end(
-    inner: &Inner,
-    entry: &mut TxnEntry,
-    kind: ControlType,
-    decided_at: Option<u64>,
-) -> Result<()> {
+/// Writes the markers, then the completed state (and a commit's offsets); the transaction
+/// is closed. A commit comes here decided.
+fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
     let origin = entry.origin();
     let Some(open) = entry.open.as_ref() else {
         return Ok(());
@@ -587,6 +806,7 @@ fn end(
         kind,
         coordinator_epoch: 0,
     };
+    let sync_markers = kind == ControlType::Commit && open.commits_by_marker();
     for (tp, start) in &open.partitions {
         let Some(log) = partition_log(inner, &tp.topic, tp.partition) else {
             continue;
@@ -596,21 +816,22 @@ fn end(
         if log.transaction_open(origin.producer_id) {
             log.append_control(origin, marker, *start, now)?;
         }
-    }
-    if let Some(decided_at) = decided_at {
-        for (group_id, (_, offsets)) in &open.offsets {
-            let offsets: Vec<(TopicPartition, u64)> =
-                offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
-            inner
-                .offsets()
-                .commit_transaction(group_id, &offsets, decided_at)?;
+        if sync_markers {
+            log.sync_to(log.high_watermark())?;
         }
     }
-    let written = !open.partitions.is_empty() || decided_at.is_some();
-    entry.open = None;
-    if written {
-        let phase = Phase::completed(kind);
-        write_state(inner, &entry.id, &entry.record(phase, None), false)?;
+    let completed = entry.record(Phase::completed(kind), None);
+    if kind == ControlType::Commit {
+        complete_commit(
+            inner,
+            &entry.id,
+            &completed,
+            open.offsets_to_commit(),
+            false,
+        )?;
+    } else if !open.partitions.is_empty() {
+        write_state(inner, &entry.id, &completed, false)?;
     }
+    entry.open = None;
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! coordinator keeping each transaction's state durably is in [`coordinator`].
 
 pub(crate) mod coordinator;
+mod group_commit;
 
 use std::sync::Arc;
 
