@@ -386,8 +386,8 @@ impl TxnCoordinator {
     }
 }
 
-/// Reads every record of the state topic's log: the latest state (and its offset) per id,
-/// the latest offset record per group partition.
+/// Reads every record of the state topic's log: the latest state per id, the latest offset
+/// record (and its offset in the topic) per group partition.
 fn read_states(log: &PartitionLog, states: &mut States) -> Result<()> {
     log.read_batches(log.log_start_offset(), |batch| {
         let bytes = batch.bytes();
@@ -547,6 +547,7 @@ fn write_state(inner: &Inner, id: &str, record: &StateRecord, sync: bool) -> Res
     append_states(inner, [(id.as_bytes().to_vec(), Some(value))], sync)
 }
 
+/// A record's value for the state topic, as JSON.
 fn state_json(id: &str, value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|source| Error::Serde {
         context: format!("the state of transactional id {id:?}"),
