@@ -19,7 +19,8 @@ const FUZZ_TOPIC_JSON: &str = r#"{
   "max_record_bytes": 1048576,
   "cleanup_policy": "delete",
   "delete_retention_ms": 86400000,
-  "index_interval_bytes": 128
+  "index_interval_bytes": 128,
+  "compression": "none"
 }"#;
 
 /// `open_dir` flag: write a `.clean` marker (a clean shutdown) with the header's fields.
@@ -148,7 +149,7 @@ fn header_invariants(h: &strom::storage::batch::BatchHeader) {
             let last = i64::try_from(h.last_offset());
             assert!(last.is_ok(), "v2 offsets past i64::MAX");
             assert!(h.attributes < 0x40, "v2 attributes {:#x}", h.attributes);
-            assert!(h.compression() <= 4, "v2 codec {}", h.compression());
+            assert!(h.compression().code() <= 4, "v2 codec {}", h.compression());
             assert_eq!(h.origin.transactional, h.is_transactional());
             v2::HEADER_BYTES
         }
@@ -157,7 +158,7 @@ fn header_invariants(h: &strom::storage::batch::BatchHeader) {
     // The smallest record is 7 bytes in both versions.
     let body = h.length as usize - header_bytes;
     assert!(body >= 7, "length {} below the smallest batch", h.length);
-    if h.compression() == 0 {
+    if h.compression() == strom::Compression::None {
         assert!(body / 7 >= h.record_count as usize, "record_count past length");
     }
 }
@@ -247,6 +248,43 @@ fn arbitrary_headers(data: &[u8]) {
     }
 }
 
+/// A batch that checks decompresses to an uncompressed batch with the same header fields
+/// (but attributes, length and checksum), whose records then decode as any batch's; or it
+/// fails with an error. Never a panic, nor more than `MAX_DECOMPRESSED_BYTES` of records.
+fn decompress_one(data: &[u8]) {
+    use strom::storage::batch::{self, HEADER_BYTES, MAX_DECOMPRESSED_BYTES};
+    use strom::Compression;
+    let Ok(original) = batch::check(data) else {
+        return;
+    };
+    match batch::decompress(data) {
+        Ok(plain) => {
+            let h = batch::check(&plain).expect("a decompressed batch checks");
+            assert_eq!(h.compression(), Compression::None);
+            assert!(plain.len() <= HEADER_BYTES.max(h.length as usize));
+            assert!(plain.len() - HEADER_BYTES.min(plain.len()) <= MAX_DECOMPRESSED_BYTES);
+            assert_eq!(
+                (h.base_offset, h.record_count, h.last_offset_delta, h.origin),
+                (
+                    original.base_offset,
+                    original.record_count,
+                    original.last_offset_delta,
+                    original.origin
+                )
+            );
+            assert_eq!(h.attributes, original.attributes & !0x07);
+            if original.compression() != Compression::None {
+                // Its records decode, or fail with an error, like any batch's.
+                decode_one(&plain);
+            }
+        }
+        Err(e) => {
+            assert_ne!(original.compression(), Compression::None, "{e}");
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
 fn decode_one(data: &[u8]) {
     use strom::storage::batch;
     let header = batch::read_header(data);
@@ -267,6 +305,9 @@ fn decode_one(data: &[u8]) {
         assert!(!e.to_string().is_empty());
     }
     arbitrary_headers(data);
+    if checked.is_ok() {
+        decompress_one(data);
+    }
     let top = header
         .as_ref()
         .map_or(i64::MAX as u64, |h| i64::MAX as u64 - u64::from(h.last_offset_delta));
@@ -286,7 +327,9 @@ fn decode_one(data: &[u8]) {
     let it = match batch::records(data) {
         Ok(it) => it,
         Err(e) => {
-            let compressed = checked.as_ref().is_ok_and(|h| h.compression() != 0);
+            let compressed = checked
+                .as_ref()
+                .is_ok_and(|h| h.compression() != strom::Compression::None);
             assert!(
                 checked.is_err() || compressed,
                 "check Ok but records failed: {e:?}"
@@ -297,7 +340,11 @@ fn decode_one(data: &[u8]) {
     };
     let h = *it.header();
     assert_eq!(header.as_ref().ok(), Some(&h));
-    assert_eq!(h.compression(), 0, "records of a compressed batch");
+    assert_eq!(
+        h.compression(),
+        strom::Compression::None,
+        "records of a compressed batch"
+    );
     let (decoded, errors) = decode_records(data, it);
     let ok = decoded.len();
     assert!(errors <= 1, "more than one error");

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::storage::batch::Compression;
 
 /// When appended data is forced to stable storage (fsync).
 ///
@@ -179,6 +180,9 @@ pub struct TopicConfig {
     pub delete_retention_ms: i64,
     /// Bytes of log between entries of the sparse indexes. By default, 4096 (Kafka's).
     pub index_interval_bytes: u32,
+    /// The codec batches are compressed with as they are written (Kafka's
+    /// `compression.type`). By default, [`Compression::None`].
+    pub compression: Compression,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -197,6 +201,7 @@ impl Default for TopicConfig {
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: DAY_MS,
             index_interval_bytes: 4096,
+            compression: Compression::None,
         }
     }
 }
@@ -265,6 +270,29 @@ impl TopicConfig {
         self
     }
 
+    /// Sets the codec batches are compressed with as they are written (Kafka's
+    /// `compression.type`): each batch's records are compressed together, and read back
+    /// transparently. Changed with
+    /// [`Broker::alter_topic`](crate::Broker::alter_topic), it applies to batches written
+    /// afterwards; older ones stay as they are, and readable. A batch that compression does
+    /// not make smaller (a single small record, often) is stored uncompressed. By default,
+    /// [`Compression::None`].
+    ///
+    /// ```
+    /// use strom::{Broker, Compression, TopicConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("readings", TopicConfig::default().compression(Compression::Zstd))?;
+    /// assert_eq!(broker.describe_topic("readings")?.config.compression, Compression::Zstd);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.compression = codec;
+        self
+    }
+
     /// As `validate`, with the topic's name in the message.
     pub(crate) fn validate_for(&self, topic: &str) -> Result<()> {
         self.validate().map_err(|e| match e {
@@ -278,6 +306,12 @@ impl TopicConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.partitions == 0 {
             return Err(invalid("partitions must be at least 1"));
+        }
+        if !self.compression.is_available() {
+            return Err(invalid(format!(
+                "compression {0} is not in this build of strom (its cargo feature `{0}` is off)",
+                self.compression
+            )));
         }
         // Every partition is a directory with an open segment; past this the process runs out
         // of file descriptors and address space long before it is useful.

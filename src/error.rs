@@ -224,6 +224,15 @@ pub enum CorruptKind {
     /// A metadata file (a topic's `topic.json`, the committed offsets) does not parse or
     /// holds values strom cannot use.
     Metadata(String),
+    /// A compressed batch's records do not decompress: malformed, larger than
+    /// [`MAX_DECOMPRESSED_BYTES`](crate::storage::batch::MAX_DECOMPRESSED_BYTES), or
+    /// compressed with a codec this build of strom lacks (its cargo feature is off).
+    Compression {
+        /// The batch's codec.
+        codec: crate::Compression,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for CorruptKind {
@@ -249,6 +258,9 @@ impl fmt::Display for CorruptKind {
             ),
             Self::Record(what) => write!(f, "malformed record: {what}"),
             Self::Metadata(what) => write!(f, "unusable metadata: {what}"),
+            Self::Compression { codec, reason } => {
+                write!(f, "{codec}-compressed records: {reason}")
+            }
         }
     }
 }

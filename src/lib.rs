@@ -94,6 +94,7 @@ pub use crate::error::{CorruptKind, Error, Result};
 pub use crate::group::{GroupDescription, GroupMetadata, MemberDescription, PartitionLag};
 pub use crate::producer::Producer;
 pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
+pub use crate::storage::batch::Compression;
 pub use crate::topic::{PartitionDescription, TopicDescription};
 pub use crate::transaction::TransactionalProducer;
 

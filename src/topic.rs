@@ -328,6 +328,7 @@ pub(crate) fn log_settings(config: &TopicConfig, sync: SyncPolicy) -> LogSetting
         segment_ms: config.segment_ms,
         index_interval_bytes: u64::from(config.index_interval_bytes),
         sync,
+        compression: config.compression,
     }
 }
 

@@ -257,7 +257,7 @@ fn strom_reads_every_header_field_kafka_wrote() {
             "{}",
             v.name
         );
-        assert_eq!(header.compression(), 0, "{}", v.name);
+        assert_eq!(header.compression(), strom::Compression::None, "{}", v.name);
         assert_eq!(
             header.next_offset(),
             want.base_offset + u64::from(want.last_offset_delta) + 1,

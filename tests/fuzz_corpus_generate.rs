@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use strom::storage::batch::{self, v1, v2, ControlRecord, ControlType, Entry, Origin};
-use strom::{Broker, Record, TopicConfig};
+use strom::{Broker, Compression, Record, TopicConfig};
 
 include!("../fuzz/common.rs");
 
@@ -191,6 +191,48 @@ fn valid_batches() -> Vec<(&'static str, Vec<u8>)> {
         ("valid-control-commit", marker(9, ControlType::Commit, TS0)),
         ("valid-control-abort", marker(9, ControlType::Abort, TS0)),
     ]
+}
+
+/// A batch of weather readings compressed with each codec, as a topic with that
+/// `compression` writes it; and a zstd batch whose records decompress past the limit.
+fn compressed_batches() -> Vec<(String, Vec<u8>)> {
+    let values: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                r#"{{"city":"London","temp":{}.5,"humidity":{}}}"#,
+                i % 30,
+                60 + i % 9
+            )
+        })
+        .collect();
+    let hs = sample_headers();
+    let entries: Vec<Entry<'_>> = values
+        .iter()
+        .zip(TS0..)
+        .enumerate()
+        .map(|(i, (v, ts))| {
+            entry(
+                ts,
+                Some(b"London"),
+                Some(v.as_bytes()),
+                if i == 3 { &hs } else { &[] },
+            )
+        })
+        .collect();
+    let plain = encode_with(12, TXN, &entries);
+    let mut out = Vec::new();
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let bytes = batch::compress(&plain, codec).expect("compress");
+        assert_eq!(batch::check(&bytes).expect("checks").compression(), codec);
+        assert_eq!(batch::decompress(&bytes).expect("decompresses"), plain);
+        out.push((format!("valid-compressed-{codec}"), bytes));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -684,6 +726,9 @@ fn write_batch_corpus() {
     assert_crafted(&crafted);
     for (name, bytes) in valid.iter().chain(&crafted).chain(&v1s) {
         files.push(((*name).to_string(), bytes.clone()));
+    }
+    for (name, bytes) in compressed_batches() {
+        files.push((name, bytes));
     }
     let three = &valid[4].1;
     let headers = &valid[3].1;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::{hidden_from_committed, PartitionLog};
 use crate::error::{Error, Result};
-use crate::storage::batch::{self, Entry, RecordRef};
+use crate::storage::batch::{self, Compression, Entry, RecordRef};
 use crate::storage::mapping::Mapping;
 use crate::storage::segment::Segment;
 
@@ -117,7 +117,7 @@ impl PartitionLog {
             }
             removed += total - kept.len();
             rewritten += 1;
-            let bytes = encode_runs(&kept).map_err(|source| Error::Encode {
+            let bytes = encode_runs(&kept, self.compression()).map_err(|source| Error::Encode {
                 path: segment.path().to_path_buf(),
                 source,
             })?;
@@ -162,8 +162,9 @@ fn owned(map: &Mapping, pos: usize, version: u8, record: &RecordRef) -> Kept {
     }
 }
 
-/// Encodes `kept` as batches of consecutive offsets (a batch's offsets are contiguous).
-fn encode_runs(kept: &[Kept]) -> Result<Vec<u8>, batch::EncodeError> {
+/// Encodes `kept` as batches of consecutive offsets (a batch's offsets are contiguous),
+/// compressed with `codec`.
+fn encode_runs(kept: &[Kept], codec: Compression) -> Result<Vec<u8>, batch::EncodeError> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < kept.len() {
@@ -187,6 +188,11 @@ fn encode_runs(kept: &[Kept]) -> Result<Vec<u8>, batch::EncodeError> {
             kept[start].offset,
             &entries,
         )?;
+        if codec != Compression::None {
+            let compressed = batch::compress(out.get(at..).unwrap_or_default(), codec)?;
+            out.truncate(at);
+            out.extend_from_slice(&compressed);
+        }
         start = end;
     }
     Ok(out)

@@ -16,14 +16,16 @@ pub(crate) use transactions::{hidden_from_committed, AbortedTxn};
 use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
-use crate::storage::batch::{self, ControlRecord, Encoded, Entry, Origin};
+use crate::storage::batch::{
+    self, BatchHeader, Compression, ControlRecord, Encoded, Entry, Origin,
+};
 use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
 pub(crate) use crate::storage::segment::MappedBatch;
@@ -42,6 +44,8 @@ pub(crate) struct LogSettings {
     pub(crate) index_interval_bytes: u64,
     /// When appends are fsynced.
     pub(crate) sync: SyncPolicy,
+    /// The codec new batches are compressed with.
+    pub(crate) compression: Compression,
 }
 
 impl LogSettings {
@@ -112,6 +116,9 @@ pub(crate) struct PartitionLog {
     compacted_to: AtomicU64,
     notify: Notify,
     transactions: Transactions,
+    /// The codec of `settings.compression`, read by every append without the writer's lock
+    /// (a compressed batch is encoded and compressed before the lock is taken).
+    compression: AtomicU8,
 }
 
 /// What an append means for the partition's transactions.
@@ -185,12 +192,21 @@ impl PartitionLog {
             compacted_to: AtomicU64::new(0),
             notify: Notify::default(),
             transactions,
+            compression: AtomicU8::new(settings.compression.code()),
         })
     }
 
     /// Applies changed topic settings; they take effect from the next append or roll.
     pub(crate) fn set_settings(&self, settings: LogSettings) {
-        self.writer.lock().settings = settings;
+        let mut writer = self.writer.lock();
+        self.compression
+            .store(settings.compression.code(), Ordering::Relaxed);
+        writer.settings = settings;
+    }
+
+    /// The codec new batches are compressed with.
+    pub(super) fn compression(&self) -> Compression {
+        Compression::from_code(self.compression.load(Ordering::Relaxed)).unwrap_or_default()
     }
 
     /// The last stable offset: the first offset of a transaction still open here, or the
@@ -300,15 +316,29 @@ impl PartitionLog {
         } else {
             Effect::None
         };
+        let codec = self.compression();
+        if codec != Compression::None && len <= batch::MAX_BATCH_BYTES {
+            // Encoded and compressed outside the writer's lock, then copied in whole.
+            let encode_error = |source| Error::Encode {
+                path: self.dir.clone(),
+                source,
+            };
+            let mut plain = vec![0; len];
+            batch::encode_from(&mut plain, 0, origin, entries).map_err(encode_error)?;
+            let bytes = batch::compress(&plain, codec).map_err(encode_error)?;
+            let header = batch::read_header(&bytes)
+                .map_err(|e| encode_error(batch::EncodeError::Invalid(e)))?;
+            return self.append_copy(&bytes, &header, effect, now_ms);
+        }
         self.append_with(len, now_ms, effect, |buf, base| {
             batch::encode_from(buf, base, origin, entries)
         })
     }
 
     /// Appends a batch encoded before its offsets were known (a version 2 batch, whose
-    /// checksum does not cover its base offset); returns the offset it starts at. The batch
-    /// is checked whole first, its records included: bytes from outside the process never
-    /// reach the log unchecked.
+    /// checksum does not cover its base offset), compressed or not; returns the offset it
+    /// starts at. The batch is checked whole first, its records included (decompressed):
+    /// bytes from outside the process never reach the log unchecked.
     #[cfg_attr(
         not(test),
         expect(
@@ -326,7 +356,16 @@ impl PartitionLog {
             return Err(invalid(batch::DecodeError::Version(header.version)));
         }
         if !header.is_control() {
-            for record in batch::records(bytes).map_err(invalid)? {
+            // A compressed batch's records are checked decompressed (and bounded: a
+            // decompression bomb is refused here, before it is stored).
+            let decompressed;
+            let plain = if header.compression() == Compression::None {
+                bytes
+            } else {
+                decompressed = batch::decompress(bytes).map_err(invalid)?;
+                &decompressed
+            };
+            for record in batch::records(plain).map_err(invalid)? {
                 record.map_err(invalid)?;
             }
         }
@@ -344,6 +383,18 @@ impl PartitionLog {
             }
             false => Effect::None,
         };
+        self.append_copy(bytes, &header, effect, now_ms)
+    }
+
+    /// Appends a whole encoded version 2 batch (`header` is its header), copied in and
+    /// moved to the next offset.
+    fn append_copy(
+        &self,
+        bytes: &[u8],
+        header: &BatchHeader,
+        effect: Effect,
+        now_ms: i64,
+    ) -> Result<u64> {
         self.append_with(bytes.len(), now_ms, effect, |buf, base| {
             buf.copy_from_slice(bytes);
             batch::set_base_offset(buf, base).map_err(batch::EncodeError::Invalid)?;

@@ -13,6 +13,7 @@ fn open(dir: &std::path::Path) -> PartitionLog {
         segment_ms: i64::MAX,
         index_interval_bytes: 4096,
         sync: SyncPolicy::Never,
+        compression: batch::Compression::None,
     };
     PartitionLog::open(dir, Arc::from("t"), 0, settings, None, 0).expect("open")
 }
@@ -156,4 +157,58 @@ fn the_aborted_transaction_index_survives_a_reopen() {
     assert_eq!((aborted[0].first_offset, aborted[0].last_offset), (1, 3));
     let log = open(dir.path());
     assert_eq!(log.aborted_from(0), aborted, "the index after a reopen");
+}
+
+/// A compressed batch from elsewhere (as a Kafka client sends one) is checked decompressed
+/// and stored as it came; one whose records decompress past the limit is refused. Should
+/// one reach a segment anyway (a damaged disk), reading it is an error naming the file.
+#[cfg(all(feature = "lz4", feature = "zstd"))]
+#[test]
+fn compressed_batches_from_elsewhere_are_checked_and_bombs_never_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = open(dir.path());
+    let owned: Vec<&'static [u8]> = (0..100)
+        .map(|i| [&b"reading 0"[..], b"reading 1", b"reading 2"][i % 3])
+        .collect();
+    let mut plain = vec![0; batch::encoded_len(&entries(&owned))];
+    batch::encode(&mut plain, 0, &entries(&owned)).expect("encode");
+    let packed = batch::compress(&plain, batch::Compression::Lz4).expect("compress");
+    assert_eq!(log.append_encoded(&packed, 1).expect("store"), 0);
+    assert_eq!(offsets_read(&log, 37), (37..100).collect::<Vec<_>>());
+
+    // One record's batch whose records section is a zstd frame of 64 MiB and a byte of
+    // zeroes: a few kilobytes.
+    let zeros = vec![0; batch::MAX_DECOMPRESSED_BYTES + 1];
+    let frame = zstd::stream::encode_all(&zeros[..], 3).expect("zstd");
+    let bomb = batch::with_records(
+        &plain[..batch::HEADER_BYTES + 10],
+        batch::Compression::Zstd,
+        &frame,
+    );
+    let refused = log.append_encoded(&bomb, 2);
+    assert!(
+        matches!(
+            &refused,
+            Err(crate::Error::Encode {
+                source: batch::EncodeError::Invalid(batch::DecodeError::Compression { .. }),
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(log.high_watermark(), 100);
+    let header = batch::read_header(&bomb).expect("header");
+    log.append_copy(&bomb, &header, super::Effect::None, 2)
+        .expect("stored unchecked, as a damaged disk might hold it");
+    let read = log.read_batches(100, |_| Ok(ControlFlow::Continue(())));
+    assert!(
+        matches!(
+            &read,
+            Err(crate::Error::Corrupt {
+                kind: crate::CorruptKind::Compression { .. },
+                ..
+            })
+        ),
+        "{read:?}"
+    );
 }

@@ -28,13 +28,23 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{IoContext, Result};
 
-/// A shared or read-only map of a log file.
+/// A shared or read-only map of a log file (or bytes in memory that stand for part of
+/// one: see [`Mapping::in_memory`]).
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    raw: MmapRaw,
+    memory: Memory,
     len: usize,
     /// Bytes from the start that are written for good and may be read; never above `len`.
     published: AtomicUsize,
+}
+
+/// Where a [`Mapping`]'s bytes are.
+#[derive(Debug)]
+enum Memory {
+    /// A file's pages.
+    File(MmapRaw),
+    /// The heap, never written again.
+    Heap(Vec<u8>),
 }
 
 /// The single writer of a writable [`Mapping`]: the only way to reach its unpublished bytes.
@@ -59,7 +69,7 @@ impl Mapping {
         // (the caller preallocated it), so no access through the map is past its end.
         let raw = MmapOptions::new().len(len).map_raw(file).at(path)?;
         let map = Arc::new(Self {
-            raw,
+            memory: Memory::File(raw),
             len,
             published: AtomicUsize::new(published.min(len)),
         });
@@ -79,10 +89,30 @@ impl Mapping {
             .map_raw_read_only(file)
             .at(path)?;
         Ok(Self {
-            raw,
+            memory: Memory::File(raw),
             len,
             published: AtomicUsize::new(len),
         })
+    }
+
+    /// Bytes in memory, all published: a compressed batch of a segment, decompressed.
+    /// Records read from it are handed out as from a file's map, sharing it by reference
+    /// count: one allocation per batch, none per record.
+    pub(crate) fn in_memory(bytes: Vec<u8>) -> Self {
+        let len = bytes.len();
+        Self {
+            memory: Memory::Heap(bytes),
+            len,
+            published: AtomicUsize::new(len),
+        }
+    }
+
+    /// The first byte.
+    fn as_ptr(&self) -> *const u8 {
+        match &self.memory {
+            Memory::File(raw) => raw.as_ptr(),
+            Memory::Heap(bytes) => bytes.as_ptr(),
+        }
     }
 
     /// How many bytes from the start are published.
@@ -98,9 +128,9 @@ impl Mapping {
         // written again while the map exists: the one `MapWriter` lends out only bytes at or
         // past it, and it moved past them only after the writes into them were done (its
         // `Release` store, our `Acquire` load). So a shared slice of them is sound for the
-        // map's lifetime.
+        // map's lifetime. Bytes in memory have no writer at all.
         unsafe {
-            std::slice::from_raw_parts(self.raw.as_ptr(), len)
+            std::slice::from_raw_parts(self.as_ptr(), len)
         }
     }
 
@@ -114,13 +144,16 @@ impl Mapping {
     /// so this only fills page tables: without it each page costs the appender a fault.
     pub(crate) fn populate(&self, range: Range<usize>) {
         let end = range.end.min(self.len);
+        let Memory::File(raw) = &self.memory else {
+            return;
+        };
         if range.start >= end {
             return;
         }
         // Only an optimisation: older kernels lack the advice, and pages then fault one by
         // one as before.
         #[cfg(target_os = "linux")]
-        let _ = self.raw.advise_range(
+        let _ = raw.advise_range(
             memmap2::Advice::PopulateWrite,
             range.start,
             end - range.start,
@@ -130,11 +163,14 @@ impl Mapping {
     /// Writes the pages of `range` back to the file and waits for the device (msync).
     pub(crate) fn sync(&self, range: Range<usize>, path: &Path) -> Result<()> {
         let end = range.end.min(self.len);
+        let Memory::File(raw) = &self.memory else {
+            return Ok(());
+        };
         if range.start >= end {
             return Ok(());
         }
         super::fault::check(super::fault::FaultPoint::Fsync, path)
-            .and_then(|()| self.raw.flush_range(range.start, end - range.start))
+            .and_then(|()| raw.flush_range(range.start, end - range.start))
             .at(path)
     }
 }
@@ -149,6 +185,9 @@ impl MapWriter {
     /// range lies inside the map and at or past the published end.
     pub(crate) fn unpublished(&mut self, range: Range<usize>) -> Option<&mut [u8]> {
         let map = &*self.map;
+        let Memory::File(raw) = &map.memory else {
+            return None;
+        };
         if range.start > range.end
             || range.end > map.len
             || range.start < map.published.load(Ordering::Relaxed)
@@ -164,7 +203,7 @@ impl MapWriter {
         // (`writable` makes exactly one and it is not `Clone`); the slice borrows it
         // mutably, so neither a second slice nor a `publish` can exist beside it.
         Some(unsafe {
-            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(range.start), range.len())
+            std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(range.start), range.len())
         })
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef};
+use super::batch::{self, BatchHeader, Compression, DecodeError, EncodeError, Encoded, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -261,7 +261,8 @@ impl Segment {
     /// whole and the high watermark moves past all of it, so it is a batch boundary.
     ///
     /// Every batch handed out has passed its CRC check; a damaged batch is an
-    /// [`Error::Corrupt`] naming this file and the batch's position. A zeroed header ends
+    /// [`Error::Corrupt`] naming this file and the batch's position. A compressed batch is
+    /// handed out decompressed (its map then holds just that batch, in memory). A zeroed header ends
     /// the segment's data when only zeroes follow it (the unwritten tail of a preallocated
     /// file); with data after it, it is damage. Batches before
     /// `from` are stepped over by their length, without a CRC pass.
@@ -363,18 +364,48 @@ impl Segment {
             }
             batch::verify(bytes, &header)
                 .map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
-            let batch = MappedBatch {
-                header,
-                map,
-                position: pos,
-                path: &self.path,
-            };
-            if emit(batch)?.is_break() {
+            if self
+                .emit_batch(map, pos, bytes, header, &mut emit)?
+                .is_break()
+            {
                 return Ok(ControlFlow::Break(()));
             }
             pos += len;
         }
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Hands `emit` the checked batch at `pos` of `map` (`bytes` from there on): as it lies
+    /// in the map, or, compressed, decompressed into memory, so readers see records the same
+    /// way from either.
+    fn emit_batch(
+        &self,
+        map: &Arc<Mapping>,
+        pos: usize,
+        bytes: &[u8],
+        header: BatchHeader,
+        emit: &mut impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
+        if header.compression() == Compression::None {
+            return emit(MappedBatch {
+                header,
+                map,
+                position: pos,
+                file_position: pos,
+                path: &self.path,
+            });
+        }
+        let damaged = |e| corrupt(&self.path, pos as u64, kind_of(e));
+        let bytes = batch::decompress(bytes).map_err(damaged)?;
+        let header = batch::read_header(&bytes).map_err(damaged)?;
+        let decompressed = Arc::new(Mapping::in_memory(bytes));
+        emit(MappedBatch {
+            header,
+            map: &decompressed,
+            position: 0,
+            file_position: pos,
+            path: &self.path,
+        })
     }
 
     /// The offset of the first record with a timestamp at or after `timestamp`, if the
@@ -421,6 +452,9 @@ pub(crate) struct MappedBatch<'a> {
     pub(crate) map: &'a Arc<Mapping>,
     /// Where the batch starts in the map.
     pub(crate) position: usize,
+    /// Where the batch starts in the segment's log file, for errors: `position`, unless the
+    /// batch was compressed and `map` holds it decompressed.
+    file_position: usize,
     /// The segment's log file, for errors.
     path: &'a Path,
 }
@@ -440,7 +474,7 @@ impl<'a> MappedBatch<'a> {
     /// [`Error::Corrupt`] naming the segment file and the batch's position for a record
     /// that does not decode (the CRC matched, so it was written so).
     pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
-        let (path, position) = (self.path, self.position as u64);
+        let (path, position) = (self.path, self.file_position as u64);
         let records = batch::records_with(self.bytes(), self.header)
             .map_err(|e| corrupt(path, position, kind_of(e)))?;
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
@@ -453,7 +487,7 @@ impl<'a> MappedBatch<'a> {
     /// well-formed marker.
     pub(crate) fn control_record(&self) -> Result<batch::ControlRecord> {
         batch::control_record(self.bytes())
-            .map_err(|e| corrupt(self.path, self.position as u64, kind_of(e)))
+            .map_err(|e| corrupt(self.path, self.file_position as u64, kind_of(e)))
     }
 
     /// The batch's records at or after offset `from`: a read that starts inside a batch
@@ -997,6 +1031,7 @@ pub(crate) fn kind_of(error: DecodeError) -> CorruptKind {
         DecodeError::Version(v) => CorruptKind::Version(v),
         DecodeError::Checksum { stored, computed } => CorruptKind::Checksum { stored, computed },
         DecodeError::Record(what) => CorruptKind::Record(what),
+        DecodeError::Compression { codec, reason } => CorruptKind::Compression { codec, reason },
     }
 }
 

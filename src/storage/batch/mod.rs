@@ -47,9 +47,19 @@
 //! [`encode`] and [`encode_with`] write a version 2 batch of [`Entry`]s into a buffer, in one
 //! pass plus one checksum pass, allocating nothing; [`encode_control`] writes a transaction
 //! marker. [`set_base_offset`] moves an encoded version 2 batch to another base offset.
+//!
+//! # Compression
+//!
+//! [`compress`] turns an encoded batch into one whose records are compressed with a
+//! [`Compression`] codec, as Kafka compresses them (the codec in the attributes, the header
+//! otherwise unchanged; each codec's framing is in [`compression`]); [`decompress`] turns it
+//! back into an uncompressed batch, which [`records`] then reads.
 
+pub mod compression;
 pub mod v1;
 pub mod v2;
+
+pub use compression::{Compression, UnknownCompression, MAX_DECOMPRESSED_BYTES};
 
 use std::fmt;
 use std::ops::Range;
@@ -163,6 +173,8 @@ pub enum EncodeError {
     TooLarge,
     /// A batch encoded elsewhere, handed over to be stored, is not a valid version 2 batch.
     Invalid(DecodeError),
+    /// The codec is not in this build of strom (its cargo feature is off), or failed.
+    Codec(Compression),
 }
 
 impl fmt::Display for EncodeError {
@@ -174,6 +186,10 @@ impl fmt::Display for EncodeError {
                 "batch too large for the format's 31-bit length and record count, or offsets past i64::MAX",
             ),
             Self::Invalid(e) => write!(f, "not a valid version 2 batch: {e}"),
+            Self::Codec(codec) => write!(
+                f,
+                "cannot compress with {codec}: this build of strom lacks it (cargo feature `{codec}`)"
+            ),
         }
     }
 }
@@ -201,6 +217,14 @@ pub enum DecodeError {
     /// A malformed record inside a checksum-valid batch, or a header field the format does not
     /// allow (`record_count` 0, unknown attributes, ...).
     Record(&'static str),
+    /// A compressed batch's records do not decompress: malformed, larger than
+    /// [`MAX_DECOMPRESSED_BYTES`], or compressed with a codec this build lacks.
+    Compression {
+        /// The batch's codec.
+        codec: Compression,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -217,6 +241,9 @@ impl fmt::Display for DecodeError {
                 )
             }
             Self::Record(what) => write!(f, "malformed batch: {what}"),
+            Self::Compression { codec, reason } => {
+                write!(f, "{codec}-compressed records: {reason}")
+            }
         }
     }
 }
@@ -281,10 +308,11 @@ impl BatchHeader {
         self.attributes & v2::CONTROL != 0
     }
 
-    /// The compression codec (attribute bits 0–2): 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    /// The compression codec (attribute bits 0–2). A header [`read_header`] gave always
+    /// names a known one; one built by hand with an unknown code reads as `None`.
     #[must_use]
-    pub fn compression(&self) -> u8 {
-        (self.attributes & v2::COMPRESSION_MASK) as u8
+    pub fn compression(&self) -> Compression {
+        Compression::from_code((self.attributes & v2::COMPRESSION_MASK) as u8).unwrap_or_default()
     }
 
     /// Where the records start: the header's size in this version.
@@ -382,6 +410,93 @@ pub(crate) struct Encoded {
 // Writers that build entries on the fly (instead of collecting them into a slice first)
 // size and encode them with these, in the format written.
 pub(crate) use v2::{encode_from, encoded_len_of};
+
+/// `batch`, an encoded version 2 batch that passed [`check`], with its records compressed
+/// with `codec`. Returned as it is when `codec` is [`Compression::None`], when it is
+/// compressed already or a control batch, when its records are larger than
+/// [`MAX_DECOMPRESSED_BYTES`], or when compressing does not make it smaller (often so for a
+/// single small record): a reader takes either.
+///
+/// ```
+/// use strom::storage::batch::{self, Compression, Entry};
+///
+/// let value = br#"{"city": "London", "temp": 15.59, "humidity": 64}"#;
+/// let entries = vec![Entry { timestamp: 0, key: None, value: Some(value), headers: &[] }; 50];
+/// let mut plain = vec![0; batch::encoded_len(&entries)];
+/// batch::encode(&mut plain, 0, &entries)?;
+/// let small = batch::compress(&plain, Compression::Zstd)?;
+/// assert!(small.len() < plain.len() / 4);
+/// assert_eq!(batch::check(&small)?.compression(), Compression::Zstd);
+/// assert_eq!(batch::decompress(&small)?, plain);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`EncodeError::Invalid`] if `batch` does not pass [`check`]; [`EncodeError::Codec`] if
+/// this build lacks `codec`.
+pub fn compress(batch: &[u8], codec: Compression) -> Result<Vec<u8>, EncodeError> {
+    let header = check(batch).map_err(EncodeError::Invalid)?;
+    let batch = batch.get(..header.length as usize).unwrap_or_default();
+    let records = batch.get(HEADER_BYTES..).unwrap_or_default();
+    let keep = codec == Compression::None
+        || header.version != v2::VERSION
+        || header.compression() != Compression::None
+        || header.is_control()
+        || records.len() > MAX_DECOMPRESSED_BYTES;
+    if keep {
+        return Ok(batch.to_vec());
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    out.extend_from_slice(batch.get(..HEADER_BYTES).unwrap_or_default());
+    compression::compress(codec, records, &mut out)?;
+    if out.len() >= batch.len() {
+        return Ok(batch.to_vec());
+    }
+    v2::reframe(&mut out, header.attributes | u16::from(codec.code()))
+        .map_err(EncodeError::Invalid)?;
+    Ok(out)
+}
+
+/// `batch`, a version 2 batch that passed [`check`], with its records decompressed: an
+/// uncompressed batch with the same header fields (attributes less the codec, its own
+/// length and checksum), which [`records`] reads. An uncompressed batch is returned as it
+/// is. Allocates once for the batch, however many records it holds.
+///
+/// # Errors
+///
+/// Those of [`read_header`]; [`DecodeError::Compression`] if the records do not
+/// decompress, would decompress past [`MAX_DECOMPRESSED_BYTES`], or use a codec this build
+/// lacks; [`DecodeError::Record`] if they cannot hold `record_count` records.
+pub fn decompress(batch: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let header = read_header(batch)?;
+    let batch = batch
+        .get(..header.length as usize)
+        .ok_or(DecodeError::Truncated)?;
+    let codec = header.compression();
+    if codec == Compression::None {
+        return Ok(batch.to_vec());
+    }
+    let compressed = batch.get(HEADER_BYTES..).unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER_BYTES + 4 * compressed.len());
+    out.extend_from_slice(batch.get(..HEADER_BYTES).unwrap_or_default());
+    compression::decompress(codec, compressed, MAX_DECOMPRESSED_BYTES, &mut out)?;
+    v2::reframe(&mut out, header.attributes & !v2::COMPRESSION_MASK)?;
+    // The header's checks of an uncompressed batch: enough bytes for `record_count`.
+    read_header(&out)?;
+    Ok(out)
+}
+
+/// For tests: the header of `plain` (an uncompressed version 2 batch) with `records` after
+/// it, taken as compressed with `codec`, its length and checksum set.
+#[cfg(test)]
+pub(crate) fn with_records(plain: &[u8], codec: Compression, records: &[u8]) -> Vec<u8> {
+    let header = read_header(plain).expect("a batch");
+    let mut out = plain[..HEADER_BYTES].to_vec();
+    out.extend_from_slice(records);
+    v2::reframe(&mut out, header.attributes | u16::from(codec.code())).expect("reframe");
+    out
+}
 
 /// Bytes of a control batch ([`encode_control`]).
 pub const CONTROL_BATCH_BYTES: usize = v2::CONTROL_BATCH_BYTES;
@@ -637,8 +752,8 @@ pub struct Records<'a> {
     min_delta: u32,
 }
 
-/// Iterates the records of a batch that passed [`check`]; `batch` starts at the batch's first
-/// byte.
+/// Iterates the records of an uncompressed batch that passed [`check`] (see [`decompress`]);
+/// `batch` starts at the batch's first byte.
 ///
 /// The checksum is not verified again, but every length is checked against the slice, so
 /// arbitrary bytes never cause a panic. Yields exactly `record_count` records; on malformed data
@@ -647,7 +762,7 @@ pub struct Records<'a> {
 /// # Errors
 ///
 /// Those of [`read_header`], [`DecodeError::Truncated`] if `batch` is shorter than `length`,
-/// and [`DecodeError::Record`] for a compressed batch (not read by this version).
+/// and [`DecodeError::Record`] for a compressed batch.
 pub fn records(batch: &[u8]) -> Result<Records<'_>, DecodeError> {
     records_with(batch, read_header(batch)?)
 }
@@ -657,8 +772,10 @@ pub(crate) fn records_with(batch: &[u8], header: BatchHeader) -> Result<Records<
     let batch = batch
         .get(..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
-    if header.compression() != 0 {
-        return Err(DecodeError::Record("compressed batches are not supported"));
+    if header.attributes & v2::COMPRESSION_MASK != 0 {
+        return Err(DecodeError::Record(
+            "compressed records: decompress the batch first",
+        ));
     }
     Ok(Records {
         batch,

@@ -43,7 +43,8 @@
 //! | 7–15 | 0                                                                             |
 //!
 //! When the codec is not 0, the records (bytes `61..length`) are compressed as one stream
-//! with that codec; this version reads uncompressed batches only.
+//! with that codec, framed as [`super::compression`] specifies; the header's other fields
+//! (`record_count`, the offsets and timestamps) describe the records as if uncompressed.
 //!
 //! # Record layout
 //!
@@ -222,6 +223,27 @@ fn field<const AT: usize, const N: usize>(head: &[u8; HEADER_BYTES]) -> [u8; N] 
 /// The checksum of a whole version 2 batch, as its `crc` field should hold it.
 pub(super) fn checksum(batch: &[u8]) -> u32 {
     crc_fast::crc32_iscsi(batch.get(CRC_START..).unwrap_or_default())
+}
+
+/// Gives a version 2 batch built from another one's header and new records (its length
+/// and checksum stale) its `attributes`, its length and its checksum.
+pub(super) fn reframe(batch: &mut [u8], attributes: u16) -> Result<(), DecodeError> {
+    let length = batch
+        .len()
+        .checked_sub(LENGTH_EXCLUDES)
+        .and_then(|l| i32::try_from(l).ok())
+        .ok_or(DecodeError::Length(u32::MAX))?;
+    let head = batch
+        .get_mut(..HEADER_BYTES)
+        .ok_or(DecodeError::Truncated)?;
+    head[8..12].copy_from_slice(&length.to_be_bytes());
+    head[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = checksum(batch);
+    batch
+        .get_mut(17..21)
+        .ok_or(DecodeError::Truncated)?
+        .copy_from_slice(&crc.to_be_bytes());
+    Ok(())
 }
 
 /// See [`super::set_base_offset`]; the header was read and is version 2.
