@@ -20,7 +20,8 @@ const FUZZ_TOPIC_JSON: &str = r#"{
   "cleanup_policy": "delete",
   "delete_retention_ms": 86400000,
   "index_interval_bytes": 128,
-  "compression": "none"
+  "compression": "none",
+  "rebatch_sealed": false
 }"#;
 
 /// `open_dir` flag: write a `.clean` marker (a clean shutdown) with the header's fields.

@@ -532,6 +532,9 @@ impl Inner {
                     if let Some(delete_retention_ms) = topic.compaction() {
                         log.compact(delete_retention_ms, now)?;
                     }
+                    if topic.rebatches_sealed() {
+                        log.rebatch()?;
+                    }
                     if let Some(retention) = topic.retention() {
                         log.apply_retention(retention, now)?;
                     }

@@ -183,6 +183,9 @@ pub struct TopicConfig {
     /// The codec batches are compressed with as they are written (Kafka's
     /// `compression.type`). By default, [`Compression::None`].
     pub compression: Compression,
+    /// Whether maintenance merges the small batches of sealed segments into larger ones,
+    /// compressed with `compression`. By default, `false`.
+    pub rebatch_sealed: bool,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -202,6 +205,7 @@ impl Default for TopicConfig {
             delete_retention_ms: DAY_MS,
             index_interval_bytes: 4096,
             compression: Compression::None,
+            rebatch_sealed: false,
         }
     }
 }
@@ -290,6 +294,27 @@ impl TopicConfig {
     #[must_use]
     pub fn compression(mut self, codec: Compression) -> Self {
         self.compression = codec;
+        self
+    }
+
+    /// Lets maintenance rewrite this topic's sealed segments, merging runs of small batches
+    /// (records sent one `send` at a time, each its own batch) into batches of up to 256 KiB
+    /// of records compressed with [`compression`](Self::compression): a single small record
+    /// does not compress, many together do. Every record keeps its offset, timestamp, key,
+    /// value and headers; transactional batches and markers are kept as they are. Costs a
+    /// rewrite of each sealed segment once. By default, `false`.
+    ///
+    /// ```
+    /// use strom::{Compression, TopicConfig};
+    ///
+    /// let config = TopicConfig::default()
+    ///     .compression(Compression::Zstd)
+    ///     .rebatch_sealed(true);
+    /// assert!(config.rebatch_sealed);
+    /// ```
+    #[must_use]
+    pub fn rebatch_sealed(mut self, rebatch: bool) -> Self {
+        self.rebatch_sealed = rebatch;
         self
     }
 

@@ -206,6 +206,11 @@ impl Topic {
         Ok(topic)
     }
 
+    /// Whether maintenance rebatches the topic's sealed segments.
+    pub(crate) fn rebatches_sealed(&self) -> bool {
+        self.config.rebatch_sealed
+    }
+
     /// How long tombstones stay, if the topic is compacted.
     pub(crate) fn compaction(&self) -> Option<i64> {
         matches!(

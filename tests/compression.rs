@@ -349,3 +349,76 @@ fn transactions_commit_and_abort_compressed_batches() -> Result<()> {
     );
     Ok(())
 }
+
+/// Single sends are stored one record a batch, which does not compress; with
+/// `rebatch_sealed`, maintenance merges sealed segments' runs into compressed batches.
+/// Records, offsets and what readers of committed data see stay as they were.
+#[test]
+fn maintenance_rebatches_single_sends_into_compressed_batches() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    // Kept for ever: the readings' timestamps are from 2023.
+    let config = TopicConfig::default()
+        .segment_bytes(64 << 10)
+        .retention_ms(-1)
+        .compression(Compression::Zstd)
+        .rebatch_sealed(true);
+    broker.create_topic("readings", config)?;
+    let producer = broker.producer();
+    let txn = broker.transactional_producer("detector")?;
+    for i in 0..2000 {
+        producer.send("readings", reading(i))?;
+        if i == 700 || i == 900 {
+            // A transaction in the middle: aborted, then committed.
+            txn.begin_transaction()?;
+            txn.send("readings", Record::new(format!("in transaction {i}")))?;
+            if i == 700 {
+                txn.abort_transaction()?;
+            } else {
+                txn.commit_transaction()?;
+            }
+        }
+    }
+    let tp = TopicPartition::new("readings", 0);
+    let committed = read(&broker, &tp, 0, IsolationLevel::ReadCommitted)?;
+    let everything = read(&broker, &tp, 0, IsolationLevel::ReadUncommitted)?;
+    assert_eq!(everything.len(), 2002);
+    let before = broker.describe_topic("readings")?.partitions[0].size_bytes;
+    broker.run_maintenance()?;
+    let after = broker.describe_topic("readings")?.partitions[0].size_bytes;
+    assert!(
+        after * 3 < before,
+        "{after} bytes after rebatching, {before} before"
+    );
+    let offsets = |seen: &[Seen]| seen.iter().map(|s| s.0).collect::<Vec<_>>();
+    let after_committed = read(&broker, &tp, 0, IsolationLevel::ReadCommitted)?;
+    assert_eq!(offsets(&after_committed), offsets(&committed));
+    assert!(after_committed == committed, "records as before");
+    let after_everything = read(&broker, &tp, 0, IsolationLevel::ReadUncommitted)?;
+    assert_eq!(offsets(&after_everything), offsets(&everything));
+    assert!(after_everything == everything, "records as before");
+    for from in [1, 333, 701, 702, 1500] {
+        assert_eq!(
+            read(&broker, &tp, from, IsolationLevel::ReadUncommitted)?,
+            everything
+                .iter()
+                .filter(|s| s.0 >= from)
+                .cloned()
+                .collect::<Vec<_>>(),
+            "from {from}"
+        );
+    }
+    // A second round has nothing left to do; a reopened broker reads the same.
+    broker.run_maintenance()?;
+    assert_eq!(
+        broker.describe_topic("readings")?.partitions[0].size_bytes,
+        after
+    );
+    broker.close()?;
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(
+        read(&broker, &tp, 0, IsolationLevel::ReadCommitted)?,
+        committed
+    );
+    Ok(())
+}

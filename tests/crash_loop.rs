@@ -1,5 +1,6 @@
 //! Many SIGKILLs on one data directory: each iteration runs a child with three producer
-//! threads and a committing group member, kills it at a pseudo-random moment, then reopens
+//! threads and a committing group member (each child compressing with the next codec of
+//! `Compression::ALL`), kills it at a pseudo-random moment, then reopens
 //! the directory and checks every acknowledged record at its offset with its value, offsets
 //! contiguous from the log start, every stored value intact, and the group's committed
 //! offsets between the last printed commit and the high watermark.
@@ -14,12 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strom::{Broker, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition};
+use strom::{
+    Broker, Compression, ConsumerConfig, OffsetReset, Record, Result, TopicConfig, TopicPartition,
+};
 
 mod common;
 
 use common::{checked_body, checksummed, env_number, SplitMix64};
 
+/// The codecs the children write with, one after the other.
+const CODECS: [Compression; 5] = Compression::ALL;
 const CHILD_ENV: &str = "STROM_CRASH_LOOP_DIR";
 const ITERATION_ENV: &str = "STROM_CRASH_LOOP_ITERATION";
 const ITERATIONS_ENV: &str = "STROM_CRASH_ITERATIONS";
@@ -337,6 +342,11 @@ fn acknowledged_records_and_commits_survive_a_crash_loop() -> Result<()> {
 
         let broker = Broker::open(dir.path())?;
         let hws = check_log(&broker, &acks, &context)?;
+        // The next child writes with the next codec (none first): kills land in compressed
+        // batches of every codec, and segments mix them.
+        let codec = CODECS[(iteration as usize + 1) % CODECS.len()];
+        let config = broker.describe_topic(TOPIC)?.config.compression(codec);
+        broker.alter_topic(TOPIC, config)?;
         checks += acks.len();
         let after = committed(&broker)?;
         for p in 0..PARTITIONS {

@@ -876,7 +876,13 @@ fn write_batch_corpus() {
 const HEADER: usize = batch::HEADER_BYTES;
 
 /// A real partition written by strom: (log, index, timeindex, `.clean` `next_offset`, `.clean` `max_timestamp`).
-fn real_partition(records: u64, jitter: bool) -> (Vec<u8>, Vec<u8>, Vec<u8>, u64, i64) {
+/// A partition strom wrote: `records` records in batches of 1 to 3, or, with a codec,
+/// batches of 20 compressed with it.
+fn real_partition(
+    records: u64,
+    jitter: bool,
+    codec: Compression,
+) -> (Vec<u8>, Vec<u8>, Vec<u8>, u64, i64) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(tmp.path()).expect("open");
     let config = TopicConfig::default()
@@ -890,10 +896,21 @@ fn real_partition(records: u64, jitter: bool) -> (Vec<u8>, Vec<u8>, Vec<u8>, u64
         written, FUZZ_TOPIC_JSON,
         "FUZZ_TOPIC_JSON is what strom writes"
     );
+    if codec != Compression::None {
+        let config = broker.describe_topic(FUZZ_TOPIC).expect("topic").config;
+        broker
+            .alter_topic(FUZZ_TOPIC, config.compression(codec))
+            .expect("alter");
+    }
     let producer = broker.producer();
     let mut i = 0;
     while i < records {
-        let n = (i % 3 + 1).min(records - i);
+        let n = if codec == Compression::None {
+            i % 3 + 1
+        } else {
+            20
+        }
+        .min(records - i);
         let batch = (i..i + n).map(|j| {
             let ts = TS0 + i64::try_from(j * 10).expect("small")
                 - if jitter {
@@ -957,9 +974,10 @@ fn end_of_batches(log: &[u8]) -> usize {
 #[allow(clippy::too_many_lines)] // one line per seed
 fn write_open_dir_corpus() {
     let mut rng = XorShift64(0x5eed_0002);
-    let (log, index, time, next, max_ts) = real_partition(40, true);
+    let (log, index, time, next, max_ts) = real_partition(40, true, Compression::None);
     assert!(index.len() >= 16, "the seed needs index entries");
-    let (small_log, small_index, small_time, small_next, small_max) = real_partition(3, false);
+    let (small_log, small_index, small_time, small_next, small_max) =
+        real_partition(3, false, Compression::None);
     let used = end_of_batches(&log);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mid_ts = TS0 + 200;
@@ -976,6 +994,25 @@ fn write_open_dir_corpus() {
         "real-clean-append".into(),
         open_dir_input(FLAG_CLEAN | FLAG_APPEND, TS0, clean, &log, &index, &time),
     ));
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let (log, index, time, next, max_ts) = real_partition(60, true, codec);
+        files.push((
+            format!("real-compressed-{codec}"),
+            open_dir_input(
+                FLAG_CLEAN | FLAG_APPEND,
+                TS0 + 250,
+                (next, max_ts),
+                &log,
+                &index,
+                &time,
+            ),
+        ));
+    }
     files.push((
         "real-small-clean".into(),
         open_dir_input(

@@ -1,4 +1,4 @@
-//! Model-based: random sequences of `create_topic`, `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset` and both isolation levels, incremental consumers (one per isolation level), `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
+//! Model-based: random sequences of `create_topic` (each topic slot with its own compression codec), `send`, `send_batch` (including batches made invalid by one record, which append nothing), seek + poll with every `OffsetReset` and both isolation levels, incremental consumers (one per isolation level), `commit_offsets`/`committed`, clean close/reopen, kill-style reopen and a cut of a partition's last segment after an unclean stop, checked after every step against an in-memory model of each partition's records and each group's committed offsets.
 //!
 //! Two transactional producers take part too: begin, transactional `send` and `send_batch`,
 //! `send_offsets_to_transaction`, commit, abort, a new producer with the same id (which
@@ -22,8 +22,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use strom::{
-    Broker, Consumer, ConsumerConfig, ConsumerRecord, Error, IsolationLevel, OffsetReset, Record,
-    TopicConfig, TopicPartition, TransactionalProducer,
+    Broker, Compression, Consumer, ConsumerConfig, ConsumerRecord, Error, IsolationLevel,
+    OffsetReset, Record, TopicConfig, TopicPartition, TransactionalProducer,
 };
 
 /// The `max_record_bytes` of every topic of the model.
@@ -604,7 +604,10 @@ impl Harness {
 
     fn create(&mut self, slot: usize, partitions: u32) {
         let name = format!("t{slot}");
-        let result = self.broker().create_topic(&name, topic_config(partitions));
+        // Each topic slot with its own codec: the model runs over every one.
+        let codec = Compression::ALL[slot % Compression::ALL.len()];
+        let config = topic_config(partitions).compression(codec);
+        let result = self.broker().create_topic(&name, config);
         if self.topics.iter().any(|t| t.name == name) {
             assert!(
                 matches!(&result, Err(Error::TopicExists { topic }) if *topic == name),

@@ -26,8 +26,13 @@ use crate::storage::batch::{self, Compression, Entry, RecordRef};
 use crate::storage::mapping::Mapping;
 use crate::storage::segment::Segment;
 
+/// The most record bytes (keys, values, headers) a rewritten batch takes before the next
+/// one starts: large enough to compress well, small enough that a reader starting inside one
+/// decodes little it does not want.
+pub(super) const REWRITE_BATCH_BYTES: usize = 256 << 10;
+
 /// One record read back for rewriting.
-struct Kept {
+pub(super) struct Kept {
     offset: u64,
     timestamp: i64,
     key: Option<Vec<u8>>,
@@ -117,7 +122,8 @@ impl PartitionLog {
             }
             removed += total - kept.len();
             rewritten += 1;
-            let bytes = encode_runs(&kept, self.compression()).map_err(|source| Error::Encode {
+            let mut bytes = Vec::new();
+            encode_runs(&kept, self.compression(), &mut bytes).map_err(|source| Error::Encode {
                 path: segment.path().to_path_buf(),
                 source,
             })?;
@@ -141,12 +147,16 @@ impl PartitionLog {
 }
 
 /// The bytes of an optional field of a record decoded at `pos` of `map`.
-fn field(map: &Mapping, pos: usize, range: Option<std::ops::Range<usize>>) -> Option<&[u8]> {
+pub(super) fn field(
+    map: &Mapping,
+    pos: usize,
+    range: Option<std::ops::Range<usize>>,
+) -> Option<&[u8]> {
     range.and_then(|r| map.bytes(r.start + pos..r.end + pos))
 }
 
 /// A record copied out of the map, headers decoded.
-fn owned(map: &Mapping, pos: usize, version: u8, record: &RecordRef) -> Kept {
+pub(super) fn owned(map: &Mapping, pos: usize, version: u8, record: &RecordRef) -> Kept {
     let encoded = field(map, pos, Some(record.headers.clone())).unwrap_or_default();
     Kept {
         offset: record.offset,
@@ -162,14 +172,32 @@ fn owned(map: &Mapping, pos: usize, version: u8, record: &RecordRef) -> Kept {
     }
 }
 
-/// Encodes `kept` as batches of consecutive offsets (a batch's offsets are contiguous),
-/// compressed with `codec`.
-fn encode_runs(kept: &[Kept], codec: Compression) -> Result<Vec<u8>, batch::EncodeError> {
-    let mut out = Vec::new();
+impl Kept {
+    /// Bytes of the record's key, value and headers.
+    fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len) + headers
+    }
+}
+
+/// Encodes `kept` as batches of consecutive offsets (a batch's offsets are contiguous) of
+/// at most about [`REWRITE_BATCH_BYTES`], compressed with `codec`, onto `out`; returns how
+/// many batches it wrote.
+pub(super) fn encode_runs(
+    kept: &[Kept],
+    codec: Compression,
+    out: &mut Vec<u8>,
+) -> Result<usize, batch::EncodeError> {
     let mut start = 0;
+    let mut batches = 0;
     while start < kept.len() {
         let mut end = start + 1;
-        while end < kept.len() && kept[end].offset == kept[end - 1].offset + 1 {
+        let mut bytes = kept[start].size();
+        while end < kept.len()
+            && kept[end].offset == kept[end - 1].offset + 1
+            && bytes + kept[end].size() <= REWRITE_BATCH_BYTES
+        {
+            bytes += kept[end].size();
             end += 1;
         }
         let entries: Vec<Entry<'_>> = kept[start..end]
@@ -193,7 +221,8 @@ fn encode_runs(kept: &[Kept], codec: Compression) -> Result<Vec<u8>, batch::Enco
             out.truncate(at);
             out.extend_from_slice(&compressed);
         }
+        batches += 1;
         start = end;
     }
-    Ok(out)
+    Ok(batches)
 }

@@ -6,6 +6,7 @@
 
 mod compaction;
 pub(crate) mod notify;
+mod rebatch;
 mod retention;
 mod transactions;
 
@@ -114,6 +115,8 @@ pub(crate) struct PartitionLog {
     cleaning: Mutex<()>,
     /// Offsets below this have been compacted.
     compacted_to: AtomicU64,
+    /// Sealed segments below this have been rebatched (or found not worth it).
+    rebatched_to: AtomicU64,
     notify: Notify,
     transactions: Transactions,
     /// The codec of `settings.compression`, read by every append without the writer's lock
@@ -190,6 +193,7 @@ impl PartitionLog {
             synced: Condvar::new(),
             cleaning: Mutex::new(()),
             compacted_to: AtomicU64::new(0),
+            rebatched_to: AtomicU64::new(0),
             notify: Notify::default(),
             transactions,
             compression: AtomicU8::new(settings.compression.code()),
