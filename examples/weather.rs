@@ -10,10 +10,17 @@
 //! And where the tutorial sends each round's list as one message, each reading here is a
 //! record of its own, keyed by city.
 //!
+//! `--compression CODEC` (none, gzip, snappy, lz4 or zstd: Kafka's `compression.type`)
+//! creates the topic with that codec, and the summary ends with the topic's bytes on disk.
+//! Each reading is sent on its own, so each is a batch of one record, which stays
+//! uncompressed where compressing would not make it smaller: with one small JSON reading
+//! per batch the codecs save little, if anything.
+//!
 //! ```text
 //! cargo run --example weather                               # 3 rounds, then a summary
 //! cargo run --example weather -- --dir /tmp/w               # twice: the second finds the first
 //! cargo run --example weather -- --follow --interval 10000  # the tutorial's loop, until Ctrl-C
+//! cargo run --example weather -- --compression zstd         # a compressed topic
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,7 +30,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use strom::{Broker, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use strom::{
+    Broker, Compression, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition,
+};
 
 const TOPIC: &str = "open_weather_api_cities_data";
 const SEED: u64 = 0x5eed_0000_0f57_0a11;
@@ -38,6 +47,12 @@ usage: cargo run --example weather -- [options]
                    the data directory then stays behind
   --dir PATH       keep the log in PATH; run again to find the earlier rounds there
                    (default: a fresh temporary directory, removed at the end)
+  --compression CODEC
+                   compress the topic's batches with CODEC: none, gzip, snappy, lz4 or
+                   zstd (Kafka's compression.type; default none, or for a topic already
+                   in --dir, the codec it has); the summary shows the bytes on disk.
+                   Each reading is its own batch, which stays uncompressed where
+                   compression would not make it smaller
   --help           this text";
 
 /// City, country code, mean temperature (°C), daily swing (°C), mean relative humidity (%).
@@ -105,6 +120,8 @@ struct Options {
     rounds: Option<u64>,
     interval: Duration,
     dir: Option<PathBuf>,
+    /// The codec asked for, if one was.
+    compression: Option<Compression>,
 }
 
 /// The options, or `None` for `--help`.
@@ -113,6 +130,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         rounds: Some(3),
         interval: Duration::from_millis(200),
         dir: None,
+        compression: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -123,6 +141,10 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--interval" => options.interval = Duration::from_millis(number(value()?)?),
             "--follow" => options.rounds = None,
             "--dir" => options.dir = Some(PathBuf::from(value()?)),
+            "--compression" => {
+                let codec = value()?.parse::<Compression>();
+                options.compression = Some(codec.map_err(|e| format!("--compression: {e}"))?);
+            }
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown option {other} (see --help)")),
         }
@@ -146,9 +168,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let broker = Broker::open(dir)?;
-    match broker.create_topic(TOPIC, TopicConfig::default()) {
-        Ok(()) => println!("created topic {TOPIC} in {}", dir.display()),
-        Err(strom::Error::TopicExists { .. }) => println!("opened {TOPIC} in {}", dir.display()),
+    let codec = options.compression.unwrap_or_default();
+    match broker.create_topic(TOPIC, TopicConfig::default().compression(codec)) {
+        Ok(()) => println!("created topic {TOPIC} ({codec}) in {}", dir.display()),
+        Err(strom::Error::TopicExists { .. }) => {
+            let config = broker.describe_topic(TOPIC)?.config;
+            println!(
+                "opened {TOPIC} ({}) in {}",
+                config.compression,
+                dir.display()
+            );
+            // Another codec asked for: it compresses the batches sent from now on.
+            if let Some(codec) = options.compression.filter(|&c| c != config.compression) {
+                let was = config.compression;
+                broker.alter_topic(TOPIC, config.compression(codec))?;
+                println!("compression {was} -> {codec} for the batches sent from now on");
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     // One partition (Kafka's default), so offsets give the order of every record.
@@ -195,7 +231,9 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
     end.store(earlier + u64::from(sent), Ordering::Release);
     let mut latencies = reader.join().map_err(|_| "the consumer panicked")??;
     let elapsed = start.elapsed().as_secs_f64();
-    let total = broker.describe_topic(TOPIC)?.partitions[0].high_watermark;
+    let topic = broker.describe_topic(TOPIC)?;
+    let total = topic.partitions[0].high_watermark;
+    let on_disk: u64 = topic.partitions.iter().map(|p| p.size_bytes).sum();
     broker.close()?;
 
     latencies.sort();
@@ -206,12 +244,15 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
     let max = latencies.last().copied().unwrap_or_default();
     println!(
         "\nsummary: {sent} readings ({} cities × {} rounds) sent and received in {elapsed:.2} s \
-         ({:.0}/s, paced by --interval)\nsend to receive: median {} µs, max {} µs",
+         ({:.0}/s, paced by --interval)\nsend to receive: median {} µs, max {} µs\n\
+         bytes on disk: {} ({})",
         CITIES.len(),
         sent / CITIES.len() as u32,
         f64::from(sent) / elapsed,
         median.as_micros(),
         max.as_micros(),
+        thousands(on_disk),
+        topic.config.compression,
     );
     let then = match options.dir {
         Some(_) => "run again to find them",
@@ -294,6 +335,19 @@ fn show(w: &Weather) -> String {
     let place = format!("{}, {}", w.city, w.country);
     let (t, feels, rh) = (w.temperature, w.feels_like, w.humidity);
     format!("{place:<16} {t:6.2} °C (feels {feels:6.2} °C), humidity {rh:3}%")
+}
+
+/// `n` with its thousands separated by commas: 12,345.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 fn unix_now() -> i64 {

@@ -6,22 +6,30 @@
 //! `DefaultRecordBatch`, validating each batch's CRC. Its records must be exactly the ones
 //! sent, at the offsets the producer returned.
 //!
-//! It needs a Python interpreter with kafka-python, named by the environment variable
-//! `STROM_KAFKA_PYTHON`; `.ci/run` creates one in a virtual environment and sets it. Without
-//! the variable the test returns at once and checks nothing.
+//! The same records go to a topic per codec (none, gzip, snappy, lz4, zstd): kafka-python
+//! decompresses strom's compressed batches with its own codecs (Python's gzip,
+//! python-snappy, lz4's frames, zstandard), and must find batches compressed with the
+//! topic's codec, and no other (a batch compression would not shrink stays uncompressed),
+//! one of them a batch of more than 64 KiB of records, which the codecs write in several
+//! blocks.
+//!
+//! It needs a Python interpreter with kafka-python and its codec packages, named by the
+//! environment variable `STROM_KAFKA_PYTHON`; `.ci/run` creates one in a virtual
+//! environment and sets it. Without the variable the test returns at once and checks
+//! nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use strom::{Broker, Record, RecordMetadata, Result, TopicConfig};
+use strom::storage::batch;
+use strom::{Broker, Compression, Record, RecordMetadata, Result, TopicConfig};
 
 mod common;
 
-use common::segment_logs;
+use common::{fnv, segment_logs};
 
-const TOPIC: &str = "kafka";
 const PARTITIONS: u32 = 2;
 const T0: i64 = 1_700_000_000_000;
 
@@ -122,16 +130,22 @@ impl Spec {
     }
 }
 
-/// Writes the topic and returns every record sent.
-fn write(dir: &Path) -> Result<Vec<Sent>> {
-    let broker = Broker::open(dir)?;
+/// The topic of records compressed with `codec`.
+fn topic(codec: Compression) -> String {
+    format!("kafka-{codec}")
+}
+
+/// Writes the topic of `codec` and returns every record sent.
+fn write(broker: &Broker, codec: Compression) -> Result<Vec<Sent>> {
+    let topic = &topic(codec);
     // Small segments, so that the decoder also reads rolled (not only active) segments; kept
     // for ever, as the timestamps are in 2023.
     let config = TopicConfig::default()
         .partitions(PARTITIONS)
         .segment_bytes(4096)
-        .retention_ms(-1);
-    broker.create_topic(TOPIC, config)?;
+        .retention_ms(-1)
+        .compression(codec);
+    broker.create_topic(topic, config)?;
     let producer = broker.producer();
     let mut sent = Vec::new();
     let one_by_one = [
@@ -155,16 +169,18 @@ fn write(dir: &Path) -> Result<Vec<Sent>> {
             .header("size", b"10000"),
     ];
     for spec in &one_by_one {
-        let meta = producer.send(TOPIC, spec.record())?;
+        let meta = producer.send(topic, spec.record())?;
         sent.push(spec.sent(&meta));
     }
     // Batches: one partition's, out of order in time, and one spread over both partitions
-    // by key; enough bytes to roll segments several times.
-    for round in 0..6_i64 {
+    // by key; enough bytes to roll segments several times, compressed too (each value has
+    // a hash in it, which does not compress away).
+    for round in 0..16_i64 {
         let batch: Vec<Spec> = (0..40_i64)
             .map(|i| {
                 let value = format!(
-                    "round {round} record {i} {}",
+                    "round {round} record {i} {:016x} {}",
+                    fnv(format!("{round}.{i}").as_bytes()),
                     "x".repeat(usize::try_from(i).expect("i"))
                 );
                 let spec = Spec::new(value.as_bytes()).at(T0 + 1_000 * round + (i * 37) % 11 - 5);
@@ -182,11 +198,46 @@ fn write(dir: &Path) -> Result<Vec<Sent>> {
                 }
             })
             .collect();
-        let metas = producer.send_batch(TOPIC, batch.iter().map(Spec::record))?;
+        let metas = producer.send_batch(topic, batch.iter().map(Spec::record))?;
         sent.extend(batch.iter().zip(&metas).map(|(s, m)| s.sent(m)));
     }
-    broker.close()?;
+    // One batch of more than 64 KiB of records, which the codecs write in several blocks
+    // (Xerial's snappy blocks hold 32 KiB of input, LZ4's 64 KiB).
+    let big: Vec<Spec> = (0..300_i64)
+        .map(|i| {
+            let value = format!(
+                r#"{{"reading":{i},"hash":"{:016x}","pad":"{}"}}"#,
+                fnv(i.to_string().as_bytes()),
+                "abc".repeat(80)
+            );
+            Spec::new(value.as_bytes())
+                .key(format!("k{}", i % 7).as_bytes())
+                .at(T0 + i)
+                .partition(0)
+        })
+        .collect();
+    let metas = producer.send_batch(topic, big.iter().map(Spec::record))?;
+    sent.extend(big.iter().zip(&metas).map(|(s, m)| s.sent(m)));
     Ok(sent)
+}
+
+/// The most bytes of records a compressed batch of `topic`'s `partition` holds, as strom
+/// decompresses them (0 for none).
+fn largest_compressed(dir: &Path, topic: &str, partition: u32) -> usize {
+    let mut largest = 0;
+    for segment in segment_logs(dir, topic, partition) {
+        let bytes = std::fs::read(segment).expect("segment");
+        let mut pos = 0;
+        while let Ok(header) = batch::read_header(&bytes[pos..]) {
+            let end = pos + header.length as usize;
+            if header.compression() != Compression::None {
+                let plain = batch::decompress(&bytes[pos..end]).expect("decompress");
+                largest = largest.max(plain.len() - batch::HEADER_BYTES);
+            }
+            pos = end;
+        }
+    }
+    largest
 }
 
 /// A bytes field of the decoder's output: null or `{"hex": digits}`.
@@ -200,46 +251,45 @@ fn bytes(v: &Value) -> Option<Vec<u8>> {
     )
 }
 
-/// Every record kafka-python decodes from the segments of `partition`, in file order.
-fn decode(python: &str, dir: &Path, partition: u32) -> Vec<Sent> {
+/// Every record kafka-python decodes from the segments of `topic`'s `partition`, in file
+/// order, with the codec of its batch (Kafka's number for it).
+fn decode(python: &str, dir: &Path, topic: &str, partition: u32) -> Vec<(Sent, u8)> {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kafka_v2/decode_strom.py");
     let mut out = Vec::new();
-    for segment in segment_logs(dir, TOPIC, partition) {
-        let run = Command::new(python)
-            .arg(&script)
-            .arg(&segment)
-            .output()
-            .expect("run the Python interpreter STROM_KAFKA_PYTHON names");
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            run.status.success(),
-            "kafka-python refused {}: {stderr}",
-            segment.display()
-        );
-        let stdout = String::from_utf8(run.stdout).expect("UTF-8 output");
-        for line in stdout.lines() {
-            let r: Value = serde_json::from_str(line).expect("a JSON line");
-            assert!(r.get("control").is_none(), "strom wrote no marker here");
-            let headers = r["headers"].as_array().expect("headers");
-            out.push(Sent {
-                partition,
-                offset: r["offset"].as_u64().expect("offset"),
-                timestamp: r["timestamp"].as_i64().expect("timestamp"),
-                key: bytes(&r["key"]),
-                value: bytes(&r["value"]),
-                headers: headers
-                    .iter()
-                    .map(|h| {
-                        let name = h[0].as_str().expect("header name").to_string();
-                        (
-                            name,
-                            bytes(&h[1]).expect("strom writes no null header value"),
-                        )
-                    })
-                    .collect(),
-            });
-        }
+    let segments = segment_logs(dir, topic, partition);
+    let run = Command::new(python)
+        .arg(&script)
+        .args(&segments)
+        .output()
+        .expect("run the Python interpreter STROM_KAFKA_PYTHON names");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "kafka-python refused {topic}-{partition}: {stderr}"
+    );
+    let stdout = String::from_utf8(run.stdout).expect("UTF-8 output");
+    for line in stdout.lines() {
+        let r: Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(r.get("control").is_none(), "strom wrote no marker here");
+        let headers = r["headers"].as_array().expect("headers");
+        let codec = r["codec"].as_u64().and_then(|c| u8::try_from(c).ok());
+        let sent = Sent {
+            partition,
+            offset: r["offset"].as_u64().expect("offset"),
+            timestamp: r["timestamp"].as_i64().expect("timestamp"),
+            key: bytes(&r["key"]),
+            value: bytes(&r["value"]),
+            headers: headers
+                .iter()
+                .map(|h| {
+                    let name = h[0].as_str().expect("header name").to_string();
+                    let value = bytes(&h[1]).expect("strom writes no null header value");
+                    (name, value)
+                })
+                .collect(),
+        };
+        out.push((sent, codec.expect("the batch's codec")));
     }
     out
 }
@@ -250,23 +300,55 @@ fn kafka_python_decodes_every_record_strom_wrote() -> Result<()> {
         return Ok(());
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let sent = write(dir.path())?;
-    let mut want: BTreeMap<u32, Vec<Sent>> = BTreeMap::new();
-    for s in sent {
-        want.entry(s.partition).or_default().push(s);
+    let broker = Broker::open(dir.path())?;
+    let mut sent = Vec::new();
+    for codec in Compression::ALL {
+        sent.push((codec, write(&broker, codec)?));
     }
-    for partition in 0..PARTITIONS {
-        let mut want = want.remove(&partition).unwrap_or_default();
-        want.sort_by_key(|s| s.offset);
-        assert!(want.len() > 20, "partition {partition} holds records");
-        assert!(
-            segment_logs(dir.path(), TOPIC, partition).len() > 1,
-            "partition {partition} rolled"
-        );
-        let got = decode(&python, dir.path(), partition);
-        assert_eq!(got.len(), want.len(), "partition {partition}");
-        for (g, w) in got.iter().zip(&want) {
-            assert_eq!(g, w, "partition {partition}");
+    broker.close()?;
+    for (codec, sent) in sent {
+        let topic = &topic(codec);
+        let mut want: BTreeMap<u32, Vec<Sent>> = BTreeMap::new();
+        for s in sent {
+            want.entry(s.partition).or_default().push(s);
+        }
+        for partition in 0..PARTITIONS {
+            let mut want = want.remove(&partition).unwrap_or_default();
+            want.sort_by_key(|s| s.offset);
+            assert!(want.len() > 20, "{topic}-{partition} holds records");
+            assert!(
+                segment_logs(dir.path(), topic, partition).len() > 1,
+                "{topic}-{partition} rolled"
+            );
+            let got = decode(&python, dir.path(), topic, partition);
+            assert_eq!(got.len(), want.len(), "{topic}-{partition}");
+            for ((g, _), w) in got.iter().zip(&want) {
+                assert_eq!(g, w, "{topic}-{partition}");
+            }
+            // kafka-python found the topic's codec in batches, and no other: records it
+            // decompressed, unless compression shrinks nothing (`None`).
+            let mut codecs: Vec<u8> = got.iter().map(|(_, c)| *c).collect();
+            codecs.dedup();
+            codecs.sort_unstable();
+            codecs.dedup();
+            let compressed = got.iter().filter(|(_, c)| *c != 0).count();
+            if codec == Compression::None {
+                assert_eq!(codecs, [0], "{topic}-{partition}");
+            } else {
+                assert!(
+                    codecs == [codec.code()] || codecs == [0, codec.code()],
+                    "{topic}-{partition}: batches of codecs {codecs:?}"
+                );
+                assert!(
+                    compressed * 2 > got.len(),
+                    "{topic}-{partition}: {compressed} of {} records in compressed batches",
+                    got.len()
+                );
+                if partition == 0 {
+                    let largest = largest_compressed(dir.path(), topic, partition);
+                    assert!(largest > 64 << 10, "{topic}-{partition}: {largest} bytes");
+                }
+            }
         }
     }
     Ok(())

@@ -9,6 +9,13 @@
 //! values, no offset gaps), encoding the same records at the same base offset must give the
 //! same bytes, but for the partition leader epoch (bytes 12..16, which a broker assigns and
 //! the CRC does not cover; strom writes 0, Kafka's Java client −1).
+//!
+//! The compressed vectors are kafka-python's batches with each codec (gzip, snappy in Xerial's
+//! framing, LZ4 frames, zstd), a few records in one block and many in several: strom
+//! decompresses them (`batch::decompress`) to the uncompressed batch of the same records,
+//! which must be the bytes strom's encoder writes for them, and a strom log made of them (a
+//! segment file holding kafka-python's batches, opened by a broker) hands a consumer every
+//! record, from the start and from inside a compressed batch.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +23,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use strom::storage::batch::{
     self, BatchHeader, ControlRecord, ControlType, DecodeError, Entry, Origin,
+};
+use strom::{
+    Broker, Compression, ConsumerConfig, IsolationLevel, OffsetReset, TopicConfig, TopicPartition,
 };
 
 /// The partition leader epoch's bytes, the only ones strom may write differently.
@@ -47,6 +57,16 @@ impl Vector {
 
     fn is_control(&self) -> bool {
         self.flag("control")
+    }
+
+    /// The codec kafka-python compressed the records with (`None` without a `compression`).
+    fn compression(&self) -> Compression {
+        self.json["compression"]
+            .as_str()
+            .map_or(Compression::None, |name| {
+                name.parse()
+                    .unwrap_or_else(|e| panic!("{}: compression: {e}", self.name))
+            })
     }
 
     fn origin(&self) -> Origin {
@@ -143,28 +163,40 @@ fn bytes(v: &Value) -> Option<Vec<u8>> {
     )
 }
 
+/// Every vector of `vectors.json`, in its order; a vector whose records are `records_of` an
+/// earlier one gets that one's records.
 fn vectors() -> Vec<Vector> {
     let text = fs::read_to_string(dir().join("vectors.json")).expect("vectors.json");
     let all: Value = serde_json::from_str(&text).expect("vectors.json is JSON");
-    all["vectors"]
-        .as_array()
-        .expect("vectors")
-        .iter()
-        .map(|v| {
-            let name = v["name"].as_str().expect("name").to_string();
-            let file = v["file"].as_str().expect("file");
-            let bytes = fs::read(dir().join(file)).expect("vector file");
-            Vector {
-                name,
-                json: v.clone(),
-                bytes,
-            }
-        })
+    let mut out: Vec<Vector> = Vec::new();
+    for v in all["vectors"].as_array().expect("vectors") {
+        let name = v["name"].as_str().expect("name").to_string();
+        let file = v["file"].as_str().expect("file");
+        let bytes = fs::read(dir().join(file)).expect("vector file");
+        let mut json = v.clone();
+        if let Some(of) = v["records_of"].as_str() {
+            let earlier = out.iter().find(|e| e.name == of);
+            let earlier = earlier.unwrap_or_else(|| panic!("{name}: records_of {of}"));
+            json["records"] = earlier.json["records"].clone();
+        }
+        out.push(Vector { name, json, bytes });
+    }
+    out
+}
+
+/// The vectors kafka-python compressed.
+fn compressed() -> Vec<Vector> {
+    vectors()
+        .into_iter()
+        .filter(|v| v.compression() != Compression::None)
         .collect()
 }
 
-/// Every record of a batch as strom's public API reads it.
+/// Every record of a batch as strom's public API reads it: decompressed first (which gives
+/// an uncompressed batch as it is), then iterated.
 fn read_records(batch: &[u8]) -> Vec<Rec> {
+    let plain = batch::decompress(batch).expect("strom decompresses the batch");
+    let batch = &plain[..];
     let records = batch::records(batch).expect("records");
     let version = records.header().version;
     records
@@ -229,8 +261,30 @@ fn the_vectors_are_all_there() {
             "offset_gaps",
             "control_commit",
             "control_abort",
+            "gzip_few",
+            "gzip_many",
+            "snappy_few",
+            "snappy_many",
+            "lz4_few",
+            "lz4_many",
+            "zstd_few",
+            "zstd_many",
         ]
     );
+    // Each codec's vectors were compressed by the codec packages pinned in `generate.py`
+    // (and installed by `.ci/run`).
+    for package in ["lz4", "python-snappy", "cramjam", "zstandard"] {
+        assert!(all["codec_packages"][package].is_string(), "{package}");
+    }
+    for v in compressed() {
+        assert_eq!(
+            v.name.split('_').next(),
+            Some(v.compression().name()),
+            "{}",
+            v.name
+        );
+    }
+    assert_eq!(compressed().len(), 8);
     // Only these two hold what strom's encoder cannot write.
     let not_encodable: Vec<String> = vectors()
         .into_iter()
@@ -257,20 +311,32 @@ fn strom_reads_every_header_field_kafka_wrote() {
             "{}",
             v.name
         );
-        assert_eq!(header.compression(), strom::Compression::None, "{}", v.name);
+        assert_eq!(header.compression(), v.compression(), "{}", v.name);
         assert_eq!(
             header.next_offset(),
             want.base_offset + u64::from(want.last_offset_delta) + 1,
             "{}",
             v.name
         );
-        // The records' iterator reports the same header.
-        assert_eq!(
-            *batch::records(&v.bytes).expect("records").header(),
-            want,
-            "{}",
-            v.name
-        );
+        // The records' iterator reports the same header; compressed records are
+        // decompressed first (`strom_reads_every_record_field_kafka_wrote`).
+        if v.compression() == Compression::None {
+            assert_eq!(
+                *batch::records(&v.bytes).expect("records").header(),
+                want,
+                "{}",
+                v.name
+            );
+        } else {
+            assert_eq!(
+                batch::records(&v.bytes).err(),
+                Some(DecodeError::Record(
+                    "compressed records: decompress the batch first"
+                )),
+                "{}",
+                v.name
+            );
+        }
     }
 }
 
@@ -334,13 +400,16 @@ fn strom_encodes_the_bytes_kafka_wrote() {
             })
             .collect();
         let header = v.header();
+        // A compressed batch is compared decompressed: the same header fields, the codec's
+        // attribute bits aside, and the records kafka-python compressed.
+        let kafka = batch::decompress(&v.bytes).unwrap_or_else(|e| panic!("{}: {e}", v.name));
         let len = batch::encoded_len(&entries);
-        assert_eq!(len, v.bytes.len(), "{}: encoded_len", v.name);
+        assert_eq!(len, kafka.len(), "{}: encoded_len", v.name);
         let mut buf = vec![0; len];
         let written = batch::encode_with(&mut buf, header.base_offset, v.origin(), &entries)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(written, len, "{}", v.name);
-        assert_same_but_leader_epoch(&v.name, &buf, &v.bytes);
+        assert_same_but_leader_epoch(&v.name, &buf, &kafka);
         if v.origin() == Origin::NONE {
             let mut plain = vec![0; len];
             batch::encode(&mut plain, header.base_offset, &entries).expect("encode");
@@ -352,7 +421,7 @@ fn strom_encodes_the_bytes_kafka_wrote() {
         }
         compared += 1;
     }
-    assert_eq!(compared, 7, "every encodable data vector compared");
+    assert_eq!(compared, 15, "every encodable data vector compared");
 }
 
 #[test]
@@ -443,4 +512,202 @@ fn kafkas_checksum_covers_what_kafka_says() {
         batch::check(&epoch).map(|h| h.partition_leader_epoch),
         Ok(-1)
     );
+}
+
+/// kafka-python's compressed batches decompress to the uncompressed batch of their records:
+/// the same header fields but for the codec's attribute bits, the length and the checksum,
+/// which `check` accepts; strom's own compression of those records reads back the same.
+#[test]
+fn strom_decompresses_kafkas_compressed_batches() {
+    for v in compressed() {
+        let want = v.header();
+        let plain = batch::decompress(&v.bytes)
+            .unwrap_or_else(|e| panic!("{}: strom cannot decompress Kafka's batch: {e}", v.name));
+        let header = batch::check(&plain).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        assert_eq!(
+            header,
+            BatchHeader {
+                length: u32::try_from(plain.len()).expect("u32"),
+                crc: header.crc,
+                attributes: want.attributes & !0x07,
+                ..want
+            },
+            "{}",
+            v.name
+        );
+        assert_eq!(header.compression(), Compression::None, "{}", v.name);
+        assert!(
+            plain.len() > v.bytes.len(),
+            "{}: compression shrank it",
+            v.name
+        );
+        if v.name.ends_with("_many") {
+            // More than 64 KiB of records: several Xerial blocks (32 KiB) and LZ4 blocks
+            // (64 KiB).
+            assert!(
+                plain.len() - 61 > 64 << 10,
+                "{}: {} bytes",
+                v.name,
+                plain.len()
+            );
+        }
+        assert_eq!(batch::decompress(&plain).as_ref(), Ok(&plain), "{}", v.name);
+        // Compressed by strom with the same codec, they read back the same.
+        let again = batch::compress(&plain, v.compression()).expect("compress");
+        assert_eq!(
+            batch::check(&again).map(|h| h.compression()),
+            Ok(v.compression()),
+            "{}",
+            v.name
+        );
+        assert_eq!(batch::decompress(&again).as_ref(), Ok(&plain), "{}", v.name);
+    }
+}
+
+/// Compressed records are covered by the checksum like any other: a flipped bit in
+/// kafka-python's compressed bytes is noticed before anything is decompressed.
+#[test]
+fn kafkas_checksum_covers_compressed_records() {
+    for v in compressed()
+        .into_iter()
+        .filter(|v| v.name.ends_with("_few"))
+    {
+        for at in 61..v.bytes.len() {
+            let mut damaged = v.bytes.clone();
+            damaged[at] ^= 0x01;
+            assert!(
+                matches!(batch::check(&damaged), Err(DecodeError::Checksum { .. })),
+                "{}: a flipped bit at {at} went unnoticed",
+                v.name
+            );
+        }
+    }
+}
+
+/// A strom log made of kafka-python's compressed batches, as a broker would hold them after
+/// appending them: one segment file with every compressed vector at consecutive offsets (the
+/// transactional producer's snappy batches followed by Kafka's commit marker for it), opened
+/// by a broker that finds it without an index. A consumer reads every record as
+/// kafka-python wrote it, in both isolation levels, from the start and from an offset inside
+/// each compressed batch.
+#[test]
+fn a_strom_log_of_kafkas_compressed_batches_reads_back() -> strom::Result<()> {
+    const TOPIC: &str = "kafka";
+    let marker = vectors()
+        .into_iter()
+        .find(|v| v.name == "control_commit")
+        .expect("vector");
+    let mut segment = Vec::new();
+    let mut want = Vec::new();
+    // Where each compressed batch starts and one offset inside it.
+    let mut inside = Vec::new();
+    for v in compressed() {
+        let placed = [Some(&v), (v.name == "snappy_many").then_some(&marker)];
+        for v in placed.into_iter().flatten() {
+            let base = next_offset(&segment);
+            let mut moved = v.bytes.clone();
+            batch::set_base_offset(&mut moved, base).expect("set_base_offset");
+            segment.extend_from_slice(&moved);
+            if v.is_control() {
+                continue;
+            }
+            let records = v.records();
+            let shift = v.header().base_offset;
+            inside.push((
+                v.name.clone(),
+                base + records[records.len() / 2].offset - shift,
+            ));
+            want.extend(records.into_iter().map(|r| Rec {
+                offset: r.offset - shift + base,
+                ..r
+            }));
+        }
+    }
+    let end = next_offset(&segment);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    // Kept for ever: the records are from 2023 (one of them 2022).
+    broker.create_topic(TOPIC, TopicConfig::default().partitions(1).retention_ms(-1))?;
+    broker.close()?;
+    let log = dir
+        .path()
+        .join(TOPIC)
+        .join("0")
+        .join("00000000000000000000");
+    fs::write(log.with_extension("log"), &segment).expect("write segment");
+    for ext in ["index", "timeindex"] {
+        let _ = fs::remove_file(log.with_extension(ext));
+    }
+    let _ = fs::remove_file(dir.path().join(".clean"));
+
+    let broker = Broker::open(dir.path())?;
+    assert_eq!(
+        broker.describe_topic(TOPIC)?.partitions[0].high_watermark,
+        end
+    );
+    let tp = TopicPartition::new(TOPIC, 0);
+    for isolation in [
+        IsolationLevel::ReadUncommitted,
+        IsolationLevel::ReadCommitted,
+    ] {
+        let config = ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(isolation);
+        let mut consumer = broker.consumer(config);
+        consumer.assign(std::slice::from_ref(&tp))?;
+        let got = consume(&mut consumer, want.len())?;
+        assert_eq!(got.len(), want.len(), "{isolation:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{isolation:?}");
+        }
+        for (name, offset) in &inside {
+            consumer.seek(&tp, *offset)?;
+            let at = want
+                .iter()
+                .position(|r| r.offset == *offset)
+                .expect("a record");
+            let got = consume(&mut consumer, want.len() - at)?;
+            assert_eq!(got.first(), want.get(at), "{name}: from offset {offset}");
+            assert_eq!(got.len(), want.len() - at, "{name}: from offset {offset}");
+        }
+    }
+    broker.close()?;
+    Ok(())
+}
+
+/// The offset after the last batch of `segment` (0 for none), as the batches' headers say.
+fn next_offset(segment: &[u8]) -> u64 {
+    let mut pos = 0;
+    let mut next = 0;
+    while pos < segment.len() {
+        let header = batch::read_header(&segment[pos..]).expect("a batch");
+        next = header.next_offset();
+        pos += header.length as usize;
+    }
+    next
+}
+
+/// Polls until `n` records came (or a poll finds none), every record as a `Rec`.
+fn consume(consumer: &mut strom::Consumer, n: usize) -> strom::Result<Vec<Rec>> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let records = consumer.poll(std::time::Duration::from_secs(1))?;
+        if records.is_empty() {
+            break;
+        }
+        got.extend(records.iter().map(|r| {
+            Rec {
+                offset: r.offset(),
+                timestamp: r.timestamp(),
+                key: r.key().map(<[u8]>::to_vec),
+                value: (!r.is_tombstone()).then(|| r.value().to_vec()),
+                headers: r
+                    .headers()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), Some(v.to_vec())))
+                    .collect(),
+            }
+        }));
+    }
+    Ok(got)
 }
