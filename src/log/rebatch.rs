@@ -9,13 +9,15 @@
 //! copied as they are (compressed with the codec where they were not), so what readers of
 //! committed data see is unchanged; every record keeps its offset, timestamp, key, value and
 //! headers. Each segment is swapped crash-safely, as compaction swaps them, and the active
-//! segment is never rewritten.
+//! segment is never rewritten. Whether a segment needs it is judged from its batch headers
+//! alone (neighbouring small uncompressed plain batches), so after a restart maintenance
+//! looks at every sealed segment again at the cost of reading their headers.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::compaction::{encode_runs, owned, Kept};
+use super::compaction::{encode_runs, owned, Kept, REWRITE_BATCH_BYTES};
 use super::PartitionLog;
 use crate::error::{Error, Result};
 use crate::storage::batch::{self, v2, BatchHeader, Compression};
@@ -28,6 +30,30 @@ fn mergeable(header: &BatchHeader) -> bool {
         && !header.is_transactional()
         && header.origin.producer_id < 0
         && header.attributes & v2::LOG_APPEND_TIME == 0
+}
+
+/// Whether merging would change `segment`: it has two neighbouring mergeable batches that
+/// are uncompressed and small (as single sends leave them; batches rebatched before are
+/// compressed, or, without a codec, large). Reads headers only, so that a restart, which
+/// forgets which segments were rebatched, looks at each again cheaply.
+fn worth_rebatching(segment: &Segment) -> Result<bool> {
+    let small = |h: &BatchHeader| {
+        mergeable(h)
+            && h.compression() == Compression::None
+            && (h.length as usize) < REWRITE_BATCH_BYTES / 2
+    };
+    let (mut previous_small, mut worth) = (false, false);
+    segment.batch_headers(|header| {
+        let this_small = small(header);
+        worth = previous_small && this_small;
+        previous_small = this_small;
+        if worth {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(worth)
 }
 
 impl PartitionLog {
@@ -43,6 +69,9 @@ impl PartitionLog {
         let mut rewritten = 0;
         for segment in segments.iter().take(sealed) {
             if segment.next_offset() <= done {
+                continue;
+            }
+            if !worth_rebatching(segment)? {
                 continue;
             }
             let Some(bytes) = rebatched(segment, codec)? else {
@@ -72,8 +101,8 @@ impl PartitionLog {
     }
 }
 
-/// The bytes `segment` rebatches into, or `None` when that would not shrink it (its plain
-/// batches are as few as merging leaves them, and compressed as the codec says already).
+/// The bytes `segment` rebatches into, or `None` when that would not merge batches or not
+/// shrink it.
 fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
     let encode_error = |source| Error::Encode {
         path: segment.path().to_path_buf(),
@@ -81,7 +110,7 @@ fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
     };
     let mut out = Vec::new();
     let mut run: Vec<Kept> = Vec::new();
-    let (mut plain_in, mut plain_out, mut recompressed) = (0, 0, false);
+    let (mut plain_in, mut plain_out) = (0, 0);
     let _: ControlFlow<()> = segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
         let header = batch.header;
         if mergeable(&header) {
@@ -95,12 +124,10 @@ fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
         run.clear();
         // Handed out decompressed: compressed again with the topic's codec.
         let copied = batch::compress(batch.bytes(), codec).map_err(encode_error)?;
-        recompressed |= copied.len() < batch.bytes().len();
         out.extend_from_slice(&copied);
         Ok(ControlFlow::Continue(()))
     })?;
     plain_out += encode_runs(&run, codec, &mut out).map_err(encode_error)?;
     let smaller = out.len() < usize::try_from(segment.size_bytes()?).unwrap_or(usize::MAX);
-    let worth = (plain_out < plain_in || recompressed) && smaller;
-    Ok(worth.then_some(out))
+    Ok((plain_out < plain_in && smaller).then_some(out))
 }

@@ -375,6 +375,28 @@ impl Segment {
         Ok(ControlFlow::Continue(()))
     }
 
+    /// Hands `visit` the header of each batch from the segment's start, in order, without
+    /// checking checksums or decoding records (a cheap look at how the segment is batched);
+    /// stops where a header does not read or `visit` breaks.
+    pub(crate) fn batch_headers(
+        &self,
+        mut visit: impl FnMut(&BatchHeader) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let loaded = self.load()?;
+        let Some(map) = loaded.map.as_ref() else {
+            return Ok(());
+        };
+        let bytes = map.published();
+        let mut pos = 0;
+        while let Some(Ok(header)) = bytes.get(pos..).map(batch::read_header) {
+            if visit(&header).is_break() {
+                break;
+            }
+            pos += header.length as usize;
+        }
+        Ok(())
+    }
+
     /// Hands `emit` the checked batch at `pos` of `map` (`bytes` from there on): as it lies
     /// in the map, or, compressed, decompressed into memory, so readers see records the same
     /// way from either.
