@@ -110,15 +110,8 @@ fn expected(i: usize, offset: u64) -> Seen {
 
 /// The codec of every batch in a partition's segment files, in order.
 fn codecs_on_disk(dir: &Path, topic: &str, partition: u32) -> Vec<Compression> {
-    let dir = dir.join(topic).join(partition.to_string());
-    let mut logs: Vec<_> = fs::read_dir(&dir)
-        .expect("partition dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
     let mut codecs = Vec::new();
-    for path in logs {
+    for path in common::segment_logs(dir, topic, partition) {
         let bytes = fs::read(&path).expect("segment");
         let mut at = 0;
         while let Ok(header) = batch::check(&bytes[at..]) {

@@ -513,18 +513,7 @@ fn finish_recovered(
             log.append_control(origin, marker, p.start, now)?;
         }
     }
-    let completed = entry.record(Phase::completed(kind), None);
-    if kind == ControlType::Commit {
-        complete_commit(
-            inner,
-            &entry.id,
-            &completed,
-            state.offsets_to_commit(),
-            true,
-        )?;
-    } else {
-        write_state(inner, &entry.id, &completed, true)?;
-    }
+    write_completed(inner, entry, kind, state.offsets_to_commit(), true)?;
     tracing::info!(
         transactional_id = %entry.id,
         committed = kind == ControlType::Commit,
@@ -553,6 +542,22 @@ fn state_json(id: &str, value: &impl Serialize) -> Result<Vec<u8>> {
         context: format!("the state of transactional id {id:?}"),
         source,
     })
+}
+
+/// Writes the completed state of `entry`'s transaction, ended with `kind`: for a commit,
+/// with a record of each offset it commits (see [`complete_commit`]).
+fn write_completed<'a>(
+    inner: &Inner,
+    entry: &TxnEntry,
+    kind: ControlType,
+    offsets: impl Iterator<Item = (&'a str, TopicPartition, u64)> + Clone,
+    sync: bool,
+) -> Result<()> {
+    let completed = entry.record(Phase::completed(kind), None);
+    match kind {
+        ControlType::Commit => complete_commit(inner, &entry.id, &completed, offsets, sync),
+        ControlType::Abort => write_state(inner, &entry.id, &completed, sync).map(|_| ()),
+    }
 }
 
 /// Appends `completed` (`complete_commit`) for `id` and, in the same batch, a record for
@@ -821,17 +826,8 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
             log.sync_to(log.high_watermark())?;
         }
     }
-    let completed = entry.record(Phase::completed(kind), None);
-    if kind == ControlType::Commit {
-        complete_commit(
-            inner,
-            &entry.id,
-            &completed,
-            open.offsets_to_commit(),
-            false,
-        )?;
-    } else if !open.partitions.is_empty() {
-        write_state(inner, &entry.id, &completed, false)?;
+    if kind == ControlType::Commit || !open.partitions.is_empty() {
+        write_completed(inner, entry, kind, open.offsets_to_commit(), false)?;
     }
     entry.open = None;
     Ok(())
