@@ -24,6 +24,8 @@ use strom::{
     Broker, Compression, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition,
 };
 
+mod weather;
+
 const TOPIC: &str = "bench";
 /// Records per `send_batch`.
 const BATCH: usize = 100;
@@ -55,15 +57,6 @@ struct Draft {
 }
 
 impl Draft {
-    fn json(key: String, value: &impl Serialize, timestamp: Option<i64>) -> Self {
-        let value = serde_json::to_vec(value).expect("json");
-        Self {
-            key,
-            value,
-            timestamp,
-        }
-    }
-
     fn record(&self) -> Record {
         let record = Record::new(self.value.as_slice()).key(self.key.as_str());
         match self.timestamp {
@@ -73,7 +66,19 @@ impl Draft {
     }
 }
 
-/// `SplitMix64`, the examples' seeded generator.
+/// Weather readings (`benches/weather`) without end, as records to be made.
+fn weather() -> impl Iterator<Item = Draft> {
+    weather::readings().map(|reading| Draft {
+        key: reading.city.to_string(),
+        value: reading.json,
+        timestamp: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Card transactions, as `examples/fraud` generates and sends them.
+
+/// `SplitMix64`, the fraud example's seeded generator.
 struct Rng(u64);
 
 impl Rng {
@@ -90,84 +95,11 @@ impl Rng {
         f64::from((self.next_u64() >> 32) as u32) / 4_294_967_296.0
     }
 
-    /// A number in `[-1, 1]`.
-    fn noise(&mut self) -> f64 {
-        f64::from((self.next_u64() >> 32) as u32) / f64::from(u32::MAX) * 2.0 - 1.0
-    }
-
     /// A number in `0..n`.
     fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
 }
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-// ---------------------------------------------------------------------------------------
-// Weather readings, as `examples/weather.rs` simulates and sends them.
-
-/// City, country code, mean temperature (°C), daily swing (°C), mean relative humidity (%).
-const WEATHER_CITIES: [(&str, &str, f64, f64, f64); 8] = [
-    ("New York", "US", 13.0, 5.0, 63.0),
-    ("London", "GB", 11.5, 4.0, 77.0),
-    ("Johannesburg", "ZA", 16.0, 7.0, 52.0),
-    ("Nairobi", "KE", 19.0, 6.0, 66.0),
-    ("Cairo", "EG", 22.5, 7.0, 48.0),
-    ("Doha", "QA", 28.0, 6.0, 58.0),
-    ("Tokyo", "JP", 16.5, 4.5, 68.0),
-    ("Sydney", "AU", 18.5, 4.0, 68.0),
-];
-
-/// The example's `Weather`, field for field.
-#[derive(Serialize)]
-struct Weather {
-    city: String,
-    country: String,
-    temperature: f64,
-    humidity: u8,
-    feels_like: f64,
-    last_update_time: i64,
-}
-
-/// Round `round`'s eight readings, as the example's `pull_weather_data` makes them; rounds
-/// are 10 s apart, the tutorial's polling interval.
-fn weather_round(round: u64) -> Vec<Draft> {
-    let mut rng = Rng(0x5eed_0000_0f57_0a11 ^ round.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let now = 1_709_280_000 + 10 * i64::try_from(round).expect("round");
-    let mut readings = Vec::with_capacity(WEATHER_CITIES.len());
-    for (i, &(city, country, mean, swing, humidity)) in (0u64..).zip(&WEATHER_CITIES) {
-        let hour = (round + 3 * i) % 24;
-        let hour = f64::from(u32::try_from(hour).expect("below 24"));
-        let daily = swing * (std::f64::consts::TAU * hour / 24.0).sin();
-        let temperature = mean + daily + 1.5 * rng.noise();
-        let rh = humidity - 2.0 * (temperature - mean) + 8.0 * rng.noise();
-        #[expect(clippy::cast_sign_loss, reason = "clamped to 8..=100")]
-        let humidity = rh.clamp(8.0, 100.0).round() as u8;
-        let wind_ms = 3.0 + 3.0 * rng.noise();
-        let saturation_hpa = 6.105 * (17.27 * temperature / (237.7 + temperature)).exp();
-        let vapour = f64::from(humidity) / 100.0 * saturation_hpa;
-        let weather = Weather {
-            city: city.to_string(),
-            country: country.to_string(),
-            temperature: round2(temperature),
-            humidity,
-            feels_like: round2(temperature + 0.33 * vapour - 0.7 * wind_ms - 4.0),
-            last_update_time: now,
-        };
-        readings.push(Draft::json(city.to_string(), &weather, None));
-    }
-    readings
-}
-
-/// Weather readings without end, round after round.
-fn weather() -> impl Iterator<Item = Draft> {
-    (0..).flat_map(weather_round)
-}
-
-// ---------------------------------------------------------------------------------------
-// Card transactions, as `examples/fraud` generates and sends them.
 
 /// The fraud example's cities.
 const FRAUD_CITIES: [&str; 16] = [
@@ -233,9 +165,9 @@ fn transactions(count: usize) -> Vec<Draft> {
                 f64::from(20 * (1 + rng.next_u64() % 20) as u32),
             )
         } else if rng.unit() < 0.003 {
-            ("purchase", round2(950.0 + 1_500.0 * rng.unit()))
+            ("purchase", cents(950.0 + 1_500.0 * rng.unit()))
         } else {
-            ("purchase", round2(2.0 * 200f64.powf(rng.unit())))
+            ("purchase", cents(2.0 * 200f64.powf(rng.unit())))
         };
         let transaction = Transaction {
             tx_id: format!("20240301-{i:05}"),
@@ -245,9 +177,17 @@ fn transactions(count: usize) -> Vec<Draft> {
             location: FRAUD_CITIES[city].to_string(),
             timestamp: clock,
         };
-        out.push(Draft::json(user_id.to_string(), &transaction, Some(clock)));
+        out.push(Draft {
+            key: user_id.to_string(),
+            value: serde_json::to_vec(&transaction).expect("json"),
+            timestamp: Some(clock),
+        });
     }
     out
+}
+
+fn cents(amount: f64) -> f64 {
+    (amount * 100.0).round() / 100.0
 }
 
 // ---------------------------------------------------------------------------------------
