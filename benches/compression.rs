@@ -225,7 +225,9 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// Measures bytes on disk per codec and prints them to stderr as a markdown table.
+/// Measures bytes on disk per codec and prints them to stderr as a markdown table. Not a
+/// benchmark: it is first in `criterion_group!` so that it runs once, before the timings,
+/// whatever filter the run is given.
 #[expect(clippy::cast_precision_loss, reason = "ratios of sizes far below 2^52")]
 fn sizes(_: &mut Criterion) {
     let weather: Vec<Draft> = weather().take(SIZE_RECORDS).collect();
