@@ -1,6 +1,7 @@
 //! strom next to the alternatives, on the same work in one process and one run: a framed
 //! `write()` baseline, the `commitlog` crate, `SQLite` in WAL mode (`rusqlite`, bundled) and
-//! `crossbeam-channel` for latency. Records carry 100-byte values.
+//! `crossbeam-channel` for latency. Records carry 100-byte values. Last, strom against
+//! itself: appends and reads of JSON weather readings uncompressed, with LZ4 and with Zstd.
 //!
 //! Each workload runs its systems in interleaved rounds (A, B, C, A, B, C, …) so that a
 //! slow patch of the machine hurts every system alike; the table shows the median,
@@ -32,9 +33,12 @@ use commitlog::{CommitLog, LogOptions, ReadLimit};
 use crossbeam_channel::TryRecvError;
 use rusqlite::Connection;
 use strom::{
-    Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, RecordMetadata, SyncPolicy,
-    TopicConfig, TopicPartition,
+    Broker, BrokerConfig, Compression, Consumer, ConsumerConfig, OffsetReset, Record,
+    RecordMetadata, SyncPolicy, TopicConfig, TopicPartition,
 };
+
+#[path = "../../benches/weather/mod.rs"]
+mod weather;
 
 /// Bytes of each record's value.
 const VALUE: usize = 100;
@@ -636,6 +640,169 @@ fn latency() -> Vec<Row> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Compression: strom against itself, uncompressed and with LZ4 and Zstd, on the JSON
+// weather readings of `cargo bench --bench compression` (`benches/weather`). The 100-byte
+// values above are one byte repeated, which any codec squeezes to almost nothing.
+
+/// Records per batch in the compression workloads, as in `cargo bench --bench compression`.
+const JSON_BATCH: usize = 100;
+/// Distinct readings the appends cycle through.
+const JSON_POOL: usize = 10_000;
+/// The codecs compared, uncompressed first, with the name of each one's row.
+const CODECS: [(Compression, &str); 3] = [
+    (Compression::None, "strom uncompressed"),
+    (Compression::Lz4, "strom LZ4"),
+    (Compression::Zstd, "strom Zstd"),
+];
+
+/// The compression workloads' rows, and the bytes on disk of the readings read back.
+struct Compressed {
+    rows: Vec<Row>,
+    /// Per codec of `CODECS`.
+    bytes: Vec<u64>,
+}
+
+/// A `SyncPolicy::Never` broker with a topic per codec of `CODECS`, named after it.
+fn strom_open_codecs(dir: &Path) -> Broker {
+    let broker = Broker::open(dir).expect("open strom");
+    for (codec, _) in CODECS {
+        let config = TopicConfig::default()
+            .segment_bytes(256 << 20)
+            .compression(codec);
+        broker.create_topic(codec.name(), config).expect("topic");
+    }
+    broker
+}
+
+fn reading_record(reading: &weather::Reading) -> Record {
+    Record::new(reading.json.as_slice()).key(reading.city)
+}
+
+fn json_append_strom(codec: Compression, pool: &[weather::Reading]) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open_codecs(dir.path());
+    let producer = broker.producer();
+    let mut readings = pool.iter().cycle();
+    let start = Instant::now();
+    for _ in 0..scale().batch_records / JSON_BATCH {
+        let records = readings.by_ref().take(JSON_BATCH).map(reading_record);
+        black_box(
+            producer
+                .send_batch(codec.name(), records)
+                .expect("send_batch"),
+        );
+    }
+    let r = rate(scale().batch_records, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
+/// Reads the topic of `tp` from offset 0 to `records`; returns the rate.
+fn json_read_strom(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f64 {
+    consumer.seek(tp, 0).expect("seek");
+    let start = Instant::now();
+    let (mut n, mut bytes) = (0, 0);
+    while n < records {
+        let polled = consumer.poll(Duration::ZERO).expect("poll");
+        for r in &polled {
+            bytes += r.value().len();
+        }
+        n += polled.len();
+    }
+    let r = rate(n, start.elapsed());
+    black_box(bytes);
+    r
+}
+
+fn compression() -> Compressed {
+    let pool: Vec<weather::Reading> = weather::readings().take(JSON_POOL).collect();
+    let [none, lz4, zstd] = CODECS;
+    let mut rows = interleave(
+        "append weather JSON, batches of 100, no fsync",
+        Unit::Rate,
+        &mut [
+            (none.1, &mut || json_append_strom(none.0, &pool)),
+            (lz4.1, &mut || json_append_strom(lz4.0, &pool)),
+            (zstd.1, &mut || json_append_strom(zstd.0, &pool)),
+        ],
+    );
+
+    let read_records = scale().read_records;
+    eprintln!("filling {read_records} weather readings into a topic per codec...");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open_codecs(dir.path());
+    let producer = broker.producer();
+    let mut topics = CODECS.map(|(codec, _)| {
+        let mut readings = weather::readings();
+        for _ in 0..read_records / JSON_BATCH {
+            let records = readings.by_ref().take(JSON_BATCH);
+            let records = records.map(|reading| reading_record(&reading));
+            producer.send_batch(codec.name(), records).expect("fill");
+        }
+        let topic = broker.describe_topic(codec.name()).expect("describe");
+        let bytes: u64 = topic.partitions.iter().map(|p| p.size_bytes).sum();
+        let tp = TopicPartition::new(codec.name(), 0);
+        let mut consumer = broker.consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(OffsetReset::Earliest)
+                .max_poll_records(10_000),
+        );
+        consumer.assign(std::slice::from_ref(&tp)).expect("assign");
+        (bytes, tp, consumer)
+    });
+    let bytes = topics.iter().map(|(bytes, _, _)| *bytes).collect();
+    let [(_, tp0, c0), (_, tp1, c1), (_, tp2, c2)] = &mut topics;
+    rows.extend(interleave(
+        "read weather JSON back in order",
+        Unit::Rate,
+        &mut [
+            (none.1, &mut || json_read_strom(c0, tp0, read_records)),
+            (lz4.1, &mut || json_read_strom(c1, tp1, read_records)),
+            (zstd.1, &mut || json_read_strom(c2, tp2, read_records)),
+        ],
+    ));
+    drop(topics);
+    broker.close().expect("close");
+    Compressed { rows, bytes }
+}
+
+/// The compression rows as a markdown table, each codec's median against uncompressed.
+fn print_compression(compressed: &Compressed) {
+    println!();
+    println!("| workload | system | median | min | max | ÷ uncompressed (median) |");
+    println!("|---|---|---|---|---|---|");
+    for row in &compressed.rows {
+        let none = find(&compressed.rows, row.work, CODECS[0].1);
+        let ratio = if row.system == CODECS[0].1 {
+            "—".to_string()
+        } else {
+            format!("{:.2}×", row.median() / none.median())
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.work,
+            row.system,
+            format_figure(row.unit, row.median()),
+            format_figure(row.unit, row.min()),
+            format_figure(row.unit, row.max()),
+            ratio,
+        );
+    }
+    let none = compressed.bytes[0] as f64;
+    let sizes: Vec<String> = CODECS
+        .iter()
+        .zip(&compressed.bytes)
+        .map(|((codec, _), &b)| format!("{codec} {b} ({:.2}×)", b as f64 / none))
+        .collect();
+    println!(
+        "
+bytes on disk of the {} readings read back: {}",
+        scale().read_records,
+        sizes.join(", ")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 
 fn format_figure(unit: Unit, x: f64) -> String {
     match unit {
@@ -699,11 +866,13 @@ fn main() {
     ));
     rows.extend(read_all());
     rows.extend(latency());
+    let compressed = compression();
     print_table(&rows);
+    print_compression(&compressed);
     if quick {
         println!("\n--test: one short round, to show that every system runs; not a measurement.");
     } else {
-        print_goals(&rows);
+        print_goals(&rows, &compressed);
     }
     println!("\ntotal run time {:.0} s", started.elapsed().as_secs_f64());
 }
@@ -746,11 +915,16 @@ fn print_table(rows: &[Row]) {
 }
 
 /// Whether strom met each goal set for it, by median.
-fn print_goals(rows: &[Row]) {
+fn print_goals(rows: &[Row], compressed: &Compressed) {
     let ratio = |work: &str, other: &str| {
         find(rows, work, "strom").median() / find(rows, work, other).median()
     };
     let spinning = |work: &str| find(rows, work, "strom send → waiting poll (spin").median();
+    let against_none = |work: &str, codec: &str| {
+        let c = &compressed.rows;
+        find(c, work, codec).median() / find(c, work, CODECS[0].1).median()
+    };
+    let zstd_bytes = compressed.bytes[2] as f64 / compressed.bytes[0] as f64;
     let goals = [
         (
             "batch append ≥ 1.5× framed write()",
@@ -788,6 +962,18 @@ fn print_goals(rows: &[Row]) {
         (
             "latency p99 ≤ crossbeam parked (strom spinning)",
             spinning("latency p99") / find(rows, "latency p99", "crossbeam recv").median() <= 1.0,
+        ),
+        (
+            "Zstd weather bytes ≤ 0.25× uncompressed",
+            zstd_bytes <= 0.25,
+        ),
+        (
+            "LZ4 batch append ≥ 0.7× uncompressed",
+            against_none("append weather JSON, batches of 100, no fsync", "strom LZ4") >= 0.7,
+        ),
+        (
+            "LZ4 read ≥ 0.6× uncompressed",
+            against_none("read weather JSON back in order", "strom LZ4") >= 0.6,
         ),
     ];
     println!("\n| goal | met |\n|---|---|");
