@@ -5,7 +5,8 @@
 //! `cargo bench --bench compression -- append/lz4`).
 //!
 //! Bytes on disk are not a timing: they are measured once at the start, on 10,000 records
-//! of each kind per codec sent in batches of 100 and one per `send`, and printed to stderr
+//! of each kind per codec sent in batches of 100, one per `send`, and one per `send` then
+//! rebatched by maintenance (`rebatch_sealed`, 256 KiB segments), and printed to stderr
 //! as a markdown table with each codec's ratio to none.
 //!
 //! `compression/append/<codec>` times `send_batch` of 100 weather readings per call, each
@@ -193,11 +194,35 @@ fn cents(amount: f64) -> f64 {
 // ---------------------------------------------------------------------------------------
 // Bytes on disk.
 
-/// The log's bytes after `drafts` are sent to a topic compressed with `codec`, `batch` at a
-/// time (1: one `send` each).
-fn bytes_on_disk(codec: Compression, drafts: &[Draft], batch: usize) -> u64 {
+/// How records reach the topic whose size is measured.
+#[derive(Clone, Copy)]
+enum Sending {
+    /// `send_batch` of this many.
+    Batches(usize),
+    /// One `send` each.
+    Singles,
+    /// One `send` each, to a topic of 256 KiB segments with `rebatch_sealed`, measured after
+    /// a maintenance round.
+    SinglesRebatched,
+}
+
+/// The log's bytes after `drafts` are sent to a topic compressed with `codec`.
+fn bytes_on_disk(codec: Compression, drafts: &[Draft], sending: Sending) -> u64 {
     let (_dir, broker) = open(codec);
+    if let Sending::SinglesRebatched = sending {
+        let config = broker.describe_topic(TOPIC).expect("describe").config;
+        broker.delete_topic(TOPIC).expect("delete");
+        let config = config
+            .segment_bytes(256 << 10)
+            .retention_ms(-1)
+            .rebatch_sealed(true);
+        broker.create_topic(TOPIC, config).expect("topic");
+    }
     let producer = broker.producer();
+    let batch = match sending {
+        Sending::Batches(n) => n,
+        Sending::Singles | Sending::SinglesRebatched => 1,
+    };
     if batch == 1 {
         for draft in drafts {
             producer.send(TOPIC, draft.record()).expect("send");
@@ -208,6 +233,7 @@ fn bytes_on_disk(codec: Compression, drafts: &[Draft], batch: usize) -> u64 {
             producer.send_batch(TOPIC, records).expect("send_batch");
         }
     }
+    broker.run_maintenance().expect("maintenance");
     let topic = broker.describe_topic(TOPIC).expect("describe");
     topic.partitions.iter().map(|p| p.size_bytes).sum()
 }
@@ -233,10 +259,36 @@ fn sizes(_: &mut Criterion) {
     let weather: Vec<Draft> = weather().take(SIZE_RECORDS).collect();
     let fraud = transactions(SIZE_RECORDS);
     let rows = [
-        ("weather readings, batches of 100", &weather, BATCH),
-        ("weather readings, one per `send`", &weather, 1),
-        ("fraud transactions, batches of 100", &fraud, BATCH),
-        ("fraud transactions, one per `send`", &fraud, 1),
+        (
+            "weather readings, batches of 100",
+            &weather,
+            Sending::Batches(BATCH),
+        ),
+        (
+            "weather readings, one per `send`",
+            &weather,
+            Sending::Singles,
+        ),
+        (
+            "weather readings, one per `send`, rebatched",
+            &weather,
+            Sending::SinglesRebatched,
+        ),
+        (
+            "fraud transactions, batches of 100",
+            &fraud,
+            Sending::Batches(BATCH),
+        ),
+        (
+            "fraud transactions, one per `send`",
+            &fraud,
+            Sending::Singles,
+        ),
+        (
+            "fraud transactions, one per `send`, rebatched",
+            &fraud,
+            Sending::SinglesRebatched,
+        ),
     ];
     let names: Vec<String> = Compression::ALL.iter().map(ToString::to_string).collect();
     eprintln!(
@@ -245,11 +297,11 @@ fn sizes(_: &mut Criterion) {
     );
     eprintln!("| records | JSON values | {} |", names.join(" | "));
     eprintln!("|---|---|{}", "---|".repeat(names.len()));
-    for (name, drafts, batch) in rows {
+    for (name, drafts, sending) in rows {
         let json: usize = drafts.iter().map(|d| d.value.len()).sum();
         let sizes: Vec<u64> = Compression::ALL
             .iter()
-            .map(|&codec| bytes_on_disk(codec, drafts, batch))
+            .map(|&codec| bytes_on_disk(codec, drafts, sending))
             .collect();
         let none = sizes[0] as f64;
         let cells: Vec<String> = sizes

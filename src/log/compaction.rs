@@ -217,7 +217,9 @@ pub(super) fn encode_runs(
             &entries,
         )?;
         if codec != Compression::None {
-            let compressed = batch::compress(out.get(at..).unwrap_or_default(), codec)?;
+            let plain = out.get(at..).unwrap_or_default();
+            let header = batch::read_header(plain).map_err(batch::EncodeError::Invalid)?;
+            let compressed = batch::compress_with(plain, &header, codec)?;
             out.truncate(at);
             out.extend_from_slice(&compressed);
         }

@@ -327,11 +327,12 @@ impl PartitionLog {
                 path: self.dir.clone(),
                 source,
             };
+            let invalid = |e| encode_error(batch::EncodeError::Invalid(e));
             let mut plain = vec![0; len];
             batch::encode_from(&mut plain, 0, origin, entries).map_err(encode_error)?;
-            let bytes = batch::compress(&plain, codec).map_err(encode_error)?;
-            let header = batch::read_header(&bytes)
-                .map_err(|e| encode_error(batch::EncodeError::Invalid(e)))?;
+            let header = batch::read_header(&plain).map_err(invalid)?;
+            let bytes = batch::compress_with(&plain, &header, codec).map_err(encode_error)?;
+            let header = batch::read_header(&bytes).map_err(invalid)?;
             return self.append_copy(&bytes, &header, effect, now_ms);
         }
         self.append_with(len, now_ms, effect, |buf, base| {
@@ -366,7 +367,7 @@ impl PartitionLog {
             let plain = if header.compression() == Compression::None {
                 bytes
             } else {
-                decompressed = batch::decompress(bytes).map_err(invalid)?;
+                decompressed = batch::decompress_with(bytes, &header).map_err(invalid)?.0;
                 &decompressed
             };
             for record in batch::records(plain).map_err(invalid)? {

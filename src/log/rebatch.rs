@@ -123,7 +123,7 @@ fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
         plain_out += encode_runs(&run, codec, &mut out).map_err(encode_error)?;
         run.clear();
         // Handed out decompressed: compressed again with the topic's codec.
-        let copied = batch::compress(batch.bytes(), codec).map_err(encode_error)?;
+        let copied = batch::compress_with(batch.bytes(), &header, codec).map_err(encode_error)?;
         out.extend_from_slice(&copied);
         Ok(ControlFlow::Continue(()))
     })?;

@@ -418,8 +418,7 @@ impl Segment {
             });
         }
         let damaged = |e| corrupt(&self.path, pos as u64, kind_of(e));
-        let bytes = batch::decompress(bytes).map_err(damaged)?;
-        let header = batch::read_header(&bytes).map_err(damaged)?;
+        let (bytes, header) = batch::decompress_with(bytes, &header).map_err(damaged)?;
         let decompressed = Arc::new(Mapping::in_memory(bytes));
         emit(MappedBatch {
             header,

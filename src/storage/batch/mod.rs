@@ -437,24 +437,41 @@ pub(crate) use v2::{encode_from, encoded_len_of};
 /// this build lacks `codec`.
 pub fn compress(batch: &[u8], codec: Compression) -> Result<Vec<u8>, EncodeError> {
     let header = check(batch).map_err(EncodeError::Invalid)?;
-    let batch = batch.get(..header.length as usize).unwrap_or_default();
+    compress_with(batch, &header, codec)
+}
+
+/// [`compress`] of a batch whose header `read_header` gave, without checking its checksum
+/// first (it may be stale, as in a batch [`decompress_with`] gave): the batch returned has
+/// its checksum set, whether compressed or not.
+pub(crate) fn compress_with(
+    batch: &[u8],
+    header: &BatchHeader,
+    codec: Compression,
+) -> Result<Vec<u8>, EncodeError> {
+    let batch = batch
+        .get(..header.length as usize)
+        .ok_or(EncodeError::Invalid(DecodeError::Truncated))?;
     let records = batch.get(HEADER_BYTES..).unwrap_or_default();
     let keep = codec == Compression::None
         || header.version != v2::VERSION
         || header.compression() != Compression::None
         || header.is_control()
         || records.len() > MAX_DECOMPRESSED_BYTES;
-    if keep {
-        return Ok(batch.to_vec());
-    }
     let mut out = Vec::with_capacity(batch.len());
-    out.extend_from_slice(batch.get(..HEADER_BYTES).unwrap_or_default());
-    compression::compress(codec, records, &mut out)?;
-    if out.len() >= batch.len() {
-        return Ok(batch.to_vec());
+    if !keep {
+        out.extend_from_slice(batch.get(..HEADER_BYTES).unwrap_or_default());
+        compression::compress(codec, records, &mut out)?;
+        if out.len() < batch.len() {
+            v2::reframe(&mut out, header.attributes | u16::from(codec.code()))
+                .map_err(EncodeError::Invalid)?;
+            return Ok(out);
+        }
+        out.clear();
     }
-    v2::reframe(&mut out, header.attributes | u16::from(codec.code()))
-        .map_err(EncodeError::Invalid)?;
+    out.extend_from_slice(batch);
+    if header.version == v2::VERSION {
+        v2::set_checksum(&mut out).map_err(EncodeError::Invalid)?;
+    }
     Ok(out)
 }
 
@@ -470,21 +487,40 @@ pub fn compress(batch: &[u8], codec: Compression) -> Result<Vec<u8>, EncodeError
 /// lacks; [`DecodeError::Record`] if they cannot hold `record_count` records.
 pub fn decompress(batch: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let header = read_header(batch)?;
+    let (mut out, _) = decompress_with(batch, &header)?;
+    if header.compression() != Compression::None {
+        v2::set_checksum(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// [`decompress`] for reading: the batch whose header `read_header` gave, decompressed, and
+/// the header of the result, whose checksum is left stale (the bytes were checked
+/// compressed, and are read, never stored as they are; [`compress_with`] sets it).
+pub(crate) fn decompress_with(
+    batch: &[u8],
+    header: &BatchHeader,
+) -> Result<(Vec<u8>, BatchHeader), DecodeError> {
     let batch = batch
         .get(..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
     let codec = header.compression();
     if codec == Compression::None {
-        return Ok(batch.to_vec());
+        return Ok((batch.to_vec(), *header));
     }
     let compressed = batch.get(HEADER_BYTES..).unwrap_or_default();
-    let mut out = Vec::with_capacity(HEADER_BYTES + 4 * compressed.len());
+    let capacity = HEADER_BYTES
+        + compressed
+            .len()
+            .saturating_mul(8)
+            .min(MAX_DECOMPRESSED_BYTES);
+    let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(batch.get(..HEADER_BYTES).unwrap_or_default());
     compression::decompress(codec, compressed, MAX_DECOMPRESSED_BYTES, &mut out)?;
-    v2::reframe(&mut out, header.attributes & !v2::COMPRESSION_MASK)?;
+    v2::set_frame(&mut out, header.attributes & !v2::COMPRESSION_MASK)?;
     // The header's checks of an uncompressed batch: enough bytes for `record_count`.
-    read_header(&out)?;
-    Ok(out)
+    let decompressed = read_header(&out)?;
+    Ok((out, decompressed))
 }
 
 /// For tests: the header of `plain` (an uncompressed version 2 batch) with `records` after

@@ -226,8 +226,8 @@ pub(super) fn checksum(batch: &[u8]) -> u32 {
 }
 
 /// Gives a version 2 batch built from another one's header and new records (its length
-/// and checksum stale) its `attributes`, its length and its checksum.
-pub(super) fn reframe(batch: &mut [u8], attributes: u16) -> Result<(), DecodeError> {
+/// and checksum stale) its `attributes` and its length; its checksum stays stale.
+pub(super) fn set_frame(batch: &mut [u8], attributes: u16) -> Result<(), DecodeError> {
     let length = batch
         .len()
         .checked_sub(LENGTH_EXCLUDES)
@@ -238,12 +238,23 @@ pub(super) fn reframe(batch: &mut [u8], attributes: u16) -> Result<(), DecodeErr
         .ok_or(DecodeError::Truncated)?;
     head[8..12].copy_from_slice(&length.to_be_bytes());
     head[21..23].copy_from_slice(&attributes.to_be_bytes());
+    Ok(())
+}
+
+/// Sets the checksum of a whole version 2 batch.
+pub(super) fn set_checksum(batch: &mut [u8]) -> Result<(), DecodeError> {
     let crc = checksum(batch);
     batch
         .get_mut(17..21)
         .ok_or(DecodeError::Truncated)?
         .copy_from_slice(&crc.to_be_bytes());
     Ok(())
+}
+
+/// [`set_frame`], then [`set_checksum`].
+pub(super) fn reframe(batch: &mut [u8], attributes: u16) -> Result<(), DecodeError> {
+    set_frame(batch, attributes)?;
+    set_checksum(batch)
 }
 
 /// See [`super::set_base_offset`]; the header was read and is version 2.
