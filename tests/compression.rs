@@ -418,3 +418,43 @@ fn maintenance_rebatches_single_sends_into_compressed_batches() -> Result<()> {
     assert!(read(&broker, &tp, 0, IsolationLevel::ReadCommitted)? == committed);
     Ok(())
 }
+
+/// Retention deletes whole sealed segments of compressed batches by their records' age
+/// and size, as it does uncompressed ones; readers go on from the new log start.
+#[test]
+fn retention_deletes_old_compressed_segments() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    let day_ms = 24 * 3600 * 1000;
+    let config = TopicConfig::default()
+        .segment_bytes(8 << 10)
+        .retention_ms(day_ms)
+        .compression(Compression::Gzip);
+    broker.create_topic("readings", config)?;
+    let producer = broker.producer();
+    let now = common::now_ms();
+    // Ten batches from two days ago, each about a segment's worth, then ten from now.
+    for (round, age) in [(0, 2 * day_ms), (1, 0)] {
+        for batch in 0..10 {
+            let first = round * 1000 + batch * 100;
+            let records = (first..first + 100).map(|i| reading(i).timestamp(now - age));
+            producer.send_batch("readings", records)?;
+        }
+    }
+    let tp = TopicPartition::new("readings", 0);
+    let before = broker.describe_topic("readings")?.partitions[0].clone();
+    broker.run_maintenance()?;
+    let after = broker.describe_topic("readings")?.partitions[0].clone();
+    // Segments of old readings only went; the one where the new ones begin stays whole.
+    let start = after.log_start_offset;
+    assert!((500..=1000).contains(&start), "log start {start}");
+    assert!(after.size_bytes < before.size_bytes);
+    let seen = read(&broker, &tp, 0, IsolationLevel::ReadUncommitted)?;
+    let offsets: Vec<u64> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(offsets, (start..2000).collect::<Vec<_>>());
+    for s in &seen {
+        let (key, value, ..) = parts(usize::try_from(s.0).expect("small"));
+        assert_eq!((&s.1, &s.2), (&Some(key.into_bytes()), &value.into_bytes()));
+    }
+    Ok(())
+}
