@@ -320,8 +320,11 @@ impl PartitionLog {
         } else {
             Effect::None
         };
-        let codec = self.compression();
-        if codec != Compression::None && len <= batch::MAX_BATCH_BYTES {
+        // One load and compare on the uncompressed path, the hot one.
+        if self.compression.load(Ordering::Relaxed) != Compression::None.code()
+            && len <= batch::MAX_BATCH_BYTES
+        {
+            let codec = self.compression();
             // Encoded and compressed outside the writer's lock, then copied in whole.
             let encode_error = |source| Error::Encode {
                 path: self.dir.clone(),

@@ -400,6 +400,7 @@ impl Segment {
     /// Hands `emit` the checked batch at `pos` of `map` (`bytes` from there on): as it lies
     /// in the map, or, compressed, decompressed into memory, so readers see records the same
     /// way from either.
+    #[inline]
     fn emit_batch(
         &self,
         map: &Arc<Mapping>,
@@ -494,6 +495,7 @@ impl<'a> MappedBatch<'a> {
     /// # Errors
     /// [`Error::Corrupt`] naming the segment file and the batch's position for a record
     /// that does not decode (the CRC matched, so it was written so).
+    #[inline]
     pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
         let (path, position) = (self.path, self.file_position as u64);
         let records = batch::records_with(self.bytes(), self.header)
