@@ -252,7 +252,10 @@ impl Broker {
                 });
             }
             let altered = topic.altered(config, self.inner.config.sync, now_ms())?;
-            topics.insert(name.to_string(), Arc::new(altered));
+            let old = topics.insert(name.to_string(), Arc::new(altered));
+            if let Some(old) = old {
+                old.mark_replaced();
+            }
         }
         tracing::info!(topic = name, "altered topic config");
         self.inner.topic_changed(name);

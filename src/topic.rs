@@ -93,6 +93,9 @@ pub(crate) struct Topic {
     partitions: Vec<Arc<PartitionLog>>,
     sticky: StickyPartitioner,
     deleted: AtomicBool,
+    /// Set when `alter_topic` put a new `Topic` in this one's place; handles that hold
+    /// this one (`TopicProducer`, `BatchBuilder`) then look the topic up again.
+    replaced: AtomicBool,
 }
 
 impl Topic {
@@ -166,6 +169,7 @@ impl Topic {
             partitions,
             sticky: StickyPartitioner::new(),
             deleted: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
         })
     }
 
@@ -198,6 +202,7 @@ impl Topic {
             partitions,
             sticky: StickyPartitioner::new(),
             deleted: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
         };
         topic.write_config()?;
         for log in &topic.partitions {
@@ -284,6 +289,17 @@ impl Topic {
     /// Whether the topic was deleted (handles to it may outlive it).
     pub(crate) fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Whether this is still the broker's topic of its name: neither deleted nor replaced
+    /// by a config change. One atomic load each.
+    pub(crate) fn is_current(&self) -> bool {
+        !self.is_deleted() && !self.replaced.load(Ordering::Acquire)
+    }
+
+    /// Marks the topic replaced by a config change (see [`Topic::is_current`]).
+    pub(crate) fn mark_replaced(&self) {
+        self.replaced.store(true, Ordering::Release);
     }
 
     /// The error for using a deleted topic.

@@ -1,4 +1,8 @@
-//! [`Producer`]: appends records to topics.
+//! [`Producer`]: appends records to topics; [`TopicProducer`] and [`BatchBuilder`] skip
+//! its per-call work (the topic look-up, the records' own allocations).
+
+mod batch;
+mod topic;
 
 use std::sync::Arc;
 
@@ -12,6 +16,9 @@ use crate::log::PartitionLog;
 use crate::partitioner;
 use crate::record::{Record, RecordMetadata};
 use crate::topic::Topic;
+
+pub use self::batch::{BatchBuilder, BatchMetadata, PartitionRange};
+pub use self::topic::TopicProducer;
 
 /// Appends records to topics. `Clone + Send + Sync`; clones are cheap and share the broker.
 ///
@@ -59,21 +66,7 @@ impl Producer {
         record: Record,
         stamp: &mut impl Stamp,
     ) -> Result<RecordMetadata> {
-        let topic = self.inner.topic_for_send(topic)?;
-        let size = validate(&topic, &record)?;
-        let partition = choose_partition(&topic, &record, size);
-        let log = topic.partition(partition)?;
-        stamp.before_append(&topic, partition, log)?;
-        let now = now_ms();
-        let timestamp = record.timestamp.unwrap_or(now);
-        let entry = record.entry(timestamp);
-        let offset = log.append(std::iter::once(entry), stamp.origin(), now)?;
-        Ok(RecordMetadata {
-            topic: topic_name(topic.name(), record),
-            partition,
-            offset,
-            timestamp,
-        })
+        send_to(&*self.inner.topic_for_send(topic)?, record, stamp)
     }
 
     /// Appends many records: the fast path. Records bound for one partition are written as
@@ -100,70 +93,7 @@ impl Producer {
         records: impl IntoIterator<Item = Record>,
         stamp: &mut impl Stamp,
     ) -> Result<Vec<RecordMetadata>> {
-        let topic = self.inner.topic_for_send(topic)?;
-        let mut records: Vec<Record> = records.into_iter().collect();
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let partitions = topic.partition_count();
-        let now = now_ms();
-        // One pass checks every record and settles its partition and timestamp, written into
-        // the record itself (it is ours now), so that no side table is allocated; keyless
-        // records wait for the sticky choice, made once their bytes are known.
-        let mut keyless = None;
-        for record in &mut records {
-            let size = validate(&topic, record)?;
-            record.timestamp.get_or_insert(now);
-            if record.partition.is_none() {
-                match &record.key {
-                    Some(key) => {
-                        record.partition = Some(partitioner::partition_for_key(key, partitions));
-                    }
-                    None => *keyless.get_or_insert(0) += size,
-                }
-            }
-        }
-        if let Some(bytes) = keyless {
-            let sticky = topic.sticky().next(bytes, partitions);
-            for record in records.iter_mut().filter(|r| r.partition.is_none()) {
-                record.partition = Some(sticky);
-            }
-        }
-        let first = records[0].partition.unwrap_or_default();
-        if records.iter().all(|r| r.partition == Some(first)) {
-            let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
-            let log = topic.partition(first)?;
-            stamp.before_append(&topic, first, log)?;
-            let base = log.append(entries, stamp.origin(), now)?;
-            return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
-        }
-        let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
-        for (i, record) in records.iter().enumerate() {
-            if let Some(list) = by_partition.get_mut(record.partition.unwrap_or_default() as usize)
-            {
-                list.push(i);
-            }
-        }
-        // The first offset of each partition's batch; a batch holds its partition's records
-        // in input order, so the n-th of them gets `base + n`.
-        let mut next = vec![0; partitions as usize];
-        for (p, indices) in by_partition.iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
-            let entries = indices.iter().map(|&i| {
-                let r = &records[i];
-                r.entry(r.timestamp.unwrap_or(now))
-            });
-            let log = topic.partition(p as u32)?;
-            stamp.before_append(&topic, p as u32, log)?;
-            next[p] = log.append(entries, stamp.origin(), now)?;
-        }
-        Ok(metadata(topic.name(), records, now, |p, _| {
-            let offset = next[p as usize];
-            next[p as usize] += 1;
-            offset
-        }))
+        send_batch_to(&*self.inner.topic_for_send(topic)?, records, stamp)
     }
 
     /// Appends `value` serialized as JSON, with an optional key.
@@ -179,6 +109,51 @@ impl Producer {
         self.send(topic, json_record(topic, key, value)?)
     }
 
+    /// A [`TopicProducer`] for `topic`: the topic looked up once, so that its sends skip
+    /// the look-up by name each `Producer` call makes.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("clicks", strom::TopicConfig::default())?;
+    /// use strom::Record;
+    ///
+    /// let clicks = broker.producer().topic("clicks")?;
+    /// clicks.send(Record::new("home").key("u1"))?;
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`] as [`send`](Self::send) gives it (a topic that does not
+    /// exist is created if the broker auto-creates topics, as `send` would),
+    /// [`Error::Closed`].
+    pub fn topic(&self, topic: &str) -> Result<TopicProducer> {
+        let resolved = self.inner.topic_for_send(topic)?;
+        Ok(TopicProducer::new(Arc::clone(&self.inner), resolved))
+    }
+
+    /// A [`BatchBuilder`] for `topic`: records pushed into buffers it owns and reuses, then
+    /// appended together by [`BatchBuilder::send`], one batch per partition.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("clicks", strom::TopicConfig::default())?;
+    /// let mut batch = broker.producer().batch("clicks")?;
+    /// for (user, page) in [("u1", "home"), ("u2", "cart")] {
+    ///     batch.push(Some(user.as_bytes()), page.as_bytes())?;
+    /// }
+    /// let meta = batch.send()?;
+    /// assert_eq!(meta.ranges[0].count, 2);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`topic`](Self::topic).
+    pub fn batch(&self, topic: &str) -> Result<BatchBuilder> {
+        Ok(self.topic(topic)?.batch())
+    }
+
     /// Fsyncs everything this broker has appended so far: when it returns, every record
     /// sent before the call survives a power cut.
     ///
@@ -188,6 +163,94 @@ impl Producer {
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
+}
+
+/// [`Producer::send`] to a resolved topic.
+fn send_to(topic: &Topic, record: Record, stamp: &mut impl Stamp) -> Result<RecordMetadata> {
+    let size = validate(topic, &record)?;
+    let partition = choose_partition(topic, &record, size);
+    let log = topic.partition(partition)?;
+    stamp.before_append(topic, partition, log)?;
+    let now = now_ms();
+    let timestamp = record.timestamp.unwrap_or(now);
+    let entry = record.entry(timestamp);
+    let offset = log.append(std::iter::once(entry), stamp.origin(), now)?;
+    Ok(RecordMetadata {
+        topic: topic_name(topic.name(), record),
+        partition,
+        offset,
+        timestamp,
+    })
+}
+
+/// [`Producer::send_batch`] to a resolved topic.
+fn send_batch_to(
+    topic: &Topic,
+    records: impl IntoIterator<Item = Record>,
+    stamp: &mut impl Stamp,
+) -> Result<Vec<RecordMetadata>> {
+    let mut records: Vec<Record> = records.into_iter().collect();
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let partitions = topic.partition_count();
+    let now = now_ms();
+    // One pass checks every record and settles its partition and timestamp, written into
+    // the record itself (it is ours now), so that no side table is allocated; keyless
+    // records wait for the sticky choice, made once their bytes are known.
+    let mut keyless = None;
+    for record in &mut records {
+        let size = validate(topic, record)?;
+        record.timestamp.get_or_insert(now);
+        if record.partition.is_none() {
+            match &record.key {
+                Some(key) => {
+                    record.partition = Some(partitioner::partition_for_key(key, partitions));
+                }
+                None => *keyless.get_or_insert(0) += size,
+            }
+        }
+    }
+    if let Some(bytes) = keyless {
+        let sticky = topic.sticky().next(bytes, partitions);
+        for record in records.iter_mut().filter(|r| r.partition.is_none()) {
+            record.partition = Some(sticky);
+        }
+    }
+    let first = records[0].partition.unwrap_or_default();
+    if records.iter().all(|r| r.partition == Some(first)) {
+        let entries = records.iter().map(|r| r.entry(r.timestamp.unwrap_or(now)));
+        let log = topic.partition(first)?;
+        stamp.before_append(topic, first, log)?;
+        let base = log.append(entries, stamp.origin(), now)?;
+        return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
+    }
+    let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
+    for (i, record) in records.iter().enumerate() {
+        if let Some(list) = by_partition.get_mut(record.partition.unwrap_or_default() as usize) {
+            list.push(i);
+        }
+    }
+    // The first offset of each partition's batch; a batch holds its partition's records
+    // in input order, so the n-th of them gets `base + n`.
+    let mut next = vec![0; partitions as usize];
+    for (p, indices) in by_partition.iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        let entries = indices.iter().map(|&i| {
+            let r = &records[i];
+            r.entry(r.timestamp.unwrap_or(now))
+        });
+        let log = topic.partition(p as u32)?;
+        stamp.before_append(topic, p as u32, log)?;
+        next[p] = log.append(entries, stamp.origin(), now)?;
+    }
+    Ok(metadata(topic.name(), records, now, |p, _| {
+        let offset = next[p as usize];
+        next[p as usize] += 1;
+        offset
+    }))
 }
 
 /// A record holding `value` as JSON, with an optional key.
