@@ -1,6 +1,8 @@
 //! Append throughput: `send` one record at a time and `send_batch` of 100 and 1000, for
-//! 100-byte and 1 KiB values, under each sync policy. Run: `cargo bench --bench append`
-//! (or a subset: `cargo bench --bench append -- sync=never`).
+//! 100-byte and 1 KiB values, under each sync policy; beside `send_batch` of 1000 100-byte
+//! records, a reused `BatchBuilder` pushing and sending as many (`.../batch=1000/builder/...`).
+//! Run: `cargo bench --bench append` (or a subset: `cargo bench --bench append -- sync=never`,
+//! or the two of 1000 side by side: `-- 'size=100/batch=1000.*sync=never'`).
 //!
 //! Each sample appends to a fresh data directory that is deleted afterwards, so the
 //! figures measure strom and the page cache rather than how far the disk's write-back has
@@ -68,6 +70,28 @@ fn run(iters: u64, size: usize, batch: usize, sync: SyncPolicy) -> Duration {
     elapsed
 }
 
+/// Times `iters` calls of a reused `BatchBuilder` that each push `batch` records of `size`
+/// bytes and send them.
+///
+/// The pushes are timed: they are the copy that replaces making `Record`s, which [`run`]
+/// leaves out of its time, so this row pays for more of the work than `send_batch`'s does.
+fn run_builder(iters: u64, size: usize, batch: usize, sync: SyncPolicy) -> Duration {
+    let (_dir, broker) = open(sync);
+    let mut builder = broker.producer().batch("bench").expect("builder");
+    let value = vec![b'x'; size];
+    let mut results = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
+    let start = Instant::now();
+    for _ in 0..iters {
+        for _ in 0..batch {
+            builder.push(None, &value).expect("push");
+        }
+        results.push(builder.send().expect("send"));
+    }
+    let elapsed = start.elapsed();
+    black_box(results);
+    elapsed
+}
+
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     group.measurement_time(Duration::from_secs(3));
@@ -86,6 +110,12 @@ fn append(c: &mut Criterion) {
                 group.bench_function(&id, |b| {
                     b.iter_custom(|iters| run(iters, size, batch, sync));
                 });
+                if size == 100 && batch == 1000 {
+                    let id = format!("size={size}/batch={batch}/builder/sync={name}");
+                    group.bench_function(&id, |b| {
+                        b.iter_custom(|iters| run_builder(iters, size, batch, sync));
+                    });
+                }
             }
         }
     }
