@@ -466,3 +466,29 @@ fn strom_partition_of(broker: &Broker, key: &str) -> Result<u32> {
         .send(&name, Record::new("p").key(key))?
         .partition)
 }
+
+#[test]
+fn compressed_topic_reads_back_builder_records() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic(
+        "clicks",
+        TopicConfig::default()
+            .partitions(2)
+            .compression(strom::Compression::Gzip),
+    )?;
+    let mut batch = broker.producer().batch("clicks")?;
+    for i in 0..200 {
+        batch.push(Some(&key(i)), &value(i))?;
+    }
+    let meta = batch.send()?;
+    let mut read = 0;
+    for range in &meta.ranges {
+        let records = read_partition(&broker, "clicks", range.partition)?;
+        assert_eq!(records.len() as u64, range.count);
+        assert_eq!(records[0].1, range.base_offset);
+        read += records.len();
+    }
+    assert_eq!(read, 200);
+    broker.close()
+}
