@@ -74,6 +74,11 @@ pub(crate) struct Segment {
     next_offset: AtomicU64,
     /// Largest record timestamp in the segment (`i64::MIN` when empty).
     max_timestamp: AtomicI64,
+    /// Bytes from the start whose batches are known good since the segment was opened:
+    /// written by this process (through checks of their own) or read with their checksum
+    /// verified, one after the other from byte 0. Reads do not check those again; anything
+    /// past it is checked when first read.
+    verified: AtomicU64,
     loaded: OnceLock<Loaded>,
 }
 
@@ -99,6 +104,7 @@ impl Segment {
             end: AtomicU64::new(len),
             next_offset: AtomicU64::new(next_offset),
             max_timestamp: AtomicI64::new(i64::MIN),
+            verified: AtomicU64::new(0),
             loaded: OnceLock::new(),
         }
     }
@@ -362,8 +368,7 @@ impl Segment {
                 };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
-            batch::verify(bytes, &header)
-                .map_err(|e| corrupt(&self.path, pos as u64, kind_of(e)))?;
+            self.verify_at(pos, bytes, &header)?;
             if self
                 .emit_batch(map, pos, bytes, header, &mut emit)?
                 .is_break()
@@ -373,6 +378,27 @@ impl Segment {
             pos += len;
         }
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Checks the checksum of the batch at `pos` (`bytes` from there on, `header` read from
+    /// them) unless it lies below the verified mark, and moves the mark past it when it
+    /// starts right at the mark.
+    #[inline]
+    fn verify_at(&self, pos: usize, bytes: &[u8], header: &BatchHeader) -> Result<()> {
+        let verified = self.verified.load(Ordering::Acquire);
+        let (pos, end) = (pos as u64, pos as u64 + u64::from(header.length));
+        if end <= verified {
+            return Ok(());
+        }
+        batch::verify(bytes, header).map_err(|e| corrupt(&self.path, pos, kind_of(e)))?;
+        if pos == verified {
+            // Another reader may have moved it meanwhile; either way it only grows, and only
+            // over batches one of them checked.
+            let _ =
+                self.verified
+                    .compare_exchange(verified, end, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Hands `visit` the header of each batch from the segment's start, in order, without
@@ -868,6 +894,14 @@ impl ActiveSegment {
             .next_offset
             .store(self.next_offset, Ordering::Release);
         segment.end.store(self.end, Ordering::Release);
+        // A batch this process wrote is good: readers need not check it again, where every
+        // byte before it is known good too.
+        let _ = segment.verified.compare_exchange(
+            start as u64,
+            self.end,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
