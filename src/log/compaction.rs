@@ -127,11 +127,7 @@ impl PartitionLog {
                 path: segment.path().to_path_buf(),
                 source,
             })?;
-            let fresh = Arc::new(segment.rewrite(&bytes)?);
-            let mut list = self.segments.write();
-            if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, segment)) {
-                *slot = fresh;
-            }
+            self.rewrite_segment(segment, &bytes)?;
         }
         self.compacted_to.fetch_max(sealed_to, Ordering::AcqRel);
         tracing::info!(
@@ -177,6 +173,19 @@ impl Kept {
     fn size(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len) + headers
+    }
+}
+
+impl PartitionLog {
+    /// Replaces sealed `segment` by one holding `bytes` (crash-safely, see
+    /// `Segment::rewrite`); readers holding the old one keep reading it.
+    pub(super) fn rewrite_segment(&self, segment: &Arc<Segment>, bytes: &[u8]) -> Result<()> {
+        let fresh = Arc::new(segment.rewrite(bytes)?);
+        let mut list = self.segments.write();
+        if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, segment)) {
+            *slot = fresh;
+        }
+        Ok(())
     }
 }
 

@@ -321,10 +321,9 @@ impl PartitionLog {
             Effect::None
         };
         // One load and compare on the uncompressed path, the hot one.
-        if self.compression.load(Ordering::Relaxed) != Compression::None.code()
-            && len <= batch::MAX_BATCH_BYTES
-        {
-            let codec = self.compression();
+        let code = self.compression.load(Ordering::Relaxed);
+        if code != Compression::None.code() && len <= batch::MAX_BATCH_BYTES {
+            let codec = Compression::from_code(code).unwrap_or_default();
             // Encoded and compressed outside the writer's lock, then copied in whole.
             let encode_error = |source| Error::Encode {
                 path: self.dir.clone(),

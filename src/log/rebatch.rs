@@ -77,11 +77,7 @@ impl PartitionLog {
             let Some(bytes) = rebatched(segment, codec)? else {
                 continue;
             };
-            let fresh = Arc::new(segment.rewrite(&bytes)?);
-            let mut list = self.segments.write();
-            if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, segment)) {
-                *slot = fresh;
-            }
+            self.rewrite_segment(segment, &bytes)?;
             rewritten += 1;
         }
         if let Some(newest_sealed) = segments.get(sealed.wrapping_sub(1)) {

@@ -167,22 +167,31 @@ const XERIAL_HEADER: [u8; 16] = [
 const XERIAL_BLOCK_BYTES: usize = 32 << 10;
 
 /// Appends `input` compressed with `codec` to `out`.
+#[allow(
+    unreachable_patterns,
+    reason = "the last arm stands for the codecs left out of the build"
+)]
 pub(super) fn compress(
     codec: Compression,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let unavailable = EncodeError::Codec(codec);
-    match codec {
+    let done = match codec {
         Compression::None => {
             out.extend_from_slice(input);
-            Ok(())
+            Some(())
         }
-        Compression::Gzip => gzip(input, out).ok_or(unavailable),
-        Compression::Snappy => snappy(input, out).ok_or(unavailable),
-        Compression::Lz4 => lz4(input, out).ok_or(unavailable),
-        Compression::Zstd => zstd(input, out).ok_or(unavailable),
-    }
+        #[cfg(feature = "gzip")]
+        Compression::Gzip => gzip(input, out),
+        #[cfg(feature = "snappy")]
+        Compression::Snappy => snappy(input, out),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => lz4(input, out),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => zstd(input, out),
+        _ => None,
+    };
+    done.ok_or(EncodeError::Codec(codec))
 }
 
 /// Appends `input`, compressed with `codec`, decompressed to `out`: at most `limit` bytes,
@@ -201,14 +210,19 @@ pub(super) fn decompress(
     }
     let start = out.len();
     match codec {
-        Compression::None => {
+        #[cfg(feature = "gzip")]
+        Compression::Gzip => ungzip(input, limit, out),
+        #[cfg(feature = "snappy")]
+        Compression::Snappy => unsnappy(input, limit, out),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => unlz4(input, limit, out),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => unzstd(input, limit, out),
+        // `None`, and (turned away above) the codecs left out of the build.
+        _ => {
             out.extend_from_slice(input);
             Ok(())
         }
-        Compression::Gzip => ungzip(input, limit, out),
-        Compression::Snappy => unsnappy(input, limit, out),
-        Compression::Lz4 => unlz4(input, limit, out),
-        Compression::Zstd => unzstd(input, limit, out),
     }
     .map_err(error)?;
     if out.len() - start > limit {
@@ -449,41 +463,6 @@ fn unzstd(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), &'static 
     let decoder =
         zstd::stream::read::Decoder::with_buffer(input).map_err(|_| "malformed zstd frame")?;
     read_bounded(decoder, limit, out)
-}
-
-// A codec left out of the build: compressing and decompressing with it fail (decompress
-// says so before it gets here).
-#[cfg(not(feature = "gzip"))]
-fn gzip(_: &[u8], _: &mut Vec<u8>) -> Option<()> {
-    None
-}
-#[cfg(not(feature = "gzip"))]
-fn ungzip(_: &[u8], _: usize, _: &mut Vec<u8>) -> Result<(), &'static str> {
-    Err("gzip is not in this build")
-}
-#[cfg(not(feature = "snappy"))]
-fn snappy(_: &[u8], _: &mut Vec<u8>) -> Option<()> {
-    None
-}
-#[cfg(not(feature = "snappy"))]
-fn unsnappy(_: &[u8], _: usize, _: &mut Vec<u8>) -> Result<(), &'static str> {
-    Err("snappy is not in this build")
-}
-#[cfg(not(feature = "lz4"))]
-fn lz4(_: &[u8], _: &mut Vec<u8>) -> Option<()> {
-    None
-}
-#[cfg(not(feature = "lz4"))]
-fn unlz4(_: &[u8], _: usize, _: &mut Vec<u8>) -> Result<(), &'static str> {
-    Err("lz4 is not in this build")
-}
-#[cfg(not(feature = "zstd"))]
-fn zstd(_: &[u8], _: &mut Vec<u8>) -> Option<()> {
-    None
-}
-#[cfg(not(feature = "zstd"))]
-fn unzstd(_: &[u8], _: usize, _: &mut Vec<u8>) -> Result<(), &'static str> {
-    Err("zstd is not in this build")
 }
 
 #[cfg(all(
