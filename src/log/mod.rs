@@ -8,6 +8,7 @@ mod compaction;
 pub(crate) mod notify;
 mod rebatch;
 mod retention;
+mod sync_rounds;
 mod transactions;
 
 pub(crate) use retention::Retention;
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
@@ -33,6 +34,7 @@ pub(crate) use crate::storage::segment::MappedBatch;
 use crate::storage::segment::{ActiveSegment, Layout, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use notify::Notify;
+use sync_rounds::SyncRounds;
 
 /// The settings of a log that come from its topic's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,10 +109,8 @@ pub(crate) struct PartitionLog {
     high_watermark: AtomicU64,
     /// Every offset below this is on stable storage.
     durable: AtomicU64,
-    /// Whether a thread is syncing now; the others wait on `synced` (group commit).
-    syncing: Mutex<bool>,
-    /// Signalled when a sync ends, waking every waiter at once.
-    synced: Condvar,
+    /// Senders of `SyncPolicy::Always` sharing fsyncs (group commit).
+    sync_rounds: SyncRounds,
     /// Held by retention and compaction, which both change the list of sealed segments.
     cleaning: Mutex<()>,
     /// Offsets below this have been compacted.
@@ -189,8 +189,7 @@ impl PartitionLog {
             }),
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
-            syncing: Mutex::new(false),
-            synced: Condvar::new(),
+            sync_rounds: SyncRounds::default(),
             cleaning: Mutex::new(()),
             compacted_to: AtomicU64::new(0),
             rebatched_to: AtomicU64::new(0),
@@ -601,30 +600,13 @@ impl PartitionLog {
     }
 
     /// Makes every offset below `offset` durable. Concurrent callers share fsyncs (group
-    /// commit): one of them leads and syncs everything appended so far; the others wait,
-    /// all woken together when it is done, and those it covered return. One of the rest
-    /// leads the next sync, which by then covers everything they appended meanwhile.
+    /// commit, [`SyncRounds`]).
     pub(crate) fn sync_to(&self, offset: u64) -> Result<()> {
-        if self.durable.load(Ordering::Acquire) >= offset {
+        let covered = || self.durable.load(Ordering::Acquire) >= offset;
+        if covered() {
             return Ok(());
         }
-        {
-            let mut syncing = self.syncing.lock();
-            loop {
-                if self.durable.load(Ordering::Acquire) >= offset {
-                    return Ok(());
-                }
-                if !*syncing {
-                    *syncing = true;
-                    break;
-                }
-                self.synced.wait(&mut syncing);
-            }
-        }
-        let result = self.sync_now();
-        *self.syncing.lock() = false;
-        self.synced.notify_all();
-        result
+        self.sync_rounds.wait_for(covered, || self.sync_now())
     }
 
     /// Syncs everything appended so far; called by the leader of a group commit only.

@@ -1,0 +1,207 @@
+//! Group commit for `SyncPolicy::Always`: senders waiting for their records to be durable
+//! share fsyncs, in rounds. One of them leads a round and syncs everything appended so far;
+//! the others wait for it, and those it covered return together when it ends.
+//!
+//! A leader that starts at once covers only the senders that appended while the round
+//! before it ran: the ones that round released are still waking up. Each sender would then
+//! ride every other fsync, and the rounds would alternate between two halves of the
+//! senders. So a leader first gathers: it waits, briefly, for as many senders as the last
+//! round covered. The wait ends when they are all there, or after half the last fsync's
+//! duration, so a sender that stopped sending costs one round at most that much.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::notify::Waiter;
+use crate::error::Result;
+
+/// The longest a leader gathers, whatever the last fsync took.
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
+/// Senders sharing fsyncs.
+#[derive(Debug, Default)]
+pub(crate) struct SyncRounds {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Whether a round is being led now (gathering or syncing).
+    leading: bool,
+    /// Senders waiting for the next round to cover them, the leader not counted. Each is
+    /// woken by itself, without the lock: a condition variable would hand the lock from one
+    /// woken sender to the next, and on a busy machine that chain of wake-ups takes longer
+    /// than the fsync.
+    queue: Vec<Arc<Waiter>>,
+    /// The senders the round being synced covers, woken when it ends.
+    in_flight: Vec<Arc<Waiter>>,
+    /// The leader while it gathers, to be woken once `queue` is full enough.
+    gathering: Option<Arc<Waiter>>,
+    /// How many senders the last round covered, its leader included.
+    last_round: usize,
+    /// How long the last round's sync took.
+    last_sync: Duration,
+}
+
+impl State {
+    fn holds(list: &[Arc<Waiter>], waiter: &Arc<Waiter>) -> bool {
+        list.iter().any(|w| Arc::ptr_eq(w, waiter))
+    }
+}
+
+impl SyncRounds {
+    /// Returns once `covered()` holds: at once if it does, else after a round that makes
+    /// it hold, led by this thread (running `sync`) or by another. `covered` must become
+    /// true whenever `sync` succeeds after this call began.
+    ///
+    /// # Errors
+    /// The error of `sync`, when this thread led the round.
+    pub(crate) fn wait_for(
+        &self,
+        covered: impl Fn() -> bool,
+        sync: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let waiter = Waiter::current();
+        loop {
+            let mut state = self.state.lock();
+            // Woken to lead, this sender may find another leading already: it waits again,
+            // queued once.
+            state.queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+            if !state.leading {
+                if covered() {
+                    // Covered by a round that ended before this thread got the lock.
+                    return Ok(());
+                }
+                state.leading = true;
+                drop(state);
+                return self.lead(&waiter, sync);
+            }
+            waiter.reset();
+            if !State::holds(&state.in_flight, &waiter) {
+                state.queue.push(Arc::clone(&waiter));
+                if state.queue.len() + 1 >= state.last_round {
+                    if let Some(leader) = state.gathering.take() {
+                        leader.wake();
+                    }
+                }
+            }
+            drop(state);
+            while !waiter.notified() {
+                thread::park();
+            }
+            // Woken at the end of a round: covered by it, or (it failed, or this sender
+            // queued during it) to lead the next one.
+            if covered() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Leads a round: gathers senders, syncs, and wakes those covered.
+    fn lead(&self, me: &Arc<Waiter>, sync: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut state = self.state.lock();
+        let target = state.last_round;
+        let deadline = Instant::now() + (state.last_sync / 2).min(MAX_GATHER);
+        while state.queue.len() + 1 < target {
+            me.reset();
+            state.gathering = Some(Arc::clone(me));
+            drop(state);
+            loop {
+                let now = Instant::now();
+                if me.notified() || now >= deadline {
+                    break;
+                }
+                thread::park_timeout(deadline - now);
+            }
+            state = self.state.lock();
+            state.gathering = None;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        // Every sender queued now appended before it queued: this round covers them.
+        state.in_flight = std::mem::take(&mut state.queue);
+        drop(state);
+        let started = Instant::now();
+        let result = sync();
+        let took = started.elapsed();
+        let mut state = self.state.lock();
+        let covered = std::mem::take(&mut state.in_flight);
+        state.leading = false;
+        state.last_round = covered.len() + 1;
+        state.last_sync = took;
+        // One of those who queued during the sync leads the next round.
+        let next = state.queue.first().cloned();
+        drop(state);
+        for waiter in covered.iter().chain(&next) {
+            waiter.wake();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Barrier;
+    use std::thread;
+
+    /// Every waiter returns covered, whoever led its round.
+    #[test]
+    fn concurrent_waiters_return_covered() {
+        let rounds = SyncRounds::default();
+        let appended = AtomicU64::new(0);
+        let durable = AtomicU64::new(0);
+        let syncs = AtomicU64::new(0);
+        let threads = 8;
+        let start = Barrier::new(threads);
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    start.wait();
+                    for _ in 0..50 {
+                        let mine = appended.fetch_add(1, Ordering::SeqCst) + 1;
+                        rounds
+                            .wait_for(
+                                || durable.load(Ordering::SeqCst) >= mine,
+                                || {
+                                    syncs.fetch_add(1, Ordering::SeqCst);
+                                    durable.fetch_max(
+                                        appended.load(Ordering::SeqCst),
+                                        Ordering::SeqCst,
+                                    );
+                                    Ok(())
+                                },
+                            )
+                            .expect("sync");
+                        assert!(durable.load(Ordering::SeqCst) >= mine);
+                    }
+                });
+            }
+        });
+        assert_eq!(durable.load(Ordering::SeqCst), 400);
+        assert!(syncs.load(Ordering::SeqCst) >= 1);
+    }
+
+    /// A failed sync is the leader's error; the next waiter leads a new round.
+    #[test]
+    fn a_failed_round_is_reported_and_the_next_one_runs() {
+        let rounds = SyncRounds::default();
+        let err = rounds.wait_for(|| false, || Err(crate::Error::Closed));
+        assert!(matches!(err, Err(crate::Error::Closed)));
+        let durable = AtomicU64::new(0);
+        rounds
+            .wait_for(
+                || durable.load(Ordering::SeqCst) == 1,
+                || {
+                    durable.store(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            )
+            .expect("second round");
+    }
+}
