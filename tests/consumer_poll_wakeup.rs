@@ -1,4 +1,4 @@
-//! A consumer blocked in a long `poll` wakes for a record sent from another thread (to any assigned partition), returns `Err(Closed)` when the broker closes, and `iter()` yields records as they are sent.
+//! A consumer blocked in a long `poll` wakes for a record sent from another thread (to any assigned partition), returns `Err(Closed)` when the broker closes and `UnknownTopic` when its topic is deleted (parked or spinning), and `iter()` yields records as they are sent.
 //!
 //! The sending thread acts only once the polling thread is waiting inside `poll`, which it
 //! sees in /proc (Linux): the thread is asleep, or, for a consumer that spins instead of
@@ -217,11 +217,48 @@ fn poll_on_several_partitions_wakes_for_any_of_them() -> Result<()> {
 
 #[test]
 fn close_from_another_thread_ends_a_blocked_poll_with_closed() -> Result<()> {
+    blocked_poll_ends(ConsumerConfig::default(), Waits::Parked, Ending::Close)
+}
+
+#[test]
+fn close_ends_a_spinning_poll_too() -> Result<()> {
+    blocked_poll_ends(
+        ConsumerConfig::default().spin_wait(LONG),
+        Waits::Spinning,
+        Ending::Close,
+    )
+}
+
+#[test]
+fn deleting_the_topic_ends_a_blocked_poll() -> Result<()> {
+    blocked_poll_ends(
+        ConsumerConfig::default(),
+        Waits::Parked,
+        Ending::DeleteTopic,
+    )
+}
+
+#[test]
+fn deleting_the_topic_ends_a_spinning_poll() -> Result<()> {
+    blocked_poll_ends(
+        ConsumerConfig::default().spin_wait(LONG),
+        Waits::Spinning,
+        Ending::DeleteTopic,
+    )
+}
+
+/// What ends a blocked poll without a record.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Close,
+    DeleteTopic,
+}
+
+fn blocked_poll_ends(config: ConsumerConfig, waits: Waits, ending: Ending) -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("t", TopicConfig::default().partitions(2))?;
-    let mut consumer =
-        broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Latest));
+    let mut consumer = broker.consumer(config.auto_offset_reset(OffsetReset::Latest));
     consumer.assign(&[TopicPartition::new("t", 0), TopicPartition::new("t", 1)])?;
 
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -231,17 +268,26 @@ fn close_from_another_thread_ends_a_blocked_poll_with_closed() -> Result<()> {
         (Instant::now(), result)
     });
     let tid = ready_rx.recv().expect("consumer thread started");
-    wait_until_waiting(tid, Waits::Parked);
-    let closing = Instant::now();
-    broker.clone().close()?;
+    wait_until_waiting(tid, waits);
+    let ending_at = Instant::now();
+    match ending {
+        Ending::Close => broker.clone().close()?,
+        Ending::DeleteTopic => broker.delete_topic("t")?,
+    }
 
     let (returned, result) = waiter.join().expect("consumer thread panicked");
-    let took = returned.saturating_duration_since(closing);
+    let took = returned.saturating_duration_since(ending_at);
     assert!(
         took < WOKEN_WITHIN,
-        "poll took {took:?} to notice the close"
+        "poll took {took:?} to notice {ending:?}"
     );
-    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    match ending {
+        Ending::Close => assert!(matches!(result, Err(Error::Closed)), "{result:?}"),
+        Ending::DeleteTopic => assert!(
+            matches!(&result, Err(Error::UnknownTopic { topic }) if topic == "t"),
+            "{result:?}"
+        ),
+    }
     Ok(())
 }
 

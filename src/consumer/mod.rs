@@ -443,22 +443,28 @@ impl Consumer {
     /// Parks until a record arrives in an assigned partition or `deadline` passes (`None`:
     /// until a record arrives).
     fn wait(&self, waiter: &Arc<Waiter>, deadline: Option<Instant>) {
+        // Spinning first, unregistered: the consumer watches the high watermarks itself, so
+        // an append pays nothing to wake it and a record is seen in well under a
+        // microsecond, instead of after the operating system has rescheduled a parked
+        // thread. Group changes set the waiter's flag whether it is registered or not; a
+        // close or a deleted topic is looked for here, as nothing wakes a spinning poll.
+        let spin_until = earlier(deadline, Instant::now().checked_add(self.config.spin_wait));
+        while spin_until.is_none_or(|t| Instant::now() < t) {
+            if waiter.notified()
+                || self.has_records()
+                || self.inner.check_open().is_err()
+                || self.assigned.iter().any(|a| a.topic.is_deleted())
+            {
+                return;
+            }
+            std::hint::spin_loop();
+        }
         for a in &self.assigned {
             a.log.notify().register(waiter);
         }
         // Re-check after registering: an append in between has either been seen here or
-        // will see the waiter. Group changes wake the waiter themselves.
-        let ready = self
-            .assigned
-            .iter()
-            .any(|a| a.position.is_none_or(|p| self.end_of()(&a.log) > p));
-        if !ready && self.inner.check_open().is_ok() {
-            // A record arriving while spinning is picked up in well under a microsecond,
-            // instead of after the operating system has rescheduled a parked thread.
-            let spin_until = earlier(deadline, Instant::now().checked_add(self.config.spin_wait));
-            while !waiter.notified() && spin_until.is_none_or(|t| Instant::now() < t) {
-                std::hint::spin_loop();
-            }
+        // will see the waiter.
+        if !self.has_records() && self.inner.check_open().is_ok() {
             while !waiter.notified() && deadline.is_none_or(|d| Instant::now() < d) {
                 match deadline {
                     Some(d) => thread::park_timeout(remaining(d)),
@@ -469,6 +475,14 @@ impl Consumer {
         for a in &self.assigned {
             a.log.notify().unregister(waiter);
         }
+    }
+
+    /// Whether an assigned partition has records past its position.
+    fn has_records(&self) -> bool {
+        let end_of = self.end_of();
+        self.assigned
+            .iter()
+            .any(|a| a.position.is_none_or(|p| end_of(&a.log) > p))
     }
 
     /// This thread's waiter (a consumer may move between threads).
