@@ -224,6 +224,25 @@ fn batch_strom() -> f64 {
     r
 }
 
+/// The same records pushed as borrowed bytes into one reused `BatchBuilder`: no `Record`
+/// and no `RecordMetadata` per record.
+fn batch_builder_strom() -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = strom_open(dir.path(), SyncPolicy::Never);
+    let mut batch = broker.producer().batch("bench").expect("builder");
+    let value = value();
+    let start = Instant::now();
+    for _ in 0..scale().batch_records / BATCH {
+        for _ in 0..BATCH {
+            batch.push(None, &value).expect("push");
+        }
+        black_box(batch.send().expect("send"));
+    }
+    let r = rate(scale().batch_records, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
 /// What the API asks for every record before any storage work: the caller builds a
 /// `Record` (a copy of the value), strom drops it and returns a `RecordMetadata`, whose
 /// `topic` is a `String`. No system above can beat this through strom's API.
@@ -396,19 +415,17 @@ fn durable_sqlite() -> f64 {
 // ---------------------------------------------------------------------------------------
 // Read everything back in order.
 
-fn read_all() -> Vec<Row> {
-    let read_records = scale().read_records;
-    eprintln!("filling {read_records} records into each system to read back...");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let value = value();
+/// How the records read back were appended.
+#[derive(Clone, Copy, PartialEq)]
+enum Fill {
+    /// In batches of `BATCH`.
+    Batches,
+    /// One per call: a batch each in strom, a message set each in `commitlog`.
+    Single,
+}
 
-    let broker = strom_open(&dir.path().join("strom"), SyncPolicy::Never);
-    let producer = broker.producer();
-    for _ in 0..read_records / BATCH {
-        producer
-            .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
-            .expect("fill strom");
-    }
+/// A strom consumer reading partition 0 of "bench" from its start.
+fn strom_reader(broker: &Broker) -> (Consumer, TopicPartition) {
     let tp = TopicPartition::new("bench", 0);
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
@@ -416,78 +433,191 @@ fn read_all() -> Vec<Row> {
             .max_poll_records(10_000),
     );
     consumer.assign(std::slice::from_ref(&tp)).expect("assign");
+    (consumer, tp)
+}
 
-    let mut log = commitlog_open(dir.path());
-    for _ in 0..read_records / BATCH {
-        let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
-        log.append(&mut buf).expect("fill commitlog");
+/// Reads all `records` back from `tp`'s start, touching every value.
+fn strom_read(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f64 {
+    consumer.seek(tp, 0).expect("seek");
+    let start = Instant::now();
+    let (mut n, mut bytes) = (0, 0);
+    while n < records {
+        let polled = consumer.poll(Duration::ZERO).expect("poll");
+        for r in &polled {
+            bytes += r.value().len();
+        }
+        n += polled.len();
     }
+    let r = rate(n, start.elapsed());
+    assert_eq!(black_box(bytes), records * VALUE);
+    r
+}
 
-    let mut conn = sqlite_open(dir.path(), "NORMAL");
-    let tx = conn.transaction().expect("begin");
-    {
-        let mut insert = tx
-            .prepare("INSERT INTO log (v) VALUES (?1)")
-            .expect("prepare");
-        for _ in 0..read_records {
-            insert.execute([value.as_slice()]).expect("fill sqlite");
+/// Reads all `records` back from the start of `log`, touching every payload.
+fn commitlog_read(log: &CommitLog, records: usize) -> f64 {
+    let start = Instant::now();
+    let (mut n, mut bytes, mut next) = (0, 0, 0);
+    while n < records {
+        let buf = log.read(next, ReadLimit::max_bytes(1 << 20)).expect("read");
+        for m in buf.iter() {
+            bytes += m.payload().len();
+            next = m.offset() + 1;
+            n += 1;
         }
     }
-    tx.commit().expect("commit");
+    let r = rate(n, start.elapsed());
+    assert_eq!(black_box(bytes), records * VALUE);
+    r
+}
 
-    let rows = interleave(
-        "read all back in order",
-        Unit::Rate,
-        &mut [
-            ("strom poll (max_poll_records 10 000)", &mut || {
-                consumer.seek(&tp, 0).expect("seek");
-                let start = Instant::now();
-                let (mut n, mut bytes) = (0, 0);
-                while n < read_records {
-                    let records = consumer.poll(Duration::ZERO).expect("poll");
-                    for r in &records {
-                        bytes += r.value().len();
-                    }
-                    n += records.len();
-                }
-                let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), read_records * VALUE);
-                r
-            }),
-            ("commitlog read (1 MiB limit)", &mut || {
-                let start = Instant::now();
-                let (mut n, mut bytes, mut next) = (0, 0, 0);
-                while n < read_records {
-                    let buf = log.read(next, ReadLimit::max_bytes(1 << 20)).expect("read");
-                    for m in buf.iter() {
-                        bytes += m.payload().len();
-                        next = m.offset() + 1;
+fn read_all(fill: Fill) -> Vec<Row> {
+    let read_records = scale().read_records;
+    eprintln!("filling {read_records} records into each system to read back...");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let value = value();
+
+    let broker = strom_open(&dir.path().join("strom"), SyncPolicy::Never);
+    let mut log = commitlog_open(dir.path());
+    match fill {
+        Fill::Batches => {
+            let producer = broker.producer();
+            for _ in 0..read_records / BATCH {
+                producer
+                    .send_batch("bench", (0..BATCH).map(|_| Record::new(value.as_slice())))
+                    .expect("fill strom");
+                let mut buf: MessageBuf = (0..BATCH).map(|_| value.as_slice()).collect();
+                log.append(&mut buf).expect("fill commitlog");
+            }
+        }
+        Fill::Single => {
+            let producer = broker.producer().topic("bench").expect("topic");
+            for _ in 0..read_records {
+                producer
+                    .send(Record::new(value.as_slice()))
+                    .expect("fill strom");
+                log.append_msg(&value).expect("fill commitlog");
+            }
+        }
+    }
+    let (mut consumer, tp) = strom_reader(&broker);
+    let rows = if fill == Fill::Single {
+        interleave(
+            "read all back, appended one per call",
+            Unit::Rate,
+            &mut [
+                ("strom poll (max_poll_records 10 000)", &mut || {
+                    strom_read(&mut consumer, &tp, read_records)
+                }),
+                ("commitlog read (1 MiB limit)", &mut || {
+                    commitlog_read(&log, read_records)
+                }),
+            ],
+        )
+    } else {
+        let mut conn = sqlite_open(dir.path(), "NORMAL");
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO log (v) VALUES (?1)")
+                .expect("prepare");
+            for _ in 0..read_records {
+                insert.execute([value.as_slice()]).expect("fill sqlite");
+            }
+        }
+        tx.commit().expect("commit");
+        interleave(
+            "read all back in order",
+            Unit::Rate,
+            &mut [
+                ("strom poll (max_poll_records 10 000)", &mut || {
+                    strom_read(&mut consumer, &tp, read_records)
+                }),
+                ("commitlog read (1 MiB limit)", &mut || {
+                    commitlog_read(&log, read_records)
+                }),
+                ("SQLite SELECT … ORDER BY id", &mut || {
+                    let mut select = conn
+                        .prepare_cached("SELECT v FROM log ORDER BY id")
+                        .expect("prepare");
+                    let start = Instant::now();
+                    let (mut n, mut bytes) = (0, 0);
+                    let mut rows = select.query([]).expect("query");
+                    while let Some(row) = rows.next().expect("row") {
+                        bytes += row.get_ref(0).expect("v").as_blob().expect("blob").len();
                         n += 1;
                     }
-                }
-                let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), read_records * VALUE);
-                r
-            }),
-            ("SQLite SELECT … ORDER BY id", &mut || {
-                let mut select = conn
-                    .prepare_cached("SELECT v FROM log ORDER BY id")
-                    .expect("prepare");
-                let start = Instant::now();
-                let (mut n, mut bytes) = (0, 0);
-                let mut rows = select.query([]).expect("query");
-                while let Some(row) = rows.next().expect("row") {
-                    bytes += row.get_ref(0).expect("v").as_blob().expect("blob").len();
-                    n += 1;
-                }
-                let r = rate(n, start.elapsed());
-                assert_eq!(black_box(bytes), read_records * VALUE);
-                r
-            }),
-        ],
-    );
+                    let r = rate(n, start.elapsed());
+                    assert_eq!(black_box(bytes), read_records * VALUE);
+                    r
+                }),
+            ],
+        )
+    };
+    drop(consumer);
     broker.close().expect("close");
     rows
+}
+
+// ---------------------------------------------------------------------------------------
+// Two cores: producers on their own partitions, and sharing one.
+
+/// Topic "bench" with `partitions`, and `threads` producers each sending
+/// `Scale::single_records` records one per call, producer `i` to partition `i % partitions`.
+fn producers_strom(threads: usize, partitions: u32) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open_with(dir.path(), BrokerConfig::default().sync(SyncPolicy::Never))
+        .expect("open strom");
+    broker
+        .create_topic(
+            "bench",
+            TopicConfig::default()
+                .partitions(partitions)
+                .segment_bytes(256 << 20),
+        )
+        .expect("topic");
+    let records = scale().single_records;
+    let ready = Barrier::new(threads + 1);
+    let start = thread::scope(|s| {
+        for i in 0..threads {
+            let producer = broker.producer().topic("bench").expect("topic");
+            let partition = i as u32 % partitions;
+            let ready = &ready;
+            s.spawn(move || {
+                let value = value();
+                ready.wait();
+                for _ in 0..records {
+                    black_box(
+                        producer
+                            .send(Record::new(value.as_slice()).partition(partition))
+                            .expect("send"),
+                    );
+                }
+            });
+        }
+        ready.wait();
+        Instant::now()
+    });
+    let r = rate(records * threads, start.elapsed());
+    broker.close().expect("close");
+    r
+}
+
+fn two_cores() -> Vec<Row> {
+    interleave(
+        "single sends from several threads",
+        Unit::Rate,
+        &mut [
+            ("strom 1 producer, 1 partition", &mut || {
+                producers_strom(1, 1)
+            }),
+            ("strom 2 producers, 2 partitions", &mut || {
+                producers_strom(2, 2)
+            }),
+            ("strom 4 producers, 1 partition", &mut || {
+                producers_strom(4, 1)
+            }),
+        ],
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -831,7 +961,14 @@ fn main() {
         "append, batches of 1000, no fsync",
         Unit::Rate,
         &mut [
-            ("strom send_batch (Never)", &mut batch_strom),
+            (
+                "strom BatchBuilder push + send (Never)",
+                &mut batch_builder_strom,
+            ),
+            (
+                "strom send_batch of owned Records (Never)",
+                &mut batch_strom,
+            ),
             ("framed write() (64 KiB buffer)", &mut batch_framed),
             (
                 "commitlog append (MessageBuf of 1000)",
@@ -864,7 +1001,9 @@ fn main() {
             ("SQLite WAL FULL, 1 row/txn, 1 thread", &mut durable_sqlite),
         ],
     ));
-    rows.extend(read_all());
+    rows.extend(read_all(Fill::Batches));
+    rows.extend(read_all(Fill::Single));
+    rows.extend(two_cores());
     rows.extend(latency());
     let compressed = compression();
     print_table(&rows);
@@ -909,16 +1048,17 @@ fn print_table(rows: &[Row]) {
         n => format!("{n} rounds, interleaved"),
     };
     println!(
-        "\n{rounds}; MB/s counts 100-byte values only; for latency, a ratio below 1 means \
-         strom is faster."
+        "\n{rounds}; MB/s counts 100-byte values only; the ratio is the workload's first strom \
+         row's median over this one's; for latency, a ratio below 1 means strom is faster."
     );
 }
 
 /// Whether strom met each goal set for it, by median.
 fn print_goals(rows: &[Row], compressed: &Compressed) {
-    let ratio = |work: &str, other: &str| {
-        find(rows, work, "strom").median() / find(rows, work, other).median()
+    let of = |work: &str, this: &str, other: &str| {
+        find(rows, work, this).median() / find(rows, work, other).median()
     };
+    let ratio = |work: &str, other: &str| of(work, "strom", other);
     let spinning = |work: &str| find(rows, work, "strom send → waiting poll (spin").median();
     let against_none = |work: &str, codec: &str| {
         let c = &compressed.rows;
@@ -927,12 +1067,20 @@ fn print_goals(rows: &[Row], compressed: &Compressed) {
     let zstd_bytes = compressed.bytes[2] as f64 / compressed.bytes[0] as f64;
     let goals = [
         (
-            "batch append ≥ 1.5× framed write()",
+            "BatchBuilder append ≥ 1.5× framed write()",
             ratio("append, batches of 1000, no fsync", "framed") >= 1.5,
         ),
         (
-            "batch append ≥ 2× commitlog",
+            "BatchBuilder append ≥ 2× commitlog",
             ratio("append, batches of 1000, no fsync", "commitlog") >= 2.0,
+        ),
+        (
+            "send_batch ≥ 1× commitlog",
+            of(
+                "append, batches of 1000, no fsync",
+                "strom send_batch",
+                "commitlog",
+            ) >= 1.0,
         ),
         (
             "single append ≥ 5× commitlog",
@@ -945,6 +1093,26 @@ fn print_goals(rows: &[Row], compressed: &Compressed) {
         (
             "read ≥ 1.5× commitlog",
             ratio("read all back in order", "commitlog") >= 1.5,
+        ),
+        (
+            "read after single appends ≥ 1.5× commitlog",
+            ratio("read all back, appended one per call", "commitlog") >= 1.5,
+        ),
+        (
+            "2 producers on 2 partitions ≥ 1.6× 1 producer",
+            of(
+                "single sends from several threads",
+                "strom 2 producers",
+                "strom 1 producer",
+            ) >= 1.6,
+        ),
+        (
+            "4 producers on 1 partition ≥ 1× 1 producer",
+            of(
+                "single sends from several threads",
+                "strom 4 producers",
+                "strom 1 producer",
+            ) >= 1.0,
         ),
         (
             "Always, 16 threads ≥ 10× SQLite FULL",
