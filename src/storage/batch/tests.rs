@@ -204,9 +204,9 @@ fn varints_and_zigzag() {
         .chain([u64::MAX])
     {
         let mut buf = [0; 10];
-        let mut w = v2::Writer { rest: &mut buf };
+        let mut w = v2::Writer::new(&mut buf);
         w.varint(v).unwrap();
-        let written = 10 - w.rest.len();
+        let written = w.pos;
         let bits = 64 - (v | 1).leading_zeros();
         assert_eq!(varint_len(v), bits.div_ceil(7) as usize);
         let mut pos = 0;

@@ -316,41 +316,45 @@ pub(crate) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clon
     })
 }
 
-/// Writes into the front of a mutable slice, consuming it; `None` when out of room.
+/// Writes into a mutable slice from its start on; `None` when out of room.
+///
+/// The position is a plain index, so that a record's fields are written with the writer
+/// held in registers: one bounds check and one store per byte of a small field.
 pub(super) struct Writer<'a> {
-    pub(super) rest: &'a mut [u8],
+    buf: &'a mut [u8],
+    /// Bytes written so far.
+    pub(super) pos: usize,
 }
 
 impl<'a> Writer<'a> {
+    pub(super) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
     #[inline]
-    fn take(&mut self, n: usize) -> Option<&'a mut [u8]> {
-        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut_checked(n)?;
-        self.rest = tail;
-        Some(head)
+    fn byte(&mut self, b: u8) -> Option<()> {
+        *self.buf.get_mut(self.pos)? = b;
+        self.pos += 1;
+        Some(())
     }
 
     #[inline]
     fn bytes(&mut self, b: &[u8]) -> Option<()> {
-        self.take(b.len())?.copy_from_slice(b);
+        // `pos` is at most the buffer's length and `b` another slice's: no overflow.
+        let end = self.pos + b.len();
+        self.buf.get_mut(self.pos..end)?.copy_from_slice(b);
+        self.pos = end;
         Some(())
     }
 
     #[inline]
     pub(super) fn varint(&mut self, mut v: u64) -> Option<()> {
-        if v < 0x80 {
-            // Most varints of small records (deltas, lengths, counts) take one byte.
-            let (byte, rest) = std::mem::take(&mut self.rest).split_first_mut()?;
-            *byte = v as u8;
-            self.rest = rest;
-            return Some(());
-        }
-        let (last, init) = self.take(varint_len(v))?.split_last_mut()?;
-        for byte in init {
-            *byte = (v & 0x7f) as u8 | 0x80;
+        // Most varints of small records (deltas, lengths, counts) take one byte.
+        while v >= 0x80 {
+            self.byte((v & 0x7f) as u8 | 0x80)?;
             v >>= 7;
         }
-        *last = (v & 0x7f) as u8;
-        Some(())
+        self.byte(v as u8)
     }
 
     /// A length or count: the zigzag varint of a number that is never negative.
@@ -368,9 +372,16 @@ impl<'a> Writer<'a> {
         self.bytes(b)
     }
 
+    /// One record. Inlined into the loop over a batch's records, so that the writer's
+    /// position stays in a register instead of going through memory at every field.
+    #[expect(
+        clippy::inline_always,
+        reason = "not inlined otherwise; inlined, a batch runs about 3% fewer instructions per record"
+    )]
+    #[inline(always)]
     fn record(&mut self, e: &Entry<'_>, first_timestamp: i64, index: usize) -> Option<()> {
         self.len(body_len(e, first_timestamp, index))?;
-        self.bytes(&[0])?; // attributes
+        self.byte(0)?; // attributes
         self.varint(zigzag(e.timestamp.wrapping_sub(first_timestamp)))?;
         self.len(index)?;
         self.nullable(e.key)?;
@@ -402,26 +413,29 @@ struct Head {
 /// then its checksum.
 fn write_header(out: &mut [u8], h: &Head) -> Option<()> {
     let batch_length = i32::try_from(h.length.checked_sub(LENGTH_EXCLUDES)?).ok()?;
-    let mut w = Writer {
-        rest: out.get_mut(..HEADER_BYTES)?,
-    };
-    w.bytes(&h.base_offset.to_be_bytes())?;
-    w.bytes(&batch_length.to_be_bytes())?;
-    w.bytes(&0i32.to_be_bytes())?; // partition leader epoch
-    w.bytes(&[VERSION])?;
-    w.bytes(&[0; 4])?; // crc, set below
-    w.bytes(&h.attributes.to_be_bytes())?;
-    w.bytes(&h.last_offset_delta.to_be_bytes())?;
-    w.bytes(&h.first_timestamp.to_be_bytes())?;
-    w.bytes(&h.max_timestamp.to_be_bytes())?;
-    w.bytes(&h.origin.producer_id.to_be_bytes())?;
-    w.bytes(&h.origin.producer_epoch.to_be_bytes())?;
-    w.bytes(&h.origin.base_sequence.to_be_bytes())?;
-    w.bytes(&h.record_count.to_be_bytes())?;
+    let head: &mut [u8; HEADER_BYTES] = out.get_mut(..HEADER_BYTES)?.try_into().ok()?;
+    put::<0, 8>(head, h.base_offset.to_be_bytes());
+    put::<8, 4>(head, batch_length.to_be_bytes());
+    put::<12, 4>(head, 0i32.to_be_bytes()); // partition leader epoch
+    put::<16, 1>(head, [VERSION]);
+    put::<21, 2>(head, h.attributes.to_be_bytes());
+    put::<23, 4>(head, h.last_offset_delta.to_be_bytes());
+    put::<27, 8>(head, h.first_timestamp.to_be_bytes());
+    put::<35, 8>(head, h.max_timestamp.to_be_bytes());
+    put::<43, 8>(head, h.origin.producer_id.to_be_bytes());
+    put::<51, 2>(head, h.origin.producer_epoch.to_be_bytes());
+    put::<53, 4>(head, h.origin.base_sequence.to_be_bytes());
+    put::<57, 4>(head, h.record_count.to_be_bytes());
     let crc = checksum(out.get(..h.length)?);
     out.get_mut(17..CRC_START)?
         .copy_from_slice(&crc.to_be_bytes());
     Some(())
+}
+
+/// Writes `bytes` as the `N` header bytes at `AT`: [`field`] the other way round, a store.
+#[inline]
+fn put<const AT: usize, const N: usize>(head: &mut [u8; HEADER_BYTES], bytes: [u8; N]) {
+    head[AT..AT + N].copy_from_slice(&bytes);
 }
 
 /// [`super::encode_with`] of the entries an iterator yields; returns what it wrote.
@@ -444,14 +458,13 @@ pub(crate) fn encode_from<'a>(
         needed: encoded_len_of(sizing.clone()),
     };
     let body = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
-    let room = body.len();
-    let mut w = Writer { rest: body };
+    let mut w = Writer::new(body);
     let mut max_timestamp = first_timestamp;
     for (i, e) in entries.enumerate() {
         max_timestamp = max_timestamp.max(e.timestamp);
         w.record(&e, first_timestamp, i).ok_or_else(too_small)?;
     }
-    let length = HEADER_BYTES + (room - w.rest.len());
+    let length = HEADER_BYTES + w.pos;
     if length > MAX_BATCH_BYTES {
         return Err(EncodeError::TooLarge);
     }
@@ -494,9 +507,7 @@ pub(super) fn encode_control(
         ControlType::Abort => 0,
         ControlType::Commit => 1,
     };
-    let mut w = Writer {
-        rest: out.get_mut(HEADER_BYTES..).ok_or(too_small)?,
-    };
+    let mut w = Writer::new(out.get_mut(HEADER_BYTES..).ok_or(too_small)?);
     let (key, value) = (4, 6);
     (|| {
         w.len(1 + 1 + 1 + 1 + key + 1 + value + 1)?;
@@ -510,7 +521,7 @@ pub(super) fn encode_control(
         w.len(0) // headers
     })()
     .ok_or(too_small)?;
-    debug_assert!(w.rest.is_empty(), "a marker record is 17 bytes");
+    debug_assert_eq!(w.pos, 17, "a marker record is 17 bytes");
     let head = Head {
         base_offset: base,
         length: CONTROL_BATCH_BYTES,
