@@ -448,7 +448,10 @@ impl PartitionLog {
         write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
     ) -> Result<u64> {
         let mut writer = self.writer.lock();
-        self.check_writable(&writer)?;
+        // The state is checked inline; the error is made out of line.
+        if writer.state != WriteState::Open {
+            self.check_writable(&writer)?;
+        }
         if len > batch::MAX_BATCH_BYTES {
             // Refused before a segment is sized for it: the format's length is 31 bits.
             return Err(Error::Encode {
