@@ -208,7 +208,7 @@ fn send_to(topic: &Topic, record: Record, stamp: &mut impl Stamp) -> Result<Reco
     let now = now_ms();
     let timestamp = record.timestamp.unwrap_or(now);
     let entry = record.entry(timestamp);
-    let offset = log.append(std::iter::once(entry), stamp.origin(), now)?;
+    let offset = log.append_one(entry, stamp.origin(), now)?;
     Ok(RecordMetadata {
         topic: topic_name(topic.name(), record),
         partition,

@@ -409,7 +409,7 @@ pub(crate) struct Encoded {
 
 // Writers that build entries on the fly (instead of collecting them into a slice first)
 // size and encode them with these, in the format written.
-pub(crate) use v2::{encode_from, encoded_len_of};
+pub(crate) use v2::{body_len, encode_from, encode_one, encoded_len_of, one_record_len};
 
 /// `batch`, an encoded version 2 batch that passed [`check`], with its records compressed
 /// with `codec`. Returned as it is when `codec` is [`Compression::None`], when it is
