@@ -387,40 +387,41 @@ fn topic_name(topic: &str, record: Record) -> String {
 }
 
 /// Checks a record against the topic's rules; returns its size.
+#[inline]
 fn validate(topic: &Topic, record: &Record) -> Result<usize> {
     let size = record.size();
+    let valid = size <= topic.max_record_bytes()
+        && record.timestamp.is_none_or(|ts| ts >= 0)
+        && record.partition.is_none_or(|p| p < topic.partition_count());
+    if valid {
+        Ok(size)
+    } else {
+        Err(refusal(topic, record, size))
+    }
+}
+
+/// Why [`validate`] refuses a record of `size` bytes; out of line, as records mostly pass.
+#[cold]
+fn refusal(topic: &Topic, record: &Record, size: usize) -> Error {
     let max = topic.max_record_bytes();
     if size > max {
-        return Err(Error::RecordTooLarge {
+        return Error::RecordTooLarge {
             topic: topic.name().to_string(),
             size,
             max,
-        });
+        };
     }
-    if let Some(ts) = record.timestamp {
-        if ts < 0 {
-            return Err(Error::InvalidRecord {
-                topic: topic.name().to_string(),
-                reason: format!("timestamp {ts} is before the Unix epoch"),
-            });
-        }
-    }
-    if let Some(p) = record.partition {
-        check_partition(topic, p)?;
-    }
-    Ok(size)
-}
-
-fn check_partition(topic: &Topic, partition: u32) -> Result<u32> {
-    let partitions = topic.partition_count();
-    if partition < partitions {
-        Ok(partition)
-    } else {
-        Err(Error::InvalidPartition {
+    if let Some(ts) = record.timestamp.filter(|&ts| ts < 0) {
+        return Error::InvalidRecord {
             topic: topic.name().to_string(),
-            partition,
-            partitions,
-        })
+            reason: format!("timestamp {ts} is before the Unix epoch"),
+        };
+    }
+    // What remains of `validate`'s checks: the record's partition is out of range.
+    Error::InvalidPartition {
+        topic: topic.name().to_string(),
+        partition: record.partition.unwrap_or_default(),
+        partitions: topic.partition_count(),
     }
 }
 
