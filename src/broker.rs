@@ -731,9 +731,15 @@ fn take_clean_marker(dir: &Path) -> Result<Option<CleanMarker>> {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    // Seconds and milliseconds apart: `as_millis` works in `u128`, and every send asks.
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_secs())
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .map_or(i64::MAX, |ms| {
+                ms.saturating_add(i64::from(d.subsec_millis()))
+            })
+    })
 }
 
 /// How long until `deadline`, or zero.

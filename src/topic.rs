@@ -266,14 +266,23 @@ impl Topic {
     }
 
     /// The log of `partition`, or `InvalidPartition`.
+    #[inline]
     pub(crate) fn partition(&self, partition: u32) -> Result<&Arc<PartitionLog>> {
-        self.partitions
-            .get(partition as usize)
-            .ok_or_else(|| Error::InvalidPartition {
-                topic: self.name.to_string(),
-                partition,
-                partitions: self.partition_count(),
-            })
+        match self.partitions.get(partition as usize) {
+            Some(log) => Ok(log),
+            None => Err(self.no_partition(partition)),
+        }
+    }
+
+    /// The error for a partition the topic does not have; out of line, as sends to one
+    /// look up the partition each time.
+    #[cold]
+    fn no_partition(&self, partition: u32) -> Error {
+        Error::InvalidPartition {
+            topic: self.name.to_string(),
+            partition,
+            partitions: self.partition_count(),
+        }
     }
 
     /// All partitions' logs.

@@ -341,6 +341,22 @@ impl PartitionLog {
         })
     }
 
+    /// [`append`](Self::append) of one entry: the batch a single send makes, sized once.
+    pub(crate) fn append_one(&self, entry: Entry<'_>, origin: Origin, now_ms: i64) -> Result<u64> {
+        if self.compression.load(Ordering::Relaxed) != Compression::None.code() {
+            return self.append(std::iter::once(entry), origin, now_ms);
+        }
+        let effect = if origin.transactional {
+            Effect::Data(origin.producer_id, origin.producer_epoch)
+        } else {
+            Effect::None
+        };
+        let body = batch::body_len(&entry, entry.timestamp, 0);
+        self.append_with(batch::one_record_len(body), now_ms, effect, |buf, base| {
+            batch::encode_one(buf, base, origin, &entry, body)
+        })
+    }
+
     /// Appends a batch encoded before its offsets were known (a version 2 batch, whose
     /// checksum does not cover its base offset), compressed or not; returns the offset it
     /// starts at. The batch is checked whole first, its records included (decompressed):
@@ -447,7 +463,10 @@ impl PartitionLog {
         write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
     ) -> Result<u64> {
         let mut writer = self.writer.lock();
-        self.check_writable(&writer)?;
+        // The state is checked inline; the error is made out of line.
+        if writer.state != WriteState::Open {
+            self.check_writable(&writer)?;
+        }
         if len > batch::MAX_BATCH_BYTES {
             // Refused before a segment is sized for it: the format's length is 31 bits.
             return Err(Error::Encode {

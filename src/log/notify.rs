@@ -75,10 +75,18 @@ impl Notify {
     }
 
     /// Wakes every registered waiter.
+    ///
+    /// Every append calls it, mostly with no one waiting: that check is inlined into the
+    /// append, the waking is not.
+    #[inline]
     pub(crate) fn notify(&self) {
-        if self.count.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.count.load(Ordering::SeqCst) != 0 {
+            self.wake_all();
         }
+    }
+
+    #[inline(never)]
+    fn wake_all(&self) {
         for waiter in self.waiters.lock().iter() {
             waiter.wake();
         }

@@ -413,6 +413,23 @@ impl BatchBuilder {
             }
         }
 
+        // All bound for one partition (a one-partition topic, or keyless records only): the
+        // records go as one batch in push order, with no grouping to do.
+        let first = partition_of.first().copied().unwrap_or_default();
+        if partition_of.iter().all(|&p| p == first) {
+            let (bytes, headers) = (&bytes[..], &headers[..]);
+            let entries = slots.iter().map(move |s| s.entry(bytes, headers, now));
+            let base_offset = topic.partition(first)?.append(entries, Origin::NONE, now)?;
+            let range = PartitionRange {
+                partition: first,
+                base_offset,
+                count: slots.len() as u64,
+            };
+            return Ok(BatchMetadata {
+                ranges: vec![range],
+            });
+        }
+
         // A counting sort groups the indices by partition, keeping push order within one:
         // `ends[p]` counts partition p's records, then becomes where its group starts in
         // `order`, and, once filled, where it ends.

@@ -840,6 +840,9 @@ impl ActiveSegment {
     ///
     /// This is the one way bytes enter a segment: a batch encoded as it is copied in, one
     /// encoded before its offsets were known, or a transaction marker.
+    // Inlined into `PartitionLog::append_with`, its one caller: the call cost a single send
+    // about 3% of its instructions (callgrind).
+    #[inline]
     pub(crate) fn append(
         &mut self,
         len: usize,

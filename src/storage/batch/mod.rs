@@ -409,7 +409,7 @@ pub(crate) struct Encoded {
 
 // Writers that build entries on the fly (instead of collecting them into a slice first)
 // size and encode them with these, in the format written.
-pub(crate) use v2::{encode_from, encoded_len_of};
+pub(crate) use v2::{body_len, encode_from, encode_one, encoded_len_of, one_record_len};
 
 /// `batch`, an encoded version 2 batch that passed [`check`], with its records compressed
 /// with `codec`. Returned as it is when `codec` is [`Compression::None`], when it is
@@ -705,15 +705,42 @@ pub struct RecordRef {
 
 /// Reads the varint at `*pos` and moves `*pos` past it. `None` if it runs past `buf`, is longer
 /// than needed, or exceeds 64 bits.
-#[inline]
+///
+/// The one- and two-byte forms (the deltas, lengths and counts of records up to a few KiB)
+/// are read here, inlined into the record decoder; longer ones in [`get_long_varint`].
+#[expect(
+    clippy::inline_always,
+    reason = "a catch-up read decodes six varints per record; called, they cost it a fifth of its instructions"
+)]
+#[inline(always)]
 fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *buf.get(*pos)?;
     if first < 0x80 {
         *pos += 1;
         return Some(u64::from(first));
     }
+    let second = *buf.get(*pos + 1)?;
+    if second < 0x80 {
+        // A final zero group adds nothing: a shorter encoding exists.
+        if second == 0 {
+            return None;
+        }
+        *pos += 2;
+        return Some(u64::from(first & 0x7f) | u64::from(second) << 7);
+    }
+    let (value, next) = get_long_varint(buf, *pos)?;
+    *pos = next;
+    Some(value)
+}
+
+/// [`get_varint`] of a varint of three bytes or more at `pos`: its value and the position
+/// after it. The position goes in and out by value, so that the inlined caller keeps its
+/// own in a register.
+#[inline(never)]
+fn get_long_varint(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let first = *buf.get(pos)?;
     let mut value = u64::from(first & 0x7f);
-    let mut i = *pos + 1;
+    let mut i = pos + 1;
     for shift in (7..64).step_by(7) {
         let byte = *buf.get(i)?;
         i += 1;
@@ -727,8 +754,7 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
             if byte == 0 {
                 return None;
             }
-            *pos = i;
-            return Some(value);
+            return Some((value, i));
         }
     }
     None
@@ -736,7 +762,8 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 
 /// Reads a length or count: in version 2 a zigzag varint holding an `i32` of at least 0, in
 /// version 1 a varint holding a `u32`.
-#[inline]
+#[expect(clippy::inline_always, reason = "as `get_varint`, which it wraps")]
+#[inline(always)]
 fn get_len<const V2: bool>(buf: &[u8], pos: &mut usize) -> Option<u32> {
     let v = get_varint(buf, pos)?;
     if V2 {
@@ -833,6 +860,11 @@ impl Records<'_> {
     /// version 2 (Kafka's) encodes the record length, offset delta, header count and header
     /// lengths as zigzag varints where version 1 uses plain varints, allows null header
     /// values and gaps in offsets, and leaves record attributes unused.
+    #[expect(
+        clippy::inline_always,
+        reason = "inlined with `next` into the reader's loop; see there"
+    )]
+    #[inline(always)]
     fn parse<const V2: bool>(&mut self) -> Result<RecordRef, &'static str> {
         let mut pos = self.pos;
         if pos >= self.batch.len() {
@@ -907,17 +939,28 @@ impl Records<'_> {
             header_count,
         })
     }
+
+    /// [`parse`](Self::parse) of version 1, which only old segments hold: kept out of line,
+    /// so that inlining the iterator inlines one decoder only.
+    #[inline(never)]
+    fn parse_v1(&mut self) -> Result<RecordRef, &'static str> {
+        self.parse::<false>()
+    }
 }
 
 impl Iterator for Records<'_> {
     type Item = Result<RecordRef, DecodeError>;
 
+    // Inlined into the reader's loop, the record is built where it is used instead of being
+    // returned through memory.
+    #[expect(clippy::inline_always, reason = "see the comment above")]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.index >= self.header.record_count {
             return None;
         }
         let parsed = if self.header.version == v1::VERSION {
-            self.parse::<false>()
+            self.parse_v1()
         } else {
             self.parse::<true>()
         };

@@ -171,6 +171,34 @@ fn encode_errors() {
     assert_eq!(encode(&mut buf, last - 2, &entries(&owned)), Ok(len));
 }
 
+#[test]
+fn one_record_sized_once_encodes_as_a_batch_of_one() {
+    let big = vec![b'v'; 300];
+    let mut owned = sample();
+    owned.push(rec(1_700_000_000_000, None, Some(&big), &[]));
+    for e in entries(&owned) {
+        let body = body_len(&e, e.timestamp, 0);
+        let len = one_record_len(body);
+        assert_eq!(len, encoded_len(&[e]));
+        let mut want = vec![0; len];
+        let origin = Origin::transactional(7, 1);
+        let from = encode_from(&mut want, 42, origin, std::iter::once(e));
+        let mut got = vec![0; len];
+        assert_eq!(encode_one(&mut got, 42, origin, &e, body), from);
+        assert_eq!(got, want);
+        for n in [0, HEADER_BYTES, len - 1] {
+            assert_eq!(
+                encode_one(&mut vec![0; n], 42, origin, &e, body),
+                Err(EncodeError::BufferTooSmall { needed: len })
+            );
+        }
+        assert_eq!(
+            encode_one(&mut got, i64::MAX as u64 + 1, origin, &e, body),
+            Err(EncodeError::TooLarge)
+        );
+    }
+}
+
 /// A batch laid out by hand from Kafka's specification of `RecordBatch` v2.
 #[test]
 fn golden_bytes() {
@@ -204,9 +232,9 @@ fn varints_and_zigzag() {
         .chain([u64::MAX])
     {
         let mut buf = [0; 10];
-        let mut w = v2::Writer { rest: &mut buf };
+        let mut w = v2::Writer::new(&mut buf);
         w.varint(v).unwrap();
-        let written = 10 - w.rest.len();
+        let written = w.pos;
         let bits = 64 - (v | 1).leading_zeros();
         assert_eq!(varint_len(v), bits.div_ceil(7) as usize);
         let mut pos = 0;

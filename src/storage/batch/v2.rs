@@ -291,7 +291,7 @@ fn nullable_len(field: Option<&[u8]>) -> usize {
 
 /// Bytes of a record after its `length` varint. Saturates on absurd sizes, which `encode`
 /// rejects.
-fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
+pub(crate) fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
     let fixed = 1 // attributes
         + varint_len(zigzag(e.timestamp.wrapping_sub(first_timestamp)))
         + len_len(index)
@@ -316,41 +316,52 @@ pub(crate) fn encoded_len_of<'a>(entries: impl Iterator<Item = Entry<'a>> + Clon
     })
 }
 
-/// Writes into the front of a mutable slice, consuming it; `None` when out of room.
+/// Exact bytes [`encode_one`] writes for a record whose body is `body` bytes long.
+pub(crate) fn one_record_len(body: usize) -> usize {
+    HEADER_BYTES
+        .saturating_add(len_len(body))
+        .saturating_add(body)
+}
+
+/// Writes into a mutable slice from its start on; `None` when out of room.
+///
+/// The position is a plain index, so that a record's fields are written with the writer
+/// held in registers: one bounds check and one store per byte of a small field.
 pub(super) struct Writer<'a> {
-    pub(super) rest: &'a mut [u8],
+    buf: &'a mut [u8],
+    /// Bytes written so far.
+    pub(super) pos: usize,
 }
 
 impl<'a> Writer<'a> {
+    pub(super) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
     #[inline]
-    fn take(&mut self, n: usize) -> Option<&'a mut [u8]> {
-        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut_checked(n)?;
-        self.rest = tail;
-        Some(head)
+    fn byte(&mut self, b: u8) -> Option<()> {
+        *self.buf.get_mut(self.pos)? = b;
+        self.pos += 1;
+        Some(())
     }
 
     #[inline]
     fn bytes(&mut self, b: &[u8]) -> Option<()> {
-        self.take(b.len())?.copy_from_slice(b);
+        // `pos` is at most the buffer's length and `b` another slice's: no overflow.
+        let end = self.pos + b.len();
+        self.buf.get_mut(self.pos..end)?.copy_from_slice(b);
+        self.pos = end;
         Some(())
     }
 
     #[inline]
     pub(super) fn varint(&mut self, mut v: u64) -> Option<()> {
-        if v < 0x80 {
-            // Most varints of small records (deltas, lengths, counts) take one byte.
-            let (byte, rest) = std::mem::take(&mut self.rest).split_first_mut()?;
-            *byte = v as u8;
-            self.rest = rest;
-            return Some(());
-        }
-        let (last, init) = self.take(varint_len(v))?.split_last_mut()?;
-        for byte in init {
-            *byte = (v & 0x7f) as u8 | 0x80;
+        // Most varints of small records (deltas, lengths, counts) take one byte.
+        while v >= 0x80 {
+            self.byte((v & 0x7f) as u8 | 0x80)?;
             v >>= 7;
         }
-        *last = (v & 0x7f) as u8;
-        Some(())
+        self.byte(v as u8)
     }
 
     /// A length or count: the zigzag varint of a number that is never negative.
@@ -359,7 +370,8 @@ impl<'a> Writer<'a> {
         self.varint(2 * n as u64)
     }
 
-    #[inline]
+    #[expect(clippy::inline_always, reason = "as `record`, which it is part of")]
+    #[inline(always)]
     fn nullable(&mut self, field: Option<&[u8]>) -> Option<()> {
         let Some(b) = field else {
             return self.varint(zigzag(-1));
@@ -368,9 +380,23 @@ impl<'a> Writer<'a> {
         self.bytes(b)
     }
 
-    fn record(&mut self, e: &Entry<'_>, first_timestamp: i64, index: usize) -> Option<()> {
-        self.len(body_len(e, first_timestamp, index))?;
-        self.bytes(&[0])?; // attributes
+    /// One record, whose [`body_len`] is `body`. Inlined into the loop over a batch's
+    /// records, so that the writer's position stays in a register instead of going through
+    /// memory at every field.
+    #[expect(
+        clippy::inline_always,
+        reason = "not inlined otherwise; inlined, a batch runs about 3% fewer instructions per record"
+    )]
+    #[inline(always)]
+    fn record(
+        &mut self,
+        e: &Entry<'_>,
+        first_timestamp: i64,
+        index: usize,
+        body: usize,
+    ) -> Option<()> {
+        self.len(body)?;
+        self.byte(0)?; // attributes
         self.varint(zigzag(e.timestamp.wrapping_sub(first_timestamp)))?;
         self.len(index)?;
         self.nullable(e.key)?;
@@ -402,26 +428,29 @@ struct Head {
 /// then its checksum.
 fn write_header(out: &mut [u8], h: &Head) -> Option<()> {
     let batch_length = i32::try_from(h.length.checked_sub(LENGTH_EXCLUDES)?).ok()?;
-    let mut w = Writer {
-        rest: out.get_mut(..HEADER_BYTES)?,
-    };
-    w.bytes(&h.base_offset.to_be_bytes())?;
-    w.bytes(&batch_length.to_be_bytes())?;
-    w.bytes(&0i32.to_be_bytes())?; // partition leader epoch
-    w.bytes(&[VERSION])?;
-    w.bytes(&[0; 4])?; // crc, set below
-    w.bytes(&h.attributes.to_be_bytes())?;
-    w.bytes(&h.last_offset_delta.to_be_bytes())?;
-    w.bytes(&h.first_timestamp.to_be_bytes())?;
-    w.bytes(&h.max_timestamp.to_be_bytes())?;
-    w.bytes(&h.origin.producer_id.to_be_bytes())?;
-    w.bytes(&h.origin.producer_epoch.to_be_bytes())?;
-    w.bytes(&h.origin.base_sequence.to_be_bytes())?;
-    w.bytes(&h.record_count.to_be_bytes())?;
+    let head: &mut [u8; HEADER_BYTES] = out.get_mut(..HEADER_BYTES)?.try_into().ok()?;
+    put::<0, 8>(head, h.base_offset.to_be_bytes());
+    put::<8, 4>(head, batch_length.to_be_bytes());
+    put::<12, 4>(head, 0i32.to_be_bytes()); // partition leader epoch
+    put::<16, 1>(head, [VERSION]);
+    put::<21, 2>(head, h.attributes.to_be_bytes());
+    put::<23, 4>(head, h.last_offset_delta.to_be_bytes());
+    put::<27, 8>(head, h.first_timestamp.to_be_bytes());
+    put::<35, 8>(head, h.max_timestamp.to_be_bytes());
+    put::<43, 8>(head, h.origin.producer_id.to_be_bytes());
+    put::<51, 2>(head, h.origin.producer_epoch.to_be_bytes());
+    put::<53, 4>(head, h.origin.base_sequence.to_be_bytes());
+    put::<57, 4>(head, h.record_count.to_be_bytes());
     let crc = checksum(out.get(..h.length)?);
     out.get_mut(17..CRC_START)?
         .copy_from_slice(&crc.to_be_bytes());
     Some(())
+}
+
+/// Writes `bytes` as the `N` header bytes at `AT`: [`field`] the other way round, a store.
+#[inline]
+fn put<const AT: usize, const N: usize>(head: &mut [u8; HEADER_BYTES], bytes: [u8; N]) {
+    head[AT..AT + N].copy_from_slice(&bytes);
 }
 
 /// [`super::encode_with`] of the entries an iterator yields; returns what it wrote.
@@ -433,10 +462,7 @@ pub(crate) fn encode_from<'a>(
 ) -> Result<Encoded, EncodeError> {
     let first_timestamp = entries.clone().next().ok_or(EncodeError::Empty)?.timestamp;
     let count = i32::try_from(entries.len()).map_err(|_| EncodeError::TooLarge)?;
-    let base = i64::try_from(base_offset).map_err(|_| EncodeError::TooLarge)?;
-    if base.checked_add(i64::from(count - 1)).is_none() {
-        return Err(EncodeError::TooLarge);
-    }
+    let base = first_offset(base_offset, count)?;
     // The records go first, each sized as it is written, so the sizes are computed once;
     // the exact total is only worked out again for the error.
     let sizing = entries.clone();
@@ -444,14 +470,76 @@ pub(crate) fn encode_from<'a>(
         needed: encoded_len_of(sizing.clone()),
     };
     let body = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
-    let room = body.len();
-    let mut w = Writer { rest: body };
+    let mut w = Writer::new(body);
     let mut max_timestamp = first_timestamp;
     for (i, e) in entries.enumerate() {
         max_timestamp = max_timestamp.max(e.timestamp);
-        w.record(&e, first_timestamp, i).ok_or_else(too_small)?;
+        let body = body_len(&e, first_timestamp, i);
+        w.record(&e, first_timestamp, i, body)
+            .ok_or_else(too_small)?;
     }
-    let length = HEADER_BYTES + (room - w.rest.len());
+    let written = Written {
+        count,
+        first_timestamp,
+        max_timestamp,
+        bytes: w.pos,
+    };
+    finish(buf, base, origin, &written)?.ok_or_else(too_small)
+}
+
+/// [`encode_from`] of one entry, whose [`body_len`] (as the first record) is `body`: a
+/// single send sizes its record once, to size the batch, and passes the size on.
+pub(crate) fn encode_one(
+    buf: &mut [u8],
+    base_offset: u64,
+    origin: Origin,
+    entry: &Entry<'_>,
+    body: usize,
+) -> Result<Encoded, EncodeError> {
+    let base = first_offset(base_offset, 1)?;
+    let too_small = || EncodeError::BufferTooSmall {
+        needed: one_record_len(body),
+    };
+    let records = buf.get_mut(HEADER_BYTES..).ok_or_else(too_small)?;
+    let mut w = Writer::new(records);
+    w.record(entry, entry.timestamp, 0, body)
+        .ok_or_else(too_small)?;
+    let written = Written {
+        count: 1,
+        first_timestamp: entry.timestamp,
+        max_timestamp: entry.timestamp,
+        bytes: w.pos,
+    };
+    finish(buf, base, origin, &written)?.ok_or_else(too_small)
+}
+
+/// The base offset as the header holds it, if `count` offsets from it stay within the
+/// format's (signed 64-bit) range.
+fn first_offset(base_offset: u64, count: i32) -> Result<i64, EncodeError> {
+    i64::try_from(base_offset)
+        .ok()
+        .filter(|base| base.checked_add(i64::from(count - 1)).is_some())
+        .ok_or(EncodeError::TooLarge)
+}
+
+/// What the records of a batch being encoded came to.
+struct Written {
+    count: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    /// Bytes they took after the header.
+    bytes: usize,
+}
+
+/// Writes the header (base offset `base`, checked by [`first_offset`]) in front of
+/// `records`, already in `buf`. `Ok(None)` if `buf` is too small for it.
+fn finish(
+    buf: &mut [u8],
+    base: i64,
+    origin: Origin,
+    records: &Written,
+) -> Result<Option<Encoded>, EncodeError> {
+    let length = HEADER_BYTES + records.bytes;
     if length > MAX_BATCH_BYTES {
         return Err(EncodeError::TooLarge);
     }
@@ -463,18 +551,17 @@ pub(crate) fn encode_from<'a>(
         } else {
             0
         },
-        last_offset_delta: count - 1,
-        first_timestamp,
-        max_timestamp,
+        last_offset_delta: records.count - 1,
+        first_timestamp: records.first_timestamp,
+        max_timestamp: records.max_timestamp,
         origin,
-        record_count: count,
+        record_count: records.count,
     };
-    write_header(buf, &head).ok_or_else(too_small)?;
-    Ok(Encoded {
+    Ok(write_header(buf, &head).map(|()| Encoded {
         length,
-        offsets: count.cast_unsigned(),
-        max_timestamp,
-    })
+        offsets: records.count.cast_unsigned(),
+        max_timestamp: records.max_timestamp,
+    }))
 }
 
 /// See [`super::encode_control`].
@@ -494,9 +581,7 @@ pub(super) fn encode_control(
         ControlType::Abort => 0,
         ControlType::Commit => 1,
     };
-    let mut w = Writer {
-        rest: out.get_mut(HEADER_BYTES..).ok_or(too_small)?,
-    };
+    let mut w = Writer::new(out.get_mut(HEADER_BYTES..).ok_or(too_small)?);
     let (key, value) = (4, 6);
     (|| {
         w.len(1 + 1 + 1 + 1 + key + 1 + value + 1)?;
@@ -510,7 +595,7 @@ pub(super) fn encode_control(
         w.len(0) // headers
     })()
     .ok_or(too_small)?;
-    debug_assert!(w.rest.is_empty(), "a marker record is 17 bytes");
+    debug_assert_eq!(w.pos, 17, "a marker record is 17 bytes");
     let head = Head {
         base_offset: base,
         length: CONTROL_BATCH_BYTES,
