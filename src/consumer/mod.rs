@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::{hidden_from_committed, PartitionLog};
 use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
+use crate::storage::segment::ReadHint;
 use crate::topic::Topic;
 use membership::{Listener, Membership};
 pub use membership::{RebalanceListener, Revoked};
@@ -62,6 +63,8 @@ pub(crate) struct Assigned {
     position: Option<u64>,
     /// The source of the records last read, reused while they come from the same segment.
     source: Option<Shared<Source>>,
+    /// Where the last read stopped, for the next one to start there without a search.
+    hint: Option<ReadHint>,
 }
 
 impl Assigned {
@@ -77,6 +80,7 @@ impl Assigned {
             log,
             position,
             source: None,
+            hint: None,
         }
     }
 }
@@ -375,6 +379,9 @@ impl Consumer {
         };
         a.position = Some(position);
         let (topic, partition, source) = (a.topic.name(), a.tp.partition, &mut a.source);
+        // Taken for the read; a read that moves past no whole batch leaves it as it was.
+        let start_hint = a.hint.take();
+        let hint = &mut a.hint;
         let mut next = position;
         let end = end_of(&a.log).min(high_watermark);
         let wanted = max - out.len();
@@ -387,53 +394,60 @@ impl Consumer {
             Vec::new()
         };
         let mut lease: Option<Lease<Source>> = None;
-        let read = a.log.read_batches_until(position, end, |batch| {
-            // A transaction marker, or (reading committed data, with `aborted` filled) a
-            // batch of an aborted transaction: never handed out, but the position moves
-            // past it.
-            if hidden_from_committed(&batch.header, &aborted) {
-                next = next.max(batch.header.next_offset());
-                return Ok(ControlFlow::Continue(()));
-            }
-            // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
-            // read about 40 instructions per record (callgrind); the check stays inline here.
-            for record in batch.records()? {
-                let record = record?;
-                if record.offset < position {
-                    continue;
+        let read = a
+            .log
+            .read_batches_until(position, end, start_hint.as_ref(), |batch| {
+                // A transaction marker, or (reading committed data, with `aborted` filled) a
+                // batch of an aborted transaction: never handed out, but the position moves
+                // past it.
+                if hidden_from_committed(&batch.header, &aborted) {
+                    next = next.max(batch.header.next_offset());
+                    batch.hint_past(hint);
+                    return Ok(ControlFlow::Continue(()));
                 }
-                next = record.offset + 1;
-                let map = batch.map;
-                let lease = match &mut lease {
-                    Some(l) if l.reads(map, record.offset) => l,
-                    _ => {
-                        let source = match source {
-                            Some(s) if s.reads(map, record.offset) => s,
-                            _ => source.insert(Source::new(
-                                Arc::clone(topic),
-                                partition,
-                                Arc::clone(map),
-                                record.offset,
-                            )),
-                        };
-                        lease.insert(source.lease())
+                // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
+                // read about 40 instructions per record (callgrind); the check stays inline here.
+                for record in batch.records()? {
+                    let record = record?;
+                    if record.offset < position {
+                        continue;
                     }
-                };
-                out.push(ConsumerRecord::from_ref(
-                    lease,
-                    &batch.header,
-                    batch.position,
-                    record,
-                ));
-                if out.len() >= max {
-                    return Ok(ControlFlow::Break(()));
+                    next = record.offset + 1;
+                    let map = batch.map;
+                    let lease = match &mut lease {
+                        Some(l) if l.reads(map, record.offset) => l,
+                        _ => {
+                            let source = match source {
+                                Some(s) if s.reads(map, record.offset) => s,
+                                _ => source.insert(Source::new(
+                                    Arc::clone(topic),
+                                    partition,
+                                    Arc::clone(map),
+                                    record.offset,
+                                )),
+                            };
+                            lease.insert(source.lease())
+                        }
+                    };
+                    out.push(ConsumerRecord::from_ref(
+                        lease,
+                        &batch.header,
+                        batch.position,
+                        record,
+                    ));
+                    if out.len() >= max {
+                        return Ok(ControlFlow::Break(()));
+                    }
                 }
-            }
-            // Past the whole batch: Kafka's compaction may leave offsets after its last
-            // record, and a position short of them would never reach the high watermark.
-            next = batch.header.next_offset();
-            Ok(ControlFlow::Continue(()))
-        });
+                // Past the whole batch: Kafka's compaction may leave offsets after its last
+                // record, and a position short of them would never reach the high watermark.
+                next = batch.header.next_offset();
+                batch.hint_past(hint);
+                Ok(ControlFlow::Continue(()))
+            });
+        if hint.is_none() {
+            *hint = start_hint;
+        }
         // Past what was handed out, even when the read then failed: those records are
         // returned, and must not be returned again.
         a.position = Some(next);

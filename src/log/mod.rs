@@ -31,7 +31,7 @@ use crate::storage::batch::{
 use crate::storage::mapping::Mapping;
 pub(crate) use crate::storage::segment::CleanEnd;
 pub(crate) use crate::storage::segment::MappedBatch;
-use crate::storage::segment::{ActiveSegment, Layout, Segment, MAX_PREFAULT_BYTES};
+use crate::storage::segment::{ActiveSegment, Layout, ReadHint, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use notify::Notify;
 use sync_rounds::SyncRounds;
@@ -678,15 +678,17 @@ impl PartitionLog {
         from: u64,
         emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        self.read_batches_until(from, self.high_watermark(), emit)
+        self.read_batches_until(from, self.high_watermark(), None, emit)
     }
 
     /// [`read_batches`](Self::read_batches) up to `until`, at most the high watermark (a
     /// reader of committed data stops at the last stable offset).
+    /// `hint` is where an earlier read stopped (see [`Segment::read_batches_at`]).
     pub(crate) fn read_batches_until(
         &self,
         from: u64,
         until: u64,
+        hint: Option<&ReadHint>,
         mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let high_watermark = until.min(self.high_watermark());
@@ -696,7 +698,8 @@ impl PartitionLog {
                 break;
             };
             let mut emitted = false;
-            let flow = segment.read_batches(at, high_watermark, |batch| {
+            let hint = hint.filter(|_| at == from);
+            let flow = segment.read_batches_at(at, high_watermark, hint, |batch| {
                 at = batch.header.next_offset();
                 emitted = true;
                 emit(batch)

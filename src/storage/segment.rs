@@ -276,6 +276,20 @@ impl Segment {
         &self,
         from: u64,
         until: u64,
+        emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
+        self.read_batches_at(from, until, None, emit)
+    }
+
+    /// [`read_batches`](Self::read_batches) starting where `hint` says, when it is where an
+    /// earlier read of this segment's map stopped at `from`: a reader following the log's
+    /// end then starts at the batch it wants instead of scanning from the last index entry
+    /// (up to `index_interval` bytes of batch headers).
+    pub(crate) fn read_batches_at(
+        &self,
+        from: u64,
+        until: u64,
+        hint: Option<&ReadHint>,
         mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         let end = self.size_bytes()?;
@@ -286,16 +300,25 @@ impl Segment {
         let end = usize::try_from(end)
             .unwrap_or(usize::MAX)
             .min(map.published_len());
-        let rel = u32::try_from(from.saturating_sub(self.base_offset)).unwrap_or(u32::MAX);
-        let (mut pos, mut expected) = match loaded.index.lookup_offset(rel) {
-            Some(e) => (
-                e.position as usize,
-                self.base_offset + u64::from(e.relative_offset),
-            ),
-            None => (0, self.base_offset),
+        let hint =
+            hint.filter(|h| h.offset == from && h.position <= end && Arc::ptr_eq(&h.map, map));
+        let (mut pos, mut expected) = match hint {
+            Some(h) => (h.position, h.offset),
+            None => {
+                let rel = u32::try_from(from.saturating_sub(self.base_offset)).unwrap_or(u32::MAX);
+                match loaded.index.lookup_offset(rel) {
+                    Some(e) => (
+                        e.position as usize,
+                        self.base_offset + u64::from(e.relative_offset),
+                    ),
+                    None => (0, self.base_offset),
+                }
+            }
         };
         // An index entry is a hint: if it does not point at the batch it names (the index
-        // file was damaged), read from the start of the segment instead of trusting it.
+        // file was damaged), read from the start of the segment instead of trusting it. A
+        // read hint points at a batch boundary of this very map, whose published bytes never
+        // change; it is checked the same way all the same.
         let mut hinted = pos > 0;
         while pos < end {
             let bytes = map.bytes(pos..end).unwrap_or_default();
@@ -435,12 +458,15 @@ impl Segment {
         header: BatchHeader,
         emit: &mut impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
+        let stored_len = header.length as usize;
         if header.compression() == Compression::None {
             return emit(MappedBatch {
                 header,
                 map,
                 position: pos,
                 file_position: pos,
+                stored_len,
+                segment_map: map,
                 path: &self.path,
             });
         }
@@ -452,6 +478,8 @@ impl Segment {
             map: &decompressed,
             position: 0,
             file_position: pos,
+            stored_len,
+            segment_map: map,
             path: &self.path,
         })
     }
@@ -503,11 +531,44 @@ pub(crate) struct MappedBatch<'a> {
     /// Where the batch starts in the segment's log file, for errors: `position`, unless the
     /// batch was compressed and `map` holds it decompressed.
     file_position: usize,
+    /// The batch's length in the segment's log file.
+    stored_len: usize,
+    /// The segment's map (`map` too, unless the batch was decompressed).
+    segment_map: &'a Arc<Mapping>,
     /// The segment's log file, for errors.
     path: &'a Path,
 }
 
+/// Where a read of a segment can pick up again without a search: the position just past a
+/// batch in the segment's map, and the offset that follows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadHint {
+    map: Arc<Mapping>,
+    position: usize,
+    offset: u64,
+}
+
 impl<'a> MappedBatch<'a> {
+    /// Moves `hint` just past this batch (reusing its map when it is this batch's: no
+    /// reference is counted then).
+    pub(crate) fn hint_past(&self, hint: &mut Option<ReadHint>) {
+        let position = self.file_position + self.stored_len;
+        let offset = self.header.next_offset();
+        match hint {
+            Some(h) if Arc::ptr_eq(&h.map, self.segment_map) => {
+                h.position = position;
+                h.offset = offset;
+            }
+            _ => {
+                *hint = Some(ReadHint {
+                    map: Arc::clone(self.segment_map),
+                    position,
+                    offset,
+                });
+            }
+        }
+    }
+
     /// The batch's bytes, header included.
     pub(crate) fn bytes(&self) -> &'a [u8] {
         let map: &'a Mapping = self.map;
