@@ -436,8 +436,9 @@ fn strom_reader(broker: &Broker) -> (Consumer, TopicPartition) {
     (consumer, tp)
 }
 
-/// Reads all `records` back from `tp`'s start, touching every value.
-fn strom_read(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f64 {
+/// Reads all `records` back from `tp`'s start, touching every value: the rate, and the
+/// bytes of the values read.
+fn strom_read_bytes(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> (f64, usize) {
     consumer.seek(tp, 0).expect("seek");
     let start = Instant::now();
     let (mut n, mut bytes) = (0, 0);
@@ -448,8 +449,13 @@ fn strom_read(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f
         }
         n += polled.len();
     }
-    let r = rate(n, start.elapsed());
-    assert_eq!(black_box(bytes), records * VALUE);
+    (rate(n, start.elapsed()), black_box(bytes))
+}
+
+/// [`strom_read_bytes`] of records with `VALUE`-byte values.
+fn strom_read(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f64 {
+    let (r, bytes) = strom_read_bytes(consumer, tp, records);
+    assert_eq!(bytes, records * VALUE);
     r
 }
 
@@ -829,19 +835,7 @@ fn json_append_strom(codec: Compression, pool: &[weather::Reading]) -> f64 {
 
 /// Reads the topic of `tp` from offset 0 to `records`; returns the rate.
 fn json_read_strom(consumer: &mut Consumer, tp: &TopicPartition, records: usize) -> f64 {
-    consumer.seek(tp, 0).expect("seek");
-    let start = Instant::now();
-    let (mut n, mut bytes) = (0, 0);
-    while n < records {
-        let polled = consumer.poll(Duration::ZERO).expect("poll");
-        for r in &polled {
-            bytes += r.value().len();
-        }
-        n += polled.len();
-    }
-    let r = rate(n, start.elapsed());
-    black_box(bytes);
-    r
+    strom_read_bytes(consumer, tp, records).0
 }
 
 fn compression() -> Compressed {
