@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::{hidden_from_committed, PartitionLog};
 use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
+use crate::storage::mapping::Mapping;
 use crate::storage::segment::ReadHint;
 use crate::topic::Topic;
 use membership::{Listener, Membership};
@@ -405,6 +406,17 @@ impl Consumer {
                     batch.hint_past(hint);
                     return Ok(ControlFlow::Continue(()));
                 }
+                // One lease serves the whole batch, looked up once instead of per record:
+                // a source that reads the first offset handed out and the batch's last one
+                // reads every offset between.
+                let (first, last) = (
+                    batch.header.base_offset.max(position),
+                    batch.header.last_offset(),
+                );
+                let lease = match &mut lease {
+                    Some(l) if l.reads(batch.map, first) && l.reads(batch.map, last) => l,
+                    _ => lease.insert(lease_for(source, topic, partition, batch.map, first, last)),
+                };
                 // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
                 // read about 40 instructions per record (callgrind); the check stays inline here.
                 for record in batch.records()? {
@@ -413,22 +425,6 @@ impl Consumer {
                         continue;
                     }
                     next = record.offset + 1;
-                    let map = batch.map;
-                    let lease = match &mut lease {
-                        Some(l) if l.reads(map, record.offset) => l,
-                        _ => {
-                            let source = match source {
-                                Some(s) if s.reads(map, record.offset) => s,
-                                _ => source.insert(Source::new(
-                                    Arc::clone(topic),
-                                    partition,
-                                    Arc::clone(map),
-                                    record.offset,
-                                )),
-                            };
-                            lease.insert(source.lease())
-                        }
-                    };
                     out.push(ConsumerRecord::from_ref(
                         lease,
                         &batch.header,
@@ -523,4 +519,30 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// A lease on a source of `map` that reads offsets `first..=last`: the consumer's last
+/// source if it does, else a new one from `first` on (a batch covers fewer than 2³¹
+/// offsets, so it reads them all). Needed once per poll and segment, so kept out of the
+/// read's loop.
+#[cold]
+#[inline(never)]
+fn lease_for(
+    source: &mut Option<Shared<Source>>,
+    topic: &Arc<str>,
+    partition: u32,
+    map: &Arc<Mapping>,
+    first: u64,
+    last: u64,
+) -> Lease<Source> {
+    let source = match source {
+        Some(s) if s.reads(map, first) && s.reads(map, last) => s,
+        _ => source.insert(Source::new(
+            Arc::clone(topic),
+            partition,
+            Arc::clone(map),
+            first,
+        )),
+    };
+    source.lease()
 }

@@ -688,7 +688,7 @@ impl PartitionLog {
     pub(crate) fn read_batches(
         &self,
         from: u64,
-        emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         self.read_batches_until(from, self.high_watermark(), None, emit)
     }
@@ -701,7 +701,7 @@ impl PartitionLog {
         from: u64,
         until: u64,
         hint: Option<&ReadHint>,
-        mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+        mut emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let high_watermark = until.min(self.high_watermark());
         let mut at = from;

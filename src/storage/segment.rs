@@ -276,7 +276,7 @@ impl Segment {
         &self,
         from: u64,
         until: u64,
-        emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         self.read_batches_at(from, until, None, emit)
     }
@@ -290,7 +290,7 @@ impl Segment {
         from: u64,
         until: u64,
         hint: Option<&ReadHint>,
-        mut emit: impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+        mut emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         let end = self.size_bytes()?;
         let loaded = self.load()?;
@@ -456,11 +456,11 @@ impl Segment {
         pos: usize,
         bytes: &[u8],
         header: BatchHeader,
-        emit: &mut impl FnMut(MappedBatch<'_>) -> Result<ControlFlow<()>>,
+        emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         let stored_len = header.length as usize;
         if header.compression() == Compression::None {
-            return emit(MappedBatch {
+            return emit(&MappedBatch {
                 header,
                 map,
                 position: pos,
@@ -473,7 +473,7 @@ impl Segment {
         let damaged = |e| corrupt(&self.path, pos as u64, kind_of(e));
         let (bytes, header) = batch::decompress_with(bytes, &header).map_err(damaged)?;
         let decompressed = Arc::new(Mapping::in_memory(bytes));
-        emit(MappedBatch {
+        emit(&MappedBatch {
             header,
             map: &decompressed,
             position: 0,
@@ -583,9 +583,9 @@ impl<'a> MappedBatch<'a> {
     /// [`Error::Corrupt`] naming the segment file and the batch's position for a record
     /// that does not decode (the CRC matched, so it was written so).
     #[inline]
-    pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
+    pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + '_> {
         let (path, position) = (self.path, self.file_position as u64);
-        let records = batch::records_with(self.bytes(), self.header)
+        let records = batch::records_in(self.bytes(), &self.header)
             .map_err(|e| corrupt(path, position, kind_of(e)))?;
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
     }
@@ -606,7 +606,7 @@ impl<'a> MappedBatch<'a> {
     pub(crate) fn records_from(
         &self,
         from: u64,
-    ) -> Result<impl Iterator<Item = Result<RecordRef>> + 'a> {
+    ) -> Result<impl Iterator<Item = Result<RecordRef>> + '_> {
         Ok(self
             .records()?
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= from)))

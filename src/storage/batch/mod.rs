@@ -808,11 +808,28 @@ pub struct Records<'a> {
     /// The batch, cut to its `length`.
     batch: &'a [u8],
     header: BatchHeader,
+    at: Cursor,
+}
+
+/// Where a walk through a batch's records is.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
     pos: usize,
     /// Index of the next record; `record_count` once done or after an error.
     index: u32,
     /// The offset delta the next record must reach at least.
     min_delta: u32,
+}
+
+impl Cursor {
+    /// At the first record of a batch with this header.
+    fn start(header: &BatchHeader) -> Self {
+        Self {
+            pos: header.records_start(),
+            index: 0,
+            min_delta: 0,
+        }
+    }
 }
 
 /// Iterates the records of an uncompressed batch that passed [`check`] (see [`decompress`]);
@@ -832,6 +849,16 @@ pub fn records(batch: &[u8]) -> Result<Records<'_>, DecodeError> {
 
 /// [`records`] of a batch whose header `read_header` already gave.
 pub(crate) fn records_with(batch: &[u8], header: BatchHeader) -> Result<Records<'_>, DecodeError> {
+    Ok(Records {
+        batch: uncompressed(batch, &header)?,
+        at: Cursor::start(&header),
+        header,
+    })
+}
+
+/// `batch` cut to its length, if its records are not compressed.
+#[inline]
+fn uncompressed<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<&'a [u8], DecodeError> {
     let batch = batch
         .get(..header.length as usize)
         .ok_or(DecodeError::Truncated)?;
@@ -840,13 +867,45 @@ pub(crate) fn records_with(batch: &[u8], header: BatchHeader) -> Result<Records<
             "compressed records: decompress the batch first",
         ));
     }
-    Ok(Records {
-        batch,
+    Ok(batch)
+}
+
+/// [`records_with`] for readers inside the crate: the iterator borrows the header instead
+/// of copying it. Single sends write batches of one record, so a reader catching up on
+/// them sets up an iterator per record, and the copy was a good part of its cost.
+///
+/// # Errors
+///
+/// As [`records_with`].
+#[inline]
+pub(crate) fn records_in<'a>(
+    batch: &'a [u8],
+    header: &'a BatchHeader,
+) -> Result<RecordsIn<'a>, DecodeError> {
+    Ok(RecordsIn {
+        batch: uncompressed(batch, header)?,
         header,
-        pos: header.records_start(),
-        index: 0,
-        min_delta: 0,
+        at: Cursor::start(header),
     })
+}
+
+/// Iterator over the records of a batch whose header it borrows; see [`records_in`].
+#[derive(Debug, Clone)]
+pub(crate) struct RecordsIn<'a> {
+    /// The batch, cut to its `length`.
+    batch: &'a [u8],
+    header: &'a BatchHeader,
+    at: Cursor,
+}
+
+impl Iterator for RecordsIn<'_> {
+    type Item = Result<RecordRef, DecodeError>;
+
+    #[expect(clippy::inline_always, reason = "as `Records::next`")]
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        next_record(self.batch, self.header, &mut self.at)
+    }
 }
 
 impl Records<'_> {
@@ -855,97 +914,133 @@ impl Records<'_> {
     pub fn header(&self) -> &BatchHeader {
         &self.header
     }
+}
 
-    /// Parses the record at `self.pos` and moves past it. Both versions share the layout;
-    /// version 2 (Kafka's) encodes the record length, offset delta, header count and header
-    /// lengths as zigzag varints where version 1 uses plain varints, allows null header
-    /// values and gaps in offsets, and leaves record attributes unused.
-    #[expect(
-        clippy::inline_always,
-        reason = "inlined with `next` into the reader's loop; see there"
-    )]
-    #[inline(always)]
-    fn parse<const V2: bool>(&mut self) -> Result<RecordRef, &'static str> {
-        let mut pos = self.pos;
-        if pos >= self.batch.len() {
-            return Err("batch ends before record_count records");
-        }
-        let len = get_len::<V2>(self.batch, &mut pos).ok_or("malformed record length")?;
-        let end = pos.saturating_add(len as usize);
-        // Every read below is confined to this record.
-        let rec = self
-            .batch
-            .get(..end)
-            .ok_or("record runs past the end of the batch")?;
-        let attributes = *rec.get(pos).ok_or("record runs past its length")?;
-        if !V2 && attributes != 0 {
-            return Err("record attributes must be 0");
-        }
-        pos += 1;
-        let delta = get_varint(rec, &mut pos).ok_or("malformed timestamp delta")?;
-        if !V2 && self.index == 0 && delta != 0 {
-            return Err("first record's timestamp differs from first_timestamp");
-        }
-        let timestamp = if self.header.attributes & v2::LOG_APPEND_TIME != 0 {
-            self.header.max_timestamp
-        } else {
-            self.header.first_timestamp.wrapping_add(unzigzag(delta))
-        };
-        if timestamp > self.header.max_timestamp {
-            return Err("record timestamp above max_timestamp");
-        }
-        let offset_delta = get_len::<V2>(rec, &mut pos).ok_or("malformed offset delta")?;
-        // Offsets increase within a batch; version 1 has no gaps, and Kafka's compaction
-        // leaves them in version 2 batches, up to the header's last offset delta.
-        let in_order = if V2 {
-            offset_delta >= self.min_delta && offset_delta <= self.header.last_offset_delta
-        } else {
-            offset_delta == self.index
-        };
-        if !in_order {
-            return Err("offset delta out of order or past the batch's last offset");
-        }
-        let key = get_nullable(rec, &mut pos, "malformed key")?;
-        let value = get_nullable(rec, &mut pos, "malformed value")?;
-        let header_count = get_len::<V2>(rec, &mut pos).ok_or("malformed header count")?;
-        // Most records have no headers: then the record simply ends here.
-        let headers_end = if header_count == 0 {
-            pos
-        } else {
-            let encoded = rec.get(pos..).unwrap_or_default();
-            let mut it = HeaderIter::<V2>::new(encoded, header_count);
-            for _ in 0..header_count {
-                it.next().ok_or("malformed record header")?;
-            }
-            end - it.rest.len()
-        };
-        if headers_end != end {
-            return Err("bytes after the last record header");
-        }
-        if self.index.saturating_add(1) == self.header.record_count && end != self.batch.len() {
-            return Err("bytes after the last record");
-        }
-        self.pos = end;
-        self.min_delta = offset_delta.saturating_add(1);
-        Ok(RecordRef {
-            offset: self
-                .header
-                .base_offset
-                .saturating_add(u64::from(offset_delta)),
-            timestamp,
-            key,
-            value,
-            headers: pos..end,
-            header_count,
-        })
+/// The record at `at` and the cursor moved past it, for both iterators over a batch's
+/// records: `None` after `record_count` records or after an error.
+#[expect(
+    clippy::inline_always,
+    reason = "inlined into the reader's loop, the record is built where it is used instead of being returned through memory"
+)]
+#[inline(always)]
+fn next_record(
+    batch: &[u8],
+    header: &BatchHeader,
+    at: &mut Cursor,
+) -> Option<Result<RecordRef, DecodeError>> {
+    if at.index >= header.record_count {
+        return None;
     }
+    let parsed = if header.version == v1::VERSION {
+        parse_v1(batch, header, at)
+    } else {
+        parse::<true>(batch, header, at)
+    };
+    match parsed {
+        Ok(record) => {
+            at.index += 1;
+            Some(Ok(record))
+        }
+        Err(what) => {
+            at.index = header.record_count;
+            Some(Err(DecodeError::Record(what)))
+        }
+    }
+}
 
-    /// [`parse`](Self::parse) of version 1, which only old segments hold: kept out of line,
-    /// so that inlining the iterator inlines one decoder only.
-    #[inline(never)]
-    fn parse_v1(&mut self) -> Result<RecordRef, &'static str> {
-        self.parse::<false>()
+/// Parses the record at `at.pos` of `batch` (cut to its length) and moves past it. Both versions share the layout;
+/// version 2 (Kafka's) encodes the record length, offset delta, header count and header
+/// lengths as zigzag varints where version 1 uses plain varints, allows null header
+/// values and gaps in offsets, and leaves record attributes unused.
+#[expect(
+    clippy::inline_always,
+    reason = "inlined with `next` into the reader's loop; see there"
+)]
+#[inline(always)]
+fn parse<const V2: bool>(
+    batch: &[u8],
+    header: &BatchHeader,
+    at: &mut Cursor,
+) -> Result<RecordRef, &'static str> {
+    let mut pos = at.pos;
+    if pos >= batch.len() {
+        return Err("batch ends before record_count records");
     }
+    let len = get_len::<V2>(batch, &mut pos).ok_or("malformed record length")?;
+    let end = pos.saturating_add(len as usize);
+    // Every read below is confined to this record.
+    let rec = batch
+        .get(..end)
+        .ok_or("record runs past the end of the batch")?;
+    let attributes = *rec.get(pos).ok_or("record runs past its length")?;
+    if !V2 && attributes != 0 {
+        return Err("record attributes must be 0");
+    }
+    pos += 1;
+    let delta = get_varint(rec, &mut pos).ok_or("malformed timestamp delta")?;
+    if !V2 && at.index == 0 && delta != 0 {
+        return Err("first record's timestamp differs from first_timestamp");
+    }
+    let timestamp = if header.attributes & v2::LOG_APPEND_TIME != 0 {
+        header.max_timestamp
+    } else {
+        header.first_timestamp.wrapping_add(unzigzag(delta))
+    };
+    if timestamp > header.max_timestamp {
+        return Err("record timestamp above max_timestamp");
+    }
+    let offset_delta = get_len::<V2>(rec, &mut pos).ok_or("malformed offset delta")?;
+    // Offsets increase within a batch; version 1 has no gaps, and Kafka's compaction
+    // leaves them in version 2 batches, up to the header's last offset delta.
+    let in_order = if V2 {
+        offset_delta >= at.min_delta && offset_delta <= header.last_offset_delta
+    } else {
+        offset_delta == at.index
+    };
+    if !in_order {
+        return Err("offset delta out of order or past the batch's last offset");
+    }
+    let key = get_nullable(rec, &mut pos, "malformed key")?;
+    let value = get_nullable(rec, &mut pos, "malformed value")?;
+    let header_count = get_len::<V2>(rec, &mut pos).ok_or("malformed header count")?;
+    // Most records have no headers: then the record simply ends here.
+    let headers_end = if header_count == 0 {
+        pos
+    } else {
+        let encoded = rec.get(pos..).unwrap_or_default();
+        let mut it = HeaderIter::<V2>::new(encoded, header_count);
+        for _ in 0..header_count {
+            it.next().ok_or("malformed record header")?;
+        }
+        end - it.rest.len()
+    };
+    if headers_end != end {
+        return Err("bytes after the last record header");
+    }
+    if at.index.saturating_add(1) == header.record_count && end != batch.len() {
+        return Err("bytes after the last record");
+    }
+    at.pos = end;
+    at.min_delta = offset_delta.saturating_add(1);
+    Ok(RecordRef {
+        offset: header.base_offset.saturating_add(u64::from(offset_delta)),
+        timestamp,
+        key,
+        value,
+        headers: pos..end,
+        header_count,
+    })
+}
+
+/// [`parse`] of version 1, which only old segments hold: kept out of line,
+/// so that inlining the iterator inlines one decoder only.
+#[inline(never)]
+fn parse_v1(
+    batch: &[u8],
+    header: &BatchHeader,
+    at: &mut Cursor,
+) -> Result<RecordRef, &'static str> {
+    parse::<false>(batch, header, at)
 }
 
 impl Iterator for Records<'_> {
@@ -956,30 +1051,13 @@ impl Iterator for Records<'_> {
     #[expect(clippy::inline_always, reason = "see the comment above")]
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.index >= self.header.record_count {
-            return None;
-        }
-        let parsed = if self.header.version == v1::VERSION {
-            self.parse_v1()
-        } else {
-            self.parse::<true>()
-        };
-        match parsed {
-            Ok(record) => {
-                self.index += 1;
-                Some(Ok(record))
-            }
-            Err(what) => {
-                self.index = self.header.record_count;
-                Some(Err(DecodeError::Record(what)))
-            }
-        }
+        next_record(self.batch, &self.header, &mut self.at)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (
             0,
-            Some(self.header.record_count.saturating_sub(self.index) as usize),
+            Some(self.header.record_count.saturating_sub(self.at.index) as usize),
         )
     }
 }

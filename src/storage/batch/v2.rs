@@ -133,6 +133,9 @@ const MAX_CODEC: u16 = 4;
 pub const CONTROL_BATCH_BYTES: usize = HEADER_BYTES + 17;
 
 /// Parses and sanity-checks a version 2 header (the caller has seen the magic byte).
+/// Inlined into [`super::read_header`], which every reader calls: one call per batch
+/// instead of two, and the header is returned through memory once.
+#[inline]
 pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     let head: &[u8; HEADER_BYTES] = buf
         .get(..HEADER_BYTES)
