@@ -291,7 +291,11 @@ fn nullable_len(field: Option<&[u8]>) -> usize {
 
 /// Bytes of a record after its `length` varint. Saturates on absurd sizes, which `encode`
 /// rejects.
-#[inline]
+#[expect(
+    clippy::inline_always,
+    reason = "not inlined otherwise; inlined into `push_record`, a record without headers is sized in a few instructions"
+)]
+#[inline(always)]
 pub(crate) fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
     let fixed = 1 // attributes
         + varint_len(zigzag(e.timestamp.wrapping_sub(first_timestamp)))
