@@ -492,3 +492,176 @@ fn compressed_topic_reads_back_builder_records() -> Result<()> {
     assert_eq!(read, 200);
     broker.close()
 }
+
+/// What one pushed record should read back as: key, value, headers and timestamp (`None`:
+/// the time of the send).
+type Pushed = (
+    Option<Vec<u8>>,
+    Vec<u8>,
+    Vec<(String, Vec<u8>)>,
+    Option<i64>,
+);
+
+/// Pushes `records` (`partition` set on those that name one) into a builder for a topic of
+/// `partitions` partitions, sends them, and checks that every partition reads back exactly
+/// its records in push order, with their keys, values, headers and timestamps.
+fn check_pushed_read_back(partitions: u32, records: &[(Pushed, Option<u32>)]) -> Result<()> {
+    let (_dir, broker) = open_with_topic(partitions)?;
+    let mut batch = broker.producer().batch("clicks")?;
+    for ((key, value, headers, timestamp), partition) in records {
+        let mut record = Record::new(value.clone());
+        if let Some(key) = key {
+            record = record.key(key.clone());
+        }
+        for (name, value) in headers {
+            record = record.header(name.clone(), value.clone());
+        }
+        if let Some(ts) = timestamp {
+            record = record.timestamp(*ts);
+        }
+        if let Some(p) = partition {
+            record = record.partition(*p);
+        }
+        match (headers.is_empty(), timestamp, partition) {
+            // The plain ones through `push`, the rest through `push_record`.
+            (true, None, None) => batch.push(key.as_deref(), value)?,
+            _ => batch.push_record(&record)?,
+        }
+    }
+    let before = strom_now();
+    let meta = batch.send()?;
+    let after = strom_now();
+
+    // Keyed records go where `send` puts their key; keyless ones to one shared partition.
+    let mut keyless = None;
+    let mut expected: Vec<Vec<&Pushed>> = vec![Vec::new(); partitions as usize];
+    for (pushed, partition) in records {
+        let p = match (partition, &pushed.0) {
+            (Some(p), _) => *p,
+            (None, Some(key)) => partition_in(&broker, partitions, key)?,
+            (None, None) => *keyless.get_or_insert_with(|| {
+                meta.ranges
+                    .iter()
+                    .map(|r| r.partition)
+                    .find(|&p| {
+                        let got = read_partition(&broker, "clicks", p).unwrap_or_default();
+                        got.iter().any(|r| r.2.is_none() && r.3 == pushed.1)
+                    })
+                    .expect("the keyless records' partition")
+            }),
+        };
+        expected[p as usize].push(pushed);
+    }
+    let mut consumer =
+        broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    for (p, want) in expected.iter().enumerate() {
+        let range = meta.ranges.iter().find(|r| r.partition == p as u32);
+        assert_eq!(
+            range.map_or(0, |r| r.count),
+            want.len() as u64,
+            "partition {p}"
+        );
+        consumer.assign(&[TopicPartition::new("clicks", p as u32)])?;
+        let mut got = Vec::new();
+        loop {
+            let records = consumer.poll(Duration::from_millis(50))?;
+            if records.is_empty() {
+                break;
+            }
+            got.extend(records.iter().map(|r| {
+                (
+                    r.offset(),
+                    r.key().map(<[u8]>::to_vec),
+                    r.value().to_vec(),
+                    r.headers()
+                        .map(|(k, v)| (k.to_string(), v.to_vec()))
+                        .collect::<Vec<_>>(),
+                    r.timestamp(),
+                )
+            }));
+        }
+        assert_eq!(got.len(), want.len(), "partition {p}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let base = range.expect("range").base_offset;
+            assert_eq!(g.0, base + i as u64, "partition {p} record {i}");
+            assert_eq!(
+                (&g.1, &g.2, &g.3),
+                (&w.0, &w.1, &w.2),
+                "partition {p} record {i}"
+            );
+            match w.3 {
+                Some(ts) => assert_eq!(g.4, ts, "partition {p} record {i}"),
+                None => assert!(
+                    (before..=after).contains(&g.4),
+                    "partition {p} record {i}: {} not the send's time",
+                    g.4
+                ),
+            }
+        }
+    }
+    broker.close()
+}
+
+/// The partition a send of `key` to a topic of `partitions` partitions picks.
+fn partition_in(broker: &Broker, partitions: u32, key: &[u8]) -> Result<u32> {
+    let name = format!("probe-{partitions}");
+    if broker.describe_topic(&name).is_err() {
+        broker.create_topic(&name, TopicConfig::default().partitions(partitions))?;
+    }
+    Ok(broker
+        .producer()
+        .send(&name, Record::new("p").key(key.to_vec()))?
+        .partition)
+}
+
+fn strom_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// Keyed, keyless and explicitly placed records (to partitions below `partitions`), some
+/// with headers or timestamps of their own, interleaved.
+fn mixed_records(partitions: u32) -> Vec<(Pushed, Option<u32>)> {
+    (0..90)
+        .map(|i| {
+            let key = (i % 3 != 0).then(|| key(i));
+            let headers = match i % 4 {
+                0 => vec![("h".to_string(), format!("x{i}").into_bytes())],
+                _ => Vec::new(),
+            };
+            let timestamp = (i % 5 == 0).then_some(1_000 + i64::from((i * 7 % 50) as u16));
+            let partition = (i % 7 == 0).then_some(i as u32 % partitions);
+            ((key, value(i), headers, timestamp), partition)
+        })
+        .collect()
+}
+
+#[test]
+fn mixed_records_read_back_in_push_order_per_partition() -> Result<()> {
+    check_pushed_read_back(3, &mixed_records(3))
+}
+
+#[test]
+fn mixed_records_in_one_partition_read_back_in_push_order() -> Result<()> {
+    check_pushed_read_back(1, &mixed_records(1))
+}
+
+#[test]
+fn records_all_with_timestamps_keep_them() -> Result<()> {
+    let records: Vec<_> = (0..20)
+        .map(|i| {
+            (
+                (
+                    None,
+                    value(i),
+                    Vec::new(),
+                    Some(5_000 - i64::from(i as u16) * 3),
+                ),
+                None,
+            )
+        })
+        .collect();
+    check_pushed_read_back(3, &records)
+}

@@ -369,6 +369,36 @@ impl PartitionLog {
         })
     }
 
+    /// Appends a batch of `count` plain records built in `batch` by [`batch::push_record`]
+    /// or [`batch::push_moved`]; returns the offset of the first. Its header and checksum
+    /// are written here, outside the writer's lock, which then only copies it in and sets
+    /// its base offset; a compressed topic compresses it first, also outside the lock.
+    pub(crate) fn append_built(
+        &self,
+        batch: &mut [u8],
+        count: usize,
+        first_timestamp: i64,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let encode_error = |source| Error::Encode {
+            path: self.dir.clone(),
+            source,
+        };
+        let invalid = |e| encode_error(batch::EncodeError::Invalid(e));
+        batch::seal(batch, Origin::NONE, count, first_timestamp, max_timestamp)
+            .map_err(encode_error)?;
+        let header = batch::read_header(batch).map_err(invalid)?;
+        let code = self.compression.load(Ordering::Relaxed);
+        if code != Compression::None.code() {
+            let codec = Compression::from_code(code).unwrap_or_default();
+            let bytes = batch::compress_with(batch, &header, codec).map_err(encode_error)?;
+            let header = batch::read_header(&bytes).map_err(invalid)?;
+            return self.append_copy(&bytes, &header, Effect::None, now_ms);
+        }
+        self.append_copy(batch, &header, Effect::None, now_ms)
+    }
+
     /// Appends a batch encoded before its offsets were known (a version 2 batch, whose
     /// checksum does not cover its base offset), compressed or not; returns the offset it
     /// starts at. The batch is checked whole first, its records included (decompressed):

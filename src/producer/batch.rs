@@ -1,4 +1,4 @@
-//! [`BatchBuilder`]: records copied into reusable buffers, appended one batch per partition.
+//! [`BatchBuilder`]: records encoded into a reusable buffer, appended one batch per partition.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::validate;
 use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
+use crate::log::PartitionLog;
 use crate::partitioner;
 use crate::record::Record;
-use crate::storage::batch::{Entry, Origin};
+use crate::storage::batch::{self, Entry, HEADER_BYTES};
 use crate::topic::Topic;
 
 /// Where a [`BatchBuilder::send`] put its records: one [`PartitionRange`] per partition
@@ -57,10 +58,12 @@ pub struct PartitionRange {
 /// [`Producer::batch`](crate::Producer::batch) or
 /// [`TopicProducer::batch`](crate::TopicProducer::batch).
 ///
-/// [`push`](Self::push) copies a key and value once, into one byte buffer the builder
-/// keeps; `send` encodes the batches straight from it. The buffers keep their capacity
+/// [`push`](Self::push) encodes a record once, in the batch format, into one byte buffer
+/// the builder keeps. When all the records go to one partition, `send` only adds the
+/// batch's header and checksum and copies the batch into the log; otherwise it moves each
+/// record's encoded bytes into its partition's batch. The buffers keep their capacity
 /// across `send` and [`clear`](Self::clear), so a builder that is reused allocates nothing
-/// per record once they have grown (records with headers excepted, the first time).
+/// per record once they have grown.
 ///
 /// Partitioning is [`Producer::send_batch`](crate::Producer::send_batch)'s, settled at
 /// `send`: a record's own partition if it has one, else Kafka's murmur2 partition of its
@@ -84,32 +87,46 @@ pub struct PartitionRange {
 pub struct BatchBuilder {
     inner: Arc<Inner>,
     topic: Arc<Topic>,
-    /// Every record's key then value, back to back.
-    bytes: Vec<u8>,
+    /// Room for a batch header, then every record encoded at push as the batch of a
+    /// one-partition send holds it: offset deltas in push order, timestamp deltas from the
+    /// first record's (0 for records without a timestamp, which all get the send's time).
+    /// When all go to one partition and `aligned` holds, `send` only adds the header.
+    batch: Vec<u8>,
     /// One per record, in push order.
     slots: Vec<Slot>,
-    /// Headers of `push_record`ed records; entries past `headers_len` are spare, kept so
-    /// that their strings' capacity is reused.
-    headers: Vec<(String, Vec<u8>)>,
-    headers_len: usize,
+    /// The first record's timestamp, if it has one: what `batch`'s timestamp deltas count
+    /// from.
+    first_timestamp: Option<i64>,
+    /// The largest timestamp among the records that have one.
+    max_timestamp: i64,
+    /// Whether every record has a timestamp or none has, so that `batch`'s timestamp
+    /// deltas are the ones a single batch of them needs.
+    aligned: bool,
+    /// How many records have neither key nor partition, and their bytes (the sticky
+    /// partitioner counts them).
+    keyless: usize,
+    keyless_bytes: usize,
     /// Scratch of `send`: each record's partition.
     partition_of: Vec<u32>,
     /// Scratch of `send`: record indices grouped by partition, in push order within one.
     order: Vec<usize>,
     /// Scratch of `send`: where each partition's indices end in `order`.
     ends: Vec<usize>,
+    /// Scratch of `send`: a batch of records moved out of `batch`, when they do not all go
+    /// to one partition as they are.
+    moved: Vec<u8>,
 }
 
-/// One pushed record: where its bytes are in the builder's buffers.
+/// One pushed record: where its bytes are in `batch`, and what `send` needs to place it.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// Where its key (then value) starts in `bytes`.
-    start: usize,
-    key_len: Option<usize>,
-    value_len: Option<usize>,
-    /// Its headers: `headers[headers_start..headers_end]`.
-    headers_start: usize,
-    headers_end: usize,
+    /// Where its fields from the key's length on start in `batch`: the part that stays the
+    /// same wherever the record goes.
+    tail: usize,
+    /// Where the record ends in `batch`.
+    end: usize,
+    /// Where its key is in `batch`, if it has one: start and length.
+    key: Option<(usize, usize)>,
     timestamp: Option<i64>,
     partition: Option<u32>,
     /// Bytes counted against `max_record_bytes`.
@@ -120,20 +137,8 @@ struct Slot {
 const KEYLESS: u32 = u32::MAX;
 
 impl Slot {
-    fn key<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
-        self.key_len.map(|len| &bytes[self.start..self.start + len])
-    }
-
-    fn entry<'a>(&self, bytes: &'a [u8], headers: &'a [(String, Vec<u8>)], now: i64) -> Entry<'a> {
-        let value_start = self.start + self.key_len.unwrap_or(0);
-        Entry {
-            timestamp: self.timestamp.unwrap_or(now),
-            key: self.key(bytes),
-            value: self
-                .value_len
-                .map(|len| &bytes[value_start..value_start + len]),
-            headers: &headers[self.headers_start..self.headers_end],
-        }
+    fn key<'a>(&self, batch: &'a [u8]) -> Option<&'a [u8]> {
+        self.key.map(|(start, len)| &batch[start..start + len])
     }
 }
 
@@ -142,17 +147,21 @@ impl BatchBuilder {
         Self {
             inner,
             topic,
-            bytes: Vec::new(),
+            batch: vec![0; HEADER_BYTES],
             slots: Vec::new(),
-            headers: Vec::new(),
-            headers_len: 0,
+            first_timestamp: None,
+            max_timestamp: i64::MIN,
+            aligned: true,
+            keyless: 0,
+            keyless_bytes: 0,
             partition_of: Vec::new(),
             order: Vec::new(),
             ends: Vec::new(),
+            moved: Vec::new(),
         }
     }
 
-    /// Adds a record with this key (or none) and value, copying both once into the
+    /// Adds a record with this key (or none) and value, encoding both once into the
     /// builder. Its partition and timestamp are settled at [`send`](Self::send).
     ///
     /// ```
@@ -179,21 +188,7 @@ impl BatchBuilder {
                 max,
             });
         }
-        let start = self.bytes.len();
-        if let Some(key) = key {
-            self.bytes.extend_from_slice(key);
-        }
-        self.bytes.extend_from_slice(value);
-        self.slots.push(Slot {
-            start,
-            key_len: key.map(<[u8]>::len),
-            value_len: Some(value.len()),
-            headers_start: self.headers_len,
-            headers_end: self.headers_len,
-            timestamp: None,
-            partition: None,
-            size,
-        });
+        self.add(key, Some(value), &[], None, None, size);
         Ok(())
     }
 
@@ -217,38 +212,65 @@ impl BatchBuilder {
     /// [`Error::InvalidPartition`]; the builder is then unchanged.
     pub fn push_record(&mut self, record: &Record) -> Result<()> {
         let size = validate(&self.topic, record)?;
-        let start = self.bytes.len();
-        let key = record.key_bytes();
-        let value = record.value_bytes();
-        if let Some(key) = key {
-            self.bytes.extend_from_slice(key);
+        self.add(
+            record.key_bytes(),
+            record.value_bytes(),
+            &record.headers,
+            record.timestamp,
+            record.partition,
+            size,
+        );
+        Ok(())
+    }
+
+    /// Encodes a checked record of `size` bytes at the end of `batch`.
+    #[expect(
+        clippy::inline_always,
+        reason = "inlined into `push`, whose records have no headers, timestamp or partition, most of it folds away"
+    )]
+    #[inline(always)]
+    fn add(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(String, Vec<u8>)],
+        timestamp: Option<i64>,
+        partition: Option<u32>,
+        size: usize,
+    ) {
+        if self.slots.is_empty() {
+            self.first_timestamp = timestamp;
+        } else {
+            self.aligned &= timestamp.is_some() == self.first_timestamp.is_some();
         }
-        if let Some(value) = value {
-            self.bytes.extend_from_slice(value);
+        if let Some(timestamp) = timestamp {
+            self.max_timestamp = self.max_timestamp.max(timestamp);
         }
-        let headers_start = self.headers_len;
-        for (name, value) in &record.headers {
-            // `clone_from` reuses the spare entry's allocations.
-            match self.headers.get_mut(self.headers_len) {
-                Some(spare) => {
-                    spare.0.clone_from(name);
-                    spare.1.clone_from(value);
-                }
-                None => self.headers.push((name.clone(), value.clone())),
-            }
-            self.headers_len += 1;
+        // Delta 0 for a record without a timestamp: it gets the send's time, as the first
+        // record then does. A record not `aligned` with the first is re-framed at `send`.
+        let (stamp, first) = match (timestamp, self.first_timestamp) {
+            (Some(stamp), Some(first)) => (stamp, first),
+            _ => (0, 0),
+        };
+        let entry = Entry {
+            timestamp: stamp,
+            key,
+            value,
+            headers,
+        };
+        let tail = batch::push_record(&mut self.batch, &entry, first, self.slots.len());
+        if key.is_none() && partition.is_none() {
+            self.keyless += 1;
+            self.keyless_bytes += size;
         }
         self.slots.push(Slot {
-            start,
-            key_len: key.map(<[u8]>::len),
-            value_len: value.map(<[u8]>::len),
-            headers_start,
-            headers_end: self.headers_len,
-            timestamp: record.timestamp,
-            partition: record.partition,
+            tail,
+            end: self.batch.len(),
+            key: key.map(|k| (tail + batch::len_len(k.len()), k.len())),
+            timestamp,
+            partition,
             size,
         });
-        Ok(())
     }
 
     /// How many records have been pushed since the last [`send`](Self::send) or
@@ -298,10 +320,14 @@ impl BatchBuilder {
     /// # Ok::<(), strom::Error>(())
     /// ```
     pub fn clear(&mut self) {
-        self.bytes.clear();
+        // The room for a header stays.
+        self.batch.truncate(HEADER_BYTES);
         self.slots.clear();
-        // The header entries stay, as spares for the next `push_record`.
-        self.headers_len = 0;
+        self.first_timestamp = None;
+        self.max_timestamp = i64::MIN;
+        self.aligned = true;
+        self.keyless = 0;
+        self.keyless_bytes = 0;
     }
 
     /// Appends every pushed record, one batch per partition, and empties the builder.
@@ -380,56 +406,51 @@ impl BatchBuilder {
 
     /// Partitions the records and appends one batch per partition.
     fn append(&mut self) -> Result<BatchMetadata> {
-        let Self {
-            topic,
-            bytes,
-            slots,
-            headers,
-            partition_of,
-            order,
-            ends,
-            ..
-        } = self;
-        let partitions = topic.partition_count();
+        let partitions = self.topic.partition_count();
         let now = now_ms();
-
-        partition_of.clear();
-        let mut keyless = None;
-        for slot in slots.iter() {
-            let partition = match (slot.partition, slot.key(bytes)) {
-                (Some(p), _) => p,
-                (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-                (None, None) => {
-                    *keyless.get_or_insert(0) += slot.size;
-                    KEYLESS
-                }
-            };
-            partition_of.push(partition);
-        }
-        if let Some(keyless_bytes) = keyless {
-            let sticky = topic.sticky().next(keyless_bytes, partitions);
-            for p in partition_of.iter_mut().filter(|p| **p == KEYLESS) {
-                *p = sticky;
-            }
-        }
+        let sticky =
+            (self.keyless > 0).then(|| self.topic.sticky().next(self.keyless_bytes, partitions));
+        let one = match sticky {
+            Some(sticky) if self.keyless == self.slots.len() => Some(sticky),
+            _ if partitions == 1 => Some(0),
+            _ => self.settle(partitions, sticky),
+        };
 
         // All bound for one partition (a one-partition topic, or keyless records only): the
-        // records go as one batch in push order, with no grouping to do.
-        let first = partition_of.first().copied().unwrap_or_default();
-        if partition_of.iter().all(|&p| p == first) {
-            let (bytes, headers) = (&bytes[..], &headers[..]);
-            let entries = slots.iter().map(move |s| s.entry(bytes, headers, now));
-            let base_offset = topic.partition(first)?.append(entries, Origin::NONE, now)?;
+        // records go as one batch in push order, as `batch` holds them when aligned.
+        if let Some(partition) = one {
+            let log = self.topic.partition(partition)?;
+            let count = self.slots.len();
+            let base_offset = if self.aligned {
+                let (first, max) = match self.first_timestamp {
+                    Some(first) => (first, self.max_timestamp),
+                    None => (now, now),
+                };
+                log.append_built(&mut self.batch, count, first, max, now)?
+            } else {
+                let (batch, slots) = (&self.batch[..], &self.slots[..]);
+                append_moved(log, &mut self.moved, batch, slots, 0..count, now)?
+            };
             let range = PartitionRange {
-                partition: first,
+                partition,
                 base_offset,
-                count: slots.len() as u64,
+                count: count as u64,
             };
             return Ok(BatchMetadata {
                 ranges: vec![range],
             });
         }
 
+        let Self {
+            topic,
+            batch,
+            slots,
+            partition_of,
+            order,
+            ends,
+            moved,
+            ..
+        } = self;
         // A counting sort groups the indices by partition, keeping push order within one:
         // `ends[p]` counts partition p's records, then becomes where its group starts in
         // `order`, and, once filled, where it ends.
@@ -464,13 +485,9 @@ impl BatchBuilder {
             if group.is_empty() {
                 continue;
             }
-            let (bytes, headers, slots) = (&bytes[..], &headers[..], &slots[..]);
-            let entries = group
-                .iter()
-                .map(move |&i| slots[i].entry(bytes, headers, now));
-            let base_offset = topic
-                .partition(partition)?
-                .append(entries, Origin::NONE, now)?;
+            let log = topic.partition(partition)?;
+            let indices = group.iter().copied();
+            let base_offset = append_moved(log, moved, batch, slots, indices, now)?;
             ranges.push(PartitionRange {
                 partition,
                 base_offset,
@@ -479,6 +496,52 @@ impl BatchBuilder {
         }
         Ok(BatchMetadata { ranges })
     }
+
+    /// Fills `partition_of` with each record's partition, keyless records taking `sticky`;
+    /// returns the partition if they all have the same one.
+    fn settle(&mut self, partitions: u32, sticky: Option<u32>) -> Option<u32> {
+        let sticky = sticky.unwrap_or(KEYLESS);
+        let batch = &self.batch[..];
+        self.partition_of.clear();
+        self.partition_of.extend(self.slots.iter().map(|slot| {
+            match (slot.partition, slot.key(batch)) {
+                (Some(p), _) => p,
+                (None, Some(key)) => partitioner::partition_for_key(key, partitions),
+                (None, None) => sticky,
+            }
+        }));
+        let first = self.partition_of.first().copied()?;
+        self.partition_of
+            .iter()
+            .all(|&p| p == first)
+            .then_some(first)
+    }
+}
+
+/// Builds in `out` the batch of the records of `slots` that `group` picks (in push order),
+/// taking their encoded fields from `batch`, and appends it to `log`.
+fn append_moved(
+    log: &PartitionLog,
+    out: &mut Vec<u8>,
+    batch: &[u8],
+    slots: &[Slot],
+    group: impl Iterator<Item = usize>,
+    now: i64,
+) -> Result<u64> {
+    out.clear();
+    out.resize(HEADER_BYTES, 0);
+    let mut first = None;
+    let mut max = i64::MIN;
+    let mut count = 0;
+    for (index, i) in group.enumerate() {
+        let slot = &slots[i];
+        let timestamp = slot.timestamp.unwrap_or(now);
+        let first = *first.get_or_insert(timestamp);
+        max = max.max(timestamp);
+        batch::push_moved(out, &batch[slot.tail..slot.end], timestamp, first, index);
+        count += 1;
+    }
+    log.append_built(out, count, first.unwrap_or(now), max, now)
 }
 
 impl fmt::Debug for BatchBuilder {
@@ -487,7 +550,7 @@ impl fmt::Debug for BatchBuilder {
         f.debug_struct("BatchBuilder")
             .field("topic", &self.topic.name())
             .field("len", &self.slots.len())
-            .field("bytes", &self.bytes.len())
+            .field("bytes", &(self.batch.len() - HEADER_BYTES))
             .finish_non_exhaustive()
     }
 }

@@ -409,7 +409,10 @@ pub(crate) struct Encoded {
 
 // Writers that build entries on the fly (instead of collecting them into a slice first)
 // size and encode them with these, in the format written.
-pub(crate) use v2::{body_len, encode_from, encode_one, encoded_len_of, one_record_len};
+pub(crate) use v2::{
+    body_len, encode_from, encode_one, encoded_len_of, len_len, one_record_len, push_moved,
+    push_record, seal,
+};
 
 /// `batch`, an encoded version 2 batch that passed [`check`], with its records compressed
 /// with `codec`. Returned as it is when `codec` is [`Compression::None`], when it is

@@ -281,7 +281,7 @@ pub(super) fn set_base_offset(
 
 /// Bytes of a length or count varint of `n`.
 #[inline]
-fn len_len(n: usize) -> usize {
+pub(crate) fn len_len(n: usize) -> usize {
     // A slice is at most isize::MAX bytes long, so doubling its length cannot overflow u64.
     varint_len(2 * n as u64)
 }
@@ -294,6 +294,11 @@ fn nullable_len(field: Option<&[u8]>) -> usize {
 
 /// Bytes of a record after its `length` varint. Saturates on absurd sizes, which `encode`
 /// rejects.
+#[expect(
+    clippy::inline_always,
+    reason = "not inlined otherwise; inlined into `push_record`, a record without headers is sized in a few instructions"
+)]
+#[inline(always)]
 pub(crate) fn body_len(e: &Entry<'_>, first_timestamp: i64, index: usize) -> usize {
     let fixed = 1 // attributes
         + varint_len(zigzag(e.timestamp.wrapping_sub(first_timestamp)))
@@ -514,6 +519,166 @@ pub(crate) fn encode_one(
         bytes: w.pos,
     };
     finish(buf, base, origin, &written)?.ok_or_else(too_small)
+}
+
+/// Appends `e` to `out` as the record at `index` of a batch whose timestamps count from
+/// `first_timestamp`, exactly as [`encode_from`] writes it there; returns where its key's
+/// length field starts, the part of a record that does not depend on where it goes (see
+/// [`push_moved`]). A batch built this way starts with [`HEADER_BYTES`] of room and is
+/// finished by [`seal`].
+#[expect(
+    clippy::inline_always,
+    reason = "inlined into a caller that knows the record has no headers (or no key), most of it folds away"
+)]
+#[inline(always)]
+pub(crate) fn push_record(
+    out: &mut Vec<u8>,
+    e: &Entry<'_>,
+    first_timestamp: i64,
+    index: usize,
+) -> usize {
+    let delta = zigzag(e.timestamp.wrapping_sub(first_timestamp));
+    let body = body_len(e, first_timestamp, index);
+    // Reserved whole, so that the appends below never reallocate.
+    out.reserve(len_len(body).saturating_add(body));
+    // The small fields between the key and value are gathered on the stack and copied in
+    // together: cheaper than growing the buffer a byte at a time.
+    let mut fields = Fields::new();
+    fields.len(body);
+    fields.varint(0); // attributes
+    fields.varint(delta);
+    fields.len(index);
+    let tail = out.len() + fields.len;
+    match e.key {
+        Some(key) => {
+            fields.len(key.len());
+            fields.flush(out);
+            out.extend_from_slice(key);
+        }
+        None => fields.varint(zigzag(-1)),
+    }
+    match e.value {
+        Some(value) => {
+            fields.len(value.len());
+            fields.flush(out);
+            out.extend_from_slice(value);
+        }
+        None => fields.varint(zigzag(-1)),
+    }
+    fields.len(e.headers.len());
+    fields.flush(out);
+    for (k, v) in e.headers {
+        put_varint(out, 2 * k.len() as u64);
+        out.extend_from_slice(k.as_bytes());
+        put_varint(out, 2 * v.len() as u64);
+        out.extend_from_slice(v);
+    }
+    tail
+}
+
+/// Varints gathered before they are copied into a batch being built.
+struct Fields {
+    /// Room for the most a record puts between two blobs: a length, attributes, timestamp
+    /// delta, offset delta and key length, or a value length and header count (at most 10
+    /// bytes each).
+    buf: [u8; 41],
+    len: usize,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Self {
+            buf: [0; 41],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn varint(&mut self, v: u64) {
+        let mut w = Writer {
+            buf: &mut self.buf,
+            pos: self.len,
+        };
+        let written = w.varint(v);
+        debug_assert!(written.is_some(), "the fields fit");
+        self.len = w.pos;
+    }
+
+    #[inline]
+    fn len(&mut self, n: usize) {
+        self.varint(2 * n as u64);
+    }
+
+    /// Appends the gathered fields to `out`, and starts again.
+    #[inline]
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.buf.get(..self.len).unwrap_or_default());
+        self.len = 0;
+    }
+}
+
+/// Appends to `out` a record whose fields from its key's length on are `tail` (as
+/// [`push_record`] wrote them for another place), as the record at `index` of a batch whose
+/// timestamps count from `first_timestamp`, with timestamp `timestamp`.
+pub(crate) fn push_moved(
+    out: &mut Vec<u8>,
+    tail: &[u8],
+    timestamp: i64,
+    first_timestamp: i64,
+    index: usize,
+) {
+    let delta = zigzag(timestamp.wrapping_sub(first_timestamp));
+    let body = (1 + varint_len(delta) + len_len(index)).saturating_add(tail.len());
+    out.reserve(len_len(body).saturating_add(body));
+    let mut fields = Fields::new();
+    fields.len(body);
+    fields.varint(0); // attributes
+    fields.varint(delta);
+    fields.len(index);
+    fields.flush(out);
+    out.extend_from_slice(tail);
+}
+
+/// Appends the varint of `v`: [`Writer::varint`] for a growing buffer.
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v & 0x7f) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Writes the header of a batch of `count` records built by [`push_record`] or
+/// [`push_moved`] after [`HEADER_BYTES`] of room at the front of `batch`: base offset 0
+/// (set when it is appended) and its checksum.
+///
+/// # Errors
+///
+/// [`EncodeError::Empty`] for no records, [`EncodeError::TooLarge`] past the format's
+/// limits, [`EncodeError::BufferTooSmall`] if `batch` has no room for the header.
+pub(crate) fn seal(
+    batch: &mut [u8],
+    origin: Origin,
+    count: usize,
+    first_timestamp: i64,
+    max_timestamp: i64,
+) -> Result<Encoded, EncodeError> {
+    if count == 0 {
+        return Err(EncodeError::Empty);
+    }
+    let count = i32::try_from(count).map_err(|_| EncodeError::TooLarge)?;
+    let base = first_offset(0, count)?;
+    let written = Written {
+        count,
+        first_timestamp,
+        max_timestamp,
+        bytes: batch.len().saturating_sub(HEADER_BYTES),
+    };
+    let too_small = EncodeError::BufferTooSmall {
+        needed: HEADER_BYTES,
+    };
+    finish(batch, base, origin, &written)?.ok_or(too_small)
 }
 
 /// The base offset as the header holds it, if `count` offsets from it stay within the
