@@ -506,20 +506,9 @@ fn read_all(fill: Fill) -> Vec<Row> {
         }
     }
     let (mut consumer, tp) = strom_reader(&broker);
-    let rows = if fill == Fill::Single {
-        interleave(
-            "read all back, appended one per call",
-            Unit::Rate,
-            &mut [
-                ("strom poll (max_poll_records 10 000)", &mut || {
-                    strom_read(&mut consumer, &tp, read_records)
-                }),
-                ("commitlog read (1 MiB limit)", &mut || {
-                    commitlog_read(&log, read_records)
-                }),
-            ],
-        )
-    } else {
+    // SQLite stores rows the same however they were inserted: it is read once, beside the
+    // batched fill.
+    let mut conn = (fill == Fill::Batches).then(|| {
         let mut conn = sqlite_open(dir.path(), "NORMAL");
         let tx = conn.transaction().expect("begin");
         {
@@ -531,34 +520,39 @@ fn read_all(fill: Fill) -> Vec<Row> {
             }
         }
         tx.commit().expect("commit");
-        interleave(
-            "read all back in order",
-            Unit::Rate,
-            &mut [
-                ("strom poll (max_poll_records 10 000)", &mut || {
-                    strom_read(&mut consumer, &tp, read_records)
-                }),
-                ("commitlog read (1 MiB limit)", &mut || {
-                    commitlog_read(&log, read_records)
-                }),
-                ("SQLite SELECT … ORDER BY id", &mut || {
-                    let mut select = conn
-                        .prepare_cached("SELECT v FROM log ORDER BY id")
-                        .expect("prepare");
-                    let start = Instant::now();
-                    let (mut n, mut bytes) = (0, 0);
-                    let mut rows = select.query([]).expect("query");
-                    while let Some(row) = rows.next().expect("row") {
-                        bytes += row.get_ref(0).expect("v").as_blob().expect("blob").len();
-                        n += 1;
-                    }
-                    let r = rate(n, start.elapsed());
-                    assert_eq!(black_box(bytes), read_records * VALUE);
-                    r
-                }),
-            ],
-        )
+        conn
+    });
+    let mut strom = || strom_read(&mut consumer, &tp, read_records);
+    let mut commitlog = || commitlog_read(&log, read_records);
+    let mut sqlite = || {
+        let conn = conn.as_mut().expect("filled");
+        let mut select = conn
+            .prepare_cached("SELECT v FROM log ORDER BY id")
+            .expect("prepare");
+        let start = Instant::now();
+        let (mut n, mut bytes) = (0, 0);
+        let mut rows = select.query([]).expect("query");
+        while let Some(row) = rows.next().expect("row") {
+            bytes += row.get_ref(0).expect("v").as_blob().expect("blob").len();
+            n += 1;
+        }
+        let r = rate(n, start.elapsed());
+        assert_eq!(black_box(bytes), read_records * VALUE);
+        r
     };
+    let mut systems: Vec<(&'static str, &mut dyn FnMut() -> f64)> = vec![
+        ("strom poll (max_poll_records 10 000)", &mut strom),
+        ("commitlog read (1 MiB limit)", &mut commitlog),
+    ];
+    let work = match fill {
+        Fill::Batches => {
+            systems.push(("SQLite SELECT … ORDER BY id", &mut sqlite));
+            "read all back in order"
+        }
+        Fill::Single => "read all back, appended one per call",
+    };
+    let rows = interleave(work, Unit::Rate, &mut systems);
+    drop(systems);
     drop(consumer);
     broker.close().expect("close");
     rows

@@ -543,11 +543,7 @@ pub(crate) fn push_record(
     out.reserve(len_len(body).saturating_add(body));
     // The small fields between the key and value are gathered on the stack and copied in
     // together: cheaper than growing the buffer a byte at a time.
-    let mut fields = Fields::new();
-    fields.len(body);
-    fields.varint(0); // attributes
-    fields.varint(delta);
-    fields.len(index);
+    let mut fields = Fields::record_start(body, delta, index);
     let tail = out.len() + fields.len;
     match e.key {
         Some(key) => {
@@ -593,6 +589,18 @@ impl Fields {
         }
     }
 
+    /// A record's fields before its key: its length, attributes (none), timestamp delta
+    /// (zigzagged) and offset delta.
+    #[inline]
+    fn record_start(body: usize, timestamp_delta: u64, offset_delta: usize) -> Self {
+        let mut fields = Self::new();
+        fields.len(body);
+        fields.varint(0);
+        fields.varint(timestamp_delta);
+        fields.len(offset_delta);
+        fields
+    }
+
     #[inline]
     fn varint(&mut self, v: u64) {
         let mut w = Writer {
@@ -630,12 +638,7 @@ pub(crate) fn push_moved(
     let delta = zigzag(timestamp.wrapping_sub(first_timestamp));
     let body = (1 + varint_len(delta) + len_len(index)).saturating_add(tail.len());
     out.reserve(len_len(body).saturating_add(body));
-    let mut fields = Fields::new();
-    fields.len(body);
-    fields.varint(0); // attributes
-    fields.varint(delta);
-    fields.len(index);
-    fields.flush(out);
+    Fields::record_start(body, delta, index).flush(out);
     out.extend_from_slice(tail);
 }
 
