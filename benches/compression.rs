@@ -1,5 +1,5 @@
 //! Compression per codec (none, gzip, snappy, lz4, zstd) on JSON records like the tutorials'
-//! (weather readings keyed by city as `examples/weather.rs` sends them, card transactions
+//! (weather readings keyed by city as `examples/weather` sends them, card transactions
 //! keyed by user as `examples/fraud` sends them): bytes on disk, `send_batch` throughput and
 //! catch-up read throughput. Run: `cargo bench --bench compression` (or a subset:
 //! `cargo bench --bench compression -- append/lz4`).
@@ -26,6 +26,8 @@ use strom::{
 };
 
 mod weather;
+
+use weather::thousands;
 
 const TOPIC: &str = "bench";
 /// Records per `send_batch`.
@@ -70,7 +72,7 @@ impl Draft {
 /// Weather readings (`benches/weather`) without end, as records to be made.
 fn weather() -> impl Iterator<Item = Draft> {
     weather::readings().map(|reading| Draft {
-        key: reading.city.to_string(),
+        key: reading.city,
         value: reading.json,
         timestamp: None,
     })
@@ -236,19 +238,6 @@ fn bytes_on_disk(codec: Compression, drafts: &[Draft], sending: Sending) -> u64 
     broker.run_maintenance().expect("maintenance");
     let topic = broker.describe_topic(TOPIC).expect("describe");
     topic.partitions.iter().map(|p| p.size_bytes).sum()
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// Measures bytes on disk per codec and prints them to stderr as a markdown table. Not a

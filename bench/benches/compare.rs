@@ -38,6 +38,11 @@ use strom::{
 };
 
 #[path = "../../benches/weather/mod.rs"]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared with the compression bench, whose table helper is not used here"
+)]
 mod weather;
 
 /// Bytes of each record's value.
@@ -117,6 +122,18 @@ struct Row {
 }
 
 impl Row {
+    /// The cells every table starts with: workload, system, median, min, max.
+    fn cells(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {}",
+            self.work,
+            self.system,
+            format_figure(self.unit, self.median()),
+            format_figure(self.unit, self.min()),
+            format_figure(self.unit, self.max()),
+        )
+    }
+
     fn median(&self) -> f64 {
         let mut v = self.rounds.clone();
         v.sort_by(f64::total_cmp);
@@ -805,7 +822,7 @@ fn strom_open_codecs(dir: &Path) -> Broker {
 }
 
 fn reading_record(reading: &weather::Reading) -> Record {
-    Record::new(reading.json.as_slice()).key(reading.city)
+    Record::new(reading.json.as_slice()).key(reading.city.as_str())
 }
 
 fn json_append_strom(codec: Compression, pool: &[weather::Reading]) -> f64 {
@@ -896,15 +913,7 @@ fn print_compression(compressed: &Compressed) {
         } else {
             format!("{:.2}×", row.median() / none.median())
         };
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            row.work,
-            row.system,
-            format_figure(row.unit, row.median()),
-            format_figure(row.unit, row.min()),
-            format_figure(row.unit, row.max()),
-            ratio,
-        );
+        println!("{} | {ratio} |", row.cells());
     }
     let none = compressed.bytes[0] as f64;
     let sizes: Vec<String> = CODECS
@@ -1020,16 +1029,7 @@ fn print_table(rows: &[Row]) {
         } else {
             format!("{:.2}×", strom.median() / row.median())
         };
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            row.work,
-            row.system,
-            format_figure(row.unit, row.median()),
-            format_figure(row.unit, row.min()),
-            format_figure(row.unit, row.max()),
-            mb,
-            ratio,
-        );
+        println!("{} | {mb} | {ratio} |", row.cells());
     }
     let rounds = match scale().rounds {
         1 => "1 round".to_string(),
