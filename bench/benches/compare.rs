@@ -437,7 +437,7 @@ fn durable_floor() -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = File::create(dir.path().join("floor.log")).expect("create");
     let group = vec![b'x'; DURABLE_THREADS * VALUE];
-    let size = 64 << 20;
+    let size = 1 << 20;
     file.write_all_at(&vec![0; size], 0).expect("allocate");
     file.sync_all().expect("sync");
     let (mut n, mut at) = (0, 0);

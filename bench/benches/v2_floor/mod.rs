@@ -41,13 +41,17 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)).cast_unsigned()
 }
 
-fn push_varint(buf: &mut Vec<u8>, v: i64) {
+/// Writes `v` as a zigzag varint at the start of `out`, returning its length.
+fn put_varint(out: &mut [u8], v: i64) -> usize {
     let mut z = zigzag(v);
+    let mut n = 0;
     while z >= 0x80 {
-        buf.push((z as u8) | 0x80);
+        out[n] = (z as u8) | 0x80;
         z >>= 7;
+        n += 1;
     }
-    buf.push(z as u8);
+    out[n] = z as u8;
+    n + 1
 }
 
 fn varint_len(v: i64) -> usize {
@@ -72,18 +76,22 @@ fn push_header(buf: &mut Vec<u8>, base_offset: u64, count: usize, timestamp: i64
     buf.extend_from_slice(&count.to_be_bytes());
 }
 
-/// A record without key or headers.
+/// A record without key or headers: its leading fields gathered on the stack and copied
+/// in once, then the value and the header count.
 fn push_record(buf: &mut Vec<u8>, offset_delta: i64, value: &[u8]) {
     let value_len = value.len() as i64;
     let body = 1 + 1 + varint_len(offset_delta) + 1 + varint_len(value_len) + value.len() + 1;
-    push_varint(buf, body as i64);
-    buf.push(0); // attributes
-    push_varint(buf, 0); // timestamp delta
-    push_varint(buf, offset_delta);
-    push_varint(buf, -1); // no key
-    push_varint(buf, value_len);
+    let mut fields = [0u8; 40];
+    let mut n = put_varint(&mut fields, body as i64);
+    fields[n] = 0; // attributes
+    n += 1;
+    n += put_varint(&mut fields[n..], 0); // timestamp delta
+    n += put_varint(&mut fields[n..], offset_delta);
+    n += put_varint(&mut fields[n..], -1); // no key
+    n += put_varint(&mut fields[n..], value_len);
+    buf.extend_from_slice(&fields[..n]);
     buf.extend_from_slice(value);
-    push_varint(buf, 0); // no headers
+    buf.push(0); // no headers
 }
 
 /// Sets the batch that starts at `start` of `buf` (and runs to its end) its length and CRC.
@@ -120,13 +128,25 @@ pub(crate) fn append(path: &Path, value: &[u8], records: usize, batch: usize) {
 }
 
 fn read_varint(buf: &[u8], at: &mut usize) -> Option<i64> {
+    let unzig = |z: u64| (z >> 1).cast_signed() ^ -((z & 1).cast_signed());
+    // A record's varints are one or two bytes (lengths up to 8 KiB).
+    let first = *buf.get(*at)?;
+    if first < 0x80 {
+        *at += 1;
+        return Some(unzig(u64::from(first)));
+    }
+    let second = *buf.get(*at + 1)?;
+    if second < 0x80 {
+        *at += 2;
+        return Some(unzig(u64::from(first & 0x7f) | (u64::from(second) << 7)));
+    }
     let mut z = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *buf.get(*at)?;
         *at += 1;
         z |= u64::from(byte & 0x7f) << shift;
         if byte < 0x80 {
-            return Some((z >> 1).cast_signed() ^ -((z & 1).cast_signed()));
+            return Some(unzig(z));
         }
     }
     None
