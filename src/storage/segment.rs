@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, Compression, DecodeError, EncodeError, Encoded, RecordRef};
+use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -459,7 +459,7 @@ impl Segment {
         emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         let stored_len = header.length as usize;
-        if header.compression() == Compression::None {
+        if !header.is_compressed() {
             return emit(&MappedBatch {
                 header,
                 map,
