@@ -523,18 +523,14 @@ fn push_records(
 ) -> Result<ControlFlow<()>> {
     // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
     // read about 40 instructions per record (callgrind); the check stays inline here.
+    let v1 = ConsumerRecord::header_flags(batch.header.version);
     for record in batch.records()? {
         let record = record?;
         if record.offset < position {
             continue;
         }
         *next = record.offset + 1;
-        out.push(ConsumerRecord::from_ref(
-            lease,
-            batch.header,
-            batch.position,
-            record,
-        ));
+        out.push(ConsumerRecord::from_ref(lease, v1, batch.position, record));
         if out.len() >= max {
             return Ok(ControlFlow::Break(()));
         }

@@ -787,13 +787,46 @@ fn get_long_varint(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
 #[expect(clippy::inline_always, reason = "as `get_varint`, which it wraps")]
 #[inline(always)]
 fn get_len<const V2: bool>(buf: &[u8], pos: &mut usize) -> Option<u32> {
-    let v = get_varint(buf, pos)?;
+    // The one- and two-byte forms, as in `get_varint`, hold at most 14 bits: only their
+    // sign is left to check, and the range check is paid by longer ones alone.
+    let first = *buf.get(*pos)?;
+    let v = if first < 0x80 {
+        *pos += 1;
+        u32::from(first)
+    } else {
+        let second = *buf.get(*pos + 1)?;
+        if second >= 0x80 {
+            let (v, next) = get_long_len::<V2>(buf, *pos)?;
+            *pos = next;
+            return Some(v);
+        }
+        // A final zero group adds nothing: a shorter encoding exists.
+        if second == 0 {
+            return None;
+        }
+        *pos += 2;
+        u32::from(first & 0x7f) | u32::from(second) << 7
+    };
     if V2 {
+        // Even: not negative.
+        (v & 1 == 0).then_some(v >> 1)
+    } else {
+        Some(v)
+    }
+}
+
+/// [`get_len`] of a varint of three bytes or more at `pos`: its value and the position
+/// after it (by value, as for [`get_long_varint`]).
+#[inline(never)]
+fn get_long_len<const V2: bool>(buf: &[u8], pos: usize) -> Option<(u32, usize)> {
+    let (v, next) = get_long_varint(buf, pos)?;
+    let v = if V2 {
         // Even: not negative; at most `2 * i32::MAX`: fits an `i32`.
         (v & 1 == 0 && v <= 2 * i32::MAX as u64).then_some((v >> 1) as u32)
     } else {
         u32::try_from(v).ok()
-    }
+    }?;
+    Some((v, next))
 }
 
 /// Reads a zigzag length and the bytes it covers: `Ok(None)` for −1, `Err(what)` if malformed.
