@@ -14,7 +14,7 @@ use crate::log::notify::Waiter;
 use crate::log::{hidden_from_committed, PartitionLog};
 use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
 use crate::storage::mapping::Mapping;
-use crate::storage::segment::ReadHint;
+use crate::storage::segment::{MappedBatch, ReadHint};
 use crate::topic::Topic;
 use membership::{Listener, Membership};
 pub use membership::{RebalanceListener, Revoked};
@@ -401,8 +401,8 @@ impl Consumer {
                 // A transaction marker, or (reading committed data, with `aborted` filled) a
                 // batch of an aborted transaction: never handed out, but the position moves
                 // past it.
-                if hidden_from_committed(&batch.header, &aborted) {
-                    next = next.max(batch.header.next_offset());
+                if hidden_from_committed(batch.header, &aborted) {
+                    next = next.max(batch.next_offset());
                     batch.hint_past(hint);
                     return Ok(ControlFlow::Continue(()));
                 }
@@ -417,27 +417,12 @@ impl Consumer {
                     Some(l) if l.reads(batch.map, first) && l.reads(batch.map, last) => l,
                     _ => lease.insert(lease_for(source, topic, partition, batch.map, first, last)),
                 };
-                // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
-                // read about 40 instructions per record (callgrind); the check stays inline here.
-                for record in batch.records()? {
-                    let record = record?;
-                    if record.offset < position {
-                        continue;
-                    }
-                    next = record.offset + 1;
-                    out.push(ConsumerRecord::from_ref(
-                        lease,
-                        &batch.header,
-                        batch.position,
-                        record,
-                    ));
-                    if out.len() >= max {
-                        return Ok(ControlFlow::Break(()));
-                    }
+                if push_records(batch, position, lease, out, max, &mut next)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
                 }
                 // Past the whole batch: Kafka's compaction may leave offsets after its last
                 // record, and a position short of them would never reach the high watermark.
-                next = batch.header.next_offset();
+                next = batch.next_offset();
                 batch.hint_past(hint);
                 Ok(ControlFlow::Continue(()))
             });
@@ -519,6 +504,38 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// Hands out the records of `batch` at or after `position`, into `out` until it holds `max`
+/// (then it breaks), moving `next` past each.
+///
+/// Out of line, so that the decoder's loop has the registers to itself: inlined into the
+/// read's closure, the compiler spills its state per record, and how badly depends on
+/// the code around it.
+#[inline(never)]
+fn push_records(
+    batch: &MappedBatch<'_>,
+    position: u64,
+    lease: &mut Lease<Source>,
+    out: &mut Vec<ConsumerRecord>,
+    max: usize,
+    next: &mut u64,
+) -> Result<ControlFlow<()>> {
+    // `records_from` would do, but the filter it wraps the decoder in costs a catch-up
+    // read about 40 instructions per record (callgrind); the check stays inline here.
+    let v1 = ConsumerRecord::header_flags(batch.header.version);
+    for record in batch.records()? {
+        let record = record?;
+        if record.offset < position {
+            continue;
+        }
+        *next = record.offset + 1;
+        out.push(ConsumerRecord::from_ref(lease, v1, batch.position, record));
+        if out.len() >= max {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
 }
 
 /// A lease on a source of `map` that reads offsets `first..=last`: the consumer's last

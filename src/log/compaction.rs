@@ -72,7 +72,7 @@ impl PartitionLog {
         for segment in &segments {
             let _: ControlFlow<()> =
                 segment.read_batches(segment.base_offset(), stable, |batch| {
-                    if dropped(&batch.header) {
+                    if dropped(batch.header) {
                         return Ok(ControlFlow::Continue(()));
                     }
                     for record in batch.records()? {
@@ -95,7 +95,7 @@ impl PartitionLog {
             let _: ControlFlow<()> =
                 segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
                     let (map, pos) = (batch.map, batch.position);
-                    if dropped(&batch.header) {
+                    if dropped(batch.header) {
                         total += batch.header.record_count as usize;
                         return Ok(ControlFlow::Continue(()));
                     }

@@ -249,7 +249,7 @@ impl PartitionLog {
     pub(crate) fn find_marker(&self, producer_id: i64, from: u64) -> Result<Option<(u64, bool)>> {
         let mut found = None;
         self.read_batches(from, |batch| {
-            let h = &batch.header;
+            let h = batch.header;
             if h.is_control() && h.origin.producer_id == producer_id && h.base_offset >= from {
                 let marker = batch.control_record()?;
                 found = Some((h.base_offset, marker.kind == batch::ControlType::Abort));
@@ -742,7 +742,7 @@ impl PartitionLog {
             let mut emitted = false;
             let hint = hint.filter(|_| at == from);
             let flow = segment.read_batches_at(at, high_watermark, hint, |batch| {
-                at = batch.header.next_offset();
+                at = batch.next_offset();
                 emitted = true;
                 emit(batch)
             });
@@ -848,7 +848,7 @@ fn open_transactions_in(active: &Segment, dir: &Path) -> Result<Vec<transactions
         std::collections::BTreeMap::new()
     };
     let _: ControlFlow<()> = active.read_batches(base, u64::MAX, |batch| {
-        let h = &batch.header;
+        let h = batch.header;
         if h.is_control() {
             open.remove(&h.origin.producer_id);
         } else if h.is_transactional() {

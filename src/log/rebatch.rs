@@ -109,7 +109,7 @@ fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
     let (mut plain_in, mut plain_out) = (0, 0);
     let _: ControlFlow<()> = segment.read_batches(segment.base_offset(), u64::MAX, |batch| {
         let header = batch.header;
-        if mergeable(&header) {
+        if mergeable(header) {
             plain_in += 1;
             for record in batch.records()? {
                 run.push(owned(batch.map, batch.position, header.version, &record?));
@@ -119,7 +119,7 @@ fn rebatched(segment: &Segment, codec: Compression) -> Result<Option<Vec<u8>>> {
         plain_out += encode_runs(&run, codec, &mut out).map_err(encode_error)?;
         run.clear();
         // Handed out decompressed: compressed again with the topic's codec.
-        let copied = batch::compress_with(batch.bytes(), &header, codec).map_err(encode_error)?;
+        let copied = batch::compress_with(batch.bytes(), header, codec).map_err(encode_error)?;
         out.extend_from_slice(&copied);
         Ok(ControlFlow::Continue(()))
     })?;

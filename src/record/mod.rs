@@ -238,9 +238,12 @@ impl Span {
                 // before every field, its length stays below `u32::MAX`, the marker of an
                 // absent field.
                 debug_assert!(u32::try_from(r.end + shift).is_ok());
+                // Decoded ranges never end before they start; `len()` would check it again
+                // for every field of every record.
+                debug_assert!(r.start <= r.end);
                 Self {
                     start: (r.start + shift) as u32,
-                    len: r.len() as u32,
+                    len: r.end.wrapping_sub(r.start) as u32,
                 }
             }
             None => Self::ABSENT,
@@ -293,19 +296,26 @@ impl Source {
 }
 
 impl ConsumerRecord {
-    /// A record decoded at `batch_pos` of a source's map, holding one of the references
-    /// `lease` took on it; the source [`reads`](Source::reads) it.
-    pub(crate) fn from_ref(
-        lease: &mut Lease<Source>,
-        batch: &batch::BatchHeader,
-        batch_pos: usize,
-        record: batch::RecordRef,
-    ) -> Self {
-        let v1 = if batch.version == batch::v1::VERSION {
+    /// The bits [`from_ref`](Self::from_ref) adds to the header count of a record of a
+    /// batch of format `version`: worked out once per batch, not per record.
+    pub(crate) fn header_flags(version: u8) -> u32 {
+        if version == batch::v1::VERSION {
             V1_HEADERS
         } else {
             0
-        };
+        }
+    }
+
+    /// A record decoded at `batch_pos` of a source's map, holding one of the references
+    /// `lease` took on it; the source [`reads`](Source::reads) it. `v1` is the
+    /// [`header_flags`](Self::header_flags) of its batch's version.
+    #[inline]
+    pub(crate) fn from_ref(
+        lease: &mut Lease<Source>,
+        v1: u32,
+        batch_pos: usize,
+        record: batch::RecordRef,
+    ) -> Self {
         Self {
             offset_delta: u32::try_from(record.offset.saturating_sub(lease.base_offset))
                 .unwrap_or(u32::MAX),

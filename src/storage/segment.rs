@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, Compression, DecodeError, EncodeError, Encoded, RecordRef};
+use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -297,9 +297,12 @@ impl Segment {
         let Some(map) = loaded.map.as_ref() else {
             return Ok(ControlFlow::Continue(()));
         };
+        // The bytes to read, looked up once: each batch is a slice of them.
+        let published = map.published();
         let end = usize::try_from(end)
             .unwrap_or(usize::MAX)
-            .min(map.published_len());
+            .min(published.len());
+        let log = published.get(..end).unwrap_or_default();
         let hint =
             hint.filter(|h| h.offset == from && h.position <= end && Arc::ptr_eq(&h.map, map));
         let (mut pos, mut expected) = match hint {
@@ -321,14 +324,13 @@ impl Segment {
         // change; it is checked the same way all the same.
         let mut hinted = pos > 0;
         while pos < end {
-            let bytes = map.bytes(pos..end).unwrap_or_default();
-            let header = batch::read_header(bytes);
-            if hinted && !matches!(header, Ok(h) if h.base_offset == expected) {
-                (pos, expected, hinted) = (0, self.base_offset, false);
-                continue;
-            }
-            hinted = false;
-            let header = match header {
+            let bytes = log.get(pos..).unwrap_or_default();
+            let header = match batch::read_header(bytes) {
+                Ok(h) if !hinted || h.base_offset == expected => h,
+                _ if hinted => {
+                    (pos, expected, hinted) = (0, self.base_offset, false);
+                    continue;
+                }
                 Ok(h) => h,
                 // Zeroes to the end are a tail never written (a sealed segment whose last
                 // pages a machine crash lost); a zeroed header with data after it is damage
@@ -340,6 +342,7 @@ impl Segment {
                 }
                 Err(e) => return Err(corrupt(&self.path, pos as u64, kind_of(e))),
             };
+            hinted = false;
             // Offsets only grow; a compacted segment has gaps between batches.
             if header.base_offset < expected {
                 let kind = CorruptKind::Offset {
@@ -376,7 +379,7 @@ impl Segment {
             // runs into what follows it (the next batch, or the segment's end): after a gap
             // that is checked before any of its records is read.
             let next = if gap {
-                match map.bytes(pos + len..end).and_then(batch::peek_base_offset) {
+                match log.get(pos + len..).and_then(batch::peek_base_offset) {
                     Some(next) => next,
                     // Loaded after `end`, and stored before it by appends: it covers `end`.
                     None => self.next_offset(),
@@ -391,9 +394,16 @@ impl Segment {
                 };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
+            let Some(bytes) = bytes.get(..len) else {
+                return Err(corrupt(
+                    &self.path,
+                    pos as u64,
+                    kind_of(DecodeError::Truncated),
+                ));
+            };
             self.verify_at(pos, bytes, &header)?;
             if self
-                .emit_batch(map, pos, bytes, header, &mut emit)?
+                .emit_batch(map, pos, bytes, &header, expected, &mut emit)?
                 .is_break()
             {
                 return Ok(ControlFlow::Break(()));
@@ -446,39 +456,60 @@ impl Segment {
         Ok(())
     }
 
-    /// Hands `emit` the checked batch at `pos` of `map` (`bytes` from there on): as it lies
-    /// in the map, or, compressed, decompressed into memory, so readers see records the same
-    /// way from either.
+    /// Hands `emit` the checked batch at `pos` of `map` (`bytes`, cut to its length; its
+    /// header `header`, and the offset after it `next_offset`): as it lies in the map, or,
+    /// compressed, decompressed into memory, so readers see records the same way from either.
     #[inline]
     fn emit_batch(
         &self,
         map: &Arc<Mapping>,
         pos: usize,
         bytes: &[u8],
-        header: BatchHeader,
+        header: &BatchHeader,
+        next_offset: u64,
         emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
-        let stored_len = header.length as usize;
-        if header.compression() == Compression::None {
+        if !header.is_compressed() {
             return emit(&MappedBatch {
                 header,
+                bytes,
+                next_offset,
                 map,
                 position: pos,
                 file_position: pos,
-                stored_len,
+                stored_len: bytes.len(),
                 segment_map: map,
                 path: &self.path,
             });
         }
+        self.emit_decompressed(map, pos, bytes, header, emit)
+    }
+
+    /// [`emit_batch`](Self::emit_batch) of a compressed batch.
+    #[inline(never)]
+    fn emit_decompressed(
+        &self,
+        map: &Arc<Mapping>,
+        pos: usize,
+        bytes: &[u8],
+        header: &BatchHeader,
+        emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
         let damaged = |e| corrupt(&self.path, pos as u64, kind_of(e));
-        let (bytes, header) = batch::decompress_with(bytes, &header).map_err(damaged)?;
-        let decompressed = Arc::new(Mapping::in_memory(bytes));
+        let (plain, plain_header) = batch::decompress_with(bytes, header).map_err(damaged)?;
+        let decompressed = Arc::new(Mapping::in_memory(plain));
+        let plain = decompressed.published();
+        let Some(plain) = plain.get(..plain_header.length as usize) else {
+            return Err(damaged(DecodeError::Truncated));
+        };
         emit(&MappedBatch {
-            header,
+            header: &plain_header,
+            bytes: plain,
+            next_offset: plain_header.next_offset(),
             map: &decompressed,
             position: 0,
             file_position: pos,
-            stored_len,
+            stored_len: bytes.len(),
             segment_map: map,
             path: &self.path,
         })
@@ -523,7 +554,11 @@ impl Segment {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MappedBatch<'a> {
     /// The batch's header.
-    pub(crate) header: BatchHeader,
+    pub(crate) header: &'a BatchHeader,
+    /// The batch's bytes, header included: `header.length` of them at `position` in `map`.
+    bytes: &'a [u8],
+    /// The header's [`next_offset`](BatchHeader::next_offset), worked out once.
+    next_offset: u64,
     /// The map the batch is in; a reader that keeps records clones it.
     pub(crate) map: &'a Arc<Mapping>,
     /// Where the batch starts in the map.
@@ -553,7 +588,7 @@ impl<'a> MappedBatch<'a> {
     /// reference is counted then).
     pub(crate) fn hint_past(&self, hint: &mut Option<ReadHint>) {
         let position = self.file_position + self.stored_len;
-        let offset = self.header.next_offset();
+        let offset = self.next_offset;
         match hint {
             Some(h) if Arc::ptr_eq(&h.map, self.segment_map) => {
                 h.position = position;
@@ -571,9 +606,13 @@ impl<'a> MappedBatch<'a> {
 
     /// The batch's bytes, header included.
     pub(crate) fn bytes(&self) -> &'a [u8] {
-        let map: &'a Mapping = self.map;
-        map.bytes(self.position..self.position + self.header.length as usize)
-            .unwrap_or_default()
+        self.bytes
+    }
+
+    /// Offset after the last offset the batch covers: its header's
+    /// [`next_offset`](BatchHeader::next_offset).
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.next_offset
     }
 
     /// The batch's records, in offset order. Their byte ranges are relative to the batch's
@@ -585,7 +624,7 @@ impl<'a> MappedBatch<'a> {
     #[inline]
     pub(crate) fn records(&self) -> Result<impl Iterator<Item = Result<RecordRef>> + '_> {
         let (path, position) = (self.path, self.file_position as u64);
-        let records = batch::records_in(self.bytes(), &self.header)
+        let records = batch::records_in(self.bytes, self.header)
             .map_err(|e| corrupt(path, position, kind_of(e)))?;
         Ok(records.map(move |r| r.map_err(|e| corrupt(path, position, kind_of(e)))))
     }

@@ -315,6 +315,12 @@ impl BatchHeader {
         Compression::from_code((self.attributes & v2::COMPRESSION_MASK) as u8).unwrap_or_default()
     }
 
+    /// Whether its records are compressed: [`compression`](Self::compression) is not `None`,
+    /// in one test.
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.attributes & v2::COMPRESSION_MASK != 0
+    }
+
     /// Where the records start: the header's size in this version.
     fn records_start(&self) -> usize {
         if self.version == v1::VERSION {
@@ -600,18 +606,31 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: u64) -> Result<(), DecodeE
 /// header is not all there, [`DecodeError::Length`] for a length below the smallest batch,
 /// [`DecodeError::Version`] for another version, and [`DecodeError::Record`] for other fields
 /// the format does not allow.
+#[expect(
+    clippy::inline_always,
+    reason = "a reader catching up on single sends parses a header per record; called, the parse cost it a sixth of its instructions"
+)]
+#[inline(always)]
 pub fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
-    if buf
-        .get(..ZEROED_BYTES)
+    let header = match buf.get(VERSION_AT) {
+        Some(&v2::VERSION) => v2::read_header(buf),
+        Some(&v1::VERSION) => v1::read_header(buf),
+        Some(&other) => Err(DecodeError::Version(other)),
+        None => Err(DecodeError::Truncated),
+    };
+    // A zeroed start has a zero length, which every version refuses: it is looked for
+    // only then, not once per batch read.
+    match header {
+        Err(_) if zeroed(buf) => Err(DecodeError::Zeroed),
+        header => header,
+    }
+}
+
+/// Whether `buf` starts with [`ZEROED_BYTES`] zero bytes: the end of written data.
+#[cold]
+fn zeroed(buf: &[u8]) -> bool {
+    buf.get(..ZEROED_BYTES)
         .is_some_and(|b| b == [0; ZEROED_BYTES])
-    {
-        return Err(DecodeError::Zeroed);
-    }
-    match *buf.get(VERSION_AT).ok_or(DecodeError::Truncated)? {
-        v2::VERSION => v2::read_header(buf),
-        v1::VERSION => v1::read_header(buf),
-        other => Err(DecodeError::Version(other)),
-    }
 }
 
 /// The base offset of the batch at the front of `buf`, read without checking the rest of its
@@ -768,13 +787,46 @@ fn get_long_varint(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
 #[expect(clippy::inline_always, reason = "as `get_varint`, which it wraps")]
 #[inline(always)]
 fn get_len<const V2: bool>(buf: &[u8], pos: &mut usize) -> Option<u32> {
-    let v = get_varint(buf, pos)?;
+    // The one- and two-byte forms, as in `get_varint`, hold at most 14 bits: only their
+    // sign is left to check, and the range check is paid by longer ones alone.
+    let first = *buf.get(*pos)?;
+    let v = if first < 0x80 {
+        *pos += 1;
+        u32::from(first)
+    } else {
+        let second = *buf.get(*pos + 1)?;
+        if second >= 0x80 {
+            let (v, next) = get_long_len::<V2>(buf, *pos)?;
+            *pos = next;
+            return Some(v);
+        }
+        // A final zero group adds nothing: a shorter encoding exists.
+        if second == 0 {
+            return None;
+        }
+        *pos += 2;
+        u32::from(first & 0x7f) | u32::from(second) << 7
+    };
     if V2 {
+        // Even: not negative.
+        (v & 1 == 0).then_some(v >> 1)
+    } else {
+        Some(v)
+    }
+}
+
+/// [`get_len`] of a varint of three bytes or more at `pos`: its value and the position
+/// after it (by value, as for [`get_long_varint`]).
+#[inline(never)]
+fn get_long_len<const V2: bool>(buf: &[u8], pos: usize) -> Option<(u32, usize)> {
+    let (v, next) = get_long_varint(buf, pos)?;
+    let v = if V2 {
         // Even: not negative; at most `2 * i32::MAX`: fits an `i32`.
         (v & 1 == 0 && v <= 2 * i32::MAX as u64).then_some((v >> 1) as u32)
     } else {
         u32::try_from(v).ok()
-    }
+    }?;
+    Some((v, next))
 }
 
 /// Reads a zigzag length and the bytes it covers: `Ok(None)` for −1, `Err(what)` if malformed.

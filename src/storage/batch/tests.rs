@@ -564,6 +564,26 @@ proptest! {
         prop_assert_eq!(&moved, &expected);
     }
 
+    /// The quick checks of a version 2 header take exactly the headers the full ones do.
+    #[test]
+    fn prop_quick_header_checks_agree_with_the_full_ones(
+        base_offset in prop_oneof![any::<i64>(), -2..3i64, i64::MAX - 3..=i64::MAX],
+        batch_length in prop_oneof![any::<i32>(), 50..70i32, -2..3i32, i32::MAX - 2..=i32::MAX],
+        attributes in prop_oneof![any::<u16>(), 0..0x80u16],
+        last_offset_delta in prop_oneof![any::<i32>(), -2..3i32, i32::MAX - 2..=i32::MAX],
+        record_count in prop_oneof![any::<i32>(), -2..3i32, 1..3000i32, i32::MIN..i32::MIN + 2],
+        rest in vec(any::<u8>(), HEADER_BYTES),
+    ) {
+        let mut head: [u8; HEADER_BYTES] = rest.try_into().unwrap();
+        head[0..8].copy_from_slice(&base_offset.to_be_bytes());
+        head[8..12].copy_from_slice(&batch_length.to_be_bytes());
+        head[16] = v2::VERSION;
+        head[21..23].copy_from_slice(&attributes.to_be_bytes());
+        head[23..27].copy_from_slice(&last_offset_delta.to_be_bytes());
+        head[57..61].copy_from_slice(&record_count.to_be_bytes());
+        prop_assert_eq!(v2::read_header(&head), v2::checked_header(&head));
+    }
+
     #[test]
     fn prop_random_bytes_never_panic(bytes in vec(any::<u8>(), 0..200), count: u32) {
         exercise(&bytes, count);

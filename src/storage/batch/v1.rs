@@ -67,6 +67,9 @@ const CRC_START: usize = 16;
 const MIN_RECORD_BYTES: usize = 7;
 
 /// Parses and sanity-checks a version 1 header (the caller has seen the version byte).
+/// Only old segments hold version 1: kept out of line, so that readers inlining
+/// [`super::read_header`] inline one version only.
+#[inline(never)]
 pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     let head = buf.get(..HEADER_BYTES).ok_or(DecodeError::Truncated)?;
     let &[base, [l0, l1, l2, l3, c0, c1, c2, c3], misc, first, max] = head.as_chunks::<8>().0

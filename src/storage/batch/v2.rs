@@ -116,6 +116,10 @@ const CRC_START: usize = 21;
 /// Smallest record: a 1-byte length and six 1-byte fields.
 const MIN_RECORD_BYTES: usize = 7;
 
+/// The smallest `batch_length`: a header and one smallest record.
+#[expect(clippy::cast_possible_wrap, reason = "56 fits")]
+const MIN_BATCH_LENGTH: i32 = (HEADER_BYTES - LENGTH_EXCLUDES + MIN_RECORD_BYTES) as i32;
+
 /// Attribute bits 0–2: the compression codec.
 pub const COMPRESSION_MASK: u16 = 0x07;
 /// Attribute bit 3: timestamps are log-append times.
@@ -135,12 +139,73 @@ pub const CONTROL_BATCH_BYTES: usize = HEADER_BYTES + 17;
 /// Parses and sanity-checks a version 2 header (the caller has seen the magic byte).
 /// Inlined into [`super::read_header`], which every reader calls: one call per batch
 /// instead of two, and the header is returned through memory once.
-#[inline]
+///
+/// A reader passes a batch header per batch, so for the batches strom writes (uncompressed,
+/// sane counts and offsets) the checks are a handful of compares, the rarely set attribute
+/// bits one test; anything else, and every error, goes through [`checked_header`].
+#[expect(clippy::inline_always, reason = "as `super::read_header`")]
+#[inline(always)]
 pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
-    let head: &[u8; HEADER_BYTES] = buf
-        .get(..HEADER_BYTES)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(DecodeError::Truncated)?;
+    let Some(head) = buf.first_chunk::<HEADER_BYTES>() else {
+        return Err(DecodeError::Truncated);
+    };
+    let base_offset = i64::from_be_bytes(field::<0, 8>(head));
+    let batch_length = i32::from_be_bytes(field::<8, 4>(head));
+    let attributes = u16::from_be_bytes(field::<21, 2>(head));
+    let last_offset_delta = i32::from_be_bytes(field::<23, 4>(head));
+    let record_count = i32::from_be_bytes(field::<57, 4>(head));
+    // The checks of `checked_header` for an uncompressed batch: no codec and no bit but
+    // these three; a length that holds the header and `record_count` smallest records; at
+    // least one record, within the offsets the batch covers; offsets from 0 to `i64::MAX`.
+    // Each comparison has its operands' ranges settled by the ones before it.
+    let plain = attributes & !(LOG_APPEND_TIME | TRANSACTIONAL | CONTROL) == 0;
+    let sane = plain
+        && batch_length >= MIN_BATCH_LENGTH
+        && record_count >= 1
+        && last_offset_delta >= record_count - 1
+        && u64::from(record_count.cast_unsigned()) * MIN_RECORD_BYTES as u64
+            <= u64::from(batch_length.cast_unsigned()) + LENGTH_EXCLUDES as u64
+                - HEADER_BYTES as u64
+        && base_offset >= 0
+        && base_offset <= i64::MAX - i64::from(last_offset_delta);
+    if !sane {
+        return checked_header(head);
+    }
+    Ok(header_of(head, base_offset, attributes))
+}
+
+/// The header fields of `head`, once its checks passed.
+#[expect(clippy::inline_always, reason = "as `super::read_header`")]
+#[inline(always)]
+fn header_of(head: &[u8; HEADER_BYTES], base_offset: i64, attributes: u16) -> BatchHeader {
+    // The casts fit: `length` is at most `i32::MAX + 12`, the delta and count were checked
+    // to be positive, and `base_offset` not negative.
+    let batch_length = i32::from_be_bytes(field::<8, 4>(head));
+    BatchHeader {
+        base_offset: base_offset.cast_unsigned(),
+        length: batch_length.cast_unsigned() + LENGTH_EXCLUDES as u32,
+        partition_leader_epoch: i32::from_be_bytes(field::<12, 4>(head)),
+        version: VERSION,
+        crc: u32::from_be_bytes(field::<17, 4>(head)),
+        attributes,
+        last_offset_delta: u32::from_be_bytes(field::<23, 4>(head)),
+        first_timestamp: i64::from_be_bytes(field::<27, 8>(head)),
+        max_timestamp: i64::from_be_bytes(field::<35, 8>(head)),
+        origin: Origin {
+            producer_id: i64::from_be_bytes(field::<43, 8>(head)),
+            producer_epoch: i16::from_be_bytes(field::<51, 2>(head)),
+            base_sequence: i32::from_be_bytes(field::<53, 4>(head)),
+            transactional: attributes & TRANSACTIONAL != 0,
+        },
+        record_count: u32::from_be_bytes(field::<57, 4>(head)),
+    }
+}
+
+/// [`read_header`] of a header its quick checks did not pass: a compressed batch, or one
+/// that is refused here, with the first rule it breaks.
+#[cold]
+#[inline(never)]
+pub(super) fn checked_header(head: &[u8; HEADER_BYTES]) -> Result<BatchHeader, DecodeError> {
     let base_offset = i64::from_be_bytes(field::<0, 8>(head));
     let batch_length = i32::from_be_bytes(field::<8, 4>(head));
     let attributes = u16::from_be_bytes(field::<21, 2>(head));
@@ -172,26 +237,7 @@ pub(super) fn read_header(buf: &[u8]) -> Result<BatchHeader, DecodeError> {
     {
         "offsets pass i64::MAX"
     } else {
-        // Both fit: `length` is at most `i32::MAX + 12`, the deltas and counts were checked
-        // to be positive, and `base_offset` not negative.
-        return Ok(BatchHeader {
-            base_offset: base_offset.cast_unsigned(),
-            length: length as u32,
-            partition_leader_epoch: i32::from_be_bytes(field::<12, 4>(head)),
-            version: VERSION,
-            crc: u32::from_be_bytes(field::<17, 4>(head)),
-            attributes,
-            last_offset_delta: last_offset_delta.cast_unsigned(),
-            first_timestamp: i64::from_be_bytes(field::<27, 8>(head)),
-            max_timestamp: i64::from_be_bytes(field::<35, 8>(head)),
-            origin: Origin {
-                producer_id: i64::from_be_bytes(field::<43, 8>(head)),
-                producer_epoch: i16::from_be_bytes(field::<51, 2>(head)),
-                base_sequence: i32::from_be_bytes(field::<53, 4>(head)),
-                transactional: attributes & TRANSACTIONAL != 0,
-            },
-            record_count: record_count.cast_unsigned(),
-        });
+        return Ok(header_of(head, base_offset, attributes));
     };
     Err(DecodeError::Record(invalid))
 }
