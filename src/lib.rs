@@ -81,6 +81,7 @@ mod partitioner;
 mod producer;
 mod record;
 pub mod storage;
+pub mod streams;
 mod topic;
 mod transaction;
 
