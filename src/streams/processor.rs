@@ -1,0 +1,187 @@
+//! The run-time side of a topology: processors, the context a task hands them, and what they
+//! emit.
+//!
+//! A task owns one chain of processors per source. A record's key and value are decoded once
+//! by the [`Source`] and then moved, typed, from processor to processor: each operator is a
+//! [`Processor<K, V>`] built around the user's closure (monomorphised, called through one
+//! virtual call per operator), holding the next processor of the chain. Where a stream
+//! branches, [`fan_out`] clones the record for all but the last branch.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+use super::codec::Codec;
+
+/// A record a sink emitted: encoded, on its way to `topic`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SinkRecord {
+    pub(crate) topic: Arc<str>,
+    /// `None` for a key that [`Codec::is_absent`] (Kafka's `null`).
+    pub(crate) key: Option<Vec<u8>>,
+    /// `None` for a value that [`Codec::is_absent`] (a tombstone).
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) timestamp_ms: i64,
+}
+
+/// What a task knows while one record goes down its chain: where the record came from
+/// (for its timestamp and for error messages), and what the sinks emitted so far.
+///
+/// NOTE: stream time and the task's state stores belong here too, not in the processors:
+/// after a `merge` one operator is instantiated once per path into it (see
+/// `topology::instantiate`), and the copies must share their state.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: u32,
+    pub(crate) offset: u64,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) output: Vec<SinkRecord>,
+}
+
+impl Context {
+    pub(crate) fn new() -> Self {
+        Self {
+            topic: Arc::from(""),
+            partition: 0,
+            offset: 0,
+            timestamp_ms: 0,
+            output: Vec::new(),
+        }
+    }
+
+    /// Prefixes the context of a codec's [`Error::Serde`] with the record it concerns, as
+    /// `"{what} {topic}-{partition}@{offset}: …"` (`what` is e.g. `"value of"`); other
+    /// errors pass unchanged.
+    pub(crate) fn locate(&self, what: &str, err: Error) -> Error {
+        match err {
+            Error::Serde { context, source } => Error::Serde {
+                context: format!(
+                    "{what} {}-{}@{}: {context}",
+                    self.topic, self.partition, self.offset
+                ),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// One operator of a task's chain: takes a typed record and passes what it makes of it on.
+pub(crate) trait Processor<K, V>: Send {
+    fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()>;
+}
+
+/// A processor made of a closure, so that each operator is a few lines of the builder.
+pub(crate) struct Step<F>(pub(crate) F);
+
+impl<K, V, F> Processor<K, V> for Step<F>
+where
+    F: FnMut(&mut Context, K, V) -> Result<()> + Send,
+{
+    fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()> {
+        (self.0)(ctx, key, value)
+    }
+}
+
+/// Where a stream's records go when nothing reads them.
+struct Discard;
+
+impl<K, V> Processor<K, V> for Discard {
+    fn process(&mut self, _ctx: &mut Context, _key: K, _value: V) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A branching stream: every child gets the record, the last one without a copy.
+struct FanOut<K, V> {
+    children: Vec<Box<dyn Processor<K, V>>>,
+}
+
+impl<K: Clone, V: Clone> Processor<K, V> for FanOut<K, V> {
+    fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()> {
+        if let Some((last, rest)) = self.children.split_last_mut() {
+            for child in rest {
+                child.process(ctx, key.clone(), value.clone())?;
+            }
+            last.process(ctx, key, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// One processor for all of a node's children: none, the one, or a fan-out.
+pub(crate) fn fan_out<K: Codec, V: Codec>(
+    mut children: Vec<Box<dyn Processor<K, V>>>,
+) -> Box<dyn Processor<K, V>> {
+    if children.len() > 1 {
+        return Box::new(FanOut { children });
+    }
+    children.pop().unwrap_or_else(|| Box::new(Discard))
+}
+
+/// The entry of a chain: decodes a consumed record's bytes once, then hands the typed
+/// record to the chain.
+pub(crate) trait Source: Send {
+    fn process(
+        &mut self,
+        ctx: &mut Context,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<()>;
+}
+
+/// The source of a `KStream<K, V>`.
+pub(crate) struct Decode<K, V> {
+    pub(crate) next: Box<dyn Processor<K, V>>,
+}
+
+impl<K: Codec, V: Codec> Source for Decode<K, V> {
+    fn process(
+        &mut self,
+        ctx: &mut Context,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        // Kafka's null key or value reaches the codec as no bytes: `()` and `Vec<u8>` take
+        // it, a `u64` refuses it with an error naming the record.
+        let key = K::decode(key.unwrap_or_default()).map_err(|e| ctx.locate("key of", e))?;
+        let value = V::decode(value.unwrap_or_default()).map_err(|e| ctx.locate("value of", e))?;
+        self.next.process(ctx, key, value)
+    }
+}
+
+/// The processor of `to(topic)`: encodes the record and adds it to the task's output.
+pub(crate) struct Encode {
+    pub(crate) topic: Arc<str>,
+}
+
+impl Encode {
+    pub(crate) fn emit<K: Codec, V: Codec>(
+        &self,
+        ctx: &mut Context,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
+        let what = |part: &str| format!("{part} for {:?} from", self.topic);
+        let key = encoded(key).map_err(|e| ctx.locate(&what("key"), e))?;
+        let value = encoded(value).map_err(|e| ctx.locate(&what("value"), e))?;
+        ctx.output.push(SinkRecord {
+            topic: Arc::clone(&self.topic),
+            key,
+            value,
+            timestamp_ms: ctx.timestamp_ms,
+        });
+        Ok(())
+    }
+}
+
+/// The bytes of a key or value, `None` for Kafka's `null`.
+pub(crate) fn encoded<C: Codec>(item: &C) -> Result<Option<Vec<u8>>> {
+    if item.is_absent() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    item.try_encode(&mut bytes)?;
+    Ok(Some(bytes))
+}

@@ -1,0 +1,309 @@
+//! The graph a [`StreamsBuilder`](super::StreamsBuilder) records, the [`Topology`] it
+//! builds, and the [`Task`]s a topology is instantiated into, one per input partition.
+//!
+//! Each node of the graph keeps a factory that knows its node's types; the graph itself does
+//! not. To instantiate a task, [`operator`] walks from each source down, asks the children
+//! for their processors first (type-erased as `Box<dyn Any>`), and the node's factory
+//! downcasts them back to `Box<dyn Processor<K2, V2>>` — once per task, at build time, never
+//! per record — and wraps them in its own processor. A node reachable by two paths (after a
+//! `merge`) is built once per path: a task's chains are trees.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::topic::validate_name;
+
+use super::processor::{Context, Processor, SinkRecord, Source};
+
+/// A node's processor before its factory's parent has claimed it: a
+/// `Box<dyn Processor<K, V>>` with its types erased.
+pub(crate) type Erased = Box<dyn Any + Send>;
+
+/// Builds an operator's processor from its children's.
+pub(crate) type MakeOperator = Arc<dyn Fn(Vec<Erased>) -> Result<Erased> + Send + Sync>;
+
+/// Builds a source from its children's processors.
+pub(crate) type MakeSource = Arc<dyn Fn(Vec<Erased>) -> Result<Box<dyn Source>> + Send + Sync>;
+
+/// How a node becomes a processor in each task.
+#[derive(Clone)]
+pub(crate) enum Make {
+    Source(MakeSource),
+    Operator(MakeOperator),
+}
+
+/// What a node is, for the topology's description and its topic lists.
+#[derive(Clone, Debug)]
+pub(crate) enum Role {
+    Source { topic: Arc<str> },
+    Operator,
+    Sink { topic: Arc<str> },
+}
+
+/// One operator of the graph.
+#[derive(Clone)]
+pub(crate) struct Node {
+    /// Kafka Streams' style of name, `KSTREAM-FILTER-0000000003`: the kind and the place.
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) parents: Vec<usize>,
+    pub(crate) children: Vec<usize>,
+    /// Whether some operator between a source and here may have changed the key, so that
+    /// records with equal keys may sit in different partitions: a grouping or join after
+    /// this node must go through a repartition topic.
+    pub(crate) key_changed: bool,
+    pub(crate) make: Make,
+}
+
+/// The graph of a builder: nodes in the order they were added, so that a node's parents
+/// always come before it (no cycles).
+#[derive(Clone, Default)]
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    /// Mistakes made through the builder's infallible calls, reported by `build`.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Graph {
+    /// The name the next node of `kind` gets.
+    pub(crate) fn next_name(&self, kind: &str) -> String {
+        format!("KSTREAM-{kind}-{:010}", self.nodes.len())
+    }
+
+    /// Whether `node`'s key may differ from its source's.
+    pub(crate) fn key_changed(&self, node: usize) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.key_changed)
+    }
+
+    /// Adds a node below `parents` and returns its index.
+    pub(crate) fn add(&mut self, node: Node) -> usize {
+        let id = self.nodes.len();
+        for &parent in &node.parents {
+            if let Some(p) = self.nodes.get_mut(parent) {
+                p.children.push(id);
+            }
+        }
+        self.nodes.push(node);
+        id
+    }
+}
+
+/// An internal inconsistency of the graph: a bug in strom, reported rather than panicked on.
+pub(crate) fn broken(node: &str, what: &str) -> Error {
+    Error::InvalidTopology {
+        reason: format!("operator {node}: {what} (a bug in strom's topology builder)"),
+    }
+}
+
+/// Takes back the children's processors as the types `node` gives them.
+pub(crate) fn typed<K: 'static, V: 'static>(
+    children: Vec<Erased>,
+    node: &str,
+) -> Result<Vec<Box<dyn Processor<K, V>>>> {
+    children
+        .into_iter()
+        .map(|child| {
+            child
+                .downcast::<Box<dyn Processor<K, V>>>()
+                .map(|processor| *processor)
+                .map_err(|_| broken(node, "a child takes other types than its parent gives"))
+        })
+        .collect()
+}
+
+/// The processor of node `id` and everything below it, for one task.
+fn operator(nodes: &[Node], id: usize) -> Result<Erased> {
+    let node = nodes
+        .get(id)
+        .ok_or_else(|| broken(&format!("#{id}"), "missing"))?;
+    let children = node
+        .children
+        .iter()
+        .map(|&child| operator(nodes, child))
+        .collect::<Result<Vec<_>>>()?;
+    match &node.make {
+        Make::Operator(make) => make(children),
+        Make::Source(_) => Err(broken(&node.name, "a source below another node")),
+    }
+}
+
+/// A built, immutable stream processing program: its sources, operators and sinks.
+///
+/// Made by [`StreamsBuilder::build`](super::StreamsBuilder::build), run by a
+/// [`TopologyTestDriver`](super::TopologyTestDriver). It is instantiated once per task
+/// (per input partition); cloning it is cheap.
+///
+/// `Display` describes it as Kafka's `Topology::describe` does, one operator per line with
+/// the operators it feeds.
+#[derive(Clone)]
+pub struct Topology {
+    graph: Arc<Graph>,
+}
+
+impl Topology {
+    /// Checks the graph and freezes it.
+    pub(crate) fn new(graph: Graph) -> Result<Self> {
+        if let Some(problem) = graph.problems.first() {
+            return Err(Error::InvalidTopology {
+                reason: problem.clone(),
+            });
+        }
+        for node in &graph.nodes {
+            match &node.role {
+                Role::Source { topic } => validate_name(topic, true)?,
+                Role::Sink { topic } => validate_name(topic, false)?,
+                Role::Operator => {}
+            }
+        }
+        let topology = Self {
+            graph: Arc::new(graph),
+        };
+        if topology.source_topics().is_empty() {
+            return Err(Error::InvalidTopology {
+                reason: "the topology reads no topic: call StreamsBuilder::stream first".into(),
+            });
+        }
+        // Instantiating once here turns a builder bug into an error at build, not at run.
+        topology.task()?;
+        Ok(topology)
+    }
+
+    /// The topics the topology reads, sorted, each once.
+    pub fn source_topics(&self) -> Vec<&str> {
+        self.topics(|role| match role {
+            Role::Source { topic } => Some(topic),
+            _ => None,
+        })
+    }
+
+    /// The topics the topology writes with `to`, sorted, each once.
+    pub fn sink_topics(&self) -> Vec<&str> {
+        self.topics(|role| match role {
+            Role::Sink { topic } => Some(topic),
+            _ => None,
+        })
+    }
+
+    fn topics(&self, pick: impl Fn(&Role) -> Option<&Arc<str>>) -> Vec<&str> {
+        let mut topics: Vec<&str> = self
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|node| pick(&node.role).map(|t| &**t))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    /// A fresh task: every source with its chain of processors, and an empty context.
+    pub(crate) fn task(&self) -> Result<Task> {
+        let nodes = &self.graph.nodes;
+        let mut sources: HashMap<Arc<str>, Vec<Box<dyn Source>>> = HashMap::new();
+        for node in nodes {
+            let (Role::Source { topic }, Make::Source(make)) = (&node.role, &node.make) else {
+                continue;
+            };
+            let children = node
+                .children
+                .iter()
+                .map(|&child| operator(nodes, child))
+                .collect::<Result<Vec<_>>>()?;
+            sources
+                .entry(Arc::clone(topic))
+                .or_default()
+                .push(make(children)?);
+        }
+        Ok(Task {
+            sources,
+            ctx: Context::new(),
+        })
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes = &self.graph.nodes;
+        let names = |ids: &[usize]| {
+            let names: Vec<&str> = ids
+                .iter()
+                .filter_map(|&id| nodes.get(id).map(|n| n.name.as_str()))
+                .collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        writeln!(f, "Topology:")?;
+        for node in nodes {
+            match &node.role {
+                Role::Source { topic } => write!(f, "  Source: {} (topic: {topic})", node.name)?,
+                Role::Sink { topic } => write!(f, "  Sink: {} (topic: {topic})", node.name)?,
+                Role::Operator => write!(f, "  Processor: {}", node.name)?,
+            }
+            writeln!(f)?;
+            writeln!(f, "    --> {}", names(&node.children))?;
+            if !node.parents.is_empty() {
+                writeln!(f, "    <-- {}", names(&node.parents))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// One instance of a topology: the processors of one input partition (or of one set of
+/// co-partitioned partitions), fed one record at a time.
+pub(crate) struct Task {
+    sources: HashMap<Arc<str>, Vec<Box<dyn Source>>>,
+    ctx: Context,
+}
+
+impl Task {
+    /// Runs one consumed record through every chain that reads `topic`.
+    ///
+    /// Outputs emitted before an error stay in the output; the caller decides what an error
+    /// means for them (the runtime fails the task and does not commit).
+    pub(crate) fn process(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        let Some((name, _)) = self.sources.get_key_value(topic) else {
+            return Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+            });
+        };
+        if !Arc::ptr_eq(name, &self.ctx.topic) {
+            self.ctx.topic = Arc::clone(name);
+        }
+        self.ctx.partition = partition;
+        self.ctx.offset = offset;
+        self.ctx.timestamp_ms = timestamp_ms;
+        let Some(sources) = self.sources.get_mut(topic) else {
+            return Ok(());
+        };
+        for source in sources {
+            source.process(&mut self.ctx, key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The records the sinks emitted since the last call, in order.
+    pub(crate) fn take_output(&mut self) -> Vec<SinkRecord> {
+        std::mem::take(&mut self.ctx.output)
+    }
+}
