@@ -116,14 +116,14 @@ impl TopologyTestDriver {
                 reason: format!("negative timestamp {timestamp_ms}"),
             });
         }
-        if !self.topology.source_topics().contains(&topic) {
+        if !self.task.reads(topic) {
             return Err(Error::UnknownTopic {
                 topic: topic.to_string(),
             });
         }
         let offset = self.next_offsets.entry(topic.to_string()).or_insert(0);
         let this = *offset;
-        *offset += 1;
+        *offset = offset.saturating_add(1);
         let processed = self.task.process(topic, 0, this, timestamp_ms, key, value);
         for SinkRecord {
             topic,

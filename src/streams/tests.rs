@@ -252,6 +252,22 @@ fn unit_keys_and_values_are_written_as_none() {
 }
 
 #[test]
+fn a_missing_key_or_value_is_decoded_from_no_bytes() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, Vec<u8>>("in")
+        .map(|k, v| (format!("<{k}>"), v.len() as u64))
+        .to("out");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe_raw("in", None, None, 3).unwrap();
+    driver.pipe_raw("in", Some(b"k"), Some(b"abc"), 4).unwrap();
+    assert_eq!(
+        driver.read_output::<String, u64>("out").unwrap(),
+        [("<>".to_string(), 0, 3), ("<k>".to_string(), 3, 4)]
+    );
+}
+
+#[test]
 fn an_undecodable_record_is_an_error_naming_its_place_and_later_records_go_on() {
     let builder = StreamsBuilder::new();
     builder.stream::<String, u64>("in").to("out");

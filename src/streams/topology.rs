@@ -302,6 +302,11 @@ impl Task {
         Ok(())
     }
 
+    /// Whether the task has a source for `topic`.
+    pub(crate) fn reads(&self, topic: &str) -> bool {
+        self.sources.contains_key(topic)
+    }
+
     /// The records the sinks emitted since the last call, in order.
     pub(crate) fn take_output(&mut self) -> Vec<SinkRecord> {
         std::mem::take(&mut self.ctx.output)
