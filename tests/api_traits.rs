@@ -51,3 +51,23 @@ fn topic_partitions_are_ordered_hashable_values() {
         r#"TopicPartition { topic: "a", partition: 0 }"#
     );
 }
+
+#[test]
+fn stream_processing_types_can_cross_threads() {
+    use strom::streams::{
+        JoinWindows, Json, KStream, SessionWindows, StreamsBuilder, TestRecord, TimeWindows,
+        Topology, TopologyTestDriver, Window, Windowed,
+    };
+    fn copy_eq<T: Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync>() {}
+    // A topology is built on one thread and instantiated by the worker threads' tasks.
+    send_sync::<StreamsBuilder>();
+    clone_send_sync::<KStream<String, Json<Vec<u8>>>>();
+    clone_send_sync::<Topology>();
+    send::<TopologyTestDriver>();
+    clone_send_sync::<TestRecord>();
+    clone_send_sync::<Windowed<String>>();
+    copy_eq::<TimeWindows>();
+    copy_eq::<SessionWindows>();
+    copy_eq::<JoinWindows>();
+    copy_eq::<Window>();
+}

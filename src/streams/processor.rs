@@ -29,7 +29,7 @@ pub(crate) struct SinkRecord {
 ///
 /// NOTE: stream time and the task's state stores belong here too, not in the processors:
 /// after a `merge` one operator is instantiated once per path into it (see
-/// `topology::instantiate`), and the copies must share their state.
+/// `Topology::task`), and the copies must share their state.
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) topic: Arc<str>,
