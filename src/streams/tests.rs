@@ -139,6 +139,42 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Hostile input: whatever the bytes, a topology errors or processes, never panics, and
+    /// a record that fails leaves the next one unaffected.
+    #[test]
+    fn arbitrary_bytes_never_panic_a_topology(
+        records in proptest::collection::vec(
+            (
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)),
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)),
+            ),
+            0..20,
+        )
+    ) {
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, u64>("in").map_values(|v| v / 2).to("longs");
+        builder
+            .stream::<Windowed<u64>, Json<Vec<i64>>>("in")
+            .map(|w, v| (w.start_ms, Json(v.len())))
+            .to("windows");
+        let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+        let mut decodable = 0;
+        for (key, value) in &records {
+            let ok = driver.pipe_raw("in", key.as_deref(), value.as_deref(), 0).is_ok();
+            let key_ok = String::decode(key.as_deref().unwrap_or_default()).is_ok();
+            let value_ok = value.as_ref().is_some_and(|v| v.len() == 8);
+            // The first chain decides whether the record fails; later ones are not reached.
+            if key_ok && value_ok {
+                decodable += 1;
+            } else {
+                prop_assert!(!ok);
+            }
+        }
+        prop_assert_eq!(driver.read_output_raw("longs").len(), decodable);
+    }
+}
+
 #[test]
 fn for_each_ends_the_stream_and_sees_every_record() {
     let seen = Arc::new(Mutex::new(Vec::new()));
