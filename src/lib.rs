@@ -67,9 +67,11 @@
 //! [`streams`] is Kafka Streams' model on strom's topics: a [`streams::StreamsBuilder`]
 //! records a program of [`streams::KStream`] operators (`filter`, `map`, `flat_map`,
 //! `merge`, `to`, …) over keys and values that encode themselves through
-//! [`streams::Codec`], byte-compatible with Kafka's serializers; the built
-//! [`streams::Topology`] is run by hand with [`streams::TopologyTestDriver`]. Windows on
-//! event time follow Kafka's rules ([`streams::TimeWindows`], [`streams::SessionWindows`],
+//! [`streams::Codec`], byte-compatible with Kafka's serializers; streams are grouped and
+//! aggregated (`count`, `reduce`, `aggregate`, plain or in time and session windows on
+//! event time) into [`streams::KTable`]s kept in named state stores; the built
+//! [`streams::Topology`] is run by hand with [`streams::TopologyTestDriver`]. Windows follow
+//! Kafka's rules ([`streams::TimeWindows`], [`streams::SessionWindows`],
 //! [`streams::JoinWindows`]).
 //!
 //! ## On-disk format

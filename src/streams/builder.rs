@@ -82,6 +82,10 @@ impl StreamsBuilder {
         KStream::at(&self.graph, node)
     }
 
+    pub(crate) fn graph_handle(&self) -> &Arc<Mutex<Graph>> {
+        &self.graph
+    }
+
     /// Freezes the program into a [`Topology`].
     ///
     /// # Errors
@@ -142,8 +146,43 @@ impl<K, V> fmt::Debug for KStream<K, V> {
     }
 }
 
+/// Adds a node below `parents` whose processor `wrap` makes, per task, around the
+/// processor of its children, which take `(KO, VO)`; the node takes `(KI, VI)`. Tables use
+/// it with `Option<V>` values (a delete is `None`), which is why these are not `Codec`s.
+pub(crate) fn add_node<KI, VI, KO, VO>(
+    graph: &Arc<Mutex<Graph>>,
+    parents: &[usize],
+    kind: &str,
+    role: Role,
+    changes_key: bool,
+    wrap: impl Fn(Box<dyn Processor<KO, VO>>) -> Box<dyn Processor<KI, VI>> + Send + Sync + 'static,
+) -> usize
+where
+    KI: 'static,
+    VI: 'static,
+    KO: Clone + Send + 'static,
+    VO: Clone + Send + 'static,
+{
+    let mut graph = graph.lock();
+    let name = graph.next_name(kind);
+    let node_name = name.clone();
+    let make: MakeOperator = Arc::new(move |children: Vec<Erased>| {
+        let next = fan_out(typed::<KO, VO>(children, &node_name)?);
+        Ok(Box::new(wrap(next)) as Erased)
+    });
+    let key_changed = changes_key || parents.iter().any(|&p| graph.key_changed(p));
+    graph.add(Node {
+        name,
+        role,
+        parents: parents.to_vec(),
+        children: Vec::new(),
+        key_changed,
+        make: Make::Operator(make),
+    })
+}
+
 impl<K: Codec, V: Codec> KStream<K, V> {
-    fn at(graph: &Arc<Mutex<Graph>>, node: usize) -> Self {
+    pub(crate) fn at(graph: &Arc<Mutex<Graph>>, node: usize) -> Self {
         Self {
             graph: Arc::clone(graph),
             node,
@@ -171,34 +210,20 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         changes_key: bool,
         wrap: impl Fn(Box<dyn Processor<K2, V2>>) -> Box<dyn Processor<K, V>> + Send + Sync + 'static,
     ) -> KStream<K2, V2> {
-        let mut graph = self.graph.lock();
-        let name = graph.next_name(kind);
-        let node_name = name.clone();
-        let make: MakeOperator = Arc::new(move |children: Vec<Erased>| {
-            let next = fan_out(typed::<K2, V2>(children, &node_name)?);
-            Ok(Box::new(wrap(next)) as Erased)
-        });
-        let key_changed = changes_key || parents.iter().any(|&p| graph.key_changed(p));
-        let node = graph.add(Node {
-            name,
-            role,
-            parents: parents.to_vec(),
-            children: Vec::new(),
-            key_changed,
-            make: Make::Operator(make),
-        });
+        let node = add_node(&self.graph, parents, kind, role, changes_key, wrap);
         KStream::at(&self.graph, node)
+    }
+
+    pub(crate) fn graph(&self) -> &Arc<Mutex<Graph>> {
+        &self.graph
+    }
+
+    pub(crate) fn node(&self) -> usize {
+        self.node
     }
 
     /// Whether an operator between the source and here may have changed the key: a
     /// grouping or join below this stream then goes through a repartition topic.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "group_by_key and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn key_changed(&self) -> bool {
         self.graph.lock().key_changed(self.node)
     }

@@ -2,7 +2,10 @@
 //!
 //! A program is recorded with a [`StreamsBuilder`]: [`KStream`]s read from topics, are
 //! transformed record by record (`filter`, `map`, `flat_map`, `merge`, …) and written to
-//! topics with `to`. Keys and values carry their encoding through the [`Codec`] trait
+//! topics with `to`. Grouped ([`KStream::group_by_key`], [`KStream::group_by`]) they are
+//! aggregated (`count`, `reduce`, `aggregate`; in [`TimeWindows`] or [`SessionWindows`]
+//! with `windowed_by`) into [`KTable`]s, kept per key in named state stores; a table is also
+//! read from a topic with [`StreamsBuilder::table`]. Keys and values carry their encoding through the [`Codec`] trait
 //! (`String`, `Vec<u8>`, `u64`, `i64`, `()`, [`Json<T>`], [`Windowed<K>`]), byte-compatible
 //! with Kafka's serializers, so no serde object is passed around. [`StreamsBuilder::build`]
 //! freezes the program into a [`Topology`], which [`TopologyTestDriver`] runs by hand.
@@ -48,42 +51,81 @@
 //! looked at per record. A node reachable by two paths (below a `merge`) is instantiated
 //! once per path, so its state must live in the task's context, not in the processor.
 //!
+//! # State, stream time and internal topics
+//!
+//! A task's `Context` holds its **stream time** (the largest timestamp it has seen, `-1`
+//! before any; it never goes back with out-of-order records), its **state stores** and
+//! the buffers of `suppress_until_window_closes`, all shared by the copies of an operator
+//! below a `merge`. Window rules are decided against the task's stream time.
+//!
+//! A store maps encoded keys to encoded values (windowed stores key by key, window start
+//! and end; see `store.rs`), so that restoring it is applying its changelog's records in
+//! order without knowing its types. Every write is also a record for the store's
+//! changelog, `__<application_id>-<store>-changelog`, added to the task's output like a
+//! sink's; a delete is a tombstone. Closed windows are evicted from the store without a
+//! changelog record (as Kafka's window stores drop old segments; windowed changelogs are
+//! `compact,delete` with a retention, see [`InternalTopic`]). A typed [`StoreView`] is
+//! made from a store by a function the aggregation registered with the store's types.
+//!
+//! A grouping whose key may have changed (`map`, `flat_map`, `select_key` upstream, or any
+//! `group_by`) writes its records to `__<application_id>-<store>-repartition` through a
+//! sink and reads them back through a new source: the graph splits into sub-topologies.
+//! The topology keeps internal topic names relative (`<store>-changelog`) and lists them
+//! with [`Topology::internal_topics`]; a task is instantiated for an application id,
+//! which prefixes them. The test driver feeds records written to a repartition topic
+//! straight back to its source.
+//!
+//! A table's chain carries `(key, Option<value>)`: `None` is a delete (Kafka's `null`),
+//! which [`KTable::filter`] also makes of the updates it refuses; [`KTable::to_stream`]
+//! forwards the updates only. Records without a key are dropped by aggregations and
+//! tables and counted, as are records for closed windows
+//! ([`TopologyTestDriver::dropped_records`]).
+//!
 //! # Where the rest plugs in
 //!
-//! This module is the foundation of issue 16; what follows is how the remainder attaches.
+//! What remains of issue 16, and how it attaches.
 //!
-//! - **Grouping and repartitioning.** Every node knows whether the key may have changed
-//!   since its source (`map`, `flat_map` and `select_key` set it; `merge` inherits it from
-//!   either side). `group_by_key` on such a node, and `group_by` always, add a sink to
-//!   `__<application_id>-<name>-repartition` and a new source reading it, splitting the
-//!   graph into sub-topologies; otherwise the `KGroupedStream` stays in the same task.
-//! - **Aggregations, tables and joins** are more node kinds whose factories build
-//!   processors that read and write named state stores through the task's `Context`
-//!   (`count`, `reduce`, `aggregate`, `windowed_by`, `KTable`, `join`…). A store is an
-//!   in-memory map per task whose writes are also emitted as records of the compacted
-//!   changelog `__<application_id>-<store>-changelog` (through the same output path as
-//!   sinks), restored from it before the task starts. Windowed stores decode their keys
-//!   with [`Windowed::decode_with_size`], knowing their window size.
-//! - **Stream time** (the largest timestamp a task has seen) lives in the `Context`, as
-//!   the close rules in [`TimeWindows`], [`SessionWindows`] and [`JoinWindows`] expect.
+//! - **Joins** are more node kinds: stream-stream joins keep both sides' records in
+//!   windowed stores (the same `Store`, keyed by key and timestamp) and expire them with
+//!   [`JoinWindows`]; stream-table joins look the table's store up by key (the table node
+//!   must then be materialized in a store, which `StreamsBuilder::table` already is).
+//!   Both need co-partitioned inputs: a changed key is repartitioned as for groupings.
+//! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
+//!   partition from the start and applies its records (`Store::apply`), then evicts
+//!   windows closed at the task's stream time (`Store::evict`). Stream time itself is not
+//!   in any changelog: Kafka keeps it in the committed offsets' metadata; so should the
+//!   runtime. The suppression buffer has no changelog yet (Kafka gives it one).
 //! - **The runtime** (`Streams`, `StreamsConfig`) subscribes one consumer per thread with
-//!   the application id as group id and a rebalance listener that creates and closes tasks
-//!   for the assigned partitions; each polled record goes to its task's `process`, the
-//!   task's output is sent by a producer (`AtLeastOnce`, offsets committed after) or by a
-//!   `TransactionalProducer` that also commits the offsets (`ExactlyOnce`).
+//!   the application id as group id to the source and repartition topics, and a rebalance
+//!   listener that creates (`Topology::task(application_id)`), restores and closes tasks
+//!   for the assigned partitions; it creates the internal topics first (as many partitions
+//!   as the inputs). Each polled record goes to its task's `process`; the task's output
+//!   (sinks, repartition records, changelog records) is sent by a producer partitioning
+//!   by key (`AtLeastOnce`, offsets committed after) or by a `TransactionalProducer` that
+//!   also commits the offsets (`ExactlyOnce`). `Streams::store` shares
+//!   `TopologyTestDriver::store`'s `StoreView`, merging the views of the local tasks, and
+//!   `dropped_records` becomes a metric.
 
 mod builder;
 mod codec;
+mod grouped;
 mod processor;
+mod store;
+mod table;
 mod test_driver;
 mod topology;
 mod window;
 
 pub use self::builder::{KStream, StreamsBuilder};
 pub use self::codec::{codec_error, Codec, Json, Windowed};
-pub use self::test_driver::{TestRecord, TopologyTestDriver};
-pub use self::topology::Topology;
+pub use self::grouped::{KGroupedStream, SessionWindowedKStream, TimeWindowedKStream, Windowing};
+pub use self::store::StoreView;
+pub use self::table::KTable;
+pub use self::test_driver::{TestRecord, TopologyTestDriver, TEST_APPLICATION_ID};
+pub use self::topology::{InternalTopic, Topology};
 pub use self::window::{JoinWindows, SessionWindows, TimeWindows, Window};
 
+#[cfg(test)]
+mod stateful_tests;
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,13 @@
 //! virtual call per operator), holding the next processor of the chain. Where a stream
 //! branches, [`fan_out`] clones the record for all but the last branch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
 use super::codec::Codec;
+use super::store::{Buffer, Store};
 
 /// A record a sink emitted: encoded, on its way to `topic`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,29 +27,91 @@ pub(crate) struct SinkRecord {
 }
 
 /// What a task knows while one record goes down its chain: where the record came from
-/// (for its timestamp and for error messages), and what the sinks emitted so far.
+/// (for its timestamp and for error messages), the task's stream time and state, and what
+/// the sinks emitted so far.
 ///
-/// NOTE: stream time and the task's state stores belong here too, not in the processors:
-/// after a `merge` one operator is instantiated once per path into it (see
-/// `Topology::task`), and the copies must share their state.
+/// NOTE: stream time and the task's state stores live here, not in the processors: after a
+/// `merge` one operator is instantiated once per path into it (see `Topology::task`), and
+/// the copies must share their state.
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: u32,
     pub(crate) offset: u64,
     pub(crate) timestamp_ms: i64,
+    /// The largest timestamp the task has seen, this record's included; `-1` before the
+    /// first record (Kafka's `NO_TIMESTAMP`). It never goes back.
+    pub(crate) stream_time_ms: i64,
+    /// Whether the record came with no key bytes (Kafka's `null` key): aggregations skip
+    /// it. Only meaningful below a source or a repartition source, which is where groupings
+    /// read it: a key changed on the way is repartitioned first.
+    pub(crate) key_absent: bool,
+    /// Records dropped since the task started: for a window already closed, or a missing
+    /// key where one is needed (Kafka's `dropped-records` task metric).
+    pub(crate) dropped: u64,
+    /// The task's state stores, in the order of the topology's store list.
+    pub(crate) stores: Vec<Store>,
+    /// The buffers of `suppress_until_window_closes`, in the order of the topology's list.
+    pub(crate) buffers: Vec<Buffer>,
     pub(crate) output: Vec<SinkRecord>,
+    application_id: Arc<str>,
+    /// Internal topics' names relative to the application (`counts-changelog`) → full
+    /// names (`__app-counts-changelog`), made once per name.
+    internal: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl Context {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(application_id: &str, stores: Vec<Store>, buffers: Vec<Buffer>) -> Self {
         Self {
             topic: Arc::from(""),
             partition: 0,
             offset: 0,
             timestamp_ms: 0,
+            stream_time_ms: -1,
+            key_absent: false,
+            dropped: 0,
+            stores,
+            buffers,
             output: Vec::new(),
+            application_id: Arc::from(application_id),
+            internal: HashMap::new(),
         }
+    }
+
+    /// The full name of the internal topic `name` (relative, `counts-changelog`):
+    /// `__<application_id>-<name>`.
+    pub(crate) fn internal_topic(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(full) = self.internal.get(name) {
+            return Arc::clone(full);
+        }
+        let full: Arc<str> = Arc::from(internal_name(&self.application_id, name));
+        self.internal.insert(Arc::clone(name), Arc::clone(&full));
+        full
+    }
+
+    /// Writes `value` (`None`: deletes) under `key` in store `store`, and emits the write to
+    /// the store's changelog with the current record's timestamp.
+    pub(crate) fn write(&mut self, store: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let Some(changelog) = self.stores.get(store).map(|s| Arc::clone(s.changelog())) else {
+            return;
+        };
+        let topic = self.internal_topic(&changelog);
+        if let Some(s) = self.stores.get_mut(store) {
+            s.apply(key.clone(), value.clone());
+        }
+        self.output.push(SinkRecord {
+            topic,
+            key: Some(key),
+            value,
+            timestamp_ms: self.timestamp_ms,
+        });
+    }
+
+    /// Store `store`, which the topology gave this processor.
+    pub(crate) fn store(&self, store: usize, node: &str) -> Result<&Store> {
+        self.stores
+            .get(store)
+            .ok_or_else(|| super::topology::broken(node, "its store is missing from the task"))
     }
 
     /// Prefixes the context of a codec's [`Error::Serde`] with the record it concerns, as
@@ -65,6 +129,11 @@ impl Context {
             other => other,
         }
     }
+}
+
+/// The full name of an internal topic: `__<application_id>-<name>`.
+pub(crate) fn internal_name(application_id: &str, name: &str) -> String {
+    format!("__{application_id}-{name}")
 }
 
 /// One operator of a task's chain: takes a typed record and passes what it makes of it on.
@@ -98,7 +167,7 @@ struct FanOut<K, V> {
     children: Vec<Box<dyn Processor<K, V>>>,
 }
 
-impl<K: Clone, V: Clone> Processor<K, V> for FanOut<K, V> {
+impl<K: Clone + Send, V: Clone + Send> Processor<K, V> for FanOut<K, V> {
     fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()> {
         if let Some((last, rest)) = self.children.split_last_mut() {
             for child in rest {
@@ -111,7 +180,7 @@ impl<K: Clone, V: Clone> Processor<K, V> for FanOut<K, V> {
 }
 
 /// One processor for all of a node's children: none, the one, or a fan-out.
-pub(crate) fn fan_out<K: Codec, V: Codec>(
+pub(crate) fn fan_out<K: Clone + Send + 'static, V: Clone + Send + 'static>(
     mut children: Vec<Box<dyn Processor<K, V>>>,
 ) -> Box<dyn Processor<K, V>> {
     if children.len() > 1 {

@@ -9,7 +9,12 @@ use crate::error::{Error, Result};
 
 use super::codec::Codec;
 use super::processor::{encoded, SinkRecord};
+use super::store::StoreView;
 use super::topology::{Task, Topology};
+
+/// The application id of [`TopologyTestDriver::new`], which names internal topics
+/// `__test-app-…`.
+pub const TEST_APPLICATION_ID: &str = "test-app";
 
 /// A record a topology wrote to one of its sink topics, as bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +32,11 @@ pub struct TestRecord {
 /// queues for [`read_output`](Self::read_output).
 ///
 /// All input topics are treated as partition 0 of one task, each record getting the next
-/// offset of its topic, so that errors name `topic-0@offset`.
+/// offset of its topic, so that errors name `topic-0@offset`. Records written to a
+/// repartition topic are kept in its queue (readable with
+/// [`read_output_raw`](Self::read_output_raw) under the topic's full name, e.g.
+/// `__test-app-counts-repartition`) and fed straight back to the topology's source of that
+/// topic, as Kafka's driver does; so are store writes, to `__test-app-<store>-changelog`.
 ///
 /// # Examples
 ///
@@ -49,24 +58,47 @@ pub struct TestRecord {
 /// ```
 pub struct TopologyTestDriver {
     topology: Topology,
+    application_id: String,
     task: Task,
     next_offsets: HashMap<String, u64>,
     outputs: HashMap<Arc<str>, VecDeque<TestRecord>>,
+    /// Records written to repartition topics, waiting to be read back.
+    feedback: VecDeque<Feedback>,
 }
 
+/// A record on its way back in: topic, key, value, timestamp.
+type Feedback = (Arc<str>, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 impl TopologyTestDriver {
-    /// A driver with a fresh instance of `topology`.
+    /// A driver with a fresh instance of `topology`, for the application id
+    /// [`TEST_APPLICATION_ID`] (`"test-app"`).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidTopology`] if the topology cannot be instantiated.
     pub fn new(topology: Topology) -> Result<Self> {
-        let task = topology.task()?;
+        Self::with_application_id(topology, TEST_APPLICATION_ID)
+    }
+
+    /// A driver with a fresh instance of `topology`, for the application `application_id`
+    /// (which names the internal topics, `__<application_id>-…`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopology`] if the topology cannot be instantiated;
+    /// [`Error::InvalidTopicName`] if the application id makes illegal internal topic names.
+    pub fn with_application_id(topology: Topology, application_id: &str) -> Result<Self> {
+        for topic in topology.internal_topics() {
+            crate::topic::validate_name(&topic.name(application_id), true)?;
+        }
+        let task = topology.task(application_id)?;
         Ok(Self {
             topology,
+            application_id: application_id.to_string(),
             task,
             next_offsets: HashMap::new(),
             outputs: HashMap::new(),
+            feedback: VecDeque::new(),
         })
     }
 
@@ -121,6 +153,30 @@ impl TopologyTestDriver {
                 topic: topic.to_string(),
             });
         }
+        let mut processed = self.process(topic, key, value, timestamp_ms);
+        // Records for repartition topics go back in, in the order they were written, until
+        // none is left (the topology has no cycles, so this ends).
+        while let Some(record) = self.feedback.pop_front() {
+            let again = self.process(
+                &record.0,
+                record.1.as_deref(),
+                record.2.as_deref(),
+                record.3,
+            );
+            if processed.is_ok() {
+                processed = again;
+            }
+        }
+        processed
+    }
+
+    fn process(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp_ms: i64,
+    ) -> Result<()> {
         let offset = self.next_offsets.entry(topic.to_string()).or_insert(0);
         let this = *offset;
         *offset = offset.saturating_add(1);
@@ -132,6 +188,14 @@ impl TopologyTestDriver {
             timestamp_ms,
         } in self.task.take_output()
         {
+            if self.task.reads(&topic) {
+                self.feedback.push_back((
+                    Arc::clone(&topic),
+                    key.clone(),
+                    value.clone(),
+                    timestamp_ms,
+                ));
+            }
             self.outputs
                 .entry(topic)
                 .or_default()
@@ -142,6 +206,52 @@ impl TopologyTestDriver {
                 });
         }
         processed
+    }
+
+    /// The application id that names the internal topics.
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    /// The task's stream time: the largest timestamp piped so far, `-1` before any.
+    pub fn stream_time_ms(&self) -> i64 {
+        self.task.stream_time_ms()
+    }
+
+    /// How many records the topology dropped: records for windows already closed (one
+    /// per window a record falls in, as Kafka counts), and records without a key reaching
+    /// an aggregation or a table. Kafka's `dropped-records-total` task metric.
+    pub fn dropped_records(&self) -> u64 {
+        self.task.dropped_records()
+    }
+
+    /// A decoded copy of the state store `name`, as it is now. A windowed store's keys
+    /// are [`Windowed<K>`](super::Windowed) with their real window ends.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTopology`] if the topology has no store `name`, or if its keys and
+    ///   values are not `K` and `V` (for a windowed store: `Windowed<K>` and `V`);
+    /// - [`Error::Serde`] naming the store if an entry does not decode.
+    pub fn store<K: Codec, V: Codec>(&self, name: &str) -> Result<StoreView<K, V>> {
+        let unknown = || Error::InvalidTopology {
+            reason: format!(
+                "no state store named {name:?}; the topology has {:?}",
+                self.topology.store_names()
+            ),
+        };
+        let (index, spec) = self.topology.store_spec(name).ok_or_else(unknown)?;
+        let store = self.task.store(index).ok_or_else(unknown)?;
+        (spec.view)(store, name)?
+            .downcast::<StoreView<K, V>>()
+            .map(|view| *view)
+            .map_err(|_| Error::InvalidTopology {
+                reason: format!(
+                    "state store {name:?} does not hold keys of {} and values of {}",
+                    std::any::type_name::<K>(),
+                    std::any::type_name::<V>()
+                ),
+            })
     }
 
     /// Takes every record written to `topic` so far and not yet read, as bytes.

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::topic::validate_name;
 
-use super::processor::{Context, Processor, SinkRecord, Source};
+use super::processor::{internal_name, Context, Processor, SinkRecord, Source};
+use super::store::{Buffer, Store, StoreSpec};
 
 /// A node's processor before its factory's parent has claimed it: a
 /// `Box<dyn Processor<K, V>>` with its types erased.
@@ -38,9 +39,21 @@ pub(crate) enum Make {
 /// What a node is, for the topology's description and its topic lists.
 #[derive(Clone, Debug)]
 pub(crate) enum Role {
-    Source { topic: Arc<str> },
+    Source {
+        topic: Arc<str>,
+    },
     Operator,
-    Sink { topic: Arc<str> },
+    Sink {
+        topic: Arc<str>,
+    },
+    /// Writes `__<application_id>-<name>`; `name` is relative (`counts-repartition`).
+    RepartitionSink {
+        name: Arc<str>,
+    },
+    /// Reads `__<application_id>-<name>`: the start of another sub-topology.
+    RepartitionSource {
+        name: Arc<str>,
+    },
 }
 
 /// One operator of the graph.
@@ -65,6 +78,10 @@ pub(crate) struct Graph {
     pub(crate) nodes: Vec<Node>,
     /// Mistakes made through the builder's infallible calls, reported by `build`.
     pub(crate) problems: Vec<String>,
+    /// The state stores, by index: processors refer to their store by its place here.
+    pub(crate) stores: Vec<StoreSpec>,
+    /// How many `suppress_until_window_closes` buffers a task has.
+    pub(crate) buffers: usize,
 }
 
 impl Graph {
@@ -76,6 +93,17 @@ impl Graph {
     /// Whether `node`'s key may differ from its source's.
     pub(crate) fn key_changed(&self, node: usize) -> bool {
         self.nodes.get(node).is_some_and(|n| n.key_changed)
+    }
+
+    /// Declares the store `name` and returns its index; a name used twice is a problem
+    /// reported by `build`.
+    pub(crate) fn add_store(&mut self, spec: StoreSpec) -> usize {
+        if self.stores.iter().any(|s| s.name == spec.name) {
+            self.problems
+                .push(format!("two state stores are named {:?}", spec.name));
+        }
+        self.stores.push(spec);
+        self.stores.len() - 1
     }
 
     /// Adds a node below `parents` and returns its index.
@@ -155,8 +183,14 @@ impl Topology {
             match &node.role {
                 Role::Source { topic } => validate_name(topic, true)?,
                 Role::Sink { topic } => validate_name(topic, false)?,
+                Role::RepartitionSink { name } | Role::RepartitionSource { name } => {
+                    validate_internal(name)?;
+                }
                 Role::Operator => {}
             }
+        }
+        for store in &graph.stores {
+            validate_internal(&format!("{}-changelog", store.name))?;
         }
         let topology = Self {
             graph: Arc::new(graph),
@@ -167,16 +201,59 @@ impl Topology {
             });
         }
         // Instantiating once here turns a builder bug into an error at build, not at run.
-        topology.task()?;
+        topology.task("check")?;
         Ok(topology)
     }
 
-    /// The topics the topology reads, sorted, each once.
+    /// The topics the topology reads, sorted, each once; its internal (repartition)
+    /// topics are in [`internal_topics`](Self::internal_topics).
     pub fn source_topics(&self) -> Vec<&str> {
         self.topics(|role| match role {
             Role::Source { topic } => Some(topic),
             _ => None,
         })
+    }
+
+    /// The internal topics the application needs besides its inputs and outputs, sorted
+    /// by name: one repartition topic per grouping whose key may have changed, and one
+    /// changelog per state store. The runtime creates them (with as many partitions as
+    /// the inputs) before it starts; [`InternalTopic::name`] gives the full name.
+    pub fn internal_topics(&self) -> Vec<InternalTopic> {
+        let mut topics: Vec<InternalTopic> = self
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|node| match &node.role {
+                Role::RepartitionSource { name } => Some(InternalTopic {
+                    name: Arc::clone(name),
+                    changelog: false,
+                    retention_ms: None,
+                }),
+                _ => None,
+            })
+            .chain(self.graph.stores.iter().map(|store| InternalTopic {
+                name: Arc::from(format!("{}-changelog", store.name)),
+                changelog: true,
+                retention_ms: store.retention_ms,
+            }))
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics.dedup_by(|a, b| a.name == b.name);
+        topics
+    }
+
+    /// The names of the state stores, in the order they were declared.
+    pub fn store_names(&self) -> Vec<&str> {
+        self.graph.stores.iter().map(|s| &*s.name).collect()
+    }
+
+    /// The store `name`'s declaration.
+    pub(crate) fn store_spec(&self, name: &str) -> Option<(usize, &StoreSpec)> {
+        self.graph
+            .stores
+            .iter()
+            .enumerate()
+            .find(|(_, s)| &*s.name == name)
     }
 
     /// The topics the topology writes with `to`, sorted, each once.
@@ -199,12 +276,21 @@ impl Topology {
         topics
     }
 
-    /// A fresh task: every source with its chain of processors, and an empty context.
-    pub(crate) fn task(&self) -> Result<Task> {
+    /// A fresh task of the application `application_id`: every source (repartition topics
+    /// under their full names) with its chain of processors, empty stores, and a context
+    /// whose stream time has not started.
+    pub(crate) fn task(&self, application_id: &str) -> Result<Task> {
         let nodes = &self.graph.nodes;
         let mut sources: HashMap<Arc<str>, Vec<Box<dyn Source>>> = HashMap::new();
         for node in nodes {
-            let (Role::Source { topic }, Make::Source(make)) = (&node.role, &node.make) else {
+            let topic: Arc<str> = match (&node.role, &node.make) {
+                (Role::Source { topic }, Make::Source(_)) => Arc::clone(topic),
+                (Role::RepartitionSource { name }, Make::Source(_)) => {
+                    Arc::from(internal_name(application_id, name))
+                }
+                _ => continue,
+            };
+            let Make::Source(make) = &node.make else {
                 continue;
             };
             let children = node
@@ -212,15 +298,89 @@ impl Topology {
                 .iter()
                 .map(|&child| operator(nodes, child))
                 .collect::<Result<Vec<_>>>()?;
-            sources
-                .entry(Arc::clone(topic))
-                .or_default()
-                .push(make(children)?);
+            sources.entry(topic).or_default().push(make(children)?);
         }
+        let stores = self
+            .graph
+            .stores
+            .iter()
+            .map(|spec| Store::new(&spec.name, spec.retention_ms.is_some()))
+            .collect();
+        let buffers = vec![Buffer::default(); self.graph.buffers];
         Ok(Task {
             sources,
-            ctx: Context::new(),
+            ctx: Context::new(application_id, stores, buffers),
         })
+    }
+}
+
+/// Checks that an internal topic's relative name makes a legal topic name for any
+/// application id of up to 100 characters.
+fn validate_internal(name: &str) -> Result<()> {
+    validate_name(&internal_name(&"a".repeat(100), name), true)
+}
+
+/// An internal topic a topology needs: a repartition topic or a store's changelog, as
+/// [`Topology::internal_topics`] lists them.
+///
+/// # Examples
+///
+/// ```
+/// use strom::streams::StreamsBuilder;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream::<String, String>("page-views")
+///     .group_by(|_user, page| page.clone())
+///     .count("views-per-page");
+/// let topics = builder.build()?.internal_topics();
+/// let names: Vec<String> = topics.iter().map(|t| t.name("site")).collect();
+/// assert_eq!(names, ["__site-views-per-page-changelog", "__site-views-per-page-repartition"]);
+/// assert_eq!(topics[0].cleanup_policy(), "compact");
+/// assert_eq!(topics[1].cleanup_policy(), "delete");
+/// # Ok::<(), strom::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalTopic {
+    name: Arc<str>,
+    changelog: bool,
+    retention_ms: Option<i64>,
+}
+
+impl InternalTopic {
+    /// The topic's full name for the application `application_id`:
+    /// `__<application_id>-<store>-changelog` or `__<application_id>-<name>-repartition`.
+    pub fn name(&self, application_id: &str) -> String {
+        internal_name(application_id, &self.name)
+    }
+
+    /// The name without the application's prefix: `<store>-changelog` or
+    /// `<name>-repartition`.
+    pub fn suffix(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this is a store's changelog (else a repartition topic).
+    pub fn is_changelog(&self) -> bool {
+        self.changelog
+    }
+
+    /// The topic's `cleanup.policy`: `compact` for a key-value store's changelog,
+    /// `compact,delete` for a windowed store's (old windows expire by time, see
+    /// [`retention_ms`](Self::retention_ms)), `delete` for a repartition topic.
+    pub fn cleanup_policy(&self) -> &'static str {
+        match (self.changelog, self.retention_ms) {
+            (true, None) => "compact",
+            (true, Some(_)) => "compact,delete",
+            (false, _) => "delete",
+        }
+    }
+
+    /// The topic's `retention.ms` when it has one: for a windowed store's changelog, the
+    /// store's retention (window size and grace, or gap and grace for sessions) plus one
+    /// day, as Kafka Streams' `windowstore.changelog.additional.retention.ms` default.
+    pub fn retention_ms(&self) -> Option<i64> {
+        self.retention_ms
     }
 }
 
@@ -243,6 +403,20 @@ impl fmt::Display for Topology {
             match &node.role {
                 Role::Source { topic } => write!(f, "  Source: {} (topic: {topic})", node.name)?,
                 Role::Sink { topic } => write!(f, "  Sink: {} (topic: {topic})", node.name)?,
+                Role::RepartitionSink { name } => {
+                    write!(
+                        f,
+                        "  Sink: {} (topic: __<application_id>-{name})",
+                        node.name
+                    )?;
+                }
+                Role::RepartitionSource { name } => {
+                    write!(
+                        f,
+                        "  Source: {} (topic: __<application_id>-{name})",
+                        node.name
+                    )?;
+                }
                 Role::Operator => write!(f, "  Processor: {}", node.name)?,
             }
             writeln!(f)?;
@@ -293,6 +467,8 @@ impl Task {
         self.ctx.partition = partition;
         self.ctx.offset = offset;
         self.ctx.timestamp_ms = timestamp_ms;
+        self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(timestamp_ms);
+        self.ctx.key_absent = key.is_none();
         let Some(sources) = self.sources.get_mut(topic) else {
             return Ok(());
         };
@@ -305,6 +481,30 @@ impl Task {
     /// Whether the task has a source for `topic`.
     pub(crate) fn reads(&self, topic: &str) -> bool {
         self.sources.contains_key(topic)
+    }
+
+    /// The largest timestamp the task has processed; `-1` before the first record.
+    pub(crate) fn stream_time_ms(&self) -> i64 {
+        self.ctx.stream_time_ms
+    }
+
+    /// Records dropped so far: for closed windows, or without the key they needed.
+    pub(crate) fn dropped_records(&self) -> u64 {
+        self.ctx.dropped
+    }
+
+    /// The task's instance of store number `index`.
+    pub(crate) fn store(&self, index: usize) -> Option<&Store> {
+        self.ctx.stores.get(index)
+    }
+
+    /// The task's instance of store number `index`, to restore it from its changelog.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "changelog restore, by the runtime")
+    )]
+    pub(crate) fn store_mut(&mut self, index: usize) -> Option<&mut Store> {
+        self.ctx.stores.get_mut(index)
     }
 
     /// The records the sinks emitted since the last call, in order.

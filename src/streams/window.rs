@@ -109,13 +109,6 @@ impl TimeWindows {
     }
 
     /// Refuses windows that cover nothing or skip time (Kafka throws for the same).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn validate(&self) -> Result<()> {
         if self.size <= 0 {
             return Err(Error::InvalidTopology {
@@ -168,13 +161,6 @@ impl TimeWindows {
     }
 
     /// Whether the window ending at `end_ms` no longer accepts records at `stream_time_ms`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn is_closed(&self, end_ms: i64, stream_time_ms: i64) -> bool {
         i128::from(end_ms) + i128::from(self.grace) <= i128::from(stream_time_ms)
     }
@@ -227,13 +213,6 @@ impl SessionWindows {
         self.grace_ms
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn validate(&self) -> Result<()> {
         if self.gap_ms <= 0 {
             return Err(Error::InvalidTopology {
@@ -253,13 +232,6 @@ impl SessionWindows {
 
     /// The session a record at `timestamp_ms` makes with the sessions of its key, and the
     /// positions in `existing` of those it absorbs (they are replaced by the merged one).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn merge(&self, timestamp_ms: i64, existing: &[Window]) -> (Window, Vec<usize>) {
         let mut merged = Window {
             start_ms: timestamp_ms,
@@ -279,13 +251,6 @@ impl SessionWindows {
     /// Whether the session ending at `end_ms` no longer accepts records at
     /// `stream_time_ms`: unlike a time window's, a session's end is inclusive, so it closes
     /// only once stream time is past `end + grace`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn is_closed(&self, end_ms: i64, stream_time_ms: i64) -> bool {
         i128::from(end_ms) + i128::from(self.grace_ms) < i128::from(stream_time_ms)
     }

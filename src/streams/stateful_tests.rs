@@ -1,0 +1,680 @@
+//! The stateful operators, each against a naive reference computation on a `BTreeMap`:
+//! aggregations (plain, time-windowed, session-windowed), repartitioning, tables,
+//! suppression, store views, and the changelog every store write emits.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::store::{split_window_key, Store};
+use super::*;
+use crate::error::Error;
+
+/// An input record: key, value, timestamp.
+type Input = (String, u64, i64);
+
+fn inputs() -> impl Strategy<Value = Vec<Input>> {
+    proptest::collection::vec(("[a-c]{1,2}", 0_u64..100, 0_i64..2_000), 0..60)
+}
+
+fn s(text: &str) -> String {
+    text.to_string()
+}
+
+/// Runs `inputs` into "in" of the topology `shape` builds.
+fn drive(inputs: &[Input], shape: impl FnOnce(&KStream<String, u64>)) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    shape(&builder.stream::<String, u64>("in"));
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for (key, value, ts) in inputs {
+        driver.pipe("in", key, value, *ts).unwrap();
+    }
+    driver
+}
+
+proptest! {
+    #[test]
+    fn count_reduce_and_aggregate_equal_a_hashmap_fold(inputs in inputs()) {
+        let driver = drive(&inputs, |s| {
+            let grouped = s.group_by_key();
+            grouped.count("count").to_stream().to("count-updates");
+            grouped.reduce("max", |a, v| *a.max(v)).to_stream().to("max-updates");
+            grouped
+                .aggregate("csv", String::new, |_k, v, agg| format!("{agg}{v},"))
+                .to_stream()
+                .to("csv-updates");
+        });
+        let mut driver = driver;
+        let (mut count, mut max, mut csv) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut count_updates, mut max_updates, mut csv_updates) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v, t) in &inputs {
+            let c = count.entry(k.clone()).or_insert(0_u64);
+            *c += 1;
+            count_updates.push((k.clone(), *c, *t));
+            let m = max.entry(k.clone()).or_insert(*v);
+            *m = (*m).max(*v);
+            max_updates.push((k.clone(), *m, *t));
+            let x = csv.entry(k.clone()).or_insert_with(String::new);
+            write!(x, "{v},").unwrap();
+            csv_updates.push((k.clone(), x.clone(), *t));
+        }
+        prop_assert_eq!(driver.read_output::<String, u64>("count-updates").unwrap(), count_updates);
+        prop_assert_eq!(driver.read_output::<String, u64>("max-updates").unwrap(), max_updates);
+        prop_assert_eq!(driver.read_output::<String, String>("csv-updates").unwrap(), csv_updates);
+        prop_assert_eq!(driver.store::<String, u64>("count").unwrap().all(), count.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(driver.store::<String, u64>("max").unwrap().all(), max.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(driver.store::<String, String>("csv").unwrap().all(), csv.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(driver.dropped_records(), 0);
+    }
+
+    #[test]
+    fn windowed_counts_equal_a_reference_with_stream_time_and_grace(
+        inputs in inputs(),
+        size in 1_i64..400,
+        advance_div in 1_i64..4,
+        grace in 0_i64..300,
+    ) {
+        let advance = (size / advance_div).max(1);
+        let windows = TimeWindows::of(Duration::from_millis(size.unsigned_abs()))
+            .advance_by(Duration::from_millis(advance.unsigned_abs()))
+            .grace(Duration::from_millis(grace.unsigned_abs()));
+        let mut driver = drive(&inputs, |s| {
+            s.group_by_key().windowed_by(windows).count("w").to_stream().to("updates");
+        });
+        // The reference: every window containing t, by the definition; stream time the
+        // running maximum; a window is closed once stream time reaches end + grace.
+        let mut stream_time = -1_i64;
+        let mut counts: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        let mut updates = Vec::new();
+        let mut dropped = 0;
+        for (k, _, t) in &inputs {
+            stream_time = stream_time.max(*t);
+            let mut start = 0;
+            while start <= *t {
+                let end = start + size;
+                if *t < end {
+                    if end + grace <= stream_time {
+                        dropped += 1;
+                    } else {
+                        let c = counts.entry((k.clone(), start)).or_insert(0);
+                        *c += 1;
+                        updates.push((Windowed { key: k.clone(), start_ms: start, end_ms: end }, *c, *t));
+                    }
+                }
+                start += advance;
+            }
+        }
+        let got: Vec<(Windowed<String>, u64, i64)> = driver
+            .read_output_raw("updates")
+            .into_iter()
+            .map(|r| {
+                let w = Windowed::<String>::decode_with_size(&r.key.unwrap(), size).unwrap();
+                (w, u64::decode(&r.value.unwrap()).unwrap(), r.timestamp_ms)
+            })
+            .collect();
+        prop_assert_eq!(got, updates);
+        prop_assert_eq!(driver.dropped_records(), dropped);
+        prop_assert_eq!(driver.stream_time_ms(), stream_time);
+        // Closed windows are evicted: the store holds the open ones only.
+        let open: Vec<(Windowed<String>, u64)> = counts
+            .into_iter()
+            .filter(|((_, start), _)| start + size + grace > stream_time)
+            .map(|((key, start), c)| (Windowed { key, start_ms: start, end_ms: start + size }, c))
+            .collect();
+        let mut stored = driver.store::<Windowed<String>, u64>("w").unwrap().all();
+        stored.sort_by(|a, b| (&a.0.key, a.0.start_ms).cmp(&(&b.0.key, b.0.start_ms)));
+        prop_assert_eq!(stored, open);
+    }
+
+    #[test]
+    fn session_counts_equal_a_reference_of_merged_gaps(
+        mut times in proptest::collection::vec(0_i64..500, 1..30),
+        gap in 1_i64..60,
+    ) {
+        // In timestamp order nothing is late, so the sessions are exactly the runs of
+        // records separated by at most the gap.
+        times.sort_unstable();
+        let inputs: Vec<Input> = times.iter().map(|t| (s("k"), 0, *t)).collect();
+        let sessions = SessionWindows::with_inactivity_gap(Duration::from_millis(gap.unsigned_abs()))
+            .grace(Duration::from_secs(1));
+        let driver = drive(&inputs, |s| {
+            s.group_by_key().windowed_by(sessions).count("sessions");
+        });
+        let mut want: Vec<(Windowed<String>, u64)> = Vec::new();
+        for t in &times {
+            match want.last_mut() {
+                Some((w, c)) if t - w.end_ms <= gap => {
+                    w.end_ms = *t;
+                    *c += 1;
+                }
+                _ => want.push((Windowed { key: s("k"), start_ms: *t, end_ms: *t }, 1)),
+            }
+        }
+        prop_assert_eq!(driver.store::<Windowed<String>, u64>("sessions").unwrap().all(), want);
+    }
+}
+
+#[test]
+fn a_changed_key_is_repartitioned_and_aggregated_by_the_new_key() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("orders") // order id → "user:amount"
+        .map(|_id, v| {
+            let (user, amount) = v.split_once(':').unwrap_or_default();
+            (user.to_string(), amount.parse::<u64>().unwrap_or(0))
+        })
+        .group_by_key()
+        .reduce("spent", |a, b| a + b)
+        .to_stream()
+        .to("totals");
+    let topology = builder.build().unwrap();
+    let internal: Vec<(String, &str)> = topology
+        .internal_topics()
+        .iter()
+        .map(|t| (t.name("shop"), t.cleanup_policy()))
+        .collect();
+    assert_eq!(
+        internal,
+        [
+            (s("__shop-spent-changelog"), "compact"),
+            (s("__shop-spent-repartition"), "delete")
+        ]
+    );
+    assert_eq!(topology.source_topics(), ["orders"]);
+    let mut driver = TopologyTestDriver::with_application_id(topology, "shop").unwrap();
+    for (id, v, t) in [("o1", "ann:5", 1), ("o2", "bob:7", 2), ("o3", "ann:4", 3)] {
+        driver.pipe("orders", &s(id), &s(v), t).unwrap();
+    }
+    // The records went through the repartition topic under their new key…
+    let moved = driver
+        .read_output::<String, u64>("__shop-spent-repartition")
+        .unwrap();
+    assert_eq!(
+        moved,
+        [(s("ann"), 5, 1), (s("bob"), 7, 2), (s("ann"), 4, 3)]
+    );
+    // …and were aggregated as read back from it.
+    let totals = driver.read_output::<String, u64>("totals").unwrap();
+    assert_eq!(
+        totals,
+        [(s("ann"), 5, 1), (s("bob"), 7, 2), (s("ann"), 9, 3)]
+    );
+    assert_eq!(
+        driver.store::<String, u64>("spent").unwrap().get(&s("ann")),
+        Some(9)
+    );
+}
+
+#[test]
+fn an_unchanged_key_is_not_repartitioned_and_group_by_always_is() {
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream::<String, u64>("in");
+    stream.filter(|_, v| *v > 0).group_by_key().count("by-key");
+    stream.group_by(|_, v| v % 2).count("by-parity");
+    let topology = builder.build().unwrap();
+    let names: Vec<&str> = topology
+        .internal_topics()
+        .iter()
+        .map(|t| {
+            if t.is_changelog() {
+                "changelog"
+            } else {
+                "repartition"
+            }
+        })
+        .collect();
+    assert_eq!(names, ["changelog", "changelog", "repartition"]);
+    let suffixes: Vec<String> = topology
+        .internal_topics()
+        .iter()
+        .map(|t| t.suffix().to_string())
+        .collect();
+    assert_eq!(
+        suffixes,
+        [
+            "by-key-changelog",
+            "by-parity-changelog",
+            "by-parity-repartition"
+        ]
+    );
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
+    for v in [1_u64, 2, 3, 0] {
+        driver.pipe("in", &s("k"), &v, 0).unwrap();
+    }
+    assert_eq!(
+        driver.store::<String, u64>("by-key").unwrap().all(),
+        [(s("k"), 3)]
+    );
+    assert_eq!(
+        driver.store::<u64, u64>("by-parity").unwrap().all(),
+        [(0, 2), (1, 2)]
+    );
+}
+
+#[test]
+fn every_store_write_is_a_changelog_record_that_restores_the_store() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_millis(10)))
+        .reduce("sums", |a, b| a + b);
+    let topology = builder.build().unwrap();
+    let mut driver = TopologyTestDriver::new(topology.clone()).unwrap();
+    for (k, v, t) in [("a", 1_u64, 1), ("b", 2, 3), ("a", 3, 5), ("a", 4, 12)] {
+        driver.pipe("in", &s(k), &v, t).unwrap();
+    }
+    let changelog = driver.read_output_raw("__test-app-sums-changelog");
+    let decoded: Vec<(String, i64, i64, u64, i64)> = changelog
+        .iter()
+        .map(|r| {
+            let key = r.key.as_deref().unwrap();
+            let (k, start, end) = split_window_key(key).unwrap();
+            let v = u64::decode(r.value.as_deref().unwrap()).unwrap();
+            (String::decode(k).unwrap(), start, end, v, r.timestamp_ms)
+        })
+        .collect();
+    assert_eq!(
+        decoded,
+        [
+            (s("a"), 0, 10, 1, 1),
+            (s("b"), 0, 10, 2, 3),
+            (s("a"), 0, 10, 4, 5),
+            (s("a"), 10, 20, 4, 12)
+        ]
+    );
+    // What the runtime will do: a fresh task's store, restored by applying the changelog.
+    let mut restored = topology.task("test-app").unwrap();
+    let store: &mut Store = restored.store_mut(0).unwrap();
+    for r in changelog {
+        store.apply(r.key.unwrap(), r.value);
+    }
+    // The changelog keeps windows the task had evicted (as Kafka's, which expire by time):
+    // after restoring, the runtime evicts by the task's stream time, 12 here.
+    assert_eq!(store.evict(|end| end <= 12), 2);
+    let want = driver.store::<Windowed<String>, u64>("sums").unwrap().all();
+    let (_, spec) = topology.store_spec("sums").unwrap();
+    let view = (spec.view)(restored.store(0).unwrap(), "sums").unwrap();
+    let got = view
+        .downcast::<StoreView<Windowed<String>, u64>>()
+        .unwrap()
+        .all();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn records_without_a_key_are_dropped_by_aggregations_and_tables() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .count("c");
+    let _t = builder.table::<String, u64>("t", "table");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe_raw("in", None, Some(&[0; 8]), 0).unwrap();
+    driver.pipe_raw("t", None, Some(&[0; 8]), 0).unwrap();
+    driver.pipe("in", &s(""), &1_u64, 0).unwrap(); // an empty key is a key
+    assert_eq!(driver.dropped_records(), 2);
+    assert_eq!(
+        driver.store::<String, u64>("c").unwrap().all(),
+        [(s(""), 1)]
+    );
+    assert!(driver.store::<String, u64>("table").unwrap().is_empty());
+}
+
+#[test]
+fn tumbling_windows_are_epoch_aligned_and_late_records_are_dropped_after_grace() {
+    let builder = StreamsBuilder::new();
+    let minute = Duration::from_secs(60);
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(minute * 5).grace(Duration::from_secs(30)))
+        .count("c");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    let pipe = |d: &mut TopologyTestDriver, t: i64| d.pipe("in", &s("u"), &0_u64, t).unwrap();
+    pipe(&mut driver, 299_999); // [0, 300 000)
+    pipe(&mut driver, 300_000); // [300 000, 600 000)
+    pipe(&mut driver, 329_999); // stream time 329 999: [0, 300 000) is still in grace
+    pipe(&mut driver, 1); // late but within grace: counted
+    pipe(&mut driver, 330_000); // stream time reaches end + grace: [0, 300 000) closes
+    pipe(&mut driver, 2); // dropped
+    pipe(&mut driver, 10); // out of order: stream time stays
+    assert_eq!(driver.stream_time_ms(), 330_000);
+    assert_eq!(driver.dropped_records(), 2);
+    let store = driver.store::<Windowed<String>, u64>("c").unwrap();
+    // The closed window is evicted; the open one has its three records.
+    assert_eq!(
+        store.all(),
+        [(
+            Windowed {
+                key: s("u"),
+                start_ms: 300_000,
+                end_ms: 600_000
+            },
+            3
+        )]
+    );
+    let w = Windowed {
+        key: s("u"),
+        start_ms: 300_000,
+        end_ms: 0, // not encoded: a window is found by key and start
+    };
+    assert_eq!(store.get(&w), Some(3));
+}
+
+#[test]
+fn a_record_bridging_two_sessions_merges_them_and_deletes_the_old_ones() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(
+            SessionWindows::with_inactivity_gap(Duration::from_millis(10))
+                .grace(Duration::from_millis(100)),
+        )
+        .reduce("sessions", |a, b| a + b)
+        .to_stream()
+        .to("out");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for (v, t) in [(1_u64, 0), (2, 20), (4, 10)] {
+        driver.pipe("in", &s("k"), &v, t).unwrap();
+    }
+    let session = |start_ms, end_ms| Windowed {
+        key: s("k"),
+        start_ms,
+        end_ms,
+    };
+    // The store and the changelog: the two sessions deleted, the merged one written.
+    assert_eq!(
+        driver
+            .store::<Windowed<String>, u64>("sessions")
+            .unwrap()
+            .all(),
+        [(session(0, 20), 7)]
+    );
+    let changelog: Vec<((i64, i64), Option<u64>)> = driver
+        .read_output_raw("__test-app-sessions-changelog")
+        .into_iter()
+        .map(|r| {
+            let key = r.key.unwrap();
+            let (_, start, end) = split_window_key(&key).unwrap();
+            ((start, end), r.value.map(|v| u64::decode(&v).unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        changelog,
+        [
+            ((0, 0), Some(1)),
+            ((20, 20), Some(2)),
+            ((0, 0), None),
+            ((20, 20), None),
+            ((0, 20), Some(7))
+        ]
+    );
+    // The stream of updates carries the updates, not the deletes.
+    let out: Vec<(i64, u64)> = driver
+        .read_output::<Windowed<String>, u64>("out")
+        .unwrap()
+        .into_iter()
+        .map(|(w, v, _)| (w.start_ms, v))
+        .collect();
+    assert_eq!(out, [(0, 1), (20, 2), (0, 7)]);
+    // A record inside a session updates it in place: no delete.
+    driver.pipe("in", &s("k"), &1_u64, 5).unwrap();
+    let changelog = driver.read_output_raw("__test-app-sessions-changelog");
+    assert_eq!(changelog.len(), 1);
+    assert!(changelog[0].value.is_some());
+}
+
+#[test]
+fn a_record_whose_session_is_closed_is_dropped() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(SessionWindows::with_inactivity_gap(Duration::from_millis(
+            10,
+        )))
+        .count("sessions");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for t in [0, 100, 50, 95] {
+        driver.pipe("in", &s("k"), &0_u64, t).unwrap();
+    }
+    // 50 makes a session [50, 50] already closed at stream time 100; 95 joins [100, 100].
+    assert_eq!(driver.dropped_records(), 1);
+    let all = driver
+        .store::<Windowed<String>, u64>("sessions")
+        .unwrap()
+        .all();
+    let got: Vec<(i64, i64, u64)> = all
+        .iter()
+        .map(|(w, c)| (w.start_ms, w.end_ms, *c))
+        .collect();
+    assert_eq!(got, [(95, 100, 2)]); // [0, 0] was evicted: past end + gap + grace
+}
+
+#[test]
+fn suppression_emits_each_window_once_after_it_closes() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_millis(10)).grace(Duration::from_millis(5)))
+        .count("c")
+        .suppress_until_window_closes()
+        .to_stream()
+        .to("final");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    let mut finals = Vec::new();
+    let mut step = |d: &mut TopologyTestDriver, k: &str, t: i64| {
+        d.pipe("in", &s(k), &0_u64, t).unwrap();
+        let out: Vec<(String, i64, u64, i64)> = d
+            .read_output::<Windowed<String>, u64>("final")
+            .unwrap()
+            .into_iter()
+            .map(|(w, c, ts)| (w.key, w.start_ms, c, ts))
+            .collect();
+        finals.push(out);
+    };
+    step(&mut driver, "a", 1);
+    step(&mut driver, "a", 4);
+    step(&mut driver, "b", 9);
+    step(&mut driver, "a", 14); // stream time 14 < 10 + 5: nothing final yet
+    step(&mut driver, "b", 15); // 15 = end + grace: [0, 10) closes for a and b
+    step(&mut driver, "a", 16);
+    step(&mut driver, "a", 30); // [10, 20) closes
+    assert_eq!(
+        finals,
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![(s("a"), 0, 2, 4), (s("b"), 0, 1, 9)],
+            vec![],
+            vec![(s("a"), 10, 2, 16), (s("b"), 10, 1, 15)],
+        ]
+    );
+}
+
+#[test]
+fn suppression_needs_a_windowed_table() {
+    let builder = StreamsBuilder::new();
+    let _t = builder
+        .table::<Windowed<String>, u64>("t", "t")
+        .suppress_until_window_closes();
+    let err = builder.build().unwrap_err();
+    assert!(matches!(err, Error::InvalidTopology { .. }), "{err}");
+}
+
+#[test]
+fn a_table_keeps_the_latest_value_and_tombstones_delete() {
+    let builder = StreamsBuilder::new();
+    let table = builder.table::<String, u64>("prices", "prices");
+    table.to_stream().to("all-updates");
+    table
+        .filter(|_, v| *v >= 10)
+        .map_values(|v| format!("€{v}"))
+        .to_stream()
+        .to("expensive");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("prices", &s("apple"), &12_u64, 1).unwrap();
+    driver.pipe("prices", &s("pear"), &3_u64, 2).unwrap();
+    driver.pipe("prices", &s("apple"), &5_u64, 3).unwrap();
+    driver.pipe_raw("prices", Some(b"pear"), None, 4).unwrap();
+    driver.pipe("prices", &s("fig"), &20_u64, 5).unwrap();
+    assert_eq!(
+        driver.store::<String, u64>("prices").unwrap().all(),
+        [(s("apple"), 5), (s("fig"), 20)]
+    );
+    assert_eq!(
+        driver.read_output::<String, u64>("all-updates").unwrap(),
+        [
+            (s("apple"), 12, 1),
+            (s("pear"), 3, 2),
+            (s("apple"), 5, 3),
+            (s("fig"), 20, 5)
+        ]
+    );
+    assert_eq!(
+        driver.read_output::<String, String>("expensive").unwrap(),
+        [(s("apple"), s("€12"), 1), (s("fig"), s("€20"), 5)]
+    );
+    let changelog = driver.read_output_raw("__test-app-prices-changelog");
+    assert_eq!(changelog.len(), 5);
+    assert_eq!(changelog[3].key.as_deref(), Some(&b"pear"[..]));
+    assert_eq!(changelog[3].value, None);
+}
+
+#[test]
+fn store_views_refuse_unknown_names_and_other_types() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .count("c");
+    let driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    let unknown = driver.store::<String, u64>("nope").unwrap_err();
+    assert!(unknown.to_string().contains("\"nope\""), "{unknown}");
+    let wrong = driver.store::<String, String>("c").unwrap_err();
+    assert!(matches!(wrong, Error::InvalidTopology { .. }), "{wrong}");
+}
+
+#[test]
+fn two_stores_of_one_name_and_bad_store_names_are_refused() {
+    let builder = StreamsBuilder::new();
+    let s1 = builder.stream::<String, u64>("in");
+    s1.group_by_key().count("c");
+    s1.group_by_key().count("c");
+    assert!(matches!(
+        builder.build(),
+        Err(Error::InvalidTopology { .. })
+    ));
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .count("a b");
+    assert!(matches!(
+        builder.build(),
+        Err(Error::InvalidTopicName { .. })
+    ));
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Tx {
+    kind: String,
+    amount: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Alert {
+    user: String,
+    withdrawals: u64,
+}
+
+#[test]
+fn the_fraud_rule_of_the_api_alerts_on_the_fourth_withdrawal_in_five_minutes() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, Json<Tx>>("transactions")
+        .filter(|_user, tx| tx.kind == "withdrawal")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_secs(300)).grace(Duration::from_secs(30)))
+        .count("withdrawals-5min")
+        .to_stream()
+        .filter(|_w, n| *n > 3)
+        .map(|w, n| {
+            (
+                w.key.clone(),
+                Json(Alert {
+                    user: w.key.clone(),
+                    withdrawals: *n,
+                }),
+            )
+        })
+        .to("fraud_alerts");
+    let mut driver =
+        TopologyTestDriver::with_application_id(builder.build().unwrap(), "fraud-app").unwrap();
+    let tx = |kind: &str| {
+        Json(Tx {
+            kind: kind.into(),
+            amount: 100.0,
+        })
+    };
+    let sec = 1_000;
+    // ann: four withdrawals in [0, 300 s), a deposit between; bob: three.
+    for (user, kind, t) in [
+        ("ann", "withdrawal", 10 * sec),
+        ("bob", "withdrawal", 20 * sec),
+        ("ann", "withdrawal", 60 * sec),
+        ("ann", "deposit", 70 * sec),
+        ("bob", "withdrawal", 80 * sec),
+        ("ann", "withdrawal", 120 * sec),
+        ("bob", "withdrawal", 290 * sec),
+        ("ann", "withdrawal", 299 * sec),
+        ("ann", "withdrawal", 301 * sec), // the next window: a count of 1
+        ("ann", "withdrawal", 250 * sec), // late, within grace: a fifth in [0, 300 s)
+        ("bob", "withdrawal", 200 * sec), // late, within grace: bob's fourth
+        ("bob", "withdrawal", 330 * sec), // closes [0, 300 s)
+        ("bob", "withdrawal", 100 * sec), // too late: dropped
+    ] {
+        driver.pipe("transactions", &s(user), &tx(kind), t).unwrap();
+    }
+    let alerts: Vec<(String, u64, i64)> = driver
+        .read_output::<String, Json<Alert>>("fraud_alerts")
+        .unwrap()
+        .into_iter()
+        .map(|(user, alert, t)| (user, alert.withdrawals, t))
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            (s("ann"), 4, 299 * sec),
+            (s("ann"), 5, 250 * sec),
+            (s("bob"), 4, 200 * sec)
+        ]
+    );
+    assert_eq!(driver.dropped_records(), 1);
+    let counts = driver
+        .store::<Windowed<String>, u64>("withdrawals-5min")
+        .unwrap();
+    let ann_next = Windowed {
+        key: s("ann"),
+        start_ms: 300 * sec,
+        end_ms: 600 * sec,
+    };
+    assert_eq!(counts.get(&ann_next), Some(1));
+    let changelogs: Vec<String> = driver
+        .topology()
+        .internal_topics()
+        .iter()
+        .map(|t| t.name(driver.application_id()))
+        .collect();
+    assert_eq!(changelogs, ["__fraud-app-withdrawals-5min-changelog"]);
+}
