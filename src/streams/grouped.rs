@@ -336,6 +336,15 @@ pub struct TimeWindowedKStream<K, V> {
     windows: TimeWindows,
 }
 
+impl<K, V> Clone for TimeWindowedKStream<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            grouped: self.grouped.clone(),
+            windows: self.windows,
+        }
+    }
+}
+
 impl<K, V> fmt::Debug for TimeWindowedKStream<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeWindowedKStream")
@@ -458,6 +467,15 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
 pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SessionWindows,
+}
+
+impl<K, V> Clone for SessionWindowedKStream<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            grouped: self.grouped.clone(),
+            windows: self.windows,
+        }
+    }
 }
 
 impl<K, V> fmt::Debug for SessionWindowedKStream<K, V> {
