@@ -130,21 +130,23 @@ proptest! {
     }
 
     #[test]
-    fn session_counts_equal_a_reference_of_merged_gaps(
-        mut times in proptest::collection::vec(0_i64..500, 1..30),
+    fn session_counts_in_any_arrival_order_equal_the_runs_of_sorted_times(
+        times in proptest::collection::vec(0_i64..500, 1..30),
         gap in 1_i64..60,
     ) {
-        // In timestamp order nothing is late, so the sessions are exactly the runs of
-        // records separated by at most the gap.
-        times.sort_unstable();
+        // With a grace longer than the input nothing is late or evicted, and a record joins
+        // every session within the gap whatever the order: the sessions are the runs of the
+        // sorted timestamps separated by at most the gap.
         let inputs: Vec<Input> = times.iter().map(|t| (s("k"), 0, *t)).collect();
         let sessions = SessionWindows::with_inactivity_gap(Duration::from_millis(gap.unsigned_abs()))
             .grace(Duration::from_secs(1));
-        let driver = drive(&inputs, |s| {
+        let mut driver = drive(&inputs, |s| {
             s.group_by_key().windowed_by(sessions).count("sessions");
         });
+        let mut sorted = times.clone();
+        sorted.sort_unstable();
         let mut want: Vec<(Windowed<String>, u64)> = Vec::new();
-        for t in &times {
+        for t in &sorted {
             match want.last_mut() {
                 Some((w, c)) if t - w.end_ms <= gap => {
                     w.end_ms = *t;
@@ -153,7 +155,88 @@ proptest! {
                 _ => want.push((Windowed { key: s("k"), start_ms: *t, end_ms: *t }, 1)),
             }
         }
-        prop_assert_eq!(driver.store::<Windowed<String>, u64>("sessions").unwrap().all(), want);
+        prop_assert_eq!(driver.store::<Windowed<String>, u64>("sessions").unwrap().all(), want.clone());
+        // The changelog's writes and tombstones, applied in order, leave the same sessions.
+        let mut replayed: BTreeMap<(i64, i64), u64> = BTreeMap::new();
+        for r in driver.read_output_raw("__test-app-sessions-changelog") {
+            let key = r.key.unwrap();
+            let (_, start, end) = split_window_key(&key).unwrap();
+            match r.value {
+                Some(v) => replayed.insert((start, end), u64::decode(&v).unwrap()),
+                None => replayed.remove(&(start, end)),
+            };
+        }
+        let want: BTreeMap<(i64, i64), u64> =
+            want.into_iter().map(|(w, c)| ((w.start_ms, w.end_ms), c)).collect();
+        prop_assert_eq!(replayed, want);
+    }
+
+    #[test]
+    fn suppression_emits_the_final_count_of_every_closed_window_once(
+        inputs in inputs(),
+        size in 1_i64..300,
+        grace in 0_i64..100,
+    ) {
+        let windows = TimeWindows::of(Duration::from_millis(size.unsigned_abs()))
+            .grace(Duration::from_millis(grace.unsigned_abs()));
+        let mut driver = drive(&inputs, |s| {
+            s.group_by_key()
+                .windowed_by(windows)
+                .count("c")
+                .suppress_until_window_closes()
+                .to_stream()
+                .to("final");
+        });
+        // A record far ahead closes every window before it.
+        let flush = 1_000_000;
+        driver.pipe("in", &s("flush"), &0_u64, flush).unwrap();
+        let mut stream_time = -1;
+        let mut want: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        for (k, _, t) in &inputs {
+            stream_time = stream_time.max(*t);
+            let start = t - t % size;
+            if start + size + grace > stream_time {
+                *want.entry((k.clone(), start)).or_insert(0) += 1;
+            }
+        }
+        let got: Vec<((String, i64), u64)> = driver
+            .read_output::<Windowed<String>, u64>("final")
+            .unwrap()
+            .into_iter()
+            .map(|(w, c, _)| ((w.key, w.start_ms), c))
+            .collect();
+        let mut sorted = got.clone();
+        sorted.sort();
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        prop_assert_eq!(sorted.len(), got.len(), "a window was emitted twice: {:?}", got);
+        prop_assert_eq!(sorted, want.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_table_equals_a_map_of_the_latest_values(
+        updates in proptest::collection::vec(("[a-d]", proptest::option::of(0_u64..100)), 0..40),
+    ) {
+        let builder = StreamsBuilder::new();
+        builder.table::<String, u64>("t", "t").to_stream().to("updates");
+        let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+        let mut want = BTreeMap::new();
+        let mut forwarded = Vec::new();
+        for (i, (k, v)) in updates.iter().enumerate() {
+            let t = i64::try_from(i).unwrap();
+            match v {
+                Some(v) => {
+                    driver.pipe("t", k, v, t).unwrap();
+                    want.insert(k.clone(), *v);
+                    forwarded.push((k.clone(), *v, t));
+                }
+                None => {
+                    driver.pipe_raw("t", Some(k.as_bytes()), None, t).unwrap();
+                    want.remove(k);
+                }
+            }
+        }
+        prop_assert_eq!(driver.store::<String, u64>("t").unwrap().all(), want.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(driver.read_output::<String, u64>("updates").unwrap(), forwarded);
     }
 }
 
