@@ -72,7 +72,10 @@ impl<K: Codec, V: Codec> KStream<K, V> {
 /// Each aggregation keeps its results in a named state store, in memory per task, whose
 /// writes go to the compacted changelog `__<application_id>-<store>-changelog`; the
 /// store can be read with [`TopologyTestDriver::store`](super::TopologyTestDriver::store).
-/// The resulting [`KTable`] carries each update of the aggregate.
+/// The resulting [`KTable`] carries each update of the aggregate, with the largest
+/// timestamp of the records aggregated into it so far (as Kafka's timestamped stores): an
+/// out-of-order record's update is not dated before its key's (or window's) latest.
+/// Session updates carry the record's own timestamp, as Kafka's session aggregation.
 #[must_use = "a grouped stream does nothing until it is aggregated"]
 pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
@@ -229,11 +232,11 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
                     let Some(key_bytes) = grouping_key(ctx, &key, &store)? else {
                         return Ok(());
                     };
-                    let old = stored::<A>(ctx, id, &store, &key_bytes)?;
+                    let (at, old) = stored::<A>(ctx, id, &store, &key_bytes)?;
                     let new = step(&key, &value, old);
                     let bytes = value_bytes(ctx, &new, &store)?;
-                    ctx.write(id, key_bytes, Some(bytes));
-                    next.process(ctx, key, Some(new))
+                    ctx.write(id, key_bytes, Some(bytes), at);
+                    ctx.at_time(at, |ctx| next.process(ctx, key, Some(new)))
                 }))
             },
         );
@@ -312,13 +315,15 @@ fn value_bytes<A: Codec>(ctx: &Context, value: &A, store: &str) -> Result<Vec<u8
     Ok(bytes.unwrap_or_default())
 }
 
-/// The aggregate stored under `key` in store `id`, decoded.
-fn stored<A: Codec>(ctx: &Context, id: usize, store: &str, key: &[u8]) -> Result<Option<A>> {
+/// The aggregate stored under `key` in store `id`, decoded, and the timestamp its update
+/// by the current record gets: the larger of the record's and the aggregate's (as Kafka's
+/// timestamped stores give an aggregate the time of its latest record).
+fn stored<A: Codec>(ctx: &Context, id: usize, store: &str, key: &[u8]) -> Result<(i64, Option<A>)> {
     match ctx.store(id, store)?.get(key) {
-        Some(bytes) => A::decode(bytes)
-            .map(Some)
+        Some((at, bytes)) => A::decode(bytes)
+            .map(|agg| (at.max(ctx.timestamp_ms), Some(agg)))
             .map_err(|e| ctx.locate(&format!("stored aggregate of {store:?} for"), e)),
-        None => Ok(None),
+        None => Ok((ctx.timestamp_ms, None)),
     }
 }
 
@@ -429,16 +434,16 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
                             continue;
                         }
                         let at = window_key(&key_bytes, window.start_ms, window.end_ms);
-                        let old = stored::<A>(ctx, id, &store, &at)?;
+                        let (time, old) = stored::<A>(ctx, id, &store, &at)?;
                         let new = step(&key, &value, old);
                         let bytes = value_bytes(ctx, &new, &store)?;
-                        ctx.write(id, at, Some(bytes));
+                        ctx.write(id, at, Some(bytes), time);
                         let windowed = Windowed {
                             key: key.clone(),
                             start_ms: window.start_ms,
                             end_ms: window.end_ms,
                         };
-                        next.process(ctx, windowed, Some(new))?;
+                        ctx.at_time(time, |ctx| next.process(ctx, windowed, Some(new)))?;
                     }
                     if let Some(s) = ctx.stores.get_mut(id) {
                         s.evict(|end| windows.is_closed(end, stream_time));
@@ -653,7 +658,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                         if (*start_ms, *end_ms) == (merged.start_ms, merged.end_ms) {
                             continue;
                         }
-                        ctx.write(id, at.clone(), None);
+                        ctx.write(id, at.clone(), None, timestamp);
                         let gone = Windowed {
                             key: key.clone(),
                             start_ms: *start_ms,
@@ -667,6 +672,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                         id,
                         window_key(&key_bytes, merged.start_ms, merged.end_ms),
                         Some(bytes),
+                        timestamp,
                     );
                     let windowed = Windowed {
                         key,

@@ -89,22 +89,42 @@ impl Context {
         full
     }
 
-    /// Writes `value` (`None`: deletes) under `key` in store `store`, and emits the write to
-    /// the store's changelog with the current record's timestamp.
-    pub(crate) fn write(&mut self, store: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
+    /// Writes `value` (`None`: deletes) under `key` in store `store` at `timestamp_ms`, and
+    /// emits the write to the store's changelog with that timestamp.
+    pub(crate) fn write(
+        &mut self,
+        store: usize,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        timestamp_ms: i64,
+    ) {
         let Some(changelog) = self.stores.get(store).map(|s| Arc::clone(s.changelog())) else {
             return;
         };
         let topic = self.internal_topic(&changelog);
         if let Some(s) = self.stores.get_mut(store) {
-            s.apply(key.clone(), value.clone());
+            s.apply(key.clone(), value.clone(), timestamp_ms);
         }
         self.output.push(SinkRecord {
             topic,
             key: Some(key),
             value,
-            timestamp_ms: self.timestamp_ms,
+            timestamp_ms,
         });
+    }
+
+    /// Runs `forward` with the record's timestamp set to `timestamp_ms`, for what a
+    /// processor emits at another time than the record's (an aggregate keeps the largest
+    /// timestamp of its records), and restores it after.
+    pub(crate) fn at_time<R>(
+        &mut self,
+        timestamp_ms: i64,
+        forward: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let record = std::mem::replace(&mut self.timestamp_ms, timestamp_ms);
+        let out = forward(self);
+        self.timestamp_ms = record;
+        out
     }
 
     /// Store `store`, which the topology gave this processor.

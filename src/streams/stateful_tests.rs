@@ -50,16 +50,21 @@ proptest! {
         let mut driver = driver;
         let (mut count, mut max, mut csv) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let (mut count_updates, mut max_updates, mut csv_updates) = (Vec::new(), Vec::new(), Vec::new());
+        // An update carries the largest timestamp of its key's records so far.
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
         for (k, v, t) in &inputs {
+            let at = latest.entry(k.clone()).or_insert(*t);
+            *at = (*at).max(*t);
+            let t = *at;
             let c = count.entry(k.clone()).or_insert(0_u64);
             *c += 1;
-            count_updates.push((k.clone(), *c, *t));
+            count_updates.push((k.clone(), *c, t));
             let m = max.entry(k.clone()).or_insert(*v);
             *m = (*m).max(*v);
-            max_updates.push((k.clone(), *m, *t));
+            max_updates.push((k.clone(), *m, t));
             let x = csv.entry(k.clone()).or_insert_with(String::new);
             write!(x, "{v},").unwrap();
-            csv_updates.push((k.clone(), x.clone(), *t));
+            csv_updates.push((k.clone(), x.clone(), t));
         }
         prop_assert_eq!(driver.read_output::<String, u64>("count-updates").unwrap(), count_updates);
         prop_assert_eq!(driver.read_output::<String, u64>("max-updates").unwrap(), max_updates);
@@ -87,7 +92,7 @@ proptest! {
         // The reference: every window containing t, by the definition; stream time the
         // running maximum; a window is closed once stream time reaches end + grace.
         let mut stream_time = -1_i64;
-        let mut counts: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        let mut counts: BTreeMap<(String, i64), (u64, i64)> = BTreeMap::new();
         let mut updates = Vec::new();
         let mut dropped = 0;
         for (k, _, t) in &inputs {
@@ -99,9 +104,11 @@ proptest! {
                     if end + grace <= stream_time {
                         dropped += 1;
                     } else {
-                        let c = counts.entry((k.clone(), start)).or_insert(0);
+                        // A window's update carries the largest timestamp of its records.
+                        let (c, at) = counts.entry((k.clone(), start)).or_insert((0, *t));
                         *c += 1;
-                        updates.push((Windowed { key: k.clone(), start_ms: start, end_ms: end }, *c, *t));
+                        *at = (*at).max(*t);
+                        updates.push((Windowed { key: k.clone(), start_ms: start, end_ms: end }, *c, *at));
                     }
                 }
                 start += advance;
@@ -122,7 +129,7 @@ proptest! {
         let open: Vec<(Windowed<String>, u64)> = counts
             .into_iter()
             .filter(|((_, start), _)| start + size + grace > stream_time)
-            .map(|((key, start), c)| (Windowed { key, start_ms: start, end_ms: start + size }, c))
+            .map(|((key, start), (c, _))| (Windowed { key, start_ms: start, end_ms: start + size }, c))
             .collect();
         let mut stored = driver.store::<Windowed<String>, u64>("w").unwrap().all();
         stored.sort_by(|a, b| (&a.0.key, a.0.start_ms).cmp(&(&b.0.key, b.0.start_ms)));
@@ -373,7 +380,7 @@ fn every_store_write_is_a_changelog_record_that_restores_the_store() {
     let mut restored = topology.task("test-app").unwrap();
     let store: &mut Store = restored.store_mut(0).unwrap();
     for r in changelog {
-        store.apply(r.key.unwrap(), r.value);
+        store.apply(r.key.unwrap(), r.value, r.timestamp_ms);
     }
     // The changelog keeps windows the task had evicted (as Kafka's, which expire by time):
     // after restoring, the runtime evicts by the task's stream time, 12 here.
@@ -739,8 +746,9 @@ fn the_fraud_rule_of_the_api_alerts_on_the_fourth_withdrawal_in_five_minutes() {
         alerts,
         [
             (s("ann"), 4, 299 * sec),
-            (s("ann"), 5, 250 * sec),
-            (s("bob"), 4, 200 * sec)
+            // A late record's update carries its window's latest timestamp, as Kafka's.
+            (s("ann"), 5, 299 * sec),
+            (s("bob"), 4, 290 * sec)
         ]
     );
     assert_eq!(driver.dropped_records(), 1);

@@ -34,7 +34,9 @@ use super::processor::encoded;
 pub(crate) struct Store {
     /// The changelog's name relative to the application: `<store>-changelog`.
     changelog: Arc<str>,
-    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Key bytes → (timestamp of the latest write, value bytes). The timestamp is that of
+    /// the changelog record, as Kafka's timestamped stores keep one beside each value.
+    entries: BTreeMap<Vec<u8>, (i64, Vec<u8>)>,
     /// For windowed stores: each entry's window end and key, so that windows past their
     /// retention are found without a scan.
     expiry: Option<BTreeSet<(i64, Vec<u8>)>>,
@@ -53,14 +55,15 @@ impl Store {
         &self.changelog
     }
 
-    /// The value under `key`'s bytes.
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.entries.get(key).map(Vec::as_slice)
+    /// The value under `key`'s bytes, with the timestamp it was written at.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<(i64, &[u8])> {
+        self.entries.get(key).map(|(t, v)| (*t, v.as_slice()))
     }
 
-    /// Writes `value` under `key`, or deletes `key` for `None`, without emitting anything:
-    /// how a runtime restores the store from its changelog's records, in order.
-    pub(crate) fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+    /// Writes `value` under `key` at `timestamp_ms`, or deletes `key` for `None`, without
+    /// emitting anything: how a runtime restores the store from its changelog, applying
+    /// each record's key, value and timestamp in order.
+    pub(crate) fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, timestamp_ms: i64) {
         if let Some(expiry) = &mut self.expiry {
             // A record whose key is not a window key (not written by strom) is kept out of
             // the index rather than refused: it can never be looked up as a window anyway.
@@ -74,7 +77,7 @@ impl Store {
         }
         match value {
             Some(value) => {
-                self.entries.insert(key, value);
+                self.entries.insert(key, (timestamp_ms, value));
             }
             None => {
                 self.entries.remove(&key);
@@ -91,7 +94,7 @@ impl Store {
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter_map(|(k, v)| {
                 let (_, start, end) = split_window_key(k)?;
-                Some((k.clone(), start, end, v.clone()))
+                Some((k.clone(), start, end, v.1.clone()))
             })
             .collect()
     }
@@ -119,7 +122,7 @@ impl Store {
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries
             .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .map(|(k, (_, v))| (k.as_slice(), v.as_slice()))
     }
 
     #[cfg(test)]
@@ -381,9 +384,9 @@ mod tests {
     #[test]
     fn windows_of_a_key_exclude_longer_keys_sharing_its_bytes() {
         let mut store = Store::new("s", true);
-        store.apply(window_key(b"a", 0, 5), Some(vec![1]));
-        store.apply(window_key(b"ab", 0, 5), Some(vec![2]));
-        store.apply(window_key(b"a", 10, 15), Some(vec![3]));
+        store.apply(window_key(b"a", 0, 5), Some(vec![1]), 0);
+        store.apply(window_key(b"ab", 0, 5), Some(vec![2]), 0);
+        store.apply(window_key(b"a", 10, 15), Some(vec![3]), 0);
         let got: Vec<_> = store
             .windows_of(b"a")
             .into_iter()

@@ -145,7 +145,13 @@ impl<K: Codec, V: Codec> Source for TableSource<K, V> {
             .map(|bytes| V::decode(bytes).map_err(|e| ctx.locate("value of", e)))
             .transpose()?;
         // The bytes as they came: the changelog then holds exactly the topic's records.
-        ctx.write(self.store, key_bytes.to_vec(), value.map(<[u8]>::to_vec));
+        let at = ctx.timestamp_ms;
+        ctx.write(
+            self.store,
+            key_bytes.to_vec(),
+            value.map(<[u8]>::to_vec),
+            at,
+        );
         self.next.process(ctx, typed_key, typed_value)
     }
 }
