@@ -33,6 +33,42 @@
 //! # Ok::<(), strom::Error>(())
 //! ```
 //!
+//! Aggregations keep state per key, here the fraud rule of more than three withdrawals per
+//! user in five-minute windows (records up to 30 s late still count):
+//!
+//! ```
+//! use std::time::Duration;
+//! use serde::{Deserialize, Serialize};
+//! use strom::streams::{Json, StreamsBuilder, TimeWindows, TopologyTestDriver, Windowed};
+//!
+//! #[derive(Clone, Serialize, Deserialize)] struct Tx { kind: String, amount: f64 }
+//! #[derive(Clone, Serialize, Deserialize)] struct Alert { user: String, withdrawals: u64 }
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream::<String, Json<Tx>>("transactions")
+//!     .filter(|_user, tx| tx.kind == "withdrawal")
+//!     .group_by_key()
+//!     .windowed_by(TimeWindows::of(Duration::from_secs(300)).grace(Duration::from_secs(30)))
+//!     .count("withdrawals-5min") // KTable<Windowed<String>, u64>
+//!     .to_stream()
+//!     .filter(|_w, n| *n > 3)
+//!     .map(|w, n| (w.key.clone(), Json(Alert { user: w.key.clone(), withdrawals: *n })))
+//!     .to("fraud_alerts");
+//! let mut driver = TopologyTestDriver::new(builder.build()?)?;
+//! let withdrawal = Json(Tx { kind: "withdrawal".into(), amount: 500.0 });
+//! for seconds in [10, 50, 90, 130] {
+//!     driver.pipe("transactions", &"ann".to_string(), &withdrawal, seconds * 1_000)?;
+//! }
+//! let alerts = driver.read_output::<String, Json<Alert>>("fraud_alerts")?;
+//! assert_eq!(alerts.len(), 1);
+//! assert_eq!((alerts[0].1.user.as_str(), alerts[0].1.withdrawals), ("ann", 4));
+//! let counts = driver.store::<Windowed<String>, u64>("withdrawals-5min")?;
+//! let window = Windowed { key: "ann".to_string(), start_ms: 0, end_ms: 300_000 };
+//! assert_eq!(counts.get(&window), Some(4));
+//! # Ok::<(), strom::Error>(())
+//! ```
+//!
 //! # How a record flows
 //!
 //! A topology is instantiated once per task (one per input partition). In a task each
