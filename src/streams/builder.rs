@@ -284,7 +284,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
                 let (key, value) = mapper(&key, &value);
-                next.process(ctx, key, value)
+                ctx.valued(|ctx| next.process(ctx, key, value))
             }))
         })
     }
@@ -299,7 +299,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
                 let value = mapper(&value);
-                next.process(ctx, key, value)
+                ctx.valued(|ctx| next.process(ctx, key, value))
             }))
         })
     }
@@ -314,10 +314,12 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         self.then("FLATMAP", Role::Operator, true, move |mut next| {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                for (key, value) in mapper(&key, &value) {
-                    next.process(ctx, key, value)?;
-                }
-                Ok(())
+                ctx.valued(|ctx| {
+                    for (key, value) in mapper(&key, &value) {
+                        next.process(ctx, key, value)?;
+                    }
+                    Ok(())
+                })
             }))
         })
     }
@@ -332,10 +334,12 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         self.then("FLATMAPVALUES", Role::Operator, false, move |mut next| {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                for value in mapper(&value) {
-                    next.process(ctx, key.clone(), value)?;
-                }
-                Ok(())
+                ctx.valued(|ctx| {
+                    for value in mapper(&value) {
+                        next.process(ctx, key.clone(), value)?;
+                    }
+                    Ok(())
+                })
             }))
         })
     }

@@ -5,7 +5,7 @@
 //! Every aggregation is one processor around a step `(key, value, previous aggregate) ->
 //! aggregate`; the previous aggregate is read from the task's store (encoded) and the new
 //! one written back, which also emits it to the store's changelog. A record without a key
-//! is dropped and counted, as Kafka does.
+//! or value is dropped and counted, as Kafka does.
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,6 +72,10 @@ impl<K: Codec, V: Codec> KStream<K, V> {
 /// Each aggregation keeps its results in a named state store, in memory per task, whose
 /// writes go to the compacted changelog `__<application_id>-<store>-changelog`; the
 /// store can be read with [`TopologyTestDriver::store`](super::TopologyTestDriver::store).
+/// Records without a key or without a value (no bytes: Kafka's `null`, which is how `()`
+/// is written) are skipped and counted, as Kafka's aggregations skip them; a value made
+/// by an operator (`map_values`…) is never `null`.
+///
 /// The resulting [`KTable`] carries each update of the aggregate, with the largest
 /// timestamp of the records aggregated into it so far (as Kafka's timestamped stores): an
 /// out-of-order record's update is not dated before its key's (or window's) latest.
@@ -298,9 +302,9 @@ impl Windowing for SessionWindows {
 }
 
 /// The key's bytes for a store, or `None` (the record dropped and counted) for a record
-/// without a key.
+/// without a key or without a value (Kafka's aggregations skip both).
 fn grouping_key<K: Codec>(ctx: &mut Context, key: &K, store: &str) -> Result<Option<Vec<u8>>> {
-    if ctx.key_absent || key.is_absent() {
+    if ctx.key_absent || ctx.value_absent || key.is_absent() {
         ctx.dropped += 1;
         return Ok(None);
     }

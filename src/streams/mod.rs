@@ -114,7 +114,9 @@
 //! A table's chain carries `(key, Option<value>)`: `None` is a delete (Kafka's `null`),
 //! which [`KTable::filter`] also makes of the updates it refuses; [`KTable::to_stream`]
 //! forwards the updates only. Records without a key are dropped by aggregations and
-//! tables and counted, as are records for closed windows
+//! tables and counted, as are records without a value reaching an aggregation (the
+//! context tracks whether the value is still the source's missing one: `map_values` and
+//! the like make a new one) and records for closed windows
 //! ([`TopologyTestDriver::dropped_records`]).
 //!
 //! # Where the rest plugs in

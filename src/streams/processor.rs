@@ -46,6 +46,9 @@ pub(crate) struct Context {
     /// it. Only meaningful below a source or a repartition source, which is where groupings
     /// read it: a key changed on the way is repartitioned first.
     pub(crate) key_absent: bool,
+    /// Whether the record came with no value bytes (Kafka's `null` value), until an
+    /// operator made a new value: aggregations skip such records, as Kafka's do.
+    pub(crate) value_absent: bool,
     /// Records dropped since the task started: for a window already closed, or a missing
     /// key where one is needed (Kafka's `dropped-records` task metric).
     pub(crate) dropped: u64,
@@ -69,6 +72,7 @@ impl Context {
             timestamp_ms: 0,
             stream_time_ms: -1,
             key_absent: false,
+            value_absent: false,
             dropped: 0,
             stores,
             buffers,
@@ -111,6 +115,15 @@ impl Context {
             value,
             timestamp_ms,
         });
+    }
+
+    /// Runs `forward` for values an operator made (`map_values`…): they are not Kafka's
+    /// `null` whatever the input's was. The flag comes back after, for the other branches.
+    pub(crate) fn valued<R>(&mut self, forward: impl FnOnce(&mut Self) -> R) -> R {
+        let record = std::mem::replace(&mut self.value_absent, false);
+        let out = forward(self);
+        self.value_absent = record;
+        out
     }
 
     /// Runs `forward` with the record's timestamp set to `timestamp_ms`, for what a

@@ -417,6 +417,23 @@ fn records_without_a_key_are_dropped_by_aggregations_and_tables() {
 }
 
 #[test]
+fn a_missing_value_is_skipped_by_aggregations_unless_an_operator_made_one() {
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream::<String, ()>("in");
+    stream.group_by_key().count("raw");
+    stream.map_values(|()| 1_u64).group_by_key().count("mapped");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("in", &s("k"), &(), 0).unwrap();
+    driver.pipe("in", &s("k"), &(), 0).unwrap();
+    assert!(driver.store::<String, u64>("raw").unwrap().is_empty());
+    assert_eq!(driver.dropped_records(), 2);
+    assert_eq!(
+        driver.store::<String, u64>("mapped").unwrap().all(),
+        [(s("k"), 2)]
+    );
+}
+
+#[test]
 fn tumbling_windows_are_epoch_aligned_and_late_records_are_dropped_after_grace() {
     let builder = StreamsBuilder::new();
     let minute = Duration::from_secs(60);

@@ -219,8 +219,9 @@ impl TopologyTestDriver {
     }
 
     /// How many records the topology dropped: records for windows already closed (one
-    /// per window a record falls in, as Kafka counts), and records without a key reaching
-    /// an aggregation or a table. Kafka's `dropped-records-total` task metric.
+    /// per window a record falls in, as Kafka counts), records without a key reaching an
+    /// aggregation or a table, and records without a value reaching an aggregation.
+    /// Kafka's `dropped-records-total` task metric.
     pub fn dropped_records(&self) -> u64 {
         self.task.dropped_records()
     }

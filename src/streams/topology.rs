@@ -469,6 +469,7 @@ impl Task {
         self.ctx.timestamp_ms = timestamp_ms;
         self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(timestamp_ms);
         self.ctx.key_absent = key.is_none();
+        self.ctx.value_absent = value.is_none();
         let Some(sources) = self.sources.get_mut(topic) else {
             return Ok(());
         };
