@@ -135,7 +135,15 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
                     // Partitioned by the encoded key when the runtime sends it, as
                     // `Producer::send` does: equal keys meet in one partition, so one task.
                     let topic = ctx.internal_topic(&sink_name);
-                    Encode { topic }.emit(ctx, &key, &value)
+                    Encode { topic }.emit(ctx, &key, &value)?;
+                    // A missing value stays missing on the way through, so that the
+                    // aggregation after the topic skips it as it would have before.
+                    if ctx.value_absent {
+                        if let Some(record) = ctx.output.last_mut() {
+                            record.value = None;
+                        }
+                    }
+                    Ok(())
                 }))
             },
         );

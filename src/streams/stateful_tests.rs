@@ -434,6 +434,26 @@ fn a_missing_value_is_skipped_by_aggregations_unless_an_operator_made_one() {
 }
 
 #[test]
+fn a_missing_value_stays_missing_through_a_repartition_topic() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by(|_, v| v.len() as u64)
+        .count("by-length");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe_raw("in", Some(b"k"), None, 0).unwrap();
+    driver.pipe_raw("in", Some(b"k"), Some(b""), 0).unwrap();
+    let moved = driver.read_output_raw("__test-app-by-length-repartition");
+    let values: Vec<Option<Vec<u8>>> = moved.into_iter().map(|r| r.value).collect();
+    assert_eq!(values, [None, Some(Vec::new())]);
+    assert_eq!(driver.dropped_records(), 1);
+    assert_eq!(
+        driver.store::<u64, u64>("by-length").unwrap().all(),
+        [(0, 1)]
+    );
+}
+
+#[test]
 fn tumbling_windows_are_epoch_aligned_and_late_records_are_dropped_after_grace() {
     let builder = StreamsBuilder::new();
     let minute = Duration::from_secs(60);
