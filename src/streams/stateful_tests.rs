@@ -806,3 +806,63 @@ fn the_fraud_rule_of_the_api_alerts_on_the_fourth_withdrawal_in_five_minutes() {
         .collect();
     assert_eq!(changelogs, ["__fraud-app-withdrawals-5min-changelog"]);
 }
+
+#[test]
+fn suppressed_sessions_emit_only_the_merged_final_session() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(
+            SessionWindows::with_inactivity_gap(Duration::from_millis(10))
+                .grace(Duration::from_millis(20)),
+        )
+        .count("sessions")
+        .suppress_until_window_closes()
+        .to_stream()
+        .to("final");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for t in [0, 20, 10, 50] {
+        driver.pipe("in", &s("k"), &0_u64, t).unwrap();
+    }
+    // Stream time 50 = end 20 + grace 20 + 10: [0, 20] is past its close; [50, 50] is open.
+    let finals: Vec<(i64, i64, u64)> = driver
+        .read_output_raw("final")
+        .into_iter()
+        .map(|r| {
+            let key = r.key.unwrap();
+            let w = Windowed::<String>::decode(&key).unwrap();
+            (
+                w.start_ms,
+                r.timestamp_ms,
+                u64::decode(&r.value.unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(finals, [(0, 10, 3)]);
+    driver.pipe("in", &s("k"), &0_u64, 100).unwrap();
+    let finals = driver
+        .read_output::<Windowed<String>, u64>("final")
+        .unwrap();
+    assert_eq!(finals.len(), 1);
+    assert_eq!((finals[0].0.start_ms, finals[0].1), (50, 1));
+}
+
+#[test]
+fn the_topology_describes_repartition_topics_relative_to_the_application() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by(|_, v| *v)
+        .count("c");
+    let description = builder.build().unwrap().to_string();
+    assert!(
+        description.contains("(topic: __<application_id>-c-repartition)"),
+        "{description}"
+    );
+    assert_eq!(
+        description.matches("Source:").count(),
+        2,
+        "two sub-topologies: {description}"
+    );
+}
