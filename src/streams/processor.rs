@@ -265,9 +265,22 @@ impl Encode {
         key: &K,
         value: &V,
     ) -> Result<()> {
+        self.emit_update(ctx, key, Some(value))
+    }
+
+    /// Emits a table's update, or a tombstone for a delete (`None`).
+    pub(crate) fn emit_update<K: Codec, V: Codec>(
+        &self,
+        ctx: &mut Context,
+        key: &K,
+        value: Option<&V>,
+    ) -> Result<()> {
         let what = |part: &str| format!("{part} for {:?} from", self.topic);
         let key = encoded(key).map_err(|e| ctx.locate(&what("key"), e))?;
-        let value = encoded(value).map_err(|e| ctx.locate(&what("value"), e))?;
+        let value = match value {
+            Some(value) => encoded(value).map_err(|e| ctx.locate(&what("value"), e))?,
+            None => None,
+        };
         ctx.output.push(SinkRecord {
             topic: Arc::clone(&self.topic),
             key,

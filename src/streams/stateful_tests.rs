@@ -644,6 +644,7 @@ fn a_table_keeps_the_latest_value_and_tombstones_delete() {
     let builder = StreamsBuilder::new();
     let table = builder.table::<String, u64>("prices", "prices");
     table.to_stream().to("all-updates");
+    table.to("prices-out");
     table
         .filter(|_, v| *v >= 10)
         .map_values(|v| format!("€{v}"))
@@ -673,6 +674,22 @@ fn a_table_keeps_the_latest_value_and_tombstones_delete() {
         [(s("apple"), s("€12"), 1), (s("fig"), s("€20"), 5)]
     );
     let changelog = driver.read_output_raw("__test-app-prices-changelog");
+    // Written to a topic, the table's deletes are tombstones.
+    let written: Vec<(Vec<u8>, Option<u64>)> = driver
+        .read_output_raw("prices-out")
+        .into_iter()
+        .map(|r| (r.key.unwrap(), r.value.map(|v| u64::decode(&v).unwrap())))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            (b"apple".to_vec(), Some(12)),
+            (b"pear".to_vec(), Some(3)),
+            (b"apple".to_vec(), Some(5)),
+            (b"pear".to_vec(), None),
+            (b"fig".to_vec(), Some(20))
+        ]
+    );
     assert_eq!(changelog.len(), 5);
     assert_eq!(changelog[3].key.as_deref(), Some(&b"pear"[..]));
     assert_eq!(changelog[3].value, None);

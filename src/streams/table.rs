@@ -15,7 +15,7 @@ use crate::error::Result;
 
 use super::builder::{add_node, KStream, StreamsBuilder};
 use super::codec::{Codec, Windowed};
-use super::processor::{encoded, fan_out, Context, Processor, Source, Step};
+use super::processor::{encoded, fan_out, Context, Encode, Processor, Source, Step};
 use super::store::{key_value_view, split_window_key, window_key, StoreSpec};
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::{SessionWindows, TimeWindows};
@@ -228,7 +228,8 @@ impl<K: Codec, V: Codec> KTable<K, V> {
     /// The stream of the table's updates: one record per update, with the update's
     /// timestamp. Deletes (a tombstone read by [`StreamsBuilder::table`], an entry
     /// refused by [`filter`](Self::filter), a session absorbed by a merge) are not
-    /// forwarded: a `KStream<K, V>` record always has a value.
+    /// forwarded: a `KStream<K, V>` record always has a value. [`to`](Self::to) writes
+    /// the deletes too, as tombstones.
     pub fn to_stream(&self) -> KStream<K, V> {
         let node = add_node::<K, Option<V>, K, V>(
             &self.graph,
@@ -246,6 +247,44 @@ impl<K: Codec, V: Codec> KTable<K, V> {
             },
         );
         KStream::at(&self.graph, node)
+    }
+
+    /// Writes each update to `topic`, and each delete as a tombstone (a record without a
+    /// value), as Kafka's `toStream().to(topic)` does; the table goes on. The topic must
+    /// exist when the application runs; it is partitioned by the encoded key.
+    ///
+    /// ```
+    /// # use strom::streams::{StreamsBuilder, TopologyTestDriver};
+    /// let builder = StreamsBuilder::new();
+    /// builder.table::<String, u64>("stock", "stock").filter(|_, n| *n > 0).to("in-stock");
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe("stock", &"pen".to_string(), &3_u64, 1)?;
+    /// driver.pipe("stock", &"pen".to_string(), &0_u64, 2)?;
+    /// let out = driver.read_output_raw("in-stock");
+    /// assert_eq!(out[0].value.as_deref(), Some(&3_u64.to_be_bytes()[..]));
+    /// assert_eq!(out[1].value, None); // pen left the filtered table
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn to(&self, topic: &str) {
+        let topic: Arc<str> = Arc::from(topic);
+        let role = Role::Sink {
+            topic: Arc::clone(&topic),
+        };
+        add_node::<K, Option<V>, (), ()>(
+            &self.graph,
+            &[self.node],
+            "SINK",
+            role,
+            false,
+            move |_| {
+                let sink = Encode {
+                    topic: Arc::clone(&topic),
+                };
+                Box::new(Step(move |ctx: &mut Context, key: K, value: Option<V>| {
+                    sink.emit_update(ctx, &key, value.as_ref())
+                }))
+            },
+        );
     }
 }
 
