@@ -219,6 +219,57 @@ proptest! {
         prop_assert_eq!(sorted, want.into_iter().collect::<Vec<_>>());
     }
 
+    /// Hostile input into every stateful operator at once: errors or results, never a
+    /// panic; the stores hold only what decoded.
+    #[test]
+    fn arbitrary_bytes_never_panic_stateful_operators(
+        records in proptest::collection::vec(
+            (
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..10)),
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..10)),
+                0_i64..1_000,
+            ),
+            0..30,
+        )
+    ) {
+        let builder = StreamsBuilder::new();
+        let stream = builder.stream::<Vec<u8>, Vec<u8>>("in");
+        stream.group_by_key().count("count");
+        stream.group_by(|_, v| v.len() as u64).reduce("longest", |a, b| if b.len() > a.len() { b.clone() } else { a.clone() });
+        stream
+            .group_by_key()
+            .windowed_by(TimeWindows::of(Duration::from_millis(100)).grace(Duration::from_millis(10)))
+            .count("windows")
+            .suppress_until_window_closes()
+            .to_stream()
+            .to("final");
+        stream
+            .group_by_key()
+            .windowed_by(SessionWindows::with_inactivity_gap(Duration::from_millis(20)))
+            .aggregate("sessions", Vec::new, |_, v, a: &Vec<u8>| [a.as_slice(), v].concat(), |_, a, b| [a.as_slice(), b].concat());
+        let _table = builder.table::<String, u64>("table-in", "table").filter(|_, v| *v > 3);
+        let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+        let mut want_table = BTreeMap::new();
+        for (key, value, t) in &records {
+            prop_assert!(driver.pipe_raw("in", key.as_deref(), value.as_deref(), *t).is_ok());
+            let piped = driver.pipe_raw("table-in", key.as_deref(), value.as_deref(), *t);
+            let key_ok = key.as_ref().is_some_and(|k| std::str::from_utf8(k).is_ok());
+            let value_ok = value.as_ref().is_none_or(|v| v.len() == 8);
+            prop_assert_eq!(piped.is_ok(), key.is_none() || (key_ok && value_ok));
+            if let (true, true, Some(k)) = (piped.is_ok(), key_ok, key) {
+                let k = String::from_utf8(k.clone()).unwrap();
+                match value {
+                    Some(v) => want_table.insert(k, u64::decode(v).unwrap()),
+                    None => want_table.remove(&k),
+                };
+            }
+        }
+        let counted: u64 = driver.store::<Vec<u8>, u64>("count").unwrap().all().iter().map(|(_, c)| c).sum();
+        let with_both = records.iter().filter(|(k, v, _)| k.is_some() && v.is_some()).count() as u64;
+        prop_assert_eq!(counted, with_both);
+        prop_assert_eq!(driver.store::<String, u64>("table").unwrap().all(), want_table.into_iter().collect::<Vec<_>>());
+    }
+
     #[test]
     fn a_table_equals_a_map_of_the_latest_values(
         updates in proptest::collection::vec(("[a-d]", proptest::option::of(0_u64..100)), 0..40),
