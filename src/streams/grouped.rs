@@ -228,6 +228,7 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
         let id = graph.lock().add_store(StoreSpec {
             name: Arc::from(store),
             retention_ms: None,
+            keep_ms: None,
             view: key_value_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -423,6 +424,7 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
         let id = graph.lock().add_store(StoreSpec {
             name: Arc::from(store),
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
+            keep_ms: Some(windows.grace_ms().saturating_sub(1)),
             view: windowed_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -458,7 +460,7 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
                         ctx.at_time(time, |ctx| next.process(ctx, windowed, Some(new)))?;
                     }
                     if let Some(s) = ctx.stores.get_mut(id) {
-                        s.evict(|end| windows.is_closed(end, stream_time));
+                        s.evict_expired(stream_time);
                     }
                     Ok(())
                 }))
@@ -625,6 +627,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
         let id = graph.lock().add_store(StoreSpec {
             name: Arc::from(store),
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
+            keep_ms: Some(retention),
             view: windowed_view::<K, A>(),
         });
         let store: Arc<str> = Arc::from(store);
@@ -693,9 +696,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                     };
                     next.process(ctx, windowed, Some(new))?;
                     if let Some(s) = ctx.stores.get_mut(id) {
-                        s.evict(|end| {
-                            i128::from(end) + i128::from(retention) < i128::from(stream_time)
-                        });
+                        s.evict_expired(stream_time);
                     }
                     Ok(())
                 }))

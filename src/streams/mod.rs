@@ -129,10 +129,12 @@
 //!   must then be materialized in a store, which `StreamsBuilder::table` already is).
 //!   Both need co-partitioned inputs: a changed key is repartitioned as for groupings.
 //! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
-//!   partition from the start and applies its records (`Store::apply`), then evicts
-//!   windows closed at the task's stream time (`Store::evict`). Stream time itself is not
-//!   in any changelog: Kafka keeps it in the committed offsets' metadata; so should the
-//!   runtime. The suppression buffer has no changelog yet (Kafka gives it one).
+//!   partition from the start and hands every record to `Task::restore` (which applies it
+//!   to the store without emitting anything), then calls `Task::resume_at` with the task's
+//!   stream time, which evicts the windows expired by then. Stream time itself is in no
+//!   changelog: Kafka keeps it in the committed offsets' metadata, and so should the
+//!   runtime. The suppression buffer has no changelog yet (Kafka gives it one): a restart
+//!   loses the results it held back.
 //! - **The runtime** (`Streams`, `StreamsConfig`) subscribes one consumer per thread with
 //!   the application id as group id to the source and repartition topics, and a rebalance
 //!   listener that creates (`Topology::task(application_id)`), restores and closes tasks

@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::store::{split_window_key, Store};
+use super::store::split_window_key;
 use super::*;
 use crate::error::Error;
 
@@ -427,15 +427,28 @@ fn every_store_write_is_a_changelog_record_that_restores_the_store() {
             (s("a"), 10, 20, 4, 12)
         ]
     );
-    // What the runtime will do: a fresh task's store, restored by applying the changelog.
+    // What the runtime will do: a fresh task, restored by applying the changelog. The
+    // changelog keeps windows the task had evicted (as Kafka's, which expire by time):
+    // resuming at the task's stream time, 12 here, evicts them again.
     let mut restored = topology.task("test-app").unwrap();
-    let store: &mut Store = restored.store_mut(0).unwrap();
     for r in changelog {
-        store.apply(r.key.unwrap(), r.value, r.timestamp_ms);
+        let key = r.key.unwrap();
+        restored
+            .restore(
+                "__test-app-sums-changelog",
+                &key,
+                r.value.as_deref(),
+                r.timestamp_ms,
+            )
+            .unwrap();
     }
-    // The changelog keeps windows the task had evicted (as Kafka's, which expire by time):
-    // after restoring, the runtime evicts by the task's stream time, 12 here.
-    assert_eq!(store.evict(|end| end <= 12), 2);
+    assert_eq!(restored.store(0).unwrap().entries().count(), 3);
+    restored.resume_at(12);
+    assert_eq!(restored.stream_time_ms(), 12);
+    assert!(matches!(
+        restored.restore("__test-app-other-changelog", b"k", None, 0),
+        Err(Error::UnknownTopic { .. })
+    ));
     let want = driver.store::<Windowed<String>, u64>("sums").unwrap().all();
     let (_, spec) = topology.store_spec("sums").unwrap();
     let view = (spec.view)(restored.store(0).unwrap(), "sums").unwrap();

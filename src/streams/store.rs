@@ -40,15 +40,25 @@ pub(crate) struct Store {
     /// For windowed stores: each entry's window end and key, so that windows past their
     /// retention are found without a scan.
     expiry: Option<BTreeSet<(i64, Vec<u8>)>>,
+    /// For windowed stores: a window expires once `end + keep_ms < stream time`.
+    keep_ms: i64,
 }
 
 impl Store {
-    pub(crate) fn new(name: &str, windowed: bool) -> Self {
+    /// A store; windowed if `keep_ms` is given (see [`StoreSpec::keep_ms`]).
+    pub(crate) fn new(name: &str, keep_ms: Option<i64>) -> Self {
         Self {
             changelog: Arc::from(format!("{name}-changelog")),
             entries: BTreeMap::new(),
-            expiry: windowed.then(BTreeSet::new),
+            expiry: keep_ms.map(|_| BTreeSet::new()),
+            keep_ms: keep_ms.unwrap_or(0),
         }
+    }
+
+    /// Removes the windows expired at `stream_time_ms` (see [`evict`](Self::evict)).
+    pub(crate) fn evict_expired(&mut self, stream_time_ms: i64) -> usize {
+        let keep = i128::from(self.keep_ms);
+        self.evict(|end| i128::from(end) + keep < i128::from(stream_time_ms))
     }
 
     pub(crate) fn changelog(&self) -> &Arc<str> {
@@ -239,6 +249,11 @@ pub(crate) struct StoreSpec {
     /// For windowed stores, how long the changelog must keep records by time (the
     /// changelog is then `compact,delete`).
     pub(crate) retention_ms: Option<i64>,
+    /// For windowed stores, how long after its end a window is kept: it expires once
+    /// `end + keep_ms < stream time`. Time windows keep `grace - 1` (they close when stream
+    /// time reaches `end + grace`), sessions `gap + grace` (a late record may still
+    /// bridge to them until then).
+    pub(crate) keep_ms: Option<i64>,
     pub(crate) view: MakeView,
 }
 
@@ -383,7 +398,7 @@ mod tests {
 
     #[test]
     fn windows_of_a_key_exclude_longer_keys_sharing_its_bytes() {
-        let mut store = Store::new("s", true);
+        let mut store = Store::new("s", Some(0));
         store.apply(window_key(b"a", 0, 5), Some(vec![1]), 0);
         store.apply(window_key(b"ab", 0, 5), Some(vec![2]), 0);
         store.apply(window_key(b"a", 10, 15), Some(vec![3]), 0);
@@ -393,7 +408,8 @@ mod tests {
             .map(|(_, s, e, v)| (s, e, v))
             .collect();
         assert_eq!(got, [(0, 5, vec![1]), (10, 15, vec![3])]);
-        assert_eq!(store.evict(|end| end <= 5), 2);
+        assert_eq!(store.evict_expired(5), 0);
+        assert_eq!(store.evict_expired(6), 2);
         assert_eq!(store.len(), 1);
     }
 }

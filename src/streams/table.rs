@@ -99,6 +99,7 @@ impl StreamsBuilder {
         let id = g.add_store(StoreSpec {
             name: Arc::from(store),
             retention_ms: None,
+            keep_ms: None,
             view: key_value_view::<K, V>(),
         });
         let name = g.next_name("SOURCE");

@@ -304,7 +304,7 @@ impl Topology {
             .graph
             .stores
             .iter()
-            .map(|spec| Store::new(&spec.name, spec.retention_ms.is_some()))
+            .map(|spec| Store::new(&spec.name, spec.keep_ms))
             .collect();
         let buffers = vec![Buffer::default(); self.graph.buffers];
         Ok(Task {
@@ -499,13 +499,56 @@ impl Task {
         self.ctx.stores.get(index)
     }
 
-    /// The task's instance of store number `index`, to restore it from its changelog.
+    /// Applies one record of a store's changelog (`topic` is its full name,
+    /// `__<application_id>-<store>-changelog`) to that store, emitting nothing: how the
+    /// runtime restores a task before it processes, record by record, from the changelog
+    /// partition of the task's input partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] if `topic` is not the changelog of one of the task's stores.
     #[cfg_attr(
         not(test),
         expect(dead_code, reason = "changelog restore, by the runtime")
     )]
-    pub(crate) fn store_mut(&mut self, index: usize) -> Option<&mut Store> {
-        self.ctx.stores.get_mut(index)
+    pub(crate) fn restore(
+        &mut self,
+        topic: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        let changelogs: Vec<Arc<str>> = self
+            .ctx
+            .stores
+            .iter()
+            .map(|s| Arc::clone(s.changelog()))
+            .collect();
+        let index = changelogs
+            .iter()
+            .position(|c| &*self.ctx.internal_topic(c) == topic)
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: topic.to_string(),
+            })?;
+        if let Some(store) = self.ctx.stores.get_mut(index) {
+            store.apply(key.to_vec(), value.map(<[u8]>::to_vec), timestamp_ms);
+        }
+        Ok(())
+    }
+
+    /// Sets the task's stream time to where it was (the runtime keeps it with the committed
+    /// offsets, as Kafka keeps it in their metadata) and evicts the restored windows that
+    /// have expired by then. Stream time never goes back: an earlier time is ignored.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "changelog restore, by the runtime")
+    )]
+    pub(crate) fn resume_at(&mut self, stream_time_ms: i64) {
+        self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(stream_time_ms);
+        let now = self.ctx.stream_time_ms;
+        for store in &mut self.ctx.stores {
+            store.evict_expired(now);
+        }
     }
 
     /// The records the sinks emitted since the last call, in order.
