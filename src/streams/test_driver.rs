@@ -1,7 +1,7 @@
 //! [`TopologyTestDriver`]: runs a topology by hand, one record at a time, with no broker and
 //! no threads, as Kafka's `TopologyTestDriver` does.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -64,6 +64,8 @@ pub struct TopologyTestDriver {
     outputs: HashMap<Arc<str>, VecDeque<TestRecord>>,
     /// Records written to repartition topics, waiting to be read back.
     feedback: VecDeque<Feedback>,
+    /// The full names of the repartition topics.
+    repartition: HashSet<String>,
 }
 
 /// A record on its way back in: topic, key, value, timestamp.
@@ -92,6 +94,12 @@ impl TopologyTestDriver {
             crate::topic::validate_name(&topic.name(application_id), true)?;
         }
         let task = topology.task(application_id)?;
+        let repartition = topology
+            .internal_topics()
+            .iter()
+            .filter(|t| !t.is_changelog())
+            .map(|t| t.name(application_id))
+            .collect();
         Ok(Self {
             topology,
             application_id: application_id.to_string(),
@@ -99,6 +107,7 @@ impl TopologyTestDriver {
             next_offsets: HashMap::new(),
             outputs: HashMap::new(),
             feedback: VecDeque::new(),
+            repartition,
         })
     }
 
@@ -188,7 +197,9 @@ impl TopologyTestDriver {
             timestamp_ms,
         } in self.task.take_output()
         {
-            if self.task.reads(&topic) {
+            // Only repartition topics: a sink writing a topic the topology also reads would
+            // otherwise loop for ever.
+            if self.repartition.contains(&*topic) {
                 self.feedback.push_back((
                     Arc::clone(&topic),
                     key.clone(),

@@ -581,3 +581,16 @@ fn the_topology_describes_repartition_topics_relative_to_the_application() {
         "two sub-topologies: {description}"
     );
 }
+
+#[test]
+fn the_driver_feeds_back_repartition_topics_only() {
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream::<String, u64>("loop");
+    stream.map_values(|v| v + 1).to("loop");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("loop", &s("k"), &1_u64, 0).unwrap();
+    assert_eq!(
+        driver.read_output::<String, u64>("loop").unwrap(),
+        [(s("k"), 2, 0)]
+    );
+}
