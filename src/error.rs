@@ -108,10 +108,11 @@ pub enum Error {
         /// What was wrong.
         kind: CorruptKind,
     },
-    /// A value could not be serialized to or deserialized from JSON.
-    #[error("JSON error for {context}")]
+    /// A value could not be serialized to or deserialized from JSON, or a stream
+    /// processing [`Codec`](crate::streams::Codec) could not decode its bytes.
+    #[error("serialization error for {context}")]
     Serde {
-        /// What was being (de)serialized, e.g. `"transactions-0@42"`.
+        /// What was being (de)serialized, e.g. `"value of transactions-0@42"`.
         context: String,
         /// The underlying error.
         #[source]
@@ -182,6 +183,13 @@ pub enum Error {
         /// The group's id.
         group_id: String,
         /// Why.
+        reason: String,
+    },
+    /// A stream processing topology cannot run as built: a window of no length, a
+    /// source or sink topic whose name is not legal, nothing to read from.
+    #[error("invalid topology: {reason}")]
+    InvalidTopology {
+        /// What is wrong, naming the topic, store or operator concerned.
         reason: String,
     },
     /// The broker was closed.

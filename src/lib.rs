@@ -62,6 +62,18 @@
 //! reported as [`tracing`](https://docs.rs/tracing) events; they cost nothing until the
 //! application installs a subscriber. The library never prints.
 //!
+//! ## Stream processing
+//!
+//! [`streams`] is Kafka Streams' model on strom's topics: a [`streams::StreamsBuilder`]
+//! records a program of [`streams::KStream`] operators (`filter`, `map`, `flat_map`,
+//! `merge`, `to`, …) over keys and values that encode themselves through
+//! [`streams::Codec`], byte-compatible with Kafka's serializers; streams are grouped and
+//! aggregated (`count`, `reduce`, `aggregate`, plain or in time and session windows on
+//! event time) into [`streams::KTable`]s kept in named state stores; the built
+//! [`streams::Topology`] is run by hand with [`streams::TopologyTestDriver`]. Windows follow
+//! Kafka's rules ([`streams::TimeWindows`], [`streams::SessionWindows`],
+//! [`streams::JoinWindows`]).
+//!
 //! ## On-disk format
 //!
 //! `<dir>/<topic>/<partition>/<base offset:020>.log` files of record batches, each with a
@@ -81,6 +93,7 @@ mod partitioner;
 mod producer;
 mod record;
 pub mod storage;
+pub mod streams;
 mod topic;
 mod transaction;
 

@@ -51,3 +51,30 @@ fn topic_partitions_are_ordered_hashable_values() {
         r#"TopicPartition { topic: "a", partition: 0 }"#
     );
 }
+
+#[test]
+fn stream_processing_types_can_cross_threads() {
+    use strom::streams::{
+        InternalTopic, JoinWindows, Json, KGroupedStream, KStream, KTable, SessionWindowedKStream,
+        SessionWindows, StoreView, StreamsBuilder, TestRecord, TimeWindowedKStream, TimeWindows,
+        Topology, TopologyTestDriver, Window, Windowed,
+    };
+    fn copy_eq<T: Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync>() {}
+    // A topology is built on one thread and instantiated by the worker threads' tasks.
+    send_sync::<StreamsBuilder>();
+    clone_send_sync::<KStream<String, Json<Vec<u8>>>>();
+    clone_send_sync::<KGroupedStream<String, Json<Vec<u8>>>>();
+    clone_send_sync::<TimeWindowedKStream<String, u64>>();
+    clone_send_sync::<SessionWindowedKStream<String, u64>>();
+    clone_send_sync::<KTable<Windowed<String>, u64>>();
+    send_sync::<StoreView<Windowed<String>, u64>>();
+    clone_send_sync::<InternalTopic>();
+    clone_send_sync::<Topology>();
+    send::<TopologyTestDriver>();
+    clone_send_sync::<TestRecord>();
+    clone_send_sync::<Windowed<String>>();
+    copy_eq::<TimeWindows>();
+    copy_eq::<SessionWindows>();
+    copy_eq::<JoinWindows>();
+    copy_eq::<Window>();
+}
