@@ -149,6 +149,7 @@
 mod builder;
 mod codec;
 mod grouped;
+mod join;
 mod processor;
 mod store;
 mod table;

@@ -128,6 +128,20 @@ impl Store {
         evicted
     }
 
+    /// The entries whose window end satisfies `closed`, earliest end first, without
+    /// removing them: `(store key, value)`. A stream-stream left join reads its pending
+    /// records this way and deletes each through the changelog once it has emitted it.
+    pub(crate) fn closed_entries(&self, closed: impl Fn(i64) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(expiry) = &self.expiry else {
+            return Vec::new();
+        };
+        expiry
+            .iter()
+            .take_while(|(end, _)| closed(*end))
+            .filter_map(|(_, key)| self.entries.get(key).map(|(_, v)| (key.clone(), v.clone())))
+            .collect()
+    }
+
     /// Every entry, in key order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries

@@ -167,6 +167,14 @@ impl<K: Codec, V: Codec> KTable<K, V> {
         }
     }
 
+    pub(crate) fn graph(&self) -> &Arc<Mutex<Graph>> {
+        &self.graph
+    }
+
+    pub(crate) fn node(&self) -> usize {
+        self.node
+    }
+
     fn then<V2: Codec>(
         &self,
         kind: &str,
