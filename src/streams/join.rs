@@ -462,7 +462,11 @@ impl<K: Codec, V: Codec> KTable<K, V> {
                     else {
                         return Ok(());
                     };
-                    // Without this side's key on the left, there is no row either way.
+                    // A delete of a key this side never had changes no row.
+                    if !had && value.is_none() {
+                        return Ok(());
+                    }
+                    // Without the key on the left, there is no row either way.
                     let Some((t, left)) = lookup::<V>(ctx, this_store, &key_bytes, &name)? else {
                         return Ok(());
                     };

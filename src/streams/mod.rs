@@ -167,6 +167,8 @@ pub use self::topology::{InternalTopic, Topology};
 pub use self::window::{JoinWindows, SessionWindows, TimeWindows, Window};
 
 #[cfg(test)]
+mod join_tests;
+#[cfg(test)]
 mod stateful_tests;
 #[cfg(test)]
 mod tests;
