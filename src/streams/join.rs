@@ -15,7 +15,8 @@
 //! | `<join>-this-join-store`           | stream-stream       | (key, t) → the left values at t  |
 //! | `<join>-other-join-store`          | stream-stream       | (key, t) → the right values at t |
 //! | `<join>-left-shared-join-store`    | stream-stream left  | (key, t) → left values unmatched |
-//! | `<join>-table-store`               | stream-table        | key → the table's value          |
+//! | `<join>-table-store`               | stream-table        | key → the table's value, unless  |
+//! |                                    |                     | the table has a store already    |
 //! | `<join>-this-table-store`, `-other-table-store` | table-table | key → each side's value  |
 //!
 //! where `<join>` is the join's node name (`KSTREAM-JOIN-0000000004`). Windowed entries
@@ -237,7 +238,8 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     /// they only change what later records find. Kafka Streams'
     /// `KStream#join(KTable, ValueJoiner)`.
     ///
-    /// The join keeps its own copy of the table in `<join>-table-store`. Records without
+    /// A table read from a topic is looked up in its store; another (`filter`ed,
+    /// `map_values`…) is kept by the join in `<join>-table-store`. Records without
     /// a key or value are dropped and counted. A stream whose key may have changed is
     /// repartitioned first; stream and table must be co-partitioned.
     ///
@@ -558,16 +560,23 @@ fn co_located<K: Codec, V: Codec>(stream: &KStream<K, V>, name: &str) -> KStream
     KStream::at(graph, node)
 }
 
-/// Keeps the table's every update in the key-value store `store` (a delete removes the
-/// key), through a node below the table that forwards nothing; returns the store's index.
+/// The index of a key-value store holding the table: the table's own for a table read
+/// from a topic; else the new store `store`, which a node below the table that forwards
+/// nothing keeps up to date (a delete removes the key).
 fn materialize<K: Codec, T: Codec>(table: &KTable<K, T>, store: &str) -> usize {
     let graph = table.graph();
-    let id = graph.lock().add_store(StoreSpec {
+    let mut g = graph.lock();
+    // A table read from a topic is in its store already, written before it is forwarded.
+    if let Some(&id) = g.table_stores.get(&table.node()) {
+        return id;
+    }
+    let id = g.add_store(StoreSpec {
         name: Arc::from(store),
         retention_ms: None,
         keep_ms: None,
         view: key_value_view::<K, T>(),
     });
+    drop(g);
     let name: Arc<str> = Arc::from(store);
     add_node::<K, Option<T>, (), ()>(
         graph,

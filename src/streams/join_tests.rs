@@ -277,7 +277,13 @@ fn table_updates_trigger_no_stream_table_output_and_deletes_end_matches() {
     let prices = builder.table::<String, u64>("prices", "prices");
     let orders = builder.stream::<String, u64>("orders");
     orders.join_table(&prices, |n, p| n * p).to("totals");
-    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    let topology = builder.build().unwrap();
+    assert_eq!(
+        topology.store_names(),
+        ["prices"],
+        "the table's store is looked up"
+    );
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
     driver.pipe("prices", &s("pen"), &3_u64, 1).unwrap();
     driver.pipe("orders", &s("pen"), &2_u64, 2).unwrap();
     driver.pipe("prices", &s("pen"), &5_u64, 3).unwrap();
@@ -290,6 +296,30 @@ fn table_updates_trigger_no_stream_table_output_and_deletes_end_matches() {
     let out = driver.read_output::<String, u64>("totals").unwrap();
     assert_eq!(out, [(s("pen"), 6, 2), (s("pen"), 10, 4)]);
     assert_eq!(driver.dropped_records(), 1, "the order without a key");
+}
+
+#[test]
+fn a_derived_table_is_kept_by_the_join() {
+    let builder = StreamsBuilder::new();
+    let cheap = builder
+        .table::<String, u64>("prices", "prices")
+        .filter(|_, p| *p < 5);
+    builder
+        .stream::<String, u64>("orders")
+        .join_table(&cheap, |n, p| n * p)
+        .to("totals");
+    let topology = builder.build().unwrap();
+    assert_eq!(
+        topology.store_names(),
+        ["prices", "KSTREAM-JOIN-0000000003-table-store"]
+    );
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
+    driver.pipe("prices", &s("pen"), &3_u64, 1).unwrap();
+    driver.pipe("orders", &s("pen"), &2_u64, 2).unwrap();
+    driver.pipe("prices", &s("pen"), &7_u64, 3).unwrap(); // filtered out: a delete
+    driver.pipe("orders", &s("pen"), &2_u64, 4).unwrap();
+    let out = driver.read_output::<String, u64>("totals").unwrap();
+    assert_eq!(out, [(s("pen"), 6, 2)]);
 }
 
 #[test]

@@ -118,6 +118,7 @@ impl StreamsBuilder {
             key_changed: false,
             make: Make::Source(make),
         });
+        g.table_stores.insert(node, id);
         drop(g);
         KTable::at(graph, node, None)
     }

@@ -84,6 +84,9 @@ pub(crate) struct Graph {
     pub(crate) buffers: usize,
     /// For each join, the nodes whose source topics must be co-partitioned.
     pub(crate) co_partitioned: Vec<Vec<usize>>,
+    /// The store of each table read from a topic, by its source node: a stream-table
+    /// join looks such a table up there instead of keeping a copy.
+    pub(crate) table_stores: HashMap<usize, usize>,
 }
 
 impl Graph {
