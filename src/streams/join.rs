@@ -107,6 +107,11 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     /// left records wait in `<join>-left-shared-join-store`. A right record never
     /// produces an output alone.
     ///
+    /// Unlike Kafka, a left record arriving after `t + d` but within the grace is held
+    /// too (Kafka emits it with `None` at once), so that a right record still in grace
+    /// can meet it without a `None` result before; and a record without a key is
+    /// dropped, not joined with `None` (Kafka ≥ 3.7).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use strom::streams::{JoinWindows, StreamsBuilder, TopologyTestDriver};
