@@ -8,6 +8,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::processor::{encoded, SinkRecord};
+use super::topology::Task;
 use super::*;
 use crate::error::Error;
 
@@ -29,6 +31,15 @@ fn two_sided() -> impl Strategy<Value = Vec<Input>> {
 /// A topology joining "left" with "right" (`left` joins: left join, else inner), output to
 /// "out" as "lv/rv" (`-` for a missing right value).
 fn windowed(inputs: &[Input], d: i64, grace: i64, left: bool) -> TopologyTestDriver {
+    let mut driver = TopologyTestDriver::new(windowed_topology(d, grace, left)).unwrap();
+    for (is_left, k, v, t) in inputs {
+        let topic = if *is_left { "left" } else { "right" };
+        driver.pipe(topic, k, v, *t).unwrap();
+    }
+    driver
+}
+
+fn windowed_topology(d: i64, grace: i64, left: bool) -> Topology {
     let builder = StreamsBuilder::new();
     let l = builder.stream::<String, u64>("left");
     let r = builder.stream::<String, u64>("right");
@@ -41,12 +52,20 @@ fn windowed(inputs: &[Input], d: i64, grace: i64, left: bool) -> TopologyTestDri
         l.join(&r, windows, |a, b| format!("{a}/{b}"))
     };
     out.to("out");
-    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
-    for (is_left, k, v, t) in inputs {
+    builder.build().unwrap()
+}
+
+/// Runs `inputs` through `task` (offsets from `offset`) and returns all it emitted.
+fn run(task: &mut Task, inputs: &[Input], offset: u64) -> Vec<SinkRecord> {
+    let mut out = Vec::new();
+    for ((is_left, k, v, t), at) in inputs.iter().zip(offset..) {
         let topic = if *is_left { "left" } else { "right" };
-        driver.pipe(topic, k, v, *t).unwrap();
+        let value = encoded(v).unwrap();
+        task.process(topic, 0, at, *t, Some(k.as_bytes()), value.as_deref())
+            .unwrap();
+        out.extend(task.take_output());
     }
-    driver
+    out
 }
 
 /// The reference: every record in arrival order; stream time is the largest timestamp so
@@ -118,6 +137,35 @@ proptest! {
         let (want, dropped) = reference(&inputs, d, grace, left);
         prop_assert_eq!(got, want);
         prop_assert_eq!(driver.dropped_records(), dropped);
+    }
+
+    #[test]
+    fn a_join_restored_from_its_changelogs_goes_on_as_if_never_stopped(
+        inputs in two_sided(),
+        split in 0_usize..60,
+        d in 0_i64..100,
+        grace in 0_i64..100,
+        left in any::<bool>(),
+    ) {
+        let topology = windowed_topology(d, grace, left);
+        let split = split.min(inputs.len());
+        let outputs = |records: Vec<SinkRecord>| -> Vec<SinkRecord> {
+            records.into_iter().filter(|r| &*r.topic == "out").collect()
+        };
+        let want = outputs(run(&mut topology.task("app").unwrap(), &inputs, 0));
+        // Stop after `split` records, restore a fresh task from the changelogs (what
+        // the runtime will do), and go on.
+        let mut before = topology.task("app").unwrap();
+        let first = run(&mut before, &inputs[..split], 0);
+        let mut after = topology.task("app").unwrap();
+        for r in first.iter().filter(|r| r.topic.ends_with("-changelog")) {
+            let key = r.key.as_deref().unwrap_or_default();
+            after.restore(&r.topic, key, r.value.as_deref(), r.timestamp_ms).unwrap();
+        }
+        after.resume_at(before.stream_time_ms());
+        let second = run(&mut after, &inputs[split..], split as u64);
+        let got = outputs(first.into_iter().chain(second).collect());
+        prop_assert_eq!(got, want);
     }
 
     #[test]
