@@ -472,6 +472,40 @@ fn joins_across_builders_and_overlapping_groups() {
     );
 }
 
+#[test]
+fn inputs_with_different_partition_counts_are_refused() {
+    let builder = StreamsBuilder::new();
+    let b = builder.table::<String, u64>("b", "b");
+    // "a" is re-keyed: its repartition topic, not "a", is joined with "b".
+    let a = builder.stream::<String, u64>("a");
+    a.select_key(|k, _| k.clone())
+        .join_table(&b, |x, y| x + y)
+        .to("ab");
+    let c = builder.stream::<String, u64>("c");
+    c.join_table(&b, |x, y| x + y).to("cb");
+    let topology = builder.build().unwrap();
+    let counts = |b: u32, c: u32| {
+        move |topic: &str| match topic {
+            "a" => Some(7),
+            "b" => Some(b),
+            "c" => Some(c),
+            _ => None, // the repartition topic, not created yet
+        }
+    };
+    assert!(topology.check_co_partitioned("app", counts(3, 3)).is_ok());
+    let err = topology
+        .check_co_partitioned("app", counts(2, 3))
+        .unwrap_err();
+    let Error::InvalidTopology { reason } = err else {
+        panic!("{err}");
+    };
+    assert!(
+        reason.contains("b has 2") && reason.contains("c has 3"),
+        "{reason}"
+    );
+    assert!(!reason.contains("a has"), "{reason}");
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Location {
     zone: String,

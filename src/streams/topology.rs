@@ -318,6 +318,44 @@ impl Topology {
         groups
     }
 
+    /// Checks that the topics of each co-partition group that exist have one partition
+    /// count: what the runtime does once it knows the topics, before it starts.
+    /// `partitions` gives a topic's count, `None` for one that does not exist yet (a
+    /// repartition topic the runtime then creates with the group's count).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopology`] naming the topics and their counts.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the runtime checks its inputs before it starts")
+    )]
+    pub(crate) fn check_co_partitioned(
+        &self,
+        application_id: &str,
+        partitions: impl Fn(&str) -> Option<u32>,
+    ) -> Result<()> {
+        for group in self.co_partition_groups(application_id) {
+            let counts: Vec<(String, u32)> = group
+                .into_iter()
+                .filter_map(|topic| partitions(&topic).map(|n| (topic, n)))
+                .collect();
+            if counts.windows(2).any(|pair| pair[0].1 != pair[1].1) {
+                let listed: Vec<String> = counts
+                    .iter()
+                    .map(|(topic, n)| format!("{topic} has {n}"))
+                    .collect();
+                return Err(Error::InvalidTopology {
+                    reason: format!(
+                        "joined topics must be co-partitioned (have as many partitions): {}",
+                        listed.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The names of the state stores, in the order they were declared.
     pub fn store_names(&self) -> Vec<&str> {
         self.graph.stores.iter().map(|s| &*s.name).collect()
