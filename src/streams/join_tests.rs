@@ -169,6 +169,49 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_changelog_and_record_bytes_never_panic_a_join(
+        restored in proptest::collection::vec(
+            (0_usize..8, proptest::collection::vec(any::<u8>(), 0..40),
+             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)), 0_i64..600),
+            0..30,
+        ),
+        records in proptest::collection::vec(
+            (0_usize..4, proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)),
+             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)), 0_i64..600),
+            0..30,
+        ),
+    ) {
+        let builder = StreamsBuilder::new();
+        let l = builder.stream::<String, u64>("left");
+        let r = builder.stream::<String, u64>("right");
+        let t = builder.table::<String, u64>("table", "table");
+        let u = builder.table::<String, String>("other-table", "other-table");
+        let windows = JoinWindows::of(ms(50)).grace(ms(10));
+        l.left_join(&r, windows, |a, b| a + b.copied().unwrap_or(0)).to("ll");
+        l.left_join_table(&t.filter(|_, v| *v > 3), |a, b| a + b.copied().unwrap_or(0)).to("lt");
+        t.left_join(&u, |a, b| format!("{a}{b:?}")).to("tt");
+        let topology = builder.build().unwrap();
+        let changelogs: Vec<String> = topology
+            .internal_topics()
+            .iter()
+            .filter(|t| t.is_changelog())
+            .map(|t| t.name("app"))
+            .collect();
+        let mut task = topology.task("app").unwrap();
+        for (which, key, value, at) in &restored {
+            let topic = &changelogs[which % changelogs.len()];
+            task.restore(topic, key, value.as_deref(), *at).unwrap();
+        }
+        task.resume_at(300);
+        let topics = ["left", "right", "table", "other-table"];
+        for ((which, key, value, at), offset) in records.iter().zip(0..) {
+            // Errors are fine (undecodable bytes); panics are not.
+            let _ = task.process(topics[*which], 0, offset, *at, key.as_deref(), value.as_deref());
+            task.take_output();
+        }
+    }
+
+    #[test]
     fn stream_table_joins_see_the_table_as_of_each_record(
         inputs in proptest::collection::vec(
             (any::<bool>(), "[a-c]", proptest::option::of(0_u64..100), 0_i64..100),

@@ -136,9 +136,10 @@
 //!   from the join). A stream whose key may have changed goes through
 //!   `__<application_id>-<join>-this-repartition` (or `-other-`) first. Each join records
 //!   its inputs, and [`Topology::co_partition_groups`] gives the runtime the topics that
-//!   must have equal partition counts: it checks the source topics of each group before
-//!   it starts (else [`Error::InvalidTopology`](crate::Error::InvalidTopology)) and
-//!   creates the group's repartition topics with that count. The changelogs of the join
+//!   must have equal partition counts: before it starts it calls
+//!   `Topology::check_co_partitioned` with the existing topics' counts (else
+//!   [`Error::InvalidTopology`](crate::Error::InvalidTopology)) and creates the group's
+//!   repartition topics with that count. The changelogs of the join
 //!   stores restore through `Task::restore` like any other; a left join's pending records
 //!   are not evicted by `Task::resume_at`, so a restored task still emits them.
 //! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
