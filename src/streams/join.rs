@@ -762,11 +762,15 @@ impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
         t: i64,
     ) -> Result<Vec<(i64, Vec<u8>)>> {
         let mut out = Vec::new();
-        for (_, start, _, list) in ctx.store(store, &self.name)?.windows_of(key_bytes) {
-            if !self.windows.contains(t, start) {
-                continue;
-            }
-            let list = values(&list).map_err(|e| ctx.locate(&self.what("stored values"), e))?;
+        let from = t.saturating_sub(self.windows.before_ms());
+        let to = t.saturating_add(self.windows.after_ms());
+        let stored = ctx.store(store, &self.name)?;
+        // The range is the window already; `contains` keeps the rule in one place.
+        for (start, list) in stored
+            .windows_starting(key_bytes, from, to)
+            .filter(|(start, _)| self.windows.contains(t, *start))
+        {
+            let list = values(list).map_err(|e| ctx.locate(&self.what("stored values"), e))?;
             out.extend(list.into_iter().map(|v| (start, v.to_vec())));
         }
         Ok(out)
