@@ -478,6 +478,74 @@ fn a_changed_key_is_repartitioned_before_the_join_and_co_partitioned() {
 }
 
 #[test]
+fn two_re_keyed_streams_are_both_repartitioned_before_their_join() {
+    let builder = StreamsBuilder::new();
+    let customer = |_: &String, v: &String| v.split(':').next().unwrap_or_default().to_string();
+    let orders = builder
+        .stream::<String, String>("orders")
+        .select_key(customer);
+    let payments = builder
+        .stream::<String, String>("payments")
+        .select_key(customer);
+    orders
+        .join(
+            &payments,
+            JoinWindows::of(Duration::from_secs(60)),
+            |o, p| format!("{o}+{p}"),
+        )
+        .to("paid");
+    let topology = builder.build().unwrap();
+    let repartition = |side: &str| format!("__shop-KSTREAM-JOIN-0000000004-{side}-repartition");
+    assert_eq!(
+        topology.co_partition_groups("shop"),
+        [vec![repartition("other"), repartition("this")]]
+    );
+    let mut driver = TopologyTestDriver::with_application_id(topology, "shop").unwrap();
+    driver
+        .pipe("orders", &s("o1"), &s("ann:pen"), 1_000)
+        .unwrap();
+    driver
+        .pipe("payments", &s("p1"), &s("bob:5"), 2_000)
+        .unwrap();
+    driver
+        .pipe("payments", &s("p2"), &s("ann:3"), 61_000)
+        .unwrap();
+    let out = driver.read_output::<String, String>("paid").unwrap();
+    assert_eq!(out, [(s("ann"), s("ann:pen+ann:3"), 61_000)]);
+}
+
+#[test]
+fn a_stream_joined_with_itself_pairs_each_record_with_every_one_in_the_window() {
+    let builder = StreamsBuilder::new();
+    let clicks = builder.stream::<String, u64>("clicks");
+    clicks
+        .join(&clicks, JoinWindows::of(ms(10)), |a, b| format!("{a}/{b}"))
+        .to("pairs");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("clicks", &s("k"), &1_u64, 0).unwrap();
+    driver.pipe("clicks", &s("k"), &2_u64, 5).unwrap();
+    driver.pipe("clicks", &s("k"), &3_u64, 20).unwrap();
+    let out: Vec<(String, i64)> = driver
+        .read_output::<String, String>("pairs")
+        .unwrap()
+        .into_iter()
+        .map(|(_, v, t)| (v, t))
+        .collect();
+    // As Kafka's (unoptimized and KIP-862 self-joins alike): every ordered pair within
+    // the window, a record with itself included.
+    assert_eq!(
+        out,
+        [
+            (s("1/1"), 0),
+            (s("2/1"), 5),
+            (s("1/2"), 5),
+            (s("2/2"), 5),
+            (s("3/3"), 20)
+        ]
+    );
+}
+
+#[test]
 fn joins_across_builders_and_overlapping_groups() {
     let one = StreamsBuilder::new();
     let other = StreamsBuilder::new();
