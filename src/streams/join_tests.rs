@@ -553,6 +553,19 @@ fn joins_across_builders_and_overlapping_groups() {
     let b = other.stream::<String, u64>("b");
     a.join(&b, JoinWindows::of(ms(1)), |x, y| x + y).to("out");
     assert!(matches!(one.build(), Err(Error::InvalidTopology { .. })));
+    let (one, other) = (StreamsBuilder::new(), StreamsBuilder::new());
+    let t = other.table::<String, u64>("t", "t");
+    one.stream::<String, u64>("a")
+        .join_table(&t, |x, y| x + y)
+        .to("out");
+    assert!(matches!(one.build(), Err(Error::InvalidTopology { .. })));
+    let (one, other) = (StreamsBuilder::new(), StreamsBuilder::new());
+    let t = other.table::<String, u64>("t", "t");
+    one.table::<String, u64>("a", "a")
+        .join(&t, |x, y| x + y)
+        .to("out");
+    assert!(matches!(one.build(), Err(Error::InvalidTopology { .. })));
+    assert!(other.build().is_ok(), "the other builder is untouched");
 
     // Two joins sharing "b": one group of three topics.
     let builder = StreamsBuilder::new();
