@@ -390,6 +390,25 @@ impl<K: Codec, V: Codec> KTable<K, V> {
     /// this side emits the joined row (with `None` when `other` lacks the key); an update
     /// or delete on `other` emits the row again when this side has the key; a delete on
     /// this side deletes the row. Kafka Streams' `KTable#leftJoin(KTable, ValueJoiner)`.
+    ///
+    /// ```
+    /// use strom::streams::{StreamsBuilder, TopologyTestDriver};
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let users = builder.table::<String, String>("users", "users");
+    /// let plans = builder.table::<String, String>("plans", "plans");
+    /// users
+    ///     .left_join(&plans, |name, plan| format!("{name}: {}", plan.map_or("free", String::as_str)))
+    ///     .to("accounts");
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe("users", &"u1".to_string(), &"Ann".to_string(), 1)?;
+    /// driver.pipe("plans", &"u1".to_string(), &"pro".to_string(), 2)?;
+    /// driver.pipe_raw("plans", Some(b"u1"), None, 3)?; // the plan ends: the row stays
+    /// let rows = driver.read_output::<String, String>("accounts")?;
+    /// let rows: Vec<&str> = rows.iter().map(|(_, row, _)| row.as_str()).collect();
+    /// assert_eq!(rows, ["Ann: free", "Ann: pro", "Ann: free"]);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
     #[must_use]
     pub fn left_join<W: Codec, X: Codec, F>(&self, other: &KTable<K, W>, joiner: F) -> KTable<K, X>
     where
