@@ -434,15 +434,18 @@ impl<K: Codec, V: Codec> KTable<K, V> {
         let base = graph.lock().next_name("JOIN");
         let (this_store, other_store) = {
             let mut g = graph.lock();
-            let mut store = |suffix: &str| {
+            let mut store = |suffix: &str, view| {
                 g.add_store(StoreSpec {
                     name: Arc::from(format!("{base}-{suffix}")),
                     retention_ms: None,
                     keep_ms: None,
-                    view: key_value_view::<Vec<u8>, Vec<u8>>(),
+                    view,
                 })
             };
-            let stores = (store("this-table-store"), store("other-table-store"));
+            let stores = (
+                store("this-table-store", key_value_view::<K, V>()),
+                store("other-table-store", key_value_view::<K, W>()),
+            );
             g.co_partitioned.push(vec![self.node(), other.node()]);
             stores
         };

@@ -442,6 +442,12 @@ fn table_table_deletes_emit_a_delete_of_an_existing_row_only() {
         values(driver.read_output_raw("left")),
         [(Some(1_001), 1), (Some(11), 3), (Some(1_001), 4), (None, 5)]
     );
+    // Each side's store reads as a table of its types; both are empty again.
+    let this = driver.store::<String, u64>("KSTREAM-JOIN-0000000002-this-table-store");
+    assert!(this.unwrap().is_empty());
+    driver.pipe("b", &s("k"), &4_u64, 7).unwrap();
+    let other = driver.store::<String, u64>("KSTREAM-JOIN-0000000002-other-table-store");
+    assert_eq!(other.unwrap().all(), [(s("k"), 4)]);
 }
 
 #[test]
