@@ -139,9 +139,9 @@
 //!   must have equal partition counts: before it starts it calls
 //!   `Topology::check_co_partitioned` with the existing topics' counts (else
 //!   [`Error::InvalidTopology`](crate::Error::InvalidTopology)) and creates the group's
-//!   repartition topics with that count. The changelogs of the join
-//!   stores restore through `Task::restore` like any other; a left join's pending records
-//!   are not evicted by `Task::resume_at`, so a restored task still emits them.
+//!   repartition topics with that count. The join stores restore through `Task::restore`
+//!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
+//!   so a restored task still emits them.
 //! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
 //!   partition from the start and hands every record to `Task::restore` (which applies it
 //!   to the store without emitting anything), then calls `Task::resume_at` with the task's
