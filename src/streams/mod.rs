@@ -5,7 +5,9 @@
 //! topics with `to`. Grouped ([`KStream::group_by_key`], [`KStream::group_by`]) they are
 //! aggregated (`count`, `reduce`, `aggregate`; in [`TimeWindows`] or [`SessionWindows`]
 //! with `windowed_by`) into [`KTable`]s, kept per key in named state stores; a table is also
-//! read from a topic with [`StreamsBuilder::table`]. Keys and values carry their encoding through the [`Codec`] trait
+//! read from a topic with [`StreamsBuilder::table`]. Streams and tables are joined by key
+//! ([`KStream::join`] in [`JoinWindows`], [`KStream::join_table`], [`KTable::join`], and
+//! their left joins). Keys and values carry their encoding through the [`Codec`] trait
 //! (`String`, `Vec<u8>`, `u64`, `i64`, `()`, [`Json<T>`], [`Windowed<K>`]), byte-compatible
 //! with Kafka's serializers, so no serde object is passed around. [`StreamsBuilder::build`]
 //! freezes the program into a [`Topology`], which [`TopologyTestDriver`] runs by hand.
@@ -123,11 +125,23 @@
 //!
 //! What remains of issue 16, and how it attaches.
 //!
-//! - **Joins** are more node kinds: stream-stream joins keep both sides' records in
-//!   windowed stores (the same `Store`, keyed by key and timestamp) and expire them with
-//!   [`JoinWindows`]; stream-table joins look the table's store up by key (the table node
-//!   must then be materialized in a store, which `StreamsBuilder::table` already is).
-//!   Both need co-partitioned inputs: a changed key is repartitioned as for groupings.
+//! - **Joins** are in place (`join.rs`): [`KStream::join`] and [`KStream::left_join`]
+//!   (windowed), [`KStream::join_table`] and [`KStream::left_join_table`],
+//!   [`KTable::join`] and [`KTable::left_join`]. A join is a node below each input and a
+//!   merge of the two; each side writes what it saw to the task's stores (stream-stream:
+//!   windowed stores of each side's records, and for left joins a store of the left
+//!   records still unmatched, emitted with `None` once their window closes; table-table:
+//!   each side's values) and looks the other side's store up. A stream-table join reads
+//!   the table's store (a table read from a topic has one; a derived table gets one
+//!   from the join). A stream whose key may have changed goes through
+//!   `__<application_id>-<join>-this-repartition` (or `-other-`) first. Each join records
+//!   its inputs, and [`Topology::co_partition_groups`] gives the runtime the topics that
+//!   must have equal partition counts: before it starts it calls
+//!   `Topology::check_co_partitioned` with the existing topics' counts (else
+//!   [`Error::InvalidTopology`](crate::Error::InvalidTopology)) and creates the group's
+//!   repartition topics with that count. The join stores restore through `Task::restore`
+//!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
+//!   so a restored task still emits them.
 //! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
 //!   partition from the start and hands every record to `Task::restore` (which applies it
 //!   to the store without emitting anything), then calls `Task::resume_at` with the task's
@@ -149,6 +163,7 @@
 mod builder;
 mod codec;
 mod grouped;
+mod join;
 mod processor;
 mod store;
 mod table;
@@ -165,6 +180,8 @@ pub use self::test_driver::{TestRecord, TopologyTestDriver, TEST_APPLICATION_ID}
 pub use self::topology::{InternalTopic, Topology};
 pub use self::window::{JoinWindows, SessionWindows, TimeWindows, Window};
 
+#[cfg(test)]
+mod join_tests;
 #[cfg(test)]
 mod stateful_tests;
 #[cfg(test)]

@@ -109,6 +109,30 @@ impl Store {
             .collect()
     }
 
+    /// The windows stored for the encoded key `key` starting in `[from_ms, to_ms]`,
+    /// earliest first: `(start, value)`. One range of the map, whatever else the key
+    /// has (a stream-stream join reads the other side's records near its own this way).
+    pub(crate) fn windows_starting(
+        &self,
+        key: &[u8],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Iterator<Item = (i64, &[u8])> {
+        // Starts sort by their big-endian bytes only when not negative; stored ones never
+        // are (record timestamps are not). Ends from all-zero to all-one bytes (0 and -1)
+        // span every end of a start.
+        let from_ms = from_ms.max(0);
+        let from = window_key(key, from_ms, 0);
+        let to = window_key(key, to_ms, -1);
+        let range = (from_ms <= to_ms).then(|| self.entries.range(from..=to));
+        range.into_iter().flatten().filter_map(move |(k, (_, v))| {
+            let (_, start, _) = split_window_key(k)?;
+            (from_ms..=to_ms)
+                .contains(&start)
+                .then_some((start, v.as_slice()))
+        })
+    }
+
     /// Removes the windows for which `expired(end)` holds, oldest end first, without a
     /// changelog record (as Kafka's window stores drop old segments: the changelog is
     /// compacted and deleted by time). Returns how many went.
@@ -126,6 +150,20 @@ impl Store {
             evicted += 1;
         }
         evicted
+    }
+
+    /// The entries whose window end satisfies `closed`, earliest end first, without
+    /// removing them: `(store key, value)`. A stream-stream left join reads its pending
+    /// records this way and deletes each through the changelog once it has emitted it.
+    pub(crate) fn closed_entries(&self, closed: impl Fn(i64) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(expiry) = &self.expiry else {
+            return Vec::new();
+        };
+        expiry
+            .iter()
+            .take_while(|(end, _)| closed(*end))
+            .filter_map(|(_, key)| self.entries.get(key).map(|(_, v)| (key.clone(), v.clone())))
+            .collect()
     }
 
     /// Every entry, in key order.

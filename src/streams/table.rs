@@ -118,6 +118,7 @@ impl StreamsBuilder {
             key_changed: false,
             make: Make::Source(make),
         });
+        g.table_stores.insert(node, id);
         drop(g);
         KTable::at(graph, node, None)
     }
@@ -165,6 +166,14 @@ impl<K: Codec, V: Codec> KTable<K, V> {
             closing,
             types: PhantomData,
         }
+    }
+
+    pub(crate) fn graph(&self) -> &Arc<Mutex<Graph>> {
+        &self.graph
+    }
+
+    pub(crate) fn node(&self) -> usize {
+        self.node
     }
 
     fn then<V2: Codec>(

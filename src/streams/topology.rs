@@ -82,6 +82,11 @@ pub(crate) struct Graph {
     pub(crate) stores: Vec<StoreSpec>,
     /// How many `suppress_until_window_closes` buffers a task has.
     pub(crate) buffers: usize,
+    /// For each join, the nodes whose source topics must be co-partitioned.
+    pub(crate) co_partitioned: Vec<Vec<usize>>,
+    /// The store of each table read from a topic, by its source node: a stream-table
+    /// join looks such a table up there instead of keeping a copy.
+    pub(crate) table_stores: HashMap<usize, usize>,
 }
 
 impl Graph {
@@ -104,6 +109,31 @@ impl Graph {
         }
         self.stores.push(spec);
         self.stores.len() - 1
+    }
+
+    /// The topics `node` reads from, through its ancestors: source topics as named,
+    /// repartition topics under their names relative to the application (`Err`).
+    pub(crate) fn sources_of(&self, node: usize) -> Vec<std::result::Result<Arc<str>, Arc<str>>> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut todo = vec![node];
+        let mut out = Vec::new();
+        while let Some(id) = todo.pop() {
+            let Some(n) = self.nodes.get(id) else {
+                continue;
+            };
+            if seen.get(id).copied().unwrap_or(true) {
+                continue;
+            }
+            if let Some(s) = seen.get_mut(id) {
+                *s = true;
+            }
+            match &n.role {
+                Role::Source { topic } => out.push(Ok(Arc::clone(topic))),
+                Role::RepartitionSource { name } => out.push(Err(Arc::clone(name))),
+                _ => todo.extend(n.parents.iter().copied()),
+            }
+        }
+        out
     }
 
     /// Adds a node below `parents` and returns its index.
@@ -240,6 +270,90 @@ impl Topology {
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics.dedup_by(|a, b| a.name == b.name);
         topics
+    }
+
+    /// The groups of topics that must be co-partitioned (have the same number of
+    /// partitions) for the application `application_id`, so that a join's inputs with
+    /// equal keys meet in one task: each group sorted, groups sharing a topic merged.
+    /// Repartition topics appear under their full names; the runtime creates them with
+    /// the group's partition count and reports [`Error::InvalidTopology`] when the source
+    /// topics of a group differ.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use strom::streams::{JoinWindows, StreamsBuilder};
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let clicks = builder.stream::<String, String>("clicks");
+    /// let views = builder.stream::<String, String>("views");
+    /// clicks
+    ///     .join(&views, JoinWindows::of(Duration::from_secs(5)), |c, v| format!("{c}/{v}"))
+    ///     .to("clicked-views");
+    /// let groups = builder.build()?.co_partition_groups("site");
+    /// assert_eq!(groups, [vec!["clicks".to_string(), "views".to_string()]]);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn co_partition_groups(&self, application_id: &str) -> Vec<Vec<String>> {
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        for nodes in &self.graph.co_partitioned {
+            let mut group: Vec<String> = nodes
+                .iter()
+                .flat_map(|&n| self.graph.sources_of(n))
+                .map(|topic| match topic {
+                    Ok(topic) => topic.to_string(),
+                    Err(name) => internal_name(application_id, &name),
+                })
+                .collect();
+            // Groups that share a topic are one group: all their topics must agree.
+            let (joined, apart): (Vec<_>, Vec<_>) = std::mem::take(&mut groups)
+                .into_iter()
+                .partition(|g| g.iter().any(|t| group.contains(t)));
+            groups = apart;
+            group.extend(joined.into_iter().flatten());
+            group.sort_unstable();
+            group.dedup();
+            groups.push(group);
+        }
+        groups.sort();
+        groups
+    }
+
+    /// Checks that the topics of each co-partition group that exist have one partition
+    /// count: what the runtime does once it knows the topics, before it starts.
+    /// `partitions` gives a topic's count, `None` for one that does not exist yet (a
+    /// repartition topic the runtime then creates with the group's count).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopology`] naming the topics and their counts.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the runtime checks its inputs before it starts")
+    )]
+    pub(crate) fn check_co_partitioned(
+        &self,
+        application_id: &str,
+        partitions: impl Fn(&str) -> Option<u32>,
+    ) -> Result<()> {
+        for group in self.co_partition_groups(application_id) {
+            let counts: Vec<(String, u32)> = group
+                .into_iter()
+                .filter_map(|topic| partitions(&topic).map(|n| (topic, n)))
+                .collect();
+            if counts.windows(2).any(|pair| pair[0].1 != pair[1].1) {
+                let listed: Vec<String> = counts
+                    .iter()
+                    .map(|(topic, n)| format!("{topic} has {n}"))
+                    .collect();
+                return Err(Error::InvalidTopology {
+                    reason: format!(
+                        "joined topics must be co-partitioned (have as many partitions): {}",
+                        listed.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The names of the state stores, in the order they were declared.

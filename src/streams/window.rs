@@ -312,13 +312,6 @@ impl JoinWindows {
     }
 
     /// Whether a record at `this_ms` meets one of the other side at `other_ms`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn contains(&self, this_ms: i64, other_ms: i64) -> bool {
         let (this, other) = (i128::from(this_ms), i128::from(other_ms));
         other >= this - i128::from(self.before) && other <= this + i128::from(self.after)
@@ -326,13 +319,6 @@ impl JoinWindows {
 
     /// Whether a record at `timestamp_ms` can no longer meet anything at `stream_time_ms`
     /// (Kafka's `KStreamKStreamJoin`: `timestamp + after + grace < stream time`).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "windowed aggregations and joins, the next step of issue 16"
-        )
-    )]
     pub(crate) fn is_closed(&self, timestamp_ms: i64, stream_time_ms: i64) -> bool {
         i128::from(timestamp_ms) + i128::from(self.after) + i128::from(self.grace)
             < i128::from(stream_time_ms)
