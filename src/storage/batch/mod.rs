@@ -1287,20 +1287,14 @@ impl RunRecords<'_> {
     #[inline]
     fn next_batch(&mut self) -> bool {
         let pos = self.batch_end;
-        let Some(head) = self
-            .log
-            .get(pos..)
-            .and_then(<[u8]>::first_chunk::<{ v2::HEADER_BYTES }>)
-        else {
+        let rest = self.log.get(pos..).unwrap_or_default();
+        let Some(head) = rest.first_chunk::<{ v2::HEADER_BYTES }>() else {
             return false;
         };
-        if !v2::run_header(head, &mut self.header, self.until) {
+        if !v2::run_header(head, &mut self.header, self.until, rest.len()) {
             return false;
         }
-        let end = pos.saturating_add(self.header.length as usize);
-        if end > self.log.len() {
-            return false;
-        }
+        let end = pos + self.header.length as usize;
         self.done = (pos, self.header.base_offset);
         self.batch_end = end;
         self.at = Cursor {

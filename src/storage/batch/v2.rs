@@ -853,15 +853,20 @@ pub(super) fn parse_control(
 
 /// The header at `head` read into `header`, if it is a plain batch (no bit set but
 /// log-append time) that passes [`read_header`]'s checks, starts at `header`'s next
-/// offset (the batch before it) and ends below `until`; `header` is left as it was
-/// otherwise. For [`super::RunRecords`]: only the fields the record decoder reads are
+/// offset (the batch before it), ends below `until` and is at most `room` bytes long;
+/// `header` is left as it was otherwise. For [`super::RunRecords`]: only the fields the record decoder reads are
 /// written.
 #[expect(
     clippy::inline_always,
     reason = "the run's loop; as `super::read_header`"
 )]
 #[inline(always)]
-pub(super) fn run_header(head: &[u8; HEADER_BYTES], header: &mut BatchHeader, until: u64) -> bool {
+pub(super) fn run_header(
+    head: &[u8; HEADER_BYTES],
+    header: &mut BatchHeader,
+    until: u64,
+    room: usize,
+) -> bool {
     let base_offset = i64::from_be_bytes(field::<0, 8>(head));
     let batch_length = i32::from_be_bytes(field::<8, 4>(head));
     let attributes = u16::from_be_bytes(field::<21, 2>(head));
@@ -872,6 +877,7 @@ pub(super) fn run_header(head: &[u8; HEADER_BYTES], header: &mut BatchHeader, un
     let run = head[16] == VERSION
         && attributes & !LOG_APPEND_TIME == 0
         && batch_length >= MIN_BATCH_LENGTH
+        && batch_length.cast_unsigned() as usize + LENGTH_EXCLUDES <= room
         && record_count >= 1
         && last_offset_delta >= record_count - 1
         && u64::from(record_count.cast_unsigned()) * MIN_RECORD_BYTES as u64
