@@ -546,7 +546,10 @@ fn push_records(
     // `position`, and their format version 2.
     let mut run = batch.run_after(lease.offsets_end());
     while let Some(record) = run.next() {
-        let record = record.map_err(|e| batch.run_error(e))?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => return Err(batch.run_error(run.batch_position(), e)),
+        };
         *next = record.offset + 1;
         out.push(ConsumerRecord::from_ref(lease, 0, 0, record));
         if out.len() >= max {

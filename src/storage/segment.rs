@@ -675,10 +675,11 @@ impl<'a> MappedBatch<'a> {
         self.resume.set(run.done());
     }
 
-    /// Errors of records of a run, as [`records`](Self::records) gives them: it names the
-    /// segment file and the position of the run's first batch.
-    pub(crate) fn run_error(&self, error: DecodeError) -> Error {
-        corrupt(self.path, self.file_position as u64, kind_of(error))
+    /// An error of a record of a run, as [`records`](Self::records) gives them: it names
+    /// the segment file and `position`, that of the record's batch in it
+    /// ([`RunRecords::batch_position`]).
+    pub(crate) fn run_error(&self, position: usize, error: DecodeError) -> Error {
+        corrupt(self.path, position as u64, kind_of(error))
     }
 
     /// The batch's records, in offset order. Their byte ranges are relative to the batch's

@@ -1283,6 +1283,12 @@ impl RunRecords<'_> {
         }
     }
 
+    /// Where the batch whose records are being read starts (the one a record that did not
+    /// decode is in).
+    pub(crate) fn batch_position(&self) -> usize {
+        self.done.0
+    }
+
     /// Moves to the batch at `batch_end`, if the run goes on there.
     #[inline]
     fn next_batch(&mut self) -> bool {

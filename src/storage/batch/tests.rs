@@ -662,6 +662,18 @@ fn a_run_reads_on_through_plain_batches_and_stops_at_anything_else() {
         }
         assert_eq!(run_offsets(&odd, u64::MAX), (vec![1, 2, 3], (starts[2], 4)));
     }
+    // A record that does not decode ends the run, naming its batch.
+    let mut malformed = log.clone();
+    malformed[starts[2] + v2::HEADER_BYTES] = 0x7f;
+    let first = read_header(&malformed).unwrap();
+    let mut run = run_after(&malformed, starts[1], &first, u64::MAX);
+    let offsets: Vec<u64> = run
+        .by_ref()
+        .map_while(Result::ok)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!((offsets, run.batch_position()), (vec![1, 2, 3], starts[2]));
+    assert!(run.next().is_none());
     // Log-append time is plain.
     let mut appended = log.clone();
     appended[starts[2] + 22] |= 0x08;
