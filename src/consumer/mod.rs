@@ -408,16 +408,21 @@ impl Consumer {
                 }
                 // One lease serves the whole batch, looked up once instead of per record:
                 // a source that reads the first offset handed out and the batch's last one
-                // reads every offset between.
+                // reads every offset between. A lease of this read was taken for an offset
+                // before this batch (offsets only grow within a read), so for it the last
+                // offset alone settles that.
                 let (first, last) = (
                     batch.header.base_offset.max(position),
                     batch.header.last_offset(),
                 );
                 let lease = match &mut lease {
-                    Some(l) if l.reads(batch.map, first) && l.reads(batch.map, last) => l,
+                    Some(l) if l.reads(batch.map, last) => l,
                     _ => lease.insert(lease_for(source, topic, partition, batch.map, first, last)),
                 };
                 if push_records(batch, position, lease, out, max, &mut next)?.is_break() {
+                    // Past the batches whose records were all handed out (the next read
+                    // uses the hint only if it starts right there).
+                    batch.hint_past(hint);
                     return Ok(ControlFlow::Break(()));
                 }
                 // Past the whole batch: Kafka's compaction may leave offsets after its last
@@ -535,6 +540,24 @@ fn push_records(
             return Ok(ControlFlow::Break(()));
         }
     }
+    // The plain, verified batches after it are read on through here, their headers
+    // between their records, as long as the lease reads their offsets. Their record
+    // ranges are positions in the segment's map (the lease's), their offsets past
+    // `position`, and their format version 2.
+    let mut run = batch.run_after(lease.offsets_end());
+    while let Some(record) = run.next() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => return Err(batch.run_error(run.batch_position(), e)),
+        };
+        *next = record.offset + 1;
+        out.push(ConsumerRecord::from_ref(lease, 0, 0, record));
+        if out.len() >= max {
+            batch.ran(&run);
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    batch.ran(&run);
     Ok(ControlFlow::Continue(()))
 }
 

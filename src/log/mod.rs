@@ -742,9 +742,11 @@ impl PartitionLog {
             let mut emitted = false;
             let hint = hint.filter(|_| at == from);
             let flow = segment.read_batches_at(at, high_watermark, hint, |batch| {
-                at = batch.next_offset();
                 emitted = true;
-                emit(batch)
+                let flow = emit(batch);
+                // After the call: a reader may have read on through a run of batches.
+                at = batch.next_offset();
+                flow
             });
             match flow {
                 Ok(ControlFlow::Break(())) => break,

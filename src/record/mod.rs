@@ -286,6 +286,12 @@ impl Source {
         })
     }
 
+    /// The offsets of records that can share this source are below this one (each stores
+    /// its own as a 32-bit delta from the source's).
+    pub(crate) fn offsets_end(&self) -> u64 {
+        self.base_offset.saturating_add(1 << 32)
+    }
+
     /// Whether the record at `offset` of `data` can share this source.
     pub(crate) fn reads(&self, data: &Arc<Mapping>, offset: u64) -> bool {
         Arc::ptr_eq(&self.data, data)

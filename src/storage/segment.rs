@@ -6,6 +6,7 @@
 //! of a log: it copies each batch into the preallocated map, adds index entries, and then
 //! publishes the new end.
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef};
+use super::batch::{self, BatchHeader, DecodeError, EncodeError, Encoded, RecordRef, RunRecords};
 use super::index::{self, IndexEntry, SparseIndex};
 use super::mapping::{MapWriter, Mapping};
 use super::recovery::{self, Scan};
@@ -401,14 +402,17 @@ impl Segment {
                     kind_of(DecodeError::Truncated),
                 ));
             };
-            self.verify_at(pos, bytes, &header)?;
-            if self
-                .emit_batch(map, pos, bytes, &header, expected, &mut emit)?
-                .is_break()
-            {
-                return Ok(ControlFlow::Break(()));
+            let verified = self.verify_at(pos, bytes, &header)?;
+            // What a reader may read on through after this batch without coming back
+            // (see `MappedBatch::run_after`): the verified bytes, as far as published.
+            let run_log = log
+                .get(..usize::try_from(verified).unwrap_or(usize::MAX).min(end))
+                .unwrap_or_default();
+            match self.emit_batch(map, pos, bytes, &header, run_log, until, &mut emit)? {
+                ControlFlow::Break(()) => return Ok(ControlFlow::Break(())),
+                // Past this batch, or past the run of batches the reader went on through.
+                ControlFlow::Continue(resume) => (pos, expected) = resume,
             }
-            pos += len;
         }
         Ok(ControlFlow::Continue(()))
     }
@@ -416,12 +420,14 @@ impl Segment {
     /// Checks the checksum of the batch at `pos` (`bytes` from there on, `header` read from
     /// them) unless it lies below the verified mark, and moves the mark past it when it
     /// starts right at the mark.
+    /// Returns the verified mark, which then lies past the batch unless a batch before it
+    /// is still unchecked.
     #[inline]
-    fn verify_at(&self, pos: usize, bytes: &[u8], header: &BatchHeader) -> Result<()> {
+    fn verify_at(&self, pos: usize, bytes: &[u8], header: &BatchHeader) -> Result<u64> {
         let verified = self.verified.load(Ordering::Acquire);
         let (pos, end) = (pos as u64, pos as u64 + u64::from(header.length));
         if end <= verified {
-            return Ok(());
+            return Ok(verified);
         }
         batch::verify(bytes, header).map_err(|e| corrupt(&self.path, pos, kind_of(e)))?;
         if pos == verified {
@@ -431,7 +437,7 @@ impl Segment {
                 self.verified
                     .compare_exchange(verified, end, Ordering::AcqRel, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(self.verified.load(Ordering::Acquire))
     }
 
     /// Hands `visit` the header of each batch from the segment's start, in order, without
@@ -457,8 +463,15 @@ impl Segment {
     }
 
     /// Hands `emit` the checked batch at `pos` of `map` (`bytes`, cut to its length; its
-    /// header `header`, and the offset after it `next_offset`): as it lies in the map, or,
-    /// compressed, decompressed into memory, so readers see records the same way from either.
+    /// header `header`): as it lies in the map, or, compressed, decompressed into memory, so
+    /// readers see records the same way from either. `run_log` is the map's bytes a reader
+    /// may read on through after it, `until` the offsets it must stay below. Returns where
+    /// the read goes on: the position and offset after the batch, or after the batches the
+    /// reader read on through.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the read loop's state, passed in registers"
+    )]
     #[inline]
     fn emit_batch(
         &self,
@@ -466,23 +479,36 @@ impl Segment {
         pos: usize,
         bytes: &[u8],
         header: &BatchHeader,
-        next_offset: u64,
+        run_log: &[u8],
+        until: u64,
         emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
-    ) -> Result<ControlFlow<()>> {
+    ) -> Result<ControlFlow<(), (usize, u64)>> {
         if !header.is_compressed() {
-            return emit(&MappedBatch {
+            let batch = MappedBatch {
                 header,
                 bytes,
-                next_offset,
                 map,
                 position: pos,
                 file_position: pos,
                 stored_len: bytes.len(),
                 segment_map: map,
                 path: &self.path,
+                run_log,
+                until,
+                resume: Cell::new((pos + bytes.len(), header.next_offset())),
+            };
+            return Ok(match emit(&batch)? {
+                ControlFlow::Break(()) => ControlFlow::Break(()),
+                ControlFlow::Continue(()) => ControlFlow::Continue(batch.resume.get()),
             });
         }
-        self.emit_decompressed(map, pos, bytes, header, emit)
+        let resume = (pos + bytes.len(), header.next_offset());
+        Ok(
+            match self.emit_decompressed(map, pos, bytes, header, emit)? {
+                ControlFlow::Break(()) => ControlFlow::Break(()),
+                ControlFlow::Continue(()) => ControlFlow::Continue(resume),
+            },
+        )
     }
 
     /// [`emit_batch`](Self::emit_batch) of a compressed batch.
@@ -505,13 +531,16 @@ impl Segment {
         emit(&MappedBatch {
             header: &plain_header,
             bytes: plain,
-            next_offset: plain_header.next_offset(),
             map: &decompressed,
             position: 0,
             file_position: pos,
             stored_len: bytes.len(),
             segment_map: map,
             path: &self.path,
+            // Its records are in memory, not in the segment's map: no run goes on from it.
+            run_log: &[],
+            until: 0,
+            resume: Cell::new((pos + bytes.len(), plain_header.next_offset())),
         })
     }
 
@@ -551,14 +580,12 @@ impl Segment {
 /// One batch of a segment, in its map: the header read and the CRC checked. This is what
 /// the log hands its readers; [`MappedBatch::records`] is the one place records are decoded
 /// out of the log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct MappedBatch<'a> {
     /// The batch's header.
     pub(crate) header: &'a BatchHeader,
     /// The batch's bytes, header included: `header.length` of them at `position` in `map`.
     bytes: &'a [u8],
-    /// The header's [`next_offset`](BatchHeader::next_offset), worked out once.
-    next_offset: u64,
     /// The map the batch is in; a reader that keeps records clones it.
     pub(crate) map: &'a Arc<Mapping>,
     /// Where the batch starts in the map.
@@ -572,6 +599,16 @@ pub(crate) struct MappedBatch<'a> {
     segment_map: &'a Arc<Mapping>,
     /// The segment's log file, for errors.
     path: &'a Path,
+    /// The segment's map from its start to the end of the bytes whose checksums are
+    /// verified (at most what is published): a reader may read on through the batches
+    /// after this one up to there (see [`run_after`](Self::run_after)). Empty for a batch
+    /// decompressed into memory.
+    run_log: &'a [u8],
+    /// The offsets the read must stay below.
+    until: u64,
+    /// The position in the segment's map after this batch, or after the batches a reader
+    /// read on through, and the offset there: where the read goes on.
+    resume: Cell<(usize, u64)>,
 }
 
 /// Where a read of a segment can pick up again without a search: the position just past a
@@ -587,8 +624,7 @@ impl<'a> MappedBatch<'a> {
     /// Moves `hint` just past this batch (reusing its map when it is this batch's: no
     /// reference is counted then).
     pub(crate) fn hint_past(&self, hint: &mut Option<ReadHint>) {
-        let position = self.file_position + self.stored_len;
-        let offset = self.next_offset;
+        let (position, offset) = self.resume.get();
         match hint {
             Some(h) if Arc::ptr_eq(&h.map, self.segment_map) => {
                 h.position = position;
@@ -610,9 +646,40 @@ impl<'a> MappedBatch<'a> {
     }
 
     /// Offset after the last offset the batch covers: its header's
-    /// [`next_offset`](BatchHeader::next_offset).
+    /// [`next_offset`](BatchHeader::next_offset); after a run a reader
+    /// [read through](Self::ran), the offset after the run.
     pub(crate) fn next_offset(&self) -> u64 {
-        self.next_offset
+        self.resume.get().1
+    }
+
+    /// The records of the batches that follow this one in the segment's map, as far as
+    /// they are plain (see [`batch::run_after`]), already verified and below both the
+    /// read's end and `until`. A reader that hands them out calls [`ran`](Self::ran) with
+    /// the run afterwards, and the read goes on from where the run stopped; one that does
+    /// not is handed them one batch at a time as usual.
+    ///
+    /// Handing a reader each batch of single sends on its own costs more than decoding its
+    /// record; a run walks the headers of batches already checked between their records.
+    #[inline]
+    pub(crate) fn run_after(&self, until: u64) -> RunRecords<'a> {
+        batch::run_after(
+            self.run_log,
+            self.file_position + self.stored_len,
+            self.header,
+            until.min(self.until),
+        )
+    }
+
+    /// Moves the read on past the batches of `run` whose records were all handed out.
+    pub(crate) fn ran(&self, run: &RunRecords<'_>) {
+        self.resume.set(run.done());
+    }
+
+    /// An error of a record of a run, as [`records`](Self::records) gives them: it names
+    /// the segment file and `position`, that of the record's batch in it
+    /// ([`RunRecords::batch_position`]).
+    pub(crate) fn run_error(&self, position: usize, error: DecodeError) -> Error {
+        corrupt(self.path, position as u64, kind_of(error))
     }
 
     /// The batch's records, in offset order. Their byte ranges are relative to the batch's

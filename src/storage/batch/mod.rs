@@ -1212,3 +1212,127 @@ impl<'a, const V2: bool> Iterator for HeaderIter<'a, V2> {
 
 #[cfg(test)]
 mod tests;
+
+/// The records of a run of plain version 2 batches that lie back to back in `log`, after a
+/// batch a reader has just been handed: see [`run_after`].
+///
+/// A reader catching up on single sends sees one record per batch, and handing it each
+/// batch on its own (header checks, a call, a decoder set up) costs more than the record.
+/// Batches whose checksum was already verified need none of that: this walks their headers
+/// inline, between records.
+#[derive(Debug, Clone)]
+pub(crate) struct RunRecords<'a> {
+    /// The log, from its first byte to where the run must stop (the end of what is
+    /// verified and published): record ranges are positions in it.
+    log: &'a [u8],
+    /// The header of the batch being read. Only the fields [`parse`] reads are kept up to
+    /// date (the checksum, leader epoch and producer are not read from later batches).
+    header: BatchHeader,
+    /// Where the batch being read ends.
+    batch_end: usize,
+    at: Cursor,
+    /// Offsets the run does not reach: it ends at a batch with an offset at or past it.
+    until: u64,
+    /// Where the last batch whose records were all handed out started, and its first
+    /// offset; the batch being read until that happens.
+    done: (usize, u64),
+}
+
+/// The records of the batches that follow, from byte `pos` of `log`, a batch of `header`
+/// (one the reader has dealt with), as long as they are plain version 2 batches (neither
+/// compressed, transactional nor control batches) that pass [`read_header`]'s checks, carry
+/// on from the offset the one before stops at, lie within `log` and cover only offsets
+/// below `until` (a batch that does not is left to the caller, even when it starts below). The caller vouches for their checksums: `log` ends where they were
+/// verified.
+///
+/// Stops at the first batch that is anything else; the caller reads on from there batch by
+/// batch (see [`RunRecords::done`]).
+#[inline]
+pub(crate) fn run_after<'a>(
+    log: &'a [u8],
+    pos: usize,
+    header: &BatchHeader,
+    until: u64,
+) -> RunRecords<'a> {
+    let next = header.next_offset();
+    let mut header = *header;
+    // No records left in the batch handed out: the first step reads the next header.
+    header.record_count = 0;
+    RunRecords {
+        log,
+        header,
+        batch_end: pos,
+        at: Cursor {
+            pos,
+            index: 0,
+            min_delta: 0,
+        },
+        until,
+        done: (pos, next),
+    }
+}
+
+impl RunRecords<'_> {
+    /// Where the reader can go on batch by batch: the position just past the last batch
+    /// whose records were all handed out, and the offset after it.
+    pub(crate) fn done(&self) -> (usize, u64) {
+        if self.at.index >= self.header.record_count {
+            (self.batch_end, self.header.next_offset())
+        } else {
+            self.done
+        }
+    }
+
+    /// Where the batch whose records are being read starts (the one a record that did not
+    /// decode is in).
+    pub(crate) fn batch_position(&self) -> usize {
+        self.done.0
+    }
+
+    /// Moves to the batch at `batch_end`, if the run goes on there.
+    #[inline]
+    fn next_batch(&mut self) -> bool {
+        let pos = self.batch_end;
+        let rest = self.log.get(pos..).unwrap_or_default();
+        let Some(head) = rest.first_chunk::<{ v2::HEADER_BYTES }>() else {
+            return false;
+        };
+        if !v2::run_header(head, &mut self.header, self.until, rest.len()) {
+            return false;
+        }
+        let end = pos + self.header.length as usize;
+        self.done = (pos, self.header.base_offset);
+        self.batch_end = end;
+        self.at = Cursor {
+            pos: pos + v2::HEADER_BYTES,
+            index: 0,
+            min_delta: 0,
+        };
+        true
+    }
+}
+
+impl Iterator for RunRecords<'_> {
+    type Item = Result<RecordRef, DecodeError>;
+
+    #[expect(clippy::inline_always, reason = "as `Records::next`")]
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at.index >= self.header.record_count && !self.next_batch() {
+            return None;
+        }
+        let batch = self.log.get(..self.batch_end).unwrap_or_default();
+        match parse::<true>(batch, &self.header, &mut self.at) {
+            Ok(record) => {
+                self.at.index += 1;
+                Some(Ok(record))
+            }
+            Err(what) => {
+                // Ends the run: nothing after a malformed record is read.
+                self.at.index = self.header.record_count;
+                self.log = &[];
+                Some(Err(DecodeError::Record(what)))
+            }
+        }
+    }
+}

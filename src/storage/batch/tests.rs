@@ -603,3 +603,95 @@ proptest! {
         exercise(&buf, 4);
     }
 }
+
+/// Batches of `counts` records each, back to back from offset 0 (with `gap` offsets left
+/// before the batch at that index), and where each starts.
+fn back_to_back(counts: &[usize], gap_before: Option<usize>) -> (Vec<u8>, Vec<usize>) {
+    let (mut log, mut starts, mut base) = (Vec::new(), Vec::new(), 0);
+    for (i, &n) in counts.iter().enumerate() {
+        if gap_before == Some(i) {
+            base += 2;
+        }
+        let owned: Vec<Owned> = (0..n)
+            .map(|j| rec(10 + i64::try_from(j).unwrap(), None, Some(b"v"), &[]))
+            .collect();
+        starts.push(log.len());
+        log.extend(encode_vec(base, &owned));
+        base += n as u64;
+    }
+    (log, starts)
+}
+
+fn run_offsets(log: &[u8], until: u64) -> (Vec<u64>, (usize, u64)) {
+    let first = read_header(log).unwrap();
+    let mut run = run_after(log, first.length as usize, &first, until);
+    let offsets = run.by_ref().map(|r| r.unwrap().offset).collect();
+    (offsets, run.done())
+}
+
+#[test]
+fn a_run_reads_on_through_plain_batches_and_stops_at_anything_else() {
+    let (log, starts) = back_to_back(&[1, 3, 1, 1, 2], None);
+    assert_eq!(
+        run_offsets(&log, u64::MAX),
+        ((1..8).collect(), (log.len(), 8))
+    );
+    // Only batches wholly below `until`.
+    assert_eq!(run_offsets(&log, 5), (vec![1, 2, 3, 4], (starts[3], 5)));
+    assert_eq!(run_offsets(&log, 4), (vec![1, 2, 3], (starts[2], 4)));
+    // Only as far as the log goes.
+    let cut = &log[..log.len() - 1];
+    assert_eq!(
+        run_offsets(cut, u64::MAX),
+        ((1..6).collect(), (starts[4], 6))
+    );
+    // A gap in offsets (left to the batch-by-batch checks).
+    let (gapped, gapped_starts) = back_to_back(&[1, 1, 1], Some(2));
+    assert_eq!(
+        run_offsets(&gapped, u64::MAX),
+        (vec![1], (gapped_starts[2], 2))
+    );
+    // Transactional, control or compressed batches, and another version.
+    for (at, value) in [(21, 0x10), (21, 0x20), (21, 0x01), (16, 1)] {
+        let mut odd = log.clone();
+        let field = starts[2] + at;
+        if at == 21 {
+            odd[field + 1] |= value;
+        } else {
+            odd[field] = value;
+        }
+        assert_eq!(run_offsets(&odd, u64::MAX), (vec![1, 2, 3], (starts[2], 4)));
+    }
+    // A record that does not decode ends the run, naming its batch.
+    let mut malformed = log.clone();
+    malformed[starts[2] + v2::HEADER_BYTES] = 0x7f;
+    let first = read_header(&malformed).unwrap();
+    let mut run = run_after(&malformed, starts[1], &first, u64::MAX);
+    let offsets: Vec<u64> = run
+        .by_ref()
+        .map_while(Result::ok)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!((offsets, run.batch_position()), (vec![1, 2, 3], starts[2]));
+    assert!(run.next().is_none());
+    // Log-append time is plain.
+    let mut appended = log.clone();
+    appended[starts[2] + 22] |= 0x08;
+    assert_eq!(
+        run_offsets(&appended, u64::MAX).0,
+        (1..8).collect::<Vec<_>>()
+    );
+}
+
+proptest! {
+    /// Whatever follows a batch, a run over it never panics and ends within the bytes.
+    #[test]
+    fn a_run_over_arbitrary_bytes_never_panics(tail in vec(any::<u8>(), 0..400), until in any::<u64>()) {
+        let (mut log, _) = back_to_back(&[1], None);
+        let first = read_header(&log).unwrap();
+        log.extend(tail);
+        let mut run = run_after(&log, first.length as usize, &first, until);
+        for _ in run.by_ref() {}
+        prop_assert!(run.done().0 <= log.len());
+    }
+}

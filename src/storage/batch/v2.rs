@@ -850,3 +850,52 @@ pub(super) fn parse_control(
         coordinator_epoch: i32::from_be_bytes([e0, e1, e2, e3]),
     })
 }
+
+/// The header at `head` read into `header`, if it is a plain batch (no bit set but
+/// log-append time) that passes [`read_header`]'s checks, starts at `header`'s next
+/// offset (the batch before it), ends below `until` and is at most `room` bytes long;
+/// `header` is left as it was otherwise. For [`super::RunRecords`]: only the fields the record decoder reads are
+/// written.
+#[expect(
+    clippy::inline_always,
+    reason = "the run's loop; as `super::read_header`"
+)]
+#[inline(always)]
+pub(super) fn run_header(
+    head: &[u8; HEADER_BYTES],
+    header: &mut BatchHeader,
+    until: u64,
+    room: usize,
+) -> bool {
+    let base_offset = i64::from_be_bytes(field::<0, 8>(head));
+    let batch_length = i32::from_be_bytes(field::<8, 4>(head));
+    let attributes = u16::from_be_bytes(field::<21, 2>(head));
+    let last_offset_delta = i32::from_be_bytes(field::<23, 4>(head));
+    let record_count = i32::from_be_bytes(field::<57, 4>(head));
+    // `read_header`'s checks of a plain batch; the offset tests keep every offset from the
+    // expected base on below `until`, so at most `i64::MAX`.
+    let run = head[16] == VERSION
+        && attributes & !LOG_APPEND_TIME == 0
+        && batch_length >= MIN_BATCH_LENGTH
+        && batch_length.cast_unsigned() as usize + LENGTH_EXCLUDES <= room
+        && record_count >= 1
+        && last_offset_delta >= record_count - 1
+        && u64::from(record_count.cast_unsigned()) * MIN_RECORD_BYTES as u64
+            <= u64::from(batch_length.cast_unsigned()) + LENGTH_EXCLUDES as u64
+                - HEADER_BYTES as u64
+        && base_offset.cast_unsigned() == header.next_offset()
+        && base_offset >= 0
+        && (base_offset.cast_unsigned())
+            .checked_add(u64::from(last_offset_delta.cast_unsigned()))
+            .is_some_and(|last| last < until);
+    if run {
+        header.base_offset = base_offset.cast_unsigned();
+        header.length = batch_length.cast_unsigned() + LENGTH_EXCLUDES as u32;
+        header.attributes = attributes;
+        header.last_offset_delta = last_offset_delta.cast_unsigned();
+        header.first_timestamp = i64::from_be_bytes(field::<27, 8>(head));
+        header.max_timestamp = i64::from_be_bytes(field::<35, 8>(head));
+        header.record_count = record_count.cast_unsigned();
+    }
+    run
+}
