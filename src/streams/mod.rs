@@ -148,17 +148,22 @@
 
 mod builder;
 mod codec;
+mod config;
 mod grouped;
 mod processor;
+mod runtime;
 mod store;
 mod table;
 mod test_driver;
+mod thread;
 mod topology;
 mod window;
 
 pub use self::builder::{KStream, StreamsBuilder};
 pub use self::codec::{codec_error, Codec, Json, Windowed};
+pub use self::config::{ProcessingGuarantee, StreamsConfig};
 pub use self::grouped::{KGroupedStream, SessionWindowedKStream, TimeWindowedKStream, Windowing};
+pub use self::runtime::Streams;
 pub use self::store::StoreView;
 pub use self::table::KTable;
 pub use self::test_driver::{TestRecord, TopologyTestDriver, TEST_APPLICATION_ID};
