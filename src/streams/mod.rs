@@ -128,23 +128,64 @@
 //!   [`JoinWindows`]; stream-table joins look the table's store up by key (the table node
 //!   must then be materialized in a store, which `StreamsBuilder::table` already is).
 //!   Both need co-partitioned inputs: a changed key is repartitioned as for groupings.
-//! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
-//!   partition from the start and hands every record to `Task::restore` (which applies it
-//!   to the store without emitting anything), then calls `Task::resume_at` with the task's
-//!   stream time, which evicts the windows expired by then. Stream time itself is in no
-//!   changelog: Kafka keeps it in the committed offsets' metadata, and so should the
-//!   runtime. The suppression buffer has no changelog yet (Kafka gives it one): a restart
-//!   loses the results it held back.
-//! - **The runtime** (`Streams`, `StreamsConfig`) subscribes one consumer per thread with
-//!   the application id as group id to the source and repartition topics, and a rebalance
-//!   listener that creates (`Topology::task(application_id)`), restores and closes tasks
-//!   for the assigned partitions; it creates the internal topics first (as many partitions
-//!   as the inputs). Each polled record goes to its task's `process`; the task's output
-//!   (sinks, repartition records, changelog records) is sent by a producer partitioning
-//!   by key (`AtLeastOnce`, offsets committed after) or by a `TransactionalProducer` that
-//!   also commits the offsets (`ExactlyOnce`). `Streams::store` shares
-//!   `TopologyTestDriver::store`'s `StoreView`, merging the views of the local tasks, and
-//!   `dropped_records` becomes a metric.
+//! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
+//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
+//!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
+//!   it held back), `dropped_records` as a metric, co-partition groups from the topology
+//!   (today a stateful topology's inputs must all have one partition count) and tasks
+//!   named by sub-topology as well as partition number (inputs of different partition
+//!   counts spread over several members can split one partition number's task between two
+//!   of them, whose `ExactlyOnce` producers then fence each other), a SIGKILL loop under
+//!   `ExactlyOnce` in CI, and the `streams` bench.
+//!
+//! # The runtime
+//!
+//! [`Streams::new`] checks the topology against the broker and creates the internal topics
+//! (`Broker::create_internal_topic`): repartition topics and changelogs get as many
+//! partitions as the largest source, changelogs are compacted (windowed ones
+//! `compact,delete` with the topology's retention). [`Streams::start`] spawns
+//! `num_threads` threads; each is a member of the consumer group named by the application
+//! id, subscribed to the source and repartition topics with a rebalance listener:
+//!
+//! - **Tasks.** A thread runs a task per partition number it holds: the partitions of that
+//!   number of every input meet in one task, which the group's default range assignor
+//!   makes possible (it hands partition `i` of topics of equal partition counts to one
+//!   member). When assigned, a task is made by `Topology::task(application_id)` and its
+//!   stores restored: each changelog's partition `i` is read to its end with a plain
+//!   assigned consumer (`ReadCommitted` under `ExactlyOnce`, so that aborted writes are
+//!   not restored) into `Task::restore`. On revoke, the task is dropped.
+//! - **Stream time** is in no changelog and strom's committed offsets carry no metadata,
+//!   so it is recovered as the largest timestamp of the restored changelog records (each
+//!   store write is dated by its records) and given to `Task::resume_at`. A task without
+//!   stores restarts its stream time from its next record.
+//! - **Rewind.** A consumer keeps its position in a partition it is given back by a
+//!   rebalance, but the task that read up to there is gone; a newly assigned partition is
+//!   sought back to its committed offset (what was polled before is discarded).
+//! - **Output.** Each polled record goes to its task's `process`; what it emitted (sink,
+//!   repartition and changelog records) is sent at once: a changelog record to the task's
+//!   partition, anything else partitioned by its encoded key as `Producer::send` does.
+//!   `AtLeastOnce` sends with a `Producer`; every commit interval it flushes, then commits
+//!   the offsets processed; on revoke the listener does the same. `ExactlyOnce` gives each
+//!   task a `TransactionalProducer` with the transactional id
+//!   `<application_id>-task-<partition>` (a restarted instance's producer fences the old
+//!   one); the first output opens a transaction, and every commit interval the task's
+//!   offsets go into it with the consumer's group metadata and it commits. A revoked
+//!   task's open transaction is aborted (dropped): its new owner redoes the work since the
+//!   last commit. A commit refused because the group moved on aborts; the task is dropped
+//!   and its partitions rewound to the committed offsets, and its next record rebuilds it
+//!   from the changelogs.
+//! - **Errors.** An undecodable record (`Error::Serde` naming `topic-partition@offset`)
+//!   stops its partition there: nothing after it is processed, its committed offset stays
+//!   at it, and the error is kept for [`Streams::wait_until_caught_up`] or
+//!   [`Streams::close`]; with `skip_undecodable` it is skipped and counted. Any other error
+//!   of a thread (a closed broker, a deleted input topic, which each thread checks every
+//!   commit interval, a failed commit) stops every thread and is kept the same way.
+//! - **Caught up** means the group's committed offsets reached the ends (high watermark;
+//!   last stable offset under `ExactlyOnce`) of the source partitions as they were at the
+//!   call, then of the repartition topics as they are once the sources are, while every
+//!   local thread acts on the group's current assignment with its tasks restored.
+//!   [`Streams::store`] merges the views of the local tasks as they are: during a
+//!   rebalance it may miss the keys of tasks being moved.
 
 mod builder;
 mod codec;
