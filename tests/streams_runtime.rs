@@ -223,3 +223,48 @@ fn two_instances_share_the_partitions() -> Result<()> {
     a.close()?;
     b.close()
 }
+
+#[test]
+fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("narrow", TopicConfig::default().partitions(2))?;
+    broker.create_topic("wide", TopicConfig::default().partitions(4))?;
+    broker.create_topic("copies", TopicConfig::default().partitions(2))?;
+    for i in 0..100 {
+        send(&broker, "narrow", &format!("n{i}"), "n", 1)?;
+        send(&broker, "wide", &format!("w{i}"), "w", 1)?;
+    }
+    let topology = || {
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, String>("narrow").to("copies");
+        builder.stream::<String, String>("wide").to("copies");
+        builder.build()
+    };
+    let config = StreamsConfig::new("copier")
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+        .commit_interval(Duration::from_millis(10));
+    let mut a = Streams::new(&broker, topology()?, config.clone())?;
+    let mut b = Streams::new(&broker, topology()?, config)?;
+    a.start()?;
+    b.start()?;
+    assert!(a.wait_until_caught_up(WAIT)?);
+    assert!(b.wait_until_caught_up(WAIT)?);
+    // Partition 1 of `narrow` and of `wide` at different members: two tasks numbered 1,
+    // whose producers must not fence each other.
+    let group = broker.describe_group("copier")?;
+    let holder = |topic: &str| {
+        group.members.iter().position(|m| {
+            m.assignment
+                .iter()
+                .any(|tp| tp.topic == topic && tp.partition == 1)
+        })
+    };
+    assert!(holder("narrow").is_some() && holder("wide").is_some());
+    assert_ne!(holder("narrow"), holder("wide"), "{group:?}");
+    a.close()?;
+    b.close()?;
+    let copies = read_all(&broker, "copies", IsolationLevel::ReadCommitted)?;
+    assert_eq!(copies.len(), 200);
+    Ok(())
+}

@@ -132,11 +132,10 @@
 //!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
 //!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
 //!   it held back), `dropped_records` as a metric, co-partition groups from the topology
-//!   (today a stateful topology's inputs must all have one partition count) and tasks
-//!   named by sub-topology as well as partition number (inputs of different partition
-//!   counts spread over several members can split one partition number's task between two
-//!   of them, whose `ExactlyOnce` producers then fence each other), a SIGKILL loop under
-//!   `ExactlyOnce` in CI, and the `streams` bench.
+//!   (today a stateful topology's inputs must all have one partition count), tasks per
+//!   sub-topology (Kafka's `0_1`: today inputs of different partition counts spread over
+//!   several members may split partition number `i` between two members, each running a
+//!   task `i` for its share), the SIGKILL loop in CI, and the `streams` bench.
 //!
 //! # The runtime
 //!
@@ -168,7 +167,9 @@
 //!   the offsets processed; on revoke the listener does the same. `ExactlyOnce` gives each
 //!   task a `TransactionalProducer` with the transactional id
 //!   `<application_id>-task-<partition>` (a restarted instance's producer fences the old
-//!   one); the first output opens a transaction, and every commit interval the task's
+//!   one; a task reading only some of the inputs, as when partition counts differ, adds a
+//!   hash of their names, so that two members' tasks `i` do not fence each other); the
+//!   first output opens a transaction, and every commit interval the task's
 //!   offsets go into it with the consumer's group metadata and it commits. A revoked
 //!   task's open transaction is aborted (dropped): its new owner redoes the work since the
 //!   last commit. A commit refused because the group moved on aborts; the task is dropped

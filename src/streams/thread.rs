@@ -98,7 +98,10 @@ pub(crate) struct Tasks {
 /// Stream time is not in any changelog, and strom's committed offsets carry no metadata;
 /// it is recovered as the largest timestamp of the restored changelog records, which is the
 /// stream time at the last store write (every aggregate update is dated by its records).
-fn restore(shared: &Shared, partition: u32) -> Result<Slot> {
+///
+/// `reads` are the assigned partitions of this thread (only those numbered `partition`
+/// matter): they name the task's transactional producer.
+fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<Slot> {
     let app = &shared.config.application_id;
     let mut task = shared.topology.task(app)?;
     let mut stream_time = -1_i64;
@@ -138,12 +141,10 @@ fn restore(shared: &Shared, partition: u32) -> Result<Slot> {
     }
     task.resume_at(stream_time);
     let producer = if shared.exactly_once() {
-        // Derived from the application and the task, so that a restarted instance's
-        // producer for this task fences the one it replaces.
         Some(
             shared
                 .broker
-                .transactional_producer(&format!("{app}-task-{partition}"))?,
+                .transactional_producer(&transactional_id(shared, partition, reads))?,
         )
     } else {
         None
@@ -153,6 +154,35 @@ fn restore(shared: &Shared, partition: u32) -> Result<Slot> {
         producer,
         in_transaction: false,
     })
+}
+
+/// The transactional id of the task `partition`: derived from the application and the
+/// task, so that a restarted instance's producer for the task fences the one it replaces.
+///
+/// When inputs have different partition counts, the group may give partition `i` of one
+/// topic to one member and partition `i` of another to a second member: each then runs a
+/// task `i` reading some of the inputs. Their producers must not fence each other, so a
+/// task reading only some of the inputs has the hash of their names in its id.
+fn transactional_id(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> String {
+    let app = &shared.config.application_id;
+    let mut topics: Vec<&str> = reads
+        .iter()
+        .filter(|tp| tp.partition == partition)
+        .map(|tp| tp.topic.as_str())
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    if topics.len() == shared.inputs.len() {
+        return format!("{app}-task-{partition}");
+    }
+    // FNV-1a: stable across processes and builds, unlike the std hasher.
+    let hash = topics.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, topic| {
+        topic
+            .bytes()
+            .chain(std::iter::once(0))
+            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    });
+    format!("{app}-task-{partition}-{hash:016x}")
 }
 
 /// Creates and restores the tasks of newly assigned partitions; on revoke, commits
@@ -195,7 +225,7 @@ impl RebalanceListener for Listener {
             if let std::collections::btree_map::Entry::Vacant(vacant) =
                 tasks.slots.entry(tp.partition)
             {
-                vacant.insert(restore(&self.shared, tp.partition)?);
+                vacant.insert(restore(&self.shared, tp.partition, partitions)?);
             }
         }
         Ok(())
@@ -297,7 +327,11 @@ fn process(
     let slot = match tasks.slots.entry(tp.partition) {
         std::collections::btree_map::Entry::Occupied(occupied) => occupied.into_mut(),
         std::collections::btree_map::Entry::Vacant(vacant) => {
-            vacant.insert(restore(shared, tp.partition)?)
+            let reads = tasks
+                .member
+                .as_ref()
+                .map_or_else(|| vec![tp.clone()], |(_, assignment)| assignment.clone());
+            vacant.insert(restore(shared, tp.partition, &reads)?)
         }
     };
     let value = (!record.is_tombstone()).then(|| record.value());
