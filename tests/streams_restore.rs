@@ -82,5 +82,6 @@ fn stream_time_survives_a_restart() -> Result<()> {
     assert_eq!(counts.get(&window(600_000)), Some(2));
     // Closed before the restart: evicted on restore, and the late record dropped.
     assert_eq!(counts.get(&window(0)), None);
+    assert_eq!(app.dropped_records(), 1);
     app.close()
 }

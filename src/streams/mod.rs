@@ -131,7 +131,8 @@
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
 //!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
 //!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
-//!   it held back), `dropped_records` as a metric, co-partition groups from the topology
+//!   it held back), `Streams::dropped_records` kept across rebalances (it counts the
+//!   current tasks only), co-partition groups from the topology
 //!   (today a stateful topology's inputs must all have one partition count), tasks per
 //!   sub-topology (Kafka's `0_1`: today inputs of different partition counts spread over
 //!   several members may split partition number `i` between two members, each running a

@@ -365,6 +365,24 @@ impl Streams {
         Ok(merged)
     }
 
+    /// How many records the tasks this instance runs now have dropped since they were
+    /// created (at start or at the last rebalance): records for windows already closed,
+    /// records without the key or value an aggregation needs. Kafka's
+    /// `dropped-records-total`, as [`TopologyTestDriver::dropped_records`](super::TopologyTestDriver::dropped_records).
+    pub fn dropped_records(&self) -> u64 {
+        self.tasks
+            .iter()
+            .map(|tasks| {
+                tasks
+                    .lock()
+                    .slots
+                    .values()
+                    .map(|slot| slot.task.dropped_records())
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// How many undecodable records were skipped under
     /// [`skip_undecodable`](StreamsConfig::skip_undecodable).
     pub fn skipped_records(&self) -> u64 {
