@@ -209,6 +209,7 @@ impl RebalanceListener for Listener {
                 .flush()
                 .and_then(|()| revoked.commit_offsets(&offsets));
         }
+        tasks.rewind.retain(|tp| !gone.contains(tp));
         for tp in &gone {
             tasks.slots.remove(&tp.partition);
             tasks.done.remove(tp);
@@ -264,7 +265,10 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
             let records = consumer.poll(Duration::from_millis(20))?;
             {
                 let mut tasks = tasks.lock();
-                let rewound = std::mem::take(&mut tasks.rewind);
+                let assigned = consumer.assignment();
+                // A partition assigned and revoked again within one poll is not sought.
+                let mut rewound = std::mem::take(&mut tasks.rewind);
+                rewound.retain(|tp| assigned.contains(tp));
                 for tp in &rewound {
                     match consumer.committed(tp)? {
                         Some(offset) => consumer.seek(tp, offset)?,
@@ -282,7 +286,7 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     }
                     process(shared, &mut tasks, &producer, record)?;
                 }
-                let mut assignment = consumer.assignment();
+                let mut assignment = assigned;
                 assignment.sort();
                 tasks.member = consumer
                     .member_id()
