@@ -168,6 +168,25 @@ impl Broker {
         self.inner.create_topic(name, config).map(|_| ())
     }
 
+    /// Creates an internal topic, whose name starts with the reserved `__` (as Kafka
+    /// Streams' `__<application_id>-<store>-changelog`), unless it exists already: then
+    /// it is kept as it is, whatever its config. Internal topics are not listed by
+    /// [`topics`](Self::topics) but are read and written like any other.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTopicName`] for a name without the `__` prefix or against Kafka's
+    /// other rules, [`Error::InvalidConfig`], [`Error::Io`], [`Error::Closed`].
+    pub fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        if !name.starts_with("__") {
+            return Err(Error::InvalidTopicName {
+                name: name.to_string(),
+                reason: "an internal topic's name starts with '__'".into(),
+            });
+        }
+        config.validate_for(name)?;
+        self.inner.internal_topic(name, config).map(|_| ())
+    }
+
     /// The names of all topics, sorted; internal (`__`) topics are not listed.
     pub fn topics(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -77,4 +77,8 @@ fn stream_processing_types_can_cross_threads() {
     copy_eq::<SessionWindows>();
     copy_eq::<JoinWindows>();
     copy_eq::<Window>();
+    // A running application is shared with the threads that query its stores.
+    send_sync::<strom::streams::Streams>();
+    clone_send_sync::<strom::streams::StreamsConfig>();
+    copy_eq::<strom::streams::ProcessingGuarantee>();
 }

@@ -142,38 +142,86 @@
 //!   repartition topics with that count. The join stores restore through `Task::restore`
 //!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
 //!   so a restored task still emits them.
-//! - **Changelog restore**: before a task runs, the runtime reads each store's changelog
-//!   partition from the start and hands every record to `Task::restore` (which applies it
-//!   to the store without emitting anything), then calls `Task::resume_at` with the task's
-//!   stream time, which evicts the windows expired by then. Stream time itself is in no
-//!   changelog: Kafka keeps it in the committed offsets' metadata, and so should the
-//!   runtime. The suppression buffer has no changelog yet (Kafka gives it one): a restart
-//!   loses the results it held back.
-//! - **The runtime** (`Streams`, `StreamsConfig`) subscribes one consumer per thread with
-//!   the application id as group id to the source and repartition topics, and a rebalance
-//!   listener that creates (`Topology::task(application_id)`), restores and closes tasks
-//!   for the assigned partitions; it creates the internal topics first (as many partitions
-//!   as the inputs). Each polled record goes to its task's `process`; the task's output
-//!   (sinks, repartition records, changelog records) is sent by a producer partitioning
-//!   by key (`AtLeastOnce`, offsets committed after) or by a `TransactionalProducer` that
-//!   also commits the offsets (`ExactlyOnce`). `Streams::store` shares
-//!   `TopologyTestDriver::store`'s `StoreView`, merging the views of the local tasks, and
-//!   `dropped_records` becomes a metric.
+//! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
+//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
+//!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
+//!   it held back), `Streams::dropped_records` kept across rebalances (it counts the
+//!   current tasks only), co-partition groups from the topology
+//!   (today a stateful topology's inputs must all have one partition count), tasks per
+//!   sub-topology (Kafka's `0_1`: today inputs of different partition counts spread over
+//!   several members may split partition number `i` between two members, each running a
+//!   task `i` for its share), the SIGKILL loop in CI, and the `streams` bench.
+//!
+//! # The runtime
+//!
+//! [`Streams::new`] checks the topology against the broker and creates the internal topics
+//! (`Broker::create_internal_topic`): repartition topics and changelogs get as many
+//! partitions as the largest source, changelogs are compacted (windowed ones
+//! `compact,delete` with the topology's retention). [`Streams::start`] spawns
+//! `num_threads` threads; each is a member of the consumer group named by the application
+//! id, subscribed to the source and repartition topics with a rebalance listener:
+//!
+//! - **Tasks.** A thread runs a task per partition number it holds: the partitions of that
+//!   number of every input meet in one task, which the group's default range assignor
+//!   makes possible (it hands partition `i` of topics of equal partition counts to one
+//!   member). When assigned, a task is made by `Topology::task(application_id)` and its
+//!   stores restored: each changelog's partition `i` is read to its end with a plain
+//!   assigned consumer (`ReadCommitted` under `ExactlyOnce`, so that aborted writes are
+//!   not restored) into `Task::restore`. On revoke, the task is dropped.
+//! - **Stream time** is in no changelog and strom's committed offsets carry no metadata,
+//!   so it is recovered as the largest timestamp of the restored changelog records (each
+//!   store write is dated by its records) and given to `Task::resume_at`. A task without
+//!   stores restarts its stream time from its next record.
+//! - **Rewind.** A consumer keeps its position in a partition it is given back by a
+//!   rebalance, but the task that read up to there is gone; a newly assigned partition is
+//!   sought back to its committed offset (what was polled before is discarded).
+//! - **Output.** Each polled record goes to its task's `process`; what it emitted (sink,
+//!   repartition and changelog records) is sent at once: a changelog record to the task's
+//!   partition, anything else partitioned by its encoded key as `Producer::send` does.
+//!   `AtLeastOnce` sends with a `Producer`; every commit interval it flushes, then commits
+//!   the offsets processed; on revoke the listener does the same. `ExactlyOnce` gives each
+//!   task a `TransactionalProducer` with the transactional id
+//!   `<application_id>-task-<partition>` (a restarted instance's producer fences the old
+//!   one; a task reading only some of the inputs, as when partition counts differ, adds a
+//!   hash of their names, so that two members' tasks `i` do not fence each other); the
+//!   first output opens a transaction, and every commit interval the task's
+//!   offsets go into it with the consumer's group metadata and it commits. A revoked
+//!   task's open transaction is aborted (dropped): its new owner redoes the work since the
+//!   last commit. A commit refused because the group moved on aborts; the task is dropped
+//!   and its partitions rewound to the committed offsets, and its next record rebuilds it
+//!   from the changelogs.
+//! - **Errors.** An undecodable record (`Error::Serde` naming `topic-partition@offset`)
+//!   stops its partition there: nothing after it is processed, its committed offset stays
+//!   at it, and the error is kept for [`Streams::wait_until_caught_up`] or
+//!   [`Streams::close`]; with `skip_undecodable` it is skipped and counted. Any other error
+//!   of a thread (a closed broker, a deleted input topic, which each thread checks every
+//!   commit interval, a failed commit) stops every thread and is kept the same way.
+//! - **Caught up** means the group's committed offsets reached the ends (high watermark;
+//!   last stable offset under `ExactlyOnce`) of the source partitions as they were at the
+//!   call, then of the repartition topics as they are once the sources are, while every
+//!   local thread acts on the group's current assignment with its tasks restored.
+//!   [`Streams::store`] merges the views of the local tasks as they are: during a
+//!   rebalance it may miss the keys of tasks being moved.
 
 mod builder;
 mod codec;
+mod config;
 mod grouped;
 mod join;
 mod processor;
+mod runtime;
 mod store;
 mod table;
 mod test_driver;
+mod thread;
 mod topology;
 mod window;
 
 pub use self::builder::{KStream, StreamsBuilder};
 pub use self::codec::{codec_error, Codec, Json, Windowed};
+pub use self::config::{ProcessingGuarantee, StreamsConfig};
 pub use self::grouped::{KGroupedStream, SessionWindowedKStream, TimeWindowedKStream, Windowing};
+pub use self::runtime::Streams;
 pub use self::store::StoreView;
 pub use self::table::KTable;
 pub use self::test_driver::{TestRecord, TopologyTestDriver, TEST_APPLICATION_ID};

@@ -378,11 +378,17 @@ pub struct StoreView<K, V> {
 }
 
 impl<K: Codec, V: Codec> StoreView<K, V> {
-    fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             entries: BTreeMap::new(),
             types: PhantomData,
         }
+    }
+
+    /// Adds `other`'s entries: how `Streams::store` merges the views of its tasks, whose
+    /// keys do not overlap (each key lives in one partition).
+    pub(crate) fn extend(&mut self, other: Self) {
+        self.entries.extend(other.entries);
     }
 
     fn insert(&mut self, lookup: Vec<u8>, key: K, value: V) {

@@ -621,10 +621,6 @@ impl Task {
     /// # Errors
     ///
     /// [`Error::UnknownTopic`] if `topic` is not the changelog of one of the task's stores.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "changelog restore, by the runtime")
-    )]
     pub(crate) fn restore(
         &mut self,
         topic: &str,
@@ -653,10 +649,6 @@ impl Task {
     /// Sets the task's stream time to where it was (the runtime keeps it with the committed
     /// offsets, as Kafka keeps it in their metadata) and evicts the restored windows that
     /// have expired by then. Stream time never goes back: an earlier time is ignored.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "changelog restore, by the runtime")
-    )]
     pub(crate) fn resume_at(&mut self, stream_time_ms: i64) {
         self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(stream_time_ms);
         let now = self.ctx.stream_time_ms;

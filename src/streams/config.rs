@@ -1,0 +1,88 @@
+//! [`StreamsConfig`]: how a [`Streams`](super::Streams) application runs.
+
+use std::time::Duration;
+
+/// What a [`Streams`](super::Streams) application promises about its results after a
+/// failure (Kafka's `processing.guarantee`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProcessingGuarantee {
+    /// Outputs and changelog records are flushed before the input offsets are committed:
+    /// after a crash nothing is lost, but records processed since the last commit are
+    /// processed again, so their results may appear twice.
+    #[default]
+    AtLeastOnce,
+    /// Each commit writes a task's outputs, changelog records and input offsets in one
+    /// transaction, and inputs are read `ReadCommitted`: after a crash every result appears
+    /// exactly once to `ReadCommitted` readers.
+    ExactlyOnce,
+}
+
+/// Settings of a [`Streams`](super::Streams) application.
+///
+/// ```
+/// use std::time::Duration;
+/// use strom::streams::{ProcessingGuarantee, StreamsConfig};
+///
+/// let config = StreamsConfig::new("fraud-app")
+///     .num_threads(2)
+///     .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+///     .commit_interval(Duration::from_millis(50));
+/// assert_eq!(config.application_id(), "fraud-app");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamsConfig {
+    pub(crate) application_id: String,
+    pub(crate) num_threads: usize,
+    pub(crate) guarantee: ProcessingGuarantee,
+    pub(crate) commit_interval: Duration,
+    pub(crate) skip_undecodable: bool,
+}
+
+impl StreamsConfig {
+    /// Settings for the application `application_id`, which is also its consumer group
+    /// and the prefix of its internal topics (`__<application_id>-…`).
+    pub fn new(application_id: impl Into<String>) -> Self {
+        Self {
+            application_id: application_id.into(),
+            num_threads: 1,
+            guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval: Duration::from_millis(100),
+            skip_undecodable: false,
+        }
+    }
+
+    /// The application id.
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    /// How many worker threads process tasks (at least one). By default, 1.
+    #[must_use]
+    pub fn num_threads(mut self, n: usize) -> Self {
+        self.num_threads = n.max(1);
+        self
+    }
+
+    /// The processing guarantee. By default, [`ProcessingGuarantee::AtLeastOnce`].
+    #[must_use]
+    pub fn processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.guarantee = guarantee;
+        self
+    }
+
+    /// How often outputs are flushed and input offsets committed (for `ExactlyOnce`, how
+    /// long a transaction stays open). By default, 100 ms.
+    #[must_use]
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Whether a record whose key or value does not decode is skipped (and counted) rather
+    /// than stopping its partition with the error. By default, `false`.
+    #[must_use]
+    pub fn skip_undecodable(mut self, skip: bool) -> Self {
+        self.skip_undecodable = skip;
+        self
+    }
+}

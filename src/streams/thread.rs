@@ -1,0 +1,464 @@
+//! A stream thread: one group member of the application that polls its partitions, runs
+//! each record through its task, sends what the task emitted and commits.
+//!
+//! A task serves one partition number: the partitions of that number of every input
+//! (sources and repartition topics) that the group gave this member, so that co-partitioned
+//! inputs meet in one task (the group's default range assignor hands partition `i` of every
+//! topic with as many partitions to the same member). Its stores live in the task and are
+//! backed by partition `i` of each changelog.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::broker::Broker;
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset};
+use crate::consumer::{Consumer, RebalanceListener, Revoked};
+use crate::error::{Error, Result};
+use crate::producer::Producer;
+use crate::record::{ConsumerRecord, Record, TopicPartition};
+use crate::transaction::TransactionalProducer;
+
+use super::config::{ProcessingGuarantee, StreamsConfig};
+use super::topology::{Task, Topology};
+
+/// What the application's threads share with its [`Streams`](super::Streams) handle.
+pub(crate) struct Shared {
+    pub(crate) broker: Broker,
+    pub(crate) topology: Topology,
+    pub(crate) config: StreamsConfig,
+    /// Source and repartition topics (full names): what each thread subscribes to.
+    pub(crate) inputs: Vec<String>,
+    /// The user's source topics, checked for deletion while running.
+    pub(crate) sources: Vec<String>,
+    /// Changelog topics (full names).
+    pub(crate) changelogs: HashSet<Arc<str>>,
+    /// Set by `close`, or by a thread that failed, to stop every thread.
+    pub(crate) stop: AtomicBool,
+    /// The first error of any thread, or of a partition stopped by an undecodable record.
+    pub(crate) error: Mutex<Option<Error>>,
+    /// Undecodable records skipped under `skip_undecodable`.
+    pub(crate) skipped: AtomicU64,
+}
+
+impl Shared {
+    /// Keeps `e` if it is the first error.
+    pub(crate) fn fail(&self, e: Error) {
+        let mut error = self.error.lock();
+        if error.is_none() {
+            *error = Some(e);
+        }
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.config.guarantee == ProcessingGuarantee::ExactlyOnce
+    }
+
+    fn isolation(&self) -> IsolationLevel {
+        if self.exactly_once() {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        }
+    }
+}
+
+/// One task and, under `ExactlyOnce`, its transactional producer.
+pub(crate) struct Slot {
+    pub(crate) task: Task,
+    producer: Option<TransactionalProducer>,
+    in_transaction: bool,
+}
+
+/// A thread's tasks, by partition number, and its progress; shared with its rebalance
+/// listener and with `Streams::store`.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    pub(crate) slots: BTreeMap<u32, Slot>,
+    /// The next offset to commit per input partition: what has been processed.
+    done: HashMap<TopicPartition, u64>,
+    /// What the last commit wrote, so that an idle thread does not commit again.
+    committed: HashMap<TopicPartition, u64>,
+    /// Partitions stopped at an undecodable record: nothing after it is processed.
+    stopped: HashSet<TopicPartition>,
+    /// The thread's member id and assignment after its last poll, sorted, for
+    /// `wait_until_caught_up` to tell that the group is settled and the tasks are in place.
+    pub(crate) member: Option<(String, Vec<TopicPartition>)>,
+    /// Partitions assigned by the last rebalance, to be rewound to their committed offsets:
+    /// a consumer keeps its position in a partition it is given back, but the task that
+    /// had read up to there is gone (and under `ExactlyOnce`, its work was aborted).
+    rewind: Vec<TopicPartition>,
+}
+
+/// A fresh task for partition `partition`, its stores restored from their changelogs.
+///
+/// Stream time is not in any changelog, and strom's committed offsets carry no metadata;
+/// it is recovered as the largest timestamp of the restored changelog records, which is the
+/// stream time at the last store write (every aggregate update is dated by its records).
+///
+/// `reads` are the assigned partitions of this thread (only those numbered `partition`
+/// matter): they name the task's transactional producer.
+fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<Slot> {
+    let app = &shared.config.application_id;
+    let mut task = shared.topology.task(app)?;
+    let mut stream_time = -1_i64;
+    let mut changelogs: Vec<&Arc<str>> = shared.changelogs.iter().collect();
+    changelogs.sort();
+    for changelog in changelogs {
+        let described = shared.broker.describe_topic(changelog)?;
+        let Some(part) = described.partitions.get(partition as usize) else {
+            continue;
+        };
+        let end = if shared.exactly_once() {
+            part.last_stable_offset
+        } else {
+            part.high_watermark
+        };
+        let tp = TopicPartition::new(&**changelog, partition);
+        let mut consumer = shared.broker.consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(OffsetReset::Earliest)
+                .isolation_level(shared.isolation())
+                .max_poll_records(65_536),
+        );
+        consumer.assign(std::slice::from_ref(&tp))?;
+        while consumer.position(&tp).is_some_and(|p| p < end) {
+            let records = consumer.poll(Duration::from_millis(100))?;
+            if records.is_empty() {
+                // Nothing more is readable (the rest is an open or aborted transaction).
+                break;
+            }
+            for record in &records {
+                let Some(key) = record.key() else { continue };
+                let value = (!record.is_tombstone()).then(|| record.value());
+                task.restore(changelog, key, value, record.timestamp())?;
+                stream_time = stream_time.max(record.timestamp());
+            }
+        }
+    }
+    task.resume_at(stream_time);
+    let producer = if shared.exactly_once() {
+        Some(
+            shared
+                .broker
+                .transactional_producer(&transactional_id(shared, partition, reads))?,
+        )
+    } else {
+        None
+    };
+    Ok(Slot {
+        task,
+        producer,
+        in_transaction: false,
+    })
+}
+
+/// The transactional id of the task `partition`: derived from the application and the
+/// task, so that a restarted instance's producer for the task fences the one it replaces.
+///
+/// When inputs have different partition counts, the group may give partition `i` of one
+/// topic to one member and partition `i` of another to a second member: each then runs a
+/// task `i` reading some of the inputs. Their producers must not fence each other, so a
+/// task reading only some of the inputs has the hash of their names in its id.
+fn transactional_id(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> String {
+    let app = &shared.config.application_id;
+    let mut topics: Vec<&str> = reads
+        .iter()
+        .filter(|tp| tp.partition == partition)
+        .map(|tp| tp.topic.as_str())
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    if topics.len() == shared.inputs.len() {
+        return format!("{app}-task-{partition}");
+    }
+    // FNV-1a: stable across processes and builds, unlike the std hasher.
+    let hash = topics.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, topic| {
+        topic
+            .bytes()
+            .chain(std::iter::once(0))
+            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    });
+    format!("{app}-task-{partition}-{hash:016x}")
+}
+
+/// Creates and restores the tasks of newly assigned partitions; on revoke, commits
+/// (`AtLeastOnce`) or abandons the open transaction (`ExactlyOnce`: the next owner redoes
+/// the work since the last commit) and drops the tasks.
+struct Listener {
+    shared: Arc<Shared>,
+    tasks: Arc<Mutex<Tasks>>,
+    producer: Producer,
+}
+
+impl RebalanceListener for Listener {
+    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> Result<()> {
+        let mut tasks = self.tasks.lock();
+        let gone: Vec<TopicPartition> = revoked.partitions().to_vec();
+        let mut result = Ok(());
+        if !self.shared.exactly_once() {
+            let offsets: Vec<(TopicPartition, u64)> = gone
+                .iter()
+                .filter_map(|tp| tasks.done.get(tp).map(|&o| (tp.clone(), o)))
+                .collect();
+            result = self
+                .producer
+                .flush()
+                .and_then(|()| revoked.commit_offsets(&offsets));
+        }
+        tasks.rewind.retain(|tp| !gone.contains(tp));
+        for tp in &gone {
+            tasks.slots.remove(&tp.partition);
+            tasks.done.remove(tp);
+            tasks.committed.remove(tp);
+            tasks.stopped.remove(tp);
+        }
+        result
+    }
+
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let mut tasks = self.tasks.lock();
+        tasks.rewind.extend(partitions.iter().cloned());
+        for tp in partitions {
+            if let std::collections::btree_map::Entry::Vacant(vacant) =
+                tasks.slots.entry(tp.partition)
+            {
+                vacant.insert(restore(&self.shared, tp.partition, partitions)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs one thread until the application stops or fails; its error goes to `shared`.
+pub(crate) fn run(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) {
+    if let Err(e) = work(shared, tasks, index) {
+        shared.fail(e);
+        shared.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result<()> {
+    let producer = shared.broker.producer();
+    let mut consumer = shared.broker.consumer(
+        ConsumerConfig::default()
+            .group_id(shared.config.application_id.clone())
+            .auto_offset_reset(OffsetReset::Earliest)
+            .enable_auto_commit(false)
+            .isolation_level(shared.isolation()),
+    );
+    consumer.subscribe_with_listener(
+        &shared.inputs,
+        Listener {
+            shared: Arc::clone(shared),
+            tasks: Arc::clone(tasks),
+            producer: producer.clone(),
+        },
+    )?;
+    tracing::debug!(application_id = %shared.config.application_id, thread = index, "stream thread started");
+    let mut last_commit = Instant::now();
+    let outcome = (|| {
+        while !shared.stop.load(Ordering::SeqCst) {
+            let records = consumer.poll(Duration::from_millis(20))?;
+            {
+                let mut tasks = tasks.lock();
+                let assigned = consumer.assignment();
+                // A partition assigned and revoked again within one poll is not sought.
+                let mut rewound = std::mem::take(&mut tasks.rewind);
+                rewound.retain(|tp| assigned.contains(tp));
+                for tp in &rewound {
+                    match consumer.committed(tp)? {
+                        Some(offset) => consumer.seek(tp, offset)?,
+                        None => consumer.seek_to_beginning(std::slice::from_ref(tp))?,
+                    }
+                }
+                for record in &records {
+                    // Read from where the consumer was before the rebalance: they come
+                    // again from the committed offset.
+                    if rewound
+                        .iter()
+                        .any(|tp| tp.partition == record.partition() && tp.topic == record.topic())
+                    {
+                        continue;
+                    }
+                    process(shared, &mut tasks, &producer, record)?;
+                }
+                let mut assignment = assigned;
+                assignment.sort();
+                tasks.member = consumer
+                    .member_id()
+                    .map(|id| (id.to_string(), assignment.clone()));
+                for tp in assignment {
+                    if !tasks.stopped.contains(&tp) {
+                        if let Some(position) = consumer.position(&tp) {
+                            tasks.done.insert(tp, position);
+                        }
+                    }
+                }
+            }
+            if last_commit.elapsed() >= shared.config.commit_interval {
+                commit(shared, tasks, &mut consumer, &producer)?;
+                for topic in &shared.sources {
+                    shared.broker.describe_topic(topic)?;
+                }
+                last_commit = Instant::now();
+            }
+        }
+        commit(shared, tasks, &mut consumer, &producer)
+    })();
+    // Leaving the group revokes the partitions (the listener commits again, harmlessly).
+    let closed = consumer.close();
+    tasks.lock().slots.clear();
+    outcome.and(closed)
+}
+
+/// Runs one consumed record through its task and sends what the task emitted.
+fn process(
+    shared: &Shared,
+    tasks: &mut Tasks,
+    producer: &Producer,
+    record: &ConsumerRecord,
+) -> Result<()> {
+    let tp = TopicPartition::new(record.topic(), record.partition());
+    if tasks.stopped.contains(&tp) {
+        return Ok(());
+    }
+    // A task dropped after a failed transaction (see `commit`) is rebuilt from its
+    // changelogs.
+    let slot = match tasks.slots.entry(tp.partition) {
+        std::collections::btree_map::Entry::Occupied(occupied) => occupied.into_mut(),
+        std::collections::btree_map::Entry::Vacant(vacant) => {
+            let reads = tasks
+                .member
+                .as_ref()
+                .map_or_else(|| vec![tp.clone()], |(_, assignment)| assignment.clone());
+            vacant.insert(restore(shared, tp.partition, &reads)?)
+        }
+    };
+    let value = (!record.is_tombstone()).then(|| record.value());
+    let processed = slot.task.process(
+        record.topic(),
+        record.partition(),
+        record.offset(),
+        record.timestamp(),
+        record.key(),
+        value,
+    );
+    let output = slot.task.take_output();
+    match processed {
+        Ok(()) => {}
+        Err(Error::Serde { .. }) if shared.config.skip_undecodable => {
+            shared.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(e @ Error::Serde { .. }) => {
+            // The partition stops here; its committed offset stays at this record.
+            tracing::warn!(topic = %tp.topic, partition = tp.partition, offset = record.offset(), "undecodable record: partition stopped");
+            shared.fail(e);
+            tasks.done.insert(tp.clone(), record.offset());
+            tasks.stopped.insert(tp);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    for sink in output {
+        let is_changelog = shared.changelogs.contains(&sink.topic);
+        let out = Record {
+            key: sink.key,
+            value: sink.value,
+            headers: Vec::new(),
+            timestamp: Some(sink.timestamp_ms),
+            // A changelog record goes to the task's partition; anything else by its key.
+            partition: is_changelog.then_some(tp.partition),
+        };
+        match &slot.producer {
+            Some(txn) => {
+                if !slot.in_transaction {
+                    txn.begin_transaction()?;
+                    slot.in_transaction = true;
+                }
+                txn.send(&sink.topic, out)?;
+            }
+            None => {
+                producer.send(&sink.topic, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Commits what has been processed: `AtLeastOnce` flushes the outputs then commits the
+/// offsets; `ExactlyOnce` commits each task's transaction with its offsets in it.
+fn commit(
+    shared: &Shared,
+    tasks: &Mutex<Tasks>,
+    consumer: &mut Consumer,
+    producer: &Producer,
+) -> Result<()> {
+    let mut tasks = tasks.lock();
+    let tasks = &mut *tasks;
+    let pending: Vec<(TopicPartition, u64)> = tasks
+        .done
+        .iter()
+        .filter(|(tp, o)| tasks.committed.get(*tp) != Some(*o))
+        .map(|(tp, &o)| (tp.clone(), o))
+        .collect();
+    if !shared.exactly_once() {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        producer.flush()?;
+        consumer.commit_offsets(&pending)?;
+        tasks.committed.extend(pending);
+        return Ok(());
+    }
+    if pending.is_empty() && !tasks.slots.values().any(|s| s.in_transaction) {
+        return Ok(());
+    }
+    let group = consumer.group_metadata()?;
+    let mut failed = Vec::new();
+    for (&partition, slot) in &mut tasks.slots {
+        let offsets: Vec<(TopicPartition, u64)> = pending
+            .iter()
+            .filter(|(tp, _)| tp.partition == partition)
+            .cloned()
+            .collect();
+        if offsets.is_empty() && !slot.in_transaction {
+            continue;
+        }
+        let Some(txn) = &slot.producer else { continue };
+        if !slot.in_transaction {
+            txn.begin_transaction()?;
+        }
+        slot.in_transaction = false;
+        let committed = txn
+            .send_offsets_to_transaction(&offsets, &group)
+            .and_then(|()| txn.commit_transaction());
+        match committed {
+            Ok(()) => tasks.committed.extend(offsets),
+            Err(Error::CommitFailed { .. }) => failed.push(partition),
+            Err(e) => return Err(e),
+        }
+    }
+    // The group moved on while the transaction was open: it was aborted, so the task's
+    // stores hold updates no one will see. Drop the task and rewind its partitions to the
+    // committed offsets; the next record rebuilds it from its changelogs.
+    for partition in failed {
+        tasks.slots.remove(&partition);
+        for tp in consumer.assignment() {
+            if tp.partition == partition {
+                let start = consumer.committed(&tp)?;
+                match start {
+                    Some(offset) => consumer.seek(&tp, offset)?,
+                    None => consumer.seek_to_beginning(std::slice::from_ref(&tp))?,
+                }
+                tasks.done.remove(&tp);
+                tasks.committed.remove(&tp);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! `Streams` against a real broker: stateless pipelines end to end, a windowed count per key
+//! against a reference, restart after `close` (stores restored, nothing reprocessed), and two
+//! instances of one application sharing its partitions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use strom::streams::{
+    ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology, Windowed,
+};
+use strom::{Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, Result, TopicConfig};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Every record of `topic`, as (key, value) strings, from the start.
+fn read_all(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let partitions = broker.describe_topic(topic)?.partitions;
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(isolation),
+    );
+    let tps: Vec<_> = partitions
+        .iter()
+        .map(|p| strom::TopicPartition::new(topic, p.partition))
+        .collect();
+    consumer.assign(&tps)?;
+    let mut out = Vec::new();
+    loop {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if records.is_empty() {
+            break;
+        }
+        for r in &records {
+            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
+            out.push((key, r.value().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+fn send(broker: &Broker, topic: &str, key: &str, value: &str, ts: i64) -> Result<()> {
+    broker
+        .producer()
+        .send(topic, Record::new(value).key(key).timestamp(ts))?;
+    Ok(())
+}
+
+#[test]
+fn filter_map_to_end_to_end() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("words", TopicConfig::default().partitions(3))?;
+    broker.create_topic("long-words", TopicConfig::default().partitions(2))?;
+    let words = ["a", "streams", "in", "process", "kafka", "be", "topology"];
+    for (i, w) in words.iter().enumerate() {
+        send(&broker, "words", &format!("k{i}"), w, 1_000)?;
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("words")
+        .filter(|_, w| w.len() > 2)
+        .map(|_, w| (w.clone(), w.to_uppercase()))
+        .to("long-words");
+    let mut app = Streams::new(&broker, builder.build()?, StreamsConfig::new("upper"))?;
+    app.start()?;
+    assert!(app.wait_until_caught_up(WAIT)?);
+    let mut got: Vec<(String, String)> =
+        read_all(&broker, "long-words", IsolationLevel::ReadUncommitted)?
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v).expect("utf-8")))
+            .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = words
+        .iter()
+        .filter(|w| w.len() > 2)
+        .map(|w| ((*w).to_string(), w.to_uppercase()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // Partitioned by the encoded key, as `Producer::send` would.
+    let probe = broker
+        .producer()
+        .send("long-words", Record::new("x").key("kafka"))?;
+    let kafka = read_all(&broker, "long-words", IsolationLevel::ReadUncommitted)?;
+    assert_eq!(kafka.iter().filter(|(k, _)| k == "kafka").count(), 2);
+    let _ = probe;
+    app.close()
+}
+
+fn windowed_count(
+    app_id: &str,
+    guarantee: ProcessingGuarantee,
+) -> Result<(Topology, StreamsConfig)> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(3600)))
+        .count("clicks-per-minute")
+        .to_stream()
+        .map(|w, n| (w.key.clone(), *n))
+        .to("click-counts");
+    Ok((
+        builder.build()?,
+        StreamsConfig::new(app_id)
+            .processing_guarantee(guarantee)
+            .commit_interval(Duration::from_millis(20)),
+    ))
+}
+
+/// `(key, window start) → count` of the records `(key, ts)`.
+fn reference(records: &[(String, i64)]) -> BTreeMap<(String, i64), u64> {
+    let mut counts = BTreeMap::new();
+    for (key, ts) in records {
+        *counts
+            .entry((key.clone(), ts / 60_000 * 60_000))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+fn store_counts(app: &Streams) -> Result<BTreeMap<(String, i64), u64>> {
+    Ok(app
+        .store::<Windowed<String>, u64>("clicks-per-minute")?
+        .all()
+        .into_iter()
+        .map(|(w, n)| ((w.key, w.start_ms), n))
+        .collect())
+}
+
+fn click(i: u32) -> (String, i64) {
+    (
+        format!("user-{}", i % 7),
+        1_000_000 + i64::from(i) * 7_919 % 400_000,
+    )
+}
+
+fn produce_clicks(broker: &Broker, range: std::ops::Range<u32>) -> Result<Vec<(String, i64)>> {
+    let mut sent = Vec::new();
+    for i in range {
+        let (key, ts) = click(i);
+        send(broker, "clicks", &key, "c", ts)?;
+        sent.push((key, ts));
+    }
+    Ok(sent)
+}
+
+#[test]
+fn windowed_count_matches_reference_and_restores_after_close() -> Result<()> {
+    for guarantee in [
+        ProcessingGuarantee::AtLeastOnce,
+        ProcessingGuarantee::ExactlyOnce,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = Broker::open(dir.path())?;
+        broker.create_topic("clicks", TopicConfig::default().partitions(3))?;
+        broker.create_topic("click-counts", TopicConfig::default().partitions(3))?;
+        let mut sent = produce_clicks(&broker, 0..300)?;
+        let (topology, config) = windowed_count("clicks-app", guarantee)?;
+        let mut app = Streams::new(&broker, topology.clone(), config.clone().num_threads(2))?;
+        app.start()?;
+        assert!(app.wait_until_caught_up(WAIT)?);
+        assert_eq!(store_counts(&app)?, reference(&sent), "{guarantee:?}");
+        app.close()?;
+
+        // Reopened: the store comes back from its changelog, and only new records count.
+        sent.extend(produce_clicks(&broker, 300..450)?);
+        let mut app = Streams::new(&broker, topology, config)?;
+        app.start()?;
+        assert!(app.wait_until_caught_up(WAIT)?);
+        assert_eq!(
+            store_counts(&app)?,
+            reference(&sent),
+            "{guarantee:?} after reopen"
+        );
+        app.close()?;
+        // Every count update went out once per input record.
+        let isolation = match guarantee {
+            ProcessingGuarantee::AtLeastOnce => IsolationLevel::ReadUncommitted,
+            ProcessingGuarantee::ExactlyOnce => IsolationLevel::ReadCommitted,
+        };
+        assert_eq!(
+            read_all(&broker, "click-counts", isolation)?.len(),
+            sent.len()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn two_instances_share_the_partitions() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("clicks", TopicConfig::default().partitions(4))?;
+    broker.create_topic("click-counts", TopicConfig::default().partitions(4))?;
+    let mut sent = produce_clicks(&broker, 0..200)?;
+    let (topology, config) = windowed_count("shared-app", ProcessingGuarantee::AtLeastOnce)?;
+    let mut a = Streams::new(&broker, topology.clone(), config.clone())?;
+    let mut b = Streams::new(&broker, topology, config)?;
+    a.start()?;
+    b.start()?;
+    sent.extend(produce_clicks(&broker, 200..400)?);
+    assert!(a.wait_until_caught_up(WAIT)?);
+    assert!(b.wait_until_caught_up(WAIT)?);
+    // Wait for a stable group in which both hold tasks: each holds some keys, none twice.
+    let group = broker.describe_group("shared-app")?;
+    assert_eq!(group.members.len(), 2);
+    assert!(group.members.iter().all(|m| !m.assignment.is_empty()));
+    let from_a = store_counts(&a)?;
+    let from_b = store_counts(&b)?;
+    assert!(
+        from_a.keys().all(|k| !from_b.contains_key(k)),
+        "a key in both instances"
+    );
+    let mut merged = from_a;
+    merged.extend(from_b);
+    assert_eq!(merged, reference(&sent));
+    a.close()?;
+    b.close()
+}
+
+#[test]
+fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("narrow", TopicConfig::default().partitions(2))?;
+    broker.create_topic("wide", TopicConfig::default().partitions(4))?;
+    broker.create_topic("copies", TopicConfig::default().partitions(2))?;
+    for i in 0..100 {
+        send(&broker, "narrow", &format!("n{i}"), "n", 1)?;
+        send(&broker, "wide", &format!("w{i}"), "w", 1)?;
+    }
+    let topology = || {
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, String>("narrow").to("copies");
+        builder.stream::<String, String>("wide").to("copies");
+        builder.build()
+    };
+    let config = StreamsConfig::new("copier")
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+        .commit_interval(Duration::from_millis(10));
+    let mut a = Streams::new(&broker, topology()?, config.clone())?;
+    let mut b = Streams::new(&broker, topology()?, config)?;
+    a.start()?;
+    b.start()?;
+    assert!(a.wait_until_caught_up(WAIT)?);
+    assert!(b.wait_until_caught_up(WAIT)?);
+    // Partition 1 of `narrow` and of `wide` at different members: two tasks numbered 1,
+    // whose producers must not fence each other.
+    let group = broker.describe_group("copier")?;
+    let holder = |topic: &str| {
+        group.members.iter().position(|m| {
+            m.assignment
+                .iter()
+                .any(|tp| tp.topic == topic && tp.partition == 1)
+        })
+    };
+    assert!(holder("narrow").is_some() && holder("wide").is_some());
+    assert_ne!(holder("narrow"), holder("wide"), "{group:?}");
+    a.close()?;
+    b.close()?;
+    let copies = read_all(&broker, "copies", IsolationLevel::ReadCommitted)?;
+    assert_eq!(copies.len(), 200);
+    Ok(())
+}
