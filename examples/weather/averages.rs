@@ -101,7 +101,8 @@ fn topology(source: &str) -> strom::Result<Topology> {
 /// group's committed offsets, its windows restored from their changelog); creates its
 /// output topic the first time.
 pub(crate) fn start(broker: &Broker, source: &str) -> Result<Streams, Box<dyn std::error::Error>> {
-    match broker.create_topic(AVERAGES, TopicConfig::default()) {
+    // Dated by the readings' simulated hours: no time retention, as for the readings.
+    match broker.create_topic(AVERAGES, TopicConfig::default().retention_ms(-1)) {
         Ok(()) | Err(strom::Error::TopicExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }

@@ -122,7 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let broker = Broker::open(dir)?;
     let codec = options.compression.unwrap_or_default();
-    match broker.create_topic(TOPIC, TopicConfig::default().compression(codec)) {
+    // Time retention compares record timestamps (the simulated hours, from 2026-01-01) with
+    // the clock, as Kafka's does, and would delete the rounds kept with --dir: kept for ever.
+    let config = TopicConfig::default().compression(codec).retention_ms(-1);
+    match broker.create_topic(TOPIC, config) {
         Ok(()) => println!("created topic {TOPIC} ({codec}) in {}", dir.display()),
         Err(strom::Error::TopicExists { .. }) => {
             let config = broker.describe_topic(TOPIC)?.config;
