@@ -106,6 +106,8 @@ pub(crate) fn topology() -> strom::Result<Topology> {
     let zones: KTable<String, Json<ZoneDrivers>> = positions
         .to_stream()
         .flat_map(|driver, position| {
+            // The key is the driver id the drivers send (`driver_id.to_string()`); a key
+            // that is not a number would be driver 0, which no driver here is.
             let driver_id = driver.parse().unwrap_or_default();
             let at = ZoneEvent::At {
                 driver_id,
