@@ -1,46 +1,37 @@
 //! Real-time fraud detection, exactly once: a bank writes card transactions to
-//! `transactions`, the consumer group `fraud-detector` checks each against three rules and
-//! writes alerts to `fraud_alerts` in transactions, an alert consumer reads them, and an
-//! auditor replays one flagged customer's history from a point in time.
+//! `transactions`, a stream application (`strom::streams`, application id and consumer
+//! group `fraud-detector`) checks each against three rules and writes alerts to
+//! `fraud_alerts`, an alert consumer reads them, and an auditor replays one flagged
+//! customer's history from a point in time.
 //!
 //! The Kafka tutorials' idea: stream every transaction to a consumer that flags suspicious
 //! ones (`amount > 900`, too many withdrawals in 5 minutes, two places too far apart) and
 //! publishes alerts for others to act on, with no duplicates. Shown here on top of that:
-//! keys that keep each user in one partition (so a user's state lives in one group member),
-//! event time in record timestamps, Kafka's read-process-write transactions, and
-//! `seek_to_timestamp`. The rules are in `detector.rs`; the simulated bank, with its planted
-//! frauds, in `traffic.rs`.
+//! keys that keep each user in one partition (so a user's state lives in one task), event
+//! time in record timestamps, the rules as a Kafka Streams topology (`topology.rs`: a
+//! filter, a windowed count and an aggregate per user; the rules themselves, plain Rust, in
+//! `detector.rs`), and `seek_to_timestamp`. The simulated bank, with its planted frauds, is
+//! in `traffic.rs`.
 //!
-//! Exactly once. Each detector reads `transactions` with `ReadCommitted` and, for each
-//! `poll`, begins a transaction, sends the alerts, adds the consumer offsets after the
-//! records with `send_offsets_to_transaction`, and commits: the alerts and the progress
-//! become visible together or not at all. What a detector remembers (withdrawals per user
-//! in the last 5 minutes, where each user was) must follow the same rule, or a batch read
-//! again after an abort would meet its own first reading in the windows. So each
-//! partition's state is only ever the state *as of the group's committed offset* there:
-//! - after a commit, the state is kept (`Detector::commit`);
-//! - after an abort (`CommitFailed`: another detector joined and the group moved on while
-//!   the transaction was open), it is rolled back (`Detector::rollback`) and the consumer
-//!   rewinds to the committed offsets, so the batch is checked again from the same state;
-//! - a partition that leaves a detector takes its state with it: the detector drops it,
-//!   and whoever reads the partition next (at start, after a rebalance, after a restart)
-//!   rebuilds it before checking its first record, by replaying the partition from its
-//!   start up to the committed offset, the alerts of the replay dropped (they were
-//!   committed with those offsets). The input is kept for ever (`retention.ms = -1`), so
-//!   the replay sees what the first reading saw, and the rules are deterministic, so the
-//!   rebuilt state is the one the previous owner committed. (Kafka Streams would keep it in
-//!   a changelog topic written in the same transaction; replaying the input is simpler,
-//!   and cheap at this size.)
+//! Exactly once. The application runs with `ProcessingGuarantee::ExactlyOnce`: each task
+//! (one per partition) reads `transactions` with `ReadCommitted` and writes, in one
+//! transaction, its alerts, its stores' changelog records and its input offsets. What the
+//! rules remember (withdrawals per user and window, withdrawals already flagged, where
+//! each card was last seen) is in those stores, so it moves with the offsets: a task that
+//! starts again (after a crash, a rebalance, a restart) restores its stores from
+//! `__fraud-detector-<store>-changelog` as of the last commit and goes on from the
+//! committed offsets, meeting no record twice.
 //!
-//! The detectors run in a process of their own, which `--crash-after N` makes die in the
-//! middle of a transaction (`std::process::exit`, after sending an alert, before
-//! committing). The example starts it again: `Broker::open` aborts the transaction the dead
-//! process left open, the new transactional producers (same ids) fence the old ones, and
-//! the detectors resume from the committed offsets. strom lets one process at a time write
-//! a data directory, so the bank writes before the detector process starts, and the
-//! results are read after it ends. The summary reads `fraud_alerts` with `ReadCommitted`
-//! and checks every alert is there exactly once: ids (the flagged record's
-//! `topic-partition@offset` and the rule) unique, and the same alerts as a clean single pass.
+//! The application runs in a process of its own, which `--crash-after N` makes die in the
+//! middle of a transaction (`std::process::exit` before sending alert N + 1, alerts 1 to N
+//! sent and not committed). The example starts it again: `Broker::open` aborts the
+//! transactions the dead process left open, the tasks' new transactional producers (same
+//! ids, `fraud-detector-task-<partition>`) fence the old ones, and the tasks resume from
+//! the committed offsets and restored stores. strom lets one process at a time write a
+//! data directory, so the bank writes before the detector process starts, and the results
+//! are read after it ends. The summary reads `fraud_alerts` with `ReadCommitted` and
+//! checks every alert is there exactly once: ids (the flagged transaction and the rule)
+//! unique, and the same alerts as the rules applied directly in a clean single pass.
 //!
 //! ```text
 //! cargo run --example fraud                      # a second or so, in a temporary directory
@@ -50,25 +41,25 @@
 //! ```
 
 mod detector;
+mod topology;
 mod traffic;
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use detector::{Alert, Detector, Rule, Rules, Transaction};
+use detector::{Alert, Rule, Transaction};
 use serde::{Deserialize, Serialize};
+use strom::streams::{ProcessingGuarantee, Streams, StreamsConfig};
 use strom::{
-    AssignmentStrategy, Broker, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel,
-    OffsetReset, RebalanceListener, Record, Revoked, TopicConfig, TopicPartition,
-    TransactionalProducer,
+    Broker, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetReset, Record,
+    TopicConfig, TopicPartition,
 };
 use traffic::{datetime, Traffic, DAY_MS};
 
@@ -78,8 +69,6 @@ const GROUP: &str = "fraud-detector";
 const PRINTER: &str = "alert-printer";
 /// How far back the auditor replays a flagged customer's history.
 const AUDIT_MS: i64 = DAY_MS;
-/// Records per poll, so per transaction, at most.
-const BATCH: usize = 100;
 /// How many times a dead detector process is started again before the example gives up.
 const RESTARTS: usize = 3;
 /// Set, to the detector process's settings as JSON, in the environment of the detector
@@ -88,10 +77,11 @@ const DETECTOR_PROCESS: &str = "STROM_FRAUD_DETECTOR_PROCESS";
 
 const HELP: &str = "\
 Fraud detection on strom, exactly once. A bank writes a day of card transactions (a
-seeded random mix with planted frauds) to the topic `transactions`; the consumer group
-`fraud-detector`, in a process of its own, flags amounts over 900, more than 3 withdrawals
-by a user within 5 minutes of event time, and travel faster than 900 km/h, and writes
-alerts to `fraud_alerts` in transactions that also commit its offsets; an alert consumer
+seeded random mix with planted frauds) to the topic `transactions`; the stream application
+`fraud-detector` (strom::streams, ExactlyOnce), in a process of its own, flags amounts over
+900, more than 3 withdrawals by a user in a 5-minute window of event time, and travel
+faster than 900 km/h, and writes alerts to `fraud_alerts` in transactions that also commit
+its offsets and its state stores' changelogs; an alert consumer
 reads them with ReadCommitted; an auditor replays a flagged user's history with
 seek_to_timestamp. Exits non-zero if a planted fraud is missed, or an alert is missing,
 repeated or not what a clean single pass gives.
@@ -100,10 +90,10 @@ Usage: cargo run --example fraud -- [OPTIONS]
 
 Options:
   --transactions N  transactions in the day, frauds included (default 2000, at least 100)
-  --detectors N     members of the detector group, one thread each (default 3)
+  --detectors N     threads of the application, members of its group (default 3)
   --seed N          seed of the random mix: the same seed, the same run (default 42)
-  --crash-after N   the detector process dies (process::exit) in the middle of its first
-                    transaction with an alert after N commits, and is started again
+  --crash-after N   the detector process dies (process::exit) before sending its alert
+                    N + 1, in the middle of a transaction, and is started again
   --dir PATH        keep the data in PATH; each run adds the next day to its history
                     (default: a fresh temporary directory, removed at the end)
   -h, --help        print this help
@@ -212,7 +202,7 @@ fn supervise(dir: &Path, options: &Options) -> Result<usize, Box<dyn Error>> {
         if status.success() {
             if let Some(after) = crashing {
                 println!(
-                    "  (the detectors were done before --crash-after {after} came into effect)"
+                    "  (fewer than {after} + 1 alerts: --crash-after {after} did not come into effect)"
                 );
             }
             return Ok(restarts);
@@ -221,9 +211,10 @@ fn supervise(dir: &Path, options: &Options) -> Result<usize, Box<dyn Error>> {
             "the detector process died ({status}); starting it again. Broker::open aborts the"
         );
         println!(
-            "  transaction it left open, the new producers with the same transactional ids fence"
+            "  transactions it left open, the tasks' new producers (same transactional ids) fence"
         );
-        println!("  the dead ones, and the detectors resume from the group's committed offsets");
+        println!("  the dead ones, restore their stores from the changelogs, and resume from the");
+        println!("  group's committed offsets");
     }
     Err(format!("the detector process died {} times", RESTARTS + 1).into())
 }
@@ -249,301 +240,69 @@ fn run_detector_process(settings: &Settings) -> Result<ExitStatus, Box<dyn Error
     Ok(child.wait()?)
 }
 
-/// The detector process: the group's members, one thread each, until every transaction
-/// is checked and its offset committed.
+/// The detector process: the stream application, its threads the members of the group
+/// `fraud-detector`, until every transaction is checked and committed.
 fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
     let settings: Settings = serde_json::from_str(settings)?;
-    // Opening finishes what a crashed process left: its open transaction is aborted.
+    // Opening finishes what a crashed process left: its open transactions are aborted.
     let broker = Broker::open(&settings.dir)?;
     println!(
-        "detector process {}: {} detectors reading `{TRANSACTIONS}` with ReadCommitted",
+        "detector process {}: the stream application `{GROUP}` ({} threads, ExactlyOnce)",
         std::process::id(),
         settings.detectors
     );
     let started = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let crash = Arc::new(Crash {
-        after: settings.crash_after,
-        commits: AtomicUsize::new(0),
-        crashing: AtomicBool::new(false),
-    });
-    let members: Vec<_> = (1..=settings.detectors)
-        .map(|number| {
-            let (broker, stop, crash) = (broker.clone(), stop.clone(), crash.clone());
-            thread::spawn(move || detect(&broker, number, &stop, &crash))
-        })
-        .collect();
-    let probe = broker.consumer(ConsumerConfig::default().group_id(GROUP));
-    let done = wait_for("the detectors to commit", || {
-        // A detector that stopped on an error ends the wait: its error is reported below.
-        Ok(members.iter().any(thread::JoinHandle::is_finished) || caught_up(&broker, &probe)?)
-    });
-    stop.store(true, Ordering::Release);
-    let members: Vec<Member> = members
-        .into_iter()
-        .map(|m| m.join().expect("detector"))
-        .collect::<strom::Result<_>>()?;
-    done?;
-    if !caught_up(&broker, &probe)? {
-        return Err("a detector stopped before every transaction was checked".into());
+    let alerts = Arc::new(AtomicUsize::new(0));
+    let on_alert = {
+        let (alerts, crash_after) = (alerts.clone(), settings.crash_after);
+        move |alert: &Alert| {
+            let before = alerts.fetch_add(1, Ordering::AcqRel);
+            if crash_after.is_some_and(|after| before >= after) {
+                println!(
+                    "  the process dies before sending alert {} ({} {}), its transaction open",
+                    before + 1,
+                    alert.tx_id,
+                    alert.rule
+                );
+                let _ = std::io::stdout().flush();
+                // A crash: no destructor runs, nothing is closed, the transactions stay
+                // open with the alerts sent since the last commit.
+                std::process::exit(1);
+            }
+        }
+    };
+    let config = StreamsConfig::new(GROUP)
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+        .num_threads(settings.detectors);
+    let mut app = Streams::new(
+        &broker,
+        topology::topology(TRANSACTIONS, ALERTS, on_alert)?,
+        config,
+    )?;
+    app.start()?;
+    if !app.wait_until_caught_up(Duration::from_secs(30))? {
+        return Err("the detectors did not catch up in 30 s".into());
     }
     let done_in = started.elapsed();
-    for m in &members {
-        let (number, records, parts, alerts) = (m.number, m.records, &m.partitions, m.alerts);
-        let (commits, aborts, rebuilt, replayed) = (m.commits, m.aborts, m.rebuilt, m.replayed);
-        println!("  detector-{number}: {records} records of partitions {parts:?}, {alerts} alerts, in {commits} committed transactions;");
-        println!("    {aborts} aborted; a partition's state rebuilt {rebuilt} times, from {replayed} records");
+    let group = broker.describe_group(GROUP)?;
+    for member in &group.members {
+        let mut partitions: Vec<u32> = member
+            .assignment
+            .iter()
+            .filter(|tp| tp.topic == TRANSACTIONS)
+            .map(|tp| tp.partition)
+            .collect();
+        partitions.sort_unstable();
+        println!("  {}: {TRANSACTIONS} {partitions:?}", member.member_id);
     }
-    let records: usize = members.iter().map(|m| m.records).sum();
-    #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
-    let rate = records as f64 / done_in.as_secs_f64();
+    println!("  stores: {}", topology::store_sizes(&app)?);
+    let (sent, dropped) = (alerts.load(Ordering::Acquire), app.dropped_records());
     println!(
-        "  {records} records checked, alerted and committed in {done_in:.0?} ({rate:.0} records/s)"
+        "  caught up in {done_in:.0?}: {sent} alerts sent by this process, {dropped} records dropped"
     );
+    app.close()?;
     broker.close()?;
     Ok(())
-}
-
-/// What one member of the detector group did.
-#[derive(Default)]
-struct Member {
-    number: usize,
-    /// Records and alerts of committed transactions, and the records' partitions.
-    records: usize,
-    alerts: usize,
-    partitions: BTreeSet<u32>,
-    commits: usize,
-    aborts: usize,
-    /// Partition states rebuilt, and the records replayed for them.
-    rebuilt: usize,
-    replayed: usize,
-}
-
-/// `--crash-after N`: the process dies in the first transaction with an alert after its
-/// detectors committed `N`.
-struct Crash {
-    after: Option<usize>,
-    commits: AtomicUsize,
-    crashing: AtomicBool,
-}
-
-impl Crash {
-    /// Called after each alert sent in an open transaction.
-    fn maybe_now(&self, number: usize, sent: usize) {
-        let commits = self.commits.load(Ordering::Acquire);
-        if self.after.is_some_and(|after| commits >= after) {
-            if self.crashing.swap(true, Ordering::AcqRel) {
-                // Another detector is taking the process down.
-                loop {
-                    thread::park();
-                }
-            }
-            println!("  detector-{number}: the process dies after {commits} commits, in a transaction that sent {sent} alert(s) and committed nothing");
-            let _ = std::io::stdout().flush();
-            // A crash: no destructor runs, nothing is closed, the transaction stays open.
-            std::process::exit(1);
-        }
-    }
-}
-
-/// A detector's rebalance listener: notes every partition that leaves or joins it (inside
-/// `poll`), so that the partition's state is dropped and rebuilt.
-struct Moved(Arc<Mutex<Vec<TopicPartition>>>);
-
-impl RebalanceListener for Moved {
-    fn on_partitions_revoked(&mut self, revoked: &mut Revoked<'_>) -> strom::Result<()> {
-        let mut moved = self.0.lock().expect("no panics");
-        moved.extend_from_slice(revoked.partitions());
-        Ok(())
-    }
-
-    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) -> strom::Result<()> {
-        self.0
-            .lock()
-            .expect("no panics")
-            .extend_from_slice(partitions);
-        Ok(())
-    }
-}
-
-/// A member of the detector group: each poll's alerts and offsets in one transaction.
-fn detect(
-    broker: &Broker,
-    number: usize,
-    stop: &AtomicBool,
-    crash: &Crash,
-) -> strom::Result<Member> {
-    // The same transactional id in every run: a detector started again fences the one it
-    // replaces, whose open transaction is then aborted.
-    let producer = broker.transactional_producer(&format!("{GROUP}-{number}"))?;
-    let moved = Arc::new(Mutex::new(Vec::new()));
-    let config = ConsumerConfig::default()
-        .group_id(GROUP)
-        .enable_auto_commit(false)
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .auto_offset_reset(OffsetReset::Earliest)
-        // Only the partitions that move are handed over, so the others keep their state.
-        .assignment_strategy(AssignmentStrategy::CooperativeSticky)
-        .max_poll_records(BATCH);
-    let mut consumer = broker.consumer(config);
-    consumer.subscribe_with_listener([TRANSACTIONS], Moved(moved.clone()))?;
-    // Each partition's state, as of the group's committed offset there.
-    let mut states: HashMap<u32, Detector> = HashMap::new();
-    let mut me = Member {
-        number,
-        ..Member::default()
-    };
-    while !stop.load(Ordering::Acquire) {
-        let records = consumer.poll(Duration::from_millis(20))?;
-        // A partition that leaves may come back after another member committed in it: its
-        // state is dropped either way, and rebuilt when its next record is checked.
-        for tp in std::mem::take(&mut *moved.lock().expect("no panics")) {
-            states.remove(&tp.partition);
-        }
-        if records.is_empty() {
-            continue;
-        }
-        producer.begin_transaction()?;
-        let mut batch = Batch {
-            broker,
-            producer: &producer,
-            consumer: &consumer,
-            states: &mut states,
-            member: &mut me,
-            crash,
-        };
-        match batch.transact(&records) {
-            Ok(alerts) => {
-                for state in states.values_mut() {
-                    state.commit();
-                }
-                crash.commits.fetch_add(1, Ordering::AcqRel);
-                me.commits += 1;
-                me.records += records.len();
-                me.alerts += alerts;
-                me.partitions
-                    .extend(records.iter().map(ConsumerRecord::partition));
-            }
-            Err(strom::Error::CommitFailed { .. }) => {
-                // The group moved on while the transaction was open (a detector joined or
-                // left): strom aborted it. Back to the last commit, state and positions
-                // alike; the partitions that stay are read again from there.
-                for state in states.values_mut() {
-                    state.rollback();
-                }
-                rewind(&mut consumer, &records)?;
-                me.aborts += 1;
-            }
-            // Dropping the producer aborts the transaction.
-            Err(e) => return Err(e),
-        }
-    }
-    consumer.close()?;
-    Ok(me)
-}
-
-/// What a detector needs to check one poll's records in a transaction.
-struct Batch<'a> {
-    broker: &'a Broker,
-    producer: &'a TransactionalProducer,
-    consumer: &'a Consumer,
-    /// Each partition's state, as of the group's committed offset there.
-    states: &'a mut HashMap<u32, Detector>,
-    member: &'a mut Member,
-    crash: &'a Crash,
-}
-
-impl Batch<'_> {
-    /// Checks `records`, sends their alerts, and commits them with the offsets after
-    /// them: one transaction, already begun. Returns the number of alerts.
-    fn transact(&mut self, records: &strom::Records) -> strom::Result<usize> {
-        let mut next = BTreeMap::new();
-        let mut alerts = 0;
-        for record in records {
-            let tp = TopicPartition::new(record.topic(), record.partition());
-            let tx: Transaction = record.json()?;
-            let state = match self.states.entry(tp.partition) {
-                Entry::Occupied(state) => state.into_mut(),
-                Entry::Vacant(vacant) => {
-                    // The partition is read from its committed offset (the batch before
-                    // was committed, or rolled back and rewound): that is where its state
-                    // is rebuilt to.
-                    let committed = self.consumer.committed(&tp)?;
-                    let (state, replayed) = rebuild(self.broker, &tp, committed)?;
-                    self.member.rebuilt += 1;
-                    self.member.replayed += replayed;
-                    vacant.insert(state)
-                }
-            };
-            for mut alert in state.check(&tx) {
-                alert.source = source(record);
-                let key = tx.user_id.to_string();
-                self.producer.send_json(ALERTS, Some(&key), &alert)?;
-                alerts += 1;
-                self.crash.maybe_now(self.member.number, alerts);
-            }
-            next.insert(tp, record.offset() + 1);
-        }
-        let offsets: Vec<(TopicPartition, u64)> = next.into_iter().collect();
-        let group = self.consumer.group_metadata()?;
-        self.producer
-            .send_offsets_to_transaction(&offsets, &group)?;
-        self.producer.commit_transaction()?;
-        Ok(alerts)
-    }
-}
-
-/// An alert's source: the flagged record's `topic-partition@offset`.
-fn source(record: &ConsumerRecord) -> String {
-    let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
-    format!("{topic}-{partition}@{offset}")
-}
-
-/// After an abort: the partitions of `records` back to the group's committed offsets.
-fn rewind(consumer: &mut Consumer, records: &strom::Records) -> strom::Result<()> {
-    let partitions: BTreeSet<TopicPartition> = records
-        .iter()
-        .map(|r| TopicPartition::new(r.topic(), r.partition()))
-        .collect();
-    for tp in partitions {
-        match consumer.committed(&tp)? {
-            Some(offset) => consumer.seek(&tp, offset)?,
-            // Nothing committed yet: from the start, as `auto_offset_reset` put it.
-            None => consumer.seek_to_beginning(std::slice::from_ref(&tp))?,
-        }
-    }
-    Ok(())
-}
-
-/// The state of `tp` as of `committed`: its records from the start of the partition up to
-/// there checked again, their alerts dropped (they are in `fraud_alerts`, committed with
-/// those offsets). Returns it and the number of records replayed.
-fn rebuild(
-    broker: &Broker,
-    tp: &TopicPartition,
-    committed: Option<u64>,
-) -> strom::Result<(Detector, usize)> {
-    let mut state = Detector::new(Rules::default());
-    let Some(end) = committed else {
-        return Ok((state, 0));
-    };
-    let config = ConsumerConfig::default()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .auto_offset_reset(OffsetReset::Earliest);
-    let mut replay = broker.consumer(config);
-    replay.assign(std::slice::from_ref(tp))?;
-    let mut replayed = 0;
-    while replay.position(tp).is_some_and(|p| p < end) {
-        for record in &replay.poll(Duration::from_millis(100))? {
-            if record.offset() >= end {
-                break;
-            }
-            state.check(&record.json()?);
-            replayed += 1;
-        }
-    }
-    state.commit();
-    Ok((state, replayed))
 }
 
 /// Creates the topics on a first run; on later runs (`--dir`), says what is kept, and
@@ -551,8 +310,8 @@ fn rebuild(
 fn prepare(broker: &Broker) -> Result<i64, Box<dyn Error>> {
     if !broker.topics().iter().any(|t| t == TRANSACTIONS) {
         // Time retention compares record timestamps (event times in 2024 here) with the
-        // clock, as Kafka's does, and would delete the kept days: keep them for ever. The
-        // detectors also rebuild their state from them.
+        // clock, as Kafka's does, and would delete the kept days: keep them for ever, for
+        // the audit.
         broker.create_topic(
             TRANSACTIONS,
             TopicConfig::default().partitions(6).retention_ms(-1),
@@ -740,8 +499,8 @@ fn verify(broker: &Broker) -> strom::Result<Check> {
         everything += 1;
         Ok(())
     })?;
-    // The clean pass: one detector per partition, each record once, in offset order.
-    let mut detectors: HashMap<u32, Detector> = HashMap::new();
+    // The clean pass: the rules applied directly, each record once, in offset order.
+    let mut direct = topology::Direct::default();
     let mut expected = BTreeMap::new();
     let mut transactions = 0;
     read_all(
@@ -750,11 +509,8 @@ fn verify(broker: &Broker) -> strom::Result<Check> {
         IsolationLevel::ReadCommitted,
         |record| {
             transactions += 1;
-            let detector = detectors
-                .entry(record.partition())
-                .or_insert_with(|| Detector::new(Rules::default()));
-            for mut alert in detector.check(&record.json()?) {
-                alert.source = source(record);
+            let tx = record.json()?;
+            for alert in direct.check(record.partition(), record.timestamp(), &tx) {
                 expected.insert((alert.source.clone(), alert.rule), alert);
             }
             Ok(())
@@ -888,19 +644,6 @@ fn ends(
             (TopicPartition::new(topic, p.partition), end)
         })
         .collect())
-}
-
-/// Whether the detector group has committed every record of `transactions`; `probe` is
-/// a consumer of the group, outside its membership.
-fn caught_up(broker: &Broker, probe: &Consumer) -> strom::Result<bool> {
-    for p in broker.describe_topic(TRANSACTIONS)?.partitions {
-        let tp = TopicPartition::new(TRANSACTIONS, p.partition);
-        let committed = probe.committed(&tp)?.unwrap_or(p.log_start_offset);
-        if committed < p.high_watermark {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Calls `done` until it says yes; an error after 30 s.

@@ -23,8 +23,19 @@
 //! partition it loses before the partition moves on), so the nearest proposal is the
 //! nearest known driver. In one process, asking the members' shared tables is simpler than
 //! sending every request to every member and collecting their answers through a topic.
+//!
+//! Then the same service as a stream application (`zones.rs`, application id
+//! `ride-matching`, which is also its consumer group, two threads as its members): the
+//! drivers' latest positions as a table (`driver-positions`), a table of the drivers in
+//! each zone of a grid derived from it (`drivers-by-zone`, a driver leaving a zone removed
+//! from it), and the requests re-keyed by zone and joined with their zone's drivers
+//! (`left_join_table`), the nearest of them written to `ride-matches-by-zone`. Riders send
+//! more requests once it has caught up, and each of those is checked against the nearest
+//! driver of its zone computed directly from the drivers' last updates; every request in
+//! `ride-requests` must be answered (matched, or reported as a zone with no driver).
 
 mod matching;
+mod zones;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,7 +60,10 @@ const USAGE: &str = "\
 Drivers' GPS updates in driver-location, consumer group location-group (three members)
 keeping their latest positions, riders matched to the nearest driver; member m3 leaves
 half-way and the others take its partitions over. Checks that each driver's updates are
-processed once, in order, by one member at a time.
+processed once, in order, by one member at a time. Then the stream application
+ride-matching: driver-location as a table, a table of drivers per zone, the requests
+joined with their zone's drivers; 8 more requests, each checked against the nearest
+driver of its zone.
 
 usage: cargo run --example ride_sharing -- [options]
   --drivers N    drivers sending updates (default 36)
@@ -58,7 +72,7 @@ usage: cargo run --example ride_sharing -- [options]
   --help         this text";
 
 /// The tutorial's location update.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct DriverLocation {
     driver_id: u32,
     latitude: f64,
@@ -66,7 +80,7 @@ struct DriverLocation {
     timestamp: f64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct RideRequest {
     request_id: u32,
     latitude: f64,
@@ -312,13 +326,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let broker = Broker::open(dir)?;
-    for (topic, partitions) in [(LOCATIONS, PARTITIONS), (REQUESTS, 1), (MATCHES, 1)] {
+    for (topic, partitions) in [
+        (LOCATIONS, PARTITIONS),
+        // As many as driver-location: the stream application joins them (co-partitioned).
+        (REQUESTS, PARTITIONS),
+        (MATCHES, 1),
+    ] {
         match broker.create_topic(topic, TopicConfig::default().partitions(partitions)) {
             Ok(()) | Err(strom::Error::TopicExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
     let matches_before = broker.describe_topic(MATCHES)?.partitions[0].high_watermark;
+    // With --dir, requests an earlier run left to the matcher (the stream application's,
+    // sent after the matcher stopped) are answered first.
+    let pending = pending_requests(&broker)?;
     let shared = Arc::new(Shared::default());
     println!(
         "location-group: {MEMBERS:?} join, sharing the {PARTITIONS} partitions of {LOCATIONS}"
@@ -348,7 +370,8 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
     let sent = options.drivers * options.rounds;
     let deadline = Instant::now() + Duration::from_secs(10);
     let done = |s: &Shared| {
-        s.processed.load(Ordering::Acquire) >= sent && s.matched.load(Ordering::Acquire) >= requests
+        s.processed.load(Ordering::Acquire) >= sent
+            && s.matched.load(Ordering::Acquire) >= requests + pending
     };
     while !done(&shared) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
@@ -373,7 +396,6 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
         .iter()
         .map(|p| p.lag)
         .sum();
-    broker.close()?;
 
     let processed = shared.processed.load(Ordering::Acquire);
     let drivers = lock(&shared.drivers);
@@ -392,11 +414,35 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
         "{REQUESTS}: {requests}, {found} matched, mean pickup {mean:.2} km; {written} in {MATCHES}"
     );
     println!("location-group: generation {generation}, partitions {owners:?}, lag {lag}");
-    if processed != sent || u64::from(requests) != written || problems > 0 {
+    if processed != sent || u64::from(requests + pending) != written || problems > 0 {
         return Err(format!("{problems} problems; {processed} of {sent} updates processed").into());
     }
     println!("every update processed once, in order, by one member at a time");
+    zones::run(&broker)?;
+    broker.close()?;
     Ok(())
+}
+
+/// Requests in `ride-requests` the matcher's group has not committed yet.
+fn pending_requests(broker: &Broker) -> strom::Result<u32> {
+    let committed: BTreeMap<u32, u64> = match broker.describe_group("ride-matcher") {
+        Ok(group) => group
+            .partitions
+            .iter()
+            .filter(|p| p.topic_partition.topic == REQUESTS)
+            .map(|p| (p.topic_partition.partition, p.committed.unwrap_or(0)))
+            .collect(),
+        Err(_) => BTreeMap::new(), // no such group yet: it reads from the earliest
+    };
+    let topic = broker.describe_topic(REQUESTS)?;
+    let pending = topic.partitions.iter().map(|p| {
+        let from = committed
+            .get(&p.partition)
+            .copied()
+            .unwrap_or(p.log_start_offset);
+        p.high_watermark.saturating_sub(from)
+    });
+    Ok(u32::try_from(pending.sum::<u64>()).unwrap_or(u32::MAX))
 }
 
 /// The drivers and riders: a round of updates every 40 ms, a ride request every fourth

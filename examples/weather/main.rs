@@ -10,6 +10,13 @@
 //! And where the tutorial sends each round's list as one message, each reading here is a
 //! record of its own, keyed by city.
 //!
+//! Next to that consumer, a stream application (`strom::streams`, Kafka Streams' model in
+//! process; `averages.rs`) keeps a rolling average per city: 3-hour windows advancing by an
+//! hour (hopping windows) on event time, each round's record timestamp being the simulated
+//! hour it was observed. It writes each window's average to `weather_averages` as it
+//! changes; the summary prints the windows per city and checks each against a direct
+//! computation over the readings in the topic.
+//!
 //! `--compression CODEC` (none, gzip, snappy, lz4 or zstd: Kafka's `compression.type`)
 //! creates the topic with that codec, and the summary ends with the topic's bytes on disk.
 //! Each reading is sent on its own, so each is a batch of one record, which stays
@@ -33,6 +40,7 @@ use strom::{
     Broker, Compression, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition,
 };
 
+mod averages;
 mod simulation;
 
 use simulation::{pull_weather_data, thousands, Weather, CITIES};
@@ -40,7 +48,11 @@ use simulation::{pull_weather_data, thousands, Weather, CITIES};
 const TOPIC: &str = "open_weather_api_cities_data";
 const USAGE: &str = "\
 Simulated weather for eight cities, sent as JSON to the topic open_weather_api_cities_data
-every interval and printed by a consumer (auto_offset_reset = earliest) as it arrives.
+every interval and printed by a consumer (auto_offset_reset = earliest) as it arrives;
+a stream application (weather-averages) keeps each city's average temperature over
+3-hour windows advancing by 1 hour (event time: a round is a simulated hour), writes
+them to weather_averages and, at the end, prints them, checked against a direct
+computation over the readings.
 
 usage: cargo run --example weather -- [options]
   --rounds N       rounds of eight readings, then stop with a summary (default 3)
@@ -110,7 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let broker = Broker::open(dir)?;
     let codec = options.compression.unwrap_or_default();
-    match broker.create_topic(TOPIC, TopicConfig::default().compression(codec)) {
+    // Time retention compares record timestamps (the simulated hours, from 2026-01-01) with
+    // the clock, as Kafka's does, and would delete the rounds kept with --dir: kept for ever.
+    let config = TopicConfig::default().compression(codec).retention_ms(-1);
+    match broker.create_topic(TOPIC, config) {
         Ok(()) => println!("created topic {TOPIC} ({codec}) in {}", dir.display()),
         Err(strom::Error::TopicExists { .. }) => {
             let config = broker.describe_topic(TOPIC)?.config;
@@ -128,6 +143,8 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
         }
         Err(e) => return Err(e.into()),
     }
+    let app = averages::start(&broker, TOPIC)?;
+
     // One partition (Kafka's default), so offsets give the order of every record.
     let earlier = broker.describe_topic(TOPIC)?.partitions[0].high_watermark;
 
@@ -164,6 +181,7 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
         for weather in pull_weather_data(round, unix_now()) {
             let record = Record::new(serde_json::to_vec(&weather)?)
                 .key(weather.city.as_str()) // a city's readings stay in order in one partition
+                .timestamp(averages::observed_at(round)) // event time: the simulated hour
                 .header("sent-at-ns", start.elapsed().as_nanos().to_string());
             producer.send(TOPIC, record)?;
             sent += 1;
@@ -172,6 +190,7 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
     end.store(earlier + u64::from(sent), Ordering::Release);
     let mut latencies = reader.join().map_err(|_| "the consumer panicked")??;
     let elapsed = start.elapsed().as_secs_f64();
+    let averages = averages::finish(app, &broker, TOPIC)?;
     let topic = broker.describe_topic(TOPIC)?;
     let total = topic.partitions[0].high_watermark;
     let on_disk: u64 = topic.partitions.iter().map(|p| p.size_bytes).sum();
@@ -205,6 +224,7 @@ fn run(options: &Options, dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
         let got = latencies.len();
         return Err(format!("sent {sent}, received {got}; the log holds {total}").into());
     }
+    averages.print_and_check()?;
     Ok(())
 }
 

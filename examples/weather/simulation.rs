@@ -20,7 +20,7 @@ pub(crate) const CITIES: [(&str, &str, f64, f64, f64); 8] = [
 
 /// The fields the tutorial keeps from openweathermap.org's response: `name`, `sys.country`,
 /// `main.temp` (°C here, as with `units=metric`), `main.humidity`, `main.feels_like`, `dt`.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Weather {
     pub(crate) city: String,
     pub(crate) country: String,
