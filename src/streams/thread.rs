@@ -71,6 +71,10 @@ pub(crate) struct Slot {
     pub(crate) task: Task,
     producer: Option<TransactionalProducer>,
     in_transaction: bool,
+    /// What the task emitted during this poll's records, per topic in first-seen order:
+    /// sent as one batch per topic (`send_pending`) rather than a send per record, which
+    /// cost a topic lookup and a one-record batch each.
+    pending: Vec<(Arc<str>, Vec<Record>)>,
 }
 
 /// A thread's tasks, by partition number, and its progress; shared with its rebalance
@@ -153,6 +157,7 @@ fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<
         task,
         producer,
         in_transaction: false,
+        pending: Vec::new(),
     })
 }
 
@@ -284,8 +289,9 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     {
                         continue;
                     }
-                    process(shared, &mut tasks, &producer, record)?;
+                    process(shared, &mut tasks, record)?;
                 }
+                send_pending(&mut tasks, &producer)?;
                 let mut assignment = assigned;
                 assignment.sort();
                 tasks.member = consumer
@@ -315,13 +321,9 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
     outcome.and(closed)
 }
 
-/// Runs one consumed record through its task and sends what the task emitted.
-fn process(
-    shared: &Shared,
-    tasks: &mut Tasks,
-    producer: &Producer,
-    record: &ConsumerRecord,
-) -> Result<()> {
+/// Runs one consumed record through its task and queues what the task emitted for
+/// [`send_pending`].
+fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Result<()> {
     let tp = TopicPartition::new(record.topic(), record.partition());
     if tasks.stopped.contains(&tp) {
         return Ok(());
@@ -374,17 +376,35 @@ fn process(
             // A changelog record goes to the task's partition; anything else by its key.
             partition: is_changelog.then_some(tp.partition),
         };
-        match &slot.producer {
-            Some(txn) => {
-                if !slot.in_transaction {
-                    txn.begin_transaction()?;
-                    slot.in_transaction = true;
-                }
-                txn.send(&sink.topic, out)?;
+        if let Some(txn) = &slot.producer {
+            if !slot.in_transaction {
+                txn.begin_transaction()?;
+                slot.in_transaction = true;
             }
-            None => {
-                producer.send(&sink.topic, out)?;
-            }
+        }
+        match slot
+            .pending
+            .iter_mut()
+            .find(|(topic, _)| *topic == sink.topic)
+        {
+            Some((_, records)) => records.push(out),
+            None => slot.pending.push((sink.topic, vec![out])),
+        }
+    }
+    Ok(())
+}
+
+/// Sends what the tasks emitted during a poll's records: a batch per task and topic (in
+/// the transaction of the task under `ExactlyOnce`). Each topic-partition gets its records
+/// in the order the task emitted them; records of different topics need no order between
+/// them, as nothing reads them before this returns and the thread commits or polls again.
+fn send_pending(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
+    for slot in tasks.slots.values_mut() {
+        for (topic, records) in slot.pending.drain(..) {
+            match &slot.producer {
+                Some(txn) => txn.send_batch(&topic, records)?,
+                None => producer.send_batch(&topic, records)?,
+            };
         }
     }
     Ok(())
