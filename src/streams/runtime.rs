@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -175,6 +175,7 @@ impl Streams {
                 stop: AtomicBool::new(false),
                 error: Mutex::new(None),
                 skipped: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
             }),
             tasks: Vec::new(),
             threads: Vec::new(),
@@ -217,6 +218,8 @@ impl Streams {
     /// Waits until every input record present when it was called has been processed and
     /// committed (its results in the stores and the output topics; for `ExactlyOnce`,
     /// committed), by any instance of the application: `true`, or `false` after `timeout`.
+    /// While it waits, a thread of this instance with nothing left to read commits at once
+    /// rather than at the end of its commit interval.
     ///
     /// # Errors
     ///
@@ -228,6 +231,14 @@ impl Streams {
                 reason: "wait_until_caught_up before Streams::start".into(),
             });
         }
+        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+        let waited = self.wait_for_commits(timeout);
+        self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+        waited
+    }
+
+    /// [`wait_until_caught_up`](Self::wait_until_caught_up) once started.
+    fn wait_for_commits(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let sources: Vec<String> = self.shared.sources.clone();
         let repartition: Vec<String> = self

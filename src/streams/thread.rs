@@ -8,7 +8,7 @@
 //! backed by partition `i` of each changelog.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) error: Mutex<Option<Error>>,
     /// Undecodable records skipped under `skip_undecodable`.
     pub(crate) skipped: AtomicU64,
+    /// How many `wait_until_caught_up` calls are waiting: while one is, a thread whose
+    /// poll came back empty (nothing left to read) commits at once rather than at the end
+    /// of the commit interval, which the caller would otherwise wait out for nothing.
+    pub(crate) waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -305,7 +309,8 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     }
                 }
             }
-            if last_commit.elapsed() >= shared.config.commit_interval {
+            let idle_and_awaited = records.is_empty() && shared.waiting.load(Ordering::SeqCst) > 0;
+            if idle_and_awaited || last_commit.elapsed() >= shared.config.commit_interval {
                 commit(shared, tasks, &mut consumer, &producer)?;
                 for topic in &shared.sources {
                     shared.broker.describe_topic(topic)?;
