@@ -145,11 +145,10 @@
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
 //!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
 //!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
-//!   it held back), `Streams::dropped_records` kept across rebalances (it counts the
-//!   current tasks only), tasks per
-//!   sub-topology (Kafka's `0_1`: today inputs of different partition counts spread over
-//!   several members may split partition number `i` between two members, each running a
-//!   task `i` for its share), the SIGKILL loop in CI, and the `streams` bench.
+//!   it held back), tasks per sub-topology (Kafka's `0_1`: today inputs of different
+//!   partition counts spread over several members may split partition number `i` between
+//!   two members, each running a task `i` for its share), the SIGKILL loop in CI, and
+//!   the speed goals of `benches/streams.rs` (see its figures in the git log).
 //!
 //! # The runtime
 //!

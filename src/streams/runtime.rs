@@ -176,6 +176,7 @@ impl Streams {
                 error: Mutex::new(None),
                 skipped: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
+                dropped: AtomicU64::new(0),
             }),
             tasks: Vec::new(),
             threads: Vec::new(),
@@ -388,12 +389,13 @@ impl Streams {
         Ok(merged)
     }
 
-    /// How many records the tasks this instance runs now have dropped since they were
-    /// created (at start or at the last rebalance): records for windows already closed,
+    /// How many records the tasks of this instance have dropped since it started, those
+    /// it has given up at rebalances included: records for windows already closed,
     /// records without the key or value an aggregation needs. Kafka's
     /// `dropped-records-total`, as [`TopologyTestDriver::dropped_records`](super::TopologyTestDriver::dropped_records).
     pub fn dropped_records(&self) -> u64 {
-        self.tasks
+        let current: u64 = self
+            .tasks
             .iter()
             .map(|tasks| {
                 tasks
@@ -403,7 +405,8 @@ impl Streams {
                     .map(|slot| slot.task.dropped_records())
                     .sum::<u64>()
             })
-            .sum()
+            .sum();
+        self.shared.dropped.load(Ordering::Relaxed) + current
     }
 
     /// How many undecodable records were skipped under

@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     /// poll came back empty (nothing left to read) commits at once rather than at the end
     /// of the commit interval, which the caller would otherwise wait out for nothing.
     pub(crate) waiting: AtomicUsize,
+    /// Records dropped by tasks this instance no longer runs (revoked at a rebalance, or
+    /// dropped at close), so that `Streams::dropped_records` keeps counting them.
+    pub(crate) dropped: AtomicU64,
 }
 
 impl Shared {
@@ -220,7 +223,11 @@ impl RebalanceListener for Listener {
         }
         tasks.rewind.retain(|tp| !gone.contains(tp));
         for tp in &gone {
-            tasks.slots.remove(&tp.partition);
+            if let Some(slot) = tasks.slots.remove(&tp.partition) {
+                self.shared
+                    .dropped
+                    .fetch_add(slot.task.dropped_records(), Ordering::Relaxed);
+            }
             tasks.done.remove(tp);
             tasks.committed.remove(tp);
             tasks.stopped.remove(tp);
@@ -322,7 +329,11 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
     })();
     // Leaving the group revokes the partitions (the listener commits again, harmlessly).
     let closed = consumer.close();
-    tasks.lock().slots.clear();
+    let gone: u64 = std::mem::take(&mut tasks.lock().slots)
+        .values()
+        .map(|slot| slot.task.dropped_records())
+        .sum();
+    shared.dropped.fetch_add(gone, Ordering::Relaxed);
     outcome.and(closed)
 }
 
