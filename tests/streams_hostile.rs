@@ -139,21 +139,66 @@ fn a_closed_broker_ends_the_application_with_an_error() -> Result<()> {
 }
 
 #[test]
-fn missing_topics_and_unequal_partitions_are_refused() -> Result<()> {
+fn missing_topics_and_unequal_joined_partitions_are_refused() -> Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::open(dir.path())?;
     let err = Streams::new(&broker, counting()?, StreamsConfig::new("none")).expect_err("missing");
     assert!(matches!(err, Error::UnknownTopic { .. }), "{err}");
     broker.create_topic("left", TopicConfig::default().partitions(2))?;
     broker.create_topic("right", TopicConfig::default().partitions(3))?;
+    broker.create_topic("joined", TopicConfig::default())?;
     let builder = StreamsBuilder::new();
+    let table = builder.table::<String, String>("right", "right-table");
     builder
         .stream::<String, String>("left")
-        .merge(&builder.stream::<String, String>("right"))
-        .group_by_key()
-        .count("both");
-    let err = Streams::new(&broker, builder.build()?, StreamsConfig::new("merged"))
+        .join_table(&table, |l, r| format!("{l}/{r}"))
+        .to("joined");
+    let err = Streams::new(&broker, builder.build()?, StreamsConfig::new("joining"))
         .expect_err("not co-partitioned");
     assert!(matches!(err, Error::InvalidTopology { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("left has 2") && message.contains("right has 3"),
+        "{message}"
+    );
     Ok(())
+}
+
+/// Only joined inputs must be co-partitioned (Kafka's rule): two counts over inputs of
+/// different partition counts run, each store complete.
+#[test]
+fn unjoined_inputs_of_different_partition_counts_run() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("left", TopicConfig::default().partitions(2))?;
+    broker.create_topic("right", TopicConfig::default().partitions(3))?;
+    let producer = broker.producer();
+    for i in 0..30_u64 {
+        let key = format!("k{}", i % 10);
+        producer.send("left", Record::new(encoded(i)).key(key.as_str()))?;
+        producer.send("right", Record::new(encoded(i)).key(key.as_str()))?;
+        producer.send("right", Record::new(encoded(i)).key(key.as_str()))?;
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("left")
+        .group_by_key()
+        .count("left-counts");
+    builder
+        .stream::<String, u64>("right")
+        .group_by_key()
+        .count("right-counts");
+    let mut app = Streams::new(&broker, builder.build()?, StreamsConfig::new("apart"))?;
+    app.start()?;
+    assert!(app.wait_until_caught_up(WAIT)?);
+    let left = app.store::<String, u64>("left-counts")?;
+    let right = app.store::<String, u64>("right-counts")?;
+    assert_eq!(left.len(), 10);
+    assert_eq!(right.len(), 10);
+    for i in 0..10 {
+        let key = format!("k{i}");
+        assert_eq!(left.get(&key), Some(3), "{key}");
+        assert_eq!(right.get(&key), Some(6), "{key}");
+    }
+    app.close()
 }

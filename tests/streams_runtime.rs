@@ -268,3 +268,52 @@ fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<
     assert_eq!(copies.len(), 200);
     Ok(())
 }
+
+/// `dropped_records` keeps counting what the tasks an instance gave up at a rebalance
+/// dropped: a late record in each of two partitions, then a second instance takes one.
+#[test]
+fn dropped_records_are_kept_across_rebalances() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("late", TopicConfig::default().partitions(2))?;
+    let producer = broker.producer();
+    for partition in 0..2 {
+        for ts in [3_600_000, 0] {
+            producer.send(
+                "late",
+                Record::new("x").key("k").partition(partition).timestamp(ts),
+            )?;
+        }
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("late")
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_secs(60)))
+        .count("late-counts");
+    let config = StreamsConfig::new("late-app").commit_interval(Duration::from_millis(20));
+    let topology = builder.build()?;
+    let mut a = Streams::new(&broker, topology.clone(), config.clone())?;
+    a.start()?;
+    assert!(a.wait_until_caught_up(WAIT)?);
+    assert_eq!(a.dropped_records(), 2);
+    let mut b = Streams::new(&broker, topology, config)?;
+    b.start()?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while broker
+        .describe_group("late-app")?
+        .members
+        .iter()
+        .any(|m| m.assignment.is_empty())
+        || broker.describe_group("late-app")?.members.len() < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "no rebalance");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(a.wait_until_caught_up(WAIT)?);
+    assert!(b.wait_until_caught_up(WAIT)?);
+    // `a` gave up a task that dropped a record; the count keeps it.
+    assert_eq!(a.dropped_records(), 2);
+    a.close()?;
+    b.close()
+}

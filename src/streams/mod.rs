@@ -145,19 +145,21 @@
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
 //!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
 //!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
-//!   it held back), `Streams::dropped_records` kept across rebalances (it counts the
-//!   current tasks only), co-partition groups from the topology
-//!   (today a stateful topology's inputs must all have one partition count), tasks per
-//!   sub-topology (Kafka's `0_1`: today inputs of different partition counts spread over
-//!   several members may split partition number `i` between two members, each running a
-//!   task `i` for its share), the SIGKILL loop in CI, and the `streams` bench.
+//!   it held back), tasks per sub-topology (Kafka's `0_1`: today inputs of different
+//!   partition counts spread over several members may split partition number `i` between
+//!   two members, each running a task `i` for its share), the SIGKILL loop in CI, and
+//!   the speed goals of `benches/streams.rs` (see its figures in the git log).
 //!
 //! # The runtime
 //!
 //! [`Streams::new`] checks the topology against the broker and creates the internal topics
-//! (`Broker::create_internal_topic`): repartition topics and changelogs get as many
-//! partitions as the largest source, changelogs are compacted (windowed ones
-//! `compact,delete` with the topology's retention). [`Streams::start`] spawns
+//! (`Broker::create_internal_topic`): only the topics a join reads together must be
+//! co-partitioned (Kafka's rule, `Topology::check_co_partitioned`, else
+//! [`Error::InvalidTopology`](crate::Error::InvalidTopology) naming the topics and
+//! counts); a repartition topic a join reads gets its group's partition count, other
+//! repartition topics and changelogs as many partitions as the largest source;
+//! changelogs are compacted (windowed ones `compact,delete` with the topology's
+//! retention). [`Streams::start`] spawns
 //! `num_threads` threads; each is a member of the consumer group named by the application
 //! id, subscribed to the source and repartition topics with a rebalance listener:
 //!

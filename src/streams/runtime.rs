@@ -2,9 +2,9 @@
 //! members of the application's consumer group.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -83,8 +83,9 @@ pub struct Streams {
 impl Streams {
     /// Checks `topology` against the broker and creates its internal topics.
     ///
-    /// Repartition topics get as many partitions as the topology's largest source topic;
-    /// changelogs as many too (a task's store is backed by its partition number's
+    /// Repartition topics a join reads get as many partitions as the topics joined with
+    /// them, other repartition topics as many as the topology's largest source topic;
+    /// changelogs as many as that too (a task's store is backed by its partition number's
     /// changelog partition), compacted (and deleted after their retention for windowed
     /// stores). Existing internal topics are kept as they are.
     ///
@@ -92,8 +93,8 @@ impl Streams {
     ///
     /// - [`Error::UnknownTopic`] for a source or `to` topic that does not exist;
     /// - [`Error::InvalidConfig`] for an empty application id;
-    /// - [`Error::InvalidTopology`] when topics a task reads together (a topology with
-    ///   state stores reading several topics) have different partition counts;
+    /// - [`Error::InvalidTopology`] when topics a join reads together (they must be
+    ///   co-partitioned) have different partition counts, naming the topics and counts;
     /// - [`Error::InvalidTopicName`] if the application id makes illegal internal names.
     pub fn new(broker: &Broker, topology: Topology, config: StreamsConfig) -> Result<Self> {
         let app = config.application_id.clone();
@@ -103,26 +104,29 @@ impl Streams {
             });
         }
         let mut max_partitions = 0_u32;
-        let mut counts = Vec::new();
+        let mut counts: HashMap<String, u32> = HashMap::new();
         for topic in topology.source_topics() {
             let described = broker.describe_topic(topic)?;
             let n = u32::try_from(described.partitions.len()).unwrap_or(u32::MAX);
-            counts.push((topic.to_string(), n));
+            counts.insert(topic.to_string(), n);
             max_partitions = max_partitions.max(n);
         }
         for topic in topology.sink_topics() {
             broker.describe_topic(topic)?;
         }
-        // Without a list of co-partitioned groups from the topology, a stateful topology
-        // reading several topics is taken to need them all co-partitioned, as its stores
-        // may meet records of any of them.
-        if !topology.store_names().is_empty() && counts.iter().any(|(_, n)| *n != max_partitions) {
-            return Err(Error::InvalidTopology {
-                reason: format!(
-                    "the inputs of a stateful topology must be co-partitioned (equal partition counts): {counts:?}"
-                ),
-            });
-        }
+        // Only topics a join reads together must agree (Kafka's rule): a store meets the
+        // records of one partition number, and unjoined inputs never share a store entry.
+        // Internal topics kept from an earlier run count with their actual partitions.
+        let partitions = |topic: &str| {
+            counts.get(topic).copied().or_else(|| {
+                broker
+                    .describe_topic(topic)
+                    .ok()
+                    .map(|d| u32::try_from(d.partitions.len()).unwrap_or(u32::MAX))
+            })
+        };
+        topology.check_co_partitioned(&app, partitions)?;
+        let groups = topology.co_partition_groups(&app);
         let mut inputs: Vec<String> = topology
             .source_topics()
             .iter()
@@ -132,7 +136,15 @@ impl Streams {
         for internal in topology.internal_topics() {
             let name = internal.name(&app);
             crate::topic::validate_name(&name, true)?;
-            let mut topic = TopicConfig::default().partitions(max_partitions.max(1));
+            // A repartition topic takes its co-partition group's count, so that the join
+            // it feeds pairs equal partition numbers; changelogs (and repartition topics
+            // no join reads) take the largest, one partition per task.
+            let count = groups
+                .iter()
+                .find(|g| g.contains(&name))
+                .and_then(|g| g.iter().find_map(|t| counts.get(t).copied()))
+                .unwrap_or(max_partitions);
+            let mut topic = TopicConfig::default().partitions(count.max(1));
             if internal.is_changelog() {
                 topic = topic.cleanup_policy(match internal.retention_ms() {
                     Some(_) => CleanupPolicy::CompactAndDelete,
@@ -163,6 +175,8 @@ impl Streams {
                 stop: AtomicBool::new(false),
                 error: Mutex::new(None),
                 skipped: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
+                dropped: AtomicU64::new(0),
             }),
             tasks: Vec::new(),
             threads: Vec::new(),
@@ -205,6 +219,8 @@ impl Streams {
     /// Waits until every input record present when it was called has been processed and
     /// committed (its results in the stores and the output topics; for `ExactlyOnce`,
     /// committed), by any instance of the application: `true`, or `false` after `timeout`.
+    /// While it waits, a thread of this instance with nothing left to read commits at once
+    /// rather than at the end of its commit interval.
     ///
     /// # Errors
     ///
@@ -216,6 +232,14 @@ impl Streams {
                 reason: "wait_until_caught_up before Streams::start".into(),
             });
         }
+        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+        let waited = self.wait_for_commits(timeout);
+        self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+        waited
+    }
+
+    /// [`wait_until_caught_up`](Self::wait_until_caught_up) once started.
+    fn wait_for_commits(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let sources: Vec<String> = self.shared.sources.clone();
         let repartition: Vec<String> = self
@@ -365,12 +389,13 @@ impl Streams {
         Ok(merged)
     }
 
-    /// How many records the tasks this instance runs now have dropped since they were
-    /// created (at start or at the last rebalance): records for windows already closed,
+    /// How many records the tasks of this instance have dropped since it started, those
+    /// it has given up at rebalances included: records for windows already closed,
     /// records without the key or value an aggregation needs. Kafka's
     /// `dropped-records-total`, as [`TopologyTestDriver::dropped_records`](super::TopologyTestDriver::dropped_records).
     pub fn dropped_records(&self) -> u64 {
-        self.tasks
+        let current: u64 = self
+            .tasks
             .iter()
             .map(|tasks| {
                 tasks
@@ -380,7 +405,8 @@ impl Streams {
                     .map(|slot| slot.task.dropped_records())
                     .sum::<u64>()
             })
-            .sum()
+            .sum();
+        self.shared.dropped.load(Ordering::Relaxed) + current
     }
 
     /// How many undecodable records were skipped under

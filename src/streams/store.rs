@@ -74,25 +74,30 @@ impl Store {
     /// emitting anything: how a runtime restores the store from its changelog, applying
     /// each record's key, value and timestamp in order.
     pub(crate) fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, timestamp_ms: i64) {
+        let Some(value) = value else {
+            if let Some(expiry) = &mut self.expiry {
+                if let Some((_, _, end)) = split_window_key(&key) {
+                    expiry.remove(&(end, key.clone()));
+                }
+            }
+            self.entries.remove(&key);
+            return;
+        };
+        // An update of a stored key (most writes of an aggregation) replaces the value in
+        // place: the key's window end is in its bytes, so its expiry entry is already
+        // there, and neither the key nor the index needs touching.
+        if let Some(entry) = self.entries.get_mut(&key) {
+            *entry = (timestamp_ms, value);
+            return;
+        }
         if let Some(expiry) = &mut self.expiry {
             // A record whose key is not a window key (not written by strom) is kept out of
             // the index rather than refused: it can never be looked up as a window anyway.
             if let Some((_, _, end)) = split_window_key(&key) {
-                if value.is_some() {
-                    expiry.insert((end, key.clone()));
-                } else {
-                    expiry.remove(&(end, key.clone()));
-                }
+                expiry.insert((end, key.clone()));
             }
         }
-        match value {
-            Some(value) => {
-                self.entries.insert(key, (timestamp_ms, value));
-            }
-            None => {
-                self.entries.remove(&key);
-            }
-        }
+        self.entries.insert(key, (timestamp_ms, value));
     }
 
     /// The windows stored for the encoded key `key`, earliest start first: `(store key,

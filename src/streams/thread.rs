@@ -8,7 +8,7 @@
 //! backed by partition `i` of each changelog.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,13 @@ pub(crate) struct Shared {
     pub(crate) error: Mutex<Option<Error>>,
     /// Undecodable records skipped under `skip_undecodable`.
     pub(crate) skipped: AtomicU64,
+    /// How many `wait_until_caught_up` calls are waiting: while one is, a thread whose
+    /// poll came back empty (nothing left to read) commits at once rather than at the end
+    /// of the commit interval, which the caller would otherwise wait out for nothing.
+    pub(crate) waiting: AtomicUsize,
+    /// Records dropped by tasks this instance no longer runs (revoked at a rebalance, or
+    /// dropped at close), so that `Streams::dropped_records` keeps counting them.
+    pub(crate) dropped: AtomicU64,
 }
 
 impl Shared {
@@ -71,6 +78,10 @@ pub(crate) struct Slot {
     pub(crate) task: Task,
     producer: Option<TransactionalProducer>,
     in_transaction: bool,
+    /// What the task emitted during this poll's records, per topic in first-seen order:
+    /// sent as one batch per topic (`send_pending`) rather than a send per record, which
+    /// cost a topic lookup and a one-record batch each.
+    pending: Vec<(Arc<str>, Vec<Record>)>,
 }
 
 /// A thread's tasks, by partition number, and its progress; shared with its rebalance
@@ -153,6 +164,7 @@ fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<
         task,
         producer,
         in_transaction: false,
+        pending: Vec::new(),
     })
 }
 
@@ -211,7 +223,11 @@ impl RebalanceListener for Listener {
         }
         tasks.rewind.retain(|tp| !gone.contains(tp));
         for tp in &gone {
-            tasks.slots.remove(&tp.partition);
+            if let Some(slot) = tasks.slots.remove(&tp.partition) {
+                self.shared
+                    .dropped
+                    .fetch_add(slot.task.dropped_records(), Ordering::Relaxed);
+            }
             tasks.done.remove(tp);
             tasks.committed.remove(tp);
             tasks.stopped.remove(tp);
@@ -284,8 +300,9 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     {
                         continue;
                     }
-                    process(shared, &mut tasks, &producer, record)?;
+                    process(shared, &mut tasks, record)?;
                 }
+                send_pending(&mut tasks, &producer)?;
                 let mut assignment = assigned;
                 assignment.sort();
                 tasks.member = consumer
@@ -299,7 +316,8 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     }
                 }
             }
-            if last_commit.elapsed() >= shared.config.commit_interval {
+            let idle_and_awaited = records.is_empty() && shared.waiting.load(Ordering::SeqCst) > 0;
+            if idle_and_awaited || last_commit.elapsed() >= shared.config.commit_interval {
                 commit(shared, tasks, &mut consumer, &producer)?;
                 for topic in &shared.sources {
                     shared.broker.describe_topic(topic)?;
@@ -311,17 +329,17 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
     })();
     // Leaving the group revokes the partitions (the listener commits again, harmlessly).
     let closed = consumer.close();
-    tasks.lock().slots.clear();
+    let gone: u64 = std::mem::take(&mut tasks.lock().slots)
+        .values()
+        .map(|slot| slot.task.dropped_records())
+        .sum();
+    shared.dropped.fetch_add(gone, Ordering::Relaxed);
     outcome.and(closed)
 }
 
-/// Runs one consumed record through its task and sends what the task emitted.
-fn process(
-    shared: &Shared,
-    tasks: &mut Tasks,
-    producer: &Producer,
-    record: &ConsumerRecord,
-) -> Result<()> {
+/// Runs one consumed record through its task and queues what the task emitted for
+/// [`send_pending`].
+fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Result<()> {
     let tp = TopicPartition::new(record.topic(), record.partition());
     if tasks.stopped.contains(&tp) {
         return Ok(());
@@ -374,17 +392,35 @@ fn process(
             // A changelog record goes to the task's partition; anything else by its key.
             partition: is_changelog.then_some(tp.partition),
         };
-        match &slot.producer {
-            Some(txn) => {
-                if !slot.in_transaction {
-                    txn.begin_transaction()?;
-                    slot.in_transaction = true;
-                }
-                txn.send(&sink.topic, out)?;
+        if let Some(txn) = &slot.producer {
+            if !slot.in_transaction {
+                txn.begin_transaction()?;
+                slot.in_transaction = true;
             }
-            None => {
-                producer.send(&sink.topic, out)?;
-            }
+        }
+        match slot
+            .pending
+            .iter_mut()
+            .find(|(topic, _)| *topic == sink.topic)
+        {
+            Some((_, records)) => records.push(out),
+            None => slot.pending.push((sink.topic, vec![out])),
+        }
+    }
+    Ok(())
+}
+
+/// Sends what the tasks emitted during a poll's records: a batch per task and topic (in
+/// the transaction of the task under `ExactlyOnce`). Each topic-partition gets its records
+/// in the order the task emitted them; records of different topics need no order between
+/// them, as nothing reads them before this returns and the thread commits or polls again.
+fn send_pending(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
+    for slot in tasks.slots.values_mut() {
+        for (topic, records) in slot.pending.drain(..) {
+            match &slot.producer {
+                Some(txn) => txn.send_batch(&topic, records)?,
+                None => producer.send_batch(&topic, records)?,
+            };
         }
     }
     Ok(())

@@ -326,10 +326,6 @@ impl Topology {
     /// # Errors
     ///
     /// [`Error::InvalidTopology`] naming the topics and their counts.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the runtime checks its inputs before it starts")
-    )]
     pub(crate) fn check_co_partitioned(
         &self,
         application_id: &str,
