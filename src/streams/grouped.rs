@@ -114,56 +114,11 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
     /// The stream the aggregation named `store` reads: this one, or the records read back
     /// from the repartition topic `<store>-repartition`.
     fn input(&self, store: &str) -> KStream<K, V> {
-        if !self.repartition {
-            return self.stream.clone();
+        if self.repartition {
+            repartitioned(&self.stream, store)
+        } else {
+            self.stream.clone()
         }
-        let graph = self.stream.graph();
-        let name: Arc<str> = Arc::from(format!("{store}-repartition"));
-        let sink_name = Arc::clone(&name);
-        let role = Role::RepartitionSink {
-            name: Arc::clone(&name),
-        };
-        add_node::<K, V, (), ()>(
-            graph,
-            &[self.stream.node()],
-            "SINK",
-            role,
-            false,
-            move |_| {
-                let sink_name = Arc::clone(&sink_name);
-                Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                    // Partitioned by the encoded key when the runtime sends it, as
-                    // `Producer::send` does: equal keys meet in one partition, so one task.
-                    let topic = ctx.internal_topic(&sink_name);
-                    Encode { topic }.emit(ctx, &key, &value)?;
-                    // A missing value stays missing on the way through, so that the
-                    // aggregation after the topic skips it as it would have before.
-                    if ctx.value_absent {
-                        if let Some(record) = ctx.output.last_mut() {
-                            record.value = None;
-                        }
-                    }
-                    Ok(())
-                }))
-            },
-        );
-        let mut g = graph.lock();
-        let node_name = g.next_name("SOURCE");
-        let source_name = node_name.clone();
-        let make: MakeSource = Arc::new(move |children| {
-            let next = fan_out(typed::<K, V>(children, &source_name)?);
-            Ok(Box::new(Decode { next }) as Box<dyn Source>)
-        });
-        let node = g.add(Node {
-            name: node_name,
-            role: Role::RepartitionSource { name },
-            parents: Vec::new(),
-            children: Vec::new(),
-            key_changed: false,
-            make: Make::Source(make),
-        });
-        drop(g);
-        KStream::at(graph, node)
     }
 
     /// The number of records per key, in the store `store`.
@@ -704,4 +659,53 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
         );
         KTable::at(graph, node, Some(Closing::Session(windows)))
     }
+}
+
+/// `stream`'s records written to the repartition topic `<name>-repartition` and read back,
+/// so that equal keys meet in one task: what a grouping or a join reads when the key may
+/// have changed.
+pub(super) fn repartitioned<K: Codec, V: Codec>(
+    stream: &KStream<K, V>,
+    name: &str,
+) -> KStream<K, V> {
+    let graph = stream.graph();
+    let name: Arc<str> = Arc::from(format!("{name}-repartition"));
+    let sink_name = Arc::clone(&name);
+    let role = Role::RepartitionSink {
+        name: Arc::clone(&name),
+    };
+    add_node::<K, V, (), ()>(graph, &[stream.node()], "SINK", role, false, move |_| {
+        let sink_name = Arc::clone(&sink_name);
+        Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
+            // Partitioned by the encoded key when the runtime sends it, as
+            // `Producer::send` does: equal keys meet in one partition, so one task.
+            let topic = ctx.internal_topic(&sink_name);
+            Encode { topic }.emit(ctx, &key, &value)?;
+            // A missing value stays missing on the way through, so that what
+            // reads the topic (an aggregation, a join) skips it as before.
+            if ctx.value_absent {
+                if let Some(record) = ctx.output.last_mut() {
+                    record.value = None;
+                }
+            }
+            Ok(())
+        }))
+    });
+    let mut g = graph.lock();
+    let node_name = g.next_name("SOURCE");
+    let source_name = node_name.clone();
+    let make: MakeSource = Arc::new(move |children| {
+        let next = fan_out(typed::<K, V>(children, &source_name)?);
+        Ok(Box::new(Decode { next }) as Box<dyn Source>)
+    });
+    let node = g.add(Node {
+        name: node_name,
+        role: Role::RepartitionSource { name },
+        parents: Vec::new(),
+        children: Vec::new(),
+        key_changed: false,
+        make: Make::Source(make),
+    });
+    drop(g);
+    KStream::at(graph, node)
 }

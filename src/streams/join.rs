@@ -34,7 +34,8 @@ use crate::error::Result;
 
 use super::builder::{add_node, KStream};
 use super::codec::{codec_error, Codec};
-use super::processor::{encoded, fan_out, Context, Decode, Encode, Processor, Source, Step};
+use super::grouped::repartitioned;
+use super::processor::{encoded, fan_out, Context, Decode, Processor, Source, Step};
 use super::store::{key_value_view, split_window_key, window_key, StoreSpec};
 use super::table::KTable;
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
@@ -544,47 +545,11 @@ fn mistake<K: Codec, X: Codec>(graph: &Arc<Mutex<Graph>>, reason: &str) -> KStre
 /// topic `<name>-repartition` and read back, so that equal keys meet in one task (as
 /// groupings do).
 fn co_located<K: Codec, V: Codec>(stream: &KStream<K, V>, name: &str) -> KStream<K, V> {
-    if !stream.key_changed() {
-        return stream.clone();
+    if stream.key_changed() {
+        repartitioned(stream, name)
+    } else {
+        stream.clone()
     }
-    let graph = stream.graph();
-    let name: Arc<str> = Arc::from(format!("{name}-repartition"));
-    let sink_name = Arc::clone(&name);
-    let role = Role::RepartitionSink {
-        name: Arc::clone(&name),
-    };
-    add_node::<K, V, (), ()>(graph, &[stream.node()], "SINK", role, false, move |_| {
-        let sink_name = Arc::clone(&sink_name);
-        Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-            let topic = ctx.internal_topic(&sink_name);
-            Encode { topic }.emit(ctx, &key, &value)?;
-            // A missing value stays missing through the topic, so the join drops it as it
-            // would have without the repartition.
-            if ctx.value_absent {
-                if let Some(record) = ctx.output.last_mut() {
-                    record.value = None;
-                }
-            }
-            Ok(())
-        }))
-    });
-    let mut g = graph.lock();
-    let node_name = g.next_name("SOURCE");
-    let source_name = node_name.clone();
-    let make: MakeSource = Arc::new(move |children| {
-        let next = fan_out(typed::<K, V>(children, &source_name)?);
-        Ok(Box::new(Decode { next }) as Box<dyn Source>)
-    });
-    let node = g.add(Node {
-        name: node_name,
-        role: Role::RepartitionSource { name },
-        parents: Vec::new(),
-        children: Vec::new(),
-        key_changed: false,
-        make: Make::Source(make),
-    });
-    drop(g);
-    KStream::at(graph, node)
 }
 
 /// The index of a key-value store holding the table: the table's own for a table read
