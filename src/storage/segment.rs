@@ -352,18 +352,7 @@ impl Segment {
                 };
                 return Err(corrupt(&self.path, pos as u64, kind));
             }
-            if header.base_offset >= until {
-                // A batch at or past the high watermark was appended after it was loaded,
-                // where the batch before it ended. One that leaves a gap while offsets below
-                // the high watermark are still to come has a damaged base offset (Kafka's
-                // checksum leaves it out): stopping here would skip those offsets unseen.
-                if header.base_offset > expected && expected < until {
-                    let kind = CorruptKind::Offset {
-                        expected,
-                        found: header.base_offset,
-                    };
-                    return Err(corrupt(&self.path, pos as u64, kind));
-                }
+            if self.read_ends_before(&header, expected, until, pos)? {
                 break;
             }
             let len = header.length as usize;
@@ -415,6 +404,48 @@ impl Segment {
             }
         }
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Whether a read up to `until` (a high watermark or last stable offset: a batch
+    /// boundary) ends before the batch of `header` at `pos`, the batch before it having
+    /// ended at `expected`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a batch whose offsets contradict `until`.
+    fn read_ends_before(
+        &self,
+        header: &BatchHeader,
+        expected: u64,
+        until: u64,
+        pos: usize,
+    ) -> Result<bool> {
+        if header.base_offset >= until {
+            // A batch at or past the high watermark was appended after it was loaded,
+            // where the batch before it ended. One that leaves a gap while offsets below
+            // the high watermark are still to come has a damaged base offset (Kafka's
+            // checksum leaves it out): stopping here would skip those offsets unseen.
+            if header.base_offset > expected && expected < until {
+                let kind = CorruptKind::Offset {
+                    expected,
+                    found: header.base_offset,
+                };
+                return Err(corrupt(&self.path, pos as u64, kind));
+            }
+            return Ok(true);
+        }
+        if header.next_offset() > until {
+            // Batches are appended whole, and the high watermark (or the last stable
+            // offset) moves past all of a batch at once: one that starts below it and
+            // ends past it claims offsets the log never acknowledged (a damaged last
+            // offset delta). Handing it out would move a reader past the end, where it
+            // would be reset and read everything again.
+            let kind = CorruptKind::Overlap {
+                last_offset: header.last_offset(),
+                next_offset: until,
+            };
+            return Err(corrupt(&self.path, pos as u64, kind));
+        }
+        Ok(false)
     }
 
     /// Checks the checksum of the batch at `pos` (`bytes` from there on, `header` read from
