@@ -2,6 +2,8 @@
 //! `ExactlyOnce` every result is visible to `ReadCommitted` readers exactly once and the
 //! store's counts are exact; under `AtLeastOnce` every result is there.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::thread;
 use std::time::Duration;
@@ -9,10 +11,7 @@ use std::time::Duration;
 use strom::streams::{
     Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, Topology,
 };
-use strom::{
-    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, Result, TopicConfig,
-    TopicPartition,
-};
+use strom::{Broker, Record, Result, TopicConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
 const RECORDS: u32 = 2_000;
@@ -28,29 +27,6 @@ fn topology() -> Result<Topology> {
         .group_by_key()
         .count("seen");
     builder.build()
-}
-
-fn read_committed(broker: &Broker, topic: &str) -> Result<Vec<u64>> {
-    let partitions = broker.describe_topic(topic)?.partitions.len();
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(IsolationLevel::ReadCommitted),
-    );
-    let tps: Vec<TopicPartition> = (0..u32::try_from(partitions).expect("count"))
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
-    consumer.assign(&tps)?;
-    let mut values = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        if records.is_empty() {
-            return Ok(values);
-        }
-        for r in &records {
-            values.push(u64::decode(r.value())?);
-        }
-    }
 }
 
 fn run(guarantee: ProcessingGuarantee) -> Result<()> {
@@ -96,7 +72,7 @@ fn run(guarantee: ProcessingGuarantee) -> Result<()> {
         .collect();
     app.close()?;
 
-    let mut doubled = read_committed(&broker, "doubled")?;
+    let mut doubled = common::read_committed_u64(&broker, "doubled")?;
     doubled.sort_unstable();
     let want: Vec<u64> = (0..u64::from(RECORDS)).map(|i| i * 2).collect();
     let mut want_counts = BTreeMap::new();

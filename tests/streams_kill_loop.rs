@@ -14,9 +14,7 @@ use std::time::Duration;
 use strom::streams::{
     Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, Topology,
 };
-use strom::{
-    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Result, TopicConfig, TopicPartition,
-};
+use strom::{Broker, Result, TopicConfig};
 
 mod common;
 
@@ -66,26 +64,6 @@ fn streams_kill_loop_child() -> Result<()> {
         }
     }
     app.close()
-}
-
-fn read_committed(broker: &Broker, topic: &str) -> Result<Vec<u64>> {
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(IsolationLevel::ReadCommitted),
-    );
-    let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(topic, p)).collect();
-    consumer.assign(&tps)?;
-    let mut values = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        if records.is_empty() {
-            return Ok(values);
-        }
-        for r in &records {
-            values.push(u64::decode(r.value())?);
-        }
-    }
 }
 
 #[test]
@@ -155,7 +133,7 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
         counts, want_counts,
         "counts exact after the kills (seed {seed})"
     );
-    let mut doubled = read_committed(&broker, "doubled")?;
+    let mut doubled = common::read_committed_u64(&broker, "doubled")?;
     doubled.sort_unstable();
     let want: Vec<u64> = (0..records).map(|i| i * 2).collect();
     assert!(

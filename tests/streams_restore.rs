@@ -2,6 +2,8 @@
 //! changelog, and stream time comes back with the windowed stores, so that a record for a
 //! window that had closed before the restart is still dropped.
 
+mod common;
+
 use std::time::Duration;
 
 use strom::streams::{Streams, StreamsBuilder, StreamsConfig, TimeWindows, Windowed};
@@ -9,21 +11,14 @@ use strom::{Broker, Record, Result, TopicConfig};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn send(broker: &Broker, topic: &str, key: &str, value: &str, ts: i64) -> Result<()> {
-    broker
-        .producer()
-        .send(topic, Record::new(value).key(key).timestamp(ts))?;
-    Ok(())
-}
-
 #[test]
 fn a_table_is_restored_with_its_deletes() -> Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("locations", TopicConfig::default().partitions(2))?;
-    send(&broker, "locations", "driver-1", "north", 1)?;
-    send(&broker, "locations", "driver-2", "south", 2)?;
-    send(&broker, "locations", "driver-1", "east", 3)?;
+    common::send_at(&broker, "locations", "driver-1", "north", 1)?;
+    common::send_at(&broker, "locations", "driver-2", "south", 2)?;
+    common::send_at(&broker, "locations", "driver-1", "east", 3)?;
     broker
         .producer()
         .send("locations", Record::tombstone("driver-2"))?;
@@ -61,15 +56,15 @@ fn stream_time_survives_a_restart() -> Result<()> {
         builder.build()
     };
     // Stream time reaches 10 minutes: the first minute's window is closed (no grace).
-    send(&broker, "clicks", "ann", "c", 1_000)?;
-    send(&broker, "clicks", "ann", "c", 600_000)?;
+    common::send_at(&broker, "clicks", "ann", "c", 1_000)?;
+    common::send_at(&broker, "clicks", "ann", "c", 600_000)?;
     let mut app = Streams::new(&broker, topology()?, StreamsConfig::new("minutes"))?;
     app.start()?;
     assert!(app.wait_until_caught_up(WAIT)?);
     app.close()?;
 
-    send(&broker, "clicks", "ann", "c", 2_000)?; // late: its window closed before the restart
-    send(&broker, "clicks", "ann", "c", 601_000)?;
+    common::send_at(&broker, "clicks", "ann", "c", 2_000)?; // late: its window closed before the restart
+    common::send_at(&broker, "clicks", "ann", "c", 601_000)?;
     let mut app = Streams::new(&broker, topology()?, StreamsConfig::new("minutes"))?;
     app.start()?;
     assert!(app.wait_until_caught_up(WAIT)?);

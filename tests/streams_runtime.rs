@@ -2,6 +2,8 @@
 //! against a reference, restart after `close` (stores restored, nothing reprocessed), and two
 //! instances of one application sharing its partitions.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -43,13 +45,6 @@ fn read_all(
     Ok(out)
 }
 
-fn send(broker: &Broker, topic: &str, key: &str, value: &str, ts: i64) -> Result<()> {
-    broker
-        .producer()
-        .send(topic, Record::new(value).key(key).timestamp(ts))?;
-    Ok(())
-}
-
 #[test]
 fn filter_map_to_end_to_end() -> Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -58,7 +53,7 @@ fn filter_map_to_end_to_end() -> Result<()> {
     broker.create_topic("long-words", TopicConfig::default().partitions(2))?;
     let words = ["a", "streams", "in", "process", "kafka", "be", "topology"];
     for (i, w) in words.iter().enumerate() {
-        send(&broker, "words", &format!("k{i}"), w, 1_000)?;
+        common::send_at(&broker, "words", &format!("k{i}"), w, 1_000)?;
     }
     let builder = StreamsBuilder::new();
     builder
@@ -144,7 +139,7 @@ fn produce_clicks(broker: &Broker, range: std::ops::Range<u32>) -> Result<Vec<(S
     let mut sent = Vec::new();
     for i in range {
         let (key, ts) = click(i);
-        send(broker, "clicks", &key, "c", ts)?;
+        common::send_at(broker, "clicks", &key, "c", ts)?;
         sent.push((key, ts));
     }
     Ok(sent)
@@ -232,8 +227,8 @@ fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<
     broker.create_topic("wide", TopicConfig::default().partitions(4))?;
     broker.create_topic("copies", TopicConfig::default().partitions(2))?;
     for i in 0..100 {
-        send(&broker, "narrow", &format!("n{i}"), "n", 1)?;
-        send(&broker, "wide", &format!("w{i}"), "w", 1)?;
+        common::send_at(&broker, "narrow", &format!("n{i}"), "n", 1)?;
+        common::send_at(&broker, "wide", &format!("w{i}"), "w", 1)?;
     }
     let topology = || {
         let builder = StreamsBuilder::new();

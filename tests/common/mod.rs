@@ -15,7 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use strom::{Broker, ConsumerConfig, ConsumerRecord, OffsetReset, Result, TopicPartition};
+use strom::streams::Codec;
+use strom::{
+    Broker, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetReset, Record, Result,
+    TopicPartition,
+};
 
 // ---------------------------------------------------------------------------------------
 // Wall clock
@@ -270,6 +274,45 @@ pub(crate) fn read_partition(
             return Ok(out);
         }
         out.extend(records);
+    }
+}
+
+/// Sends `value` under `key` to `topic`, dated `timestamp_ms`.
+pub(crate) fn send_at(
+    broker: &Broker,
+    topic: &str,
+    key: &str,
+    value: &str,
+    timestamp_ms: i64,
+) -> Result<()> {
+    broker
+        .producer()
+        .send(topic, Record::new(value).key(key).timestamp(timestamp_ms))?;
+    Ok(())
+}
+
+/// Every value of every partition of `topic` decoded as a `u64` (a stream application's
+/// output), read `ReadCommitted` from the start until a poll of 200 ms finds nothing.
+pub(crate) fn read_committed_u64(broker: &Broker, topic: &str) -> Result<Vec<u64>> {
+    let partitions = broker.describe_topic(topic)?.partitions.len();
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(IsolationLevel::ReadCommitted),
+    );
+    let tps: Vec<TopicPartition> = (0..u32::try_from(partitions).expect("count"))
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    consumer.assign(&tps)?;
+    let mut values = Vec::new();
+    loop {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if records.is_empty() {
+            return Ok(values);
+        }
+        for r in &records {
+            values.push(u64::decode(r.value())?);
+        }
     }
 }
 
