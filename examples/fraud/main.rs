@@ -23,8 +23,9 @@
 //! committed offsets, meeting no record twice.
 //!
 //! The application runs in a process of its own, which `--crash-after N` makes die in the
-//! middle of a transaction (`std::process::exit` before sending alert N + 1, alerts 1 to N
-//! sent and not committed). The example starts it again: `Broker::open` aborts the
+//! middle of a transaction (`std::process::exit` at an alert after the N-th, once alerts it
+//! sent are in the log and not committed; that process runs one thread and commits only
+//! when it has caught up, so that its transaction is open when it dies). The example starts it again: `Broker::open` aborts the
 //! transactions the dead process left open, the tasks' new transactional producers (same
 //! ids, `fraud-detector-task-<partition>`) fence the old ones, and the tasks resume from
 //! the committed offsets and restored stores. strom lets one process at a time write a
@@ -92,8 +93,9 @@ Options:
   --transactions N  transactions in the day, frauds included (default 2000, at least 100)
   --detectors N     threads of the application, members of its group (default 3)
   --seed N          seed of the random mix: the same seed, the same run (default 42)
-  --crash-after N   the detector process dies (process::exit) before sending its alert
-                    N + 1, in the middle of a transaction, and is started again
+  --crash-after N   the detector process (one thread) dies (process::exit) at an alert
+                    after the N-th, once alerts it sent are in the log uncommitted: in
+                    the middle of a transaction; it is started again
   --dir PATH        keep the data in PATH; each run adds the next day to its history
                     (default: a fresh temporary directory, removed at the end)
   -h, --help        print this help
@@ -246,18 +248,24 @@ fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
     let settings: Settings = serde_json::from_str(settings)?;
     // Opening finishes what a crashed process left: its open transactions are aborted.
     let broker = Broker::open(&settings.dir)?;
-    println!(
-        "detector process {}: the stream application `{GROUP}` ({} threads, ExactlyOnce)",
-        std::process::id(),
-        settings.detectors
-    );
+
     let started = Instant::now();
     let alerts = Arc::new(AtomicUsize::new(0));
     let on_alert = {
-        let (alerts, crash_after) = (alerts.clone(), settings.crash_after);
+        let (alerts, crash_after, watched) = (alerts.clone(), settings.crash_after, broker.clone());
         move |alert: &Alert| {
             let before = alerts.fetch_add(1, Ordering::AcqRel);
-            if crash_after.is_some_and(|after| before >= after) {
+            // Dies only once alerts it sent are in the log uncommitted (an open
+            // transaction holds a partition's last stable offset below its end): its one
+            // thread is the only writer, and it is here, so nothing commits them first.
+            if crash_after.is_some_and(|after| before >= after)
+                && watched.describe_topic(ALERTS).is_ok_and(|alerts| {
+                    alerts
+                        .partitions
+                        .iter()
+                        .any(|p| p.last_stable_offset < p.high_watermark)
+                })
+            {
                 println!(
                     "  the process dies before sending alert {} ({} {}), its transaction open",
                     before + 1,
@@ -271,14 +279,27 @@ fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
             }
         }
     };
-    let config = StreamsConfig::new(GROUP)
-        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
-        .num_threads(settings.detectors);
+    let mut config =
+        StreamsConfig::new(GROUP).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+    let threads = if settings.crash_after.is_some() {
+        // The process that is to crash runs one thread that commits only when it has
+        // caught up, so that its transaction is open, with alerts in it, when it dies.
+        config = config.commit_interval(Duration::from_secs(3_600));
+        1
+    } else {
+        settings.detectors
+    };
+    config = config.num_threads(threads);
     let mut app = Streams::new(
         &broker,
         topology::topology(TRANSACTIONS, ALERTS, on_alert)?,
         config,
     )?;
+    println!(
+        "detector process {}: the stream application `{GROUP}` ({threads} thread{}, ExactlyOnce)",
+        std::process::id(),
+        if threads == 1 { "" } else { "s" }
+    );
     app.start()?;
     if !app.wait_until_caught_up(Duration::from_secs(30))? {
         return Err("the detectors did not catch up in 30 s".into());
