@@ -1,7 +1,7 @@
 //! The hot paths with the `metrics` feature on and no recorder installed, to compare with
 //! the same build without the feature: the claim is that the two cost the same (every
-//! handle is a no-op then, and what the hot paths add is one branch per batch appended or
-//! partition polled).
+//! handle is a no-op then, and what the hot paths add is a call and a test per handle, per
+//! batch appended or partition polled).
 //!
 //! - `append/single`: `send` of one 100-byte record (one batch each);
 //! - `append/batch=100`: `send_batch` of 100 such records;
