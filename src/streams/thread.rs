@@ -23,6 +23,7 @@ use crate::record::{ConsumerRecord, Record, TopicPartition};
 use crate::transaction::TransactionalProducer;
 
 use super::config::{ProcessingGuarantee, StreamsConfig};
+use super::processor::SinkRecord;
 use super::topology::{Task, Topology};
 
 /// What the application's threads share with its [`Streams`](super::Streams) handle.
@@ -115,6 +116,7 @@ pub(crate) struct Tasks {
 fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<Slot> {
     let app = &shared.config.application_id;
     let mut task = shared.topology.task(app)?;
+    task.set_cache_max_bytes(shared.config.cache_max_bytes / shared.config.num_threads.max(1));
     let mut stream_time = -1_i64;
     let mut changelogs: Vec<&Arc<str>> = shared.changelogs.iter().collect();
     changelogs.sort();
@@ -212,6 +214,8 @@ impl RebalanceListener for Listener {
         let gone: Vec<TopicPartition> = revoked.partitions().to_vec();
         let mut result = Ok(());
         if !self.shared.exactly_once() {
+            // Only the revoked tasks matter, but flushing the others early is harmless.
+            flush_caches(&self.shared, &mut tasks, &self.producer)?;
             let offsets: Vec<(TopicPartition, u64)> = gone
                 .iter()
                 .filter_map(|tp| tasks.done.get(tp).map(|&o| (tp.clone(), o)))
@@ -382,6 +386,12 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
         }
         Err(e) => return Err(e),
     }
+    queue(shared, slot, tp.partition, output)
+}
+
+/// Queues what task `partition` emitted for [`send_pending`], beginning its transaction
+/// under `ExactlyOnce` if it has none open.
+fn queue(shared: &Shared, slot: &mut Slot, partition: u32, output: Vec<SinkRecord>) -> Result<()> {
     for sink in output {
         let is_changelog = shared.changelogs.contains(&sink.topic);
         let out = Record {
@@ -390,7 +400,7 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
             headers: Vec::new(),
             timestamp: Some(sink.timestamp_ms),
             // A changelog record goes to the task's partition; anything else by its key.
-            partition: is_changelog.then_some(tp.partition),
+            partition: is_changelog.then_some(partition),
         };
         if let Some(txn) = &slot.producer {
             if !slot.in_transaction {
@@ -408,6 +418,18 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
         }
     }
     Ok(())
+}
+
+/// Flushes every task's record cache and sends what that emitted: what a commit (or a
+/// revocation under `AtLeastOnce`) does first, so that the changelogs and outputs hold
+/// every update of what the committed offsets say is processed.
+fn flush_caches(shared: &Shared, tasks: &mut Tasks, producer: &Producer) -> Result<()> {
+    for (&partition, slot) in &mut tasks.slots {
+        slot.task.flush()?;
+        let output = slot.task.take_output();
+        queue(shared, slot, partition, output)?;
+    }
+    send_pending(tasks, producer)
 }
 
 /// Sends what the tasks emitted during a poll's records: a batch per task and topic (in
@@ -436,6 +458,7 @@ fn commit(
 ) -> Result<()> {
     let mut tasks = tasks.lock();
     let tasks = &mut *tasks;
+    flush_caches(shared, tasks, producer)?;
     let pending: Vec<(TopicPartition, u64)> = tasks
         .done
         .iter()

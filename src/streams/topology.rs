@@ -414,7 +414,7 @@ impl Topology {
             .graph
             .stores
             .iter()
-            .map(|spec| Store::new(&spec.name, spec.keep_ms))
+            .map(|spec| Store::new(&spec.name, spec.layout, spec.keep_ms))
             .collect();
         let buffers = vec![Buffer::default(); self.graph.buffers];
         Ok(Task {
@@ -651,6 +651,18 @@ impl Task {
         for store in &mut self.ctx.stores {
             store.evict_expired(now);
         }
+    }
+
+    /// Sets the bound of the task's record cache, in bytes (0: no cache).
+    pub(crate) fn set_cache_max_bytes(&mut self, bytes: usize) {
+        self.ctx.cache_max_bytes = bytes;
+    }
+
+    /// Emits what the record cache held back: each dirty store entry's changelog record
+    /// and its update down the table (see [`Context::flush_store`]). The runtime does this
+    /// before it commits; the test driver after every record.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.ctx.flush()
     }
 
     /// The records the sinks emitted since the last call, in order.
