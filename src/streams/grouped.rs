@@ -4,8 +4,12 @@
 //!
 //! Every aggregation is one processor around a step `(key, value, previous aggregate) ->
 //! aggregate`; the previous aggregate is read from the task's store (encoded) and the new
-//! one written back, which also emits it to the store's changelog. A record without a key
-//! or value is dropped and counted, as Kafka does.
+//! one written back in place. Without the record cache the write is emitted to the
+//! store's changelog and the table at once; with it (key-value and time-windowed
+//! aggregations) the entry is marked dirty, and the processor hands its downstream chain
+//! to the task (a [`Flush`] registered on the first record), which emits the entry's
+//! latest value when it flushes. A record without a key or value is dropped and counted,
+//! as Kafka does.
 
 use std::fmt;
 use std::sync::Arc;
@@ -76,7 +80,9 @@ impl<K: Codec, V: Codec> KStream<K, V> {
 /// is written) are skipped and counted, as Kafka's aggregations skip them; a value made
 /// by an operator (`map_values`…) is never `null`.
 ///
-/// The resulting [`KTable`] carries each update of the aggregate, with the largest
+/// The resulting [`KTable`] carries the updates of the aggregate (with the record cache of
+/// [`StreamsConfig::cache_max_bytes`](super::StreamsConfig::cache_max_bytes), the latest
+/// per key per commit; without, each one), with the largest
 /// timestamp of the records aggregated into it so far (as Kafka's timestamped stores): an
 /// out-of-order record's update is not dated before its key's (or window's) latest.
 /// Session updates carry the record's own timestamp, as Kafka's session aggregation.

@@ -100,7 +100,7 @@
 //! and end; see `store.rs`), so that restoring it is applying its changelog's records in
 //! order without knowing its types. Every write is also a record for the store's
 //! changelog, `__<application_id>-<store>-changelog`, added to the task's output like a
-//! sink's; a delete is a tombstone. Closed windows are evicted from the store without a
+//! sink's (an aggregation's, when the record cache flushes it); a delete is a tombstone. Closed windows are evicted from the store without a
 //! changelog record (as Kafka's window stores drop old segments; windowed changelogs are
 //! `compact,delete` with a retention, see [`InternalTopic`]). A typed [`StoreView`] is
 //! made from a store by a function the aggregation registered with the store's types.

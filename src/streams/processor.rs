@@ -26,6 +26,9 @@ pub(crate) struct SinkRecord {
     /// `None` for a value that [`Codec::is_absent`] (a tombstone).
     pub(crate) value: Option<Vec<u8>>,
     pub(crate) timestamp_ms: i64,
+    /// Whether `topic` is a store's changelog, whose records go to the task's partition
+    /// (anything else is partitioned by its key).
+    pub(crate) changelog: bool,
 }
 
 /// What a task knows while one record goes down its chain: where the record came from
@@ -131,6 +134,7 @@ impl Context {
             key: Some(key),
             value,
             timestamp_ms,
+            changelog: true,
         });
     }
 
@@ -192,6 +196,7 @@ impl Context {
                 key: Some(key),
                 value: Some(value),
                 timestamp_ms: at,
+                changelog: true,
             });
             return Ok(at);
         }
@@ -244,6 +249,7 @@ impl Context {
                 key: Some(key),
                 value: Some(update.value.clone()),
                 timestamp_ms: update.timestamp_ms,
+                changelog: true,
             });
             let Some(flusher) = flusher.as_mut() else {
                 continue;
@@ -456,6 +462,7 @@ impl Encode {
             key,
             value,
             timestamp_ms: ctx.timestamp_ms,
+            changelog: false,
         });
         Ok(())
     }

@@ -35,6 +35,10 @@ use super::codec::{Codec, Windowed};
 use super::processor::encoded;
 use super::window::Window;
 
+/// The hash maps of stores: keyed by record keys, so seeded per map (as std's are) but
+/// much cheaper to hash than std's `SipHash`.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// How a store keeps its entries, chosen by what reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Layout {
@@ -78,12 +82,12 @@ impl Entry {
 #[derive(Debug, Clone, Default)]
 struct Bucket {
     end_ms: i64,
-    keys: HashMap<Vec<u8>, Entry>,
+    keys: Map<Vec<u8>, Entry>,
 }
 
 #[derive(Debug, Clone)]
 enum Entries {
-    KeyValue(HashMap<Vec<u8>, Entry>),
+    KeyValue(Map<Vec<u8>, Entry>),
     /// By window start.
     TimeWindows(BTreeMap<i64, Bucket>),
     Sorted {
@@ -143,7 +147,7 @@ impl Store {
     /// (see [`StoreSpec::keep_ms`]).
     pub(crate) fn new(name: &str, layout: Layout, keep_ms: Option<i64>) -> Self {
         let entries = match layout {
-            Layout::KeyValue => Entries::KeyValue(HashMap::new()),
+            Layout::KeyValue => Entries::KeyValue(Map::default()),
             Layout::TimeWindows => Entries::TimeWindows(BTreeMap::new()),
             Layout::Sorted => Entries::Sorted {
                 entries: BTreeMap::new(),
@@ -207,7 +211,7 @@ impl Store {
                     Some(value) => {
                         let bucket = buckets.entry(start).or_insert_with(|| Bucket {
                             end_ms: end,
-                            keys: HashMap::new(),
+                            keys: Map::default(),
                         });
                         bucket
                             .keys
@@ -262,7 +266,7 @@ impl Store {
             (Entries::TimeWindows(buckets), Some(w)) => {
                 let bucket = buckets.entry(w.start_ms).or_insert_with(|| Bucket {
                     end_ms: w.end_ms,
-                    keys: HashMap::new(),
+                    keys: Map::default(),
                 });
                 (&mut bucket.keys, w.start_ms)
             }
@@ -328,8 +332,15 @@ impl Store {
             });
             entry.dirty = 0;
         }
-        out.sort_unstable_by_key(|u| u.seq);
-        out
+        // Sorting the small (sequence, place) pairs, not the updates, and then taking the
+        // updates in that order, moves each update once.
+        let mut order: Vec<(u64, usize)> = out.iter().map(|u| u.seq).zip(0..).collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<Update>> = out.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|(_, i)| slots.get_mut(i).and_then(Option::take))
+            .collect()
     }
 
     /// Removes the windows expired at `stream_time_ms` (`end + keep_ms < stream time`),

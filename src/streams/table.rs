@@ -40,7 +40,10 @@ impl Closing {
 /// `KTable`.
 ///
 /// Made by [`StreamsBuilder::table`] and by aggregations. Its operators see every update
-/// and every delete; [`to_stream`](Self::to_stream) turns the updates into a stream.
+/// and every delete that reaches it (an aggregation's record cache coalesces a key's
+/// updates between commits, see
+/// [`StreamsConfig::cache_max_bytes`](super::StreamsConfig::cache_max_bytes));
+/// [`to_stream`](Self::to_stream) turns the updates into a stream.
 pub struct KTable<K, V> {
     graph: Arc<Mutex<Graph>>,
     node: usize,

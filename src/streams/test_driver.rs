@@ -201,6 +201,7 @@ impl TopologyTestDriver {
             key,
             value,
             timestamp_ms,
+            ..
         } in self.task.take_output()
         {
             // Only repartition topics: a sink writing a topic the topology also reads would

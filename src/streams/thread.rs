@@ -215,7 +215,7 @@ impl RebalanceListener for Listener {
         let mut result = Ok(());
         if !self.shared.exactly_once() {
             // Only the revoked tasks matter, but flushing the others early is harmless.
-            flush_caches(&self.shared, &mut tasks, &self.producer)?;
+            flush_caches(&mut tasks, &self.producer)?;
             let offsets: Vec<(TopicPartition, u64)> = gone
                 .iter()
                 .filter_map(|tp| tasks.done.get(tp).map(|&o| (tp.clone(), o)))
@@ -386,21 +386,20 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
         }
         Err(e) => return Err(e),
     }
-    queue(shared, slot, tp.partition, output)
+    queue(slot, tp.partition, output)
 }
 
 /// Queues what task `partition` emitted for [`send_pending`], beginning its transaction
 /// under `ExactlyOnce` if it has none open.
-fn queue(shared: &Shared, slot: &mut Slot, partition: u32, output: Vec<SinkRecord>) -> Result<()> {
+fn queue(slot: &mut Slot, partition: u32, output: Vec<SinkRecord>) -> Result<()> {
     for sink in output {
-        let is_changelog = shared.changelogs.contains(&sink.topic);
         let out = Record {
             key: sink.key,
             value: sink.value,
             headers: Vec::new(),
             timestamp: Some(sink.timestamp_ms),
             // A changelog record goes to the task's partition; anything else by its key.
-            partition: is_changelog.then_some(partition),
+            partition: sink.changelog.then_some(partition),
         };
         if let Some(txn) = &slot.producer {
             if !slot.in_transaction {
@@ -423,11 +422,11 @@ fn queue(shared: &Shared, slot: &mut Slot, partition: u32, output: Vec<SinkRecor
 /// Flushes every task's record cache and sends what that emitted: what a commit (or a
 /// revocation under `AtLeastOnce`) does first, so that the changelogs and outputs hold
 /// every update of what the committed offsets say is processed.
-fn flush_caches(shared: &Shared, tasks: &mut Tasks, producer: &Producer) -> Result<()> {
+fn flush_caches(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
     for (&partition, slot) in &mut tasks.slots {
         slot.task.flush()?;
         let output = slot.task.take_output();
-        queue(shared, slot, partition, output)?;
+        queue(slot, partition, output)?;
     }
     send_pending(tasks, producer)
 }
@@ -440,9 +439,9 @@ fn send_pending(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
     for slot in tasks.slots.values_mut() {
         for (topic, records) in slot.pending.drain(..) {
             match &slot.producer {
-                Some(txn) => txn.send_batch(&topic, records)?,
-                None => producer.send_batch(&topic, records)?,
-            };
+                Some(txn) => txn.send_batch_unreported(&topic, records)?,
+                None => producer.send_batch_unreported(&topic, records)?,
+            }
         }
     }
     Ok(())
@@ -458,7 +457,7 @@ fn commit(
 ) -> Result<()> {
     let mut tasks = tasks.lock();
     let tasks = &mut *tasks;
-    flush_caches(shared, tasks, producer)?;
+    flush_caches(tasks, producer)?;
     let pending: Vec<(TopicPartition, u64)> = tasks
         .done
         .iter()
