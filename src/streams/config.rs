@@ -97,7 +97,9 @@ impl StreamsConfig {
     /// instead of every update: fewer records, the same final results. Under
     /// `ExactlyOnce` the flush is part of the commit's transaction; under `AtLeastOnce` it
     /// is sent before the offsets are committed. Each task's share is `cache_max_bytes /
-    /// num_threads`. Session windows and tables read from topics are not cached.
+    /// num_threads`. Session windows and tables read from topics are not cached. A join
+    /// with an aggregation's table looks up its store, which is always current; a join
+    /// with a table derived from one (`filter`, `map_values`) sees it as of the last flush.
     ///
     /// ```
     /// use strom::streams::StreamsConfig;

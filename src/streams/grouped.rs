@@ -233,6 +233,9 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
                 }))
             },
         );
+        // Its store always holds the latest aggregate (the record cache holds back only what
+        // is emitted), so a join looks the table up there, never behind by a commit.
+        graph.lock().table_stores.insert(node, id);
         KTable::at(graph, node, None)
     }
 

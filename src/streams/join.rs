@@ -555,12 +555,13 @@ fn co_located<K: Codec, V: Codec>(stream: &KStream<K, V>, name: &str) -> KStream
 }
 
 /// The index of a key-value store holding the table: the table's own for a table read
-/// from a topic; else the new store `store`, which a node below the table that forwards
+/// from a topic or made by a (not windowed) aggregation; else the new store `store`, which a node below the table that forwards
 /// nothing keeps up to date (a delete removes the key).
 fn materialize<K: Codec, T: Codec>(table: &KTable<K, T>, store: &str) -> usize {
     let graph = table.graph();
     let mut g = graph.lock();
-    // A table read from a topic is in its store already, written before it is forwarded.
+    // A table read from a topic, or an aggregation's, is in its store already, written
+    // before it is forwarded (or its forwarding held back by the record cache).
     if let Some(&id) = g.table_stores.get(&table.node()) {
         return id;
     }
