@@ -216,14 +216,14 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
                         }
                     }
                     let mut new = None;
-                    let mut what = "stored aggregate of";
+                    let mut encoding = false;
                     let at = ctx
                         .aggregate(id, &key_bytes, None, |old, out| {
                             let old = old.map(A::decode).transpose()?;
-                            what = "aggregate for store";
+                            encoding = true;
                             encode_into(new.insert(step(&key, &value, old)), out)
                         })
-                        .map_err(|e| ctx.locate(&format!("{what} {store:?} for"), e))?;
+                        .map_err(|e| ctx.locate(&aggregate_context(encoding, &store), e))?;
                     match (next.as_mut(), new) {
                         (Some(next), Some(new)) if !ctx.caching() => {
                             ctx.at_time(at, |ctx| next.process(ctx, key, Some(new)))
@@ -309,6 +309,16 @@ fn grouping_key<K: Codec>(
     key.try_encode(out)
         .map_err(|e| ctx.locate(&format!("key for store {store:?} of"), e))?;
     Ok(true)
+}
+
+/// What an aggregation's error concerns, before the record's place: the stored aggregate
+/// that did not decode, or the new one that did not encode.
+fn aggregate_context(encoding: bool, store: &str) -> String {
+    if encoding {
+        format!("aggregate for store {store:?} of")
+    } else {
+        format!("stored aggregate of {store:?} for")
+    }
 }
 
 /// An aggregate's bytes for a store, into `out` (none for a value that is absent).
@@ -503,14 +513,14 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
                             continue;
                         }
                         let mut new = None;
-                        let mut what = "stored aggregate of";
+                        let mut encoding = false;
                         let at = ctx
                             .aggregate(id, &key_bytes, Some(window), |old, out| {
                                 let old = old.map(A::decode).transpose()?;
-                                what = "aggregate for store";
+                                encoding = true;
                                 encode_into(new.insert(step(&key, &value, old)), out)
                             })
-                            .map_err(|e| ctx.locate(&format!("{what} {store:?} for"), e))?;
+                            .map_err(|e| ctx.locate(&aggregate_context(encoding, &store), e))?;
                         if let (Some(next), Some(new)) = (next.as_mut(), new) {
                             if !ctx.caching() {
                                 let windowed = Windowed {
