@@ -214,7 +214,8 @@ fn the_record_cache_sends_one_update_per_key_per_commit() -> Result<()> {
         ProcessingGuarantee::AtLeastOnce,
         ProcessingGuarantee::ExactlyOnce,
     ] {
-        for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0] {
+        // A cache of one byte is full with any entry: each update is flushed as it is made.
+        for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0, 1] {
             let case = format!("{guarantee:?}, cache of {cache_max_bytes} bytes");
             let dir = tempfile::tempdir().expect("tempdir");
             let broker = Broker::open(dir.path())?;
@@ -252,10 +253,10 @@ fn the_record_cache_sends_one_update_per_key_per_commit() -> Result<()> {
             let changelog =
                 updates_per_key(&broker, "__cached-clicks-per-user-changelog", isolation)?;
             for user in &users {
-                let want: Vec<u64> = if cache_max_bytes == 0 {
-                    (1..=100).collect()
-                } else {
+                let want: Vec<u64> = if cache_max_bytes == DEFAULT_CACHE_MAX_BYTES {
                     vec![100]
+                } else {
+                    (1..=100).collect()
                 };
                 assert_eq!(updates.get(user), Some(&want), "{case}: updates of {user}");
                 assert_eq!(
@@ -397,7 +398,8 @@ fn dropped_records_are_kept_across_rebalances() -> Result<()> {
 
 #[test]
 fn suppressed_windows_are_final_with_the_record_cache() -> Result<()> {
-    for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0] {
+    // Flushed at the commit, not cached, and flushed at every update (a full cache).
+    for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0, 1] {
         let dir = tempfile::tempdir().expect("tempdir");
         let broker = Broker::open(dir.path())?;
         broker.create_topic("clicks", TopicConfig::default())?;
