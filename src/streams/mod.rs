@@ -194,7 +194,7 @@
 //!   from the changelogs.
 //! - **Record cache.** An aggregation's update (key-value or time-windowed) changes the
 //!   store at once but only marks the entry dirty; the task's `flush` emits each dirty
-//!   entry once, its changelog record then its update down the table, in the order of the
+//!   entry once, its update down the table then its changelog record, in the order of the
 //!   entries' latest changes and with the timestamp and stream time each had then (so a
 //!   suppression downstream closes windows as it would have, after their final values).
 //!   The thread flushes every task before it commits (inside the transaction under

@@ -216,7 +216,7 @@ impl Context {
     }
 
     /// Emits store `store`'s held-back updates, in the order of their latest change: each
-    /// to the changelog, then down the table with the timestamp and the stream time it had
+    /// down the table, then to the changelog, with the timestamp and the stream time it had
     /// when it was made, so that what follows (a suppression closing windows, a filter)
     /// sees each value as it would have without the cache, only fewer of them.
     pub(crate) fn flush_store(&mut self, store: usize) -> Result<()> {
@@ -240,24 +240,25 @@ impl Context {
         );
         let mut outcome = Ok(());
         for update in updates {
+            if let Some(flusher) = flusher.as_mut() {
+                self.timestamp_ms = update.timestamp_ms;
+                self.stream_time_ms = update.stream_time_ms;
+                (self.key_absent, self.value_absent) = (false, false);
+                outcome = flusher.forward(self, &update.key, update.window, &update.value);
+            }
+            // After what went down the table, which writes other topics (records of
+            // different topics need no order between them): the value moves in, uncopied.
             let key = match update.window {
                 Some(w) => window_key(&update.key, w.start_ms, w.end_ms),
-                None => update.key.clone(),
+                None => update.key,
             };
             self.output.push(SinkRecord {
                 topic: Arc::clone(&topic),
                 key: Some(key),
-                value: Some(update.value.clone()),
+                value: Some(update.value),
                 timestamp_ms: update.timestamp_ms,
                 changelog: true,
             });
-            let Some(flusher) = flusher.as_mut() else {
-                continue;
-            };
-            self.timestamp_ms = update.timestamp_ms;
-            self.stream_time_ms = update.stream_time_ms;
-            (self.key_absent, self.value_absent) = (false, false);
-            outcome = flusher.forward(self, &update.key, update.window, &update.value);
             if outcome.is_err() {
                 break;
             }
