@@ -151,6 +151,20 @@ impl TransactionalProducer {
         })
     }
 
+    /// [`send_batch`](Self::send_batch) without the records' metadata, for the streams
+    /// runtime, which drops it.
+    pub(crate) fn send_batch_unreported(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<()> {
+        self.with_entry(|entry| {
+            let mut stamp = TxnStamp::new(&self.inner, entry)?;
+            self.producer
+                .send_batch_unreported_as(topic, records, &mut stamp)
+        })
+    }
+
     /// Sends `value` as JSON as part of the open transaction; as [`Producer::send_json`]
     /// otherwise.
     ///
