@@ -54,6 +54,8 @@ pub(crate) struct Layout {
     /// are dirty pages that the next fsync writes out: a log that fsyncs every append wants
     /// small steps.
     pub(crate) prefault_bytes: u64,
+    /// The directory is open read-only: an index re-derived from the log stays in memory.
+    pub(crate) read_only: bool,
 }
 
 /// The loaded parts of a segment: its map and index.
@@ -108,6 +110,45 @@ impl Segment {
             verified: AtomicU64::new(0),
             loaded: OnceLock::new(),
         }
+    }
+
+    /// The view of a segment another process appends to, with `map` (none for an empty
+    /// file) and `index`; a [`Tail`](super::tail::Tail) publishes what it checks into it.
+    pub(super) fn followed(
+        path: PathBuf,
+        base_offset: u64,
+        layout: Layout,
+        map: Option<Arc<Mapping>>,
+        index: SparseIndex,
+    ) -> Self {
+        let segment = Self {
+            base_offset,
+            path,
+            layout,
+            end: AtomicU64::new(0),
+            next_offset: AtomicU64::new(base_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            verified: AtomicU64::new(0),
+            loaded: OnceLock::new(),
+        };
+        let _ = segment.loaded.set(Loaded { map, index });
+        segment
+    }
+
+    /// Publishes checked batches of a followed segment: its data now ends at `end`, before
+    /// `next_offset`, every byte before it verified.
+    pub(super) fn publish_followed(&self, end: u64, next_offset: u64, max_timestamp: i64) {
+        self.max_timestamp
+            .fetch_max(max_timestamp, Ordering::AcqRel);
+        // As an append publishes: the next offset before the end.
+        self.next_offset.fetch_max(next_offset, Ordering::AcqRel);
+        self.verified.fetch_max(end, Ordering::AcqRel);
+        self.end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// The index of a loaded segment.
+    pub(super) fn loaded_index(&self) -> Option<&SparseIndex> {
+        self.loaded.get().map(|l| &l.index)
     }
 
     /// The segment's first offset.
@@ -211,8 +252,15 @@ impl Segment {
             None
         } else {
             let file = File::open(&self.path).at(&self.path)?;
-            Some(Arc::new(Mapping::read_only(&file, len, &self.path)?))
+            // IMPORTANT: no longer than the file as opened. Compaction renames a shorter log
+            // over this path, and a map past a file's end faults when read.
+            let opened = file.metadata().at(&self.path)?.len();
+            let len = len.min(usize::try_from(opened).unwrap_or(usize::MAX));
+            (len > 0)
+                .then(|| Mapping::read_only(&file, len, &self.path).map(Arc::new))
+                .transpose()?
         };
+        let len = map.as_ref().map_or(0, |m| m.len());
         let bytes = map
             .as_ref()
             .and_then(|m| m.bytes(0..len))
@@ -228,7 +276,7 @@ impl Segment {
         );
         self.max_timestamp
             .store(scan.max_timestamp, Ordering::Release);
-        if index.len() != stored {
+        if index.len() != stored && !self.layout.read_only {
             // The files lacked entries: write the re-derived index so the next open has it.
             // Best effort: the index is derived data and the read can go on without it.
             let written = write_index_files(&self.path, &index);
