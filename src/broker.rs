@@ -386,8 +386,11 @@ impl Broker {
                     .inner
                     .existing_topic(&tp.topic)
                     .and_then(|t| {
-                        t.partition(tp.partition)
-                            .map(|log| (log.log_start_offset(), log.high_watermark()))
+                        t.partition(tp.partition).map(|log| {
+                            // Read-only: the partition as the writer has it now.
+                            let _ = log.refresh(true);
+                            (log.log_start_offset(), log.high_watermark())
+                        })
                     })
                     .unwrap_or((0, 0));
                 let committed = committed.get(&tp).copied();

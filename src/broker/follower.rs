@@ -5,9 +5,10 @@
 //! exists once its config file does: it is written last, atomically), partitions through
 //! their segment files, and committed offsets through one file per group, each replaced
 //! atomically. This follower reads the same files and never writes: a background thread
-//! takes in the logs' new batches every [`TAIL_TICK`] and looks at the directory listing
-//! every [`LISTING_TICK`]; the calls that report on the directory (`topics`,
-//! `describe_topic`, `groups`, `describe_group`) look at it first themselves.
+//! takes in new batches every [`TAIL_TICK`] for the logs consumers wait on, and looks at
+//! every log and the directory listings every [`LISTING_TICK`]; a consumer's `poll` takes in
+//! its own partitions' new batches before it looks for records, and the calls that report on
+//! the directory (`topics`, `describe_topic`, `groups`, `describe_group`) look at it first.
 
 use std::collections::HashMap;
 use std::fs;
@@ -156,10 +157,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Brings every followed log up to date; `list` also reads their directories.
+    /// Brings the followed logs up to date: with `list` every one, its directory read too;
+    /// otherwise those a consumer waits on (a consumer's `poll` brings its own up to date
+    /// before it looks for records).
     fn refresh_logs(&self, list: bool) {
         for topic in self.all_topics() {
             for log in topic.partitions() {
+                if !list && !log.notify().has_waiters() {
+                    continue;
+                }
                 if let Err(e) = log.refresh(list) {
                     if list {
                         tracing::debug!(

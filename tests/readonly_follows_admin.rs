@@ -1,0 +1,88 @@
+//! A reader of a directory opened read-only sees the writer's admin work as it happens:
+//! topics created, altered (more partitions, another config), deleted and created again, and
+//! groups' commits; a consumer of a deleted topic is told so.
+
+use std::time::{Duration, Instant};
+
+use strom::{
+    Broker, BrokerConfig, ConsumerConfig, Error, OffsetReset, Record, Result, TopicConfig,
+    TopicPartition,
+};
+
+#[test]
+fn topics_and_commits_follow_the_writer() -> Result<()> {
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path();
+    let writer = Broker::open(dir)?;
+    let reader = Broker::open_with(dir, BrokerConfig::default().read_only(true))?;
+    assert!(reader.topics().is_empty());
+    assert!(matches!(
+        reader.describe_topic("t"),
+        Err(Error::UnknownTopic { .. })
+    ));
+
+    writer.create_topic("t", TopicConfig::default().partitions(2))?;
+    assert_eq!(reader.topics(), ["t"]);
+    assert_eq!(reader.describe_topic("t")?.partitions.len(), 2);
+
+    // Altered: a third partition and a new retention; records in the new partition are read.
+    writer.alter_topic(
+        "t",
+        TopicConfig::default().partitions(3).retention_ms(60_000),
+    )?;
+    let desc = reader.describe_topic("t")?;
+    assert_eq!(desc.partitions.len(), 3);
+    assert_eq!(desc.config.retention_ms, 60_000);
+    writer
+        .producer()
+        .send("t", Record::new("in the new partition").partition(2))?;
+    let mut consumer =
+        reader.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    consumer.assign(&[TopicPartition::new("t", 2)])?;
+    let records = consumer.poll(Duration::from_secs(10))?;
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.value().to_vec())
+            .collect::<Vec<_>>(),
+        [b"in the new partition".to_vec()]
+    );
+
+    // Commits appear in groups and their lag.
+    assert!(reader.groups().is_empty());
+    let mut committer = writer.consumer(ConsumerConfig::default().group_id("g"));
+    committer.commit_offsets(&[(TopicPartition::new("t", 2), 1)])?;
+    assert_eq!(reader.groups(), ["g"]);
+    let group = reader.describe_group("g")?;
+    assert_eq!(group.partitions[0].committed, Some(1));
+    assert_eq!(group.partitions[0].lag, 0);
+    writer
+        .producer()
+        .send("t", Record::new("more").partition(2))?;
+    assert_eq!(reader.describe_group("g")?.partitions[0].lag, 1);
+
+    // Deleted: the reader's consumer is told, the topic is gone from the list; created
+    // again, it is a new, empty topic.
+    writer.delete_topic("t")?;
+    assert!(reader.topics().is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match consumer.poll(Duration::from_millis(50)) {
+            Err(Error::UnknownTopic { topic }) => {
+                assert_eq!(topic, "t");
+                break;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "no error for a deleted topic: {other:?}"
+            ),
+        }
+    }
+    writer.create_topic("t", TopicConfig::default())?;
+    let desc = reader.describe_topic("t")?;
+    assert_eq!(desc.partitions.len(), 1);
+    assert_eq!(desc.partitions[0].high_watermark, 0);
+    writer.close()?;
+    reader.close()?;
+    Ok(())
+}
