@@ -92,10 +92,14 @@ impl Broker {
 
     /// Opens (or creates) a data directory.
     ///
-    /// Takes an exclusive lock on it, then opens every topic. After an unclean stop each
-    /// partition's last segment is checked from its last good index entry on and cut at the
-    /// first torn, zeroed or corrupt batch; after a clean [`close`](Self::close) nothing is
-    /// scanned.
+    /// With [`BrokerConfig::read_only`] it opens a directory another process may be
+    /// writing, without its lock and without changing anything in it (see there); the
+    /// directory must exist.
+    ///
+    /// Otherwise it takes an exclusive lock on the directory, then opens every topic. After
+    /// an unclean stop each partition's last segment is checked from its last good index
+    /// entry on and cut at the first torn, zeroed or corrupt batch; after a clean
+    /// [`close`](Self::close) nothing is scanned.
     ///
     /// # Errors
     /// As [`open`](Self::open), and [`Error::InvalidConfig`] for a nonsensical config.
@@ -250,7 +254,17 @@ impl Broker {
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         if self.inner.follower.is_some() {
             self.inner.check_open()?;
-            return self.inner.refreshed_topic(name)?.describe();
+            let topic = self.inner.refreshed_topic(name)?;
+            return match topic.describe() {
+                // A segment the writer's retention deleted since the listing: list again.
+                Err(Error::Io { .. }) => {
+                    for log in topic.partitions() {
+                        log.refresh(true)?;
+                    }
+                    topic.describe()
+                }
+                other => other,
+            };
         }
         self.inner.existing_topic(name)?.describe()
     }
@@ -447,7 +461,8 @@ impl Broker {
 
     /// Flushes and fsyncs every partition, marks the shutdown clean and releases the lock.
     /// Other clones, producers and consumers get [`Error::Closed`] from then on. Dropping
-    /// the last handle does the same, best effort.
+    /// the last handle does the same, best effort. A broker opened
+    /// [read-only](BrokerConfig::read_only) only stops following the directory.
     ///
     /// # Errors
     /// [`Error::Io`] if a final fsync fails (the next open then recovers as after a crash),

@@ -60,6 +60,16 @@ fn topics_and_commits_follow_the_writer() -> Result<()> {
         .producer()
         .send("t", Record::new("more").partition(2))?;
     assert_eq!(reader.describe_group("g")?.partitions[0].lag, 1);
+    let group_reader = reader.consumer(ConsumerConfig::default().group_id("g"));
+    assert_eq!(
+        group_reader.committed(&TopicPartition::new("t", 2))?,
+        Some(1)
+    );
+    committer.commit_offsets(&[(TopicPartition::new("t", 2), 2)])?;
+    assert_eq!(
+        group_reader.committed(&TopicPartition::new("t", 2))?,
+        Some(2)
+    );
 
     // Deleted: the reader's consumer is told, the topic is gone from the list; created
     // again, it is a new, empty topic.

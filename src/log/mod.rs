@@ -5,7 +5,7 @@
 //! beyond a brief shared one on the segment list, so readers never hold up the writer.
 
 mod compaction;
-mod follow;
+mod follower;
 pub(crate) mod notify;
 mod rebatch;
 mod retention;
@@ -96,7 +96,7 @@ enum Access {
     /// It appends: the log's one writer.
     Write(std::sync::Mutex<Writer>),
     /// The directory is open read-only: it follows what another process appends.
-    Follow(Mutex<follow::Follower>),
+    Follow(Mutex<follower::Follower>),
 }
 
 /// The offsets and size of a partition, as `describe_topic` reports them.

@@ -254,13 +254,26 @@ impl Segment {
             let file = File::open(&self.path).at(&self.path)?;
             // IMPORTANT: no longer than the file as opened. Compaction renames a shorter log
             // over this path, and a map past a file's end faults when read.
-            let opened = file.metadata().at(&self.path)?.len();
-            let len = len.min(usize::try_from(opened).unwrap_or(usize::MAX));
+            let opened = file
+                .metadata()
+                .at(&self.path)?
+                .len()
+                .min(MAX_SEGMENT_FILE_BYTES);
+            let opened = usize::try_from(opened).unwrap_or(usize::MAX);
+            // Read-only, the file as opened is the segment: another process's compaction may
+            // have put a log of another length in its place since its size was looked up.
+            let len = if self.layout.read_only {
+                opened
+            } else {
+                len.min(opened)
+            };
+            self.end.store(len as u64, Ordering::Release);
             (len > 0)
                 .then(|| Mapping::read_only(&file, len, &self.path).map(Arc::new))
                 .transpose()?
         };
         let len = map.as_ref().map_or(0, |m| m.len());
+        let end = len as u64;
         let bytes = map
             .as_ref()
             .and_then(|m| m.bytes(0..len))
