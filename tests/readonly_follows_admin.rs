@@ -96,3 +96,61 @@ fn topics_and_commits_follow_the_writer() -> Result<()> {
     reader.close()?;
     Ok(())
 }
+
+#[test]
+fn a_position_below_the_writers_new_log_start_moves_as_auto_offset_reset_says() -> Result<()> {
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path();
+    let writer = Broker::open(dir)?;
+    writer.create_topic(
+        "t",
+        TopicConfig::default()
+            .segment_bytes(4096)
+            .retention_bytes(8192),
+    )?;
+    writer.producer().send("t", Record::new("first"))?;
+    let reader = Broker::open_with(dir, BrokerConfig::default().read_only(true))?;
+    let tp = TopicPartition::new("t", 0);
+    let mut strict =
+        reader.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::None));
+    strict.assign(std::slice::from_ref(&tp))?;
+    strict.seek(&tp, 0)?;
+    let mut earliest =
+        reader.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    earliest.assign(std::slice::from_ref(&tp))?;
+    earliest.seek(&tp, 0)?;
+
+    // The writer rolls many segments and its retention deletes all but the last few.
+    for i in 0..500 {
+        writer
+            .producer()
+            .send("t", Record::new(format!("record {i:>40}")))?;
+    }
+    writer.run_maintenance()?;
+    let start = writer.describe_topic("t")?.partitions[0].log_start_offset;
+    assert!(start > 0, "retention deleted segments");
+    assert_eq!(
+        reader.describe_topic("t")?.partitions[0].log_start_offset,
+        start
+    );
+
+    match strict.poll(Duration::from_millis(100)) {
+        Err(Error::OffsetOutOfRange {
+            offset,
+            log_start_offset,
+            ..
+        }) => {
+            assert_eq!(offset, Some(0));
+            assert_eq!(log_start_offset, start);
+        }
+        other => panic!("expected OffsetOutOfRange, got {other:?}"),
+    }
+    let records = earliest.poll(Duration::from_millis(100))?;
+    assert_eq!(
+        records.iter().next().map(strom::ConsumerRecord::offset),
+        Some(start)
+    );
+    writer.close()?;
+    reader.close()?;
+    Ok(())
+}
