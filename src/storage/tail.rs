@@ -181,7 +181,13 @@ impl Tail {
                 self.next_offset = header.next_offset();
                 pos += len;
             }
-            if self.end == checked_before || read < want {
+            if read < want {
+                // A short read: the file ends there. Checked to its end, the writer has cut
+                // the file at its data (a seal or a close).
+                advance.at_file_end = pos == read;
+                break;
+            }
+            if self.end == checked_before {
                 break;
             }
             chunk = READ_BYTES;
@@ -297,5 +303,121 @@ fn identity(file: &File) -> Option<(u64, u64)> {
     {
         let _ = file;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::storage::batch::{encode, encoded_len, Entry};
+
+    fn layout() -> Layout {
+        Layout {
+            index_interval: 256,
+            prefault_bytes: 4096,
+            read_only: true,
+        }
+    }
+
+    /// A batch of `n` records of `value_len` bytes at `base`.
+    fn batch_at(base: u64, n: usize, value_len: usize) -> Vec<u8> {
+        let value = vec![b'v'; value_len];
+        let entries: Vec<Entry<'_>> = (0..n)
+            .map(|i| Entry {
+                timestamp: 1000 + i64::try_from(i).expect("small"),
+                key: None,
+                value: Some(&value),
+                headers: &[],
+            })
+            .collect();
+        let mut bytes = vec![0; encoded_len(&entries)];
+        encode(&mut bytes, base, &entries).expect("sized buffer");
+        bytes
+    }
+
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("open");
+        file.write_all(bytes).expect("append");
+    }
+
+    #[test]
+    fn only_whole_contiguous_batches_are_published() -> Result<()> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = segment_path(dir.path(), 10, LOG_EXT);
+        // The writer's file, preallocated with zeroes past its data.
+        let first = batch_at(10, 3, 20);
+        let mut file = first.clone();
+        file.resize(8192, 0);
+        std::fs::write(&path, &file).expect("write");
+        let mut tail = Tail::open(dir.path(), 10, layout())?;
+        let mut seen = Vec::new();
+        let advance = tail.advance(|h, _| seen.push(h.base_offset))?;
+        assert!(advance.grew && !advance.at_file_end);
+        assert_eq!(seen, [10]);
+        assert_eq!(tail.segment().next_offset(), 13);
+        assert_eq!(tail.end(), first.len() as u64);
+
+        // Half of the next batch: a copy under way. Nothing new is published.
+        let second = batch_at(13, 2, 20);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let at = first.len();
+        bytes[at..at + second.len() / 2].copy_from_slice(&second[..second.len() / 2]);
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(!tail.advance(|_, _| {})?.grew);
+        assert_eq!(tail.segment().next_offset(), 13);
+        // Whole now: published.
+        bytes[at..at + second.len()].copy_from_slice(&second);
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(tail.advance(|_, _| {})?.grew);
+        assert_eq!(tail.segment().next_offset(), 15);
+
+        // A valid batch that does not follow on (a stale one past a torn write) is not the
+        // log's continuation.
+        let stale = batch_at(40, 1, 20);
+        let at = first.len() + second.len();
+        bytes[at..at + stale.len()].copy_from_slice(&stale);
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(!tail.advance(|_, _| {})?.grew);
+        assert_eq!(tail.segment().next_offset(), 15);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_cut_to_the_data_ends_and_a_grown_one_is_mapped_again() -> Result<()> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = segment_path(dir.path(), 0, LOG_EXT);
+        // Created empty, as a writer's new segment is before it is preallocated.
+        std::fs::write(&path, b"").expect("write");
+        let mut tail = Tail::open(dir.path(), 0, layout())?;
+        assert!(tail.advance(|_, _| {})?.at_file_end);
+        // Batches larger than one read, written with no zeroes after them (a sealed file).
+        let mut offset = 0;
+        for _ in 0..4 {
+            let bytes = batch_at(offset, 30, 300);
+            assert!(bytes.len() > FIRST_READ_BYTES);
+            append(&path, &bytes);
+            offset += 30;
+        }
+        let advance = tail.advance(|_, _| {})?;
+        assert!(advance.grew && advance.replaced && advance.at_file_end);
+        assert_eq!(tail.segment().next_offset(), 120);
+        assert_eq!(tail.end(), tail.file_len()?);
+        assert!(
+            tail.segment().loaded_index().is_some_and(|i| i.len() > 0),
+            "index entries every interval"
+        );
+        // Every batch reads back through the published map.
+        let mut read = Vec::new();
+        let _ = tail.segment().read_batches(0, 120, |b| {
+            read.push(b.header.base_offset);
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+        assert_eq!(read, [0, 30, 60, 90]);
+        Ok(())
     }
 }
