@@ -64,6 +64,16 @@ fn filled(dir: &Path) -> Result<()> {
     for i in 0..50 {
         producer.send("events", Record::new(format!("value-{i}")).partition(i % 2))?;
     }
+    // Rolled into several segments, so that the reader loads sealed ones.
+    writer.create_topic(
+        "rolled",
+        TopicConfig::default()
+            .segment_bytes(4096)
+            .index_interval_bytes(256),
+    )?;
+    for i in 0..200 {
+        producer.send("rolled", Record::new(format!("rolled value {i}")))?;
+    }
     let mut consumer = writer.consumer(
         ConsumerConfig::default()
             .group_id("readers")
@@ -84,9 +94,33 @@ fn every_write_is_refused_and_nothing_in_the_directory_changes() -> Result<()> {
     // A writer in this process that is gone without closing keeps its lock: the reader
     // must not care. (Its maps are leaked with it; nothing writes any more.)
     filled(&dir)?;
+    // A sealed segment without its indexes: a writer would rebuild and write them.
+    let first = dir
+        .join("rolled")
+        .join("0")
+        .join("00000000000000000000.log");
+    fs::remove_file(first.with_extension("index")).expect("remove .index");
+    fs::remove_file(first.with_extension("timeindex")).expect("remove .timeindex");
     let before = snapshot(&dir);
     let reader = Broker::open_with(&dir, read_only())?;
-    assert_eq!(reader.topics(), ["events"]);
+    assert_eq!(reader.topics(), ["events", "rolled"]);
+    let mut all =
+        reader.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    all.assign(&[TopicPartition::new("rolled", 0)])?;
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while values.len() < 200 && Instant::now() < deadline {
+        for r in all.poll(Duration::from_millis(50))? {
+            values.push(String::from_utf8_lossy(r.value()).into_owned());
+        }
+    }
+    assert_eq!(
+        values,
+        (0..200)
+            .map(|i| format!("rolled value {i}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(reader.describe_topic("rolled")?.partitions[0].segments > 2);
     let desc = reader.describe_topic("events")?;
     let ends: Vec<u64> = desc.partitions.iter().map(|p| p.high_watermark).collect();
     assert_eq!(ends, [25, 25]);
