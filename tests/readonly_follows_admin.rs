@@ -154,3 +154,60 @@ fn a_position_below_the_writers_new_log_start_moves_as_auto_offset_reset_says() 
     reader.close()?;
     Ok(())
 }
+
+/// Compaction in the writer renames its output over sealed segments the reader has already
+/// mapped: the reader takes the new files (and lets the old ones go) and reads what the
+/// writer reads.
+#[test]
+fn a_reader_takes_in_segments_the_writer_compacted() -> Result<()> {
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path();
+    let writer = Broker::open(dir)?;
+    writer.create_topic(
+        "balances",
+        TopicConfig::default()
+            .segment_bytes(4096)
+            .cleanup_policy(strom::CleanupPolicy::Compact),
+    )?;
+    for i in 0..400 {
+        writer.producer().send(
+            "balances",
+            Record::new(format!("balance {i}")).key(format!("account-{}", i % 5)),
+        )?;
+    }
+    let reader = Broker::open_with(dir, BrokerConfig::default().read_only(true))?;
+    let read_all = |broker: &Broker| -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut consumer = broker.consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(OffsetReset::Earliest)
+                .max_poll_records(10_000),
+        );
+        consumer.assign(&[TopicPartition::new("balances", 0)])?;
+        let mut out = Vec::new();
+        loop {
+            let records = consumer.poll(Duration::ZERO)?;
+            if records.is_empty() {
+                return Ok(out);
+            }
+            out.extend(records.iter().map(|r| (r.offset(), r.value().to_vec())));
+        }
+    };
+    // The reader maps every sealed segment as it is before compaction.
+    assert_eq!(read_all(&reader)?.len(), 400);
+    writer.run_maintenance()?;
+    let compacted = read_all(&writer)?;
+    assert!(compacted.len() < 400, "compaction removed records");
+    let size = writer.describe_topic("balances")?.partitions[0].size_bytes;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reader.describe_topic("balances")?.partitions[0].size_bytes != size {
+        assert!(
+            Instant::now() < deadline,
+            "the reader kept the segments compaction replaced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(read_all(&reader)?, compacted);
+    writer.close()?;
+    reader.close()?;
+    Ok(())
+}

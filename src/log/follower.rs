@@ -33,6 +33,10 @@ use crate::storage::{self, TXN_SNAPSHOT_EXT};
 /// asks for (a writer that closed leaves the tail at the file's end for good).
 const MIN_LISTING_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The least time between two looks at whether the sealed segments a reader has mapped were
+/// replaced on disk (one `stat` each): the old files' space is freed once a reader lets go.
+const REPLACED_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The state of a followed log, locked by each refresh.
 #[derive(Debug)]
 pub(super) struct Follower {
@@ -40,6 +44,8 @@ pub(super) struct Follower {
     tail: Option<Tail>,
     layout: Layout,
     listed: Option<Instant>,
+    /// When the sealed segments' files were last compared with their maps.
+    checked_replaced: Option<Instant>,
 }
 
 impl PartitionLog {
@@ -68,6 +74,7 @@ impl PartitionLog {
                 tail: None,
                 layout,
                 listed: None,
+                checked_replaced: None,
             })),
             high_watermark: AtomicU64::new(0),
             durable: AtomicU64::new(0),
@@ -162,11 +169,21 @@ impl PartitionLog {
             }
         }
         let old: Vec<Arc<Segment>> = self.segments.read().clone();
+        // Compaction renames its output over a sealed segment: a view still mapping the old
+        // file is taken again from the new one (now and then: it costs a `stat` each).
+        let check_replaced = f
+            .checked_replaced
+            .is_none_or(|t| t.elapsed() >= REPLACED_CHECK_INTERVAL);
+        if check_replaced {
+            f.checked_replaced = Some(Instant::now());
+        }
         let mut fresh = Vec::with_capacity(bases.len());
         for (i, &base) in bases.iter().enumerate() {
-            let kept = old
-                .iter()
-                .find(|s| s.base_offset() == base && drop_view != Some(base));
+            let kept = old.iter().find(|s| {
+                s.base_offset() == base
+                    && drop_view != Some(base)
+                    && !(check_replaced && s.replaced_on_disk())
+            });
             if let Some(tail) = f.tail.as_ref().filter(|t| t.base_offset() == base) {
                 fresh.push(Arc::clone(tail.segment()));
             } else if let Some(kept) = kept {

@@ -63,6 +63,8 @@ pub(crate) struct Layout {
 struct Loaded {
     map: Option<Arc<Mapping>>,
     index: SparseIndex,
+    /// The device and inode of the file mapped, where the platform has them.
+    identity: Option<(u64, u64)>,
 }
 
 /// The read-side view of one segment, shared by its writer and all readers.
@@ -131,7 +133,11 @@ impl Segment {
             verified: AtomicU64::new(0),
             loaded: OnceLock::new(),
         };
-        let _ = segment.loaded.set(Loaded { map, index });
+        let _ = segment.loaded.set(Loaded {
+            map,
+            index,
+            identity: None,
+        });
         segment
     }
 
@@ -144,6 +150,19 @@ impl Segment {
         self.next_offset.fetch_max(next_offset, Ordering::AcqRel);
         self.verified.fetch_max(end, Ordering::AcqRel);
         self.end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// Whether another file now has this sealed segment's name (compaction in another
+    /// process renamed its output over the file this view maps). A view not loaded yet
+    /// maps nothing, and one whose file is gone was deleted: neither is replaced.
+    pub(crate) fn replaced_on_disk(&self) -> bool {
+        let Some(mapped) = self.loaded.get().and_then(|l| l.identity) else {
+            return false;
+        };
+        std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| file_identity(&m))
+            .is_some_and(|now| now != mapped)
     }
 
     /// The index of a loaded segment.
@@ -248,10 +267,12 @@ impl Segment {
             .ok()
             .filter(|_| end <= MAX_SEGMENT_FILE_BYTES)
             .ok_or_else(|| corrupt(&self.path, 0, CorruptKind::Length(end)))?;
+        let mut identity = None;
         let map = if len == 0 {
             None
         } else {
             let file = File::open(&self.path).at(&self.path)?;
+            identity = file_identity(&file.metadata().at(&self.path)?);
             // IMPORTANT: no longer than the file as opened. Compaction renames a shorter log
             // over this path, and a map past a file's end faults when read.
             let opened = file
@@ -307,7 +328,11 @@ impl Segment {
                 );
             }
         }
-        Ok(Loaded { map, index })
+        Ok(Loaded {
+            map,
+            index,
+            identity,
+        })
     }
 
     /// The entries of the index files that are consistent with each other and with the
@@ -1030,6 +1055,7 @@ impl ActiveSegment {
         let _ = segment.loaded.set(Loaded {
             map: Some(map),
             index,
+            identity: None,
         });
         Ok(Self {
             segment: Arc::new(segment),
@@ -1318,6 +1344,24 @@ fn confirm_clean(file: &File, base_offset: u64, file_len: u64, clean: CleanEnd) 
         && header.next_offset() == clean.next_offset
         && header.max_timestamp <= clean.max_timestamp;
     fits.then_some(scan)
+}
+
+/// A file's device and inode, where the platform has them.
+#[cfg_attr(
+    unix,
+    expect(clippy::unnecessary_wraps, reason = "`None` on other platforms")
+)]
+pub(super) fn file_identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
 }
 
 /// Rewrites both index files from `index`.

@@ -294,16 +294,9 @@ fn map_file(file: &File, path: &Path) -> Result<(Option<Arc<Mapping>>, Option<Ma
 
 /// A file's device and inode, where the platform has them.
 fn identity(file: &File) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        file.metadata().ok().map(|m| (m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = file;
-        None
-    }
+    file.metadata()
+        .ok()
+        .and_then(|m| super::segment::file_identity(&m))
 }
 
 #[cfg(test)]
