@@ -356,7 +356,7 @@ impl Broker {
     /// The ids of every consumer group that has committed offsets or members, sorted.
     pub fn groups(&self) -> Vec<String> {
         // Read-only: the commits as they are now (a failed read keeps what was known).
-        let _ = self.inner.offsets.reload();
+        let _ = self.inner.refresh_offsets();
         let mut ids = self.inner.offsets.groups();
         ids.extend(self.inner.coordinator.active_groups());
         ids.sort();
@@ -376,7 +376,7 @@ impl Broker {
     /// [`Error::Closed`].
     pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
-        self.inner.offsets.reload()?;
+        self.inner.refresh_offsets()?;
         let committed = self.inner.offsets.all(group_id);
         let (generation, members) = self
             .inner

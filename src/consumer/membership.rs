@@ -321,6 +321,8 @@ impl Consumer {
     /// [`Error::InvalidConfig`] without a `group_id`; [`Error::Closed`].
     pub fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
         self.inner.check_open()?;
+        // Read-only: the writer's commits as they are now.
+        self.inner.refresh_offsets()?;
         Ok(self.inner.offsets().committed(self.group_id()?, tp))
     }
 

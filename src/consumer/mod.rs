@@ -240,6 +240,11 @@ impl Consumer {
     /// Where a newly assigned partition starts: its group's committed offset if there is
     /// one, else where `auto_offset_reset` says.
     fn start_position(&self, tp: &TopicPartition, log: &PartitionLog) -> Option<u64> {
+        if self.config.group_id.is_some() {
+            // Read-only: the writer's commits as they are now (a failed read keeps the last
+            // known ones).
+            let _ = self.inner.refresh_offsets();
+        }
         let committed = self
             .config
             .group_id
