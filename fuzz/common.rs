@@ -680,10 +680,60 @@ fn open_dir(data: &[u8]) {
         std::fs::write(dir.path().join(".clean"), marker).expect(".clean");
     }
 
+    // Read-only first: it reads what recovery would keep, and changes nothing.
+    let before = files_under(dir.path());
+    match read_only_and_read(dir.path(), seek_ts, log.len()) {
+        Ok(()) => {}
+        Err(e) => assert!(!e.to_string().is_empty(), "an error without a message"),
+    }
+    assert!(
+        files_under(dir.path()) == before,
+        "a read-only open changed the directory"
+    );
+
     match open_and_read(dir.path(), flags, seek_ts, log.len()) {
         Ok(()) => {}
         Err(e) => assert!(!e.to_string().is_empty(), "an error without a message"),
     }
+}
+
+/// Every file under `dir` with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path.clone());
+                out.push((path, Vec::new()));
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                out.push((path, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Opens `dir` read-only, reads it all from the earliest offset, seeks by timestamp and
+/// reads again, and closes.
+fn read_only_and_read(dir: &std::path::Path, seek_ts: i64, log_len: usize) -> strom::Result<()> {
+    use strom::{Broker, BrokerConfig, ConsumerConfig, OffsetReset, TopicPartition};
+    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true))?;
+    let result = (|| {
+        let _ = broker.describe_topic(FUZZ_TOPIC)?;
+        let mut consumer =
+            broker.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+        consumer.assign(&[TopicPartition::new(FUZZ_TOPIC, 0)])?;
+        let first = read_all(&mut consumer, log_len);
+        consumer.seek_to_timestamp(seek_ts)?;
+        let after_seek = read_all(&mut consumer, log_len);
+        first.and(after_seek)
+    })();
+    let closed = broker.close();
+    result.and(closed)
 }
 
 /// Where the last of the batches whose headers read back to back from the start of `log`

@@ -1,6 +1,8 @@
 //! The broker handle: the data directory, its lock, the topic registry and the background
 //! thread.
 
+mod follower;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -74,6 +76,8 @@ pub(crate) struct Inner {
     coordinator: Coordinator,
     offsets: OffsetStore,
     transactions: TxnCoordinator,
+    /// Set when the directory is open read-only: what follows the writer's changes.
+    follower: Option<follower::Follower>,
     /// The groups' lag, for the `metrics` feature.
     lag: LagGauges,
 }
@@ -91,15 +95,22 @@ impl Broker {
 
     /// Opens (or creates) a data directory.
     ///
-    /// Takes an exclusive lock on it, then opens every topic. After an unclean stop each
-    /// partition's last segment is checked from its last good index entry on and cut at the
-    /// first torn, zeroed or corrupt batch; after a clean [`close`](Self::close) nothing is
-    /// scanned.
+    /// With [`BrokerConfig::read_only`] it opens a directory another process may be
+    /// writing, without its lock and without changing anything in it (see there); the
+    /// directory must exist.
+    ///
+    /// Otherwise it takes an exclusive lock on the directory, then opens every topic. After
+    /// an unclean stop each partition's last segment is checked from its last good index
+    /// entry on and cut at the first torn, zeroed or corrupt batch; after a clean
+    /// [`close`](Self::close) nothing is scanned.
     ///
     /// # Errors
     /// As [`open`](Self::open), and [`Error::InvalidConfig`] for a nonsensical config.
     pub fn open_with(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Self> {
         config.validate()?;
+        if config.read_only {
+            return Self::open_read_only(dir.as_ref(), config);
+        }
         let dir = dir.as_ref().to_path_buf();
         // Everything opening logs (recovery's events among it) happens inside this span.
         let _span = tracing::info_span!("open", dir = %dir.display()).entered();
@@ -157,6 +168,7 @@ impl Broker {
             closed: AtomicBool::new(false),
             stop: Mutex::new(None),
             maintenance: Mutex::new(None),
+            follower: None,
         });
         // Before anyone can read or write: transactions a crash left open end here.
         inner.transactions.recover(&inner)?;
@@ -169,6 +181,37 @@ impl Broker {
             }
         }
         Inner::start_maintenance(&inner)?;
+        Ok(Self { inner })
+    }
+
+    /// Opens `dir` read-only (see [`BrokerConfig::read_only`]): no lock, no recovery,
+    /// nothing written; a thread follows the writer.
+    fn open_read_only(dir: &Path, config: BrokerConfig) -> Result<Self> {
+        let dir = dir.to_path_buf();
+        // Fails, naming the directory, if it does not exist: there is nothing to read.
+        fs::read_dir(&dir).at(&dir)?;
+        let offsets = OffsetStore::open_read_only(&dir)?;
+        let inner = Arc::new(Inner {
+            coordinator: Coordinator::default(),
+            offsets,
+            transactions: TxnCoordinator::default(),
+            dir,
+            config,
+            topics: RwLock::new(HashMap::new()),
+            lock: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            stop: Mutex::new(None),
+            maintenance: Mutex::new(None),
+            follower: Some(follower::Follower::default()),
+            lag: LagGauges::new(),
+        });
+        inner.sync_topics(true)?;
+        tracing::info!(
+            dir = %inner.dir.display(),
+            topics = inner.topics.read().len(),
+            "opened data directory read-only"
+        );
+        Inner::start_following(&inner)?;
         Ok(Self { inner })
     }
 
@@ -191,6 +234,7 @@ impl Broker {
     /// [`Error::InvalidTopicName`] for a name without the `__` prefix or against Kafka's
     /// other rules, [`Error::InvalidConfig`], [`Error::Io`], [`Error::Closed`].
     pub fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.inner.check_writable("create_internal_topic")?;
         if !name.starts_with("__") {
             return Err(Error::InvalidTopicName {
                 name: name.to_string(),
@@ -203,6 +247,8 @@ impl Broker {
 
     /// The names of all topics, sorted; internal (`__`) topics are not listed.
     pub fn topics(&self) -> Vec<String> {
+        // Read-only: as the directory is now (a listing that fails keeps what was known).
+        let _ = self.inner.sync_topics(false);
         let mut names: Vec<String> = self
             .inner
             .topics
@@ -221,6 +267,20 @@ impl Broker {
     /// [`Error::UnknownTopic`], [`Error::Io`] if a segment's size cannot be looked up,
     /// [`Error::Closed`].
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        if self.inner.follower.is_some() {
+            self.inner.check_open()?;
+            let topic = self.inner.refreshed_topic(name)?;
+            return match topic.describe() {
+                // A segment the writer's retention deleted since the listing: list again.
+                Err(Error::Io { .. }) => {
+                    for log in topic.partitions() {
+                        log.refresh(true)?;
+                    }
+                    topic.describe()
+                }
+                other => other,
+            };
+        }
         self.inner.existing_topic(name)?.describe()
     }
 
@@ -231,6 +291,7 @@ impl Broker {
     /// [`Error::UnknownTopic`], [`Error::Io`], [`Error::Closed`].
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.inner.check_open()?;
+        self.inner.check_writable("delete_topic")?;
         let doomed = self.inner.dir.join(format!("{name}{DELETED_SUFFIX}"));
         {
             // The registry stays locked until the directory is out of the way, so a
@@ -269,6 +330,7 @@ impl Broker {
     /// nonsensical value; [`Error::Io`]; [`Error::Closed`].
     pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.check_open()?;
+        self.inner.check_writable("alter_topic")?;
         config.validate_for(name)?;
         {
             let mut topics = self.inner.topics.write();
@@ -302,11 +364,14 @@ impl Broker {
     /// [`Error::Io`] if a segment cannot be deleted; [`Error::Closed`].
     pub fn run_maintenance(&self) -> Result<()> {
         self.inner.check_open()?;
+        self.inner.check_writable("run_maintenance")?;
         self.inner.clean_logs(false)
     }
 
     /// The ids of every consumer group that has committed offsets or members, sorted.
     pub fn groups(&self) -> Vec<String> {
+        // Read-only: the commits as they are now (a failed read keeps what was known).
+        let _ = self.inner.refresh_offsets();
         let mut ids = self.inner.offsets.groups();
         ids.extend(self.inner.coordinator.active_groups());
         ids.sort();
@@ -326,6 +391,7 @@ impl Broker {
     /// [`Error::Closed`].
     pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
+        self.inner.refresh_offsets()?;
         let committed = self.inner.offsets.all(group_id);
         let (generation, members) = self
             .inner
@@ -349,8 +415,11 @@ impl Broker {
                     .inner
                     .existing_topic(&tp.topic)
                     .and_then(|t| {
-                        t.partition(tp.partition)
-                            .map(|log| (log.log_start_offset(), log.high_watermark()))
+                        t.partition(tp.partition).map(|log| {
+                            // Read-only: the partition as the writer has it now.
+                            let _ = log.refresh(true);
+                            (log.log_start_offset(), log.high_watermark())
+                        })
                     })
                     .unwrap_or((0, 0));
                 let committed = committed.get(&tp).copied();
@@ -385,6 +454,7 @@ impl Broker {
     /// # Errors
     /// [`Error::InvalidConfig`] for an empty id; [`Error::Io`]; [`Error::Closed`].
     pub fn transactional_producer(&self, transactional_id: &str) -> Result<TransactionalProducer> {
+        self.inner.check_writable("transactional_producer")?;
         TransactionalProducer::new(Arc::clone(&self.inner), transactional_id)
     }
 
@@ -405,7 +475,8 @@ impl Broker {
 
     /// Flushes and fsyncs every partition, marks the shutdown clean and releases the lock.
     /// Other clones, producers and consumers get [`Error::Closed`] from then on. Dropping
-    /// the last handle does the same, best effort.
+    /// the last handle does the same, best effort. A broker opened
+    /// [read-only](BrokerConfig::read_only) only stops following the directory.
     ///
     /// # Errors
     /// [`Error::Io`] if a final fsync fails (the next open then recovers as after a crash),
@@ -433,17 +504,29 @@ impl Inner {
     /// A topic that must exist.
     pub(crate) fn existing_topic(&self, name: &str) -> Result<Arc<Topic>> {
         self.check_open()?;
-        self.topics
-            .read()
-            .get(name)
-            .map(Arc::clone)
-            .ok_or_else(|| Error::UnknownTopic {
+        let found = self.topics.read().get(name).map(Arc::clone);
+        match found {
+            Some(topic) => Ok(topic),
+            // Read-only: the writer may have created it since the last look.
+            None if self.follower.is_some() => {
+                self.sync_topics(false)?;
+                self.topics
+                    .read()
+                    .get(name)
+                    .map(Arc::clone)
+                    .ok_or_else(|| Error::UnknownTopic {
+                        topic: name.to_string(),
+                    })
+            }
+            None => Err(Error::UnknownTopic {
                 topic: name.to_string(),
-            })
+            }),
+        }
     }
 
     /// A topic to send to: created with the default config if auto-creation is on.
     pub(crate) fn topic_for_send(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_writable("send")?;
         match self.existing_topic(name) {
             Err(Error::UnknownTopic { .. }) if self.config.auto_create_topics => {
                 match self.create_topic(name, self.config.default_topic.clone()) {
@@ -459,6 +542,7 @@ impl Inner {
 
     fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
+        self.check_writable("create_topic")?;
         topic::validate_name(name, false)?;
         config.validate_for(name)?;
         let mut topics = self.topics.write();
@@ -553,6 +637,7 @@ impl Inner {
 
     /// An internal (`__`) topic, created with `config` if it does not exist yet.
     pub(crate) fn internal_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        self.check_writable("create_internal_topic")?;
         if let Ok(topic) = self.existing_topic(name) {
             return Ok(topic);
         }
@@ -631,6 +716,7 @@ impl Inner {
     /// Fsyncs every partition.
     pub(crate) fn flush(&self) -> Result<()> {
         self.check_open()?;
+        self.check_writable("flush")?;
         for topic in self.all_topics() {
             for log in topic.partitions() {
                 log.sync_all()?;
@@ -697,6 +783,12 @@ impl Inner {
 
     fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if self.follower.is_some() {
+            // Read-only: nothing to flush, mark or unlock.
+            self.stop_following();
+            tracing::info!(dir = %self.dir.display(), "closed data directory opened read-only");
             return Ok(());
         }
         drop(self.stop.lock().take());

@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     /// How long a transaction may stay open before the broker aborts it (Kafka's
     /// `transaction.timeout.ms`). By default, 60 s.
     pub transaction_timeout: Duration,
+    /// Whether the directory is opened read-only, beside a writer in another process. By
+    /// default, `false`. See [`BrokerConfig::read_only`].
+    pub read_only: bool,
 }
 
 impl Default for BrokerConfig {
@@ -77,6 +80,7 @@ impl Default for BrokerConfig {
             auto_create_topics: false,
             maintenance_interval: Duration::from_secs(30),
             transaction_timeout: Duration::from_secs(60),
+            read_only: false,
         }
     }
 }
@@ -121,6 +125,47 @@ impl BrokerConfig {
     #[must_use]
     pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
         self.transaction_timeout = timeout;
+        self
+    }
+
+    /// Sets whether the directory is opened read-only. By default, `false`.
+    ///
+    /// A read-only broker takes no lock: it opens a data directory that another process
+    /// (one writer) may be writing, beside any number of other readers, and never changes a
+    /// byte of it (no recovery, no index rebuilt, no lock or marker file). Topics, their
+    /// descriptions, groups and committed offsets are read from disk as they are now;
+    /// consumers that [`assign`](crate::Consumer::assign), [`seek`](crate::Consumer::seek)
+    /// and [`poll`](crate::Consumer::poll) follow the writer's appends (a waiting `poll`
+    /// returns a new record within milliseconds), its new topics, its retention and its
+    /// compaction. A reader only hands out whole batches whose checksums it verified and
+    /// that the writer's recovery would keep, so never a torn record.
+    ///
+    /// Every write — creating, altering or deleting a topic, sending, subscribing,
+    /// committing, [`run_maintenance`](crate::Broker::run_maintenance), transactions —
+    /// returns [`Error::ReadOnly`](crate::Error::ReadOnly). Automatic commits are skipped.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use strom::{Broker, BrokerConfig, Error, OffsetReset, ConsumerConfig, Record, TopicConfig, TopicPartition};
+    ///
+    /// // The writer: in a real deployment, another process.
+    /// let writer = Broker::open(dir.path())?;
+    /// writer.create_topic("clicks", TopicConfig::default())?;
+    /// writer.producer().send("clicks", Record::new("hello"))?;
+    ///
+    /// let reader = Broker::open_with(dir.path(), BrokerConfig::default().read_only(true))?;
+    /// assert_eq!(reader.topics(), ["clicks"]);
+    /// let mut consumer = reader.consumer(ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest));
+    /// consumer.assign(&[TopicPartition::new("clicks", 0)])?;
+    /// let records = consumer.poll(Duration::from_secs(5))?;
+    /// assert_eq!(records.into_iter().next().unwrap().value(), b"hello");
+    /// assert!(matches!(reader.create_topic("other", TopicConfig::default()), Err(Error::ReadOnly { .. })));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    #[must_use]
+    pub fn read_only(mut self, yes: bool) -> Self {
+        self.read_only = yes;
         self
     }
 

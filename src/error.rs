@@ -195,6 +195,15 @@ pub enum Error {
     /// The broker was closed.
     #[error("the broker is closed")]
     Closed,
+    /// A write to a data directory opened with
+    /// [`BrokerConfig::read_only`](crate::BrokerConfig::read_only).
+    #[error("data directory {} is open read-only: {operation} is a write", dir.display())]
+    ReadOnly {
+        /// The data directory.
+        dir: PathBuf,
+        /// What was refused (`create_topic`, `send`, `commit`, ...).
+        operation: &'static str,
+    },
 }
 
 /// What was wrong with a corrupt file, carried by [`Error::Corrupt`].

@@ -47,6 +47,9 @@
 //!   group's offsets in one atomic step; consumers with
 //!   [`IsolationLevel::ReadCommitted`] see whole transactions or nothing (exactly-once
 //!   read-process-write, as Kafka's transactions).
+//! - Other processes read a directory while its owner writes it by opening it with
+//!   [`BrokerConfig::read_only`]: no lock, nothing written, every write
+//!   [`Error::ReadOnly`]; their consumers follow the writer's appends.
 //!
 //! ## Durability
 //!

@@ -40,6 +40,9 @@ struct StoredOffsets {
 /// [`StoredOffsets::applied_txns`]).
 type Applied = HashMap<TopicPartition, u64>;
 
+/// Every group's committed offsets, by group id.
+type Groups = HashMap<String, HashMap<TopicPartition, u64>>;
+
 /// Topic → partition → value, as stored, from a map by partition.
 fn nested(map: &HashMap<TopicPartition, u64>) -> BTreeMap<String, BTreeMap<u32, u64>> {
     let mut out: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
@@ -66,9 +69,55 @@ fn flat(map: BTreeMap<String, BTreeMap<u32, u64>>) -> HashMap<TopicPartition, u6
 #[derive(Debug)]
 pub(crate) struct OffsetStore {
     dir: PathBuf,
-    groups: Mutex<HashMap<String, HashMap<TopicPartition, u64>>>,
+    groups: Mutex<Groups>,
     /// Each group's `applied_txns`; locked inside `groups`.
     applied_txn: Mutex<HashMap<String, Applied>>,
+    /// Opened read-only: when the directory was last seen changed (see `reload`).
+    follow: Option<Mutex<Option<std::time::SystemTime>>>,
+}
+
+/// Every group's offsets and transaction marks stored in `dir`. `read_only`: a missing
+/// directory holds none, and a file gone between listing and reading (the writer removed a
+/// group's last offsets) is skipped.
+fn load(dir: &Path, read_only: bool) -> Result<(Groups, HashMap<String, Applied>)> {
+    let mut groups = HashMap::new();
+    let mut applied_txn = HashMap::new();
+    let entries = match fs::read_dir(dir) {
+        Err(e) if read_only && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((groups, applied_txn))
+        }
+        other => other.at(dir)?,
+    };
+    for entry in entries {
+        let path = entry.at(dir)?.path();
+        let ours = path.extension().and_then(|e| e.to_str()) == Some("json")
+            && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+            });
+        if !ours {
+            continue;
+        }
+        let stored: StoredOffsets = match read_json(&path) {
+            Err(Error::Io { source, .. })
+                if read_only && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            other => other?,
+        };
+        let offsets = flat(stored.offsets);
+        let applied = flat(stored.applied_txns);
+        if !applied.is_empty() {
+            applied_txn.insert(stored.group_id.clone(), applied);
+        }
+        groups.insert(stored.group_id, offsets);
+    }
+    Ok((groups, applied_txn))
+}
+
+/// When `dir` last changed, if it exists.
+fn modified(dir: &Path) -> Option<std::time::SystemTime> {
+    fs::metadata(dir).and_then(|m| m.modified()).ok()
 }
 
 impl OffsetStore {
@@ -76,30 +125,60 @@ impl OffsetStore {
     pub(crate) fn open(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(OFFSETS_DIR);
         fs::create_dir_all(&dir).at(&dir)?;
-        let mut groups = HashMap::new();
-        let mut applied_txn = HashMap::new();
-        for entry in fs::read_dir(&dir).at(&dir)? {
-            let path = entry.at(&dir)?.path();
-            let ours = path.extension().and_then(|e| e.to_str()) == Some("json")
-                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
-                    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-                });
-            if !ours {
-                continue;
-            }
-            let stored: StoredOffsets = read_json(&path)?;
-            let offsets = flat(stored.offsets);
-            let applied = flat(stored.applied_txns);
-            if !applied.is_empty() {
-                applied_txn.insert(stored.group_id.clone(), applied);
-            }
-            groups.insert(stored.group_id, offsets);
-        }
+        let (groups, applied_txn) = load(&dir, false)?;
         Ok(Self {
             dir,
             groups: Mutex::new(groups),
             applied_txn: Mutex::new(applied_txn),
+            follow: None,
         })
+    }
+
+    /// Loads every group's offsets from `data_dir`, which another process may be writing,
+    /// for reading only: [`reload`](Self::reload) takes in its later commits, and commits
+    /// here are [`Error::ReadOnly`].
+    pub(crate) fn open_read_only(data_dir: &Path) -> Result<Self> {
+        let dir = data_dir.join(OFFSETS_DIR);
+        let stamp = modified(&dir);
+        let (groups, applied_txn) = load(&dir, true)?;
+        Ok(Self {
+            dir,
+            groups: Mutex::new(groups),
+            applied_txn: Mutex::new(applied_txn),
+            follow: Some(Mutex::new(stamp)),
+        })
+    }
+
+    /// In a store opened read-only, reads the offsets again if their directory changed
+    /// since the last look (a commit replaces a group's file, which changes it).
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Corrupt`] for a file that cannot be read.
+    pub(crate) fn reload(&self) -> Result<()> {
+        let Some(follow) = &self.follow else {
+            return Ok(());
+        };
+        let mut seen = follow.lock();
+        let now = modified(&self.dir);
+        if now.is_some() && now == *seen {
+            return Ok(());
+        }
+        let (groups, applied_txn) = load(&self.dir, true)?;
+        *self.groups.lock() = groups;
+        *self.applied_txn.lock() = applied_txn;
+        *seen = now;
+        Ok(())
+    }
+
+    /// [`Error::ReadOnly`] in a store opened read-only.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        match &self.follow {
+            None => Ok(()),
+            Some(_) => Err(Error::ReadOnly {
+                dir: self.dir.parent().unwrap_or(&self.dir).to_path_buf(),
+                operation,
+            }),
+        }
     }
 
     /// Ids of the groups that have committed offsets.
@@ -127,6 +206,7 @@ impl OffsetStore {
 
     /// Commits `offsets` for `group_id`; durable when it returns.
     pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.check_writable("commit")?;
         if offsets.is_empty() {
             return Ok(());
         }
@@ -167,6 +247,7 @@ impl OffsetStore {
     /// Forgets a deleted topic's offsets in every group (they would point into a log that
     /// no longer exists, and a new topic of the same name starts at 0).
     pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
+        self.check_writable("delete_topic")?;
         let mut groups = self.groups.lock();
         let affected: Vec<String> = groups
             .iter()

@@ -83,6 +83,24 @@ pub(crate) fn collides(a: &str, b: &str) -> bool {
             .all(|(x, y)| x == y || (matches!(x, b'.' | b'_') && matches!(y, b'.' | b'_')))
 }
 
+/// Reads and checks the config file of the topic in `dir`.
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be read, [`Error::Corrupt`] if it is not a valid config.
+pub(crate) fn read_config(dir: &Path) -> Result<TopicConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let config: TopicConfig = read_json(&path)?;
+    config.validate().map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        position: 0,
+        kind: CorruptKind::Metadata(match e {
+            Error::InvalidConfig { reason } => reason,
+            other => other.to_string(),
+        }),
+    })?;
+    Ok(config)
+}
+
 /// One topic's partitions and config.
 #[derive(Debug)]
 pub(crate) struct Topic {
@@ -126,17 +144,77 @@ impl Topic {
         clean: &dyn Fn(u32) -> Option<CleanEnd>,
         now_ms: i64,
     ) -> Result<Self> {
-        let path = dir.join(CONFIG_FILE);
-        let config: TopicConfig = read_json(&path)?;
-        config.validate().map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            position: 0,
-            kind: CorruptKind::Metadata(match e {
-                Error::InvalidConfig { reason } => reason,
-                other => other.to_string(),
-            }),
-        })?;
+        let config = read_config(dir)?;
         Self::load(dir, name, config, sync, clean, now_ms)
+    }
+
+    /// Opens a topic directory that another process may be writing, for reading only
+    /// (see [`PartitionLog::follow`]).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub(crate) fn follow(dir: &Path, name: &str, sync: SyncPolicy) -> Result<Self> {
+        let config = read_config(dir)?;
+        let name: Arc<str> = Arc::from(name);
+        let settings = log_settings(&config, sync);
+        let partitions = (0..config.partitions)
+            .map(|p| {
+                PartitionLog::follow(&dir.join(p.to_string()), Arc::clone(&name), p, settings)
+                    .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::assemble(dir, name, config, partitions))
+    }
+
+    /// The followed topic with the config its writer changed to: the partitions followed so
+    /// far are kept, new ones followed.
+    ///
+    /// # Errors
+    /// As [`follow`](Self::follow).
+    pub(crate) fn followed_with(&self, config: TopicConfig, sync: SyncPolicy) -> Result<Self> {
+        let settings = log_settings(&config, sync);
+        let mut partitions = self.partitions.clone();
+        partitions.truncate(config.partitions as usize);
+        for p in self.partition_count().min(config.partitions)..config.partitions {
+            let log = PartitionLog::follow(
+                &self.dir.join(p.to_string()),
+                Arc::clone(&self.name),
+                p,
+                settings,
+            )?;
+            partitions.push(Arc::new(log));
+        }
+        for log in &partitions {
+            log.set_settings(settings);
+        }
+        Ok(Self::assemble(
+            &self.dir,
+            Arc::clone(&self.name),
+            config,
+            partitions,
+        ))
+    }
+
+    fn assemble(
+        dir: &Path,
+        name: Arc<str>,
+        config: TopicConfig,
+        partitions: Vec<Arc<PartitionLog>>,
+    ) -> Self {
+        Self {
+            name,
+            dir: dir.to_path_buf(),
+            config,
+            partitions,
+            sticky: StickyPartitioner::new(),
+            deleted: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
+        }
+    }
+
+    /// The topic's config as stored.
+    pub(crate) fn config(&self) -> &TopicConfig {
+        &self.config
     }
 
     fn load(

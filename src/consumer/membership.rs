@@ -160,6 +160,8 @@ impl Consumer {
     /// (unless auto-creation is on, which creates it); [`Error::Closed`].
     pub fn subscribe(&mut self, topics: impl IntoIterator<Item = impl AsRef<str>>) -> Result<()> {
         self.inner.check_open()?;
+        // Group membership is kept by the writer's process; a reader cannot join.
+        self.inner.check_writable("subscribe")?;
         let group_id = match self.config.group_id.as_deref() {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => {
@@ -326,6 +328,8 @@ impl Consumer {
     /// [`Error::InvalidConfig`] without a `group_id`; [`Error::Closed`].
     pub fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
         self.inner.check_open()?;
+        // Read-only: the writer's commits as they are now.
+        self.inner.refresh_offsets()?;
         Ok(self.inner.offsets().committed(self.group_id()?, tp))
     }
 
@@ -369,7 +373,9 @@ impl Consumer {
 
     /// Commits positions if auto-commit is on and the interval has passed.
     pub(super) fn auto_commit_if_due(&mut self) -> Result<()> {
+        // A directory opened read-only takes no commits, automatic ones included.
         if self.config.enable_auto_commit
+            && !self.inner.config().read_only
             && self.config.group_id.is_some()
             && self.last_commit.elapsed() >= self.config.auto_commit_interval
         {
@@ -384,6 +390,7 @@ impl Consumer {
     fn leave_group(&mut self) -> Result<()> {
         let committed = if self.config.enable_auto_commit
             && self.config.group_id.is_some()
+            && !self.inner.config().read_only
             && self.inner.check_open().is_ok()
         {
             self.commit()

@@ -128,6 +128,8 @@ impl Consumer {
             }
             let topic = self.inner.existing_topic(&tp.topic)?;
             let log = Arc::clone(topic.partition(tp.partition)?);
+            // Read-only: a position at the end is the writer's end now.
+            log.refresh(false)?;
             let position = match self.assigned.iter().find(|a| a.tp == *tp) {
                 Some(old) => old.position,
                 None => self.start_position(tp, &log),
@@ -197,6 +199,7 @@ impl Consumer {
     /// [`Error::Corrupt`] or [`Error::Io`] from reading the log.
     pub fn seek_to_timestamp(&mut self, ts_ms: i64) -> Result<()> {
         self.inner.check_open()?;
+        self.refresh_followed()?;
         let end = self.end_of();
         for a in &mut self.assigned {
             let offset = a.log.offset_for_timestamp(ts_ms)?;
@@ -207,6 +210,8 @@ impl Consumer {
 
     fn seek_each(&mut self, tps: &[TopicPartition], to: fn(&PartitionLog) -> u64) -> Result<()> {
         self.inner.check_open()?;
+        // Read-only: the beginning and end as the writer has them now.
+        self.refresh_followed()?;
         if tps.is_empty() {
             for a in &mut self.assigned {
                 a.position = Some(to(&a.log));
@@ -236,6 +241,11 @@ impl Consumer {
     /// Where a newly assigned partition starts: its group's committed offset if there is
     /// one, else where `auto_offset_reset` says.
     fn start_position(&self, tp: &TopicPartition, log: &PartitionLog) -> Option<u64> {
+        if self.config.group_id.is_some() {
+            // Read-only: the writer's commits as they are now (a failed read keeps the last
+            // known ones).
+            let _ = self.inner.refresh_offsets();
+        }
         let committed = self
             .config
             .group_id
@@ -296,6 +306,7 @@ impl Consumer {
             let waiter = self.waiter();
             waiter.reset();
             self.sync_group()?;
+            self.refresh_followed()?;
             let records = self.fetch()?;
             if !records.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(records);
@@ -335,6 +346,18 @@ impl Consumer {
                 Err(e) => return Some(Err(e)),
             }
         })
+    }
+
+    /// In a directory opened read-only, takes in what the writer appended to the assigned
+    /// partitions (one read of each tail), so that a poll sees it without waiting for the
+    /// broker's follower thread.
+    fn refresh_followed(&self) -> Result<()> {
+        if self.inner.config().read_only {
+            for a in &self.assigned {
+                a.log.refresh(false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes what the assigned partitions have, from their positions on.

@@ -5,6 +5,7 @@
 //! beyond a brief shared one on the segment list, so readers never hold up the writer.
 
 mod compaction;
+mod follower;
 pub(crate) mod notify;
 mod rebatch;
 mod retention;
@@ -65,6 +66,7 @@ impl LogSettings {
             } else {
                 MAX_PREFAULT_BYTES
             },
+            read_only: false,
         }
     }
 }
@@ -89,6 +91,15 @@ struct Writer {
     unsynced: Vec<(Arc<Mapping>, PathBuf, usize)>,
 }
 
+/// How this process may touch the log.
+#[derive(Debug)]
+enum Access {
+    /// It appends: the log's one writer.
+    Write(std::sync::Mutex<Writer>),
+    /// The directory is open read-only: it follows what another process appends.
+    Follow(Mutex<follower::Follower>),
+}
+
 /// The offsets and size of a partition, as `describe_topic` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LogStats {
@@ -110,7 +121,7 @@ pub(crate) struct PartitionLog {
     /// one partition, `parking_lot` hands a lock that parked threads have waited on for
     /// long straight to one of them, and the lock then stays idle until that thread is
     /// scheduled; four senders on two cores ran at half one sender's rate (std: 1.1×).
-    writer: std::sync::Mutex<Writer>,
+    writer: Access,
     high_watermark: AtomicU64,
     /// Every offset below this is on stable storage.
     durable: AtomicU64,
@@ -194,12 +205,12 @@ impl PartitionLog {
             partition,
             dir: dir.to_path_buf(),
             segments: RwLock::new(segments),
-            writer: std::sync::Mutex::new(Writer {
+            writer: Access::Write(std::sync::Mutex::new(Writer {
                 active,
                 settings,
                 state: WriteState::Open,
                 unsynced: Vec::new(),
-            }),
+            })),
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
             sync_rounds: SyncRounds::default(),
@@ -214,10 +225,11 @@ impl PartitionLog {
 
     /// Applies changed topic settings; they take effect from the next append or roll.
     pub(crate) fn set_settings(&self, settings: LogSettings) {
-        let mut writer = self.writer();
         self.compression
             .store(settings.compression.code(), Ordering::Relaxed);
-        writer.settings = settings;
+        if let Ok(mut writer) = self.writer() {
+            writer.settings = settings;
+        }
     }
 
     /// The codec new batches are compressed with.
@@ -286,10 +298,30 @@ impl PartitionLog {
     /// The next offset to be written.
     /// The writer's state, locked. Nothing panics while holding it; were something to, the
     /// state is taken as it is, as `parking_lot`'s lock (which has no poisoning) would.
-    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
-        self.writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] in a directory opened read-only.
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>> {
+        match &self.writer {
+            Access::Write(writer) => Ok(writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)),
+            Access::Follow(_) => Err(self.read_only("append")),
+        }
+    }
+
+    /// [`Error::ReadOnly`] for `operation`, naming the data directory (the partition
+    /// directory's grandparent).
+    fn read_only(&self, operation: &'static str) -> Error {
+        let dir = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.dir);
+        Error::ReadOnly {
+            dir: dir.to_path_buf(),
+            operation,
+        }
     }
 
     pub(crate) fn high_watermark(&self) -> u64 {
@@ -518,7 +550,7 @@ impl PartitionLog {
         effect: Effect,
         write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
     ) -> Result<u64> {
-        let mut writer = self.writer();
+        let mut writer = self.writer()?;
         // The state is checked inline; the error is made out of line.
         if writer.state != WriteState::Open {
             self.check_writable(&writer)?;
@@ -695,7 +727,7 @@ impl PartitionLog {
     /// Syncs everything appended so far; called by the leader of a group commit only.
     fn sync_now(&self) -> Result<()> {
         let (mut maps, next) = {
-            let mut writer = self.writer();
+            let mut writer = self.writer()?;
             if writer.state == WriteState::Poisoned {
                 self.check_writable(&writer)?;
             }
@@ -723,7 +755,9 @@ impl PartitionLog {
         if let Err(e) = result {
             // IMPORTANT: after a failed fsync the kernel may have dropped the dirty pages;
             // retrying could report success for data that is gone, so refuse writes.
-            self.writer().state = WriteState::Poisoned;
+            if let Ok(mut writer) = self.writer() {
+                writer.state = WriteState::Poisoned;
+            }
             self.report_poisoned(&e);
             return Err(e);
         }
@@ -778,6 +812,15 @@ impl PartitionLog {
                 // Retention deleted the segment between finding and loading it: the
                 // caller sees its position below the log start and resets.
                 Err(Error::Io { .. }) if !self.holds(&segment) => break,
+                // Followed from another process, whose retention may have deleted it before
+                // this process noticed: look again.
+                Err(Error::Io { .. })
+                    if self.is_followed()
+                        && self.refresh(true).is_ok()
+                        && !self.holds(&segment) =>
+                {
+                    break
+                }
                 Err(e) => return Err(e),
             }
             if !emitted {
@@ -832,7 +875,7 @@ impl PartitionLog {
         // Segments sealed without an fsync get theirs now; a failure poisons the partition
         // and is reported below.
         let _ = self.sync_all();
-        let mut writer = self.writer();
+        let mut writer = self.writer()?;
         let was = writer.state;
         writer.state = WriteState::Closed;
         let state = writer.active.clean_end();
@@ -852,7 +895,9 @@ impl PartitionLog {
 
     /// Stops accepting appends without syncing (the topic is being deleted).
     pub(crate) fn abandon(&self) {
-        self.writer().state = WriteState::Deleted;
+        if let Ok(mut writer) = self.writer() {
+            writer.state = WriteState::Deleted;
+        }
         self.notify.notify();
     }
 }

@@ -74,6 +74,11 @@ impl Notify {
         self.count.store(waiters.len(), Ordering::SeqCst);
     }
 
+    /// Whether a waiter is registered.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.count.load(Ordering::SeqCst) != 0
+    }
+
     /// Wakes every registered waiter.
     ///
     /// Every append calls it, mostly with no one waiting: that check is inlined into the

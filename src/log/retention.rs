@@ -27,7 +27,7 @@ impl PartitionLog {
     /// Rolls the active segment if it is older than `segment_ms` and holds records, so
     /// that retention can delete it later even if nothing more is appended.
     pub(crate) fn roll_if_old(&self, now_ms: i64) -> Result<()> {
-        let mut writer = self.writer();
+        let mut writer = self.writer()?;
         if writer.state != WriteState::Open || writer.active.end() == 0 {
             return Ok(());
         }

@@ -55,7 +55,7 @@ fn a_read_stops_at_the_high_watermark_even_when_more_bytes_are_written() {
     assert_eq!(log.high_watermark(), 2);
     // An append caught half way: its bytes are in the segment, the watermark not yet moved.
     {
-        let mut writer = log.writer();
+        let mut writer = log.writer().expect("a writer");
         let more = entries(&[b"c", b"d"]);
         let len = batch::encoded_len(&more);
         writer

@@ -95,6 +95,38 @@ pub(crate) fn hidden_from_committed(header: &BatchHeader, aborted: &[AbortedTxn]
                 .any(|t| t.covers(header.origin.producer_id, header.base_offset)))
 }
 
+/// The entries of the aborted-transaction file at `path` (none if it is missing), sorted by
+/// marker; the length of its whole entries, and whether a cut-short entry follows them.
+fn read_aborted(path: &Path) -> Result<(Vec<AbortedTxn>, u64, bool)> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let (entries, torn) = bytes.as_chunks::<ENTRY_BYTES>();
+    let mut aborted = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let entry = AbortedTxn::decode(entry).ok_or_else(|| Error::Corrupt {
+            path: path.to_path_buf(),
+            position: (i * ENTRY_BYTES) as u64,
+            kind: CorruptKind::Metadata("aborted-transaction entry fails its CRC".into()),
+        })?;
+        aborted.push(entry);
+    }
+    // Restored entries are appended out of order.
+    aborted.sort_by_key(|a| a.last_offset);
+    Ok((
+        aborted,
+        (entries.len() * ENTRY_BYTES) as u64,
+        !torn.is_empty(),
+    ))
+}
+
 /// A partition's open and aborted transactions.
 #[derive(Debug)]
 pub(crate) struct Transactions {
@@ -116,39 +148,62 @@ impl Transactions {
     /// crash is dropped; a damaged one is [`Error::Corrupt`].
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(ABORTED_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => return Err(Error::Io { path, source }),
-        };
-        let (entries, torn) = bytes.as_chunks::<ENTRY_BYTES>();
-        let mut aborted = Vec::with_capacity(entries.len());
-        for (i, entry) in entries.iter().enumerate() {
-            let entry = AbortedTxn::decode(entry).ok_or_else(|| Error::Corrupt {
-                path: path.clone(),
-                position: (i * ENTRY_BYTES) as u64,
-                kind: CorruptKind::Metadata("aborted-transaction entry fails its CRC".into()),
-            })?;
-            aborted.push(entry);
-        }
-        // Restored entries are appended out of order.
-        aborted.sort_by_key(|a| a.last_offset);
-        if !torn.is_empty() {
-            let keep = (entries.len() * ENTRY_BYTES) as u64;
+        let (aborted, whole_len, torn) = read_aborted(&path)?;
+        if torn {
             OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .and_then(|f| f.set_len(keep))
+                .and_then(|f| f.set_len(whole_len))
                 .at(&path)?;
         }
-        Ok(Self {
+        Ok(Self::new(dir, aborted))
+    }
+
+    /// Loads the aborted transactions of the partition in `dir` of a directory opened
+    /// read-only: as [`open`](Self::open), but an entry cut short (the writer may be
+    /// writing it) is only left out.
+    pub(crate) fn open_read_only(dir: &Path) -> Result<Self> {
+        let (aborted, _, _) = read_aborted(&dir.join(ABORTED_FILE))?;
+        Ok(Self::new(dir, aborted))
+    }
+
+    /// Notes, in a directory opened read-only, the abort marker of `producer_id` at
+    /// `marker`: the writer indexed it before writing the marker, so the entry is read from
+    /// its file; failing that, the transaction is taken to begin where it was first seen
+    /// open, or at the marker.
+    pub(crate) fn follow_abort(&self, producer_id: i64, marker: u64) {
+        if self.has_abort(producer_id, marker) {
+            return;
+        }
+        let found = read_aborted(&self.path).ok().and_then(|(entries, _, _)| {
+            entries
+                .into_iter()
+                .find(|a| a.producer_id == producer_id && a.last_offset == marker)
+        });
+        let entry = found.unwrap_or_else(|| AbortedTxn {
+            producer_id,
+            first_offset: self
+                .open
+                .lock()
+                .get(&producer_id)
+                .map_or(marker, |&(first, _)| first),
+            last_offset: marker,
+        });
+        let mut aborted = self.aborted.write();
+        let at = aborted.partition_point(|a| a.last_offset < entry.last_offset);
+        aborted.insert(at, entry);
+    }
+
+    fn new(dir: &Path, aborted: Vec<AbortedTxn>) -> Self {
+        let path = dir.join(ABORTED_FILE);
+        Self {
             open: Mutex::new(BTreeMap::new()),
             first_unstable: AtomicU64::new(u64::MAX),
             aborted: RwLock::new(aborted),
             flagged: std::sync::atomic::AtomicBool::new(dir.join(FLAG_FILE).exists()),
             dir: dir.to_path_buf(),
             path,
-        })
+        }
     }
 
     /// Whether the partition has ever held transactional records.

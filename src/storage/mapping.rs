@@ -17,6 +17,13 @@
 //! - the file is never truncated below the published end while any map of it exists
 //!   (truncation to the end happens on seal and close; recovery truncates only at open,
 //!   before the file is mapped for writing).
+//!
+//! A directory opened read-only maps the segment another process appends to with
+//! [`Mapping::followed`]: nothing is published until its [`MapFollower`] has read the bytes
+//! with a plain `read`, found them to be whole batches whose checksums verify, and publishes
+//! them. The writer never changes a batch it has written, and neither its seal, its close
+//! nor its recovery ever cuts the file below the last valid batch, so the published bytes
+//! stay as they were checked and inside the file.
 
 use std::fs::File;
 use std::ops::Range;
@@ -93,6 +100,37 @@ impl Mapping {
             len,
             published: AtomicUsize::new(len),
         })
+    }
+
+    /// Maps the first `len` bytes of `file`, which another process appends to, for
+    /// reading, none of them published yet; returns the map and the one follower that
+    /// publishes what it has checked.
+    pub(crate) fn followed(
+        file: &File,
+        len: usize,
+        path: &Path,
+    ) -> Result<(Arc<Self>, MapFollower)> {
+        // NOTE: as in `read_only`, the obligations move to the accesses: readers reach only
+        // published bytes, which the follower publishes after checking that they are whole
+        // batches below the file's end (see the module docs for why they stay so).
+        let raw = MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)
+            .at(path)?;
+        let map = Arc::new(Self {
+            memory: Memory::File(raw),
+            len,
+            published: AtomicUsize::new(0),
+        });
+        let follower = MapFollower {
+            map: Arc::clone(&map),
+        };
+        Ok((map, follower))
+    }
+
+    /// The length of the map (published or not).
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Bytes in memory, all published: a compressed batch of a segment, decompressed.
@@ -213,6 +251,29 @@ impl MapWriter {
         let end = end.min(self.map.len);
         // This writer is the only one that stores it, so a plain load and store do what a
         // `fetch_max` would, without a locked instruction on every append.
+        if end > self.map.published.load(Ordering::Relaxed) {
+            self.map.published.store(end, Ordering::Release);
+        }
+    }
+}
+
+/// The one publisher of a [`Mapping::followed`] map, owned by whoever checks the bytes
+/// another process appends.
+#[derive(Debug)]
+pub(crate) struct MapFollower {
+    map: Arc<Mapping>,
+}
+
+impl MapFollower {
+    /// The map this follower publishes.
+    pub(crate) fn map(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+
+    /// Publishes the bytes up to `end`, read from the file and checked to be whole valid
+    /// batches. The end only grows, and never past the map.
+    pub(crate) fn publish(&mut self, end: usize) {
+        let end = end.min(self.map.len);
         if end > self.map.published.load(Ordering::Relaxed) {
             self.map.published.store(end, Ordering::Release);
         }

@@ -24,6 +24,7 @@ pub(crate) mod index;
 pub(crate) mod mapping;
 pub(crate) mod recovery;
 pub(crate) mod segment;
+pub(crate) mod tail;
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -54,6 +54,8 @@ pub(crate) struct Layout {
     /// are dirty pages that the next fsync writes out: a log that fsyncs every append wants
     /// small steps.
     pub(crate) prefault_bytes: u64,
+    /// The directory is open read-only: an index re-derived from the log stays in memory.
+    pub(crate) read_only: bool,
 }
 
 /// The loaded parts of a segment: its map and index.
@@ -61,6 +63,8 @@ pub(crate) struct Layout {
 struct Loaded {
     map: Option<Arc<Mapping>>,
     index: SparseIndex,
+    /// The device and inode of the file mapped, where the platform has them.
+    identity: Option<(u64, u64)>,
 }
 
 /// The read-side view of one segment, shared by its writer and all readers.
@@ -108,6 +112,62 @@ impl Segment {
             verified: AtomicU64::new(0),
             loaded: OnceLock::new(),
         }
+    }
+
+    /// The view of a segment another process appends to, with `map` (none for an empty
+    /// file) and `index`; a [`Tail`](super::tail::Tail) publishes what it checks into it.
+    pub(super) fn followed(
+        path: PathBuf,
+        base_offset: u64,
+        layout: Layout,
+        map: Option<Arc<Mapping>>,
+        index: SparseIndex,
+    ) -> Self {
+        let segment = Self {
+            base_offset,
+            path,
+            layout,
+            end: AtomicU64::new(0),
+            next_offset: AtomicU64::new(base_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            verified: AtomicU64::new(0),
+            loaded: OnceLock::new(),
+        };
+        let _ = segment.loaded.set(Loaded {
+            map,
+            index,
+            identity: None,
+        });
+        segment
+    }
+
+    /// Publishes checked batches of a followed segment: its data now ends at `end`, before
+    /// `next_offset`, every byte before it verified.
+    pub(super) fn publish_followed(&self, end: u64, next_offset: u64, max_timestamp: i64) {
+        self.max_timestamp
+            .fetch_max(max_timestamp, Ordering::AcqRel);
+        // As an append publishes: the next offset before the end.
+        self.next_offset.fetch_max(next_offset, Ordering::AcqRel);
+        self.verified.fetch_max(end, Ordering::AcqRel);
+        self.end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// Whether another file now has this sealed segment's name (compaction in another
+    /// process renamed its output over the file this view maps). A view not loaded yet
+    /// maps nothing, and one whose file is gone was deleted: neither is replaced.
+    pub(crate) fn replaced_on_disk(&self) -> bool {
+        let Some(mapped) = self.loaded.get().and_then(|l| l.identity) else {
+            return false;
+        };
+        std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| file_identity(&m))
+            .is_some_and(|now| now != mapped)
+    }
+
+    /// The index of a loaded segment.
+    pub(super) fn loaded_index(&self) -> Option<&SparseIndex> {
+        self.loaded.get().map(|l| &l.index)
     }
 
     /// The segment's first offset.
@@ -207,12 +267,34 @@ impl Segment {
             .ok()
             .filter(|_| end <= MAX_SEGMENT_FILE_BYTES)
             .ok_or_else(|| corrupt(&self.path, 0, CorruptKind::Length(end)))?;
+        let mut identity = None;
         let map = if len == 0 {
             None
         } else {
             let file = File::open(&self.path).at(&self.path)?;
-            Some(Arc::new(Mapping::read_only(&file, len, &self.path)?))
+            identity = file_identity(&file.metadata().at(&self.path)?);
+            // IMPORTANT: no longer than the file as opened. Compaction renames a shorter log
+            // over this path, and a map past a file's end faults when read.
+            let opened = file
+                .metadata()
+                .at(&self.path)?
+                .len()
+                .min(MAX_SEGMENT_FILE_BYTES);
+            let opened = usize::try_from(opened).unwrap_or(usize::MAX);
+            // Read-only, the file as opened is the segment: another process's compaction may
+            // have put a log of another length in its place since its size was looked up.
+            let len = if self.layout.read_only {
+                opened
+            } else {
+                len.min(opened)
+            };
+            self.end.store(len as u64, Ordering::Release);
+            (len > 0)
+                .then(|| Mapping::read_only(&file, len, &self.path).map(Arc::new))
+                .transpose()?
         };
+        let len = map.as_ref().map_or(0, |m| m.len());
+        let end = len as u64;
         let bytes = map
             .as_ref()
             .and_then(|m| m.bytes(0..len))
@@ -228,7 +310,7 @@ impl Segment {
         );
         self.max_timestamp
             .store(scan.max_timestamp, Ordering::Release);
-        if index.len() != stored {
+        if index.len() != stored && !self.layout.read_only {
             // The files lacked entries: write the re-derived index so the next open has it.
             // Best effort: the index is derived data and the read can go on without it.
             let written = write_index_files(&self.path, &index);
@@ -246,7 +328,11 @@ impl Segment {
                 );
             }
         }
-        Ok(Loaded { map, index })
+        Ok(Loaded {
+            map,
+            index,
+            identity,
+        })
     }
 
     /// The entries of the index files that are consistent with each other and with the
@@ -980,6 +1066,7 @@ impl ActiveSegment {
         let _ = segment.loaded.set(Loaded {
             map: Some(map),
             index,
+            identity: None,
         });
         Ok(Self {
             segment: Arc::new(segment),
@@ -1268,6 +1355,24 @@ fn confirm_clean(file: &File, base_offset: u64, file_len: u64, clean: CleanEnd) 
         && header.next_offset() == clean.next_offset
         && header.max_timestamp <= clean.max_timestamp;
     fits.then_some(scan)
+}
+
+/// A file's device and inode, where the platform has them.
+#[cfg_attr(
+    unix,
+    expect(clippy::unnecessary_wraps, reason = "`None` on other platforms")
+)]
+pub(super) fn file_identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
 }
 
 /// Rewrites both index files from `index`.

@@ -425,6 +425,31 @@ fn read_states(log: &PartitionLog, states: &mut States) -> Result<()> {
     })
 }
 
+/// In a directory opened read-only, applies the offsets the writer's transactions committed
+/// (their records in the state topic, written with each commit's completion) to the groups'
+/// stores, in memory; each store keeps a later plain commit where it has one.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Corrupt`] if the state topic cannot be read, [`Error::Serde`]
+/// for a record in it that does not decode.
+pub(crate) fn follow_offsets(inner: &Inner) -> Result<()> {
+    let Ok(topic) = inner.existing_topic(STATE_TOPIC) else {
+        return Ok(());
+    };
+    let log = topic.partition(0)?;
+    log.refresh(false)?;
+    let mut states = States::default();
+    read_states(log, &mut states)?;
+    for ((group_id, tp), (at, record)) in states.offsets {
+        if let Some(record) = record {
+            inner
+                .offsets()
+                .apply_transaction(&group_id, &[(tp, record.offset, at)]);
+        }
+    }
+    Ok(())
+}
+
 /// Applies the offsets committed by transactions, read back at open, to the groups'
 /// stores, which keep a later commit where a group has one. Offsets of a topic deleted by a
 /// delete the crash interrupted are tombstoned.
