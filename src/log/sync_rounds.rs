@@ -8,6 +8,10 @@
 //! senders. So a leader first gathers: it waits, briefly, for as many senders as the last
 //! round covered. The wait ends when they are all there, or after half the last fsync's
 //! duration, so a sender that stopped sending costs one round at most that much.
+//!
+//! An async sender (feature `async`) waits in the same queue, as a task; it cannot lead, as
+//! an fsync would block its executor. When a round is needed and nobody leads, it asks the
+//! background syncer ([`super::durable`]) to lead one, and is woken when that round ends.
 
 use std::sync::Arc;
 use std::thread;
@@ -44,6 +48,21 @@ struct State {
     last_round: usize,
     /// How long the last round's sync took.
     last_sync: Duration,
+    /// Whether the background syncer was asked to lead a round it has not yet begun.
+    #[cfg(feature = "async")]
+    requested: bool,
+}
+
+/// Where an async sender stands, from [`SyncRounds::queue_task`].
+#[cfg(feature = "async")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// Its records are durable.
+    Covered,
+    /// A round that is led, or has been asked for, will wake it.
+    Waiting,
+    /// Nobody leads and nobody was asked: the caller must have the syncer lead a round.
+    NeedsLeader,
 }
 
 impl State {
@@ -104,6 +123,11 @@ impl SyncRounds {
     fn lead(&self, me: &Arc<Waiter>, sync: impl FnOnce() -> Result<()>) -> Result<()> {
         let mut state = self.state.lock();
         let target = state.last_round;
+        // A task may be waiting on an earlier request for the syncer; this round covers it.
+        #[cfg(feature = "async")]
+        {
+            state.requested = false;
+        }
         let deadline = Instant::now() + (state.last_sync / 2).min(MAX_GATHER);
         while state.queue.len() + 1 < target {
             me.reset();
@@ -140,6 +164,69 @@ impl SyncRounds {
             waiter.wake();
         }
         result
+    }
+}
+
+#[cfg(feature = "async")]
+impl SyncRounds {
+    /// For a task: whether `covered()` holds, else queues `waiter` to be woken by the round
+    /// that makes it hold (or that hands it the lead, when it must ask again). The caller
+    /// must have called `waiter.set_waker` first.
+    pub(crate) fn queue_task(&self, waiter: &Arc<Waiter>, covered: impl Fn() -> bool) -> Queued {
+        let mut state = self.state.lock();
+        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        if covered() {
+            return Queued::Covered;
+        }
+        if State::holds(&state.in_flight, waiter) {
+            return Queued::Waiting;
+        }
+        waiter.reset();
+        state.queue.push(Arc::clone(waiter));
+        if state.leading {
+            if state.queue.len() + 1 >= state.last_round {
+                if let Some(leader) = state.gathering.take() {
+                    leader.wake();
+                }
+            }
+            return Queued::Waiting;
+        }
+        if state.requested {
+            return Queued::Waiting;
+        }
+        state.requested = true;
+        Queued::NeedsLeader
+    }
+
+    /// Takes a task's waiter out of the queue (its future was dropped). Should a round have
+    /// just handed it the lead, the lead goes to the next in the queue instead, or nobody
+    /// would lead them.
+    pub(crate) fn forget_task(&self, waiter: &Arc<Waiter>) {
+        let mut state = self.state.lock();
+        let before = state.queue.len();
+        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        let next = if state.queue.len() < before && !state.leading && !state.requested {
+            state.queue.first().cloned()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+
+    /// Leads a round for the tasks queued, on the syncer's thread: unless a round is being
+    /// led already (it covers them, or hands the lead on when it ends), or none are left.
+    pub(crate) fn lead_requested(&self, sync: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut state = self.state.lock();
+        state.requested = false;
+        if state.leading || state.queue.is_empty() {
+            return Ok(());
+        }
+        state.leading = true;
+        drop(state);
+        self.lead(&Waiter::current(), sync)
     }
 }
 
