@@ -473,3 +473,46 @@ fn futures_and_streams_are_send() {
     send(&producer.send_async("y", Record::new("v")));
     send(&producer.flush_async());
 }
+
+/// A member waiting in `recv` is woken by a rebalance and lets go of the partitions that
+/// move: a member that joins later gets its share without the first one receiving a
+/// record.
+#[test]
+fn a_rebalance_wakes_a_member_waiting_in_recv() {
+    let (_dir, broker) = broker_with("r", 4);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut first = broker.consumer(earliest().group_id("movers"));
+    first.subscribe(["r"]).expect("subscribe");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (polled, first_polled) = mpsc::channel::<()>();
+    let waiting = runtime.spawn(async move {
+        {
+            let mut recv = pin!(first.recv());
+            // Pending: it has taken all four partitions and waits for records.
+            assert!(pending_once(&mut recv).await);
+            polled.send(()).expect("polled");
+            tokio::select! {
+                records = recv => panic!("no record was sent, got {records:?}"),
+                _ = stopped => {}
+            }
+        }
+        first.assignment().len()
+    });
+    first_polled.recv().expect("first member polled");
+    let mut second = broker.consumer(earliest().group_id("movers"));
+    second.subscribe(["r"]).expect("subscribe");
+    let deadline = std::time::Instant::now() + HANG;
+    while second.assignment().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first member never let go"
+        );
+        second.poll(Duration::from_millis(10)).expect("poll");
+    }
+    stop.send(()).expect("stop");
+    assert_eq!(runtime.block_on(waiting).expect("first member"), 2);
+}

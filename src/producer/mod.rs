@@ -221,7 +221,9 @@ impl Producer {
     /// ```
     ///
     /// # Errors
-    /// As [`send`](Self::send).
+    /// As [`send`](Self::send). Under `SyncPolicy::Always`, a failed fsync is
+    /// [`Error::Poisoned`] for every send waiting for it (the fsync ran on the background
+    /// thread, which logs its I/O error).
     #[cfg(feature = "async")]
     pub async fn send_async(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let resolved = self.topic_for_send(topic)?;
