@@ -32,7 +32,8 @@ impl Consumer {
     /// [`poll`](Self::poll) for async code, doing the same group work (rebalances, the
     /// auto-commit, checking in). While it waits, no thread is blocked and nothing spins:
     /// an append in this process wakes the task. Any executor will do; no runtime is
-    /// needed. The future is `Send`.
+    /// needed. The future is `Send`. An auto-commit that falls due in `recv` writes the
+    /// offsets (an fsync) on the calling thread, as `commit` does.
     ///
     /// Cancel-safe: a future dropped before it resolves has taken no record, so the next
     /// `recv` or `poll` returns them.
