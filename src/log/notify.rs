@@ -62,6 +62,11 @@ impl Waiter {
         }
     }
 
+    /// Whether this waiter parks a thread (rather than waking a task).
+    pub(crate) fn is_thread(&self) -> bool {
+        matches!(self.wakes, Wakes::Thread(_))
+    }
+
     /// Whether this waiter parks the thread `id`.
     pub(crate) fn parks(&self, id: thread::ThreadId) -> bool {
         matches!(&self.wakes, Wakes::Thread(thread) if thread.id() == id)

@@ -69,6 +69,17 @@ impl State {
     fn holds(list: &[Arc<Waiter>], waiter: &Arc<Waiter>) -> bool {
         list.iter().any(|w| Arc::ptr_eq(w, waiter))
     }
+
+    /// Who is woken to lead the next round: a queued thread if there is one, since a
+    /// task woken to lead only asks the syncer once its executor polls it again, and the
+    /// threads queued behind it would wait for that executor.
+    fn next_leader(&self) -> Option<Arc<Waiter>> {
+        self.queue
+            .iter()
+            .find(|w| w.is_thread())
+            .or(self.queue.first())
+            .cloned()
+    }
 }
 
 impl SyncRounds {
@@ -158,7 +169,7 @@ impl SyncRounds {
         state.last_round = covered.len() + 1;
         state.last_sync = took;
         // One of those who queued during the sync leads the next round.
-        let next = state.queue.first().cloned();
+        let next = state.next_leader();
         drop(state);
         for waiter in covered.iter().chain(&next) {
             waiter.wake();
@@ -206,7 +217,7 @@ impl SyncRounds {
         let before = state.queue.len();
         state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
         let next = if state.queue.len() < before && !state.leading && !state.requested {
-            state.queue.first().cloned()
+            state.next_leader()
         } else {
             None
         };
@@ -290,5 +301,72 @@ mod tests {
                 },
             )
             .expect("second round");
+    }
+
+    /// Counts the wake-ups of a task.
+    #[cfg(feature = "async")]
+    #[derive(Default)]
+    struct Wakes(AtomicU64);
+
+    #[cfg(feature = "async")]
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(feature = "async")]
+    fn task() -> (Arc<Waiter>, Arc<Wakes>) {
+        let wakes = Arc::new(Wakes::default());
+        let waiter = Waiter::task();
+        waiter.set_waker(&std::task::Waker::from(Arc::clone(&wakes)));
+        (waiter, wakes)
+    }
+
+    /// Tasks ask for the syncer once; the round it leads covers and wakes them all.
+    #[cfg(feature = "async")]
+    #[test]
+    fn tasks_share_the_round_they_asked_for() {
+        let rounds = SyncRounds::default();
+        let durable = AtomicU64::new(0);
+        let covered = || durable.load(Ordering::SeqCst) == 1;
+        let (a, a_wakes) = task();
+        let (b, b_wakes) = task();
+        assert_eq!(rounds.queue_task(&a, covered), Queued::NeedsLeader);
+        assert_eq!(rounds.queue_task(&b, covered), Queued::Waiting);
+        rounds
+            .lead_requested(|| {
+                durable.store(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .expect("round");
+        assert_eq!(a_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rounds.queue_task(&a, covered), Queued::Covered);
+        assert_eq!(rounds.queue_task(&b, covered), Queued::Covered);
+        // Nothing is left for a second request to lead.
+        rounds
+            .lead_requested(|| panic!("no round without waiters"))
+            .expect("nothing to do");
+    }
+
+    /// A task dropped after a round handed it the lead passes the lead on, to a thread in
+    /// preference; else to the next task.
+    #[cfg(feature = "async")]
+    #[test]
+    fn a_dropped_task_passes_the_lead_on() {
+        let rounds = SyncRounds::default();
+        let (a, _) = task();
+        let (b, b_wakes) = task();
+        let thread = Waiter::current();
+        rounds.state.lock().queue = vec![Arc::clone(&a), Arc::clone(&b), Arc::clone(&thread)];
+        rounds.forget_task(&a);
+        assert!(thread.notified());
+        assert_eq!(b_wakes.0.load(Ordering::SeqCst), 0);
+        rounds.state.lock().queue.retain(|w| !w.is_thread());
+        let (c, c_wakes) = task();
+        rounds.state.lock().queue.push(Arc::clone(&c));
+        rounds.forget_task(&b);
+        assert_eq!(c_wakes.0.load(Ordering::SeqCst), 1);
     }
 }
