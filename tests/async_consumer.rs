@@ -516,3 +516,36 @@ fn a_rebalance_wakes_a_member_waiting_in_recv() {
     stop.send(()).expect("stop");
     assert_eq!(runtime.block_on(waiting).expect("first member"), 2);
 }
+
+/// A member left without a partition (two members, one partition) waits in `recv` with no
+/// log to wake it: the broker's close does, and `recv` returns `Error::Closed`.
+#[test]
+fn a_close_ends_the_recv_of_a_member_without_partitions() {
+    let (_dir, broker) = broker_with("one", 1);
+    let mut holder = broker.consumer(earliest().group_id("crowded"));
+    holder.subscribe(["one"]).expect("subscribe");
+    holder.poll(Duration::ZERO).expect("poll");
+    assert_eq!(holder.assignment().len(), 1);
+    let mut idle = broker.consumer(earliest().group_id("crowded"));
+    idle.subscribe(["one"]).expect("subscribe");
+    let (go, went) = mpsc::channel::<()>();
+    let closer = thread::spawn(move || {
+        went.recv().expect("go");
+        broker.close().expect("close");
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut recv = pin!(idle.recv());
+        assert!(pending_once(&mut recv).await);
+        go.send(()).expect("go");
+        let ended = tokio::time::timeout(HANG, recv)
+            .await
+            .expect("woken by the close");
+        assert!(matches!(ended, Err(Error::Closed)), "{ended:?}");
+    });
+    closer.join().expect("closer");
+    drop(holder);
+}

@@ -84,6 +84,19 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
+    /// Wakes every member of every group: the broker closes, and a member waiting with no
+    /// partition (whose log would wake it) would otherwise go on waiting.
+    pub(crate) fn wake_all(&self) {
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        for group in groups {
+            for member in group.state.lock().members.values() {
+                if let Some(waiter) = &member.waiter {
+                    waiter.wake();
+                }
+            }
+        }
+    }
+
     /// The group named `id`, created empty if needed.
     pub(crate) fn group(&self, id: &str) -> Arc<Group> {
         Arc::clone(
