@@ -116,6 +116,13 @@ impl Consumer {
                 reason: "recv needs partitions: call subscribe or assign first".into(),
             }));
         }
+        // As `poll`'s span, for each step of the future (never held across an await).
+        let _span = tracing::debug_span!(
+            "recv",
+            group = self.config.group_id.as_deref(),
+            member = self.membership.as_ref().map(|m| m.member_id.as_str()),
+        )
+        .entered();
         let waiter = Arc::clone(self.task_waiter.get_or_insert_with(Waiter::task));
         // Before anything is checked, so that a wake-up from here on reaches this task.
         waiter.set_waker(cx.waker());

@@ -48,6 +48,7 @@ use crate::config::{CleanupPolicy, TopicConfig};
 use crate::error::{Error, Result};
 use crate::group::GroupMetadata;
 use crate::log::PartitionLog;
+use crate::metrics::TxnMetrics;
 use crate::record::TopicPartition;
 use crate::storage::batch::{ControlRecord, ControlType, Entry, Origin};
 
@@ -206,6 +207,8 @@ pub(crate) struct TxnEntry {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) open: Option<OpenTxn>,
+    /// Its counters (empty without the `metrics` feature).
+    metrics: TxnMetrics,
 }
 
 impl TxnEntry {
@@ -278,6 +281,7 @@ impl TxnCoordinator {
                 producer_id: state.producer_id,
                 epoch: state.producer_epoch,
                 open: None,
+                metrics: TxnMetrics::new(&id),
             };
             let ending = match state.phase {
                 Phase::Ongoing | Phase::PrepareAbort => Some(ControlType::Abort),
@@ -330,6 +334,7 @@ impl TxnCoordinator {
                     // Bumped to 0 below.
                     epoch: -1,
                     open: None,
+                    metrics: TxnMetrics::new(id),
                 }))
             }))
         };
@@ -514,6 +519,7 @@ fn finish_recovered(
         }
     }
     write_completed(inner, entry, kind, state.offsets_to_commit(), true)?;
+    entry.metrics.ended(kind == ControlType::Commit);
     tracing::info!(
         transactional_id = %entry.id,
         committed = kind == ControlType::Commit,
@@ -578,9 +584,9 @@ fn complete_commit<'a>(
     let mut at = append_states(inner, records, sync)?;
     for (group_id, tp, offset) in offsets {
         at += 1;
-        inner
-            .offsets()
-            .apply_transaction(group_id, &[(tp, offset, at)]);
+        let applied = [(tp, offset, at)];
+        inner.offsets().apply_transaction(group_id, &applied);
+        inner.report_lag(group_id, applied.iter().map(|(tp, ..)| tp), true);
     }
     Ok(())
 }
@@ -830,5 +836,6 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
         write_completed(inner, entry, kind, open.offsets_to_commit(), false)?;
     }
     entry.open = None;
+    entry.metrics.ended(kind == ControlType::Commit);
     Ok(())
 }

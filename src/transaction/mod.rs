@@ -195,6 +195,8 @@ impl TransactionalProducer {
     /// on from (the transaction is aborted); [`Error::TransactionState`] with none open;
     /// [`Error::Fenced`]; [`Error::Io`]; [`Error::Closed`].
     pub fn commit_transaction(&self) -> Result<()> {
+        let _span =
+            tracing::debug_span!("commit_transaction", transactional_id = %self.id).entered();
         self.with_entry(|entry| coordinator::commit(&self.inner, entry))
     }
 
