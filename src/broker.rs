@@ -812,6 +812,7 @@ impl Inner {
                 }
             }
         }
+        self.coordinator.wake_all();
         let result = match first_error {
             // Without a marker the next open recovers every partition as after a crash.
             Some(e) => Err(e),

@@ -59,6 +59,14 @@
 //! or `Always` (each `send` waits for an fsync that concurrent senders share).
 //! [`Producer::flush`] fsyncs on demand.
 //!
+//! ## Async
+//!
+//! With the cargo feature `async`, `Consumer::recv` and `Consumer::stream` read, and
+//! `Producer::send_async` and `Producer::flush_async` write, as futures that need no
+//! particular runtime and never block the executor's thread: a waiting task is woken by
+//! appends as a blocking `poll` is, and the fsync of `SyncPolicy::Always` runs on a
+//! background thread.
+//!
 //! ## Logging and metrics
 //!
 //! Recovery, segment rolls, retention, compaction, rebalances and background failures are

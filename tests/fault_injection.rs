@@ -85,6 +85,48 @@ fn a_failed_fsync_poisons_the_partition_until_reopened() -> Result<()> {
     broker.close()
 }
 
+/// Async sends waiting for a shared fsync that fails (on the background thread) fail too,
+/// and so does everything after: the partition is poisoned as for blocking sends.
+#[test]
+fn a_failed_fsync_fails_the_async_sends_waiting_for_it() -> Result<()> {
+    let _serial = exclusive();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::open_with(dir.path(), BrokerConfig::default().sync(SyncPolicy::Always))?;
+    broker.create_topic("t", TopicConfig::default())?;
+    let producer = broker.producer();
+    futures::executor::block_on(async {
+        for i in 0..5 {
+            producer
+                .send_async("t", Record::new(format!("ok-{i}")))
+                .await?;
+        }
+        fault::inject(FaultPoint::Fsync, 0);
+        let poisoned =
+            |err: &Error| matches!(err, Error::Poisoned { topic, partition: 0 } if topic == "t");
+        let (first, second) = futures::join!(
+            producer.send_async("t", Record::new("unsynced-1")),
+            producer.send_async("t", Record::new("unsynced-2")),
+        );
+        for err in [
+            first.expect_err("fsync fails"),
+            second.expect_err("fsync fails"),
+        ] {
+            assert!(poisoned(&err), "{err}");
+        }
+        let err = producer
+            .send_async("t", Record::new("refused"))
+            .await
+            .expect_err("poisoned");
+        assert!(poisoned(&err), "{err}");
+        let err = producer.flush_async().await.expect_err("poisoned");
+        assert!(poisoned(&err), "{err}");
+        Ok::<(), Error>(())
+    })?;
+    assert_eq!(values(&broker)?.len(), 7);
+    assert!(broker.close().is_err());
+    Ok(())
+}
+
 fn producer_send_after_reopen(broker: &Broker) -> Result<u64> {
     Ok(broker.producer().send("t", Record::new("after"))?.offset)
 }

@@ -129,9 +129,9 @@ impl fmt::Debug for Listener {
 /// A consumer's place in its group.
 #[derive(Debug)]
 pub(super) struct Membership {
-    group: Arc<Group>,
+    pub(super) group: Arc<Group>,
     group_id: String,
-    member_id: String,
+    pub(super) member_id: String,
     topics: Vec<String>,
     /// The generation whose targets this member has acted on.
     generation: u64,

@@ -1,6 +1,8 @@
 //! [`Consumer`]: reads records back by offset, alone or as a member of a group.
 
 mod membership;
+#[cfg(feature = "async")]
+mod record_stream;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -55,6 +57,12 @@ pub struct Consumer {
     listener: Option<Listener>,
     /// When positions were last committed automatically.
     last_commit: Instant,
+    /// The waiter of `recv`, which wakes the task that awaits it.
+    #[cfg(feature = "async")]
+    task_waiter: Option<Arc<Waiter>>,
+    /// Set while `recv` works: the group is handed the task's waiter, not a thread's.
+    #[cfg(feature = "async")]
+    in_task: bool,
 }
 
 #[derive(Debug)]
@@ -99,6 +107,10 @@ impl Consumer {
             membership: None,
             listener: None,
             last_commit: Instant::now(),
+            #[cfg(feature = "async")]
+            task_waiter: None,
+            #[cfg(feature = "async")]
+            in_task: false,
         }
     }
 
@@ -527,11 +539,18 @@ impl Consumer {
             .any(|a| a.position.is_none_or(|p| end_of(&a.log) > p))
     }
 
-    /// This thread's waiter (a consumer may move between threads).
+    /// This thread's waiter (a consumer may move between threads), or the task's while
+    /// `recv` works.
     fn waiter(&mut self) -> Arc<Waiter> {
+        #[cfg(feature = "async")]
+        if self.in_task {
+            if let Some(w) = &self.task_waiter {
+                return Arc::clone(w);
+            }
+        }
         let current = thread::current().id();
         match &self.waiter {
-            Some(w) if w.thread_id() == current => Arc::clone(w),
+            Some(w) if w.parks(current) => Arc::clone(w),
             _ => {
                 let w = Waiter::current();
                 self.waiter = Some(Arc::clone(&w));

@@ -85,6 +85,19 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
+    /// Wakes every member of every group: the broker closes, and a member waiting with no
+    /// partition (whose log would wake it) would otherwise go on waiting.
+    pub(crate) fn wake_all(&self) {
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        for group in groups {
+            for member in group.state.lock().members.values() {
+                if let Some(waiter) = &member.waiter {
+                    waiter.wake();
+                }
+            }
+        }
+    }
+
     /// The group named `id`, created empty if needed.
     pub(crate) fn group(&self, id: &str) -> Arc<Group> {
         Arc::clone(
@@ -180,6 +193,9 @@ struct MemberState {
     last_poll: Instant,
     max_poll_interval: Duration,
     waiter: Option<Arc<Waiter>>,
+    /// Whether the member's `recv` is waiting for records: as alive as a thread blocked
+    /// in `poll`, which checks in while it waits. Always false without feature `async`.
+    waiting: bool,
 }
 
 /// A member's settings, given when it joins.
@@ -229,6 +245,7 @@ impl Group {
                 last_poll: Instant::now(),
                 max_poll_interval: request.max_poll_interval,
                 waiter: Some(waiter),
+                waiting: false,
             },
         );
         state.rebalance(&self.id, "a member joined", counts);
@@ -270,6 +287,16 @@ impl Group {
         Sync::Current {
             generation: state.generation,
             target: state.target.get(member_id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Marks `member_id` as waiting in `recv` (it is not expired meanwhile), or as done
+    /// waiting (which counts as a poll).
+    #[cfg(feature = "async")]
+    pub(crate) fn set_waiting(&self, member_id: &str, waiting: bool) {
+        if let Some(member) = self.state.lock().members.get_mut(member_id) {
+            member.waiting = waiting;
+            member.last_poll = Instant::now();
         }
     }
 
@@ -366,6 +393,7 @@ impl GroupState {
             .members
             .iter()
             .filter(|(_, m)| now.saturating_duration_since(m.last_poll) > m.max_poll_interval)
+            .filter(|(_, m)| !m.waiting)
             .map(|(id, _)| id.clone())
             .collect();
         if expired.is_empty() {

@@ -5,6 +5,8 @@
 //! beyond a brief shared one on the segment list, so readers never hold up the writer.
 
 mod compaction;
+#[cfg(feature = "async")]
+pub(crate) mod durable;
 mod follower;
 pub(crate) mod notify;
 mod rebatch;
@@ -609,10 +611,32 @@ impl PartitionLog {
             next - base
         };
         self.metrics.appended(records, len);
-        if sync == SyncPolicy::Always {
+        if sync == SyncPolicy::Always && !Self::sync_deferred(next) {
             self.sync_to(next)?;
         }
         Ok(base)
+    }
+
+    /// Whether an async send appends, and will await durability up to `end` itself.
+    #[inline]
+    fn sync_deferred(end: u64) -> bool {
+        #[cfg(feature = "async")]
+        return durable::defer_sync(end);
+        #[cfg(not(feature = "async"))]
+        {
+            let _ = end;
+            false
+        }
+    }
+
+    /// [`Error::Poisoned`] once a failed fsync has made the partition refuse writes.
+    #[cfg(feature = "async")]
+    fn check_not_poisoned(&self) -> Result<()> {
+        let writer = self.writer()?;
+        if writer.state == WriteState::Poisoned {
+            self.check_writable(&writer)?;
+        }
+        Ok(())
     }
 
     /// Logs that the partition stopped taking writes after `error`.

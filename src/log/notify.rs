@@ -5,6 +5,9 @@
 //! calls [`Notify::notify`], which costs one atomic load when nobody waits. The store of
 //! the watermark and the load of the waiter count are both `SeqCst`, as are the waiter's
 //! registration and its re-check, so one side always sees the other: no wake-up is lost.
+//!
+//! A waiter is a parked thread or (feature `async`) a task: the same registration, and the
+//! same wake-up, serve blocking and async consumers alike.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,25 +15,61 @@ use std::thread::{self, Thread};
 
 use parking_lot::Mutex;
 
-/// A parked consumer thread.
+/// A parked consumer thread, or a task waiting for a record.
 #[derive(Debug)]
 pub(crate) struct Waiter {
-    thread: Thread,
+    wakes: Wakes,
     notified: AtomicBool,
+}
+
+/// Whom a waiter wakes.
+#[derive(Debug)]
+enum Wakes {
+    Thread(Thread),
+    /// The waker of the task's latest poll; empty until it is first polled.
+    #[cfg(feature = "async")]
+    Task(Mutex<Option<std::task::Waker>>),
 }
 
 impl Waiter {
     /// A waiter for the current thread.
     pub(crate) fn current() -> Arc<Self> {
         Arc::new(Self {
-            thread: thread::current(),
+            wakes: Wakes::Thread(thread::current()),
             notified: AtomicBool::new(false),
         })
     }
 
-    /// The thread this waiter parks.
-    pub(crate) fn thread_id(&self) -> thread::ThreadId {
-        self.thread.id()
+    /// A waiter for a task; [`set_waker`](Self::set_waker) tells it which waker to wake.
+    #[cfg(feature = "async")]
+    pub(crate) fn task() -> Arc<Self> {
+        Arc::new(Self {
+            wakes: Wakes::Task(Mutex::new(None)),
+            notified: AtomicBool::new(false),
+        })
+    }
+
+    /// Makes `waker` the one woken from now on (a task may move, or be polled through
+    /// another future). Called before the task registers or re-checks anything, so that a
+    /// wake-up after the check reaches this waker.
+    #[cfg(feature = "async")]
+    pub(crate) fn set_waker(&self, waker: &std::task::Waker) {
+        if let Wakes::Task(slot) = &self.wakes {
+            let mut slot = slot.lock();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        }
+    }
+
+    /// Whether this waiter parks a thread (rather than waking a task).
+    pub(crate) fn is_thread(&self) -> bool {
+        matches!(self.wakes, Wakes::Thread(_))
+    }
+
+    /// Whether this waiter parks the thread `id`.
+    pub(crate) fn parks(&self, id: thread::ThreadId) -> bool {
+        matches!(&self.wakes, Wakes::Thread(thread) if thread.id() == id)
     }
 
     /// Clears the flag before a new wait.
@@ -43,10 +82,20 @@ impl Waiter {
         self.notified.load(Ordering::SeqCst)
     }
 
-    /// Wakes the waiting thread.
+    /// Wakes the waiting thread or task.
     pub(crate) fn wake(&self) {
         self.notified.store(true, Ordering::SeqCst);
-        self.thread.unpark();
+        match &self.wakes {
+            Wakes::Thread(thread) => thread.unpark(),
+            #[cfg(feature = "async")]
+            Wakes::Task(slot) => {
+                // Cloned out so that the task's executor runs no code under this lock.
+                let waker = slot.lock().clone();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
     }
 }
 
@@ -123,5 +172,33 @@ mod tests {
         notify.notify();
         assert!(handle.join().expect("waiter thread"));
         assert_eq!(notify.count.load(Ordering::SeqCst), 0);
+    }
+
+    /// A task's waiter wakes the waker it was last given, and only that one.
+    #[cfg(feature = "async")]
+    #[test]
+    fn a_task_waiter_wakes_its_latest_waker() {
+        use std::task::{Wake, Waker};
+
+        #[derive(Default)]
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let notify = Notify::default();
+        let waiter = Waiter::task();
+        waiter.set_waker(&Waker::from(Arc::clone(&first)));
+        waiter.set_waker(&Waker::from(Arc::clone(&second)));
+        notify.register(&waiter);
+        notify.notify();
+        assert!(waiter.notified());
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        notify.unregister(&waiter);
+        notify.notify();
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
     }
 }

@@ -8,6 +8,10 @@
 //! senders. So a leader first gathers: it waits, briefly, for as many senders as the last
 //! round covered. The wait ends when they are all there, or after half the last fsync's
 //! duration, so a sender that stopped sending costs one round at most that much.
+//!
+//! An async sender (feature `async`) waits in the same queue, as a task; it cannot lead, as
+//! an fsync would block its executor. When a round is needed and nobody leads, it asks the
+//! background syncer ([`super::durable`]) to lead one, and is woken when that round ends.
 
 use std::sync::Arc;
 use std::thread;
@@ -44,11 +48,37 @@ struct State {
     last_round: usize,
     /// How long the last round's sync took.
     last_sync: Duration,
+    /// Whether the background syncer was asked to lead a round it has not yet begun.
+    #[cfg(feature = "async")]
+    requested: bool,
+}
+
+/// Where an async sender stands, from [`SyncRounds::queue_task`].
+#[cfg(feature = "async")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// Its records are durable.
+    Covered,
+    /// A round that is led, or has been asked for, will wake it.
+    Waiting,
+    /// Nobody leads and nobody was asked: the caller must have the syncer lead a round.
+    NeedsLeader,
 }
 
 impl State {
     fn holds(list: &[Arc<Waiter>], waiter: &Arc<Waiter>) -> bool {
         list.iter().any(|w| Arc::ptr_eq(w, waiter))
+    }
+
+    /// Who is woken to lead the next round: a queued thread if there is one, since a
+    /// task woken to lead only asks the syncer once its executor polls it again, and the
+    /// threads queued behind it would wait for that executor.
+    fn next_leader(&self) -> Option<Arc<Waiter>> {
+        self.queue
+            .iter()
+            .find(|w| w.is_thread())
+            .or(self.queue.first())
+            .cloned()
     }
 }
 
@@ -104,6 +134,11 @@ impl SyncRounds {
     fn lead(&self, me: &Arc<Waiter>, sync: impl FnOnce() -> Result<()>) -> Result<()> {
         let mut state = self.state.lock();
         let target = state.last_round;
+        // A task may be waiting on an earlier request for the syncer; this round covers it.
+        #[cfg(feature = "async")]
+        {
+            state.requested = false;
+        }
         let deadline = Instant::now() + (state.last_sync / 2).min(MAX_GATHER);
         while state.queue.len() + 1 < target {
             me.reset();
@@ -134,12 +169,75 @@ impl SyncRounds {
         state.last_round = covered.len() + 1;
         state.last_sync = took;
         // One of those who queued during the sync leads the next round.
-        let next = state.queue.first().cloned();
+        let next = state.next_leader();
         drop(state);
         for waiter in covered.iter().chain(&next) {
             waiter.wake();
         }
         result
+    }
+}
+
+#[cfg(feature = "async")]
+impl SyncRounds {
+    /// For a task: whether `covered()` holds, else queues `waiter` to be woken by the round
+    /// that makes it hold (or that hands it the lead, when it must ask again). The caller
+    /// must have called `waiter.set_waker` first.
+    pub(crate) fn queue_task(&self, waiter: &Arc<Waiter>, covered: impl Fn() -> bool) -> Queued {
+        let mut state = self.state.lock();
+        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        if covered() {
+            return Queued::Covered;
+        }
+        if State::holds(&state.in_flight, waiter) {
+            return Queued::Waiting;
+        }
+        waiter.reset();
+        state.queue.push(Arc::clone(waiter));
+        if state.leading {
+            if state.queue.len() + 1 >= state.last_round {
+                if let Some(leader) = state.gathering.take() {
+                    leader.wake();
+                }
+            }
+            return Queued::Waiting;
+        }
+        if state.requested {
+            return Queued::Waiting;
+        }
+        state.requested = true;
+        Queued::NeedsLeader
+    }
+
+    /// Takes a task's waiter out of the queue (its future was dropped). Should a round have
+    /// just handed it the lead, the lead goes to the next in the queue instead, or nobody
+    /// would lead them.
+    pub(crate) fn forget_task(&self, waiter: &Arc<Waiter>) {
+        let mut state = self.state.lock();
+        let before = state.queue.len();
+        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        let next = if state.queue.len() < before && !state.leading && !state.requested {
+            state.next_leader()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+
+    /// Leads a round for the tasks queued, on the syncer's thread: unless a round is being
+    /// led already (it covers them, or hands the lead on when it ends), or none are left.
+    pub(crate) fn lead_requested(&self, sync: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut state = self.state.lock();
+        state.requested = false;
+        if state.leading || state.queue.is_empty() {
+            return Ok(());
+        }
+        state.leading = true;
+        drop(state);
+        self.lead(&Waiter::current(), sync)
     }
 }
 
@@ -203,5 +301,72 @@ mod tests {
                 },
             )
             .expect("second round");
+    }
+
+    /// Counts the wake-ups of a task.
+    #[cfg(feature = "async")]
+    #[derive(Default)]
+    struct Wakes(AtomicU64);
+
+    #[cfg(feature = "async")]
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(feature = "async")]
+    fn task() -> (Arc<Waiter>, Arc<Wakes>) {
+        let wakes = Arc::new(Wakes::default());
+        let waiter = Waiter::task();
+        waiter.set_waker(&std::task::Waker::from(Arc::clone(&wakes)));
+        (waiter, wakes)
+    }
+
+    /// Tasks ask for the syncer once; the round it leads covers and wakes them all.
+    #[cfg(feature = "async")]
+    #[test]
+    fn tasks_share_the_round_they_asked_for() {
+        let rounds = SyncRounds::default();
+        let durable = AtomicU64::new(0);
+        let covered = || durable.load(Ordering::SeqCst) == 1;
+        let (a, a_wakes) = task();
+        let (b, b_wakes) = task();
+        assert_eq!(rounds.queue_task(&a, covered), Queued::NeedsLeader);
+        assert_eq!(rounds.queue_task(&b, covered), Queued::Waiting);
+        rounds
+            .lead_requested(|| {
+                durable.store(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .expect("round");
+        assert_eq!(a_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rounds.queue_task(&a, covered), Queued::Covered);
+        assert_eq!(rounds.queue_task(&b, covered), Queued::Covered);
+        // Nothing is left for a second request to lead.
+        rounds
+            .lead_requested(|| panic!("no round without waiters"))
+            .expect("nothing to do");
+    }
+
+    /// A task dropped after a round handed it the lead passes the lead on, to a thread in
+    /// preference; else to the next task.
+    #[cfg(feature = "async")]
+    #[test]
+    fn a_dropped_task_passes_the_lead_on() {
+        let rounds = SyncRounds::default();
+        let (a, _) = task();
+        let (b, b_wakes) = task();
+        let thread = Waiter::current();
+        rounds.state.lock().queue = vec![Arc::clone(&a), Arc::clone(&b), Arc::clone(&thread)];
+        rounds.forget_task(&a);
+        assert!(thread.notified());
+        assert_eq!(b_wakes.0.load(Ordering::SeqCst), 0);
+        rounds.state.lock().queue.retain(|w| !w.is_thread());
+        let (c, c_wakes) = task();
+        rounds.state.lock().queue.push(Arc::clone(&c));
+        rounds.forget_task(&b);
+        assert_eq!(c_wakes.0.load(Ordering::SeqCst), 1);
     }
 }

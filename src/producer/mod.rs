@@ -219,6 +219,78 @@ impl Producer {
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
+
+    /// [`send`](Self::send) for async code: resolves once the record is as durable as the
+    /// broker's [`SyncPolicy`](crate::SyncPolicy) says, without blocking the executor's
+    /// thread. Under `SyncPolicy::Always` the record joins the fsync its partition's other
+    /// senders share, blocking or async; the fsync runs on a background thread, and the
+    /// future is woken when it is done. Any executor will do: no runtime is needed. The
+    /// future is `Send`.
+    ///
+    /// The record is appended when the future is first polled. A future dropped after
+    /// that leaves the record in the log (visible to consumers), maybe not yet fsynced.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, BrokerConfig, Record, SyncPolicy, TopicConfig};
+    ///
+    /// let broker = Broker::open_with(dir.path(), BrokerConfig::default().sync(SyncPolicy::Always))?;
+    /// broker.create_topic("orders", TopicConfig::default())?;
+    /// let producer = broker.producer();
+    /// let meta = futures::executor::block_on(producer.send_async("orders", Record::new("book")))?;
+    /// assert_eq!(meta.offset, 0);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send). Under `SyncPolicy::Always`, a failed fsync is
+    /// [`Error::Poisoned`] for every send waiting for it (the fsync ran on the background
+    /// thread, which logs its I/O error).
+    #[cfg(feature = "async")]
+    pub async fn send_async(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let resolved = self.topic_for_send(topic)?;
+        let (sent, deferred) =
+            crate::log::durable::append_deferring_sync(|| send_to(&resolved, record, &mut Plain));
+        let meta = sent?;
+        if let Some(end) = deferred {
+            let log = Arc::clone(resolved.partition(meta.partition)?);
+            crate::log::durable::Durable::new(log, end).await?;
+        }
+        Ok(meta)
+    }
+
+    /// [`flush`](Self::flush) for async code: resolves once every record this broker has
+    /// appended before the call survives a power cut. The fsyncs run on a background thread.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("orders", strom::TopicConfig::default())?;
+    /// let producer = broker.producer();
+    /// producer.send("orders", strom::Record::new("book"))?;
+    /// futures::executor::block_on(producer.flush_async())?;
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    #[cfg(feature = "async")]
+    pub async fn flush_async(&self) -> Result<()> {
+        self.inner.check_open()?;
+        // The ends are taken first, so that records appended while earlier partitions are
+        // synced do not make this call wait longer.
+        let ends: Vec<(Arc<PartitionLog>, u64)> = self
+            .inner
+            .all_topics()
+            .iter()
+            .flat_map(|topic| topic.partitions().iter())
+            .map(|log| (Arc::clone(log), log.high_watermark()))
+            .collect();
+        for (log, end) in ends {
+            crate::log::durable::Durable::new(log, end).await?;
+        }
+        Ok(())
+    }
 }
 
 /// [`Producer::send`] to a resolved topic.
