@@ -67,22 +67,7 @@ pub(crate) fn run(dir: &Path, args: &ConsumeArgs) -> Outcome {
     // Partitions are assigned, not subscribed: a console consumer reads what it is told,
     // and commits under the group id as Kafka's manual assignment does.
     consumer.assign(&partitions)?;
-    if args.from_beginning {
-        consumer.seek_to_beginning(&partitions)?;
-    } else if let Some(offset) = args.offset {
-        for tp in &partitions {
-            consumer.seek(tp, offset)?;
-        }
-    } else if let Some(time) = args.from_time {
-        consumer.seek_to_timestamp(time.0)?;
-    } else {
-        for tp in &partitions {
-            match consumer.committed(tp)? {
-                Some(offset) if args.group.is_some() => consumer.seek(tp, offset)?,
-                _ => consumer.seek_to_end(std::slice::from_ref(tp))?,
-            }
-        }
-    }
+    start(&mut consumer, args, &partitions)?;
     let commits = args.group.is_some() && access == Access::Writer;
     if args.group.is_some() && !commits {
         let _ = writeln!(
@@ -143,6 +128,36 @@ pub(crate) fn run(dir: &Path, args: &ConsumeArgs) -> Outcome {
     }
     drop(consumer);
     broker.close()?;
+    Ok(())
+}
+
+/// Puts each partition's position where the flags say: the beginning, an offset, a time,
+/// else the group's committed offset, else the end (Kafka's console consumer).
+fn start(
+    consumer: &mut strom::Consumer,
+    args: &ConsumeArgs,
+    partitions: &[TopicPartition],
+) -> Outcome {
+    if args.from_beginning {
+        consumer.seek_to_beginning(partitions)?;
+    } else if let Some(offset) = args.offset {
+        for tp in partitions {
+            consumer.seek(tp, offset)?;
+        }
+    } else if let Some(time) = args.from_time {
+        consumer.seek_to_timestamp(time.0)?;
+    } else {
+        for tp in partitions {
+            let committed = match args.group {
+                Some(_) => consumer.committed(tp)?,
+                None => None,
+            };
+            match committed {
+                Some(offset) => consumer.seek(tp, offset)?,
+                None => consumer.seek_to_end(std::slice::from_ref(tp))?,
+            }
+        }
+    }
     Ok(())
 }
 
