@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use strom::streams::{ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows};
-use strom::{Broker, ConsumerConfig, Record, TopicConfig, TopicPartition};
+use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
 
 /// Input records per sample.
 const RECORDS: u64 = 200_000;
@@ -149,7 +149,13 @@ fn run_by_hand() -> Duration {
     let window_ms = i64::try_from(WINDOW.as_millis()).expect("small");
     let tp = TopicPartition::new("events", 0);
     let started = Instant::now();
-    let mut consumer = broker.consumer(ConsumerConfig::default().group_id("by-hand"));
+    // From the earliest offset, as the streams application starts: the default (latest)
+    // would find nothing to read.
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .group_id("by-hand")
+            .auto_offset_reset(OffsetReset::Earliest),
+    );
     consumer.assign(std::slice::from_ref(&tp)).expect("assign");
     let producer = broker.producer();
     let mut counts: HashMap<(String, i64), u64> = HashMap::new();

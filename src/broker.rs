@@ -19,6 +19,7 @@ use crate::consumer::Consumer;
 use crate::error::{Error, IoContext, Result};
 use crate::group::{Coordinator, GroupDescription, MemberDescription, PartitionLag};
 use crate::log::CleanEnd;
+use crate::metrics::LagGauges;
 use crate::offsets::OffsetStore;
 use crate::producer::Producer;
 use crate::record::TopicPartition;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     transactions: TxnCoordinator,
     /// Set when the directory is open read-only: what follows the writer's changes.
     follower: Option<follower::Follower>,
+    /// The groups' lag, for the `metrics` feature.
+    lag: LagGauges,
 }
 
 impl Broker {
@@ -109,6 +112,8 @@ impl Broker {
             return Self::open_read_only(dir.as_ref(), config);
         }
         let dir = dir.as_ref().to_path_buf();
+        // Everything opening logs (recovery's events among it) happens inside this span.
+        let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         fs::create_dir_all(&dir).at(&dir)?;
         let lock = lock_dir(&dir)?;
         let clean = take_clean_marker(&dir)?;
@@ -155,6 +160,7 @@ impl Broker {
             coordinator: Coordinator::default(),
             offsets,
             transactions: TxnCoordinator::default(),
+            lag: LagGauges::new(),
             dir,
             config,
             topics: RwLock::new(topics),
@@ -166,6 +172,14 @@ impl Broker {
         });
         // Before anyone can read or write: transactions a crash left open end here.
         inner.transactions.recover(&inner)?;
+        if cfg!(feature = "metrics") {
+            // Registered here, on the application's thread (its recorder may be the
+            // current one only there), for every group that committed before.
+            for group_id in inner.offsets.groups() {
+                let committed = inner.offsets.all(&group_id);
+                inner.report_lag(&group_id, committed.keys(), true);
+            }
+        }
         Inner::start_maintenance(&inner)?;
         Ok(Self { inner })
     }
@@ -189,6 +203,7 @@ impl Broker {
             stop: Mutex::new(None),
             maintenance: Mutex::new(None),
             follower: Some(follower::Follower::default()),
+            lag: LagGauges::new(),
         });
         inner.sync_topics(true)?;
         tracing::info!(
@@ -356,7 +371,7 @@ impl Broker {
     /// The ids of every consumer group that has committed offsets or members, sorted.
     pub fn groups(&self) -> Vec<String> {
         // Read-only: the commits as they are now (a failed read keeps what was known).
-        let _ = self.inner.offsets.reload();
+        let _ = self.inner.refresh_offsets();
         let mut ids = self.inner.offsets.groups();
         ids.extend(self.inner.coordinator.active_groups());
         ids.sort();
@@ -376,7 +391,7 @@ impl Broker {
     /// [`Error::Closed`].
     pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
-        self.inner.offsets.reload()?;
+        self.inner.refresh_offsets()?;
         let committed = self.inner.offsets.all(group_id);
         let (generation, members) = self
             .inner
@@ -408,13 +423,12 @@ impl Broker {
                     })
                     .unwrap_or((0, 0));
                 let committed = committed.get(&tp).copied();
-                let from = committed.map_or(log_start_offset, |c| c.max(log_start_offset));
                 PartitionLag {
                     topic_partition: tp,
                     committed,
                     log_start_offset,
                     high_watermark,
-                    lag: high_watermark.saturating_sub(from),
+                    lag: lag(committed, log_start_offset, high_watermark),
                 }
             })
             .collect();
@@ -588,6 +602,39 @@ impl Inner {
         &self.transactions
     }
 
+    /// Commits `offsets` for `group_id`, durably, and reports the group's lag in them.
+    pub(crate) fn commit_offsets(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, u64)],
+    ) -> Result<()> {
+        self.offsets.commit(group_id, offsets)?;
+        self.report_lag(group_id, offsets.iter().map(|(tp, _)| tp), true);
+        Ok(())
+    }
+
+    /// Sets the lag gauges of `group_id` in `partitions` (`metrics` feature); `register`
+    /// as [`LagGauges::set`].
+    pub(crate) fn report_lag<'a>(
+        &self,
+        group_id: &str,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+        register: bool,
+    ) {
+        self.lag.set(group_id, partitions, register, |tp| {
+            let log = self
+                .topics
+                .read()
+                .get(&tp.topic)
+                .and_then(|t| t.partition(tp.partition).ok().map(Arc::clone));
+            // A deleted topic's partitions have nothing left to read.
+            log.map_or(0, |log| {
+                let committed = self.offsets.committed(group_id, tp);
+                lag(committed, log.log_start_offset(), log.high_watermark())
+            })
+        });
+    }
+
     /// An internal (`__`) topic, created with `config` if it does not exist yet.
     pub(crate) fn internal_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_writable("create_internal_topic")?;
@@ -630,6 +677,10 @@ impl Inner {
     /// partition that fails is skipped (and, in the background, logged) and the others go
     /// on; the first failure is returned.
     fn clean_logs(&self, background: bool) -> Result<()> {
+        // Appends since the last commit move the lag too: the gauges follow every round.
+        for (group_id, partitions) in self.lag.registered() {
+            self.report_lag(&group_id, &partitions, false);
+        }
         let now = now_ms();
         let mut first_error = None;
         for topic in self.all_topics() {
@@ -850,6 +901,13 @@ pub(crate) fn now_ms() -> i64 {
                 ms.saturating_add(i64::from(d.subsec_millis()))
             })
     })
+}
+
+/// Records a group has not yet read in a partition: the high watermark minus the committed
+/// offset, or minus the log start when nothing is committed or the commit fell below it.
+fn lag(committed: Option<u64>, log_start_offset: u64, high_watermark: u64) -> u64 {
+    let from = committed.map_or(log_start_offset, |c| c.max(log_start_offset));
+    high_watermark.saturating_sub(from)
 }
 
 /// How long until `deadline`, or zero.

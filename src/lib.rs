@@ -59,11 +59,19 @@
 //! or `Always` (each `send` waits for an fsync that concurrent senders share).
 //! [`Producer::flush`] fsyncs on demand.
 //!
-//! ## Logging
+//! ## Logging and metrics
 //!
 //! Recovery, segment rolls, retention, compaction, rebalances and background failures are
-//! reported as [`tracing`](https://docs.rs/tracing) events; they cost nothing until the
-//! application installs a subscriber. The library never prints.
+//! reported as [`tracing`](https://docs.rs/tracing) events, inside spans that say where the
+//! time goes: `open` (the data directory), `recovery` (each partition's, after an unclean
+//! stop), `poll` (a consumer's, with its group and member) and `commit_transaction`. They
+//! cost nothing until the application installs a subscriber. The library never prints.
+//!
+//! With the cargo feature `metrics`, records and bytes appended and read, fsyncs and their
+//! latency, segment rolls and deletions, compaction, consumer-group lag, rebalances and
+//! transactions are reported through the [`metrics`](https://docs.rs/metrics) facade to
+//! the recorder the application installs (before [`Broker::open`]); the README lists every
+//! metric.
 //!
 //! ## Stream processing
 //!
@@ -91,6 +99,7 @@ mod consumer;
 mod error;
 mod group;
 mod log;
+mod metrics;
 mod offsets;
 mod partitioner;
 mod producer;

@@ -188,8 +188,6 @@ impl OffsetStore {
 
     /// A group's committed offset for `tp`.
     pub(crate) fn committed(&self, group_id: &str, tp: &TopicPartition) -> Option<u64> {
-        // Read-only: the writer's commits as they are now (a failed read keeps the last).
-        let _ = self.reload();
         self.groups
             .lock()
             .get(group_id)

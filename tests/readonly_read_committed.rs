@@ -74,3 +74,62 @@ fn read_committed_readers_see_only_committed_transactions() -> Result<()> {
     reader.close()?;
     Ok(())
 }
+
+/// Offsets a transaction commits are a group's committed offsets for a reader too (the
+/// writer keeps them in its transaction log, not in the group's file, until its next plain
+/// commit).
+#[test]
+fn offsets_committed_by_transactions_are_read() -> Result<()> {
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path();
+    let writer = Broker::open(dir)?;
+    writer.create_topic("in", TopicConfig::default())?;
+    writer.create_topic("out", TopicConfig::default())?;
+    for i in 0..5 {
+        writer
+            .producer()
+            .send("in", Record::new(format!("in-{i}")))?;
+    }
+    let mut member = writer.consumer(
+        ConsumerConfig::default()
+            .group_id("copier")
+            .enable_auto_commit(false)
+            .auto_offset_reset(OffsetReset::Earliest),
+    );
+    member.subscribe(["in"])?;
+    let mut copied = 0;
+    while copied < 5 {
+        copied += member.poll(Duration::from_secs(5))?.len();
+    }
+    let reader = Broker::open_with(dir, BrokerConfig::default().read_only(true))?;
+    assert!(matches!(
+        reader.describe_group("copier"),
+        Err(strom::Error::UnknownGroup { .. })
+    ));
+
+    let tx = writer.transactional_producer("copier-1")?;
+    tx.begin_transaction()?;
+    tx.send("out", Record::new("copied"))?;
+    let tp = TopicPartition::new("in", 0);
+    tx.send_offsets_to_transaction(&[(tp.clone(), 5)], &member.group_metadata()?)?;
+    tx.commit_transaction()?;
+
+    let group = reader.describe_group("copier")?;
+    assert_eq!(group.partitions.len(), 1);
+    assert_eq!(group.partitions[0].committed, Some(5));
+    assert_eq!(group.partitions[0].lag, 0);
+    assert_eq!(reader.groups(), ["copier"]);
+    let reading = reader.consumer(ConsumerConfig::default().group_id("copier"));
+    assert_eq!(reading.committed(&tp)?, Some(5));
+    // A plain commit after it wins, as in the writer.
+    member.commit_offsets(&[(tp.clone(), 3)])?;
+    assert_eq!(
+        reader.describe_group("copier")?.partitions[0].committed,
+        Some(3)
+    );
+    assert_eq!(reading.committed(&tp)?, Some(3));
+    member.close()?;
+    writer.close()?;
+    reader.close()?;
+    Ok(())
+}

@@ -14,7 +14,9 @@ use std::time::Duration;
 use strom::streams::{
     Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, Topology,
 };
-use strom::{Broker, Result, TopicConfig};
+use strom::{
+    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Result, TopicConfig, TopicPartition,
+};
 
 mod common;
 
@@ -35,7 +37,9 @@ fn topology() -> Result<Topology> {
     input
         .select_key(|_, v| format!("mod-{}", v % 7))
         .group_by_key()
-        .count("seen");
+        .count("seen")
+        .to_stream()
+        .to("seen-updates");
     builder.build()
 }
 
@@ -74,6 +78,7 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
         let broker = Broker::open(dir.path())?;
         broker.create_topic("numbers", TopicConfig::default().partitions(3))?;
         broker.create_topic("doubled", TopicConfig::default().partitions(3))?;
+        broker.create_topic("seen-updates", TopicConfig::default().partitions(3))?;
         broker.close()?;
     }
     let append = |from: u64| -> Result<()> {
@@ -133,6 +138,20 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
         counts, want_counts,
         "counts exact after the kills (seed {seed})"
     );
+    // The counts went through the record cache (on by default): flushed in the commits'
+    // transactions, each key's committed updates rise strictly (none twice, none from an
+    // aborted run) and end at its exact count.
+    let mut updates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (key, count) in read_committed_keyed_u64(&broker, "seen-updates")? {
+        updates.entry(key).or_default().push(count);
+    }
+    for (key, want) in &want_counts {
+        let got = updates.get(key).map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]) && got.last() == Some(want),
+            "updates of {key} (seed {seed}): {got:?}, final count {want}"
+        );
+    }
     let mut doubled = common::read_committed_u64(&broker, "doubled")?;
     doubled.sort_unstable();
     let want: Vec<u64> = (0..records).map(|i| i * 2).collect();
@@ -143,4 +162,29 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
         want.len()
     );
     Ok(())
+}
+
+/// Every committed record of `topic` as (key, `u64` value), each partition in order.
+fn read_committed_keyed_u64(broker: &Broker, topic: &str) -> Result<Vec<(String, u64)>> {
+    let partitions = broker.describe_topic(topic)?.partitions.len();
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(IsolationLevel::ReadCommitted),
+    );
+    let tps: Vec<TopicPartition> = (0..u32::try_from(partitions).expect("count"))
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    consumer.assign(&tps)?;
+    let mut out = Vec::new();
+    loop {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if records.is_empty() {
+            return Ok(out);
+        }
+        for r in &records {
+            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
+            out.push((key, u64::decode(r.value())?));
+        }
+    }
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use strom::streams::{
-    ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology, Windowed,
+    Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology,
+    Windowed, DEFAULT_CACHE_MAX_BYTES,
 };
 use strom::{Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, Result, TopicConfig};
 
@@ -147,20 +148,24 @@ fn produce_clicks(broker: &Broker, range: std::ops::Range<u32>) -> Result<Vec<(S
 
 #[test]
 fn windowed_count_matches_reference_and_restores_after_close() -> Result<()> {
-    for guarantee in [
-        ProcessingGuarantee::AtLeastOnce,
-        ProcessingGuarantee::ExactlyOnce,
+    for (guarantee, cache_max_bytes) in [
+        (ProcessingGuarantee::AtLeastOnce, 0),
+        (ProcessingGuarantee::ExactlyOnce, 0),
+        (ProcessingGuarantee::AtLeastOnce, DEFAULT_CACHE_MAX_BYTES),
+        (ProcessingGuarantee::ExactlyOnce, DEFAULT_CACHE_MAX_BYTES),
     ] {
+        let case = format!("{guarantee:?}, cache of {cache_max_bytes} bytes");
         let dir = tempfile::tempdir().expect("tempdir");
         let broker = Broker::open(dir.path())?;
         broker.create_topic("clicks", TopicConfig::default().partitions(3))?;
         broker.create_topic("click-counts", TopicConfig::default().partitions(3))?;
         let mut sent = produce_clicks(&broker, 0..300)?;
         let (topology, config) = windowed_count("clicks-app", guarantee)?;
+        let config = config.cache_max_bytes(cache_max_bytes);
         let mut app = Streams::new(&broker, topology.clone(), config.clone().num_threads(2))?;
         app.start()?;
         assert!(app.wait_until_caught_up(WAIT)?);
-        assert_eq!(store_counts(&app)?, reference(&sent), "{guarantee:?}");
+        assert_eq!(store_counts(&app)?, reference(&sent), "{case}");
         app.close()?;
 
         // Reopened: the store comes back from its changelog, and only new records count.
@@ -168,21 +173,99 @@ fn windowed_count_matches_reference_and_restores_after_close() -> Result<()> {
         let mut app = Streams::new(&broker, topology, config)?;
         app.start()?;
         assert!(app.wait_until_caught_up(WAIT)?);
-        assert_eq!(
-            store_counts(&app)?,
-            reference(&sent),
-            "{guarantee:?} after reopen"
-        );
+        assert_eq!(store_counts(&app)?, reference(&sent), "{case} after reopen");
         app.close()?;
-        // Every count update went out once per input record.
         let isolation = match guarantee {
             ProcessingGuarantee::AtLeastOnce => IsolationLevel::ReadUncommitted,
             ProcessingGuarantee::ExactlyOnce => IsolationLevel::ReadCommitted,
         };
-        assert_eq!(
-            read_all(&broker, "click-counts", isolation)?.len(),
-            sent.len()
-        );
+        let updates = read_all(&broker, "click-counts", isolation)?.len();
+        if cache_max_bytes == 0 {
+            // Without the cache every count update goes out, once per input record.
+            assert_eq!(updates, sent.len(), "{case}");
+        } else {
+            // With it, at most one per window per commit, and at least one per window.
+            assert!(updates <= sent.len(), "{case}: {updates} updates");
+            assert!(
+                updates >= reference(&sent).len(),
+                "{case}: {updates} updates"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Each key's updates as `count` values, in the order they were written (one partition).
+fn updates_per_key(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+) -> Result<BTreeMap<String, Vec<u64>>> {
+    let mut per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (key, value) in read_all(broker, topic, isolation)? {
+        per_key.entry(key).or_default().push(u64::decode(&value)?);
+    }
+    Ok(per_key)
+}
+
+#[test]
+fn the_record_cache_sends_one_update_per_key_per_commit() -> Result<()> {
+    for guarantee in [
+        ProcessingGuarantee::AtLeastOnce,
+        ProcessingGuarantee::ExactlyOnce,
+    ] {
+        // A cache of one byte is full with any entry: each update is flushed as it is made.
+        for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0, 1] {
+            let case = format!("{guarantee:?}, cache of {cache_max_bytes} bytes");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let broker = Broker::open(dir.path())?;
+            broker.create_topic("clicks", TopicConfig::default())?;
+            broker.create_topic("click-counts", TopicConfig::default())?;
+            for i in 0..300 {
+                common::send_at(&broker, "clicks", &format!("user-{}", i % 3), "c", 5_000)?;
+            }
+            let builder = StreamsBuilder::new();
+            builder
+                .stream::<String, String>("clicks")
+                .group_by_key()
+                .count("clicks-per-user")
+                .to_stream()
+                .to("click-counts");
+            // Every record is in the log before the start, and the interval is long: the
+            // only commit is the one `wait_until_caught_up` asks for once all are read.
+            let config = StreamsConfig::new("cached")
+                .processing_guarantee(guarantee)
+                .commit_interval(Duration::from_secs(3_600))
+                .cache_max_bytes(cache_max_bytes);
+            let mut app = Streams::new(&broker, builder.build()?, config)?;
+            app.start()?;
+            assert!(app.wait_until_caught_up(WAIT)?);
+            let counts = app.store::<String, u64>("clicks-per-user")?.all();
+            app.close()?;
+            let users: Vec<String> = (0..3).map(|u| format!("user-{u}")).collect();
+            let want: Vec<(String, u64)> = users.iter().map(|u| (u.clone(), 100)).collect();
+            assert_eq!(counts, want, "{case}");
+            let isolation = match guarantee {
+                ProcessingGuarantee::AtLeastOnce => IsolationLevel::ReadUncommitted,
+                ProcessingGuarantee::ExactlyOnce => IsolationLevel::ReadCommitted,
+            };
+            let updates = updates_per_key(&broker, "click-counts", isolation)?;
+            let changelog =
+                updates_per_key(&broker, "__cached-clicks-per-user-changelog", isolation)?;
+            for user in &users {
+                let want: Vec<u64> = if cache_max_bytes == DEFAULT_CACHE_MAX_BYTES {
+                    vec![100]
+                } else {
+                    (1..=100).collect()
+                };
+                assert_eq!(updates.get(user), Some(&want), "{case}: updates of {user}");
+                assert_eq!(
+                    changelog.get(user),
+                    Some(&want),
+                    "{case}: changelog of {user}"
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -311,4 +394,53 @@ fn dropped_records_are_kept_across_rebalances() -> Result<()> {
     assert_eq!(a.dropped_records(), 2);
     a.close()?;
     b.close()
+}
+
+#[test]
+fn suppressed_windows_are_final_with_the_record_cache() -> Result<()> {
+    // Flushed at the commit, not cached, and flushed at every update (a full cache).
+    for cache_max_bytes in [DEFAULT_CACHE_MAX_BYTES, 0, 1] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = Broker::open(dir.path())?;
+        broker.create_topic("clicks", TopicConfig::default())?;
+        broker.create_topic("final-counts", TopicConfig::default())?;
+        // Three users click every second for 100 s: ten 10-second windows each, of which
+        // stream time (99 s) has closed the first nine.
+        for second in 0..100 {
+            for user in 0..3 {
+                common::send_at(
+                    &broker,
+                    "clicks",
+                    &format!("user-{user}"),
+                    "c",
+                    second * 1_000,
+                )?;
+            }
+        }
+        let builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("clicks")
+            .group_by_key()
+            .windowed_by(TimeWindows::of(Duration::from_secs(10)))
+            .count("clicks-per-10s")
+            .suppress_until_window_closes()
+            .to_stream()
+            .map(|w, n| (format!("{}@{}", w.key, w.start_ms), *n))
+            .to("final-counts");
+        // One commit, after everything is read: the cache holds every window's updates
+        // until then, and the suppression must still see each window's final count first.
+        let config = StreamsConfig::new("final")
+            .commit_interval(Duration::from_secs(3_600))
+            .cache_max_bytes(cache_max_bytes);
+        let mut app = Streams::new(&broker, builder.build()?, config)?;
+        app.start()?;
+        assert!(app.wait_until_caught_up(WAIT)?);
+        app.close()?;
+        let got = updates_per_key(&broker, "final-counts", IsolationLevel::ReadUncommitted)?;
+        let want: BTreeMap<String, Vec<u64>> = (0..3)
+            .flat_map(|user| (0..9).map(move |w| (format!("user-{user}@{}", w * 10_000), vec![10])))
+            .collect();
+        assert_eq!(got, want, "cache of {cache_max_bytes} bytes");
+    }
+    Ok(())
 }

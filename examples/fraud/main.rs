@@ -279,8 +279,12 @@ fn detector_process(settings: &str) -> Result<(), Box<dyn Error>> {
             }
         }
     };
-    let mut config =
-        StreamsConfig::new(GROUP).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+    let mut config = StreamsConfig::new(GROUP)
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+        // The rules read every update of the per-user aggregates as an event (impossible
+        // travel compares each location with the one before): no record cache, which
+        // would send only a user's latest update per commit down the tables.
+        .cache_max_bytes(0);
     let threads = if settings.crash_after.is_some() {
         // The process that is to crash runs one thread that commits only when it has
         // caught up, so that its transaction is open, with alerts in it, when it dies.

@@ -215,7 +215,7 @@ impl Inner {
                         listed = Instant::now();
                         // Failures are logged; the next round tries again.
                         let _ = inner.sync_topics(false);
-                        let _ = inner.offsets.reload();
+                        let _ = inner.refresh_offsets();
                     }
                     inner.refresh_logs(list);
                 }
@@ -242,6 +242,20 @@ impl Inner {
                 log.notify().notify();
             }
         }
+    }
+
+    /// In a broker opened read-only, the committed offsets as the writer has them now: the
+    /// groups' files read again if they changed, and the offsets its transactions
+    /// committed. Nothing otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Corrupt`] or [`Error::Serde`] for what cannot be read.
+    pub(crate) fn refresh_offsets(&self) -> Result<()> {
+        if self.follower.is_none() {
+            return Ok(());
+        }
+        self.offsets.reload()?;
+        crate::transaction::coordinator::follow_offsets(self)
     }
 
     /// [`Error::ReadOnly`] for `operation` on a broker opened read-only.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Assigned, Consumer};
+use crate::broker::Inner;
 use crate::config::AssignmentStrategy;
 use crate::error::{Error, Result};
 use crate::group::{Group, GroupMetadata, JoinRequest, Sync};
-use crate::offsets::OffsetStore;
 use crate::record::TopicPartition;
 
 /// Told when partitions leave or join a group member, so that the application can commit
@@ -81,7 +81,7 @@ pub trait RebalanceListener: Send {
 pub struct Revoked<'a> {
     partitions: &'a [TopicPartition],
     positions: Vec<Option<u64>>,
-    offsets: &'a OffsetStore,
+    inner: &'a Inner,
     group_id: &'a str,
 }
 
@@ -104,7 +104,7 @@ impl Revoked<'_> {
     /// # Errors
     /// [`Error::Io`] if the offsets cannot be written.
     pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, u64)]) -> Result<()> {
-        self.offsets.commit(self.group_id, offsets)
+        self.inner.commit_offsets(self.group_id, offsets)
     }
 }
 
@@ -137,6 +137,13 @@ pub(super) struct Membership {
     generation: u64,
     /// Target partitions still held by their previous owner.
     pending: Vec<TopicPartition>,
+}
+
+impl Membership {
+    /// This member's id in its group.
+    pub(super) fn member_id(&self) -> &str {
+        &self.member_id
+    }
 }
 
 impl Consumer {
@@ -293,7 +300,7 @@ impl Consumer {
         self.inner.check_open()?;
         let group_id = self.group_id()?.to_string();
         let offsets = self.positions();
-        self.inner.offsets().commit(&group_id, &offsets)?;
+        self.inner.commit_offsets(&group_id, &offsets)?;
         self.last_commit = Instant::now();
         Ok(())
     }
@@ -312,7 +319,7 @@ impl Consumer {
                 .existing_topic(&tp.topic)?
                 .partition(tp.partition)?;
         }
-        self.inner.offsets().commit(&group_id, offsets)
+        self.inner.commit_offsets(&group_id, offsets)
     }
 
     /// The group's committed offset for `tp`: the next offset the group will read.
@@ -321,6 +328,8 @@ impl Consumer {
     /// [`Error::InvalidConfig`] without a `group_id`; [`Error::Closed`].
     pub fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
         self.inner.check_open()?;
+        // Read-only: the writer's commits as they are now.
+        self.inner.refresh_offsets()?;
         Ok(self.inner.offsets().committed(self.group_id()?, tp))
     }
 
@@ -533,7 +542,7 @@ impl Consumer {
                 })
                 .collect()
         };
-        let result = self.inner.offsets().commit(&m.group_id, &offsets);
+        let result = self.inner.commit_offsets(&m.group_id, &offsets);
         if let Err(e) = &result {
             // As Kafka's auto-commit before a rebalance: the partitions move on all the
             // same (a member that cannot commit must not keep them), and their new owners
@@ -562,7 +571,7 @@ impl Consumer {
         let mut revoked = Revoked {
             partitions,
             positions: positions.to_vec(),
-            offsets: self.inner.offsets(),
+            inner: &self.inner,
             group_id,
         };
         listener.0.on_partitions_revoked(&mut revoked)

@@ -12,6 +12,7 @@ use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::error::{Error, Result};
 use crate::log::notify::Waiter;
 use crate::log::{hidden_from_committed, PartitionLog};
+use crate::metrics::BytesPassed;
 use crate::record::{ConsumerRecord, Lease, Records, Shared, Source, TopicPartition};
 use crate::storage::mapping::Mapping;
 use crate::storage::segment::{MappedBatch, ReadHint};
@@ -240,6 +241,11 @@ impl Consumer {
     /// Where a newly assigned partition starts: its group's committed offset if there is
     /// one, else where `auto_offset_reset` says.
     fn start_position(&self, tp: &TopicPartition, log: &PartitionLog) -> Option<u64> {
+        if self.config.group_id.is_some() {
+            // Read-only: the writer's commits as they are now (a failed read keeps the last
+            // known ones).
+            let _ = self.inner.refresh_offsets();
+        }
         let committed = self
             .config
             .group_id
@@ -279,6 +285,14 @@ impl Consumer {
                 reason: "poll needs partitions: call subscribe or assign first".into(),
             });
         }
+        // Where a poll's time goes (its commit, its group's work, its wait), for a
+        // subscriber at DEBUG; with none, only a check of a cached level.
+        let _span = tracing::debug_span!(
+            "poll",
+            group = self.config.group_id.as_deref(),
+            member = self.membership.as_ref().map(Membership::member_id),
+        )
+        .entered();
         // A timeout too long for an `Instant` (`Duration::MAX`) means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
         if let Err(e) = self.auto_commit_if_due() {
@@ -413,6 +427,10 @@ impl Consumer {
             Vec::new()
         };
         let mut lease: Option<Lease<Source>> = None;
+        // The log's bytes read past, for the `metrics` feature: a batch counts once the
+        // read is past it, so one a poll stopped inside counts at the poll that finishes it.
+        let mut passed = BytesPassed::new();
+        let before = out.len();
         let read = a
             .log
             .read_batches_until(position, end, start_hint.as_ref(), |batch| {
@@ -422,6 +440,7 @@ impl Consumer {
                 if hidden_from_committed(batch.header, &aborted) {
                     next = next.max(batch.next_offset());
                     batch.hint_past(hint);
+                    passed.add(batch);
                     return Ok(ControlFlow::Continue(()));
                 }
                 // One lease serves the whole batch, looked up once instead of per record:
@@ -441,12 +460,16 @@ impl Consumer {
                     // Past the batches whose records were all handed out (the next read
                     // uses the hint only if it starts right there).
                     batch.hint_past(hint);
+                    if next > batch.header.last_offset() {
+                        passed.add(batch);
+                    }
                     return Ok(ControlFlow::Break(()));
                 }
                 // Past the whole batch: Kafka's compaction may leave offsets after its last
                 // record, and a position short of them would never reach the high watermark.
                 next = batch.next_offset();
                 batch.hint_past(hint);
+                passed.add(batch);
                 Ok(ControlFlow::Continue(()))
             });
         if hint.is_none() {
@@ -455,6 +478,7 @@ impl Consumer {
         // Past what was handed out, even when the read then failed: those records are
         // returned, and must not be returned again.
         a.position = Some(next);
+        a.log.metrics().read(out.len() - before, passed);
         read
     }
 

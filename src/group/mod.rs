@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use crate::config::AssignmentStrategy;
 use crate::log::notify::Waiter;
+use crate::metrics::GroupMetrics;
 use crate::record::TopicPartition;
 use assignor::{Assignment, Member};
 
@@ -161,13 +162,15 @@ pub(crate) struct Group {
     state: Mutex<GroupState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct GroupState {
     generation: u64,
     members: BTreeMap<String, MemberState>,
     target: Assignment,
     /// Who holds each partition now (a member keeps it until it releases it).
     owners: HashMap<TopicPartition, String>,
+    /// Its counters (empty without the `metrics` feature).
+    metrics: GroupMetrics,
 }
 
 #[derive(Debug)]
@@ -196,7 +199,13 @@ impl Group {
     fn new(id: &str) -> Self {
         Self {
             id: id.to_string(),
-            state: Mutex::new(GroupState::default()),
+            state: Mutex::new(GroupState {
+                generation: 0,
+                members: BTreeMap::new(),
+                target: Assignment::default(),
+                owners: HashMap::new(),
+                metrics: GroupMetrics::new(id),
+            }),
         }
     }
 
@@ -413,6 +422,7 @@ impl GroupState {
             AssignmentStrategy::CooperativeSticky => assignor::sticky(&members, &partitions),
         };
         self.generation += 1;
+        self.metrics.rebalanced();
         tracing::info!(
             group_id,
             generation = self.generation,

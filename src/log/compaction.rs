@@ -130,6 +130,7 @@ impl PartitionLog {
             self.rewrite_segment(segment, &bytes)?;
         }
         self.compacted_to.fetch_max(sealed_to, Ordering::AcqRel);
+        self.metrics.compacted(rewritten, removed);
         tracing::info!(
             topic = %self.topic,
             partition = self.partition,

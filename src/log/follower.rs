@@ -24,6 +24,7 @@ use super::sync_rounds::SyncRounds;
 use super::transactions::{OpenTxn, Transactions};
 use super::{Access, LogSettings, PartitionLog};
 use crate::error::{Error, IoContext, Result};
+use crate::metrics::PartitionMetrics;
 use crate::storage::batch::{self, BatchHeader, ControlType};
 use crate::storage::segment::{Layout, Segment};
 use crate::storage::tail::Tail;
@@ -66,6 +67,7 @@ impl PartitionLog {
             ..settings.layout()
         };
         let log = Self {
+            metrics: PartitionMetrics::new(&topic, partition),
             topic,
             partition,
             dir: dir.to_path_buf(),

@@ -26,6 +26,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
+use crate::metrics::{PartitionMetrics, Timer};
 use crate::storage::batch::{
     self, BatchHeader, Compression, ControlRecord, Encoded, Entry, Origin,
 };
@@ -137,6 +138,8 @@ pub(crate) struct PartitionLog {
     /// The codec of `settings.compression`, read by every append without the writer's lock
     /// (a compressed batch is encoded and compressed before the lock is taken).
     compression: AtomicU8,
+    /// Its counters (empty without the `metrics` feature).
+    metrics: PartitionMetrics,
 }
 
 /// What an append means for the partition's transactions.
@@ -168,6 +171,10 @@ impl PartitionLog {
     ) -> Result<Self> {
         fs::create_dir_all(dir).at(dir)?;
         let bases = list_segments(dir)?;
+        // Recovery's events (which tail was checked, where a file was cut) name the
+        // partition through this span.
+        let recovery = (clean.is_none() && !bases.is_empty())
+            .then(|| tracing::info_span!("recovery", topic = %topic, partition).entered());
         let layout = settings.layout();
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for pair in bases.windows(2) {
@@ -191,7 +198,9 @@ impl PartitionLog {
             let open = open_transactions_in(active.segment(), dir)?;
             transactions.set_open(&open);
         }
+        drop(recovery);
         Ok(Self {
+            metrics: PartitionMetrics::new(&topic, partition),
             topic,
             partition,
             dir: dir.to_path_buf(),
@@ -327,6 +336,11 @@ impl PartitionLog {
     /// The waiters of this partition.
     pub(crate) fn notify(&self) -> &Notify {
         &self.notify
+    }
+
+    /// This partition's counters.
+    pub(crate) fn metrics(&self) -> &PartitionMetrics {
+        &self.metrics
     }
 
     /// Offsets, segment count and size.
@@ -588,6 +602,13 @@ impl PartitionLog {
         let sync = writer.settings.sync;
         drop(writer);
         self.notify.notify();
+        // A transaction marker takes an offset and bytes, but is no record of the user's.
+        let records = if let Effect::Marker { .. } = effect {
+            0
+        } else {
+            next - base
+        };
+        self.metrics.appended(records, len);
         if sync == SyncPolicy::Always {
             self.sync_to(next)?;
         }
@@ -651,6 +672,7 @@ impl PartitionLog {
         }
         self.segments.write().push(Arc::clone(fresh.segment()));
         writer.active = fresh;
+        self.metrics.rolled();
         tracing::debug!(
             topic = %self.topic,
             partition = self.partition,
@@ -721,6 +743,7 @@ impl PartitionLog {
         // Segments sealed with a sync are durable already; the others, their directory
         // entries, and the active segment are synced here, oldest first.
         let sealed_unsynced = maps.len() > 1;
+        let timer = Timer::start();
         let mut result = Ok(());
         for (map, path, end) in maps.drain(..) {
             result = result.and_then(|()| map.sync(0..end, &path));
@@ -728,6 +751,7 @@ impl PartitionLog {
         if sealed_unsynced {
             result = result.and_then(|()| fsync_dir(&self.dir));
         }
+        self.metrics.fsynced(timer);
         if let Err(e) = result {
             // IMPORTANT: after a failed fsync the kernel may have dropped the dirty pages;
             // retrying could report success for data that is gone, so refuse writes.

@@ -80,6 +80,7 @@ impl PartitionLog {
             segment.remove_files()?;
         }
         fsync_dir(&self.dir)?;
+        self.metrics.segments_deleted(doomed.len());
         tracing::info!(
             topic = %self.topic,
             partition = self.partition,

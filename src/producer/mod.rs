@@ -130,6 +130,28 @@ impl Producer {
         send_batch_to(&*self.topic_for_send(topic)?, records, stamp)
     }
 
+    /// [`send_batch_as`](Self::send_batch_as) for a caller that needs no metadata (the
+    /// streams runtime): the records are appended alike, and nothing is made per record
+    /// to report them.
+    pub(crate) fn send_batch_unreported(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<()> {
+        self.send_batch_unreported_as(topic, records, &mut Plain)
+    }
+
+    /// [`send_batch_unreported`](Self::send_batch_unreported) with batches stamped by
+    /// `stamp`.
+    pub(crate) fn send_batch_unreported_as(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+        stamp: &mut impl Stamp,
+    ) -> Result<()> {
+        send_batch_reporting(&*self.topic_for_send(topic)?, records, stamp, false).map(drop)
+    }
+
     /// Appends `value` serialized as JSON, with an optional key.
     ///
     /// # Errors
@@ -223,6 +245,17 @@ fn send_batch_to(
     records: impl IntoIterator<Item = Record>,
     stamp: &mut impl Stamp,
 ) -> Result<Vec<RecordMetadata>> {
+    send_batch_reporting(topic, records, stamp, true)
+}
+
+/// [`send_batch_to`], with the records' metadata only if `report`: made per record (a
+/// topic name each), it is a good part of a send for callers that drop it.
+fn send_batch_reporting(
+    topic: &Topic,
+    records: impl IntoIterator<Item = Record>,
+    stamp: &mut impl Stamp,
+    report: bool,
+) -> Result<Vec<RecordMetadata>> {
     let mut records: Vec<Record> = records.into_iter().collect();
     if records.is_empty() {
         return Ok(Vec::new());
@@ -257,6 +290,9 @@ fn send_batch_to(
         let log = topic.partition(first)?;
         stamp.before_append(topic, first, log)?;
         let base = log.append(entries, stamp.origin(), now)?;
+        if !report {
+            return Ok(Vec::new());
+        }
         return Ok(metadata(topic.name(), records, now, |_, i| base + i as u64));
     }
     let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); partitions as usize];
@@ -279,6 +315,9 @@ fn send_batch_to(
         let log = topic.partition(p as u32)?;
         stamp.before_append(topic, p as u32, log)?;
         next[p] = log.append(entries, stamp.origin(), now)?;
+    }
+    if !report {
+        return Ok(Vec::new());
     }
     Ok(metadata(topic.name(), records, now, |p, _| {
         let offset = next[p as usize];

@@ -769,6 +769,17 @@ impl<'a> MappedBatch<'a> {
         self.resume.get().1
     }
 
+    /// Bytes of the segment's log from this batch's start to where the read goes on: the
+    /// batch, and the batches a reader read on through.
+    #[cfg_attr(
+        not(feature = "metrics"),
+        expect(dead_code, reason = "what a poll reports as read, with `metrics` only")
+    )]
+    #[inline]
+    pub(crate) fn passed_bytes(&self) -> usize {
+        self.resume.get().0.saturating_sub(self.file_position)
+    }
+
     /// The records of the batches that follow this one in the segment's map, as far as
     /// they are plain (see [`batch::run_after`]), already verified and below both the
     /// read's end and `until`. A reader that hands them out calls [`ran`](Self::ran) with

@@ -210,8 +210,16 @@ impl Tail {
                 std::os::unix::fs::FileExt::read_at(&self.file, buf, at + got as u64)
                     .at(&self.path)?
             };
+            // Elsewhere the file's cursor: this tail is its only user.
             #[cfg(not(unix))]
-            let n = 0;
+            let n = {
+                use std::io::{Read, Seek, SeekFrom};
+                let buf = self.buf.get_mut(got..).unwrap_or_default();
+                let mut file = &self.file;
+                file.seek(SeekFrom::Start(at + got as u64))
+                    .and_then(|_| file.read(buf))
+                    .at(&self.path)?
+            };
             if n == 0 {
                 break;
             }

@@ -36,7 +36,12 @@ pub struct StreamsConfig {
     pub(crate) guarantee: ProcessingGuarantee,
     pub(crate) commit_interval: Duration,
     pub(crate) skip_undecodable: bool,
+    pub(crate) cache_max_bytes: usize,
 }
+
+/// The default [`StreamsConfig::cache_max_bytes`]: 10 MiB, as Kafka Streams'
+/// `statestore.cache.max.bytes`.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
 
 impl StreamsConfig {
     /// Settings for the application `application_id`, which is also its consumer group
@@ -48,6 +53,7 @@ impl StreamsConfig {
             guarantee: ProcessingGuarantee::AtLeastOnce,
             commit_interval: Duration::from_millis(100),
             skip_undecodable: false,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
 
@@ -75,6 +81,36 @@ impl StreamsConfig {
     #[must_use]
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
+        self
+    }
+
+    /// The size of the record cache in front of the aggregations' state stores, in bytes
+    /// (Kafka's `statestore.cache.max.bytes`); 0 turns it off. By default,
+    /// [`DEFAULT_CACHE_MAX_BYTES`] (10 MiB).
+    ///
+    /// With the cache, the updates of an aggregation (`count`, `reduce`, `aggregate`, also
+    /// in time windows) to one key are coalesced in memory: the store and interactive
+    /// queries see each at once, but the changelog record and the update sent down the
+    /// table (`to_stream`, `suppress_until_window_closes`, …) are emitted only when the task
+    /// commits, or when its cache is full (then the store's held updates are emitted
+    /// early). So the table downstream sees the latest value per key per commit interval
+    /// instead of every update: fewer records, the same final results. Under
+    /// `ExactlyOnce` the flush is part of the commit's transaction; under `AtLeastOnce` it
+    /// is sent before the offsets are committed. Each task's share is `cache_max_bytes /
+    /// num_threads`. Session windows and tables read from topics are not cached. A join
+    /// with an aggregation's table looks up its store, which is always current; a join
+    /// with a table derived from one (`filter`, `map_values`) sees it as of the last flush.
+    ///
+    /// ```
+    /// use strom::streams::StreamsConfig;
+    ///
+    /// // Every update of every aggregate goes downstream, as it happens.
+    /// let config = StreamsConfig::new("clicks-app").cache_max_bytes(0);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
         self
     }
 

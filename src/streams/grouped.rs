@@ -4,20 +4,24 @@
 //!
 //! Every aggregation is one processor around a step `(key, value, previous aggregate) ->
 //! aggregate`; the previous aggregate is read from the task's store (encoded) and the new
-//! one written back, which also emits it to the store's changelog. A record without a key
-//! or value is dropped and counted, as Kafka does.
+//! one written back in place. Without the record cache the write is emitted to the
+//! store's changelog and the table at once; with it (key-value and time-windowed
+//! aggregations) the entry is marked dirty, and the processor hands its downstream chain
+//! to the task (a [`Flush`] registered on the first record), which emits the entry's
+//! latest value when it flushes. A record without a key or value is dropped and counted,
+//! as Kafka does.
 
 use std::fmt;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 use super::builder::{add_node, KStream};
 use super::codec::{Codec, Windowed};
-use super::processor::{encoded, fan_out, Context, Decode, Encode, Source, Step};
-use super::store::{key_value_view, window_key, windowed_view, StoreSpec};
+use super::processor::{encoded, fan_out, Context, Decode, Encode, Flush, Processor, Source, Step};
+use super::store::{key_value_view, window_key, windowed_view, Layout, StoreSpec};
 use super::table::{Closing, KTable};
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::{SessionWindows, TimeWindows, Window};
@@ -76,7 +80,9 @@ impl<K: Codec, V: Codec> KStream<K, V> {
 /// is written) are skipped and counted, as Kafka's aggregations skip them; a value made
 /// by an operator (`map_values`…) is never `null`.
 ///
-/// The resulting [`KTable`] carries each update of the aggregate, with the largest
+/// The resulting [`KTable`] carries the updates of the aggregate (with the record cache of
+/// [`StreamsConfig::cache_max_bytes`](super::StreamsConfig::cache_max_bytes), the latest
+/// per key per commit; without, each one), with the largest
 /// timestamp of the records aggregated into it so far (as Kafka's timestamped stores): an
 /// out-of-order record's update is not dated before its key's (or window's) latest.
 /// Session updates carry the record's own timestamp, as Kafka's session aggregation.
@@ -184,6 +190,7 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
             name: Arc::from(store),
             retention_ms: None,
             keep_ms: None,
+            layout: Layout::KeyValue,
             view: key_value_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -194,20 +201,41 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
             "AGGREGATE",
             Role::Operator,
             false,
-            move |mut next| {
+            move |next| {
                 let (step, store) = (Arc::clone(&step), Arc::clone(&store));
+                // Handed to the record cache on the first record when the cache is on.
+                let mut next = Some(next);
+                let mut key_bytes = Vec::new();
                 Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                    let Some(key_bytes) = grouping_key(ctx, &key, &store)? else {
+                    if !grouping_key(ctx, &key, &store, &mut key_bytes)? {
                         return Ok(());
-                    };
-                    let (at, old) = stored::<A>(ctx, id, &store, &key_bytes)?;
-                    let new = step(&key, &value, old);
-                    let bytes = value_bytes(ctx, &new, &store)?;
-                    ctx.write(id, key_bytes, Some(bytes), at);
-                    ctx.at_time(at, |ctx| next.process(ctx, key, Some(new)))
+                    }
+                    if ctx.caching() {
+                        if let Some(next) = next.take() {
+                            ctx.register(id, Box::new(ForwardKeyValue { next }));
+                        }
+                    }
+                    let mut new = None;
+                    let mut encoding = false;
+                    let at = ctx
+                        .aggregate(id, &key_bytes, None, |old, out| {
+                            let old = old.map(A::decode).transpose()?;
+                            encoding = true;
+                            encode_into(new.insert(step(&key, &value, old)), out)
+                        })
+                        .map_err(|e| ctx.locate(&aggregate_context(encoding, &store), e))?;
+                    match (next.as_mut(), new) {
+                        (Some(next), Some(new)) if !ctx.caching() => {
+                            ctx.at_time(at, |ctx| next.process(ctx, key, Some(new)))
+                        }
+                        _ => Ok(()),
+                    }
                 }))
             },
         );
+        // Its store always holds the latest aggregate (the record cache holds back only what
+        // is emitted), so a join looks the table up there, never behind by a commit.
+        graph.lock().table_stores.insert(node, id);
         KTable::at(graph, node, None)
     }
 
@@ -265,15 +293,40 @@ impl Windowing for SessionWindows {
     }
 }
 
-/// The key's bytes for a store, or `None` (the record dropped and counted) for a record
-/// without a key or without a value (Kafka's aggregations skip both).
-fn grouping_key<K: Codec>(ctx: &mut Context, key: &K, store: &str) -> Result<Option<Vec<u8>>> {
+/// Encodes the key for a store into `out`; `false` (the record dropped and counted) for a
+/// record without a key or without a value (Kafka's aggregations skip both).
+fn grouping_key<K: Codec>(
+    ctx: &mut Context,
+    key: &K,
+    store: &str,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
     if ctx.key_absent || ctx.value_absent || key.is_absent() {
         ctx.dropped += 1;
-        return Ok(None);
+        return Ok(false);
     }
-    let bytes = encoded(key).map_err(|e| ctx.locate(&format!("key for store {store:?} of"), e))?;
-    Ok(Some(bytes.unwrap_or_default()))
+    out.clear();
+    key.try_encode(out)
+        .map_err(|e| ctx.locate(&format!("key for store {store:?} of"), e))?;
+    Ok(true)
+}
+
+/// What an aggregation's error concerns, before the record's place: the stored aggregate
+/// that did not decode, or the new one that did not encode.
+fn aggregate_context(encoding: bool, store: &str) -> String {
+    if encoding {
+        format!("aggregate for store {store:?} of")
+    } else {
+        format!("stored aggregate of {store:?} for")
+    }
+}
+
+/// An aggregate's bytes for a store, into `out` (none for a value that is absent).
+fn encode_into<A: Codec>(value: &A, out: &mut Vec<u8>) -> Result<()> {
+    if value.is_absent() {
+        return Ok(());
+    }
+    value.try_encode(out)
 }
 
 /// An aggregate's bytes for a store.
@@ -283,16 +336,64 @@ fn value_bytes<A: Codec>(ctx: &Context, value: &A, store: &str) -> Result<Vec<u8
     Ok(bytes.unwrap_or_default())
 }
 
-/// The aggregate stored under `key` in store `id`, decoded, and the timestamp its update
-/// by the current record gets: the larger of the record's and the aggregate's (as Kafka's
-/// timestamped stores give an aggregate the time of its latest record).
-fn stored<A: Codec>(ctx: &Context, id: usize, store: &str, key: &[u8]) -> Result<(i64, Option<A>)> {
-    match ctx.store(id, store)?.get(key) {
-        Some((at, bytes)) => A::decode(bytes)
-            .map(|agg| (at.max(ctx.timestamp_ms), Some(agg)))
-            .map_err(|e| ctx.locate(&format!("stored aggregate of {store:?} for"), e)),
-        None => Ok((ctx.timestamp_ms, None)),
+/// Sends a key-value aggregation's flushed updates down its table.
+struct ForwardKeyValue<K, A> {
+    next: Box<dyn Processor<K, Option<A>>>,
+}
+
+impl<K: Codec, A: Codec> Flush for ForwardKeyValue<K, A> {
+    fn forward(
+        &mut self,
+        ctx: &mut Context,
+        key: &[u8],
+        _window: Option<Window>,
+        value: &[u8],
+    ) -> Result<()> {
+        let (key, value) = decode_cached::<K, A>(key, value)?;
+        self.next.process(ctx, key, Some(value))
     }
+}
+
+/// Sends a time-windowed aggregation's flushed updates down its table.
+struct ForwardWindowed<K, A> {
+    next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+}
+
+impl<K: Codec, A: Codec> Flush for ForwardWindowed<K, A> {
+    fn forward(
+        &mut self,
+        ctx: &mut Context,
+        key: &[u8],
+        window: Option<Window>,
+        value: &[u8],
+    ) -> Result<()> {
+        let (key, value) = decode_cached::<K, A>(key, value)?;
+        let window = window.unwrap_or(Window {
+            start_ms: 0,
+            end_ms: 0,
+        });
+        let windowed = Windowed {
+            key,
+            start_ms: window.start_ms,
+            end_ms: window.end_ms,
+        };
+        self.next.process(ctx, windowed, Some(value))
+    }
+}
+
+/// A cached entry's key and value, decoded (they were encoded by the same codecs when
+/// the update was made, so this fails only for a codec that does not round-trip).
+fn decode_cached<K: Codec, A: Codec>(key: &[u8], value: &[u8]) -> Result<(K, A)> {
+    let in_cache = |what: &str, e: Error| match e {
+        Error::Serde { context, source } => Error::Serde {
+            context: format!("{what} of a cached aggregate: {context}"),
+            source,
+        },
+        other => other,
+    };
+    let key = K::decode(key).map_err(|e| in_cache("key", e))?;
+    let value = A::decode(value).map_err(|e| in_cache("value", e))?;
+    Ok((key, value))
 }
 
 /// A grouped stream aggregated in fixed-size windows of event time: Kafka Streams'
@@ -380,6 +481,7 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
             name: Arc::from(store),
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(windows.grace_ms().saturating_sub(1)),
+            layout: Layout::TimeWindows,
             view: windowed_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -390,29 +492,45 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
             "AGGREGATE",
             Role::Operator,
             false,
-            move |mut next| {
+            move |next| {
                 let (step, store) = (Arc::clone(&step), Arc::clone(&store));
+                // Handed to the record cache on the first record when the cache is on.
+                let mut next = Some(next);
+                let mut key_bytes = Vec::new();
                 Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                    let Some(key_bytes) = grouping_key(ctx, &key, &store)? else {
+                    if !grouping_key(ctx, &key, &store, &mut key_bytes)? {
                         return Ok(());
-                    };
+                    }
+                    if ctx.caching() {
+                        if let Some(next) = next.take() {
+                            ctx.register(id, Box::new(ForwardWindowed { next }));
+                        }
+                    }
                     let stream_time = ctx.stream_time_ms;
                     for window in windows.windows_for(ctx.timestamp_ms) {
                         if windows.is_closed(window.end_ms, stream_time) {
                             ctx.dropped += 1;
                             continue;
                         }
-                        let at = window_key(&key_bytes, window.start_ms, window.end_ms);
-                        let (time, old) = stored::<A>(ctx, id, &store, &at)?;
-                        let new = step(&key, &value, old);
-                        let bytes = value_bytes(ctx, &new, &store)?;
-                        ctx.write(id, at, Some(bytes), time);
-                        let windowed = Windowed {
-                            key: key.clone(),
-                            start_ms: window.start_ms,
-                            end_ms: window.end_ms,
-                        };
-                        ctx.at_time(time, |ctx| next.process(ctx, windowed, Some(new)))?;
+                        let mut new = None;
+                        let mut encoding = false;
+                        let at = ctx
+                            .aggregate(id, &key_bytes, Some(window), |old, out| {
+                                let old = old.map(A::decode).transpose()?;
+                                encoding = true;
+                                encode_into(new.insert(step(&key, &value, old)), out)
+                            })
+                            .map_err(|e| ctx.locate(&aggregate_context(encoding, &store), e))?;
+                        if let (Some(next), Some(new)) = (next.as_mut(), new) {
+                            if !ctx.caching() {
+                                let windowed = Windowed {
+                                    key: key.clone(),
+                                    start_ms: window.start_ms,
+                                    end_ms: window.end_ms,
+                                };
+                                ctx.at_time(at, |ctx| next.process(ctx, windowed, Some(new)))?;
+                            }
+                        }
                     }
                     if let Some(s) = ctx.stores.get_mut(id) {
                         s.evict_expired(stream_time);
@@ -583,6 +701,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
             name: Arc::from(store),
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(retention),
+            layout: Layout::Sorted,
             view: windowed_view::<K, A>(),
         });
         let store: Arc<str> = Arc::from(store);
@@ -596,9 +715,10 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                 let (step, merge, store) =
                     (Arc::clone(&step), Arc::clone(&merge), Arc::clone(&store));
                 Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                    let Some(key_bytes) = grouping_key(ctx, &key, &store)? else {
+                    let mut key_bytes = Vec::new();
+                    if !grouping_key(ctx, &key, &store, &mut key_bytes)? {
                         return Ok(());
-                    };
+                    }
                     let (timestamp, stream_time) = (ctx.timestamp_ms, ctx.stream_time_ms);
                     let sessions = ctx.store(id, &store)?.windows_of(&key_bytes);
                     let existing: Vec<Window> = sessions

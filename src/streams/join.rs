@@ -36,7 +36,7 @@ use super::builder::{add_node, KStream};
 use super::codec::{codec_error, Codec};
 use super::grouped::repartitioned;
 use super::processor::{encoded, fan_out, Context, Decode, Processor, Source, Step};
-use super::store::{key_value_view, split_window_key, window_key, StoreSpec};
+use super::store::{key_value_view, split_window_key, window_key, Layout, StoreSpec};
 use super::table::KTable;
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::JoinWindows;
@@ -179,6 +179,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
                     name: Arc::from(format!("{base}-{suffix}")),
                     retention_ms,
                     keep_ms: Some(keep_ms),
+                    layout: Layout::Sorted,
                     view: key_value_view::<Vec<u8>, Vec<u8>>(),
                 })
             };
@@ -440,6 +441,7 @@ impl<K: Codec, V: Codec> KTable<K, V> {
                     name: Arc::from(format!("{base}-{suffix}")),
                     retention_ms: None,
                     keep_ms: None,
+                    layout: Layout::KeyValue,
                     view,
                 })
             };
@@ -553,12 +555,13 @@ fn co_located<K: Codec, V: Codec>(stream: &KStream<K, V>, name: &str) -> KStream
 }
 
 /// The index of a key-value store holding the table: the table's own for a table read
-/// from a topic; else the new store `store`, which a node below the table that forwards
+/// from a topic or made by a (not windowed) aggregation; else the new store `store`, which a node below the table that forwards
 /// nothing keeps up to date (a delete removes the key).
 fn materialize<K: Codec, T: Codec>(table: &KTable<K, T>, store: &str) -> usize {
     let graph = table.graph();
     let mut g = graph.lock();
-    // A table read from a topic is in its store already, written before it is forwarded.
+    // A table read from a topic, or an aggregation's, is in its store already, written
+    // before it is forwarded (or its forwarding held back by the record cache).
     if let Some(&id) = g.table_stores.get(&table.node()) {
         return id;
     }
@@ -566,6 +569,7 @@ fn materialize<K: Codec, T: Codec>(table: &KTable<K, T>, store: &str) -> usize {
         name: Arc::from(store),
         retention_ms: None,
         keep_ms: None,
+        layout: Layout::KeyValue,
         view: key_value_view::<K, T>(),
     });
     drop(g);

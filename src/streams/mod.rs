@@ -100,7 +100,7 @@
 //! and end; see `store.rs`), so that restoring it is applying its changelog's records in
 //! order without knowing its types. Every write is also a record for the store's
 //! changelog, `__<application_id>-<store>-changelog`, added to the task's output like a
-//! sink's; a delete is a tombstone. Closed windows are evicted from the store without a
+//! sink's (an aggregation's, when the record cache flushes it); a delete is a tombstone. Closed windows are evicted from the store without a
 //! changelog record (as Kafka's window stores drop old segments; windowed changelogs are
 //! `compact,delete` with a retention, see [`InternalTopic`]). A typed [`StoreView`] is
 //! made from a store by a function the aggregation registered with the store's types.
@@ -192,6 +192,16 @@
 //!   last commit. A commit refused because the group moved on aborts; the task is dropped
 //!   and its partitions rewound to the committed offsets, and its next record rebuilds it
 //!   from the changelogs.
+//! - **Record cache.** An aggregation's update (key-value or time-windowed) changes the
+//!   store at once but only marks the entry dirty; the task's `flush` emits each dirty
+//!   entry once, its update down the table then its changelog record, in the order of the
+//!   entries' latest changes and with the timestamp and stream time each had then (so a
+//!   suppression downstream closes windows as it would have, after their final values).
+//!   The thread flushes every task before it commits (inside the transaction under
+//!   `ExactlyOnce`, before the offsets under `AtLeastOnce`, and before a revoked task's
+//!   offsets are committed), and a task flushes a store early once its dirty entries pass
+//!   its share of `cache_max_bytes`; a dirty window that expires first is kept aside for
+//!   the flush. The test driver flushes after every record.
 //! - **Errors.** An undecodable record (`Error::Serde` naming `topic-partition@offset`)
 //!   stops its partition there: nothing after it is processed, its committed offset stays
 //!   at it, and the error is kept for [`Streams::wait_until_caught_up`] or
@@ -221,7 +231,7 @@ mod window;
 
 pub use self::builder::{KStream, StreamsBuilder};
 pub use self::codec::{codec_error, Codec, Json, Windowed};
-pub use self::config::{ProcessingGuarantee, StreamsConfig};
+pub use self::config::{ProcessingGuarantee, StreamsConfig, DEFAULT_CACHE_MAX_BYTES};
 pub use self::grouped::{KGroupedStream, SessionWindowedKStream, TimeWindowedKStream, Windowing};
 pub use self::runtime::Streams;
 pub use self::store::StoreView;

@@ -8,12 +8,14 @@
 //! branches, [`fan_out`] clones the record for all but the last branch.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
 use super::codec::Codec;
-use super::store::{Buffer, Store};
+use super::store::{window_key, Buffer, Mark, Store};
+use super::window::Window;
 
 /// A record a sink emitted: encoded, on its way to `topic`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +26,9 @@ pub(crate) struct SinkRecord {
     /// `None` for a value that [`Codec::is_absent`] (a tombstone).
     pub(crate) value: Option<Vec<u8>>,
     pub(crate) timestamp_ms: i64,
+    /// Whether `topic` is a store's changelog, whose records go to the task's partition
+    /// (anything else is partitioned by its key).
+    pub(crate) changelog: bool,
 }
 
 /// What a task knows while one record goes down its chain: where the record came from
@@ -57,6 +62,17 @@ pub(crate) struct Context {
     /// The buffers of `suppress_until_window_closes`, in the order of the topology's list.
     pub(crate) buffers: Vec<Buffer>,
     pub(crate) output: Vec<SinkRecord>,
+    /// The record cache's bound for this task, in bytes; 0: no cache, every update is
+    /// emitted as it happens.
+    pub(crate) cache_max_bytes: usize,
+    /// What the stores' dirty entries hold now, against `cache_max_bytes`.
+    cache_bytes: usize,
+    /// Numbers the cached updates, so that a flush emits them in the order of their
+    /// latest change.
+    seq: u64,
+    /// Per store, what sends its flushed updates down the table (registered by the
+    /// aggregation on its first record).
+    flushers: Vec<Option<Box<dyn Flush>>>,
     application_id: Arc<str>,
     /// Internal topics' names relative to the application (`counts-changelog`) → full
     /// names (`__app-counts-changelog`), made once per name.
@@ -77,6 +93,10 @@ impl Context {
             stores,
             buffers,
             output: Vec::new(),
+            cache_max_bytes: 0,
+            cache_bytes: 0,
+            seq: 0,
+            flushers: Vec::new(),
             application_id: Arc::from(application_id),
             internal: HashMap::new(),
         }
@@ -114,7 +134,145 @@ impl Context {
             key: Some(key),
             value,
             timestamp_ms,
+            changelog: true,
         });
+    }
+
+    /// Whether updates of aggregations are held in the record cache until a flush.
+    pub(crate) fn caching(&self) -> bool {
+        self.cache_max_bytes > 0
+    }
+
+    /// Makes `flusher` the one that sends store `store`'s flushed updates down its table,
+    /// unless one is there already (an aggregation instantiated once per path after a
+    /// `merge` registers each copy; their downstream chains are alike).
+    pub(crate) fn register(&mut self, store: usize, flusher: Box<dyn Flush>) {
+        if self.flushers.len() <= store {
+            self.flushers.resize_with(store + 1, || None);
+        }
+        if let Some(slot @ None) = self.flushers.get_mut(store) {
+            *slot = Some(flusher);
+        }
+    }
+
+    /// One aggregation step on store `store`'s entry for `key` (in `window`, for a
+    /// time-windowed store), dated by the current record; see [`Store::aggregate`]. With
+    /// the cache on, the update is held back (and the store flushed once the task's cache
+    /// is full); without, the write goes to the changelog at once and the new value's
+    /// bytes come back. Returns the entry's timestamp.
+    pub(crate) fn aggregate(
+        &mut self,
+        store: usize,
+        key: &[u8],
+        window: Option<Window>,
+        step: impl FnOnce(Option<&[u8]>, &mut Vec<u8>) -> Result<()>,
+    ) -> Result<i64> {
+        let mark = self.caching().then(|| {
+            self.seq += 1;
+            Mark {
+                seq: self.seq,
+                stream_time_ms: self.stream_time_ms,
+            }
+        });
+        let timestamp_ms = self.timestamp_ms;
+        let Some(s) = self.stores.get_mut(store) else {
+            return Err(super::topology::broken(
+                "aggregation",
+                "its store is missing",
+            ));
+        };
+        let before = s.dirty_bytes();
+        let (at, written) = s.aggregate(key, window, timestamp_ms, mark, step)?;
+        let after = s.dirty_bytes();
+        if let Some(value) = written {
+            let changelog = Arc::clone(s.changelog());
+            let topic = self.internal_topic(&changelog);
+            let key = match window {
+                Some(w) => window_key(key, w.start_ms, w.end_ms),
+                None => key.to_vec(),
+            };
+            self.output.push(SinkRecord {
+                topic,
+                key: Some(key),
+                value: Some(value),
+                timestamp_ms: at,
+                changelog: true,
+            });
+            return Ok(at);
+        }
+        self.cache_bytes = self.cache_bytes + after - before;
+        if self.cache_bytes > self.cache_max_bytes {
+            self.flush_store(store)?;
+        }
+        Ok(at)
+    }
+
+    /// Flushes every store's held-back updates, in store order.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        for store in 0..self.stores.len() {
+            self.flush_store(store)?;
+        }
+        Ok(())
+    }
+
+    /// Emits store `store`'s held-back updates, in the order of their latest change: each
+    /// down the table, then to the changelog, with the timestamp and the stream time it had
+    /// when it was made, so that what follows (a suppression closing windows, a filter)
+    /// sees each value as it would have without the cache, only fewer of them.
+    pub(crate) fn flush_store(&mut self, store: usize) -> Result<()> {
+        let Some(s) = self.stores.get_mut(store) else {
+            return Ok(());
+        };
+        let held = s.dirty_bytes();
+        let updates = s.take_dirty();
+        let changelog = Arc::clone(s.changelog());
+        self.cache_bytes = self.cache_bytes.saturating_sub(held);
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let topic = self.internal_topic(&changelog);
+        let mut flusher = self.flushers.get_mut(store).and_then(Option::take);
+        let saved = (
+            self.timestamp_ms,
+            self.stream_time_ms,
+            self.key_absent,
+            self.value_absent,
+        );
+        let mut outcome = Ok(());
+        for update in updates {
+            if let Some(flusher) = flusher.as_mut() {
+                self.timestamp_ms = update.timestamp_ms;
+                self.stream_time_ms = update.stream_time_ms;
+                (self.key_absent, self.value_absent) = (false, false);
+                outcome = flusher.forward(self, &update.key, update.window, &update.value);
+            }
+            // After what went down the table, which writes other topics (records of
+            // different topics need no order between them): the value moves in, uncopied.
+            let key = match update.window {
+                Some(w) => window_key(&update.key, w.start_ms, w.end_ms),
+                None => update.key,
+            };
+            self.output.push(SinkRecord {
+                topic: Arc::clone(&topic),
+                key: Some(key),
+                value: Some(update.value),
+                timestamp_ms: update.timestamp_ms,
+                changelog: true,
+            });
+            if outcome.is_err() {
+                break;
+            }
+        }
+        (
+            self.timestamp_ms,
+            self.stream_time_ms,
+            self.key_absent,
+            self.value_absent,
+        ) = saved;
+        if let (Some(flusher), Some(slot)) = (flusher, self.flushers.get_mut(store)) {
+            *slot = Some(flusher);
+        }
+        outcome
     }
 
     /// Runs `forward` for values an operator made (`map_values`…): they are not Kafka's
@@ -172,6 +330,25 @@ pub(crate) fn internal_name(application_id: &str, name: &str) -> String {
 /// One operator of a task's chain: takes a typed record and passes what it makes of it on.
 pub(crate) trait Processor<K, V>: Send {
     fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()>;
+}
+
+/// What sends a cached store's flushed updates down its table: decodes the key (and
+/// window) and the value, and calls the aggregation's downstream processor.
+pub(crate) trait Flush: Send {
+    /// Sends one flushed update down.
+    fn forward(
+        &mut self,
+        ctx: &mut Context,
+        key: &[u8],
+        window: Option<Window>,
+        value: &[u8],
+    ) -> Result<()>;
+}
+
+impl fmt::Debug for dyn Flush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Flush")
+    }
 }
 
 /// A processor made of a closure, so that each operator is a few lines of the builder.
@@ -286,6 +463,7 @@ impl Encode {
             key,
             value,
             timestamp_ms: ctx.timestamp_ms,
+            changelog: false,
         });
         Ok(())
     }

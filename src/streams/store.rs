@@ -5,7 +5,8 @@
 //! the changelog seam one function: the runtime restores a task's store by
 //! [`Store::apply`]ing the changelog's records in order, without knowing their types.
 //!
-//! A windowed store (time or session windows) keys its entries as
+//! A windowed store's changelog records (and the keys of a [`Layout::Sorted`] store) are
+//! keyed as
 //!
 //! | Bytes        | What                                 |
 //! |--------------|--------------------------------------|
@@ -14,12 +15,16 @@
 //! | next 8       | window start, ms, i64 big-endian     |
 //! | last 8       | window end, ms, i64 big-endian       |
 //!
-//! so that one key's windows are one range of the map, sorted by start (timestamps are not
-//! negative), and a changelog record says everything about its window. The same bytes are
-//! the changelog record's key.
+//! so that one key's windows are one range of a sorted map, sorted by start (timestamps are
+//! not negative), and a changelog record says everything about its window.
+//!
+//! Aggregations write through the store's record cache (Kafka's `statestore.cache.max.bytes`):
+//! the store always holds the latest value, but an update only marks its entry dirty; the
+//! changelog record and the update sent down the table are emitted when the task flushes
+//! ([`Store::take_dirty`]), once per entry however often it changed since.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -28,88 +33,368 @@ use crate::error::{Error, Result};
 
 use super::codec::{Codec, Windowed};
 use super::processor::encoded;
+use super::window::Window;
+
+/// The hash maps of stores: keyed by record keys, so seeded per map (as std's are) but
+/// much cheaper to hash than std's `SipHash`.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// How a store keeps its entries, chosen by what reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Key → value, hashed: tables, aggregations, a left join's pending records.
+    KeyValue,
+    /// Fixed-size time windows: per window start, a hash of key → value, so that a record
+    /// finds its window without building a composite key, and an expired window goes as a
+    /// whole (the windows are ordered by start, and a store's windows all have one size).
+    TimeWindows,
+    /// Windows as sorted composite keys (the module's table), for what reads a key's
+    /// windows as a range: session merges, stream-stream joins.
+    Sorted,
+}
+
+/// One stored value.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The timestamp of the latest write, as Kafka's timestamped stores keep one beside
+    /// each value.
+    timestamp_ms: i64,
+    value: Vec<u8>,
+    /// 0 when the changelog and the table downstream have this value; else the task's
+    /// sequence number of the latest update they have not seen.
+    dirty: u64,
+    /// Stream time at that update: downstream operators see it again when it is flushed.
+    stream_time_ms: i64,
+}
+
+impl Entry {
+    fn clean(timestamp_ms: i64, value: Vec<u8>) -> Self {
+        Self {
+            timestamp_ms,
+            value,
+            dirty: 0,
+            stream_time_ms: -1,
+        }
+    }
+}
+
+/// The entries of one time window of a [`Layout::TimeWindows`] store.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    end_ms: i64,
+    keys: Map<Vec<u8>, Entry>,
+}
+
+#[derive(Debug, Clone)]
+enum Entries {
+    KeyValue(Map<Vec<u8>, Entry>),
+    /// By window start.
+    TimeWindows(BTreeMap<i64, Bucket>),
+    Sorted {
+        entries: BTreeMap<Vec<u8>, Entry>,
+        /// Each entry's window end and key, so that windows past their retention are found
+        /// without a scan.
+        expiry: BTreeSet<(i64, Vec<u8>)>,
+    },
+}
+
+/// An update the cache held back, as [`Store::take_dirty`] gives it to be flushed.
+#[derive(Debug, Clone)]
+pub(crate) struct Update {
+    /// The key's bytes (without window).
+    pub(crate) key: Vec<u8>,
+    pub(crate) window: Option<Window>,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) stream_time_ms: i64,
+    pub(crate) value: Vec<u8>,
+    seq: u64,
+}
+
+/// How [`Store::aggregate`] marks what it writes: dirty under `seq` at `stream_time_ms`
+/// (the record cache is on), or not at all (the caller emits the write at once).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    pub(crate) seq: u64,
+    pub(crate) stream_time_ms: i64,
+}
+
+/// Bytes counted per cached entry besides its key and value: the hash slot, the entry and
+/// its place in the dirty list, about as Kafka counts its cache entries' overhead.
+const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// One task's instance of a named state store.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     /// The changelog's name relative to the application: `<store>-changelog`.
     changelog: Arc<str>,
-    /// Key bytes → (timestamp of the latest write, value bytes). The timestamp is that of
-    /// the changelog record, as Kafka's timestamped stores keep one beside each value.
-    entries: BTreeMap<Vec<u8>, (i64, Vec<u8>)>,
-    /// For windowed stores: each entry's window end and key, so that windows past their
-    /// retention are found without a scan.
-    expiry: Option<BTreeSet<(i64, Vec<u8>)>>,
+    entries: Entries,
     /// For windowed stores: a window expires once `end + keep_ms < stream time`.
     keep_ms: i64,
+    /// The entries made dirty since the last flush: (window start or 0, key).
+    dirty: Vec<(i64, Vec<u8>)>,
+    /// Dirty entries whose window expired before they were flushed: still owed to the
+    /// changelog and downstream.
+    evicted: Vec<Update>,
+    /// What the dirty entries count for against the task's cache size.
+    dirty_bytes: usize,
+    /// Where an aggregate's new bytes are encoded, then swapped with the old ones: no
+    /// allocation per update once values have found their size.
+    scratch: Vec<u8>,
 }
 
 impl Store {
-    /// A store; windowed if `keep_ms` is given (see [`StoreSpec::keep_ms`]).
-    pub(crate) fn new(name: &str, keep_ms: Option<i64>) -> Self {
+    /// A store laid out as `layout`; `keep_ms` is how long after its end a window is kept
+    /// (see [`StoreSpec::keep_ms`]).
+    pub(crate) fn new(name: &str, layout: Layout, keep_ms: Option<i64>) -> Self {
+        let entries = match layout {
+            Layout::KeyValue => Entries::KeyValue(Map::default()),
+            Layout::TimeWindows => Entries::TimeWindows(BTreeMap::new()),
+            Layout::Sorted => Entries::Sorted {
+                entries: BTreeMap::new(),
+                expiry: BTreeSet::new(),
+            },
+        };
         Self {
             changelog: Arc::from(format!("{name}-changelog")),
-            entries: BTreeMap::new(),
-            expiry: keep_ms.map(|_| BTreeSet::new()),
+            entries,
             keep_ms: keep_ms.unwrap_or(0),
+            dirty: Vec::new(),
+            evicted: Vec::new(),
+            dirty_bytes: 0,
+            scratch: Vec::new(),
         }
-    }
-
-    /// Removes the windows expired at `stream_time_ms` (see [`evict`](Self::evict)).
-    pub(crate) fn evict_expired(&mut self, stream_time_ms: i64) -> usize {
-        let keep = i128::from(self.keep_ms);
-        self.evict(|end| i128::from(end) + keep < i128::from(stream_time_ms))
     }
 
     pub(crate) fn changelog(&self) -> &Arc<str> {
         &self.changelog
     }
 
-    /// The value under `key`'s bytes, with the timestamp it was written at.
+    /// Bytes the dirty entries hold.
+    pub(crate) fn dirty_bytes(&self) -> usize {
+        self.dirty_bytes
+    }
+
+    /// The value under `key`'s bytes (a window key for windowed stores), with the
+    /// timestamp it was written at.
     pub(crate) fn get(&self, key: &[u8]) -> Option<(i64, &[u8])> {
-        self.entries.get(key).map(|(t, v)| (*t, v.as_slice()))
+        let entry = match &self.entries {
+            Entries::KeyValue(map) => map.get(key),
+            Entries::Sorted { entries, .. } => entries.get(key),
+            Entries::TimeWindows(buckets) => {
+                let (key, start, _) = split_window_key(key)?;
+                buckets.get(&start)?.keys.get(key)
+            }
+        }?;
+        Some((entry.timestamp_ms, entry.value.as_slice()))
     }
 
     /// Writes `value` under `key` at `timestamp_ms`, or deletes `key` for `None`, without
     /// emitting anything: how a runtime restores the store from its changelog, applying
-    /// each record's key, value and timestamp in order.
+    /// each record's key, value and timestamp in order. A windowed store takes window keys;
+    /// a record whose key is not one (not written by strom) is ignored, as it could never
+    /// be looked up.
     pub(crate) fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, timestamp_ms: i64) {
-        let Some(value) = value else {
-            if let Some(expiry) = &mut self.expiry {
-                if let Some((_, _, end)) = split_window_key(&key) {
-                    expiry.remove(&(end, key.clone()));
+        match &mut self.entries {
+            Entries::KeyValue(map) => match value {
+                Some(value) => {
+                    map.insert(key, Entry::clean(timestamp_ms, value));
+                }
+                None => {
+                    map.remove(&key);
+                }
+            },
+            Entries::TimeWindows(buckets) => {
+                let Some((k, start, end)) = split_window_key(&key) else {
+                    return;
+                };
+                match value {
+                    Some(value) => {
+                        let bucket = buckets.entry(start).or_insert_with(|| Bucket {
+                            end_ms: end,
+                            keys: Map::default(),
+                        });
+                        bucket
+                            .keys
+                            .insert(k.to_vec(), Entry::clean(timestamp_ms, value));
+                    }
+                    None => {
+                        if let Some(bucket) = buckets.get_mut(&start) {
+                            bucket.keys.remove(k);
+                        }
+                    }
                 }
             }
-            self.entries.remove(&key);
-            return;
-        };
-        // An update of a stored key (most writes of an aggregation) replaces the value in
-        // place: the key's window end is in its bytes, so its expiry entry is already
-        // there, and neither the key nor the index needs touching.
-        if let Some(entry) = self.entries.get_mut(&key) {
-            *entry = (timestamp_ms, value);
-            return;
-        }
-        if let Some(expiry) = &mut self.expiry {
-            // A record whose key is not a window key (not written by strom) is kept out of
-            // the index rather than refused: it can never be looked up as a window anyway.
-            if let Some((_, _, end)) = split_window_key(&key) {
-                expiry.insert((end, key.clone()));
+            Entries::Sorted { entries, expiry } => {
+                let Some(value) = value else {
+                    if let Some((_, _, end)) = split_window_key(&key) {
+                        expiry.remove(&(end, key.clone()));
+                    }
+                    entries.remove(&key);
+                    return;
+                };
+                // An update of a stored key (most writes) replaces the value in place: the
+                // key's window end is in its bytes, so its expiry entry is already there.
+                if let Some(entry) = entries.get_mut(&key) {
+                    *entry = Entry::clean(timestamp_ms, value);
+                    return;
+                }
+                if let Some((_, _, end)) = split_window_key(&key) {
+                    expiry.insert((end, key.clone()));
+                }
+                entries.insert(key, Entry::clean(timestamp_ms, value));
             }
         }
-        self.entries.insert(key, (timestamp_ms, value));
+    }
+
+    /// One aggregation step on the entry of `key` (in `window` for a
+    /// [`Layout::TimeWindows`] store): `step(old value, out)` encodes the new value into
+    /// `out`. The entry's timestamp becomes the larger of its own and `timestamp_ms`.
+    /// Marked with `mark`, the entry becomes dirty (to be flushed); without, a copy of the
+    /// new value comes back for the caller to emit. Returns the entry's timestamp.
+    pub(crate) fn aggregate<E>(
+        &mut self,
+        key: &[u8],
+        window: Option<Window>,
+        timestamp_ms: i64,
+        mark: Option<Mark>,
+        step: impl FnOnce(Option<&[u8]>, &mut Vec<u8>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(i64, Option<Vec<u8>>), E> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let (map, start) = match (&mut self.entries, window) {
+            (Entries::KeyValue(map), _) => (map, 0),
+            (Entries::TimeWindows(buckets), Some(w)) => {
+                let bucket = buckets.entry(w.start_ms).or_insert_with(|| Bucket {
+                    end_ms: w.end_ms,
+                    keys: Map::default(),
+                });
+                (&mut bucket.keys, w.start_ms)
+            }
+            // Not a layout aggregations write this way: nothing is stored.
+            _ => {
+                step(None, &mut out)?;
+                self.scratch = out;
+                return Ok((timestamp_ms, None));
+            }
+        };
+        if let Some(entry) = map.get_mut(key) {
+            if let Err(e) = step(Some(&entry.value), &mut out) {
+                self.scratch = out;
+                return Err(e);
+            }
+            std::mem::swap(&mut entry.value, &mut out);
+            self.scratch = out;
+            entry.timestamp_ms = entry.timestamp_ms.max(timestamp_ms);
+            let dirty = (&mut self.dirty, &mut self.dirty_bytes);
+            return Ok(settle(entry, start, key, mark, dirty));
+        }
+        step(None, &mut out)?;
+        let value = std::mem::take(&mut out);
+        self.scratch = out;
+        let entry = map
+            .entry(key.to_vec())
+            .or_insert(Entry::clean(timestamp_ms, value));
+        let dirty = (&mut self.dirty, &mut self.dirty_bytes);
+        Ok(settle(entry, start, key, mark, dirty))
+    }
+
+    /// The updates held back since the last call, in the order of their latest change,
+    /// their entries now clean: what a flush emits.
+    pub(crate) fn take_dirty(&mut self) -> Vec<Update> {
+        let mut out = std::mem::take(&mut self.evicted);
+        self.dirty_bytes = 0;
+        for (start, key) in std::mem::take(&mut self.dirty) {
+            let (entry, window) = match &mut self.entries {
+                Entries::KeyValue(map) => (map.get_mut(&key), None),
+                Entries::TimeWindows(buckets) => match buckets.get_mut(&start) {
+                    Some(bucket) => (
+                        bucket.keys.get_mut(&key),
+                        Some(Window {
+                            start_ms: start,
+                            end_ms: bucket.end_ms,
+                        }),
+                    ),
+                    None => (None, None),
+                },
+                Entries::Sorted { .. } => (None, None),
+            };
+            // Gone: its window expired, and it waits in `evicted` (already in `out`).
+            let Some(entry) = entry.filter(|e| e.dirty != 0) else {
+                continue;
+            };
+            out.push(Update {
+                key,
+                window,
+                timestamp_ms: entry.timestamp_ms,
+                stream_time_ms: entry.stream_time_ms,
+                value: entry.value.clone(),
+                seq: entry.dirty,
+            });
+            entry.dirty = 0;
+        }
+        // Sorting the small (sequence, place) pairs, not the updates, and then taking the
+        // updates in that order, moves each update once.
+        let mut order: Vec<(u64, usize)> = out.iter().map(|u| u.seq).zip(0..).collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<Update>> = out.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|(_, i)| slots.get_mut(i).and_then(Option::take))
+            .collect()
+    }
+
+    /// Removes the windows expired at `stream_time_ms` (`end + keep_ms < stream time`),
+    /// without a changelog record (as Kafka's window stores drop old segments: the
+    /// changelog is compacted and deleted by time). Returns how many went. A dirty entry
+    /// among them is kept aside until the next flush.
+    pub(crate) fn evict_expired(&mut self, stream_time_ms: i64) -> usize {
+        let keep = i128::from(self.keep_ms);
+        let expired = |end: i64| i128::from(end) + keep < i128::from(stream_time_ms);
+        match &mut self.entries {
+            Entries::KeyValue(_) => 0,
+            Entries::TimeWindows(buckets) => {
+                let mut evicted = 0;
+                while let Some(entry) = buckets.first_entry() {
+                    if !expired(entry.get().end_ms) {
+                        break;
+                    }
+                    let (start, bucket) = entry.remove_entry();
+                    evicted += bucket.keys.len();
+                    for (key, entry) in bucket.keys {
+                        if entry.dirty != 0 {
+                            self.evicted.push(Update {
+                                key,
+                                window: Some(Window {
+                                    start_ms: start,
+                                    end_ms: bucket.end_ms,
+                                }),
+                                timestamp_ms: entry.timestamp_ms,
+                                stream_time_ms: entry.stream_time_ms,
+                                value: entry.value,
+                                seq: entry.dirty,
+                            });
+                        }
+                    }
+                }
+                evicted
+            }
+            Entries::Sorted { .. } => self.evict(expired),
+        }
     }
 
     /// The windows stored for the encoded key `key`, earliest start first: `(store key,
-    /// start, end, value)`.
+    /// start, end, value)`. Only a [`Layout::Sorted`] store has them.
     pub(crate) fn windows_of(&self, key: &[u8]) -> Vec<(Vec<u8>, i64, i64, Vec<u8>)> {
+        let Entries::Sorted { entries, .. } = &self.entries else {
+            return Vec::new();
+        };
         let prefix = window_prefix(key);
-        self.entries
+        entries
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter_map(|(k, v)| {
                 let (_, start, end) = split_window_key(k)?;
-                Some((k.clone(), start, end, v.1.clone()))
+                Some((k.clone(), start, end, v.value.clone()))
             })
             .collect()
     }
@@ -117,6 +402,7 @@ impl Store {
     /// The windows stored for the encoded key `key` starting in `[from_ms, to_ms]`,
     /// earliest first: `(start, value)`. One range of the map, whatever else the key
     /// has (a stream-stream join reads the other side's records near its own this way).
+    /// Only a [`Layout::Sorted`] store has them.
     pub(crate) fn windows_starting(
         &self,
         key: &[u8],
@@ -129,20 +415,22 @@ impl Store {
         let from_ms = from_ms.max(0);
         let from = window_key(key, from_ms, 0);
         let to = window_key(key, to_ms, -1);
-        let range = (from_ms <= to_ms).then(|| self.entries.range(from..=to));
-        range.into_iter().flatten().filter_map(move |(k, (_, v))| {
+        let range = match &self.entries {
+            Entries::Sorted { entries, .. } if from_ms <= to_ms => Some(entries.range(from..=to)),
+            _ => None,
+        };
+        range.into_iter().flatten().filter_map(move |(k, entry)| {
             let (_, start, _) = split_window_key(k)?;
             (from_ms..=to_ms)
                 .contains(&start)
-                .then_some((start, v.as_slice()))
+                .then_some((start, entry.value.as_slice()))
         })
     }
 
-    /// Removes the windows for which `expired(end)` holds, oldest end first, without a
-    /// changelog record (as Kafka's window stores drop old segments: the changelog is
-    /// compacted and deleted by time). Returns how many went.
+    /// Removes the windows of a [`Layout::Sorted`] store for which `expired(end)` holds,
+    /// oldest end first, without a changelog record. Returns how many went.
     pub(crate) fn evict(&mut self, expired: impl Fn(i64) -> bool) -> usize {
-        let Some(expiry) = &mut self.expiry else {
+        let Entries::Sorted { entries, expiry } = &mut self.entries else {
             return 0;
         };
         let mut evicted = 0;
@@ -151,37 +439,71 @@ impl Store {
                 break;
             }
             expiry.pop_first();
-            self.entries.remove(&key);
+            entries.remove(&key);
             evicted += 1;
         }
         evicted
     }
 
-    /// The entries whose window end satisfies `closed`, earliest end first, without
-    /// removing them: `(store key, value)`. A stream-stream left join reads its pending
-    /// records this way and deletes each through the changelog once it has emitted it.
+    /// The entries of a [`Layout::Sorted`] store whose window end satisfies `closed`,
+    /// earliest end first, without removing them: `(store key, value)`. A stream-stream
+    /// left join reads its pending records this way and deletes each through the
+    /// changelog once it has emitted it.
     pub(crate) fn closed_entries(&self, closed: impl Fn(i64) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(expiry) = &self.expiry else {
+        let Entries::Sorted { entries, expiry } = &self.entries else {
             return Vec::new();
         };
         expiry
             .iter()
             .take_while(|(end, _)| closed(*end))
-            .filter_map(|(_, key)| self.entries.get(key).map(|(_, v)| (key.clone(), v.clone())))
+            .filter_map(|(_, key)| entries.get(key).map(|e| (key.clone(), e.value.clone())))
             .collect()
     }
 
-    /// Every entry, in key order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries
-            .iter()
-            .map(|(k, (_, v))| (k.as_slice(), v.as_slice()))
+    /// Calls `f` with every entry: its key (a window key for windowed stores) and value.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        match &self.entries {
+            Entries::KeyValue(map) => map.iter().try_for_each(|(k, e)| f(k, &e.value)),
+            Entries::Sorted { entries, .. } => entries.iter().try_for_each(|(k, e)| f(k, &e.value)),
+            Entries::TimeWindows(buckets) => buckets.iter().try_for_each(|(start, bucket)| {
+                bucket
+                    .keys
+                    .iter()
+                    .try_for_each(|(k, e)| f(&window_key(k, *start, bucket.end_ms), &e.value))
+            }),
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        match &self.entries {
+            Entries::KeyValue(map) => map.len(),
+            Entries::Sorted { entries, .. } => entries.len(),
+            Entries::TimeWindows(buckets) => buckets.values().map(|b| b.keys.len()).sum(),
+        }
     }
+}
+
+/// Marks `entry` (of `key`, in the window starting at `start`) dirty under `mark`, or
+/// without one returns a copy of its value to emit; with its timestamp either way.
+fn settle(
+    entry: &mut Entry,
+    start: i64,
+    key: &[u8],
+    mark: Option<Mark>,
+    (dirty, dirty_bytes): (&mut Vec<(i64, Vec<u8>)>, &mut usize),
+) -> (i64, Option<Vec<u8>>) {
+    let at = entry.timestamp_ms;
+    let Some(mark) = mark else {
+        return (at, Some(entry.value.clone()));
+    };
+    if entry.dirty == 0 {
+        dirty.push((start, key.to_vec()));
+        *dirty_bytes += key.len() + entry.value.len() + ENTRY_OVERHEAD_BYTES;
+    }
+    entry.dirty = mark.seq;
+    entry.stream_time_ms = mark.stream_time_ms;
+    (at, None)
 }
 
 /// The first bytes of every window key of `key`.
@@ -297,6 +619,7 @@ pub(crate) struct StoreSpec {
     /// time reaches `end + grace`), sessions `gap + grace` (a late record may still
     /// bridge to them until then).
     pub(crate) keep_ms: Option<i64>,
+    pub(crate) layout: Layout,
     pub(crate) view: MakeView,
 }
 
@@ -313,11 +636,12 @@ impl fmt::Debug for StoreSpec {
 pub(crate) fn key_value_view<K: Codec, V: Codec>() -> MakeView {
     Arc::new(|store: &Store, name: &str| {
         let mut view = StoreView::<K, V>::empty();
-        for (key, value) in store.entries() {
+        store.visit(|key, value| {
             let k = K::decode(key).map_err(|e| in_store(name, e))?;
             let v = V::decode(value).map_err(|e| in_store(name, e))?;
             view.insert(key.to_vec(), k, v);
-        }
+            Ok(())
+        })?;
         Ok(Box::new(view) as Box<dyn Any>)
     })
 }
@@ -327,9 +651,9 @@ pub(crate) fn key_value_view<K: Codec, V: Codec>() -> MakeView {
 pub(crate) fn windowed_view<K: Codec, V: Codec>() -> MakeView {
     Arc::new(|store: &Store, name: &str| {
         let mut view = StoreView::<Windowed<K>, V>::empty();
-        for (bytes, value) in store.entries() {
+        store.visit(|bytes, value| {
             let Some((key, start_ms, end_ms)) = split_window_key(bytes) else {
-                continue;
+                return Ok(());
             };
             let w = Windowed {
                 key: K::decode(key).map_err(|e| in_store(name, e))?,
@@ -339,7 +663,8 @@ pub(crate) fn windowed_view<K: Codec, V: Codec>() -> MakeView {
             let v = V::decode(value).map_err(|e| in_store(name, e))?;
             let lookup = encoded(&w)?.unwrap_or_default();
             view.insert(lookup, w, v);
-        }
+            Ok(())
+        })?;
         Ok(Box::new(view) as Box<dyn Any>)
     })
 }
@@ -445,9 +770,75 @@ mod tests {
         assert_eq!(split_window_key(&a[..a.len() - 1]), None);
     }
 
+    /// Adds one to `key`'s count in `window` (a `u64`, one byte here for brevity).
+    fn bump(store: &mut Store, key: &[u8], window: Window, mark: Option<Mark>) -> Option<Vec<u8>> {
+        let step = |old: Option<&[u8]>, out: &mut Vec<u8>| {
+            out.push(old.map_or(0, |v| v[0]) + 1);
+            Ok::<(), ()>(())
+        };
+        store.aggregate(key, Some(window), 7, mark, step).unwrap().1
+    }
+
+    #[test]
+    fn time_window_updates_are_held_until_taken_even_past_expiry() {
+        let w = |start_ms| Window {
+            start_ms,
+            end_ms: start_ms + 10,
+        };
+        let mark = |seq| {
+            Some(Mark {
+                seq,
+                stream_time_ms: i64::try_from(seq).unwrap(),
+            })
+        };
+        let mut store = Store::new("s", Layout::TimeWindows, Some(0));
+        // Uncached: the new value comes back to be emitted, nothing is held.
+        assert_eq!(bump(&mut store, b"a", w(0), None), Some(vec![1]));
+        assert!(store.take_dirty().is_empty());
+        // Cached: updates of one entry coalesce; the order is that of the latest change.
+        assert_eq!(bump(&mut store, b"a", w(0), mark(1)), None);
+        assert_eq!(bump(&mut store, b"b", w(0), mark(2)), None);
+        assert_eq!(bump(&mut store, b"a", w(0), mark(3)), None);
+        assert_eq!(bump(&mut store, b"a", w(10), mark(4)), None);
+        assert!(store.dirty_bytes() > 0);
+        // The window [0, 10) expires with two dirty entries: they are still owed.
+        assert_eq!(store.evict_expired(11), 2);
+        assert_eq!(store.get(&window_key(b"a", 0, 10)), None);
+        assert_eq!(store.get(&window_key(b"a", 10, 20)), Some((7, &[1_u8][..])));
+        let taken: Vec<_> = store
+            .take_dirty()
+            .into_iter()
+            .map(|u| {
+                (
+                    u.key,
+                    u.window.map(|w| w.start_ms),
+                    u.value,
+                    u.stream_time_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                (b"b".to_vec(), Some(0), vec![1], 2),
+                (b"a".to_vec(), Some(0), vec![3], 3),
+                (b"a".to_vec(), Some(10), vec![1], 4),
+            ]
+        );
+        assert_eq!(store.dirty_bytes(), 0);
+        assert!(store.take_dirty().is_empty());
+        // A restored changelog record lands in its window, clean.
+        store.apply(window_key(b"c", 20, 30), Some(vec![5]), 25);
+        assert_eq!(
+            store.get(&window_key(b"c", 20, 30)),
+            Some((25, &[5_u8][..]))
+        );
+        assert!(store.take_dirty().is_empty());
+    }
+
     #[test]
     fn windows_of_a_key_exclude_longer_keys_sharing_its_bytes() {
-        let mut store = Store::new("s", Some(0));
+        let mut store = Store::new("s", Layout::Sorted, Some(0));
         store.apply(window_key(b"a", 0, 5), Some(vec![1]), 0);
         store.apply(window_key(b"ab", 0, 5), Some(vec![2]), 0);
         store.apply(window_key(b"a", 10, 15), Some(vec![3]), 0);

@@ -16,7 +16,7 @@ use crate::error::Result;
 use super::builder::{add_node, KStream, StreamsBuilder};
 use super::codec::{Codec, Windowed};
 use super::processor::{encoded, fan_out, Context, Encode, Processor, Source, Step};
-use super::store::{key_value_view, split_window_key, window_key, StoreSpec};
+use super::store::{key_value_view, split_window_key, window_key, Layout, StoreSpec};
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::{SessionWindows, TimeWindows};
 
@@ -40,7 +40,10 @@ impl Closing {
 /// `KTable`.
 ///
 /// Made by [`StreamsBuilder::table`] and by aggregations. Its operators see every update
-/// and every delete; [`to_stream`](Self::to_stream) turns the updates into a stream.
+/// and every delete that reaches it (an aggregation's record cache coalesces a key's
+/// updates between commits, see
+/// [`StreamsConfig::cache_max_bytes`](super::StreamsConfig::cache_max_bytes));
+/// [`to_stream`](Self::to_stream) turns the updates into a stream.
 pub struct KTable<K, V> {
     graph: Arc<Mutex<Graph>>,
     node: usize,
@@ -100,6 +103,7 @@ impl StreamsBuilder {
             name: Arc::from(store),
             retention_ms: None,
             keep_ms: None,
+            layout: Layout::KeyValue,
             view: key_value_view::<K, V>(),
         });
         let name = g.next_name("SOURCE");

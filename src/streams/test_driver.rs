@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 
 use super::codec::Codec;
+use super::config::DEFAULT_CACHE_MAX_BYTES;
 use super::processor::{encoded, SinkRecord};
 use super::store::StoreView;
 use super::topology::{Task, Topology};
@@ -93,7 +94,10 @@ impl TopologyTestDriver {
         for topic in topology.internal_topics() {
             crate::topic::validate_name(&topic.name(application_id), true)?;
         }
-        let task = topology.task(application_id)?;
+        let mut task = topology.task(application_id)?;
+        // Cached like an application's, and flushed after every record (as Kafka's driver
+        // does), so that each update comes out and the cache's flush path is what runs.
+        task.set_cache_max_bytes(DEFAULT_CACHE_MAX_BYTES);
         let repartition = topology
             .internal_topics()
             .iter()
@@ -190,11 +194,14 @@ impl TopologyTestDriver {
         let this = *offset;
         *offset = offset.saturating_add(1);
         let processed = self.task.process(topic, 0, this, timestamp_ms, key, value);
+        let flushed = self.task.flush();
+        let processed = processed.and(flushed);
         for SinkRecord {
             topic,
             key,
             value,
             timestamp_ms,
+            ..
         } in self.task.take_output()
         {
             // Only repartition topics: a sink writing a topic the topology also reads would

@@ -23,6 +23,7 @@ use crate::record::{ConsumerRecord, Record, TopicPartition};
 use crate::transaction::TransactionalProducer;
 
 use super::config::{ProcessingGuarantee, StreamsConfig};
+use super::processor::SinkRecord;
 use super::topology::{Task, Topology};
 
 /// What the application's threads share with its [`Streams`](super::Streams) handle.
@@ -115,6 +116,7 @@ pub(crate) struct Tasks {
 fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<Slot> {
     let app = &shared.config.application_id;
     let mut task = shared.topology.task(app)?;
+    task.set_cache_max_bytes(shared.config.cache_max_bytes / shared.config.num_threads.max(1));
     let mut stream_time = -1_i64;
     let mut changelogs: Vec<&Arc<str>> = shared.changelogs.iter().collect();
     changelogs.sort();
@@ -212,6 +214,8 @@ impl RebalanceListener for Listener {
         let gone: Vec<TopicPartition> = revoked.partitions().to_vec();
         let mut result = Ok(());
         if !self.shared.exactly_once() {
+            // Only the revoked tasks matter, but flushing the others early is harmless.
+            flush_caches(&mut tasks, &self.producer)?;
             let offsets: Vec<(TopicPartition, u64)> = gone
                 .iter()
                 .filter_map(|tp| tasks.done.get(tp).map(|&o| (tp.clone(), o)))
@@ -382,15 +386,20 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
         }
         Err(e) => return Err(e),
     }
+    queue(slot, tp.partition, output)
+}
+
+/// Queues what task `partition` emitted for [`send_pending`], beginning its transaction
+/// under `ExactlyOnce` if it has none open.
+fn queue(slot: &mut Slot, partition: u32, output: Vec<SinkRecord>) -> Result<()> {
     for sink in output {
-        let is_changelog = shared.changelogs.contains(&sink.topic);
         let out = Record {
             key: sink.key,
             value: sink.value,
             headers: Vec::new(),
             timestamp: Some(sink.timestamp_ms),
             // A changelog record goes to the task's partition; anything else by its key.
-            partition: is_changelog.then_some(tp.partition),
+            partition: sink.changelog.then_some(partition),
         };
         if let Some(txn) = &slot.producer {
             if !slot.in_transaction {
@@ -410,6 +419,18 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
     Ok(())
 }
 
+/// Flushes every task's record cache and sends what that emitted: what a commit (or a
+/// revocation under `AtLeastOnce`) does first, so that the changelogs and outputs hold
+/// every update of what the committed offsets say is processed.
+fn flush_caches(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
+    for (&partition, slot) in &mut tasks.slots {
+        slot.task.flush()?;
+        let output = slot.task.take_output();
+        queue(slot, partition, output)?;
+    }
+    send_pending(tasks, producer)
+}
+
 /// Sends what the tasks emitted during a poll's records: a batch per task and topic (in
 /// the transaction of the task under `ExactlyOnce`). Each topic-partition gets its records
 /// in the order the task emitted them; records of different topics need no order between
@@ -418,9 +439,9 @@ fn send_pending(tasks: &mut Tasks, producer: &Producer) -> Result<()> {
     for slot in tasks.slots.values_mut() {
         for (topic, records) in slot.pending.drain(..) {
             match &slot.producer {
-                Some(txn) => txn.send_batch(&topic, records)?,
-                None => producer.send_batch(&topic, records)?,
-            };
+                Some(txn) => txn.send_batch_unreported(&topic, records)?,
+                None => producer.send_batch_unreported(&topic, records)?,
+            }
         }
     }
     Ok(())
@@ -436,6 +457,7 @@ fn commit(
 ) -> Result<()> {
     let mut tasks = tasks.lock();
     let tasks = &mut *tasks;
+    flush_caches(tasks, producer)?;
     let pending: Vec<(TopicPartition, u64)> = tasks
         .done
         .iter()

@@ -391,7 +391,7 @@ impl Topology {
     /// whose stream time has not started.
     pub(crate) fn task(&self, application_id: &str) -> Result<Task> {
         let nodes = &self.graph.nodes;
-        let mut sources: HashMap<Arc<str>, Vec<Box<dyn Source>>> = HashMap::new();
+        let mut sources: Vec<Chains> = Vec::new();
         for node in nodes {
             let topic: Arc<str> = match (&node.role, &node.make) {
                 (Role::Source { topic }, Make::Source(_)) => Arc::clone(topic),
@@ -408,13 +408,17 @@ impl Topology {
                 .iter()
                 .map(|&child| operator(nodes, child))
                 .collect::<Result<Vec<_>>>()?;
-            sources.entry(topic).or_default().push(make(children)?);
+            let source = make(children)?;
+            match sources.iter_mut().find(|(t, _)| *t == topic) {
+                Some((_, chains)) => chains.push(source),
+                None => sources.push((topic, vec![source])),
+            }
         }
         let stores = self
             .graph
             .stores
             .iter()
-            .map(|spec| Store::new(&spec.name, spec.keep_ms))
+            .map(|spec| Store::new(&spec.name, spec.layout, spec.keep_ms))
             .collect();
         let buffers = vec![Buffer::default(); self.graph.buffers];
         Ok(Task {
@@ -545,10 +549,15 @@ impl fmt::Debug for Topology {
     }
 }
 
+/// The topic a task reads (its full name) and the chains that start from it.
+type Chains = (Arc<str>, Vec<Box<dyn Source>>);
+
 /// One instance of a topology: the processors of one input partition (or of one set of
 /// co-partitioned partitions), fed one record at a time.
 pub(crate) struct Task {
-    sources: HashMap<Arc<str>, Vec<Box<dyn Source>>>,
+    /// Per topic read, its chains: a short list (a task reads a few topics), searched
+    /// faster than a hash of the topic name per record.
+    sources: Vec<Chains>,
     ctx: Context,
 }
 
@@ -566,7 +575,7 @@ impl Task {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<()> {
-        let Some((name, _)) = self.sources.get_key_value(topic) else {
+        let Some((name, sources)) = self.sources.iter_mut().find(|(t, _)| **t == *topic) else {
             return Err(Error::UnknownTopic {
                 topic: topic.to_string(),
             });
@@ -580,9 +589,6 @@ impl Task {
         self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(timestamp_ms);
         self.ctx.key_absent = key.is_none();
         self.ctx.value_absent = value.is_none();
-        let Some(sources) = self.sources.get_mut(topic) else {
-            return Ok(());
-        };
         for source in sources {
             source.process(&mut self.ctx, key, value)?;
         }
@@ -591,7 +597,7 @@ impl Task {
 
     /// Whether the task has a source for `topic`.
     pub(crate) fn reads(&self, topic: &str) -> bool {
-        self.sources.contains_key(topic)
+        self.sources.iter().any(|(t, _)| **t == *topic)
     }
 
     /// The largest timestamp the task has processed; `-1` before the first record.
@@ -651,6 +657,18 @@ impl Task {
         for store in &mut self.ctx.stores {
             store.evict_expired(now);
         }
+    }
+
+    /// Sets the bound of the task's record cache, in bytes (0: no cache).
+    pub(crate) fn set_cache_max_bytes(&mut self, bytes: usize) {
+        self.ctx.cache_max_bytes = bytes;
+    }
+
+    /// Emits what the record cache held back: each dirty store entry's changelog record
+    /// and its update down the table (see [`Context::flush_store`]). The runtime does this
+    /// before it commits; the test driver after every record.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.ctx.flush()
     }
 
     /// The records the sinks emitted since the last call, in order.

@@ -48,6 +48,7 @@ use crate::config::{CleanupPolicy, TopicConfig};
 use crate::error::{Error, Result};
 use crate::group::GroupMetadata;
 use crate::log::PartitionLog;
+use crate::metrics::TxnMetrics;
 use crate::record::TopicPartition;
 use crate::storage::batch::{ControlRecord, ControlType, Entry, Origin};
 
@@ -206,6 +207,8 @@ pub(crate) struct TxnEntry {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) open: Option<OpenTxn>,
+    /// Its counters (empty without the `metrics` feature).
+    metrics: TxnMetrics,
 }
 
 impl TxnEntry {
@@ -278,6 +281,7 @@ impl TxnCoordinator {
                 producer_id: state.producer_id,
                 epoch: state.producer_epoch,
                 open: None,
+                metrics: TxnMetrics::new(&id),
             };
             let ending = match state.phase {
                 Phase::Ongoing | Phase::PrepareAbort => Some(ControlType::Abort),
@@ -330,6 +334,7 @@ impl TxnCoordinator {
                     // Bumped to 0 below.
                     epoch: -1,
                     open: None,
+                    metrics: TxnMetrics::new(id),
                 }))
             }))
         };
@@ -418,6 +423,31 @@ fn read_states(log: &PartitionLog, states: &mut States) -> Result<()> {
         }
         Ok(ControlFlow::Continue(()))
     })
+}
+
+/// In a directory opened read-only, applies the offsets the writer's transactions committed
+/// (their records in the state topic, written with each commit's completion) to the groups'
+/// stores, in memory; each store keeps a later plain commit where it has one.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Corrupt`] if the state topic cannot be read, [`Error::Serde`]
+/// for a record in it that does not decode.
+pub(crate) fn follow_offsets(inner: &Inner) -> Result<()> {
+    let Ok(topic) = inner.existing_topic(STATE_TOPIC) else {
+        return Ok(());
+    };
+    let log = topic.partition(0)?;
+    log.refresh(false)?;
+    let mut states = States::default();
+    read_states(log, &mut states)?;
+    for ((group_id, tp), (at, record)) in states.offsets {
+        if let Some(record) = record {
+            inner
+                .offsets()
+                .apply_transaction(&group_id, &[(tp, record.offset, at)]);
+        }
+    }
+    Ok(())
 }
 
 /// Applies the offsets committed by transactions, read back at open, to the groups'
@@ -514,6 +544,7 @@ fn finish_recovered(
         }
     }
     write_completed(inner, entry, kind, state.offsets_to_commit(), true)?;
+    entry.metrics.ended(kind == ControlType::Commit);
     tracing::info!(
         transactional_id = %entry.id,
         committed = kind == ControlType::Commit,
@@ -578,9 +609,9 @@ fn complete_commit<'a>(
     let mut at = append_states(inner, records, sync)?;
     for (group_id, tp, offset) in offsets {
         at += 1;
-        inner
-            .offsets()
-            .apply_transaction(group_id, &[(tp, offset, at)]);
+        let applied = [(tp, offset, at)];
+        inner.offsets().apply_transaction(group_id, &applied);
+        inner.report_lag(group_id, applied.iter().map(|(tp, ..)| tp), true);
     }
     Ok(())
 }
@@ -830,5 +861,6 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
         write_completed(inner, entry, kind, open.offsets_to_commit(), false)?;
     }
     entry.open = None;
+    entry.metrics.ended(kind == ControlType::Commit);
     Ok(())
 }

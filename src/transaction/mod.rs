@@ -151,6 +151,20 @@ impl TransactionalProducer {
         })
     }
 
+    /// [`send_batch`](Self::send_batch) without the records' metadata, for the streams
+    /// runtime, which drops it.
+    pub(crate) fn send_batch_unreported(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<()> {
+        self.with_entry(|entry| {
+            let mut stamp = TxnStamp::new(&self.inner, entry)?;
+            self.producer
+                .send_batch_unreported_as(topic, records, &mut stamp)
+        })
+    }
+
     /// Sends `value` as JSON as part of the open transaction; as [`Producer::send_json`]
     /// otherwise.
     ///
@@ -195,6 +209,8 @@ impl TransactionalProducer {
     /// on from (the transaction is aborted); [`Error::TransactionState`] with none open;
     /// [`Error::Fenced`]; [`Error::Io`]; [`Error::Closed`].
     pub fn commit_transaction(&self) -> Result<()> {
+        let _span =
+            tracing::debug_span!("commit_transaction", transactional_id = %self.id).entered();
         self.with_entry(|entry| coordinator::commit(&self.inner, entry))
     }
 

@@ -303,7 +303,7 @@ fn every_store_write_is_a_changelog_record_that_restores_the_store() {
             )
             .unwrap();
     }
-    assert_eq!(restored.store(0).unwrap().entries().count(), 3);
+    assert_eq!(restored.store(0).unwrap().len(), 3);
     restored.resume_at(12);
     assert_eq!(restored.stream_time_ms(), 12);
     assert!(matches!(
