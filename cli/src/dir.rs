@@ -51,6 +51,12 @@ pub(crate) fn open_read(dir: &Path) -> Outcome<(Broker, Access)> {
 /// Opens `dir` for a writing command, which needs its lock.
 pub(crate) fn open_write(dir: &Path) -> Outcome<Broker> {
     existing(dir)?;
+    open_write_creating(dir)
+}
+
+/// [`open_write`], creating the directory if it is missing: `topics create` is how a new
+/// data directory starts.
+pub(crate) fn open_write_creating(dir: &Path) -> Outcome<Broker> {
     Broker::open_with(dir, config()).map_err(|e| match e {
         Error::Locked { path } => held(dir, &path),
         e => e.into(),

@@ -34,7 +34,7 @@ pub(crate) fn list(dir: &Path) -> Outcome {
 pub(crate) fn create(dir: &Path, args: &TopicArgs) -> Outcome {
     let mut config = TopicConfig::default();
     apply(&mut config, args)?;
-    let broker = dir::open_write(dir)?;
+    let broker = dir::open_write_creating(dir)?;
     broker.create_topic(&args.name, config)?;
     broker.close()?;
     write_all(format!("created topic {}\n", args.name).as_bytes())

@@ -48,8 +48,15 @@ fn stdout(cmd: &mut Command) -> String {
 
 #[test]
 fn produce_then_consume_round_trips_keys_and_values() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    strom(dir.path())
+    let parent = tempfile::tempdir().expect("tempdir");
+    // `topics create` starts a new data directory; every other command needs one.
+    let dir = parent.path().join("data");
+    strom(&dir)
+        .args(["topics", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not exist"));
+    strom(&dir)
         .args([
             "topics",
             "create",
@@ -66,12 +73,12 @@ fn produce_then_consume_round_trips_keys_and_values() {
     for i in 0..300 {
         writeln!(lines, "key{}|value {i}", i % 7).expect("a String");
     }
-    strom(dir.path())
+    strom(&dir)
         .args(["produce", "t", "--key-separator", "|"])
         .write_stdin(lines.clone())
         .assert()
         .success();
-    let printed = stdout(strom(dir.path()).args([
+    let printed = stdout(strom(&dir).args([
         "consume",
         "t",
         "--from-beginning",
@@ -85,12 +92,12 @@ fn produce_then_consume_round_trips_keys_and_values() {
     want.sort_unstable();
     assert_eq!(got, want);
     // Without a key separator a line is a value with no key.
-    strom(dir.path())
+    strom(&dir)
         .args(["produce", "t", "--partition", "1"])
         .write_stdin("no key here\n")
         .assert()
         .success();
-    let json = stdout(strom(dir.path()).args([
+    let json = stdout(strom(&dir).args([
         "consume",
         "t",
         "--partition",
