@@ -1,0 +1,204 @@
+//! `strom topics`: Kafka's `kafka-topics`, with Kafka's config names.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use strom::{CleanupPolicy, Compression, TopicConfig, TopicDescription};
+
+use crate::args::TopicArgs;
+use crate::output::{table, write_all};
+use crate::{dir, Failure, Outcome};
+
+/// The topic configs `--config` takes, as Kafka names them.
+pub(crate) const CONFIG_KEYS: [&str; 8] = [
+    "retention.ms",
+    "retention.bytes",
+    "segment.bytes",
+    "segment.ms",
+    "cleanup.policy",
+    "max.message.bytes",
+    "compression.type",
+    "delete.retention.ms",
+];
+
+pub(crate) fn list(dir: &Path) -> Outcome {
+    let (broker, _) = dir::open_read(dir)?;
+    let mut out = String::new();
+    for name in broker.topics() {
+        let _ = writeln!(out, "{name}");
+    }
+    write_all(out.as_bytes())
+}
+
+pub(crate) fn create(dir: &Path, args: &TopicArgs) -> Outcome {
+    let mut config = TopicConfig::default();
+    apply(&mut config, args)?;
+    let broker = dir::open_write_creating(dir)?;
+    broker.create_topic(&args.name, config)?;
+    broker.close()?;
+    write_all(format!("created topic {}\n", args.name).as_bytes())
+}
+
+pub(crate) fn alter(dir: &Path, args: &TopicArgs) -> Outcome {
+    let broker = dir::open_write(dir)?;
+    let mut config = broker.describe_topic(&args.name)?.config;
+    apply(&mut config, args)?;
+    broker.alter_topic(&args.name, config)?;
+    broker.close()?;
+    write_all(format!("altered topic {}\n", args.name).as_bytes())
+}
+
+pub(crate) fn delete(dir: &Path, name: &str) -> Outcome {
+    let broker = dir::open_write(dir)?;
+    broker.delete_topic(name)?;
+    broker.close()?;
+    write_all(format!("deleted topic {name}\n").as_bytes())
+}
+
+pub(crate) fn describe(dir: &Path, name: &str, as_json: bool) -> Outcome {
+    let (broker, _) = dir::open_read(dir)?;
+    let d = broker.describe_topic(name)?;
+    if as_json {
+        let mut text = description_json(&d).to_string();
+        text.push('\n');
+        return write_all(text.as_bytes());
+    }
+    let configs: Vec<String> = config_values(&d.config)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", plain(&v)))
+        .collect();
+    let mut out = format!(
+        "Topic: {}\tPartitionCount: {}\tConfigs: {}\n",
+        d.name,
+        d.partitions.len(),
+        configs.join(",")
+    );
+    let rows: Vec<Vec<String>> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.partition.to_string(),
+                p.log_start_offset.to_string(),
+                p.high_watermark.to_string(),
+                p.last_stable_offset.to_string(),
+                p.segments.to_string(),
+                p.size_bytes.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "PARTITION",
+            "LOG-START-OFFSET",
+            "HIGH-WATERMARK",
+            "LAST-STABLE-OFFSET",
+            "SEGMENTS",
+            "SIZE-BYTES",
+        ],
+        &rows,
+    ));
+    write_all(out.as_bytes())
+}
+
+/// `topics describe --json`, as API.md lists its fields.
+fn description_json(d: &TopicDescription) -> Value {
+    let config: serde_json::Map<String, Value> = config_values(&d.config)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    json!({
+        "name": d.name,
+        "config": config,
+        "partitions": d.partitions.iter().map(|p| json!({
+            "partition": p.partition,
+            "log_start_offset": p.log_start_offset,
+            "high_watermark": p.high_watermark,
+            "last_stable_offset": p.last_stable_offset,
+            "segments": p.segments,
+            "size_bytes": p.size_bytes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A JSON value as `KEY=VALUE` shows it: strings without quotes.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The config under Kafka's names; `retention.bytes` is -1 when unlimited, as in Kafka.
+fn config_values(c: &TopicConfig) -> Vec<(&'static str, Value)> {
+    vec![
+        ("retention.ms", json!(c.retention_ms)),
+        (
+            "retention.bytes",
+            json!(c.retention_bytes.map_or(-1, i128::from)),
+        ),
+        ("segment.bytes", json!(c.segment_bytes)),
+        ("segment.ms", json!(c.segment_ms)),
+        ("cleanup.policy", json!(policy_name(c.cleanup_policy))),
+        ("max.message.bytes", json!(c.max_record_bytes)),
+        ("compression.type", json!(c.compression.name())),
+        ("delete.retention.ms", json!(c.delete_retention_ms)),
+    ]
+}
+
+fn policy_name(p: CleanupPolicy) -> &'static str {
+    match p {
+        CleanupPolicy::Delete => "delete",
+        CleanupPolicy::Compact => "compact",
+        CleanupPolicy::CompactAndDelete => "compact,delete",
+    }
+}
+
+/// `--partitions` and every `--config KEY=VALUE` onto `config`.
+fn apply(config: &mut TopicConfig, args: &TopicArgs) -> Outcome {
+    if let Some(n) = args.partitions {
+        config.partitions = n;
+    }
+    for (key, value) in &args.configs {
+        set(config, key, value).map_err(|why| {
+            Failure::new(format!("topic {}: config {key}={value}: {why}", args.name))
+        })?;
+    }
+    Ok(())
+}
+
+fn set(c: &mut TopicConfig, key: &str, value: &str) -> Result<(), String> {
+    fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+        value
+            .parse()
+            .map_err(|_| "not a number in range".to_owned())
+    }
+    match key {
+        "retention.ms" => c.retention_ms = number(value)?,
+        "retention.bytes" => {
+            let bytes: i64 = number(value)?;
+            c.retention_bytes = match bytes {
+                -1 => None,
+                b => Some(u64::try_from(b).map_err(|_| "-1 (unlimited) or a size in bytes")?),
+            };
+        }
+        "segment.bytes" => c.segment_bytes = number(value)?,
+        "segment.ms" => c.segment_ms = number(value)?,
+        "cleanup.policy" => {
+            c.cleanup_policy = match value {
+                "delete" => CleanupPolicy::Delete,
+                "compact" => CleanupPolicy::Compact,
+                "compact,delete" | "delete,compact" => CleanupPolicy::CompactAndDelete,
+                _ => return Err("one of delete, compact, compact,delete".to_owned()),
+            };
+        }
+        "max.message.bytes" => c.max_record_bytes = number(value)?,
+        "compression.type" => {
+            c.compression = value.parse::<Compression>().map_err(|e| e.to_string())?;
+        }
+        "delete.retention.ms" => c.delete_retention_ms = number(value)?,
+        other => return Err(format!("unknown config {other}")),
+    }
+    Ok(())
+}
