@@ -104,6 +104,11 @@
 //! changelog record (as Kafka's window stores drop old segments; windowed changelogs are
 //! `compact,delete` with a retention, see [`InternalTopic`]). A typed [`StoreView`] is
 //! made from a store by a function the aggregation registered with the store's types.
+//! A suppression buffer has a compacted changelog too,
+//! `__<application_id>-KTABLE-SUPPRESS-STATE-STORE-<n>-changelog`: each update it holds
+//! back is written there (keyed by its window key, valued by its timestamp and value), and
+//! a tombstone once the window's result is forwarded, so that a restarted task forwards
+//! what the stopped one held, once.
 //!
 //! A grouping whose key may have changed (`map`, `flat_map`, `select_key` upstream, or any
 //! `group_by`) writes its records to `__<application_id>-<store>-repartition` through a
@@ -143,9 +148,8 @@
 //!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
 //!   so a restored task still emits them.
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
-//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
-//!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
-//!   it held back), tasks per sub-topology (Kafka's `0_1`: today inputs of different
+//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it:
+//!   tasks per sub-topology (Kafka's `0_1`: today inputs of different
 //!   partition counts spread over several members may split partition number `i` between
 //!   two members, each running a task `i` for its share), the SIGKILL loop in CI, and
 //!   the speed goals of `benches/streams.rs` (see its figures in the git log).
