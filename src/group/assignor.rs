@@ -64,6 +64,53 @@ pub(crate) fn range(members: &[Member], partitions: &BTreeMap<String, u32>) -> A
     group.assignment(lists)
 }
 
+/// The co-partitioned assignor: every partition numbered `i`, of every topic, goes to one
+/// member, so that a member holding partition `i` of one topic holds partition `i` of all
+/// the topics it subscribes to.
+///
+/// The partition numbers (up to the largest partition count) are dealt to the members,
+/// sorted by id, in consecutive runs: every member gets `numbers / members` of them and the
+/// first `numbers % members` one more. A partition goes to the owner of its number; where
+/// that member does not subscribe to the partition's topic (mixed subscriptions), to the
+/// topic's subscriber of rank `number % subscribers`, so that it is still assigned.
+///
+/// `partitions` and the result are as for [`range`].
+pub(crate) fn co_partitioned(members: &[Member], partitions: &BTreeMap<String, u32>) -> Assignment {
+    let group = Group::new(members, partitions);
+    let mut lists: Vec<Vec<Part>> = vec![Vec::new(); group.members.len()];
+    if group.members.is_empty() {
+        return group.assignment(lists);
+    }
+    let numbers = group.counts.iter().copied().max().unwrap_or(0);
+    let total = usize::try_from(numbers).unwrap_or(usize::MAX);
+    let per_member = total / group.members.len();
+    let with_extra = total % group.members.len();
+    // owners[i]: the member given partition number i.
+    let mut owners: Vec<usize> = Vec::with_capacity(total);
+    for member in 0..group.members.len() {
+        let take = per_member + usize::from(member < with_extra);
+        owners.extend(std::iter::repeat_n(member, take));
+    }
+    for (topic, &count) in group.counts.iter().enumerate() {
+        let subscribers = group.subscribers(topic);
+        if subscribers.is_empty() {
+            continue;
+        }
+        for (number, &owner) in (0..count).zip(&owners) {
+            let member = if subscribers.contains(&owner) {
+                owner
+            } else {
+                let rank = usize::try_from(number).unwrap_or(0) % subscribers.len();
+                subscribers.get(rank).copied().unwrap_or(owner)
+            };
+            if let Some(list) = lists.get_mut(member) {
+                list.push((topic, number));
+            }
+        }
+    }
+    group.assignment(lists)
+}
+
 /// Kafka's round-robin assignor.
 ///
 /// All partitions of all subscribed topics are laid out in (topic, partition) order and dealt
