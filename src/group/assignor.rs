@@ -3,7 +3,8 @@
 //! They reproduce the assignors of Apache Kafka's Java client — range, round-robin, sticky and
 //! cooperative-sticky — for members that are identified by member id only: there is no rack
 //! awareness and no static `group.instance.id`, so wherever Kafka orders members it is by member
-//! id here.
+//! id here. One is strom's own: [`co_partitioned`], which keeps every partition of one number
+//! on one member (what stream tasks need), where Kafka Streams has an assignor of its own.
 //!
 //! Every function is deterministic (all iteration goes through sorted collections), so any
 //! member that recomputes an assignment from the same input gets the same answer. Malformed
