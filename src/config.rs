@@ -451,6 +451,21 @@ pub enum AssignmentStrategy {
     RoundRobin,
     /// Balanced, moving as few partitions as possible; incremental rebalances.
     CooperativeSticky,
+    /// Partition numbers kept together: every partition numbered `i`, of every subscribed
+    /// topic, goes to one member, even when the topics have different partition counts
+    /// (where [`Range`](Self::Range) may split them), the numbers dealt to the members in
+    /// consecutive runs. For an application that keeps state per partition number across
+    /// topics (as [`strom::streams`](crate::streams) tasks do); eager rebalances.
+    ///
+    /// ```
+    /// use strom::{AssignmentStrategy, ConsumerConfig};
+    ///
+    /// let config = ConsumerConfig::default()
+    ///     .group_id("per-partition-state")
+    ///     .assignment_strategy(AssignmentStrategy::CoPartitioned);
+    /// assert_eq!(config.assignment_strategy, AssignmentStrategy::CoPartitioned);
+    /// ```
+    CoPartitioned,
 }
 
 /// Settings of a consumer, given to [`Broker::consumer`](crate::Broker::consumer).

@@ -302,21 +302,37 @@ fn two_instances_share_the_partitions() -> Result<()> {
     b.close()
 }
 
+/// Two `ExactlyOnce` instances over inputs of 2 and 3 partitions, each counted per key:
+/// every partition number is run by one member (one task, one transactional producer, one
+/// writer of its changelog partitions), nothing is fenced, and the results are exact.
 #[test]
 fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::open(dir.path())?;
     broker.create_topic("narrow", TopicConfig::default().partitions(2))?;
-    broker.create_topic("wide", TopicConfig::default().partitions(4))?;
+    broker.create_topic("wide", TopicConfig::default().partitions(3))?;
     broker.create_topic("copies", TopicConfig::default().partitions(2))?;
-    for i in 0..100 {
-        common::send_at(&broker, "narrow", &format!("n{i}"), "n", 1)?;
-        common::send_at(&broker, "wide", &format!("w{i}"), "w", 1)?;
-    }
+    broker.create_topic("narrow-counts", TopicConfig::default())?;
+    broker.create_topic("wide-counts", TopicConfig::default())?;
+    let send = |from: u32, to: u32| -> Result<()> {
+        for i in from..to {
+            common::send_at(&broker, "narrow", &format!("n{}", i % 10), "n", 1)?;
+            common::send_at(&broker, "wide", &format!("w{}", i % 10), "w", 1)?;
+        }
+        Ok(())
+    };
+    send(0, 100)?;
     let topology = || {
         let builder = StreamsBuilder::new();
-        builder.stream::<String, String>("narrow").to("copies");
-        builder.stream::<String, String>("wide").to("copies");
+        for topic in ["narrow", "wide"] {
+            let input = builder.stream::<String, String>(topic);
+            input.to("copies");
+            input
+                .group_by_key()
+                .count(&format!("{topic}-count"))
+                .to_stream()
+                .to(&format!("{topic}-counts"));
+        }
         builder.build()
     };
     let config = StreamsConfig::new("copier")
@@ -325,25 +341,54 @@ fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<
     let mut a = Streams::new(&broker, topology()?, config.clone())?;
     let mut b = Streams::new(&broker, topology()?, config)?;
     a.start()?;
-    b.start()?;
     assert!(a.wait_until_caught_up(WAIT)?);
+    b.start()?; // moves tasks from a to b in the middle of the run
+    send(100, 200)?;
     assert!(b.wait_until_caught_up(WAIT)?);
-    // Partition 1 of `narrow` and of `wide` at different members: two tasks numbered 1,
-    // whose producers must not fence each other.
+    assert!(a.wait_until_caught_up(WAIT)?);
     let group = broker.describe_group("copier")?;
-    let holder = |topic: &str| {
-        group.members.iter().position(|m| {
-            m.assignment
-                .iter()
-                .any(|tp| tp.topic == topic && tp.partition == 1)
-        })
-    };
-    assert!(holder("narrow").is_some() && holder("wide").is_some());
-    assert_ne!(holder("narrow"), holder("wide"), "{group:?}");
+    assert_eq!(group.members.len(), 2, "{group:?}");
+    for number in 0..3 {
+        let holders = group
+            .members
+            .iter()
+            .filter(|m| m.assignment.iter().any(|tp| tp.partition == number))
+            .count();
+        assert_eq!(holders, 1, "partition number {number}: {group:?}");
+    }
+    let mut counts = BTreeMap::new();
+    for app in [&a, &b] {
+        for store in ["narrow-count", "wide-count"] {
+            for (key, n) in app.store::<String, u64>(store)?.all() {
+                assert!(
+                    counts.insert(key.clone(), n).is_none(),
+                    "{key} in two tasks"
+                );
+            }
+        }
+    }
+    let want: BTreeMap<String, u64> = ["n", "w"]
+        .iter()
+        .flat_map(|p| (0..10).map(move |i| (format!("{p}{i}"), 20)))
+        .collect();
+    assert_eq!(counts, want);
     a.close()?;
     b.close()?;
     let copies = read_all(&broker, "copies", IsolationLevel::ReadCommitted)?;
-    assert_eq!(copies.len(), 200);
+    assert_eq!(copies.len(), 400);
+    for topic in ["narrow-counts", "wide-counts"] {
+        let mut updates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (key, value) in read_all(&broker, topic, IsolationLevel::ReadCommitted)? {
+            updates.entry(key).or_default().push(u64::decode(&value)?);
+        }
+        assert_eq!(updates.len(), 10, "{topic}: {updates:?}");
+        for (key, got) in &updates {
+            assert!(
+                got.windows(2).all(|w| w[0] < w[1]) && got.last() == Some(&20),
+                "committed updates of {key} rise to 20 once each: {got:?}"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! They reproduce the assignors of Apache Kafka's Java client — range, round-robin, sticky and
 //! cooperative-sticky — for members that are identified by member id only: there is no rack
 //! awareness and no static `group.instance.id`, so wherever Kafka orders members it is by member
-//! id here.
+//! id here. One is strom's own: [`co_partitioned`], which keeps every partition of one number
+//! on one member (what stream tasks need), where Kafka Streams has an assignor of its own.
 //!
 //! Every function is deterministic (all iteration goes through sorted collections), so any
 //! member that recomputes an assignment from the same input gets the same answer. Malformed
@@ -58,6 +59,53 @@ pub(crate) fn range(members: &[Member], partitions: &BTreeMap<String, u32>) -> A
             let take = per_member + usize::from(rank < with_extra);
             if let Some(list) = lists.get_mut(member) {
                 list.extend(next.by_ref().take(take).map(|partition| (topic, partition)));
+            }
+        }
+    }
+    group.assignment(lists)
+}
+
+/// The co-partitioned assignor: every partition numbered `i`, of every topic, goes to one
+/// member, so that a member holding partition `i` of one topic holds partition `i` of all
+/// the topics it subscribes to.
+///
+/// The partition numbers (up to the largest partition count) are dealt to the members,
+/// sorted by id, in consecutive runs: every member gets `numbers / members` of them and the
+/// first `numbers % members` one more. A partition goes to the owner of its number; where
+/// that member does not subscribe to the partition's topic (mixed subscriptions), to the
+/// topic's subscriber of rank `number % subscribers`, so that it is still assigned.
+///
+/// `partitions` and the result are as for [`range`].
+pub(crate) fn co_partitioned(members: &[Member], partitions: &BTreeMap<String, u32>) -> Assignment {
+    let group = Group::new(members, partitions);
+    let mut lists: Vec<Vec<Part>> = vec![Vec::new(); group.members.len()];
+    if group.members.is_empty() {
+        return group.assignment(lists);
+    }
+    let numbers = group.counts.iter().copied().max().unwrap_or(0);
+    let total = usize::try_from(numbers).unwrap_or(usize::MAX);
+    let per_member = total / group.members.len();
+    let with_extra = total % group.members.len();
+    // owners[i]: the member given partition number i.
+    let mut owners: Vec<usize> = Vec::with_capacity(total);
+    for member in 0..group.members.len() {
+        let take = per_member + usize::from(member < with_extra);
+        owners.extend(std::iter::repeat_n(member, take));
+    }
+    for (topic, &count) in group.counts.iter().enumerate() {
+        let subscribers = group.subscribers(topic);
+        if subscribers.is_empty() {
+            continue;
+        }
+        for (number, &owner) in (0..count).zip(&owners) {
+            let member = if subscribers.contains(&owner) {
+                owner
+            } else {
+                let rank = usize::try_from(number).unwrap_or(0) % subscribers.len();
+                subscribers.get(rank).copied().unwrap_or(owner)
+            };
+            if let Some(list) = lists.get_mut(member) {
+                list.push((topic, number));
             }
         }
     }

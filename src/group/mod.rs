@@ -448,6 +448,7 @@ impl GroupState {
             AssignmentStrategy::Range => assignor::range(&members, &partitions),
             AssignmentStrategy::RoundRobin => assignor::round_robin(&members, &partitions),
             AssignmentStrategy::CooperativeSticky => assignor::sticky(&members, &partitions),
+            AssignmentStrategy::CoPartitioned => assignor::co_partitioned(&members, &partitions),
         };
         self.generation += 1;
         self.metrics.rebalanced();

@@ -104,6 +104,11 @@
 //! changelog record (as Kafka's window stores drop old segments; windowed changelogs are
 //! `compact,delete` with a retention, see [`InternalTopic`]). A typed [`StoreView`] is
 //! made from a store by a function the aggregation registered with the store's types.
+//! A suppression buffer has a compacted changelog too,
+//! `__<application_id>-KTABLE-SUPPRESS-STATE-STORE-<n>-changelog`: each update it holds
+//! back is written there (keyed by its window key, valued by its timestamp and value), and
+//! a tombstone once the window's result is forwarded, so that a restarted task forwards
+//! what the stopped one held, once.
 //!
 //! A grouping whose key may have changed (`map`, `flat_map`, `select_key` upstream, or any
 //! `group_by`) writes its records to `__<application_id>-<store>-repartition` through a
@@ -143,12 +148,12 @@
 //!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
 //!   so a restored task still emits them.
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
-//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: a
-//!   changelog for the suppression buffer (Kafka gives it one; a restart loses the results
-//!   it held back), tasks per sub-topology (Kafka's `0_1`: today inputs of different
-//!   partition counts spread over several members may split partition number `i` between
-//!   two members, each running a task `i` for its share), the SIGKILL loop in CI, and
-//!   the speed goals of `benches/streams.rs` (see its figures in the git log).
+//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: the
+//!   SIGKILL loop in CI, and the speed goals of `benches/streams.rs` (see its figures in
+//!   the git log). Tasks are per partition number, not per sub-topology as Kafka's `0_1`
+//!   are: a task runs every sub-topology for its number, which the co-partitioned
+//!   assignment keeps on one member (a member holding several numbers cannot spread one
+//!   number's sub-topologies over its threads).
 //!
 //! # The runtime
 //!
@@ -164,9 +169,12 @@
 //! id, subscribed to the source and repartition topics with a rebalance listener:
 //!
 //! - **Tasks.** A thread runs a task per partition number it holds: the partitions of that
-//!   number of every input meet in one task, which the group's default range assignor
-//!   makes possible (it hands partition `i` of topics of equal partition counts to one
-//!   member). When assigned, a task is made by `Topology::task(application_id)` and its
+//!   number of every input meet in one task. The threads' consumers use
+//!   [`AssignmentStrategy::CoPartitioned`](crate::AssignmentStrategy::CoPartitioned),
+//!   which gives all of them to one member even when the inputs' partition counts differ
+//!   (the range assignor would split partition number `i` of a 2- and a 3-partition topic
+//!   between two members: two tasks `i`, two writers of changelog partition `i`, two
+//!   producers fencing each other). When assigned, a task is made by `Topology::task(application_id)` and its
 //!   stores restored: each changelog's partition `i` is read to its end with a plain
 //!   assigned consumer (`ReadCommitted` under `ExactlyOnce`, so that aborted writes are
 //!   not restored) into `Task::restore`. On revoke, the task is dropped.
@@ -184,8 +192,7 @@
 //!   the offsets processed; on revoke the listener does the same. `ExactlyOnce` gives each
 //!   task a `TransactionalProducer` with the transactional id
 //!   `<application_id>-task-<partition>` (a restarted instance's producer fences the old
-//!   one; a task reading only some of the inputs, as when partition counts differ, adds a
-//!   hash of their names, so that two members' tasks `i` do not fence each other); the
+//!   one; no other member runs task `i` meanwhile, see "Tasks"); the
 //!   first output opens a transaction, and every commit interval the task's
 //!   offsets go into it with the consumer's group metadata and it commits. A revoked
 //!   task's open transaction is aborted (dropped): its new owner redoes the work since the

@@ -551,8 +551,16 @@ pub(crate) fn split_window_key(bytes: &[u8]) -> Option<(&[u8], i64, i64)> {
 
 /// The buffer of one `suppress_until_window_closes`: each window's latest result, by
 /// window key, until stream time closes the window.
+///
+/// It is backed by a compacted changelog, `__<application_id>-<name>-changelog`, as a
+/// store is, so that the results it holds back survive a restart: the suppression writes
+/// each buffered update there (keyed by window key, the value being the update's timestamp
+/// then its encoded value, see [`buffer_record`]) and a tombstone when it forwards and
+/// evicts a window; a task's restore puts them back with [`Buffer::restore`].
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Buffer {
+    /// The changelog's name relative to the application: `<name>-changelog`.
+    changelog: Arc<str>,
     /// Window key → (timestamp of the latest update, encoded value).
     latest: BTreeMap<Vec<u8>, (i64, Vec<u8>)>,
     /// (window end, window key) of every buffered window.
@@ -560,6 +568,47 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
+    /// An empty buffer backed by the changelog `changelog` (relative to the application).
+    pub(crate) fn new(changelog: Arc<str>) -> Self {
+        Self {
+            changelog,
+            ..Self::default()
+        }
+    }
+
+    /// The buffer's changelog, relative to the application (`<name>-changelog`).
+    pub(crate) fn changelog(&self) -> &Arc<str> {
+        &self.changelog
+    }
+
+    /// Applies one record of the buffer's changelog (from `topic`, named in errors): a
+    /// buffered update, or a tombstone for a window forwarded or forgotten.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serde`](crate::Error::Serde) for a key that is not a window key or a value
+    /// shorter than its timestamp (a damaged or foreign changelog).
+    #[expect(clippy::big_endian_bytes, reason = "as `buffer_record` writes it")]
+    pub(crate) fn restore(&mut self, topic: &str, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let damaged = || {
+            super::codec::codec_error(format!(
+                "suppression buffer record of {topic}: not a window key and a timestamped value"
+            ))
+        };
+        let Some((_, _, end_ms)) = split_window_key(key) else {
+            return Err(damaged());
+        };
+        match value {
+            Some(bytes) => {
+                let (timestamp, value) = bytes.split_first_chunk::<8>().ok_or_else(damaged)?;
+                let timestamp_ms = i64::from_be_bytes(*timestamp);
+                self.put(key.to_vec(), end_ms, timestamp_ms, Some(value.to_vec()));
+            }
+            None => self.put(key.to_vec(), end_ms, 0, None),
+        }
+        Ok(())
+    }
+
     /// Keeps `value` as the window's latest result (`None`: forgets the window, which was
     /// replaced, as a merged session is).
     pub(crate) fn put(
@@ -601,6 +650,19 @@ impl Buffer {
         }
         out
     }
+}
+
+/// The value of a buffered update in a suppression buffer's changelog: the update's
+/// timestamp (big-endian, 8 bytes) then its encoded value.
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "the same byte order as the window keys next to it"
+)]
+pub(crate) fn buffer_record(timestamp_ms: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out.extend_from_slice(value);
+    out
 }
 
 /// How a store's entries decode into a [`StoreView`] of its types: made where the store's
@@ -760,6 +822,27 @@ impl<K, V> fmt::Debug for StoreView<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_buffer_restores_its_changelog_and_refuses_damaged_records() {
+        let mut buffer = Buffer::new(Arc::from("b-changelog"));
+        let (a, b) = (window_key(b"a", 0, 10), window_key(b"b", 0, 20));
+        buffer
+            .restore("t", &a, Some(&buffer_record(7, b"x")))
+            .unwrap();
+        buffer
+            .restore("t", &b, Some(&buffer_record(8, b"y")))
+            .unwrap();
+        buffer.restore("t", &b, None).unwrap();
+        assert_eq!(
+            buffer.take_closed(|_| true),
+            [(a.clone(), 7, b"x".to_vec())]
+        );
+        let short = buffer.restore("t", &a, Some(b"1234")).unwrap_err();
+        assert!(short.to_string().contains("buffer record of t"), "{short}");
+        assert!(buffer.restore("t", b"not a window", None).is_err());
+        assert!(buffer.take_closed(|_| true).is_empty());
+    }
 
     #[test]
     fn window_keys_round_trip_and_sort_by_start() {

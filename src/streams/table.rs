@@ -15,8 +15,10 @@ use crate::error::Result;
 
 use super::builder::{add_node, KStream, StreamsBuilder};
 use super::codec::{Codec, Windowed};
-use super::processor::{encoded, fan_out, Context, Encode, Processor, Source, Step};
-use super::store::{key_value_view, split_window_key, window_key, Layout, StoreSpec};
+use super::processor::{encoded, fan_out, Context, Encode, Processor, SinkRecord, Source, Step};
+use super::store::{
+    buffer_record, key_value_view, split_window_key, window_key, Layout, StoreSpec,
+};
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::{SessionWindows, TimeWindows};
 
@@ -310,6 +312,12 @@ impl<K: Codec, V: Codec> KTable<Windowed<K>, V> {
     /// forgotten, never forwarded. Held results are forwarded when a later record reaches
     /// this operator, as Kafka's suppression does (there is no wall-clock punctuation).
     ///
+    /// What the buffer holds is kept in a compacted changelog,
+    /// `__<application_id>-KTABLE-SUPPRESS-STATE-STORE-<n>-changelog` (listed by
+    /// [`Topology::internal_topics`](super::Topology::internal_topics)), and restored with
+    /// the task's stores: a result held back when the application stopped or crashed is
+    /// forwarded after the restart, neither lost nor (under `ExactlyOnce`) repeated.
+    ///
     /// Only for the table of a windowed aggregation (or one derived from it by `filter` and
     /// `map_values`); on another table, `build` reports an error.
     #[must_use]
@@ -323,8 +331,9 @@ impl<K: Codec, V: Codec> KTable<Windowed<K>, V> {
         };
         let buffer = {
             let mut g = self.graph.lock();
-            g.buffers += 1;
-            g.buffers - 1
+            let name = format!("KTABLE-SUPPRESS-STATE-STORE-{:010}", g.nodes.len());
+            g.buffers.push(Arc::from(name));
+            g.buffers.len() - 1
         };
         self.then("SUPPRESS", move |mut next| {
             Box::new(Step(
@@ -341,9 +350,28 @@ impl<K: Codec, V: Codec> KTable<Windowed<K>, V> {
                     let Some(held) = ctx.buffers.get_mut(buffer) else {
                         return Ok(());
                     };
-                    held.put(at, key.end_ms, timestamp, value);
+                    // Each change of the buffer goes to its changelog, in the task's
+                    // output (and transaction): a restart gets back what was held.
+                    let logged = value.as_ref().map(|v| buffer_record(timestamp, v));
+                    held.put(at.clone(), key.end_ms, timestamp, value);
                     let ready = held.take_closed(|end| closing.is_closed(end, stream_time));
+                    let changelog = Arc::clone(held.changelog());
+                    let topic = ctx.internal_topic(&changelog);
+                    ctx.output.push(SinkRecord {
+                        topic: Arc::clone(&topic),
+                        key: Some(at),
+                        value: logged,
+                        timestamp_ms: timestamp,
+                        changelog: true,
+                    });
                     for (at, at_ms, bytes) in ready {
+                        ctx.output.push(SinkRecord {
+                            topic: Arc::clone(&topic),
+                            key: Some(at.clone()),
+                            value: None,
+                            timestamp_ms: timestamp,
+                            changelog: true,
+                        });
                         let Some((key_bytes, start_ms, end_ms)) = split_window_key(&at) else {
                             continue;
                         };

@@ -2,10 +2,11 @@
 //! each record through its task, sends what the task emitted and commits.
 //!
 //! A task serves one partition number: the partitions of that number of every input
-//! (sources and repartition topics) that the group gave this member, so that co-partitioned
-//! inputs meet in one task (the group's default range assignor hands partition `i` of every
-//! topic with as many partitions to the same member). Its stores live in the task and are
-//! backed by partition `i` of each changelog.
+//! (sources and repartition topics), all of which the group gives to one member (the
+//! threads' consumers use [`AssignmentStrategy::CoPartitioned`], even for inputs of
+//! different partition counts), so that co-partitioned inputs meet in one task and no two
+//! members run a task of the same number. Its stores live in the task and are backed by
+//! partition `i` of each changelog.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::broker::Broker;
-use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset};
+use crate::config::{AssignmentStrategy, ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::consumer::{Consumer, RebalanceListener, Revoked};
 use crate::error::{Error, Result};
 use crate::producer::Producer;
@@ -110,10 +111,7 @@ pub(crate) struct Tasks {
 /// Stream time is not in any changelog, and strom's committed offsets carry no metadata;
 /// it is recovered as the largest timestamp of the restored changelog records, which is the
 /// stream time at the last store write (every aggregate update is dated by its records).
-///
-/// `reads` are the assigned partitions of this thread (only those numbered `partition`
-/// matter): they name the task's transactional producer.
-fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<Slot> {
+fn restore(shared: &Shared, partition: u32) -> Result<Slot> {
     let app = &shared.config.application_id;
     let mut task = shared.topology.task(app)?;
     task.set_cache_max_bytes(shared.config.cache_max_bytes / shared.config.num_threads.max(1));
@@ -157,7 +155,7 @@ fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<
         Some(
             shared
                 .broker
-                .transactional_producer(&transactional_id(shared, partition, reads))?,
+                .transactional_producer(&transactional_id(shared, partition))?,
         )
     } else {
         None
@@ -172,31 +170,10 @@ fn restore(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> Result<
 
 /// The transactional id of the task `partition`: derived from the application and the
 /// task, so that a restarted instance's producer for the task fences the one it replaces.
-///
-/// When inputs have different partition counts, the group may give partition `i` of one
-/// topic to one member and partition `i` of another to a second member: each then runs a
-/// task `i` reading some of the inputs. Their producers must not fence each other, so a
-/// task reading only some of the inputs has the hash of their names in its id.
-fn transactional_id(shared: &Shared, partition: u32, reads: &[TopicPartition]) -> String {
-    let app = &shared.config.application_id;
-    let mut topics: Vec<&str> = reads
-        .iter()
-        .filter(|tp| tp.partition == partition)
-        .map(|tp| tp.topic.as_str())
-        .collect();
-    topics.sort_unstable();
-    topics.dedup();
-    if topics.len() == shared.inputs.len() {
-        return format!("{app}-task-{partition}");
-    }
-    // FNV-1a: stable across processes and builds, unlike the std hasher.
-    let hash = topics.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, topic| {
-        topic
-            .bytes()
-            .chain(std::iter::once(0))
-            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-    });
-    format!("{app}-task-{partition}-{hash:016x}")
+/// One member at a time runs the task (the co-partitioned assignment keeps every input
+/// partition of that number together), so no other producer has the id.
+fn transactional_id(shared: &Shared, partition: u32) -> String {
+    format!("{}-task-{partition}", shared.config.application_id)
 }
 
 /// Creates and restores the tasks of newly assigned partitions; on revoke, commits
@@ -246,7 +223,7 @@ impl RebalanceListener for Listener {
             if let std::collections::btree_map::Entry::Vacant(vacant) =
                 tasks.slots.entry(tp.partition)
             {
-                vacant.insert(restore(&self.shared, tp.partition, partitions)?);
+                vacant.insert(restore(&self.shared, tp.partition)?);
             }
         }
         Ok(())
@@ -266,6 +243,7 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
     let mut consumer = shared.broker.consumer(
         ConsumerConfig::default()
             .group_id(shared.config.application_id.clone())
+            .assignment_strategy(AssignmentStrategy::CoPartitioned)
             .auto_offset_reset(OffsetReset::Earliest)
             .enable_auto_commit(false)
             .isolation_level(shared.isolation()),
@@ -353,11 +331,7 @@ fn process(shared: &Shared, tasks: &mut Tasks, record: &ConsumerRecord) -> Resul
     let slot = match tasks.slots.entry(tp.partition) {
         std::collections::btree_map::Entry::Occupied(occupied) => occupied.into_mut(),
         std::collections::btree_map::Entry::Vacant(vacant) => {
-            let reads = tasks
-                .member
-                .as_ref()
-                .map_or_else(|| vec![tp.clone()], |(_, assignment)| assignment.clone());
-            vacant.insert(restore(shared, tp.partition, &reads)?)
+            vacant.insert(restore(shared, tp.partition)?)
         }
     };
     let value = (!record.is_tombstone()).then(|| record.value());

@@ -80,8 +80,9 @@ pub(crate) struct Graph {
     pub(crate) problems: Vec<String>,
     /// The state stores, by index: processors refer to their store by its place here.
     pub(crate) stores: Vec<StoreSpec>,
-    /// How many `suppress_until_window_closes` buffers a task has.
-    pub(crate) buffers: usize,
+    /// The names of the `suppress_until_window_closes` buffers a task has, by index
+    /// (`KTABLE-SUPPRESS-STATE-STORE-<n>`, as Kafka names them): each has a changelog.
+    pub(crate) buffers: Vec<Arc<str>>,
     /// For each join, the nodes whose source topics must be co-partitioned.
     pub(crate) co_partitioned: Vec<Vec<usize>>,
     /// The store of each table read from a topic, by its source node: a stream-table
@@ -245,8 +246,9 @@ impl Topology {
     }
 
     /// The internal topics the application needs besides its inputs and outputs, sorted
-    /// by name: one repartition topic per grouping whose key may have changed, and one
-    /// changelog per state store. The runtime creates them (with as many partitions as
+    /// by name: one repartition topic per grouping whose key may have changed, one
+    /// changelog per state store and one per suppression buffer
+    /// ([`KTable::suppress_until_window_closes`](super::KTable::suppress_until_window_closes)). The runtime creates them (with as many partitions as
     /// the inputs) before it starts; [`InternalTopic::name`] gives the full name.
     pub fn internal_topics(&self) -> Vec<InternalTopic> {
         let mut topics: Vec<InternalTopic> = self
@@ -265,6 +267,13 @@ impl Topology {
                 name: Arc::from(format!("{}-changelog", store.name)),
                 changelog: true,
                 retention_ms: store.retention_ms,
+            }))
+            // A suppression buffer's changelog is compacted: a window's record lives until
+            // its tombstone, written when the window's result is forwarded.
+            .chain(self.graph.buffers.iter().map(|name| InternalTopic {
+                name: Arc::from(format!("{name}-changelog")),
+                changelog: true,
+                retention_ms: None,
             }))
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
@@ -420,7 +429,12 @@ impl Topology {
             .iter()
             .map(|spec| Store::new(&spec.name, spec.layout, spec.keep_ms))
             .collect();
-        let buffers = vec![Buffer::default(); self.graph.buffers];
+        let buffers = self
+            .graph
+            .buffers
+            .iter()
+            .map(|name| Buffer::new(Arc::from(format!("{name}-changelog"))))
+            .collect();
         Ok(Task {
             sources,
             ctx: Context::new(application_id, stores, buffers),
@@ -474,7 +488,8 @@ impl InternalTopic {
         &self.name
     }
 
-    /// Whether this is a store's changelog (else a repartition topic).
+    /// Whether this is a changelog, of a state store or a suppression buffer (else a
+    /// repartition topic).
     pub fn is_changelog(&self) -> bool {
         self.changelog
     }
@@ -616,13 +631,15 @@ impl Task {
     }
 
     /// Applies one record of a store's changelog (`topic` is its full name,
-    /// `__<application_id>-<store>-changelog`) to that store, emitting nothing: how the
+    /// `__<application_id>-<store>-changelog`) to that store, or of a suppression
+    /// buffer's changelog to that buffer, emitting nothing: how the
     /// runtime restores a task before it processes, record by record, from the changelog
     /// partition of the task's input partition.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownTopic`] if `topic` is not the changelog of one of the task's stores.
+    /// [`Error::UnknownTopic`] if `topic` is not the changelog of one of the task's stores
+    /// or buffers; [`Error::Serde`] for a buffer record that does not decode.
     pub(crate) fn restore(
         &mut self,
         topic: &str,
@@ -636,16 +653,31 @@ impl Task {
             .iter()
             .map(|s| Arc::clone(s.changelog()))
             .collect();
-        let index = changelogs
+        if let Some(index) = changelogs
+            .iter()
+            .position(|c| &*self.ctx.internal_topic(c) == topic)
+        {
+            if let Some(store) = self.ctx.stores.get_mut(index) {
+                store.apply(key.to_vec(), value.map(<[u8]>::to_vec), timestamp_ms);
+            }
+            return Ok(());
+        }
+        let buffers: Vec<Arc<str>> = self
+            .ctx
+            .buffers
+            .iter()
+            .map(|b| Arc::clone(b.changelog()))
+            .collect();
+        let index = buffers
             .iter()
             .position(|c| &*self.ctx.internal_topic(c) == topic)
             .ok_or_else(|| Error::UnknownTopic {
                 topic: topic.to_string(),
             })?;
-        if let Some(store) = self.ctx.stores.get_mut(index) {
-            store.apply(key.to_vec(), value.map(<[u8]>::to_vec), timestamp_ms);
+        match self.ctx.buffers.get_mut(index) {
+            Some(buffer) => buffer.restore(topic, key, value),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Sets the task's stream time to where it was (the runtime keeps it with the committed

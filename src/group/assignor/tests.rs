@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::{cooperative_sticky, range, round_robin, sticky, Assignment, Member};
+use super::{co_partitioned, cooperative_sticky, range, round_robin, sticky, Assignment, Member};
 use crate::record::TopicPartition;
 
 /// Shorthand for a topic-partition.
@@ -255,6 +255,42 @@ fn range_multiple_consumers_mixed_topics() {
         [tp("topic1", 1), tp("topic2", 0), tp("topic2", 1)]
     );
     assert_eq!(of(&a, "consumer3"), [tp("topic1", 2)]);
+}
+
+/// Topics of 2 and 3 partitions over two members: range splits partition number 1 (the
+/// first member gets `b-1`, the second `a-1`); co-partitioned keeps each number on one.
+#[test]
+fn co_partitioned_keeps_partition_numbers_together() {
+    let members = [member("m1", &["a", "b"]), member("m2", &["a", "b"])];
+    let partitions = counts(&[("a", 2), ("b", 3)]);
+    let split = range(&members, &partitions);
+    assert!(of(&split, "m1").contains(&tp("b", 1)) && of(&split, "m2").contains(&tp("a", 1)));
+    let a = co_partitioned(&members, &partitions);
+    assert_eq!(
+        of(&a, "m1"),
+        [tp("a", 0), tp("a", 1), tp("b", 0), tp("b", 1)]
+    );
+    assert_eq!(of(&a, "m2"), [tp("b", 2)]);
+    // Three members: one number each.
+    let members = [
+        member("m1", &["a", "b"]),
+        member("m2", &["a", "b"]),
+        member("m3", &["a", "b"]),
+    ];
+    let a = co_partitioned(&members, &partitions);
+    assert_eq!(of(&a, "m1"), [tp("a", 0), tp("b", 0)]);
+    assert_eq!(of(&a, "m2"), [tp("a", 1), tp("b", 1)]);
+    assert_eq!(of(&a, "m3"), [tp("b", 2)]);
+}
+
+/// A number's owner that does not read a topic leaves that topic's partition to one of its
+/// readers.
+#[test]
+fn co_partitioned_mixed_subscriptions_still_assign_everything() {
+    let members = [member("m1", &["a"]), member("m2", &["a", "b"])];
+    let a = co_partitioned(&members, &counts(&[("a", 2), ("b", 2)]));
+    assert_eq!(of(&a, "m1"), [tp("a", 0)]);
+    assert_eq!(of(&a, "m2"), [tp("a", 1), tp("b", 0), tp("b", 1)]);
 }
 
 /// RangeAssignorTest.testTwoConsumersTwoTopicsSixPartitions
@@ -1236,6 +1272,7 @@ proptest! {
     fn assignments_are_complete_and_valid((members, partitions) in group()) {
         verify_validity(&members, &partitions, &range(&members, &partitions), true);
         verify_validity(&members, &partitions, &round_robin(&members, &partitions), true);
+        verify_validity(&members, &partitions, &co_partitioned(&members, &partitions), true);
         verify_validity_and_balance(&members, &partitions, &sticky(&members, &partitions));
         let (a, _) = cooperative_sticky(&members, &partitions);
         verify_validity(&members, &partitions, &a, false);
@@ -1251,6 +1288,16 @@ proptest! {
         }
         prop_assert!(is_fully_balanced(&round_robin(&members, &partitions)));
         prop_assert!(is_fully_balanced(&sticky(&members, &partitions)));
+        // Co-partitioned: each partition number on one member.
+        let a = co_partitioned(&members, &partitions);
+        for (id, list) in &a {
+            for p in list {
+                prop_assert!(
+                    a.iter().all(|(other, l)| other == id || l.iter().all(|q| q.partition != p.partition)),
+                    "partition number {} split: {:?}", p.partition, a
+                );
+            }
+        }
         let a = range(&members, &partitions);
         for topic in partitions.keys() {
             let per: Vec<usize> = a.values().map(|l| l.iter().filter(|p| &p.topic == topic).count()).collect();
@@ -1266,6 +1313,7 @@ proptest! {
         let reversed: Vec<Member> = members.iter().rev().cloned().collect();
         prop_assert_eq!(range(&members, &partitions), range(&reversed, &partitions));
         prop_assert_eq!(round_robin(&members, &partitions), round_robin(&reversed, &partitions));
+        prop_assert_eq!(co_partitioned(&members, &partitions), co_partitioned(&reversed, &partitions));
         prop_assert_eq!(sticky(&members, &partitions), sticky(&reversed, &partitions));
         prop_assert_eq!(
             cooperative_sticky(&members, &partitions),
