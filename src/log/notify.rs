@@ -9,7 +9,7 @@
 //! A waiter is a parked thread or (feature `async`) a task: the same registration, and the
 //! same wake-up, serve blocking and async consumers alike.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 
@@ -20,6 +20,21 @@ use parking_lot::Mutex;
 pub(crate) struct Waiter {
     wakes: Wakes,
     notified: AtomicBool,
+    /// A [`Round`], kept by the group commit under its lock.
+    round: AtomicU8,
+}
+
+/// Where a sender's waiter stands in its partition's group commit (`sync_rounds`): kept
+/// beside the waiter so that the commit learns it without searching its lists, which a
+/// thousand async senders make long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// In no list.
+    Out,
+    /// Queued for the next round.
+    Queued,
+    /// Covered by the round being synced.
+    InFlight,
 }
 
 /// Whom a waiter wakes.
@@ -37,6 +52,7 @@ impl Waiter {
         Arc::new(Self {
             wakes: Wakes::Thread(thread::current()),
             notified: AtomicBool::new(false),
+            round: AtomicU8::new(Round::Out as u8),
         })
     }
 
@@ -46,6 +62,7 @@ impl Waiter {
         Arc::new(Self {
             wakes: Wakes::Task(Mutex::new(None)),
             notified: AtomicBool::new(false),
+            round: AtomicU8::new(Round::Out as u8),
         })
     }
 
@@ -70,6 +87,21 @@ impl Waiter {
     /// Whether this waiter parks the thread `id`.
     pub(crate) fn parks(&self, id: thread::ThreadId) -> bool {
         matches!(&self.wakes, Wakes::Thread(thread) if thread.id() == id)
+    }
+
+    /// Where this waiter stands in its partition's group commit.
+    pub(crate) fn round(&self) -> Round {
+        match self.round.load(Ordering::Relaxed) {
+            1 => Round::Queued,
+            2 => Round::InFlight,
+            _ => Round::Out,
+        }
+    }
+
+    /// Records where this waiter stands; only under the group commit's lock, which orders
+    /// it with every other read and write of it.
+    pub(crate) fn set_round(&self, round: Round) {
+        self.round.store(round as u8, Ordering::Relaxed);
     }
 
     /// Clears the flag before a new wait.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::notify::Waiter;
+use super::notify::{Round, Waiter};
 use crate::error::Result;
 
 /// The longest a leader gathers, whatever the last fsync took.
@@ -66,8 +66,37 @@ pub(crate) enum Queued {
 }
 
 impl State {
-    fn holds(list: &[Arc<Waiter>], waiter: &Arc<Waiter>) -> bool {
-        list.iter().any(|w| Arc::ptr_eq(w, waiter))
+    /// Queues `waiter` for the next round.
+    fn enqueue(&mut self, waiter: &Arc<Waiter>) {
+        waiter.set_round(Round::Queued);
+        self.queue.push(Arc::clone(waiter));
+    }
+
+    /// Takes `waiter` out of the queue, if it is there; the queue is searched only then.
+    fn dequeue(&mut self, waiter: &Arc<Waiter>) -> bool {
+        if waiter.round() != Round::Queued {
+            return false;
+        }
+        waiter.set_round(Round::Out);
+        self.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        true
+    }
+
+    /// Moves the queue into the round about to be synced.
+    fn start_round(&mut self) {
+        for waiter in &self.queue {
+            waiter.set_round(Round::InFlight);
+        }
+        self.in_flight = std::mem::take(&mut self.queue);
+    }
+
+    /// Takes the senders the round just synced covered.
+    fn end_round(&mut self) -> Vec<Arc<Waiter>> {
+        let covered = std::mem::take(&mut self.in_flight);
+        for waiter in &covered {
+            waiter.set_round(Round::Out);
+        }
+        covered
     }
 
     /// Who is woken to lead the next round: a queued thread if there is one, since a
@@ -99,7 +128,7 @@ impl SyncRounds {
             let mut state = self.state.lock();
             // Woken to lead, this sender may find another leading already: it waits again,
             // queued once.
-            state.queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+            state.dequeue(&waiter);
             if !state.leading {
                 if covered() {
                     // Covered by a round that ended before this thread got the lock.
@@ -110,8 +139,8 @@ impl SyncRounds {
                 return self.lead(&waiter, sync);
             }
             waiter.reset();
-            if !State::holds(&state.in_flight, &waiter) {
-                state.queue.push(Arc::clone(&waiter));
+            if waiter.round() != Round::InFlight {
+                state.enqueue(&waiter);
                 if state.queue.len() + 1 >= state.last_round {
                     if let Some(leader) = state.gathering.take() {
                         leader.wake();
@@ -158,13 +187,13 @@ impl SyncRounds {
             }
         }
         // Every sender queued now appended before it queued: this round covers them.
-        state.in_flight = std::mem::take(&mut state.queue);
+        state.start_round();
         drop(state);
         let started = Instant::now();
         let result = sync();
         let took = started.elapsed();
         let mut state = self.state.lock();
-        let covered = std::mem::take(&mut state.in_flight);
+        let covered = state.end_round();
         state.leading = false;
         state.last_round = covered.len() + 1;
         state.last_sync = took;
@@ -185,15 +214,15 @@ impl SyncRounds {
     /// must have called `waiter.set_waker` first.
     pub(crate) fn queue_task(&self, waiter: &Arc<Waiter>, covered: impl Fn() -> bool) -> Queued {
         let mut state = self.state.lock();
-        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
+        state.dequeue(waiter);
         if covered() {
             return Queued::Covered;
         }
-        if State::holds(&state.in_flight, waiter) {
+        if waiter.round() == Round::InFlight {
             return Queued::Waiting;
         }
         waiter.reset();
-        state.queue.push(Arc::clone(waiter));
+        state.enqueue(waiter);
         if state.leading {
             if state.queue.len() + 1 >= state.last_round {
                 if let Some(leader) = state.gathering.take() {
@@ -214,9 +243,7 @@ impl SyncRounds {
     /// would lead them.
     pub(crate) fn forget_task(&self, waiter: &Arc<Waiter>) {
         let mut state = self.state.lock();
-        let before = state.queue.len();
-        state.queue.retain(|w| !Arc::ptr_eq(w, waiter));
-        let next = if state.queue.len() < before && !state.leading && !state.requested {
+        let next = if state.dequeue(waiter) && !state.leading && !state.requested {
             state.next_leader()
         } else {
             None
@@ -350,6 +377,22 @@ mod tests {
             .expect("nothing to do");
     }
 
+    /// A task polled again before its round comes is queued once, and forgetting it
+    /// empties the queue: its place is known without searching.
+    #[cfg(feature = "async")]
+    #[test]
+    fn a_task_polled_twice_is_queued_once() {
+        let rounds = SyncRounds::default();
+        let (a, _) = task();
+        assert_eq!(rounds.queue_task(&a, || false), Queued::NeedsLeader);
+        assert_eq!(rounds.queue_task(&a, || false), Queued::Waiting);
+        assert_eq!(rounds.state.lock().queue.len(), 1);
+        assert_eq!(a.round(), Round::Queued);
+        rounds.forget_task(&a);
+        assert!(rounds.state.lock().queue.is_empty());
+        assert_eq!(a.round(), Round::Out);
+    }
+
     /// A task dropped after a round handed it the lead passes the lead on, to a thread in
     /// preference; else to the next task.
     #[cfg(feature = "async")]
@@ -359,13 +402,15 @@ mod tests {
         let (a, _) = task();
         let (b, b_wakes) = task();
         let thread = Waiter::current();
-        rounds.state.lock().queue = vec![Arc::clone(&a), Arc::clone(&b), Arc::clone(&thread)];
+        for w in [&a, &b, &thread] {
+            rounds.state.lock().enqueue(w);
+        }
         rounds.forget_task(&a);
         assert!(thread.notified());
         assert_eq!(b_wakes.0.load(Ordering::SeqCst), 0);
-        rounds.state.lock().queue.retain(|w| !w.is_thread());
+        rounds.state.lock().dequeue(&thread);
         let (c, c_wakes) = task();
-        rounds.state.lock().queue.push(Arc::clone(&c));
+        rounds.state.lock().enqueue(&c);
         rounds.forget_task(&b);
         assert_eq!(c_wakes.0.load(Ordering::SeqCst), 1);
     }
