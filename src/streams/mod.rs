@@ -148,9 +148,8 @@
 //!   like any other; a left join's pending records are not evicted by `Task::resume_at`,
 //!   so a restored task still emits them.
 //! - **The runtime** ([`Streams`], [`StreamsConfig`], in `runtime.rs`, `thread.rs` and
-//!   `config.rs`) is in place; what it does is below, in "The runtime". Left for it: the
-//!   SIGKILL loop in CI, and the speed goals of `benches/streams.rs` (see its figures in
-//!   the git log). Tasks are per partition number, not per sub-topology as Kafka's `0_1`
+//!   `config.rs`) is in place; what it does is below, in "The runtime" (its speed: the
+//!   README and `benches/streams.rs`). Tasks are per partition number, not per sub-topology as Kafka's `0_1`
 //!   are: a task runs every sub-topology for its number, which the co-partitioned
 //!   assignment keeps on one member (a member holding several numbers cannot spread one
 //!   number's sub-topologies over its threads).

@@ -176,6 +176,8 @@ impl Streams {
                 error: Mutex::new(None),
                 skipped: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
+                commits: Mutex::new(0),
+                progressed: parking_lot::Condvar::new(),
                 dropped: AtomicU64::new(0),
             }),
             tasks: Vec::new(),
@@ -251,6 +253,7 @@ impl Streams {
             .collect();
         let targets = self.ends(&sources)?;
         loop {
+            let commits = *self.shared.commits.lock();
             self.check()?;
             if self.settled()? && self.reached(&targets)? {
                 // Repartition records of the inputs above are all written by now.
@@ -259,10 +262,18 @@ impl Streams {
                     return Ok(true);
                 }
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Ok(false);
             }
-            std::thread::sleep(Duration::from_millis(5));
+            // Until a thread commits (or stops); a thread's commit is what moves the
+            // committed offsets and the last stable offsets checked above. The bound is a
+            // safety net, not the mechanism.
+            let mut seen = self.shared.commits.lock();
+            if *seen == commits {
+                let wake = deadline.min(now + Duration::from_millis(50));
+                self.shared.progressed.wait_until(&mut seen, wake);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::broker::Broker;
 use crate::config::{AssignmentStrategy, ConsumerConfig, IsolationLevel, OffsetReset};
@@ -48,12 +48,23 @@ pub(crate) struct Shared {
     /// poll came back empty (nothing left to read) commits at once rather than at the end
     /// of the commit interval, which the caller would otherwise wait out for nothing.
     pub(crate) waiting: AtomicUsize,
+    /// Commits made by the threads, counted so that `wait_until_caught_up` sleeps until
+    /// the next one (`progressed`) rather than polling.
+    pub(crate) commits: Mutex<u64>,
+    /// Signalled after every commit, and when a thread stops.
+    pub(crate) progressed: Condvar,
     /// Records dropped by tasks this instance no longer runs (revoked at a rebalance, or
     /// dropped at close), so that `Streams::dropped_records` keeps counting them.
     pub(crate) dropped: AtomicU64,
 }
 
 impl Shared {
+    /// Wakes the `wait_until_caught_up` callers: a thread committed, or stopped.
+    pub(crate) fn progress(&self) {
+        *self.commits.lock() += 1;
+        self.progressed.notify_all();
+    }
+
     /// Keeps `e` if it is the first error.
     pub(crate) fn fail(&self, e: Error) {
         let mut error = self.error.lock();
@@ -236,6 +247,7 @@ pub(crate) fn run(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize)
         shared.fail(e);
         shared.stop.store(true, Ordering::SeqCst);
     }
+    shared.progress();
 }
 
 fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result<()> {
@@ -258,9 +270,19 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
     )?;
     tracing::debug!(application_id = %shared.config.application_id, thread = index, "stream thread started");
     let mut last_commit = Instant::now();
+    let mut read_some = false;
     let outcome = (|| {
         while !shared.stop.load(Ordering::SeqCst) {
-            let records = consumer.poll(Duration::from_millis(20))?;
+            // While a caller waits to see the input caught up, the poll after records
+            // came back does not wait: an empty one means caught up, and commits now.
+            let awaited = read_some && shared.waiting.load(Ordering::SeqCst) > 0;
+            let timeout = if awaited {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(20)
+            };
+            let records = consumer.poll(timeout)?;
+            read_some = !records.is_empty();
             {
                 let mut tasks = tasks.lock();
                 let assigned = consumer.assignment();
@@ -305,6 +327,7 @@ fn work(shared: &Arc<Shared>, tasks: &Arc<Mutex<Tasks>>, index: usize) -> Result
                     shared.broker.describe_topic(topic)?;
                 }
                 last_commit = Instant::now();
+                shared.progress();
             }
         }
         commit(shared, tasks, &mut consumer, &producer)
