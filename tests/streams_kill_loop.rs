@@ -14,9 +14,7 @@ use std::time::Duration;
 use strom::streams::{
     Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, Topology,
 };
-use strom::{
-    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Result, TopicConfig, TopicPartition,
-};
+use strom::{Broker, Result, TopicConfig};
 
 mod common;
 
@@ -142,7 +140,7 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
     // transactions, each key's committed updates rise strictly (none twice, none from an
     // aborted run) and end at its exact count.
     let mut updates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for (key, count) in read_committed_keyed_u64(&broker, "seen-updates")? {
+    for (key, count) in common::read_committed_keyed_u64(&broker, "seen-updates")? {
         updates.entry(key).or_default().push(count);
     }
     for (key, want) in &want_counts {
@@ -162,29 +160,4 @@ fn exactly_once_results_survive_a_kill_loop() -> Result<()> {
         want.len()
     );
     Ok(())
-}
-
-/// Every committed record of `topic` as (key, `u64` value), each partition in order.
-fn read_committed_keyed_u64(broker: &Broker, topic: &str) -> Result<Vec<(String, u64)>> {
-    let partitions = broker.describe_topic(topic)?.partitions.len();
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(IsolationLevel::ReadCommitted),
-    );
-    let tps: Vec<TopicPartition> = (0..u32::try_from(partitions).expect("count"))
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
-    consumer.assign(&tps)?;
-    let mut out = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        if records.is_empty() {
-            return Ok(out);
-        }
-        for r in &records {
-            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
-            out.push((key, u64::decode(r.value())?));
-        }
-    }
 }

@@ -10,11 +10,9 @@ use std::ffi::OsStr;
 use std::time::Duration;
 
 use strom::streams::{
-    Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology,
+    ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology,
 };
-use strom::{
-    Broker, ConsumerConfig, IsolationLevel, OffsetReset, Result, TopicConfig, TopicPartition,
-};
+use strom::{Broker, Result, TopicConfig};
 
 const CHILD_DIR_ENV: &str = "STROM_SUPPRESS_CHILD_DIR";
 const CHILD_GUARANTEE_ENV: &str = "STROM_SUPPRESS_CHILD_GUARANTEE";
@@ -91,7 +89,7 @@ fn restart_and_check(broker: &Broker, guarantee: ProcessingGuarantee) -> Result<
     app.start()?;
     assert!(app.wait_until_caught_up(WAIT)?);
     app.close()?;
-    let finals = read_committed(broker, "finals")?;
+    let finals = common::read_committed_keyed_u64(broker, "finals")?;
     let want = want();
     if guarantee == ProcessingGuarantee::ExactlyOnce {
         let mut got = finals.clone();
@@ -125,7 +123,7 @@ fn closed_while_buffered(guarantee: ProcessingGuarantee) -> Result<()> {
     assert!(app.wait_until_caught_up(WAIT)?);
     app.close()?;
     // Only the first minute's results are out: the second minute's are held.
-    let mut before = read_committed(&broker, "finals")?;
+    let mut before = common::read_committed_keyed_u64(&broker, "finals")?;
     before.sort();
     assert_eq!(before, [("ann@0".to_string(), 1), ("bob@0".to_string(), 1)]);
     restart_and_check(&broker, guarantee)
@@ -190,25 +188,4 @@ fn held_results_survive_a_kill_exactly_once() -> Result<()> {
 #[test]
 fn held_results_survive_a_kill_at_least_once() -> Result<()> {
     killed_while_buffered("at-least-once")
-}
-
-/// Every committed record of `topic` as (key, `u64` value), in order.
-fn read_committed(broker: &Broker, topic: &str) -> Result<Vec<(String, u64)>> {
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(IsolationLevel::ReadCommitted),
-    );
-    consumer.assign(&[TopicPartition::new(topic, 0)])?;
-    let mut out = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        if records.is_empty() {
-            return Ok(out);
-        }
-        for r in &records {
-            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
-            out.push((key, u64::decode(r.value())?));
-        }
-    }
 }

@@ -294,6 +294,15 @@ pub(crate) fn send_at(
 /// Every value of every partition of `topic` decoded as a `u64` (a stream application's
 /// output), read `ReadCommitted` from the start until a poll of 200 ms finds nothing.
 pub(crate) fn read_committed_u64(broker: &Broker, topic: &str) -> Result<Vec<u64>> {
+    Ok(read_committed_keyed_u64(broker, topic)?
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect())
+}
+
+/// Every committed record of `topic` as (key, `u64` value), each partition in order, read
+/// as [`read_committed_u64`] reads.
+pub(crate) fn read_committed_keyed_u64(broker: &Broker, topic: &str) -> Result<Vec<(String, u64)>> {
     let partitions = broker.describe_topic(topic)?.partitions.len();
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
@@ -304,14 +313,15 @@ pub(crate) fn read_committed_u64(broker: &Broker, topic: &str) -> Result<Vec<u64
         .map(|p| TopicPartition::new(topic, p))
         .collect();
     consumer.assign(&tps)?;
-    let mut values = Vec::new();
+    let mut out = Vec::new();
     loop {
         let records = consumer.poll(Duration::from_millis(200))?;
         if records.is_empty() {
-            return Ok(values);
+            return Ok(out);
         }
         for r in &records {
-            values.push(u64::decode(r.value())?);
+            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
+            out.push((key, u64::decode(r.value())?));
         }
     }
 }
