@@ -11,40 +11,9 @@ use strom::streams::{
     Codec, ProcessingGuarantee, Streams, StreamsBuilder, StreamsConfig, TimeWindows, Topology,
     Windowed, DEFAULT_CACHE_MAX_BYTES,
 };
-use strom::{Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, Result, TopicConfig};
+use strom::{Broker, IsolationLevel, Record, Result, TopicConfig};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Every record of `topic`, as (key, value) strings, from the start.
-fn read_all(
-    broker: &Broker,
-    topic: &str,
-    isolation: IsolationLevel,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    let partitions = broker.describe_topic(topic)?.partitions;
-    let mut consumer = broker.consumer(
-        ConsumerConfig::default()
-            .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(isolation),
-    );
-    let tps: Vec<_> = partitions
-        .iter()
-        .map(|p| strom::TopicPartition::new(topic, p.partition))
-        .collect();
-    consumer.assign(&tps)?;
-    let mut out = Vec::new();
-    loop {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        if records.is_empty() {
-            break;
-        }
-        for r in &records {
-            let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
-            out.push((key, r.value().to_vec()));
-        }
-    }
-    Ok(out)
-}
 
 #[test]
 fn filter_map_to_end_to_end() -> Result<()> {
@@ -66,7 +35,7 @@ fn filter_map_to_end_to_end() -> Result<()> {
     app.start()?;
     assert!(app.wait_until_caught_up(WAIT)?);
     let mut got: Vec<(String, String)> =
-        read_all(&broker, "long-words", IsolationLevel::ReadUncommitted)?
+        common::read_keyed(&broker, "long-words", IsolationLevel::ReadUncommitted)?
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8(v).expect("utf-8")))
             .collect();
@@ -82,7 +51,7 @@ fn filter_map_to_end_to_end() -> Result<()> {
     let probe = broker
         .producer()
         .send("long-words", Record::new("x").key("kafka"))?;
-    let kafka = read_all(&broker, "long-words", IsolationLevel::ReadUncommitted)?;
+    let kafka = common::read_keyed(&broker, "long-words", IsolationLevel::ReadUncommitted)?;
     assert_eq!(kafka.iter().filter(|(k, _)| k == "kafka").count(), 2);
     let _ = probe;
     app.close()
@@ -179,7 +148,7 @@ fn windowed_count_matches_reference_and_restores_after_close() -> Result<()> {
             ProcessingGuarantee::AtLeastOnce => IsolationLevel::ReadUncommitted,
             ProcessingGuarantee::ExactlyOnce => IsolationLevel::ReadCommitted,
         };
-        let updates = read_all(&broker, "click-counts", isolation)?.len();
+        let updates = common::read_keyed(&broker, "click-counts", isolation)?.len();
         if cache_max_bytes == 0 {
             // Without the cache every count update goes out, once per input record.
             assert_eq!(updates, sent.len(), "{case}");
@@ -202,7 +171,7 @@ fn updates_per_key(
     isolation: IsolationLevel,
 ) -> Result<BTreeMap<String, Vec<u64>>> {
     let mut per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for (key, value) in read_all(broker, topic, isolation)? {
+    for (key, value) in common::read_keyed(broker, topic, isolation)? {
         per_key.entry(key).or_default().push(u64::decode(&value)?);
     }
     Ok(per_key)
@@ -374,11 +343,11 @@ fn exactly_once_instances_with_inputs_of_different_partition_counts() -> Result<
     assert_eq!(counts, want);
     a.close()?;
     b.close()?;
-    let copies = read_all(&broker, "copies", IsolationLevel::ReadCommitted)?;
+    let copies = common::read_keyed(&broker, "copies", IsolationLevel::ReadCommitted)?;
     assert_eq!(copies.len(), 400);
     for topic in ["narrow-counts", "wide-counts"] {
         let mut updates: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for (key, value) in read_all(&broker, topic, IsolationLevel::ReadCommitted)? {
+        for (key, value) in common::read_keyed(&broker, topic, IsolationLevel::ReadCommitted)? {
             updates.entry(key).or_default().push(u64::decode(&value)?);
         }
         assert_eq!(updates.len(), 10, "{topic}: {updates:?}");

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use crate::broker::Broker;
 use crate::config::{CleanupPolicy, TopicConfig};
 use crate::error::{Error, Result};
+use crate::group::GroupDescription;
 
 use super::codec::Codec;
 use super::config::{ProcessingGuarantee, StreamsConfig};
@@ -255,11 +256,17 @@ impl Streams {
         loop {
             let commits = *self.shared.commits.lock();
             self.check()?;
-            if self.settled()? && self.reached(&targets)? {
-                // Repartition records of the inputs above are all written by now.
-                let again = self.ends(&repartition)?;
-                if self.reached(&again)? {
-                    return Ok(true);
+            if let Some(group) = self.group()? {
+                if self.settled(&group) && reached(&group, &targets) {
+                    // Repartition records of the inputs above are all written by now;
+                    // their commits may be newer than the group read above.
+                    let again = self.ends(&repartition)?;
+                    if again.is_empty() {
+                        return Ok(true);
+                    }
+                    if self.group()?.is_some_and(|group| reached(&group, &again)) {
+                        return Ok(true);
+                    }
                 }
             }
             let now = Instant::now();
@@ -310,19 +317,24 @@ impl Streams {
         Ok(ends)
     }
 
-    /// Whether every thread of this instance acts on the group's current assignment and
-    /// has its tasks in place (not in the middle of a rebalance).
-    fn settled(&self) -> Result<bool> {
-        let group = match self
+    /// The application's group as the broker describes it now; `None` before any member
+    /// joined.
+    fn group(&self) -> Result<Option<GroupDescription>> {
+        match self
             .shared
             .broker
             .describe_group(&self.shared.config.application_id)
         {
-            Ok(group) => group,
-            Err(Error::UnknownGroup { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        Ok(self.tasks.iter().all(|tasks| {
+            Ok(group) => Ok(Some(group)),
+            Err(Error::UnknownGroup { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether every thread of this instance acts on the group's current assignment and
+    /// has its tasks in place (not in the middle of a rebalance).
+    fn settled(&self, group: &GroupDescription) -> bool {
+        self.tasks.iter().all(|tasks| {
             let tasks = tasks.lock();
             let Some((id, assignment)) = &tasks.member else {
                 return false;
@@ -334,30 +346,7 @@ impl Streams {
             }) && assignment
                 .iter()
                 .all(|tp| tasks.slots.contains_key(&tp.partition))
-        }))
-    }
-
-    /// Whether the group's committed offsets have reached `targets`.
-    fn reached(&self, targets: &[(String, u32, u64)]) -> Result<bool> {
-        if targets.is_empty() {
-            return Ok(true);
-        }
-        let group = match self
-            .shared
-            .broker
-            .describe_group(&self.shared.config.application_id)
-        {
-            Ok(group) => group,
-            Err(Error::UnknownGroup { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        Ok(targets.iter().all(|(topic, partition, end)| {
-            group.partitions.iter().any(|lag| {
-                lag.topic_partition.topic == *topic
-                    && lag.topic_partition.partition == *partition
-                    && lag.committed.is_some_and(|c| c >= *end)
-            })
-        }))
+        })
     }
 
     /// A read-only copy of the state store `name`, merged over the tasks this instance
@@ -465,4 +454,15 @@ impl fmt::Debug for Streams {
             .field("threads", &self.threads.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the group's committed offsets have reached `targets`.
+fn reached(group: &GroupDescription, targets: &[(String, u32, u64)]) -> bool {
+    targets.iter().all(|(topic, partition, end)| {
+        group.partitions.iter().any(|lag| {
+            lag.topic_partition.topic == *topic
+                && lag.topic_partition.partition == *partition
+                && lag.committed.is_some_and(|c| c >= *end)
+        })
+    })
 }

@@ -301,13 +301,26 @@ pub(crate) fn read_committed_u64(broker: &Broker, topic: &str) -> Result<Vec<u64
 }
 
 /// Every committed record of `topic` as (key, `u64` value), each partition in order, read
-/// as [`read_committed_u64`] reads.
+/// as [`read_keyed`] reads.
 pub(crate) fn read_committed_keyed_u64(broker: &Broker, topic: &str) -> Result<Vec<(String, u64)>> {
+    read_keyed(broker, topic, IsolationLevel::ReadCommitted)?
+        .into_iter()
+        .map(|(key, value)| Ok((key, u64::decode(&value)?)))
+        .collect()
+}
+
+/// Every record of every partition of `topic` as (key as a string, value), each partition
+/// in order, read with `isolation` from the start until a poll of 200 ms finds nothing.
+pub(crate) fn read_keyed(
+    broker: &Broker,
+    topic: &str,
+    isolation: IsolationLevel,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let partitions = broker.describe_topic(topic)?.partitions.len();
     let mut consumer = broker.consumer(
         ConsumerConfig::default()
             .auto_offset_reset(OffsetReset::Earliest)
-            .isolation_level(IsolationLevel::ReadCommitted),
+            .isolation_level(isolation),
     );
     let tps: Vec<TopicPartition> = (0..u32::try_from(partitions).expect("count"))
         .map(|p| TopicPartition::new(topic, p))
@@ -321,7 +334,7 @@ pub(crate) fn read_committed_keyed_u64(broker: &Broker, topic: &str) -> Result<V
         }
         for r in &records {
             let key = String::from_utf8_lossy(r.key().unwrap_or_default()).into_owned();
-            out.push((key, u64::decode(r.value())?));
+            out.push((key, r.value().to_vec()));
         }
     }
 }
