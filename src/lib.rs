@@ -125,7 +125,9 @@ pub use crate::config::{
 pub use crate::consumer::{Consumer, RebalanceListener, Revoked};
 pub use crate::error::{CorruptKind, Error, Result};
 pub use crate::group::{GroupDescription, GroupMetadata, MemberDescription, PartitionLag};
-pub use crate::producer::{BatchBuilder, BatchMetadata, PartitionRange, Producer, TopicProducer};
+pub use crate::producer::{
+    AppendedBatch, BatchBuilder, BatchMetadata, PartitionRange, Producer, TopicProducer,
+};
 pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
 pub use crate::storage::batch::Compression;
 pub use crate::topic::{PartitionDescription, TopicDescription};

@@ -554,3 +554,25 @@ impl fmt::Debug for BatchBuilder {
             .finish_non_exhaustive()
     }
 }
+
+/// Where a record batch encoded elsewhere (by a Kafka client, say) was stored: what Kafka's
+/// Produce response reports for it.
+///
+/// ```
+/// use strom::AppendedBatch;
+///
+/// let appended = AppendedBatch { base_offset: 40, last_offset: 42, log_start_offset: 0, duplicate: false };
+/// assert_eq!(appended.last_offset - appended.base_offset + 1, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppendedBatch {
+    /// The offset of the batch's first record.
+    pub base_offset: u64,
+    /// The offset of its last record.
+    pub last_offset: u64,
+    /// The partition's first offset still in the log, after the append.
+    pub log_start_offset: u64,
+    /// The batch was a retry of one already stored (same producer, same sequence numbers):
+    /// it was not stored again, and the offsets are those of the first.
+    pub duplicate: bool,
+}

@@ -18,7 +18,7 @@ use crate::partitioner;
 use crate::record::{Record, RecordMetadata};
 use crate::topic::Topic;
 
-pub use self::batch::{BatchBuilder, BatchMetadata, PartitionRange};
+pub use self::batch::{AppendedBatch, BatchBuilder, BatchMetadata, PartitionRange};
 pub use self::topic::TopicProducer;
 
 /// Appends records to topics. `Clone + Send + Sync`; clones are cheap and share the broker.
