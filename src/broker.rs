@@ -2,6 +2,7 @@
 //! thread.
 
 mod follower;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +28,9 @@ use crate::storage::{atomic_write, fsync_dir};
 use crate::topic::{self, Topic, TopicDescription};
 use crate::transaction::coordinator::TxnCoordinator;
 use crate::transaction::TransactionalProducer;
+#[cfg(feature = "async")]
+pub use wire::DataWait;
+pub use wire::{AbortedTransaction, FetchedBatches, ProducerIdentity, TimestampOffset};
 
 /// The lock file that keeps a second broker off the directory.
 const LOCK_FILE: &str = ".lock";
@@ -172,6 +176,7 @@ impl Broker {
         });
         // Before anyone can read or write: transactions a crash left open end here.
         inner.transactions.recover(&inner)?;
+        inner.reserve_known_producer_ids();
         if cfg!(feature = "metrics") {
             // Registered here, on the application's thread (its recorder may be the
             // current one only there), for every group that committed before.

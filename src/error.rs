@@ -192,6 +192,39 @@ pub enum Error {
         /// What is wrong, naming the topic, store or operator concerned.
         reason: String,
     },
+    /// A batch of an idempotent or transactional producer carries an epoch older than the
+    /// one the partition knows for its producer id: a newer producer with that id exists
+    /// (Kafka's `INVALID_PRODUCER_EPOCH`). Nothing was stored.
+    #[error("producer {producer_id} at epoch {epoch} is fenced in {topic}-{partition}, whose current epoch for it is {current}")]
+    InvalidProducerEpoch {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The epoch the partition knows.
+        current: i16,
+    },
+    /// A batch of an idempotent producer does not carry the next sequence number the
+    /// partition expects of that producer, and is no retry of one of its last five batches
+    /// (Kafka's `OUT_OF_ORDER_SEQUENCE_NUMBER`): a batch before it was lost. Nothing was
+    /// stored.
+    #[error("out of order sequence number for producer {producer_id} in {topic}-{partition}: expected {expected}, received {received}")]
+    OutOfOrderSequence {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The sequence number the partition expected.
+        expected: i32,
+        /// The batch's first sequence number.
+        received: i32,
+    },
     /// The broker was closed.
     #[error("the broker is closed")]
     Closed,

@@ -117,7 +117,11 @@ pub mod streams;
 mod topic;
 mod transaction;
 
-pub use crate::broker::Broker;
+#[cfg(feature = "async")]
+pub use crate::broker::DataWait;
+pub use crate::broker::{
+    AbortedTransaction, Broker, FetchedBatches, ProducerIdentity, TimestampOffset,
+};
 pub use crate::config::{
     AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, IsolationLevel, OffsetReset,
     SyncPolicy, TopicConfig,

@@ -9,6 +9,7 @@ mod compaction;
 pub(crate) mod durable;
 mod follower;
 pub(crate) mod notify;
+mod producers;
 mod rebatch;
 mod retention;
 mod sync_rounds;
@@ -29,6 +30,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::{PartitionMetrics, Timer};
+use crate::producer::AppendedBatch;
 use crate::storage::batch::{
     self, BatchHeader, Compression, ControlRecord, Encoded, Entry, Origin,
 };
@@ -38,6 +40,7 @@ pub(crate) use crate::storage::segment::MappedBatch;
 use crate::storage::segment::{ActiveSegment, Layout, ReadHint, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use notify::Notify;
+use producers::{ProducerStates, SequenceError, Sequenced};
 use sync_rounds::SyncRounds;
 
 /// The settings of a log that come from its topic's config.
@@ -91,6 +94,18 @@ struct Writer {
     /// Segments sealed without an fsync (`SyncPolicy::Never`): map, path and length, for
     /// the next `sync_to` (`Producer::flush`) to make durable.
     unsynced: Vec<(Arc<Mapping>, PathBuf, usize)>,
+    /// Idempotent producers' sequence numbers, checked by appends of batches encoded
+    /// elsewhere.
+    producers: ProducerStates,
+}
+
+/// What became of a batch handed to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// Appended at this base offset.
+    At(u64),
+    /// A retry of a batch of an idempotent producer, stored before at these offsets.
+    Duplicate { base_offset: u64, last_offset: u64 },
 }
 
 /// How this process may touch the log.
@@ -195,6 +210,7 @@ impl PartitionLog {
         };
         segments.push(Arc::clone(active.segment()));
         let next_offset = active.next_offset();
+        let producers = ProducerStates::rebuilt(active.segment())?;
         let transactions = Transactions::open(dir)?;
         if clean.is_none() && transactions.flagged() {
             let open = open_transactions_in(active.segment(), dir)?;
@@ -212,6 +228,7 @@ impl PartitionLog {
                 settings,
                 state: WriteState::Open,
                 unsynced: Vec::new(),
+                producers,
             })),
             high_watermark: AtomicU64::new(next_offset),
             durable: AtomicU64::new(if clean.is_some() { next_offset } else { 0 }),
@@ -448,17 +465,17 @@ impl PartitionLog {
     }
 
     /// Appends a batch encoded before its offsets were known (a version 2 batch, whose
-    /// checksum does not cover its base offset), compressed or not; returns the offset it
-    /// starts at. The batch is checked whole first, its records included (decompressed):
-    /// bytes from outside the process never reach the log unchecked.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the seam for batches encoded elsewhere; its first user is the Kafka-protocol server"
-        )
-    )]
-    pub(crate) fn append_encoded(&self, bytes: &[u8], now_ms: i64) -> Result<u64> {
+    /// checksum does not cover its base offset), compressed or not. The batch is checked
+    /// whole first, its records included (decompressed): bytes from outside the process
+    /// never reach the log unchecked. Its records must have the offset deltas 0, 1, 2, ...
+    /// and its last offset delta must match them, so that it takes the offsets it says.
+    ///
+    /// A batch with a sequence number (an idempotent producer's) is checked against its
+    /// producer's last batches under the writer's lock: a retry of one of them is not stored
+    /// again and is answered with its offsets (`duplicate`); a gap or an old epoch is
+    /// refused. A log whose codec is not `None` stores a batch of another codec recompressed
+    /// with its own (Kafka's `compression.type` other than `producer`).
+    pub(crate) fn append_encoded(&self, bytes: &[u8], now_ms: i64) -> Result<AppendedBatch> {
         let invalid = |e| Error::Encode {
             path: self.dir.clone(),
             source: batch::EncodeError::Invalid(e),
@@ -467,18 +484,34 @@ impl PartitionLog {
         if header.version != batch::FORMAT_VERSION || header.length as usize != bytes.len() {
             return Err(invalid(batch::DecodeError::Version(header.version)));
         }
+        let codec = self.compression();
+        let mut recompressed = None;
         if !header.is_control() {
             // A compressed batch's records are checked decompressed (and bounded: a
             // decompression bomb is refused here, before it is stored).
-            let decompressed;
-            let plain = if header.compression() == Compression::None {
-                bytes
-            } else {
-                decompressed = batch::decompress_with(bytes, &header).map_err(invalid)?.0;
-                &decompressed
-            };
-            for record in batch::records(plain).map_err(invalid)? {
-                record.map_err(invalid)?;
+            let (plain, plain_header) = batch::decompress_with(bytes, &header).map_err(invalid)?;
+            if header.record_count == 0 || header.last_offset_delta + 1 != header.record_count {
+                return Err(invalid(batch::DecodeError::Record(
+                    "last offset delta does not match the record count",
+                )));
+            }
+            let records = batch::records(&plain).map_err(invalid)?;
+            for (expected, record) in (header.base_offset..).zip(records) {
+                if record.map_err(invalid)?.offset != expected {
+                    return Err(invalid(batch::DecodeError::Record(
+                        "record offset deltas are not 0, 1, 2, ...",
+                    )));
+                }
+            }
+            if codec != Compression::None && header.compression() != codec {
+                let encode_error = |source| Error::Encode {
+                    path: self.dir.clone(),
+                    source,
+                };
+                let bytes =
+                    batch::compress_with(&plain, &plain_header, codec).map_err(encode_error)?;
+                let header = batch::read_header(&bytes).map_err(invalid)?;
+                recompressed = Some((bytes, header));
             }
         }
         let effect = match header.is_control() {
@@ -495,7 +528,41 @@ impl PartitionLog {
             }
             false => Effect::None,
         };
-        self.append_copy(bytes, &header, effect, now_ms)
+        let (bytes, header) = match &recompressed {
+            Some((bytes, header)) => (bytes.as_slice(), header),
+            None => (bytes, &header),
+        };
+        let sequenced = producers::is_sequenced(header).then_some(header);
+        let stored = self.append_stored(bytes.len(), now_ms, effect, sequenced, |buf, base| {
+            buf.copy_from_slice(bytes);
+            batch::set_base_offset(buf, base).map_err(batch::EncodeError::Invalid)?;
+            Ok(Encoded {
+                length: bytes.len(),
+                offsets: header.last_offset_delta.saturating_add(1),
+                max_timestamp: header.max_timestamp,
+            })
+        })?;
+        let (base_offset, last_offset, duplicate) = match stored {
+            Stored::At(base) => (base, base + u64::from(header.last_offset_delta), false),
+            Stored::Duplicate {
+                base_offset,
+                last_offset,
+            } => (base_offset, last_offset, true),
+        };
+        Ok(AppendedBatch {
+            base_offset,
+            last_offset,
+            log_start_offset: self.log_start_offset(),
+            duplicate,
+        })
+    }
+
+    /// The largest producer id whose sequence numbers this partition keeps.
+    pub(crate) fn max_producer_id(&self) -> Option<i64> {
+        match &self.writer {
+            Access::Write(_) => self.writer().ok()?.producers.max_producer_id(),
+            Access::Follow(_) => None,
+        }
     }
 
     /// Appends a whole encoded version 2 batch (`header` is its header), copied in and
@@ -545,6 +612,7 @@ impl PartitionLog {
     }
 
     /// Appends one batch of `len` bytes that `write` puts in place, given its base offset.
+    #[inline]
     fn append_with(
         &self,
         len: usize,
@@ -552,10 +620,43 @@ impl PartitionLog {
         effect: Effect,
         write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
     ) -> Result<u64> {
+        match self.append_stored(len, now_ms, effect, None, write)? {
+            Stored::At(base)
+            | Stored::Duplicate {
+                base_offset: base, ..
+            } => Ok(base),
+        }
+    }
+
+    /// [`append_with`](Self::append_with), for a batch whose header is `sequenced` when its
+    /// producer's sequence numbers are to be checked (and recorded once it is stored).
+    fn append_stored(
+        &self,
+        len: usize,
+        now_ms: i64,
+        effect: Effect,
+        sequenced: Option<&BatchHeader>,
+        write: impl FnOnce(&mut [u8], u64) -> std::result::Result<Encoded, batch::EncodeError>,
+    ) -> Result<Stored> {
         let mut writer = self.writer()?;
         // The state is checked inline; the error is made out of line.
         if writer.state != WriteState::Open {
             self.check_writable(&writer)?;
+        }
+        if let Some(header) = sequenced {
+            match writer.producers.check(header) {
+                Ok(Sequenced::Append) => {}
+                Ok(Sequenced::Duplicate {
+                    base_offset,
+                    last_offset,
+                }) => {
+                    return Ok(Stored::Duplicate {
+                        base_offset,
+                        last_offset,
+                    })
+                }
+                Err(e) => return Err(self.sequence_error(header, e)),
+            }
         }
         if len > batch::MAX_BATCH_BYTES {
             // Refused before a segment is sized for it: the format's length is 31 bits.
@@ -591,6 +692,9 @@ impl PartitionLog {
             self.transactions.flag()?;
         }
         writer.active.append(len, write)?;
+        if let Some(header) = sequenced {
+            writer.producers.record(header, base);
+        }
         let next = writer.active.next_offset();
         // Before the high watermark moves: a reader that sees the batch sees the last stable
         // offset that goes with it.
@@ -614,7 +718,30 @@ impl PartitionLog {
         if sync == SyncPolicy::Always && !Self::sync_deferred(next) {
             self.sync_to(next)?;
         }
-        Ok(base)
+        Ok(Stored::At(base))
+    }
+
+    /// The error for a sequenced batch of `header` its producer's state refused.
+    #[cold]
+    fn sequence_error(&self, header: &BatchHeader, error: SequenceError) -> Error {
+        let (topic, partition) = (self.topic.to_string(), self.partition);
+        let producer_id = header.origin.producer_id;
+        match error {
+            SequenceError::Epoch { current } => Error::InvalidProducerEpoch {
+                topic,
+                partition,
+                producer_id,
+                epoch: header.origin.producer_epoch,
+                current,
+            },
+            SequenceError::OutOfOrder { expected } => Error::OutOfOrderSequence {
+                topic,
+                partition,
+                producer_id,
+                expected,
+                received: header.origin.base_sequence,
+            },
+        }
     }
 
     /// Whether an async send appends, and will await durability up to `end` itself.
@@ -813,6 +940,29 @@ impl PartitionLog {
         from: u64,
         until: u64,
         hint: Option<&ReadHint>,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.read_until(from, until, hint, false, emit)
+    }
+
+    /// [`read_batches_until`](Self::read_batches_until) handing out batches as they are
+    /// stored, compressed ones compressed (see [`Segment::read_stored_batches`]).
+    pub(crate) fn read_stored_batches(
+        &self,
+        from: u64,
+        until: u64,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.read_until(from, until, None, true, emit)
+    }
+
+    #[inline]
+    fn read_until(
+        &self,
+        from: u64,
+        until: u64,
+        hint: Option<&ReadHint>,
+        stored: bool,
         mut emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let high_watermark = until.min(self.high_watermark());
@@ -823,13 +973,19 @@ impl PartitionLog {
             };
             let mut emitted = false;
             let hint = hint.filter(|_| at == from);
-            let flow = segment.read_batches_at(at, high_watermark, hint, |batch| {
+            let start = at;
+            let emit = |batch: &MappedBatch<'_>| {
                 emitted = true;
                 let flow = emit(batch);
                 // After the call: a reader may have read on through a run of batches.
                 at = batch.next_offset();
                 flow
-            });
+            };
+            let flow = if stored {
+                segment.read_stored_batches(start, high_watermark, emit)
+            } else {
+                segment.read_batches_at(start, high_watermark, hint, emit)
+            };
             match flow {
                 Ok(ControlFlow::Break(())) => break,
                 Ok(ControlFlow::Continue(())) => {}

@@ -90,7 +90,10 @@ fn batches_encoded_elsewhere_are_stored_at_the_next_offset() {
     };
     let mut encoded = vec![0; batch::encoded_len(&entries(&[b"c", b"d", b"e"]))];
     batch::encode_with(&mut encoded, 1000, origin, &entries(&[b"c", b"d", b"e"])).expect("encode");
-    assert_eq!(log.append_encoded(&encoded, 2).expect("store"), 2);
+    assert_eq!(
+        log.append_encoded(&encoded, 2).expect("store").base_offset,
+        2
+    );
     assert_eq!(log.high_watermark(), 5);
     assert_eq!(
         (log.last_stable_offset(), log.transaction_open(5)),
@@ -115,7 +118,12 @@ fn batches_encoded_elsewhere_are_stored_at_the_next_offset() {
         coordinator_epoch: 0,
     };
     batch::encode_control(&mut marker, 0, origin, abort, 3).expect("marker");
-    assert_eq!(log.append_encoded(&marker, 3).expect("store marker"), 5);
+    assert_eq!(
+        log.append_encoded(&marker, 3)
+            .expect("store marker")
+            .base_offset,
+        5
+    );
     assert_eq!(log.last_stable_offset(), 6);
     assert_eq!(log.aborted_from(0).len(), 1);
 
@@ -173,7 +181,10 @@ fn compressed_batches_from_elsewhere_are_checked_and_bombs_never_read() {
     let mut plain = vec![0; batch::encoded_len(&entries(&owned))];
     batch::encode(&mut plain, 0, &entries(&owned)).expect("encode");
     let packed = batch::compress(&plain, batch::Compression::Lz4).expect("compress");
-    assert_eq!(log.append_encoded(&packed, 1).expect("store"), 0);
+    assert_eq!(
+        log.append_encoded(&packed, 1).expect("store").base_offset,
+        0
+    );
     assert_eq!(offsets_read(&log, 37), (37..100).collect::<Vec<_>>());
 
     // One record's batch whose records section is a zstd frame of 64 MiB and a byte of

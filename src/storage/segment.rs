@@ -377,6 +377,33 @@ impl Segment {
         from: u64,
         until: u64,
         hint: Option<&ReadHint>,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
+        self.read_at(from, until, hint, false, emit)
+    }
+
+    /// [`read_batches`](Self::read_batches) handing out every batch as it is stored,
+    /// compressed ones compressed (checked, never decompressed): for a reader that passes
+    /// batches on whole, as the Kafka protocol's Fetch does. Only [`MappedBatch::bytes`] and
+    /// the header are of use in such a batch.
+    pub(crate) fn read_stored_batches(
+        &self,
+        from: u64,
+        until: u64,
+        emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<ControlFlow<()>> {
+        self.read_at(from, until, None, true, emit)
+    }
+
+    /// [`read_batches_at`](Self::read_batches_at); compressed batches handed out as stored
+    /// when `stored`.
+    #[inline]
+    fn read_at(
+        &self,
+        from: u64,
+        until: u64,
+        hint: Option<&ReadHint>,
+        stored: bool,
         mut emit: impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<()>> {
         let end = self.size_bytes()?;
@@ -483,7 +510,13 @@ impl Segment {
             let run_log = log
                 .get(..usize::try_from(verified).unwrap_or(usize::MAX).min(end))
                 .unwrap_or_default();
-            match self.emit_batch(map, pos, bytes, &header, run_log, until, &mut emit)? {
+            let emitted = if stored && header.is_compressed() {
+                // As stored: no run of plain batches goes on from it.
+                self.emit_batch(map, pos, bytes, &header, &[], 0, true, &mut emit)?
+            } else {
+                self.emit_batch(map, pos, bytes, &header, run_log, until, false, &mut emit)?
+            };
+            match emitted {
                 ControlFlow::Break(()) => return Ok(ControlFlow::Break(())),
                 // Past this batch, or past the run of batches the reader went on through.
                 ControlFlow::Continue(resume) => (pos, expected) = resume,
@@ -598,9 +631,10 @@ impl Segment {
         header: &BatchHeader,
         run_log: &[u8],
         until: u64,
+        stored: bool,
         emit: &mut impl FnMut(&MappedBatch<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<ControlFlow<(), (usize, u64)>> {
-        if !header.is_compressed() {
+        if stored || !header.is_compressed() {
             let batch = MappedBatch {
                 header,
                 bytes,

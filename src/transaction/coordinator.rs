@@ -322,6 +322,14 @@ impl TxnCoordinator {
         Ok(())
     }
 
+    /// A producer id from the allocator transactional ids take theirs from, at least
+    /// `at_least` (ids the partitions have seen in use since): for an idempotent producer
+    /// without a transactional id (`Broker::init_producer_id`).
+    pub(crate) fn allocate_producer_id(&self, at_least: i64) -> i64 {
+        self.next_producer_id.fetch_max(at_least, Ordering::Relaxed);
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The entry of a new producer for `id`: any earlier producer with the id is fenced (its
     /// epoch is bumped) and the transaction it left open is aborted.
     pub(crate) fn register(&self, inner: &Inner, id: &str) -> Result<Arc<Mutex<TxnEntry>>> {

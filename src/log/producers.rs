@@ -1,0 +1,257 @@
+//! Idempotent producers' sequence numbers, per partition (Kafka's producer state).
+//!
+//! A Kafka client with `enable.idempotence` numbers its batches per partition; a batch
+//! it sends again after a lost answer carries the numbers it had. The partition keeps,
+//! per producer id, the epoch and the last [`KEPT_BATCHES`] batches it stored, so that a
+//! retry is answered with the first answer instead of being stored twice, and a gap (a
+//! batch lost between client and log) is refused instead of stored out of order.
+//!
+//! Batches without a sequence number (`base_sequence` −1: strom's own producers, its
+//! transactional ones included, and non-idempotent clients) and control batches are not
+//! checked. The state lives under the writer's lock; at open it is rebuilt from the batch
+//! headers of the last segment (see [`ProducerStates::rebuilt`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
+
+use crate::error::Result;
+use crate::storage::batch::BatchHeader;
+use crate::storage::segment::Segment;
+
+/// How many of a producer's latest batches a retry is recognised against (Kafka's 5, the
+/// most `max.in.flight.requests.per.connection` allows with idempotence).
+pub(crate) const KEPT_BATCHES: usize = 5;
+
+/// A stored batch of a producer: its sequence numbers and where it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SequencedBatch {
+    first_sequence: i32,
+    last_sequence: i32,
+    base_offset: u64,
+    last_offset: u64,
+}
+
+/// What the partition knows of one producer id.
+#[derive(Debug)]
+struct ProducerEntry {
+    epoch: i16,
+    /// Oldest first.
+    batches: VecDeque<SequencedBatch>,
+}
+
+/// The producers of one partition.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+/// What to do with a sequenced batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sequenced {
+    /// Store it.
+    Append,
+    /// A retry of a batch stored at these offsets: store nothing, answer with them.
+    Duplicate { base_offset: u64, last_offset: u64 },
+}
+
+/// Why a sequenced batch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SequenceError {
+    /// Its epoch is older than the producer's current one: a fenced producer.
+    Epoch { current: i16 },
+    /// Its first sequence number is not the next one.
+    OutOfOrder { expected: i32 },
+}
+
+/// Whether the batch of `header` takes part in the sequence checks.
+pub(crate) fn is_sequenced(header: &BatchHeader) -> bool {
+    header.origin.producer_id >= 0 && header.origin.base_sequence >= 0 && !header.is_control()
+}
+
+/// The sequence number of the batch's last record; sequences wrap from `i32::MAX` to 0, as
+/// in Kafka.
+fn last_sequence(header: &BatchHeader) -> i32 {
+    let last = i64::from(header.origin.base_sequence) + i64::from(header.last_offset_delta);
+    (last % (i64::from(i32::MAX) + 1)) as i32
+}
+
+/// The sequence number after `sequence`.
+fn next_sequence(sequence: i32) -> i32 {
+    if sequence == i32::MAX {
+        0
+    } else {
+        sequence + 1
+    }
+}
+
+impl ProducerStates {
+    /// The state the batch headers of `segment` (the log's last) leave: bounded by one
+    /// segment, read without checksums or records (the segment was checked at open). A
+    /// producer whose last batches lie in older segments is unknown afterwards, and its next
+    /// batch is taken at any sequence, as Kafka does when it lost a producer's state.
+    pub(crate) fn rebuilt(segment: &Segment) -> Result<Self> {
+        let mut states = Self::default();
+        segment.batch_headers(|header| {
+            if is_sequenced(header) {
+                states.record(header, header.base_offset);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(states)
+    }
+
+    /// What to do with the sequenced batch of `header`.
+    pub(crate) fn check(&self, header: &BatchHeader) -> Result<Sequenced, SequenceError> {
+        let origin = header.origin;
+        let Some(entry) = self.producers.get(&origin.producer_id) else {
+            // A producer this partition does not know (new, or its state lost): any
+            // sequence starts it.
+            return Ok(Sequenced::Append);
+        };
+        if origin.producer_epoch < entry.epoch {
+            return Err(SequenceError::Epoch {
+                current: entry.epoch,
+            });
+        }
+        if origin.producer_epoch > entry.epoch {
+            // A new epoch numbers its batches from 0 again.
+            return if origin.base_sequence == 0 {
+                Ok(Sequenced::Append)
+            } else {
+                Err(SequenceError::OutOfOrder { expected: 0 })
+            };
+        }
+        let last = last_sequence(header);
+        if let Some(stored) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == origin.base_sequence && b.last_sequence == last)
+        {
+            return Ok(Sequenced::Duplicate {
+                base_offset: stored.base_offset,
+                last_offset: stored.last_offset,
+            });
+        }
+        let expected = entry
+            .batches
+            .back()
+            .map_or(origin.base_sequence, |b| next_sequence(b.last_sequence));
+        if origin.base_sequence == expected {
+            Ok(Sequenced::Append)
+        } else {
+            Err(SequenceError::OutOfOrder { expected })
+        }
+    }
+
+    /// Records that the sequenced batch of `header` was stored at `base_offset`.
+    pub(crate) fn record(&mut self, header: &BatchHeader, base_offset: u64) {
+        let origin = header.origin;
+        let entry = self
+            .producers
+            .entry(origin.producer_id)
+            .or_insert(ProducerEntry {
+                epoch: origin.producer_epoch,
+                batches: VecDeque::with_capacity(KEPT_BATCHES),
+            });
+        if entry.epoch != origin.producer_epoch {
+            entry.epoch = origin.producer_epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == KEPT_BATCHES {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(SequencedBatch {
+            first_sequence: origin.base_sequence,
+            last_sequence: last_sequence(header),
+            base_offset,
+            last_offset: base_offset.saturating_add(u64::from(header.last_offset_delta)),
+        });
+    }
+
+    /// The largest producer id known here.
+    pub(crate) fn max_producer_id(&self) -> Option<i64> {
+        self.producers.keys().copied().max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::Origin;
+
+    fn header(producer_id: i64, epoch: i16, base_sequence: i32, records: u32) -> BatchHeader {
+        BatchHeader {
+            base_offset: 0,
+            length: 0,
+            partition_leader_epoch: 0,
+            version: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            first_timestamp: 0,
+            max_timestamp: 0,
+            origin: Origin {
+                producer_id,
+                producer_epoch: epoch,
+                base_sequence,
+                transactional: false,
+            },
+            record_count: records,
+        }
+    }
+
+    #[test]
+    fn sequences_follow_on_and_retries_are_duplicates() {
+        let mut states = ProducerStates::default();
+        let first = header(7, 0, 10, 3);
+        assert_eq!(states.check(&first), Ok(Sequenced::Append));
+        states.record(&first, 100);
+        let next = header(7, 0, 13, 2);
+        assert_eq!(states.check(&next), Ok(Sequenced::Append));
+        states.record(&next, 103);
+        assert_eq!(
+            states.check(&first),
+            Ok(Sequenced::Duplicate {
+                base_offset: 100,
+                last_offset: 102
+            })
+        );
+        assert_eq!(
+            states.check(&header(7, 0, 16, 1)),
+            Err(SequenceError::OutOfOrder { expected: 15 })
+        );
+    }
+
+    #[test]
+    fn epochs_fence_and_reset() {
+        let mut states = ProducerStates::default();
+        states.record(&header(1, 3, 0, 1), 0);
+        assert_eq!(
+            states.check(&header(1, 2, 1, 1)),
+            Err(SequenceError::Epoch { current: 3 })
+        );
+        assert_eq!(
+            states.check(&header(1, 4, 5, 1)),
+            Err(SequenceError::OutOfOrder { expected: 0 })
+        );
+        assert_eq!(states.check(&header(1, 4, 0, 1)), Ok(Sequenced::Append));
+    }
+
+    #[test]
+    fn sequences_wrap_to_zero_and_only_five_batches_are_kept() {
+        let mut states = ProducerStates::default();
+        let wrapping = header(2, 0, i32::MAX - 1, 3);
+        assert_eq!(last_sequence(&wrapping), 0);
+        states.record(&wrapping, 0);
+        assert_eq!(states.check(&header(2, 0, 1, 1)), Ok(Sequenced::Append));
+        for i in 0..6 {
+            states.record(&header(2, 0, 1 + i, 1), 3 + u64::from(i.unsigned_abs()));
+        }
+        // The wrapping batch is the sixth from the end: forgotten, so out of order.
+        assert_eq!(
+            states.check(&wrapping),
+            Err(SequenceError::OutOfOrder { expected: 7 })
+        );
+        assert_eq!(states.max_producer_id(), Some(2));
+    }
+}
