@@ -93,6 +93,19 @@
 //! Kafka's rules ([`streams::TimeWindows`], [`streams::SessionWindows`],
 //! [`streams::JoinWindows`]).
 //!
+//! ## Serving Kafka's wire protocol
+//!
+//! Stored batches are Kafka's own, so a server speaking Kafka's protocol (the package
+//! `strom-kafka`) is built on public API alone, without decoding or re-encoding records:
+//! [`Broker::append_batch`] stores a batch as a Kafka client produced it (checked whole,
+//! with idempotent producers' sequence numbers checked per partition),
+//! [`Broker::fetch_batches`] hands out stored batches for a Fetch response,
+//! [`Broker::offset_for_timestamp`], [`Broker::init_producer_id`],
+//! [`Broker::committed_offsets`] and [`Broker::commit_offsets`] answer `ListOffsets`,
+//! `InitProducerId`, `OffsetFetch` and `OffsetCommit`, and (feature `async`)
+//! `Broker::wait_for_data` is Fetch's long-poll. Remote clients and the application's
+//! own producers and consumers share the same topics and groups.
+//!
 //! ## On-disk format
 //!
 //! `<dir>/<topic>/<partition>/<base offset:020>.log` files of record batches, each with a

@@ -487,6 +487,22 @@ impl Inner {
 
 /// The future of [`Broker::wait_for_data`]: resolves once one of its partitions has data
 /// past its position. `Send`, `Unpin`; dropping it unregisters it.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use strom::{Broker, DataWait, IsolationLevel, Record, TopicConfig, TopicPartition};
+///
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("readings", TopicConfig::default())?;
+/// broker.producer().send("readings", Record::new("-3.5"))?;
+/// // Data past offset 0 is there already: it resolves at once.
+/// let wait: DataWait = broker.wait_for_data(
+///     &[(TopicPartition::new("readings", 0), 0)],
+///     IsolationLevel::ReadUncommitted,
+/// );
+/// futures::executor::block_on(wait)?;
+/// # Ok::<(), strom::Error>(())
+/// ```
 #[cfg(feature = "async")]
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
