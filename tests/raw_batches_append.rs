@@ -98,6 +98,19 @@ fn batches_of_every_codec_are_stored_and_read_back_by_a_consumer() -> Result<()>
             ),
             (next, next + 19, false)
         );
+        // Served as stored: the client's bytes, but for the base offset assigned here.
+        let fetched = broker.fetch_batches(
+            &tp(),
+            next,
+            usize::MAX,
+            strom::IsolationLevel::ReadUncommitted,
+        )?;
+        assert_eq!(fetched.bytes.len(), bytes.len(), "{codec}");
+        assert_eq!(fetched.bytes[8..], bytes[8..], "{codec}");
+        assert_eq!(
+            batch::check(&fetched.bytes).expect("valid").base_offset,
+            next
+        );
         for (i, value) in values.iter().enumerate() {
             expected.push((
                 next + i as u64,
