@@ -378,3 +378,24 @@ fn closing_the_broker_ends_a_wait() -> Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn a_read_only_broker_fetches_what_the_writer_appends_and_commits() -> Result<()> {
+    let (dir, writer) = setup()?;
+    send_batches(&writer, 1)?;
+    let reader = Broker::open_with(dir.path(), strom::BrokerConfig::default().read_only(true))?;
+    let first = reader.fetch_batches(&tp(), 0, usize::MAX, IsolationLevel::ReadUncommitted)?;
+    assert_eq!(first.high_watermark, 3);
+    // Appended and committed after the reader opened: seen at its next look.
+    send_batches(&writer, 1)?;
+    writer.commit_offsets("dashboard", &[(tp(), 6)])?;
+    let later = reader.fetch_batches(&tp(), 3, usize::MAX, IsolationLevel::ReadUncommitted)?;
+    assert_eq!(later.high_watermark, 6);
+    assert_eq!(batches(&later.bytes)[0].base_offset, 3);
+    assert_eq!(reader.committed_offsets("dashboard")?, [(tp(), 6)]);
+    assert!(matches!(
+        reader.commit_offsets("dashboard", &[(tp(), 0)]),
+        Err(Error::ReadOnly { .. })
+    ));
+    Ok(())
+}

@@ -220,6 +220,8 @@ impl Broker {
     ) -> Result<FetchedBatches> {
         let topic = self.inner.existing_topic(&tp.topic)?;
         let log = topic.partition(tp.partition)?;
+        // Read-only: what the writer appended since the last look.
+        log.refresh(false)?;
         // The last stable offset first: it never passes the high watermark loaded after it.
         let last_stable_offset = log.last_stable_offset();
         let high_watermark = log.high_watermark().max(last_stable_offset);
@@ -304,6 +306,7 @@ impl Broker {
     ) -> Result<Option<TimestampOffset>> {
         let topic = self.inner.existing_topic(&tp.topic)?;
         let log = topic.partition(tp.partition)?;
+        log.refresh(false)?;
         let Some(offset) = log.offset_for_timestamp(timestamp_ms)? else {
             return Ok(None);
         };
@@ -362,7 +365,8 @@ impl Broker {
     /// offset the group reads in each. Empty for a group that never committed.
     ///
     /// # Errors
-    /// [`Error::Closed`].
+    /// [`Error::Closed`]; on a broker opened read-only, [`Error::Io`] or [`Error::Corrupt`]
+    /// when the writer's offsets cannot be read.
     ///
     /// # Examples
     ///
@@ -379,6 +383,8 @@ impl Broker {
     /// ```
     pub fn committed_offsets(&self, group_id: &str) -> Result<Vec<(TopicPartition, u64)>> {
         self.inner.check_open()?;
+        // Read-only: the writer's commits since the last look.
+        self.inner.refresh_offsets()?;
         let mut offsets: Vec<(TopicPartition, u64)> =
             self.inner.offsets().all(group_id).into_iter().collect();
         offsets.sort_unstable();
