@@ -2,6 +2,7 @@
 //! thread.
 
 mod follower;
+mod maintenance;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -115,7 +116,15 @@ impl Broker {
         // Everything opening logs (recovery's events among it) happens inside this span.
         let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         fs::create_dir_all(&dir).at(&dir)?;
-        let lock = lock_dir(&dir)?;
+        let canonical = fs::canonicalize(&dir).at(&dir)?;
+        let lock = match lock_dir(&dir) {
+            // Held by this process's broker on the directory, closing on its maintenance
+            // thread after the application let go of it (see `maintenance`)?
+            Err(Error::Locked { .. }) if maintenance::wait_for_round(&canonical) => {
+                lock_dir(&dir)?
+            }
+            other => other?,
+        };
         let clean = take_clean_marker(&dir)?;
         if clean.is_none() {
             tracing::info!(
@@ -739,6 +748,7 @@ impl Inner {
             synced: Instant::now(),
         };
         let weak: Weak<Self> = Arc::downgrade(inner);
+        let canonical = fs::canonicalize(&inner.dir).at(&inner.dir)?;
         let handle = thread::Builder::new()
             .name("strom-maintenance".into())
             .spawn(move || loop {
@@ -746,8 +756,12 @@ impl Inner {
                     Err(RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
+                let _round = maintenance::Round::enter(&canonical);
                 let Some(inner) = weak.upgrade() else { return };
                 inner.maintain(&mut rounds);
+                // The last drop when the application let go meanwhile: the close runs here,
+                // inside the round, which an `open` of the directory waits for.
+                drop(inner);
             })
             .at(&inner.dir)?;
         *inner.stop.lock() = Some(stop);
