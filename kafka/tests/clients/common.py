@@ -70,8 +70,16 @@ def _timed_out(_signum, _frame):
 TIMEOUT = int(os.environ.get("PROGRAM_TIMEOUT", "150"))
 
 
+def _uncaught(kind, value, tb):
+    import traceback
+    traceback.print_exception(kind, value, tb)
+    fail(f"{kind.__name__}: {value}")
+
+
 def start():
-    """Arms the whole-program deadline; returns (bootstrap, prefix)."""
+    """Arms the whole-program deadline; returns (bootstrap, prefix). A client's exception that
+    no check caught fails the program too, with its type and message."""
+    sys.excepthook = _uncaught
     signal.signal(signal.SIGALRM, _timed_out)
     signal.alarm(TIMEOUT)
     return BOOTSTRAP, PREFIX

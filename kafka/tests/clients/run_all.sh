@@ -35,6 +35,7 @@ fi
 logs="${LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/kafka-clients.XXXXXX")}"
 mkdir -p "$logs"
 run_prefix="r$(date +%s)$$"
+export PYTHONDONTWRITEBYTECODE=1
 export PROGRAM_TIMEOUT="${PROGRAM_TIMEOUT:-150}"
 
 echo "clients: $("$PYTHON" -c 'import kafka, confluent_kafka as c; print("kafka-python", kafka.__version__, "| confluent-kafka", c.version(), "librdkafka", c.libversion()[0])') | kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*/\1/p')"
