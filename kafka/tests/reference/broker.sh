@@ -7,6 +7,7 @@
 #   broker.sh start DIR          format DIR, start a broker there, wait until it answers and
 #                                print `listening on 127.0.0.1:PORT` (the pid is in DIR/pid)
 #   broker.sh stop DIR           stop the broker started in DIR and wait for it to exit
+#   broker.sh restart DIR        stop it and start it again on the same data and port
 #   broker.sh run CMD ARGS...    start a broker in a scratch directory, run CMD with the
 #                                bootstrap address in $BOOTSTRAP, stop the broker, exit as CMD
 #
@@ -81,12 +82,19 @@ group.initial.rebalance.delay.ms=0
 EOF
   java_in kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" \
     >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "formatting $dir/data failed"; }
+  echo "127.0.0.1:$port" >"$dir/bootstrap"
+  launch "$dir"
+}
+
+# Starts the broker configured in DIR and waits until it answers.
+launch() {
+  local dir="$1" port
+  port="$(cut -d: -f2 "$dir/bootstrap")"
   # setsid: the broker is its own process group, so stop can end it and only it.
   KAFKA_HEAP="${KAFKA_HEAP:--Xmx768m}"
   setsid java $KAFKA_HEAP -Xshare:auto -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
-    -cp "$lib/*" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 </dev/null &
+    -cp "$lib/*" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  echo "127.0.0.1:$port" >"$dir/bootstrap"
   # Answering = a metadata request served on the client listener, within the deadline.
   local deadline=$((SECONDS + ${KAFKA_START_SECONDS:-120}))
   until kcat -L -b "127.0.0.1:$port" -m 2 >/dev/null 2>&1; do
@@ -139,6 +147,11 @@ case "${1:-}" in
 fetch) fetch ;;
 start) [ $# -eq 2 ] || die "usage: broker.sh start DIR"; start "$2" ;;
 stop) [ $# -eq 2 ] || die "usage: broker.sh stop DIR"; stop "$2" ;;
+restart)
+  [ $# -eq 2 ] && [ -f "$2/server.properties" ] || die "usage: broker.sh restart DIR (started)"
+  stop "$2"
+  launch "$(cd "$2" && pwd)"
+  ;;
 run) shift; [ $# -ge 1 ] || die "usage: broker.sh run CMD ARGS..."; run "$@" ;;
-*) die "usage: broker.sh fetch | start DIR | stop DIR | run CMD ARGS..." ;;
+*) die "usage: broker.sh fetch | start DIR | stop DIR | restart DIR | run CMD ARGS..." ;;
 esac
