@@ -20,9 +20,16 @@ p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
               "linger.ms": 2, "batch.num.messages": 50,
               "max.in.flight.requests.per.connection": 5})
 errors = []
+
+
+def delivered(err, _msg):
+    if err is not None:
+        errors.append(str(err))
+
+
 for i in range(N):
     p.produce(topics["confluent-kafka"], value=f"{i}".encode(), partition=i % PARTITIONS,
-              on_delivery=lambda err, msg: errors.append(err) if err else None)
+              on_delivery=delivered)
     p.poll(0)
 check_eq(p.flush(30), 0, "records unsent after flush")
 check_eq(errors, [], "delivery errors")
