@@ -309,6 +309,13 @@ impl GroupMember {
     /// at its next `poll`, a remote one when it rejoins or leaves): call again a little
     /// later, until the rebalance timeout.
     ///
+    /// A member that still holds partitions the group gave to others (a cooperative client
+    /// lists them in [`JoinGroup::owned`]) gets those of its partitions it holds at once,
+    /// without the ones still held elsewhere: as in Kafka's cooperative protocol, the
+    /// client lets go of what it lost and rejoins, and the rest comes at the sync after
+    /// that rejoin (which starts no new generation). So two members that each hold what
+    /// the other is given never wait for each other.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let broker = strom::Broker::open(dir.path())?;
@@ -523,17 +530,30 @@ impl Group {
         state.check_in(&self.id, id, counts)?;
         state.check_current(generation)?;
         let target = state.target.get(id).cloned().unwrap_or_default();
-        let mut all = true;
+        let mut held = Vec::with_capacity(target.len());
         for tp in &target {
             match state.owners.get(tp) {
-                Some(owner) if owner != id => all = false,
-                Some(_) => {}
+                Some(owner) if owner != id => {}
+                Some(_) => held.push(tp.clone()),
                 None => {
                     state.owners.insert(tp.clone(), id.to_string());
+                    held.push(tp.clone());
                 }
             }
         }
-        Ok(all.then_some(target))
+        if held.len() == target.len() {
+            return Ok(Some(target));
+        }
+        // It still holds partitions the group gave to others (a cooperative client listed
+        // them as owned): it gets what it holds of its target now, lets go of the rest and
+        // rejoins, and gets the rest at the sync after that, as in Kafka's cooperative
+        // protocol. Waiting for all would wait forever should two members each hold what
+        // the other is given.
+        let giving_up = state
+            .owners
+            .iter()
+            .any(|(tp, owner)| owner == id && !target.contains(tp));
+        Ok(giving_up.then_some(held))
     }
 
     /// Keeps the remote member `id` alive; tells whether the group is at `generation`.
@@ -618,5 +638,86 @@ impl GroupState {
             std::cmp::Ordering::Less => Err(MembershipError::RebalanceInProgress),
             std::cmp::Ordering::Greater => Err(MembershipError::IllegalGeneration),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    fn remote(topics: &[&str]) -> MemberState {
+        MemberState {
+            topics: topics.iter().map(ToString::to_string).collect(),
+            strategy: AssignmentStrategy::Range,
+            last_poll: Instant::now(),
+            max_poll_interval: Duration::from_secs(300),
+            waiter: None,
+            waiting: false,
+            remote: true,
+            joined: 0,
+        }
+    }
+
+    fn rejoin(owned: &[TopicPartition]) -> Rejoin<'_> {
+        Rejoin {
+            topics: vec!["t".into()],
+            strategy: AssignmentStrategy::Range,
+            owned,
+            session_timeout: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn members_holding_each_others_partitions_get_what_they_hold_then_the_rest() {
+        let counts = |_: &[String]| BTreeMap::from([("t".to_string(), 4)]);
+        let group = Group::new("g");
+        let generation = group.join_remote("a", remote(&["t"]), &counts);
+        let generation = generation.max(group.join_remote("b", remote(&["t"]), &counts));
+        assert_eq!(group.describe().1[0].1, [tp(0), tp(1)]);
+        // Each holds one of the other's target (as after an earlier generation).
+        {
+            let mut state = group.state.lock();
+            state.owners.clear();
+            state.owners.insert(tp(0), "b".into());
+            state.owners.insert(tp(2), "a".into());
+        }
+        // Neither waits for the other: each gets what it holds of its target.
+        assert_eq!(
+            group.sync_remote("a", generation, &counts),
+            Ok(Some(vec![tp(1)]))
+        );
+        assert_eq!(
+            group.sync_remote("b", generation, &counts),
+            Ok(Some(vec![tp(3)]))
+        );
+        // Both let go of what they lost as they rejoin, in the same generation; then
+        // each gets all of its target.
+        assert_eq!(
+            group.rejoin_remote("a", rejoin(&[tp(1)]), &counts),
+            Ok(generation)
+        );
+        assert_eq!(
+            group.sync_remote("a", generation, &counts),
+            Ok(None),
+            "b still holds 0 and gives up nothing it holds of a's"
+        );
+        assert_eq!(
+            group.rejoin_remote("b", rejoin(&[tp(3)]), &counts),
+            Ok(generation)
+        );
+        assert_eq!(
+            group.sync_remote("a", generation, &counts),
+            Ok(Some(vec![tp(0), tp(1)]))
+        );
+        assert_eq!(
+            group.sync_remote("b", generation, &counts),
+            Ok(Some(vec![tp(2), tp(3)]))
+        );
     }
 }
