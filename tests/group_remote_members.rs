@@ -396,11 +396,7 @@ fn a_remote_member_waits_for_an_in_process_owner_to_let_go() -> Result<()> {
 #[test]
 fn a_silent_remote_member_is_removed_after_its_session_timeout() -> Result<()> {
     let (_dir, broker) = broker_with_topic()?;
-    let mut silent = Client::new(
-        &broker,
-        AssignmentStrategy::Range,
-        Duration::from_millis(500),
-    );
+    let mut silent = Client::new(&broker, AssignmentStrategy::Range, Duration::from_secs(1));
     let mut alive = Client::new(&broker, AssignmentStrategy::Range, LONG_SESSION);
     converge(&mut silent, &mut alive)?;
     let gone = silent.member().clone();
