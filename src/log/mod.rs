@@ -451,13 +451,6 @@ impl PartitionLog {
     /// checksum does not cover its base offset), compressed or not; returns the offset it
     /// starts at. The batch is checked whole first, its records included (decompressed):
     /// bytes from outside the process never reach the log unchecked.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the seam for batches encoded elsewhere; its first user is the Kafka-protocol server"
-        )
-    )]
     pub(crate) fn append_encoded(&self, bytes: &[u8], now_ms: i64) -> Result<u64> {
         let invalid = |e| Error::Encode {
             path: self.dir.clone(),
