@@ -269,7 +269,8 @@ pub(super) fn describe_configs(
                         .with_error_message(Some(StrBytes::from_string(e.to_string())))
                 }
             };
-            let wanted = resource.configuration_keys;
+            // Null (or, from some clients, empty) asks for every config.
+            let wanted = resource.configuration_keys.filter(|keys| !keys.is_empty());
             let configs = description
                 .config
                 .kafka_configs()
