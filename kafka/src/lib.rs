@@ -45,6 +45,40 @@ mod server;
 pub use config::ServerConfig;
 pub use server::KafkaServer;
 
+/// Answers one request `frame` (its bytes after the 4-byte size prefix) as a server over
+/// `broker` with `config` would, without a socket: the response frame (size prefix
+/// included), or `None` where the server would close the connection (malformed, unknown or
+/// unsupported request). Metadata advertises `config.advertised`, else `127.0.0.1:9092`.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let broker = strom::Broker::open(dir.path())?;
+/// let config = strom_kafka::ServerConfig::default();
+/// // ApiVersions v0, correlation id 7, null client id.
+/// let frame = [0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff];
+/// let response = strom_kafka::answer_frame(&broker, &config, &frame).unwrap();
+/// assert_eq!(&response[4..8], &7i32.to_be_bytes());
+/// assert!(strom_kafka::answer_frame(&broker, &config, b"junk").is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn answer_frame(
+    broker: &strom::Broker,
+    config: &ServerConfig,
+    frame: &[u8],
+) -> Option<Vec<u8>> {
+    let bound = std::net::SocketAddr::from(([127, 0, 0, 1], 9092));
+    let (host, port) = config.advertised_host_port(bound);
+    let shared = server::Shared {
+        broker: broker.clone(),
+        config: config.clone(),
+        host,
+        port,
+    };
+    handler::handle(&shared, &bytes::Bytes::copy_from_slice(frame))
+        .ok()
+        .map(|response| response.to_vec())
+}
+
 /// The API keys and versions this server answers, as its ApiVersions response lists them:
 /// `(api_key, min_version, max_version)`.
 ///
