@@ -115,7 +115,7 @@ pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, Request
             // As Kafka: a client newer than the server learns the versions it may use from
             // a v0 response carrying UNSUPPORTED_VERSION.
             let body = versions::unsupported();
-            return frame_response(correlation_id, 0, &body, 0);
+            return frame_response(correlation_id, 0, &body);
         }
         return Err(RequestError(format!(
             "{key:?} version {version} outside {}..={}",
@@ -135,7 +135,6 @@ pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, Request
         header.correlation_id,
         key.response_header_version(version),
         &body,
-        version,
     )
 }
 
@@ -144,7 +143,6 @@ fn frame_response(
     correlation_id: i32,
     header_version: i16,
     body: &[u8],
-    _version: i16,
 ) -> Result<BytesMut, RequestError> {
     let mut header = BytesMut::new();
     ResponseHeader::default()
