@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// Partitions of auto-created topics, and of topics created with `num_partitions = -1`
     /// (Kafka's `num.partitions`). By default, 1.
     pub partitions: u32,
+    /// The most partitions a topic created over the protocol may have: a CreateTopics
+    /// request asking for more is refused with INVALID_PARTITIONS, as a policy would in
+    /// Kafka (each partition is a directory and files). By default, 1024.
+    pub max_partitions_per_topic: u32,
     /// The largest request accepted, in bytes (Kafka's `socket.request.max.bytes`); a
     /// larger one closes its connection. By default, 100 MiB.
     pub max_request_bytes: usize,
@@ -50,6 +54,7 @@ impl Default for ServerConfig {
             advertised: None,
             auto_create_topics: true,
             partitions: 1,
+            max_partitions_per_topic: 1024,
             max_request_bytes: 100 << 20,
             max_connections: 1024,
             connections_max_idle: Duration::from_secs(600),
@@ -93,6 +98,18 @@ impl ServerConfig {
     #[must_use]
     pub fn partitions(mut self, n: u32) -> Self {
         self.partitions = n;
+        self
+    }
+
+    /// Sets the most partitions a topic created over the protocol may have. By default, 1024.
+    ///
+    /// ```
+    /// let config = strom_kafka::ServerConfig::default().max_partitions_per_topic(64);
+    /// assert_eq!(config.max_partitions_per_topic, 64);
+    /// ```
+    #[must_use]
+    pub fn max_partitions_per_topic(mut self, n: u32) -> Self {
+        self.max_partitions_per_topic = n;
         self
     }
 

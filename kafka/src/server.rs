@@ -86,7 +86,8 @@ impl KafkaServer {
     ///
     /// # Errors
     /// The address cannot be resolved or bound, the runtime's threads cannot start, or
-    /// `config` makes no sense (0 partitions, 0 connections, 0 request bytes).
+    /// `config` makes no sense (0 partitions or more than `max_partitions_per_topic`, 0
+    /// connections, 0 request bytes).
     pub fn bind_with(
         broker: Broker,
         addr: impl ToSocketAddrs,

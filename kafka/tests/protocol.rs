@@ -197,6 +197,7 @@ fn create_and_delete_topics() {
                     .with_value(Some(StrBytes::from_static_str("soon"))),
             ]),
             creatable(&format!("{t}-zero"), 0, 1),
+            creatable(&format!("{t}-huge"), 2_000_000, 1),
         ]);
         let response = client.call(&request, version);
         let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
@@ -207,6 +208,7 @@ fn create_and_delete_topics() {
                 0,
                 ResponseError::InvalidReplicationFactor.code(),
                 ResponseError::InvalidConfig.code(),
+                ResponseError::InvalidPartitions.code(),
                 ResponseError::InvalidPartitions.code()
             ],
             "v{version}"

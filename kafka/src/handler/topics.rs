@@ -130,6 +130,13 @@ fn create_one(
         // Replica assignments name the partitions; on one node only their number matters.
         u32::try_from(topic.assignments.len()).unwrap_or(u32::MAX)
     };
+    let max = shared.config.max_partitions_per_topic;
+    if partitions > max {
+        return Err((
+            ResponseError::InvalidPartitions.code(),
+            format!("topic {name:?}: {partitions} partitions, above this server's {max}"),
+        ));
+    }
     let mut config = TopicConfig::default().partitions(partitions);
     for entry in &topic.configs {
         if let Some(value) = &entry.value {
