@@ -148,6 +148,17 @@ fn metadata_describes_this_node_and_creates_requested_topics() {
         ResponseError::UnknownTopicOrPartition.code()
     );
 
+    // By topic id alone (v10+): strom's topics have none.
+    let by_id = client.call(
+        &MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(None)])),
+        12,
+    );
+    assert_eq!(
+        by_id.topics[0].error_code,
+        ResponseError::UnknownTopicId.code()
+    );
+
     // Old versions: v0's empty list is every topic; v1 (before the auto-create flag).
     let v0 = client.call(&MetadataRequest::default().with_topics(Some(vec![])), 0);
     assert_eq!(v0.topics.len(), 2);

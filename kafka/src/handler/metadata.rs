@@ -2,6 +2,7 @@
 //! request when both the client and the server allow it.
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -39,15 +40,10 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
     // Before v4 a request could not say; Kafka created the topics then.
     let may_create =
         shared.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let asked: Option<Vec<String>> = match request.topics {
+    let asked: Option<Vec<MetadataRequestTopic>> = match request.topics {
         // v0: an empty list means every topic.
         Some(list) if version == 0 && list.is_empty() => None,
-        Some(list) => Some(
-            list.into_iter()
-                .filter_map(|t| t.name.map(|n| n.0.to_string()))
-                .collect(),
-        ),
-        None => None,
+        other => other,
     };
     let topics = match asked {
         None => shared
@@ -56,9 +52,15 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
             .into_iter()
             .map(|name| topic(shared, &name))
             .collect(),
-        Some(names) => names
+        Some(list) => list
             .into_iter()
-            .map(|name| requested(shared, &name, may_create))
+            .map(|asked| match asked.name {
+                Some(name) => requested(shared, &name.0, may_create),
+                // By id alone (v10+): strom's topics have no ids.
+                None => MetadataResponseTopic::default()
+                    .with_topic_id(asked.topic_id)
+                    .with_error_code(ResponseError::UnknownTopicId.code()),
+            })
             .collect(),
     };
     let node = BrokerId(shared.config.node_id);
