@@ -2,6 +2,7 @@
 //! thread.
 
 mod follower;
+mod maintenance;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,7 +19,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BrokerConfig, ConsumerConfig, SyncPolicy, TopicConfig};
 use crate::consumer::Consumer;
 use crate::error::{Error, IoContext, Result};
-use crate::group::{Coordinator, GroupDescription, MemberDescription, PartitionLag};
+use crate::group::{
+    Coordinator, GroupDescription, GroupMember, JoinGroup, MemberDescription, PartitionLag,
+};
 use crate::log::CleanEnd;
 use crate::metrics::LagGauges;
 use crate::offsets::OffsetStore;
@@ -119,7 +122,13 @@ impl Broker {
         // Everything opening logs (recovery's events among it) happens inside this span.
         let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         fs::create_dir_all(&dir).at(&dir)?;
-        let lock = lock_dir(&dir)?;
+        let canonical = fs::canonicalize(&dir).at(&dir)?;
+        let lock = match lock_dir(&dir) {
+            // Held by this process's broker on the directory, closing on its maintenance
+            // thread after the application let go of it (see `maintenance`)?
+            Err(Error::Locked { .. }) if maintenance::wait_for_round(&canonical) => lock_dir(&dir)?,
+            other => other?,
+        };
         let clean = take_clean_marker(&dir)?;
         if clean.is_none() {
             tracing::info!(
@@ -451,6 +460,59 @@ impl Broker {
         })
     }
 
+    /// Joins (or rejoins) the consumer group `group_id` as a member driven by the caller
+    /// rather than by a [`Consumer`]'s `poll` — a Kafka-protocol connection, whose client
+    /// sends `JoinGroup`, `SyncGroup`, `Heartbeat`, `OffsetCommit` and `LeaveGroup`. With no
+    /// member id in `request` a new member joins (its id is made in Kafka's style) and the
+    /// group rebalances; an existing member rejoining with the same subscription joins the
+    /// current generation without starting another. See [`GroupMember`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, JoinGroup, TopicConfig};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("payments", TopicConfig::default().partitions(4))?;
+    /// let member = broker.join_group("billing", JoinGroup::new(["payments"]))?;
+    /// let rejoined = broker.join_group("billing", JoinGroup::new(["payments"]).member_id(member.member_id()))?;
+    /// assert_eq!(rejoined.generation(), member.generation());
+    /// assert_eq!(rejoined.sync()?.map(|a| a.partitions.len()), Some(4));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Membership`] with [`MembershipError::UnknownMember`](crate::MembershipError::UnknownMember)
+    /// for a member id that is not a remote member of the group (it left, was removed
+    /// after its session timeout, or never joined: join again without an id);
+    /// [`Error::InvalidConfig`] for an empty group id; [`Error::ReadOnly`]; [`Error::Closed`].
+    pub fn join_group(&self, group_id: &str, request: JoinGroup) -> Result<GroupMember> {
+        GroupMember::join(&self.inner, group_id, request)
+    }
+
+    /// The remote member `member_id` of `group_id`, as [`join_group`](Self::join_group)
+    /// made it, at the generation of its latest join: Kafka clients name their member by
+    /// id in every request, on any connection.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// use strom::{Error, JoinGroup, MembershipError};
+    ///
+    /// let member = broker.join_group("billing", JoinGroup::new(["payments"]))?;
+    /// let found = broker.group_member("billing", member.member_id())?;
+    /// assert_eq!(found.generation(), member.generation());
+    /// let unknown = broker.group_member("billing", "consumer-billing-99");
+    /// assert!(matches!(unknown, Err(Error::Membership { kind: MembershipError::UnknownMember, .. })));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Membership`] with [`MembershipError::UnknownMember`](crate::MembershipError::UnknownMember)
+    /// when the group has no such remote member; [`Error::Closed`].
+    pub fn group_member(&self, group_id: &str, member_id: &str) -> Result<GroupMember> {
+        GroupMember::find(&self.inner, group_id, member_id)
+    }
+
     /// A transactional producer with `transactional_id` (Kafka's `transactional.id`):
     /// its sends belong to transactions that commit, with consumer offsets, atomically.
     /// Fences every earlier producer with the same id and aborts the transaction it left
@@ -744,6 +806,7 @@ impl Inner {
             synced: Instant::now(),
         };
         let weak: Weak<Self> = Arc::downgrade(inner);
+        let canonical = fs::canonicalize(&inner.dir).at(&inner.dir)?;
         let handle = thread::Builder::new()
             .name("strom-maintenance".into())
             .spawn(move || loop {
@@ -751,8 +814,12 @@ impl Inner {
                     Err(RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
+                let _round = maintenance::Round::enter(&canonical);
                 let Some(inner) = weak.upgrade() else { return };
                 inner.maintain(&mut rounds);
+                // The last drop when the application let go meanwhile: the close runs here,
+                // inside the round, which an `open` of the directory waits for.
+                drop(inner);
             })
             .at(&inner.dir)?;
         *inner.stop.lock() = Some(stop);

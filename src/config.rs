@@ -363,6 +363,111 @@ impl TopicConfig {
         self
     }
 
+    /// Topic configs under Kafka's names (`retention.ms`, `retention.bytes`, `segment.bytes`,
+    /// `segment.ms`, `cleanup.policy`, `max.message.bytes`, `compression.type`,
+    /// `delete.retention.ms`), as Kafka's tools and `CreateTopics` requests give them.
+    pub const KAFKA_KEYS: [&'static str; 8] = [
+        "retention.ms",
+        "retention.bytes",
+        "segment.bytes",
+        "segment.ms",
+        "cleanup.policy",
+        "max.message.bytes",
+        "compression.type",
+        "delete.retention.ms",
+    ];
+
+    /// Sets one config by its Kafka name (one of [`KAFKA_KEYS`](Self::KAFKA_KEYS)) from its
+    /// text, as `kafka-topics --config KEY=VALUE` takes it: `retention.bytes` is `-1` for
+    /// unlimited, `cleanup.policy` is `delete`, `compact` or `compact,delete`.
+    ///
+    /// ```
+    /// use strom::{CleanupPolicy, TopicConfig};
+    ///
+    /// let mut config = TopicConfig::default();
+    /// config.set("cleanup.policy", "compact")?;
+    /// config.set("retention.bytes", "-1")?;
+    /// assert_eq!(config.cleanup_policy, CleanupPolicy::Compact);
+    /// assert_eq!(config.retention_bytes, None);
+    /// assert!(config.set("retention.ms", "soon").is_err());
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the key, for an unknown key or a value it does not take.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+            value
+                .parse()
+                .map_err(|_| invalid(format!("{key}={value}: not a number in range")))
+        }
+        match key {
+            "retention.ms" => self.retention_ms = number(key, value)?,
+            "retention.bytes" => {
+                self.retention_bytes = match number::<i64>(key, value)? {
+                    -1 => None,
+                    b => Some(u64::try_from(b).map_err(|_| {
+                        invalid(format!("{key}={value}: -1 (unlimited) or a size in bytes"))
+                    })?),
+                };
+            }
+            "segment.bytes" => self.segment_bytes = number(key, value)?,
+            "segment.ms" => self.segment_ms = number(key, value)?,
+            "cleanup.policy" => {
+                self.cleanup_policy = match value {
+                    "delete" => CleanupPolicy::Delete,
+                    "compact" => CleanupPolicy::Compact,
+                    "compact,delete" | "delete,compact" => CleanupPolicy::CompactAndDelete,
+                    _ => {
+                        return Err(invalid(format!(
+                            "{key}={value}: one of delete, compact, compact,delete"
+                        )))
+                    }
+                };
+            }
+            "max.message.bytes" => self.max_record_bytes = number(key, value)?,
+            "compression.type" => {
+                self.compression = value
+                    .parse::<Compression>()
+                    .map_err(|e| invalid(format!("{key}={value}: {e}")))?;
+            }
+            "delete.retention.ms" => self.delete_retention_ms = number(key, value)?,
+            other => return Err(invalid(format!("unknown config {other}"))),
+        }
+        Ok(())
+    }
+
+    /// Every config of [`KAFKA_KEYS`](Self::KAFKA_KEYS) with its value as Kafka writes it
+    /// (`retention.bytes` is `-1` when unlimited): what `kafka-configs --describe` lists.
+    ///
+    /// ```
+    /// use strom::TopicConfig;
+    ///
+    /// let configs = TopicConfig::default().kafka_configs();
+    /// assert!(configs.contains(&("retention.bytes", "-1".to_owned())));
+    /// assert!(configs.contains(&("cleanup.policy", "delete".to_owned())));
+    /// ```
+    pub fn kafka_configs(&self) -> Vec<(&'static str, String)> {
+        let policy = match self.cleanup_policy {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactAndDelete => "compact,delete",
+        };
+        vec![
+            ("retention.ms", self.retention_ms.to_string()),
+            (
+                "retention.bytes",
+                self.retention_bytes.map_or(-1, i128::from).to_string(),
+            ),
+            ("segment.bytes", self.segment_bytes.to_string()),
+            ("segment.ms", self.segment_ms.to_string()),
+            ("cleanup.policy", policy.to_owned()),
+            ("max.message.bytes", self.max_record_bytes.to_string()),
+            ("compression.type", self.compression.name().to_owned()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
+        ]
+    }
+
     /// As `validate`, with the topic's name in the message.
     pub(crate) fn validate_for(&self, topic: &str) -> Result<()> {
         self.validate().map_err(|e| match e {

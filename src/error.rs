@@ -185,6 +185,20 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A call of a consumer-group member driven from outside the process
+    /// ([`GroupMember`](crate::GroupMember), as a Kafka-protocol server drives one for each
+    /// remote consumer) that the group refuses; `kind` says why, and which Kafka error code
+    /// answers it (see [`MembershipError::kafka_code`]). In-process consumers get
+    /// [`Error::CommitFailed`] instead.
+    #[error("consumer group {group_id:?}, member {member_id:?}: {kind}")]
+    Membership {
+        /// The group's id.
+        group_id: String,
+        /// The member's id.
+        member_id: String,
+        /// Why the group refused the call.
+        kind: MembershipError,
+    },
     /// A stream processing topology cannot run as built: a window of no length, a
     /// source or sink topic whose name is not legal, nothing to read from.
     #[error("invalid topology: {reason}")]
@@ -237,6 +251,59 @@ pub enum Error {
         /// What was refused (`create_topic`, `send`, `commit`, ...).
         operation: &'static str,
     },
+}
+
+/// Why a group refused a call of a [`GroupMember`](crate::GroupMember), carried by
+/// [`Error::Membership`]: each kind is one of Kafka's group error codes, which a
+/// Kafka-protocol server returns as they are and a Kafka client acts on (it rejoins).
+///
+/// ```
+/// use strom::MembershipError;
+///
+/// assert_eq!(MembershipError::UnknownMember.kafka_code(), 25);
+/// assert_eq!(MembershipError::IllegalGeneration.kafka_code(), 22);
+/// assert_eq!(MembershipError::RebalanceInProgress.kafka_code(), 27);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MembershipError {
+    /// The member is not in the group: it never joined, left, or was removed because
+    /// nothing came from it within its session timeout (Kafka's `UNKNOWN_MEMBER_ID`, 25).
+    /// A Kafka client rejoins as a new member.
+    UnknownMember,
+    /// The generation named is not one the member may act in: a commit from a generation
+    /// the group has moved on from for partitions the member no longer holds, or a
+    /// generation the group never reached (Kafka's `ILLEGAL_GENERATION`, 22).
+    IllegalGeneration,
+    /// The group started a new generation since the member joined: it must join again to
+    /// learn its new assignment (Kafka's `REBALANCE_IN_PROGRESS`, 27).
+    RebalanceInProgress,
+}
+
+impl MembershipError {
+    /// The Kafka protocol's error code for this kind.
+    ///
+    /// ```
+    /// assert_eq!(strom::MembershipError::RebalanceInProgress.kafka_code(), 27);
+    /// ```
+    #[must_use]
+    pub fn kafka_code(self) -> i16 {
+        match self {
+            Self::UnknownMember => 25,
+            Self::IllegalGeneration => 22,
+            Self::RebalanceInProgress => 27,
+        }
+    }
+}
+
+impl fmt::Display for MembershipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownMember => "unknown member: it left, was removed after its session timeout, or never joined; join again",
+            Self::IllegalGeneration => "illegal generation: the member does not hold that generation's assignment",
+            Self::RebalanceInProgress => "the group rebalanced since the member joined; join again",
+        })
+    }
 }
 
 /// What was wrong with a corrupt file, carried by [`Error::Corrupt`].

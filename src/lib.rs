@@ -140,8 +140,11 @@ pub use crate::config::{
     SyncPolicy, TopicConfig,
 };
 pub use crate::consumer::{Consumer, RebalanceListener, Revoked};
-pub use crate::error::{CorruptKind, Error, Result};
-pub use crate::group::{GroupDescription, GroupMetadata, MemberDescription, PartitionLag};
+pub use crate::error::{CorruptKind, Error, MembershipError, Result};
+pub use crate::group::{
+    GroupDescription, GroupMember, GroupMetadata, JoinGroup, MemberAssignment, MemberDescription,
+    PartitionLag,
+};
 pub use crate::producer::{
     AppendedBatch, BatchBuilder, BatchMetadata, PartitionRange, Producer, TopicProducer,
 };

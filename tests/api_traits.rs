@@ -1,12 +1,13 @@
 //! The handles have the thread-safety API.md promises: `Broker` and `Producer` are
 //! `Clone + Send + Sync`, `Consumer` is `Send`, `TransactionalProducer` is `Send + Sync`,
+//! `GroupMember` is `Clone + Send + Sync`,
 //! records are `Clone + Send + Sync`, and the data types derive what it lists.
 
 use std::collections::HashSet;
 
 use strom::{
-    Broker, Consumer, ConsumerRecord, Error, IsolationLevel, Producer, Records, TopicPartition,
-    TransactionalProducer,
+    Broker, Consumer, ConsumerRecord, Error, GroupMember, IsolationLevel, MembershipError,
+    Producer, Records, TopicPartition, TransactionalProducer,
 };
 
 fn clone_send_sync<T: Clone + Send + Sync>() {}
@@ -21,6 +22,9 @@ fn handles_can_cross_threads() {
     send::<Consumer>();
     // One transactional producer may be shared by the threads of one processing step.
     send_sync::<TransactionalProducer>();
+    // A Kafka-protocol server's connections share the remote members they drive.
+    clone_send_sync::<GroupMember>();
+    send_sync::<MembershipError>();
     value::<IsolationLevel>();
     // Records read on one thread may be handed to, or shared with, workers on others.
     clone_send_sync::<ConsumerRecord>();

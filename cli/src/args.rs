@@ -48,6 +48,9 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the directory to Kafka clients and tools (Kafka's wire protocol) until
+    /// SIGINT or SIGTERM
+    Serve(ServeArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -89,6 +92,19 @@ pub(crate) struct TopicArgs {
     /// cleanup.policy, max.message.bytes, compression.type, delete.retention.ms
     #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
     pub(crate) configs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (port 0: a free port, printed)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9092")]
+    pub(crate) listen: String,
+    /// Partitions of topics created on first use
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) partitions: u32,
+    /// Unknown topics are an error instead of created on first use
+    #[arg(long)]
+    pub(crate) no_auto_create_topics: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,10 +206,10 @@ fn parse_config(s: &str) -> Result<(String, String), String> {
     let (key, value) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
-    if !crate::topics::CONFIG_KEYS.contains(&key) {
+    if !strom::TopicConfig::KAFKA_KEYS.contains(&key) {
         return Err(format!(
             "unknown config `{key}` (known: {})",
-            crate::topics::CONFIG_KEYS.join(", ")
+            strom::TopicConfig::KAFKA_KEYS.join(", ")
         ));
     }
     Ok((key.to_owned(), value.to_owned()))

@@ -63,6 +63,15 @@ pub(crate) fn open_write_creating(dir: &Path) -> Outcome<Broker> {
     })
 }
 
+/// Opens `dir` (created if missing) for `serve`, which owns it while it runs: with the
+/// log's background retention and compaction, unlike the short commands.
+pub(crate) fn open_serving(dir: &Path) -> Outcome<Broker> {
+    Broker::open_with(dir, BrokerConfig::default()).map_err(|e| match e {
+        Error::Locked { path } => held(dir, &path),
+        e => e.into(),
+    })
+}
+
 /// The command's broker: no background retention or compaction while a short command runs
 /// (the owning application's broker does that).
 fn config() -> BrokerConfig {

@@ -1,7 +1,8 @@
 //! `strom`: look inside and work with a strom data directory from the shell, as Kafka's
 //! console tools do with a cluster (`kafka-topics`, `kafka-console-producer`,
 //! `kafka-console-consumer`, `kafka-consumer-groups`, `kafka-dump-log`), plus `verify`, a
-//! check of every batch and index of a directory.
+//! check of every batch and index of a directory, and `serve`, the directory served to
+//! Kafka's own clients over Kafka's wire protocol.
 //!
 //! Every failure prints `error: …` on stderr and exits 1; usage errors exit 2.
 //!
@@ -16,6 +17,7 @@ mod groups;
 mod output;
 mod produce;
 mod segment;
+mod serve;
 mod time;
 mod topics;
 mod verify;
@@ -113,6 +115,7 @@ fn run(cli: Cli) -> Outcome {
         },
         Command::Dump { file, print_data } => dump::run(&file, print_data),
         Command::Verify { json } => verify::run(&dir, json),
+        Command::Serve(a) => serve::run(&dir, &a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "strom", &mut out);

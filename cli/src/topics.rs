@@ -4,23 +4,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use strom::{CleanupPolicy, Compression, TopicConfig, TopicDescription};
+use strom::{CleanupPolicy, TopicConfig, TopicDescription};
 
 use crate::args::TopicArgs;
 use crate::output::{table, write_all};
 use crate::{dir, Failure, Outcome};
-
-/// The topic configs `--config` takes, as Kafka names them.
-pub(crate) const CONFIG_KEYS: [&str; 8] = [
-    "retention.ms",
-    "retention.bytes",
-    "segment.bytes",
-    "segment.ms",
-    "cleanup.policy",
-    "max.message.bytes",
-    "compression.type",
-    "delete.retention.ms",
-];
 
 pub(crate) fn list(dir: &Path) -> Outcome {
     let (broker, _) = dir::open_read(dir)?;
@@ -161,44 +149,9 @@ fn apply(config: &mut TopicConfig, args: &TopicArgs) -> Outcome {
         config.partitions = n;
     }
     for (key, value) in &args.configs {
-        set(config, key, value).map_err(|why| {
-            Failure::new(format!("topic {}: config {key}={value}: {why}", args.name))
-        })?;
-    }
-    Ok(())
-}
-
-fn set(c: &mut TopicConfig, key: &str, value: &str) -> Result<(), String> {
-    fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
-        value
-            .parse()
-            .map_err(|_| "not a number in range".to_owned())
-    }
-    match key {
-        "retention.ms" => c.retention_ms = number(value)?,
-        "retention.bytes" => {
-            let bytes: i64 = number(value)?;
-            c.retention_bytes = match bytes {
-                -1 => None,
-                b => Some(u64::try_from(b).map_err(|_| "-1 (unlimited) or a size in bytes")?),
-            };
-        }
-        "segment.bytes" => c.segment_bytes = number(value)?,
-        "segment.ms" => c.segment_ms = number(value)?,
-        "cleanup.policy" => {
-            c.cleanup_policy = match value {
-                "delete" => CleanupPolicy::Delete,
-                "compact" => CleanupPolicy::Compact,
-                "compact,delete" | "delete,compact" => CleanupPolicy::CompactAndDelete,
-                _ => return Err("one of delete, compact, compact,delete".to_owned()),
-            };
-        }
-        "max.message.bytes" => c.max_record_bytes = number(value)?,
-        "compression.type" => {
-            c.compression = value.parse::<Compression>().map_err(|e| e.to_string())?;
-        }
-        "delete.retention.ms" => c.delete_retention_ms = number(value)?,
-        other => return Err(format!("unknown config {other}")),
+        config
+            .set(key, value)
+            .map_err(|why| Failure::new(format!("topic {}: {why}", args.name)))?;
     }
     Ok(())
 }

@@ -9,6 +9,9 @@
 //! members at once, and the new owner starts exactly where the old one committed.
 
 pub(crate) mod assignor;
+mod member;
+
+pub use member::{GroupMember, JoinGroup, MemberAssignment};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -196,6 +199,11 @@ struct MemberState {
     /// Whether the member's `recv` is waiting for records: as alive as a thread blocked
     /// in `poll`, which checks in while it waits. Always false without feature `async`.
     waiting: bool,
+    /// Whether a caller outside the process drives it (a [`GroupMember`]): it checks in by
+    /// heartbeats and is looked up by id; an in-process consumer's id is not.
+    remote: bool,
+    /// The generation of its latest join.
+    joined: u64,
 }
 
 /// A member's settings, given when it joins.
@@ -246,6 +254,8 @@ impl Group {
                 max_poll_interval: request.max_poll_interval,
                 waiter: Some(waiter),
                 waiting: false,
+                remote: false,
+                joined: 0,
             },
         );
         state.rebalance(&self.id, "a member joined", counts);
@@ -386,6 +396,15 @@ impl Group {
 }
 
 impl GroupState {
+    /// Wakes every member, so that it looks at the group again.
+    fn wake_members(&self) {
+        for member in self.members.values() {
+            if let Some(waiter) = &member.waiter {
+                waiter.wake();
+            }
+        }
+    }
+
     /// Removes members that have not polled within their `max_poll_interval`; what they held
     /// is released without a commit, as in Kafka.
     fn expire(&mut self, group_id: &str, now: Instant, counts: PartitionCounts<'_>) {

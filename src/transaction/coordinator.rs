@@ -175,6 +175,11 @@ pub(crate) struct OpenTxn {
 }
 
 impl OpenTxn {
+    /// Whether `tp` was added to the transaction.
+    pub(crate) fn has_partition(&self, tp: &TopicPartition) -> bool {
+        self.partitions.contains_key(tp)
+    }
+
     /// Whether the commit was decided.
     pub(crate) fn is_decided(&self) -> bool {
         self.decided

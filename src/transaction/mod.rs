@@ -16,13 +16,13 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::broker::Inner;
+use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::group::GroupMetadata;
 use crate::log::PartitionLog;
-use crate::producer::{json_record, Producer, Stamp};
+use crate::producer::{json_record, AppendedBatch, Producer, Stamp};
 use crate::record::{Record, RecordMetadata, TopicPartition};
-use crate::storage::batch::Origin;
+use crate::storage::batch::{self, Origin};
 use crate::topic::Topic;
 use coordinator::TxnEntry;
 
@@ -100,6 +100,183 @@ impl TransactionalProducer {
     /// Its transactional id.
     pub fn transactional_id(&self) -> &str {
         &self.id
+    }
+
+    /// The producer id the coordinator gave this producer's transactional id (what Kafka's
+    /// `InitProducerId` returns). Batches this producer writes carry it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// let first = broker.transactional_producer("payments-writer")?;
+    /// let second = broker.transactional_producer("payments-writer")?; // fences the first
+    /// assert_eq!(second.producer_id(), first.producer_id());
+    /// assert!(second.producer_id() >= 0);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn producer_id(&self) -> i64 {
+        self.producer_id
+    }
+
+    /// This producer's epoch: one more than the producer with the same transactional id
+    /// before it, which it fenced.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// let first = broker.transactional_producer("payments-writer")?;
+    /// let second = broker.transactional_producer("payments-writer")?;
+    /// assert_eq!(second.epoch(), first.epoch() + 1);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn epoch(&self) -> i16 {
+        self.epoch
+    }
+
+    /// Registers partitions with the transaction, opening one if none is open (Kafka's
+    /// `AddPartitionsToTxn`: a Kafka client's transaction begins implicitly with its first
+    /// partition). Each partition gets the transaction's marker when it ends. With no
+    /// partitions, it only opens a transaction if none is open: what Kafka's
+    /// `AddOffsetsToTxn` needs before `TxnOffsetCommit`
+    /// ([`send_offsets_to_transaction`](Self::send_offsets_to_transaction)).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("payments", strom::TopicConfig::default())?;
+    /// use strom::TopicPartition;
+    ///
+    /// let producer = broker.transactional_producer("payments-writer")?;
+    /// producer.add_partitions(&[TopicPartition::new("payments", 0)])?; // opens a transaction
+    /// producer.add_partitions(&[])?; // one is open: nothing more
+    /// producer.abort_transaction()?;
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`] or [`Error::InvalidPartition`] for a partition that does not
+    /// exist (nothing is registered then); [`Error::TransactionState`] while a commit that
+    /// failed after its decision waits to be retried; [`Error::Fenced`]; [`Error::Io`];
+    /// [`Error::Closed`].
+    pub fn add_partitions(&self, partitions: &[TopicPartition]) -> Result<()> {
+        let logs = partitions
+            .iter()
+            .map(|tp| partition_log(&self.inner, tp))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_entry(|entry| {
+            match &entry.open {
+                None => coordinator::begin(entry)?,
+                Some(open) if open.is_decided() => {
+                    return Err(Error::TransactionState(format!(
+                        "transactional id {:?}: the commit was decided; retry commit_transaction before adding partitions",
+                        self.id
+                    )))
+                }
+                Some(_) => {}
+            }
+            for (tp, log) in partitions.iter().zip(&logs) {
+                coordinator::add_partition(&self.inner, entry, tp, log)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Appends a record batch a Kafka client produced (format version 2, any compression)
+    /// to `tp` as part of the open transaction, without re-encoding it. The batch must be
+    /// transactional and carry this producer's id and epoch, and `tp` must have been added
+    /// with [`add_partitions`](Self::add_partitions) (Kafka refuses a produce to a
+    /// partition not added to the transaction too). The batch is checked whole, its
+    /// records included, before it is stored; its producer sequence numbers are the log's
+    /// to check.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("payments", strom::TopicConfig::default())?;
+    /// use strom::storage::batch::{self, Entry, Origin};
+    /// use strom::TopicPartition;
+    ///
+    /// let producer = broker.transactional_producer("payments-writer")?;
+    /// let tp = TopicPartition::new("payments", 0);
+    /// producer.add_partitions(&[tp.clone()])?;
+    ///
+    /// // A batch as a Kafka client encodes it: transactional, this producer's id and epoch.
+    /// let entries = [Entry { timestamp: 1_700_000_000_000, key: None, value: Some(b"paid 12"), headers: &[] }];
+    /// let origin = Origin { base_sequence: 0, ..Origin::transactional(producer.producer_id(), producer.epoch()) };
+    /// let mut encoded = vec![0; batch::encoded_len(&entries)];
+    /// batch::encode_with(&mut encoded, 0, origin, &entries)?;
+    ///
+    /// let appended = producer.append_batch(&tp, &encoded)?;
+    /// assert_eq!((appended.base_offset, appended.last_offset), (0, 0));
+    /// producer.commit_transaction()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TransactionState`] with no transaction open or when `tp` was not added to
+    /// it (Kafka's `INVALID_TXN_STATE`); [`Error::Fenced`] when this producer, or the
+    /// batch's epoch, is an older one's; [`Error::InvalidRecord`], naming the partition, for
+    /// a batch that is not a transactional version 2 batch of this producer's id and epoch
+    /// (a control batch included); [`Error::Encode`] for a batch that fails its checks;
+    /// [`Error::UnknownTopic`], [`Error::InvalidPartition`]; [`Error::Io`],
+    /// [`Error::Poisoned`]; [`Error::Closed`].
+    pub fn append_batch(&self, tp: &TopicPartition, batch: &[u8]) -> Result<AppendedBatch> {
+        let log = partition_log(&self.inner, tp)?;
+        self.with_entry(|entry| {
+            match &entry.open {
+                Some(open) if open.has_partition(tp) => {}
+                Some(_) => {
+                    return Err(Error::TransactionState(format!(
+                        "transactional id {:?}: partition {tp} was not added to the transaction (AddPartitionsToTxn first)",
+                        self.id
+                    )))
+                }
+                None => {
+                    return Err(Error::TransactionState(format!(
+                        "transactional id {:?}: a batch for {tp} with no transaction open",
+                        self.id
+                    )))
+                }
+            }
+            let invalid = |reason: String| Error::InvalidRecord {
+                topic: tp.topic.clone(),
+                reason: format!("batch for partition {tp}: {reason}"),
+            };
+            let header = batch::read_header(batch)
+                .map_err(|e| invalid(format!("not a record batch: {e}")))?;
+            if header.version != batch::FORMAT_VERSION {
+                return Err(invalid(format!(
+                    "format version {}, where a transaction's batches are version {}",
+                    header.version,
+                    batch::FORMAT_VERSION
+                )));
+            }
+            if header.is_control() || !header.is_transactional() {
+                return Err(invalid(
+                    "a transaction takes transactional data batches only".into(),
+                ));
+            }
+            let origin = header.origin;
+            if origin.producer_id != entry.producer_id {
+                return Err(invalid(format!(
+                    "producer id {}, where transactional id {:?} has {}",
+                    origin.producer_id, self.id, entry.producer_id
+                )));
+            }
+            if origin.producer_epoch < entry.epoch {
+                return Err(Error::Fenced {
+                    transactional_id: self.id.clone(),
+                });
+            }
+            if origin.producer_epoch != entry.epoch {
+                return Err(invalid(format!(
+                    "producer epoch {}, where transactional id {:?} is at {}",
+                    origin.producer_epoch, self.id, entry.epoch
+                )));
+            }
+            // The log checks the batch's sequence numbers too: a retry is a duplicate.
+            log.append_encoded(batch, now_ms())
+        })
     }
 
     /// Runs `f` on this producer's entry, if it is still the current producer of its id.
@@ -181,9 +358,12 @@ impl TransactionalProducer {
 
     /// Adds consumer offsets to the open transaction: when it commits, they become the
     /// group's committed offsets, atomically with its records (Kafka's
-    /// `sendOffsetsToTransaction`). `group` is the consuming
-    /// [`Consumer::group_metadata`](crate::Consumer::group_metadata); if the member is no
-    /// longer in the group's current generation the transaction is aborted.
+    /// `sendOffsetsToTransaction`, or `TxnOffsetCommit` from a Kafka client, whose
+    /// `AddOffsetsToTxn` before it is [`add_partitions`](Self::add_partitions) with no
+    /// partitions). `group` is the consuming
+    /// [`Consumer::group_metadata`](crate::Consumer::group_metadata), or a remote
+    /// [`GroupMember`](crate::GroupMember)'s group, generation and member id; if the member
+    /// is no longer in the group's current generation the transaction is aborted.
     ///
     /// # Errors
     /// [`Error::CommitFailed`] for a stale generation or a member that left (the
@@ -241,6 +421,14 @@ impl Drop for TransactionalProducer {
             }
         }
     }
+}
+
+/// The log of `tp`.
+fn partition_log(inner: &Inner, tp: &TopicPartition) -> Result<Arc<PartitionLog>> {
+    inner
+        .existing_topic(&tp.topic)?
+        .partition(tp.partition)
+        .map(Arc::clone)
 }
 
 /// Stamps the sends of an open transaction: its producer id and epoch, and each partition

@@ -1,0 +1,65 @@
+//! One client connection: its requests read, answered in order, one at a time (as Kafka
+//! does), until it closes, misbehaves, idles too long or the server stops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::frame::{read_frame, FrameError};
+use crate::handler;
+use crate::server::Shared;
+
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    tracing::debug!(%peer, "kafka connection opened");
+    let idle = shared.config.connections_max_idle;
+    let max = shared.config.max_request_bytes;
+    loop {
+        let frame = tokio::select! {
+            read = tokio::time::timeout(idle, read_frame(&mut stream, max)) => read,
+            _ = stopped.changed() => break,
+        };
+        let body = match frame {
+            Err(_) => {
+                tracing::debug!(%peer, ?idle, "kafka connection closed: idle");
+                break;
+            }
+            Ok(Err(FrameError::Closed)) => {
+                tracing::debug!(%peer, "kafka connection closed by the client");
+                break;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, "kafka connection closed: {e}");
+                break;
+            }
+            Ok(Ok(body)) => body,
+        };
+        // The handlers call the log's blocking API (a topic's creation fsyncs): off the
+        // runtime's reactor threads.
+        let worker = Arc::clone(&shared);
+        let answered = tokio::task::spawn_blocking(move || handler::handle(&worker, &body)).await;
+        let response = match answered {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, "kafka connection closed: {e}");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, "kafka connection closed: request handler failed: {e}");
+                break;
+            }
+        };
+        if let Err(e) = stream.write_all(&response).await {
+            tracing::debug!(%peer, "kafka connection closed: write failed: {e}");
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,206 @@
+//! Requests decoded, answered and encoded: the table of the APIs this server speaks, each
+//! with its versions, the shape its body is checked against before it is decoded, and the
+//! function answering it. A family of APIs lives in a file of its own.
+
+mod coordinator;
+mod metadata;
+mod offsets;
+mod topics;
+mod versions;
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::ResponseError;
+
+use crate::bounds::{Checked, Walk};
+use crate::server::Shared;
+
+/// Why a request closes its connection.
+#[derive(Debug)]
+pub(crate) struct RequestError(pub(crate) String);
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One API this server answers.
+pub(crate) struct Api {
+    pub(crate) key: ApiKey,
+    pub(crate) min: i16,
+    pub(crate) max: i16,
+    /// Walks a body of `version`, so that its decoding allocates in proportion to its size.
+    check: fn(&mut Walk<'_>, i16) -> Checked,
+    /// Decodes a checked body, answers it and encodes the response body.
+    answer: fn(&Shared, i16, Bytes) -> Result<BytesMut, RequestError>,
+}
+
+/// The APIs answered, in api key order; ApiVersions advertises exactly these ranges, which
+/// are kafka-protocol 0.18's (it decodes none older: ListOffsets from v1, CreateTopics from
+/// v2, DeleteTopics and DescribeConfigs from v1; Produce will start at v3, Fetch at v4).
+/// The clients served negotiate within them: kcat 1.7.1 (librdkafka 2.0) produces with v3
+/// to v7, kafka-python 3.0 and librdkafka 2.16 pick the highest version both sides know.
+pub(crate) const APIS: &[Api] = &[
+    Api {
+        key: ApiKey::ListOffsets,
+        min: 1,
+        max: 10,
+        check: offsets::check_list_offsets,
+        answer: offsets::list_offsets,
+    },
+    Api {
+        key: ApiKey::Metadata,
+        min: 0,
+        max: 13,
+        check: metadata::check,
+        answer: metadata::answer,
+    },
+    Api {
+        key: ApiKey::FindCoordinator,
+        min: 0,
+        max: 6,
+        check: coordinator::check,
+        answer: coordinator::answer,
+    },
+    Api {
+        key: ApiKey::ApiVersions,
+        min: 0,
+        max: 3,
+        check: versions::check,
+        answer: versions::answer,
+    },
+    Api {
+        key: ApiKey::CreateTopics,
+        min: 2,
+        max: 7,
+        check: topics::check_create,
+        answer: topics::create,
+    },
+    Api {
+        key: ApiKey::DeleteTopics,
+        min: 1,
+        max: 6,
+        check: topics::check_delete,
+        answer: topics::delete,
+    },
+    Api {
+        key: ApiKey::DescribeConfigs,
+        min: 1,
+        max: 4,
+        check: topics::check_describe_configs,
+        answer: topics::describe_configs,
+    },
+];
+
+/// Answers one request frame: the response frame (size prefix included), or why the
+/// connection must close.
+pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, RequestError> {
+    let [k0, k1, v0, v1, c0, c1, c2, c3, ..] = frame[..] else {
+        return Err(RequestError(format!(
+            "a {}-byte request, shorter than a request header",
+            frame.len()
+        )));
+    };
+    let raw_key = i16::from_be_bytes([k0, k1]);
+    let version = i16::from_be_bytes([v0, v1]);
+    let correlation_id = i32::from_be_bytes([c0, c1, c2, c3]);
+    let key = ApiKey::try_from(raw_key)
+        .map_err(|()| RequestError(format!("unknown api key {raw_key}")))?;
+    let api = APIS
+        .iter()
+        .find(|api| api.key == key)
+        .ok_or_else(|| RequestError(format!("unsupported api {key:?}")))?;
+    if !(api.min..=api.max).contains(&version) {
+        if key == ApiKey::ApiVersions {
+            // As Kafka: a client newer than the server learns the versions it may use from
+            // a v0 response carrying UNSUPPORTED_VERSION.
+            let body = versions::unsupported();
+            return frame_response(correlation_id, 0, &body);
+        }
+        return Err(RequestError(format!(
+            "{key:?} version {version} outside {}..={}",
+            api.min, api.max
+        )));
+    }
+    let header_version = key.request_header_version(version);
+    let malformed = |e| RequestError(format!("{key:?} v{version}: {e}"));
+    let walk = Walk::header(frame, header_version).map_err(malformed)?;
+    let body_start = frame.len() - walk.rest().len();
+    let mut body_walk = Walk::new(walk.rest(), header_version >= 2);
+    (api.check)(&mut body_walk, version).map_err(malformed)?;
+    let header = RequestHeader::decode(&mut frame.slice(..body_start), header_version)
+        .map_err(|e| RequestError(format!("{key:?} v{version}: request header: {e}")))?;
+    let body = (api.answer)(shared, version, frame.slice(body_start..))?;
+    frame_response(
+        header.correlation_id,
+        key.response_header_version(version),
+        &body,
+    )
+}
+
+/// Size prefix, response header, body.
+fn frame_response(
+    correlation_id: i32,
+    header_version: i16,
+    body: &[u8],
+) -> Result<BytesMut, RequestError> {
+    let mut header = BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut header, header_version)
+        .map_err(|e| RequestError(format!("response header: {e}")))?;
+    let size = i32::try_from(header.len() + body.len())
+        .map_err(|_| RequestError("a response over 2 GiB".to_owned()))?;
+    let mut out = BytesMut::with_capacity(4 + header.len() + body.len());
+    out.put_i32(size);
+    out.put_slice(&header);
+    out.put_slice(body);
+    Ok(out)
+}
+
+/// A request body of `version` decoded; the bounds check has passed.
+pub(crate) fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, RequestError> {
+    T::decode(&mut body, version).map_err(|e| {
+        RequestError(format!(
+            "undecodable {} v{version}: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("request")
+        ))
+    })
+}
+
+/// A response body of `version` encoded.
+pub(crate) fn encode<T: Encodable>(response: &T, version: i16) -> Result<BytesMut, RequestError> {
+    let mut out = BytesMut::new();
+    response.encode(&mut out, version).map_err(|e| {
+        RequestError(format!(
+            "{} v{version} cannot be encoded: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("response")
+        ))
+    })?;
+    Ok(out)
+}
+
+/// The protocol's error code for one of the log's errors.
+pub(crate) fn error_code(error: &strom::Error) -> i16 {
+    let kafka = match error {
+        strom::Error::TopicExists { .. } => ResponseError::TopicAlreadyExists,
+        strom::Error::UnknownTopic { .. } | strom::Error::InvalidPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        strom::Error::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        strom::Error::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        strom::Error::Io { .. } => ResponseError::KafkaStorageError,
+        _ => ResponseError::UnknownServerError,
+    };
+    kafka.code()
+}
