@@ -578,7 +578,6 @@ impl std::future::Future for DataWait {
         );
         // Before any check: a wake-up after it reaches this waker.
         waiter.set_waker(cx.waker());
-        waiter.reset();
         if this.ready(&waiter) {
             this.unregister();
             this.positions.clear();
