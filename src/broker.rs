@@ -124,9 +124,14 @@ impl Broker {
         fs::create_dir_all(&dir).at(&dir)?;
         let canonical = fs::canonicalize(&dir).at(&dir)?;
         let lock = match lock_dir(&dir) {
-            // Held by this process's broker on the directory, closing on its maintenance
-            // thread after the application let go of it (see `maintenance`)?
-            Err(Error::Locked { .. }) if maintenance::wait_for_round(&canonical) => lock_dir(&dir)?,
+            // Perhaps held by this process's broker on the directory, closing on its
+            // maintenance thread after the application let go of it (see `maintenance`):
+            // once no round is in flight (that close may also have ended just now), the
+            // lock is either free or truly held.
+            Err(Error::Locked { .. }) => {
+                maintenance::wait_for_round(&canonical);
+                lock_dir(&dir)?
+            }
             other => other?,
         };
         let clean = take_clean_marker(&dir)?;

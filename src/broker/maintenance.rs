@@ -5,7 +5,8 @@
 //! drop, and the close (fsync, clean marker, unlock) runs on the maintenance thread after
 //! the application's drop has returned. An `open` of that directory right then would find
 //! it locked by a broker the application has already let go of; so an open that finds the
-//! lock held waits for this process's round on the directory to end, then tries again.
+//! lock held waits for this process's round on the directory to end (if one is in flight),
+//! then tries again.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,17 +47,13 @@ impl Drop for Round {
     }
 }
 
-/// Waits until no round of this process is in flight on `dir`; returns whether there was
-/// one to wait for.
-pub(super) fn wait_for_round(dir: &Path) -> bool {
+/// Waits until no round of this process is in flight on `dir`.
+pub(super) fn wait_for_round(dir: &Path) {
     let deadline = Instant::now() + ROUND_WAIT;
     let mut in_round = IN_ROUND.lock();
-    let mut waited = false;
     while in_round.iter().any(|d| d == dir) {
-        waited = true;
         if ROUND_ENDED.wait_until(&mut in_round, deadline).timed_out() {
             break;
         }
     }
-    waited
 }
