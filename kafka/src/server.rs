@@ -23,6 +23,10 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) host: String,
     pub(crate) port: i32,
+    /// The join details of remote group members.
+    pub(crate) groups: crate::handler::groups::Sessions,
+    /// The transactional producer of each transactional id.
+    pub(crate) transactions: crate::handler::transactions::Transactions,
 }
 
 /// A Kafka-protocol server over a strom [`Broker`], on a tokio runtime of its own.
@@ -117,6 +121,8 @@ impl KafkaServer {
             config,
             host,
             port,
+            groups: crate::handler::groups::Sessions::default(),
+            transactions: crate::handler::transactions::Transactions::default(),
         });
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept(listener, shared, stopped));
