@@ -75,6 +75,7 @@ pub fn answer_frame(
         port,
         groups: crate::handler::groups::Sessions::default(),
         transactions: crate::handler::transactions::Transactions::default(),
+        stopped: tokio::sync::watch::channel(false).1,
     };
     handler::handle(&shared, &bytes::Bytes::copy_from_slice(frame))
         .ok()

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) groups: crate::handler::groups::Sessions,
     /// The transactional producer of each transactional id.
     pub(crate) transactions: crate::handler::transactions::Transactions,
+    /// True once the server stops: a request waiting (a SyncGroup) stops waiting.
+    pub(crate) stopped: watch::Receiver<bool>,
 }
 
 /// A Kafka-protocol server over a strom [`Broker`], on a tokio runtime of its own.
@@ -116,6 +118,7 @@ impl KafkaServer {
             TcpListener::from_std(std_listener)?
         };
         let (host, port) = config.advertised_host_port(local_addr);
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             broker,
             config,
@@ -123,8 +126,8 @@ impl KafkaServer {
             port,
             groups: crate::handler::groups::Sessions::default(),
             transactions: crate::handler::transactions::Transactions::default(),
+            stopped: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept(listener, shared, stopped));
         tracing::info!(%local_addr, "kafka protocol server listening");
         Ok(Self {

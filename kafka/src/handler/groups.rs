@@ -374,7 +374,9 @@ pub(super) fn sync(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                 let bytes = encode_assignment(&assigned.partitions, assignment_version)?;
                 return answer(0, bytes);
             }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(SYNC_RETRY),
+            Ok(None) if Instant::now() < deadline && !*shared.stopped.borrow() => {
+                std::thread::sleep(SYNC_RETRY);
+            }
             Ok(None) => return answer(ResponseError::RebalanceInProgress.code(), Bytes::new()),
             Err(e) => return answer(group_error(&e), Bytes::new()),
         }
