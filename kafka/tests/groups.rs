@@ -372,3 +372,28 @@ fn committed_offsets_survive_a_server_and_broker_restart() {
     server.shutdown().unwrap();
     broker.close().unwrap();
 }
+
+#[test]
+fn a_sync_group_waits_until_the_partitions_are_let_go_of() {
+    let (_dir, broker, server) = serve(4);
+    let mut a = Member::new(&server, "waiting");
+    a.join("range", &[]);
+    assert_eq!(a.sync().len(), 4);
+    let mut b = Member::new(&server, "waiting");
+    b.join("range", &[]);
+    // B's share is still A's: its SyncGroup is answered only once A let go of it, at the
+    // rejoin below, which this thread makes without waiting for B.
+    let waiting = std::thread::spawn(move || {
+        let share = b.sync();
+        (b, share)
+    });
+    assert_eq!(a.heartbeat(a.generation), REBALANCE_IN_PROGRESS);
+    a.join("range", &[]);
+    let mine = a.sync();
+    let (b, theirs) = waiting.join().unwrap();
+    assert_eq!(b.generation, a.generation);
+    assert_eq!((mine.len(), theirs.len()), (2, 2));
+    assert!(mine.is_disjoint(&theirs));
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
