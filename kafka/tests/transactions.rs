@@ -170,6 +170,18 @@ fn a_second_init_producer_id_fences_the_first() {
     assert_eq!(new.producer_id, old.producer_id);
     assert!(new.epoch > old.epoch);
 
+    // Its retry of InitProducerId with its old epoch does not fence the newer producer.
+    let retry = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(old.id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(old.producer_id))
+        .with_producer_epoch(old.epoch);
+    assert_eq!(old_client.call(&retry, 4).error_code, PRODUCER_FENCED);
+    assert_eq!(
+        old_client.call(&retry, 3).error_code,
+        INVALID_PRODUCER_EPOCH
+    );
+
     // The zombie is told it is fenced, in each version's words.
     assert_eq!(
         add_partitions(&mut old_client, &old, "orders", &[0]),
@@ -181,6 +193,19 @@ fn a_second_init_producer_id_fences_the_first() {
     assert_eq!(end(&mut new_client, &new, true, 3), INVALID_TXN_STATE);
     assert_eq!(add_partitions(&mut new_client, &new, "orders", &[0]), [0]);
     assert_eq!(end(&mut new_client, &new, true, 3), 0);
+    // The current producer retrying with its own id and epoch gets the next epoch.
+    let bump = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(new.id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(new.producer_id))
+        .with_producer_epoch(new.epoch);
+    let bumped = new_client.call(&bump, 4);
+    assert_eq!(bumped.error_code, 0);
+    assert!(bumped.producer_epoch > new.epoch);
+    let new = Txn {
+        epoch: bumped.producer_epoch,
+        ..new
+    };
 
     // An id no InitProducerId made, or another producer id.
     let stranger = Txn {

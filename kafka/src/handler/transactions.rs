@@ -171,6 +171,20 @@ pub(super) fn init_producer_id(
         .map(|id| id.0.as_str())
         .filter(|id| !id.is_empty())
     {
+        // A client retrying with the producer id and epoch it had (v3+, after an abortable
+        // error) gets a new epoch only if they are still the id's: a fenced zombie's retry
+        // must not fence the producer that replaced it.
+        Some(id) if version >= 3 && request.producer_id.0 >= 0 => {
+            match shared
+                .transactions
+                .find(id, request.producer_id.0, request.producer_epoch)
+            {
+                Err(ResponseError::ProducerFenced) => {
+                    InitProducerIdResponse::default().with_error_code(fenced(version, 4))
+                }
+                _ => init_transactional(shared, id),
+            }
+        }
         Some(id) => init_transactional(shared, id),
         // An idempotent producer: a producer id of its own at epoch 0.
         None => match shared.broker.init_producer_id() {
