@@ -374,6 +374,25 @@ fn committed_offsets_survive_a_server_and_broker_restart() {
 }
 
 #[test]
+fn a_session_timeout_outside_kafkas_bounds_is_refused() {
+    let (_dir, broker, server) = serve(1);
+    let mut client = Client::connect(server.local_addr());
+    for (timeout, code) in [(10, 26), (1_800_001, 26), (6_000, 0)] {
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(s("brief")))
+            .with_session_timeout_ms(timeout)
+            .with_rebalance_timeout_ms(30_000)
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(subscription(&[]))]);
+        assert_eq!(client.call(&request, 5).error_code, code, "{timeout} ms");
+    }
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
+#[test]
 fn a_sync_group_waits_until_the_partitions_are_let_go_of() {
     let (_dir, broker, server) = serve(4);
     let mut a = Member::new(&server, "waiting");

@@ -52,6 +52,9 @@ const STRATEGIES: &[(&str, AssignmentStrategy)] = &[
     ("cooperative-sticky", AssignmentStrategy::CooperativeSticky),
 ];
 
+/// The session timeouts a member may ask for, in milliseconds (Kafka's defaults).
+const SESSION_TIMEOUT_MS: std::ops::RangeInclusive<i32> = 6_000..=1_800_000;
+
 /// How often a SyncGroup waiting for partitions still held elsewhere asks again.
 const SYNC_RETRY: Duration = Duration::from_millis(5);
 
@@ -238,12 +241,17 @@ pub(super) fn join(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                 .map(|p| TopicPartition::new(owned.topic.0.as_str(), p))
         })
     });
+    // Kafka's group.min.session.timeout.ms and group.max.session.timeout.ms defaults: a
+    // shorter session would expire between a client's heartbeats.
+    if !SESSION_TIMEOUT_MS.contains(&request.session_timeout_ms) {
+        return refuse(ResponseError::InvalidSessionTimeout);
+    }
+    let session_timeout =
+        Duration::from_millis(u64::from(request.session_timeout_ms.unsigned_abs()));
     let mut join = JoinGroup::new(subscription.topics.iter().map(|t| t.as_str().to_owned()))
         .strategy(strategy)
-        .owned(owned.collect::<Vec<_>>());
-    if let Ok(ms) = u64::try_from(request.session_timeout_ms) {
-        join = join.session_timeout(Duration::from_millis(ms));
-    }
+        .owned(owned.collect::<Vec<_>>())
+        .session_timeout(session_timeout);
     if !request.member_id.is_empty() {
         join = join.member_id(request.member_id.as_str());
     }
