@@ -238,6 +238,12 @@ fn two_remote_members_rebalance_and_split_the_partitions() {
         .find(|g| g.group_id.as_str() == "dashboards")
         .expect("the group is listed");
     assert_eq!(group.group_state.as_str(), "Stable");
+    let of_type = |client: &mut Client, kind: &str| {
+        let request = ListGroupsRequest::default().with_types_filter(vec![s(kind)]);
+        client.call(&request, 5).groups.len()
+    };
+    assert_eq!(of_type(&mut a.client, "classic"), 1);
+    assert_eq!(of_type(&mut a.client, "consumer"), 0, "no KIP-848 groups");
     let describe = |client: &mut Client| {
         let request = DescribeGroupsRequest::default()
             .with_groups(vec![GroupId(s("dashboards")), GroupId(s("nobody"))]);

@@ -45,6 +45,9 @@ pub(crate) const LEADER: &str = "strom-coordinator";
 /// The only protocol type served: Kafka's consumers.
 const CONSUMER: &str = "consumer";
 
+/// The group type of every group (ListGroups v5): Kafka's classic group protocol.
+const CLASSIC: &str = "classic";
+
 /// The assignors a client may offer that strom's own stand for, in Kafka's names.
 const STRATEGIES: &[(&str, AssignmentStrategy)] = &[
     ("range", AssignmentStrategy::Range),
@@ -817,11 +820,18 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                 .broker
                 .describe_group(&id)
                 .map_or("Dead", |d| state(&d));
-            let wanted = request.states_filter.is_empty()
+            let wanted = (request.states_filter.is_empty()
                 || request
                     .states_filter
                     .iter()
-                    .any(|s| s.as_str().eq_ignore_ascii_case(state));
+                    .any(|s| s.as_str().eq_ignore_ascii_case(state)))
+                // Every group here speaks the classic protocol (Kafka's group type "classic",
+                // not KIP-848's "consumer").
+                && (request.types_filter.is_empty()
+                    || request
+                        .types_filter
+                        .iter()
+                        .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC)));
             if !wanted {
                 return None;
             }
@@ -832,7 +842,7 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                 listed = listed.with_group_state(str_bytes(state));
             }
             if version >= 5 {
-                listed = listed.with_group_type(str_bytes("classic"));
+                listed = listed.with_group_type(str_bytes(CLASSIC));
             }
             Some(listed)
         })
