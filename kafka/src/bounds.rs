@@ -114,6 +114,20 @@ impl<'a> Walk<'a> {
         self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
     }
 
+    /// A byte field, nullable or not (a group member's metadata, an assignment): its bytes
+    /// must be there.
+    pub(crate) fn bytes(&mut self) -> Checked {
+        let len = if self.flexible {
+            i64::from(self.varint()?) - 1
+        } else {
+            i64::from(self.int32()?)
+        };
+        if len < -1 {
+            return Err(Malformed("a negative byte field length"));
+        }
+        self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
+    }
+
     /// An array, nullable or not, of elements each walked by `element`. A count larger than
     /// the bytes left cannot be backed by elements: refused before walking any.
     pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Checked) -> Checked {

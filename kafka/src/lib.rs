@@ -73,6 +73,9 @@ pub fn answer_frame(
         config: config.clone(),
         host,
         port,
+        groups: crate::handler::groups::Sessions::default(),
+        transactions: crate::handler::transactions::Transactions::default(),
+        stopped: tokio::sync::watch::channel(false).1,
     };
     handler::handle(&shared, &bytes::Bytes::copy_from_slice(frame))
         .ok()

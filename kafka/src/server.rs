@@ -23,6 +23,12 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) host: String,
     pub(crate) port: i32,
+    /// The join details of remote group members.
+    pub(crate) groups: crate::handler::groups::Sessions,
+    /// The transactional producer of each transactional id.
+    pub(crate) transactions: crate::handler::transactions::Transactions,
+    /// True once the server stops: a request waiting (a SyncGroup) stops waiting.
+    pub(crate) stopped: watch::Receiver<bool>,
 }
 
 /// A Kafka-protocol server over a strom [`Broker`], on a tokio runtime of its own.
@@ -112,13 +118,16 @@ impl KafkaServer {
             TcpListener::from_std(std_listener)?
         };
         let (host, port) = config.advertised_host_port(local_addr);
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             broker,
             config,
             host,
             port,
+            groups: crate::handler::groups::Sessions::default(),
+            transactions: crate::handler::transactions::Transactions::default(),
+            stopped: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept(listener, shared, stopped));
         tracing::info!(%local_addr, "kafka protocol server listening");
         Ok(Self {

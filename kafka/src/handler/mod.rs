@@ -3,9 +3,11 @@
 //! function answering it. A family of APIs lives in a file of its own.
 
 mod coordinator;
+pub(crate) mod groups;
 mod metadata;
 mod offsets;
 mod topics;
+pub(crate) mod transactions;
 mod versions;
 
 use std::fmt;
@@ -60,11 +62,67 @@ pub(crate) const APIS: &[Api] = &[
         answer: metadata::answer,
     },
     Api {
+        key: ApiKey::OffsetCommit,
+        min: 2,
+        max: 8,
+        check: groups::check_offset_commit,
+        answer: groups::offset_commit,
+    },
+    Api {
+        key: ApiKey::OffsetFetch,
+        min: 1,
+        max: 8,
+        check: groups::check_offset_fetch,
+        answer: groups::offset_fetch,
+    },
+    Api {
         key: ApiKey::FindCoordinator,
         min: 0,
         max: 6,
         check: coordinator::check,
         answer: coordinator::answer,
+    },
+    Api {
+        key: ApiKey::JoinGroup,
+        min: 0,
+        max: 9,
+        check: groups::check_join,
+        answer: groups::join,
+    },
+    Api {
+        key: ApiKey::Heartbeat,
+        min: 0,
+        max: 4,
+        check: groups::check_heartbeat,
+        answer: groups::heartbeat,
+    },
+    Api {
+        key: ApiKey::LeaveGroup,
+        min: 0,
+        max: 5,
+        check: groups::check_leave,
+        answer: groups::leave,
+    },
+    Api {
+        key: ApiKey::SyncGroup,
+        min: 0,
+        max: 5,
+        check: groups::check_sync,
+        answer: groups::sync,
+    },
+    Api {
+        key: ApiKey::DescribeGroups,
+        min: 0,
+        max: 5,
+        check: groups::check_describe,
+        answer: groups::describe,
+    },
+    Api {
+        key: ApiKey::ListGroups,
+        min: 0,
+        max: 5,
+        check: groups::check_list,
+        answer: groups::list,
     },
     Api {
         key: ApiKey::ApiVersions,
@@ -86,6 +144,41 @@ pub(crate) const APIS: &[Api] = &[
         max: 6,
         check: topics::check_delete,
         answer: topics::delete,
+    },
+    Api {
+        key: ApiKey::InitProducerId,
+        min: 0,
+        max: 5,
+        check: transactions::check_init_producer_id,
+        answer: transactions::init_producer_id,
+    },
+    Api {
+        key: ApiKey::AddPartitionsToTxn,
+        min: 0,
+        max: 3,
+        check: transactions::check_add_partitions,
+        answer: transactions::add_partitions,
+    },
+    Api {
+        key: ApiKey::AddOffsetsToTxn,
+        min: 0,
+        max: 3,
+        check: transactions::check_add_offsets,
+        answer: transactions::add_offsets,
+    },
+    Api {
+        key: ApiKey::EndTxn,
+        min: 0,
+        max: 4,
+        check: transactions::check_end,
+        answer: transactions::end,
+    },
+    Api {
+        key: ApiKey::TxnOffsetCommit,
+        min: 0,
+        max: 4,
+        check: transactions::check_txn_offset_commit,
+        answer: transactions::txn_offset_commit,
     },
     Api {
         key: ApiKey::DescribeConfigs,

@@ -1,0 +1,232 @@
+//! Transactions over the wire: InitProducerId with a transactional id, AddPartitionsToTxn,
+//! AddOffsetsToTxn, TxnOffsetCommit and EndTxn, fencing and the error codes Kafka's clients
+//! act on.
+
+#![allow(
+    clippy::big_endian_bytes,
+    reason = "Kafka's wire protocol is big-endian"
+)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "Kafka's API names (JoinGroup, EndTxn...)"
+)]
+
+mod common;
+
+use common::Client;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, GroupId,
+    InitProducerIdRequest, ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use strom::{Broker, ConsumerConfig, TopicConfig, TopicPartition};
+use strom_kafka::KafkaServer;
+
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+const INVALID_TXN_STATE: i16 = 48;
+const PRODUCER_FENCED: i16 = 90;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_owned())
+}
+
+/// A transactional client's identity, as InitProducerId gave it.
+struct Txn {
+    id: &'static str,
+    producer_id: i64,
+    epoch: i16,
+}
+
+fn init(client: &mut Client, id: &'static str) -> Txn {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_transaction_timeout_ms(60_000);
+    let response = client.call(&request, 3);
+    assert_eq!(response.error_code, 0);
+    Txn {
+        id,
+        producer_id: response.producer_id.0,
+        epoch: response.producer_epoch,
+    }
+}
+
+/// AddPartitionsToTxn (v3): each partition's error code.
+fn add_partitions(client: &mut Client, txn: &Txn, topic: &str, partitions: &[i32]) -> Vec<i16> {
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(txn.id)))
+        .with_v3_and_below_producer_id(ProducerId(txn.producer_id))
+        .with_v3_and_below_producer_epoch(txn.epoch)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(partitions.to_vec())]);
+    let response = client.call(&request, 3);
+    response.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|r| r.partition_error_code)
+        .collect()
+}
+
+fn add_offsets(client: &mut Client, txn: &Txn, group: &str) -> i16 {
+    let request = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(txn.id)))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_group_id(GroupId(s(group)));
+    client.call(&request, 3).error_code
+}
+
+fn txn_offset_commit(client: &mut Client, txn: &Txn, group: &str, offset: i64) -> i16 {
+    let request = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s(txn.id)))
+        .with_group_id(GroupId(s(group)))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_generation_id(-1)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("orders")))
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(offset)])]);
+    client.call(&request, 3).topics[0].partitions[0].error_code
+}
+
+fn end(client: &mut Client, txn: &Txn, commit: bool, version: i16) -> i16 {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(txn.id)))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_committed(commit);
+    client.call(&request, version).error_code
+}
+
+#[test]
+fn offsets_sent_to_a_transaction_commit_with_it_and_vanish_with_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::default().partitions(2))
+        .unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let txn = init(&mut client, "order-processor");
+    assert!(txn.producer_id >= 0);
+    let tp = TopicPartition::new("orders", 0);
+    let committed = || {
+        broker
+            .consumer(ConsumerConfig::default().group_id("shipping"))
+            .committed(&tp)
+            .unwrap()
+    };
+
+    // Nothing open yet: an EndTxn has nothing to commit.
+    assert_eq!(end(&mut client, &txn, true, 3), INVALID_TXN_STATE);
+
+    // Aborted: the offsets are never the group's.
+    assert_eq!(add_partitions(&mut client, &txn, "orders", &[0, 1]), [0, 0]);
+    assert_eq!(add_offsets(&mut client, &txn, "shipping"), 0);
+    assert_eq!(txn_offset_commit(&mut client, &txn, "shipping", 11), 0);
+    assert_eq!(committed(), None, "not before the transaction commits");
+    assert_eq!(end(&mut client, &txn, false, 3), 0);
+    assert_eq!(committed(), None);
+
+    // Committed: they are, at once.
+    assert_eq!(add_offsets(&mut client, &txn, "shipping"), 0);
+    assert_eq!(txn_offset_commit(&mut client, &txn, "shipping", 12), 0);
+    assert_eq!(end(&mut client, &txn, true, 3), 0);
+    assert_eq!(committed(), Some(12));
+
+    // A partition that does not exist: none is added, it says why, the others were not tried.
+    assert_eq!(
+        add_partitions(&mut client, &txn, "orders", &[1, 9]),
+        [OPERATION_NOT_ATTEMPTED, UNKNOWN_TOPIC_OR_PARTITION]
+    );
+
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
+#[test]
+fn a_second_init_producer_id_fences_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::default())
+        .unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut old_client = Client::connect(server.local_addr());
+    let mut new_client = Client::connect(server.local_addr());
+
+    let old = init(&mut old_client, "order-processor");
+    assert_eq!(add_partitions(&mut old_client, &old, "orders", &[0]), [0]);
+    let new = init(&mut new_client, "order-processor");
+    assert_eq!(new.producer_id, old.producer_id);
+    assert!(new.epoch > old.epoch);
+
+    // Its retry of InitProducerId with its old epoch does not fence the newer producer.
+    let retry = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(old.id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(old.producer_id))
+        .with_producer_epoch(old.epoch);
+    assert_eq!(old_client.call(&retry, 4).error_code, PRODUCER_FENCED);
+    assert_eq!(
+        old_client.call(&retry, 3).error_code,
+        INVALID_PRODUCER_EPOCH
+    );
+
+    // The zombie is told it is fenced, in each version's words.
+    assert_eq!(
+        add_partitions(&mut old_client, &old, "orders", &[0]),
+        [PRODUCER_FENCED]
+    );
+    assert_eq!(end(&mut old_client, &old, true, 3), PRODUCER_FENCED);
+    assert_eq!(end(&mut old_client, &old, true, 1), INVALID_PRODUCER_EPOCH);
+    // The transaction it left open was aborted: the new producer starts clean.
+    assert_eq!(end(&mut new_client, &new, true, 3), INVALID_TXN_STATE);
+    assert_eq!(add_partitions(&mut new_client, &new, "orders", &[0]), [0]);
+    assert_eq!(end(&mut new_client, &new, true, 3), 0);
+    // The current producer retrying with its own id and epoch gets the next epoch.
+    let bump = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(new.id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(new.producer_id))
+        .with_producer_epoch(new.epoch);
+    let bumped = new_client.call(&bump, 4);
+    assert_eq!(bumped.error_code, 0);
+    assert!(bumped.producer_epoch > new.epoch);
+    let new = Txn {
+        epoch: bumped.producer_epoch,
+        ..new
+    };
+
+    // An id no InitProducerId made, or another producer id.
+    let stranger = Txn {
+        id: "nobody",
+        producer_id: new.producer_id,
+        epoch: 0,
+    };
+    assert_eq!(
+        add_partitions(&mut new_client, &stranger, "orders", &[0]),
+        [INVALID_PRODUCER_ID_MAPPING]
+    );
+    let wrong_id = Txn {
+        id: new.id,
+        producer_id: new.producer_id + 1000,
+        epoch: new.epoch,
+    };
+    assert_eq!(
+        end(&mut new_client, &wrong_id, true, 3),
+        INVALID_PRODUCER_ID_MAPPING
+    );
+
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
