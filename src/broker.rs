@@ -122,9 +122,7 @@ impl Broker {
         let lock = match lock_dir(&dir) {
             // Held by this process's broker on the directory, closing on its maintenance
             // thread after the application let go of it (see `maintenance`)?
-            Err(Error::Locked { .. }) if maintenance::wait_for_round(&canonical) => {
-                lock_dir(&dir)?
-            }
+            Err(Error::Locked { .. }) if maintenance::wait_for_round(&canonical) => lock_dir(&dir)?,
             other => other?,
         };
         let clean = take_clean_marker(&dir)?;
