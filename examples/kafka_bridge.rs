@@ -45,7 +45,7 @@ fn parse_args() -> Result<Option<Options>, String> {
     let mut options = Options {
         listen: "127.0.0.1:9092".into(),
         dir: None,
-        interval: Duration::from_millis(1000),
+        interval: Duration::from_secs(1),
         rounds: None,
         exit_when_read: None,
     };
