@@ -393,6 +393,16 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A run that failed part way leaves no `strom serve` behind.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, 100 on Linux).
 fn clock_ticks() -> u64 {
     Command::new("getconf")
@@ -414,17 +424,24 @@ fn own_cpu_time() -> Result<Duration> {
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / clock_ticks()))
 }
 
-/// Records per batch so that a batch of 100-byte records is about `batch_bytes`.
+/// The most 100-byte records a batch of at most `batch_bytes` holds (at least one).
 fn records_per_batch(batch_bytes: usize) -> usize {
     let value = vec![0u8; VALUE];
-    let one = [Entry {
+    let entry = Entry {
         timestamp: 0,
         key: None,
         value: Some(&value),
         headers: &[],
-    }];
-    let per_record = batch::encoded_len(&[one[0], one[0]]) - batch::encoded_len(&one);
-    (batch_bytes.saturating_sub(61) / per_record).max(1)
+    };
+    let size = |n: usize| batch::encoded_len(&vec![entry; n]);
+    // A first guess from the growth of one record, then down while the offset deltas'
+    // longer varints push the batch past the limit.
+    let per_record = size(2) - size(1);
+    let mut n = (batch_bytes.saturating_sub(size(0)) / per_record).max(1);
+    while n > 1 && size(n) > batch_bytes {
+        n -= 1;
+    }
+    n
 }
 
 /// CPU time per record of `options.records` records appended in process in batches of the
@@ -872,4 +889,80 @@ fn latency(broker: &Broker, addr: SocketAddr, options: &Options) -> Result<(f64,
     micros.sort_by(f64::total_cmp);
     let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
     Ok((at(0.5), at(0.99)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_about_the_size_asked_and_hold_every_record() {
+        let made = batches(10_000, 16 * 1024).unwrap();
+        let whole: Vec<_> = made[..made.len() - 1].iter().collect();
+        for b in &whole {
+            assert!(
+                b.len() <= 16 * 1024 && b.len() > 15 * 1024,
+                "{} bytes",
+                b.len()
+            );
+        }
+        let records: u64 = made
+            .iter()
+            .map(|b| u64::from(batch::check(b).unwrap().record_count))
+            .sum();
+        assert_eq!(records, 10_000);
+    }
+
+    /// Batches laid end to end as a log stores them: offsets assigned in order.
+    fn log_of(made: &[Bytes]) -> Vec<u8> {
+        let mut log = Vec::new();
+        let mut offset = 0;
+        for b in made {
+            let mut b = b.to_vec();
+            batch::set_base_offset(&mut b, offset).unwrap();
+            offset = batch::check(&b).unwrap().next_offset();
+            log.extend_from_slice(&b);
+        }
+        log
+    }
+
+    #[test]
+    fn counting_stops_at_a_partial_batch_and_resumes_after_it() {
+        let made = batches(1_000, 4096).unwrap();
+        let log = log_of(&made);
+        let (all, end) = count_batches(&log, 0).unwrap();
+        assert_eq!((all, end), (1_000, 1_000));
+        // A fetch cut inside the third batch counts the first two only...
+        let cut = made[0].len() + made[1].len() + 10;
+        let (first, next) = count_batches(&log[..cut], 0).unwrap();
+        let two = u64::from(batch::check(&made[0]).unwrap().record_count) * 2;
+        assert_eq!((first, next), (two, two as i64));
+        // ...and the next fetch, from that offset, counts the rest.
+        let at = made[0].len() + made[1].len();
+        assert_eq!(
+            count_batches(&log[at..], next).unwrap(),
+            (1_000 - two, 1_000)
+        );
+    }
+
+    #[test]
+    fn a_fetch_from_inside_a_batch_counts_only_what_follows() {
+        let made = batches(100, 16 * 1024).unwrap();
+        assert_eq!(made.len(), 1);
+        let log = log_of(&made);
+        assert_eq!(count_batches(&log, 40).unwrap(), (60, 100));
+        assert_eq!(count_batches(&log, 100).unwrap(), (0, 100));
+    }
+
+    #[test]
+    fn options_name_the_target_and_quick_shrinks_the_run() {
+        let parse = |args: &[&str]| Options::parse(args.iter().map(ToString::to_string));
+        let options = parse(&["fetch", "--bootstrap", "127.0.0.1:9092", "--quick"]).unwrap();
+        assert_eq!(options.workloads, ["fetch"]);
+        assert!(matches!(options.target, Target::Bootstrap(ref a) if a == "127.0.0.1:9092"));
+        assert_eq!(options.records, 20_000);
+        assert_eq!(parse(&[]).unwrap().workloads.len(), 4);
+        assert!(parse(&["--connections", "0"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
 }
