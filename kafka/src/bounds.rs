@@ -114,6 +114,19 @@ impl<'a> Walk<'a> {
         self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
     }
 
+    /// A byte string, nullable or not (a Produce request's records): its bytes must be there.
+    pub(crate) fn bytes(&mut self) -> Checked {
+        let len = if self.flexible {
+            i64::from(self.varint()?) - 1
+        } else {
+            i64::from(self.int32()?)
+        };
+        if len < -1 {
+            return Err(Malformed("a negative bytes length"));
+        }
+        self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
+    }
+
     /// An array, nullable or not, of elements each walked by `element`. A count larger than
     /// the bytes left cannot be backed by elements: refused before walking any.
     pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Checked) -> Checked {

@@ -44,7 +44,11 @@ pub(crate) async fn serve(
         // The handlers call the log's blocking API (a topic's creation fsyncs): off the
         // runtime's reactor threads.
         let worker = Arc::clone(&shared);
-        let answered = tokio::task::spawn_blocking(move || handler::handle(&worker, &body)).await;
+        // A Fetch long-polls there, on this runtime's timers and the log's wake-ups.
+        let runtime = tokio::runtime::Handle::current();
+        let answered =
+            tokio::task::spawn_blocking(move || handler::handle_on(&worker, &body, Some(&runtime)))
+                .await;
         let response = match answered {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
@@ -56,6 +60,10 @@ pub(crate) async fn serve(
                 break;
             }
         };
+        if response.is_empty() {
+            // A Produce with acks = 0 is not answered.
+            continue;
+        }
         if let Err(e) = stream.write_all(&response).await {
             tracing::debug!(%peer, "kafka connection closed: write failed: {e}");
             break;

@@ -3,8 +3,10 @@
 //! function answering it. A family of APIs lives in a file of its own.
 
 mod coordinator;
+mod fetch;
 mod metadata;
 mod offsets;
+mod produce;
 mod topics;
 mod versions;
 
@@ -45,6 +47,22 @@ pub(crate) struct Api {
 /// The clients served negotiate within them: kcat 1.7.1 (librdkafka 2.0) produces with v3
 /// to v7, kafka-python 3.0 and librdkafka 2.16 pick the highest version both sides know.
 pub(crate) const APIS: &[Api] = &[
+    Api {
+        key: ApiKey::Produce,
+        min: 3,
+        // v13 names topics by id: strom's have none.
+        max: 12,
+        check: produce::check,
+        answer: produce::answer,
+    },
+    Api {
+        key: ApiKey::Fetch,
+        min: 4,
+        // v13 names topics by id: strom's have none.
+        max: 12,
+        check: fetch::check,
+        answer: fetch::answer,
+    },
     Api {
         key: ApiKey::ListOffsets,
         min: 1,
@@ -99,6 +117,17 @@ pub(crate) const APIS: &[Api] = &[
 /// Answers one request frame: the response frame (size prefix included), or why the
 /// connection must close.
 pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, RequestError> {
+    handle_on(shared, frame, None)
+}
+
+/// As [`handle`], for the server: a Fetch long-polls on `runtime`, blocking the calling
+/// thread (one of the runtime's blocking threads) for at most its `max_wait_ms`. An empty
+/// response is none to send (a Produce with `acks = 0`).
+pub(crate) fn handle_on(
+    shared: &Shared,
+    frame: &Bytes,
+    runtime: Option<&tokio::runtime::Handle>,
+) -> Result<BytesMut, RequestError> {
     let [k0, k1, v0, v1, c0, c1, c2, c3, ..] = frame[..] else {
         return Err(RequestError(format!(
             "a {}-byte request, shorter than a request header",
@@ -134,7 +163,16 @@ pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, Request
     (api.check)(&mut body_walk, version).map_err(malformed)?;
     let header = RequestHeader::decode(&mut frame.slice(..body_start), header_version)
         .map_err(|e| RequestError(format!("{key:?} v{version}: request header: {e}")))?;
-    let body = (api.answer)(shared, version, frame.slice(body_start..))?;
+    let body = match (key, runtime) {
+        (ApiKey::Fetch, Some(runtime)) => {
+            fetch::answer_waiting(shared, version, frame.slice(body_start..), Some(runtime))?
+        }
+        _ => (api.answer)(shared, version, frame.slice(body_start..))?,
+    };
+    if key == ApiKey::Produce && body.is_empty() {
+        // acks = 0: the client reads no response.
+        return Ok(BytesMut::new());
+    }
     frame_response(
         header.correlation_id,
         key.response_header_version(version),
