@@ -21,6 +21,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::ResponseError;
 use strom::{IsolationLevel, TopicPartition};
 
+use super::Poll;
 use super::{decode, encode, error_code, RequestError};
 use crate::bounds::{Checked, Walk};
 use crate::server::Shared;
@@ -70,18 +71,52 @@ pub(super) fn check(walk: &mut Walk<'_>, version: i16) -> Checked {
 /// Answers a Fetch at once, whatever its `max_wait_ms`: for a request answered outside
 /// the server's runtime ([`answer_frame`](crate::answer_frame)).
 pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
-    answer_waiting(shared, version, body, None)
+    match answer_polling(shared, version, body, Poll::Never)? {
+        Fetched::Answer(body) => Ok(body),
+        // Never asked to wait: answered at once.
+        Fetched::Wait(_) => Err(RequestError("a fetch waiting without a runtime".to_owned())),
+    }
 }
 
-/// Answers a Fetch, long-polling on `runtime` when there is one. Called on a blocking
-/// thread of the server's runtime (never one of its reactor threads), which it blocks for
-/// at most `max_wait_ms`.
-pub(super) fn answer_waiting(
+/// A Fetch's answer, or the wait before it.
+pub(crate) enum Fetched {
+    Answer(BytesMut),
+    Wait(Wait),
+}
+
+/// A Fetch that found less than `min_bytes`, waiting for an append past what it has seen.
+pub(crate) struct Wait {
+    /// Each partition read, at the end of what it could serve.
+    pub(crate) positions: Vec<(TopicPartition, u64)>,
+    pub(crate) isolation: IsolationLevel,
+    /// `max_wait_ms` after the request's first reading.
+    pub(crate) deadline: tokio::time::Instant,
+}
+
+impl Wait {
+    /// Resolves once there is data past a position, or at the deadline.
+    pub(crate) async fn wait(self, broker: &strom::Broker) {
+        if self.positions.is_empty() {
+            // Nothing to watch (no partition asked for): Kafka waits all the same.
+            tokio::time::sleep_until(self.deadline).await;
+            return;
+        }
+        let _ = tokio::time::timeout_at(
+            self.deadline,
+            broker.wait_for_data(&self.positions, self.isolation),
+        )
+        .await;
+    }
+}
+
+/// Answers a Fetch, or says how to wait when it finds less than `min_bytes` and `poll`
+/// allows a wait that has not passed its deadline.
+pub(super) fn answer_polling(
     shared: &Shared,
     version: i16,
     body: Bytes,
-    runtime: Option<&tokio::runtime::Handle>,
-) -> Result<BytesMut, RequestError> {
+    poll: Poll,
+) -> Result<Fetched, RequestError> {
     let request: FetchRequest = decode(body, version)?;
     if version >= 7 && request.session_id != 0 {
         return encode(
@@ -89,40 +124,32 @@ pub(super) fn answer_waiting(
                 .with_error_code(ResponseError::FetchSessionIdNotFound.code())
                 .with_session_id(0),
             version,
-        );
+        )
+        .map(Fetched::Answer);
     }
     let isolation = if request.isolation_level == 1 {
         IsolationLevel::ReadCommitted
     } else {
         IsolationLevel::ReadUncommitted
     };
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let mut answered = read(shared, &request, isolation);
-    if let (Some(runtime), Ok(wait_ms)) = (runtime, u64::try_from(request.max_wait_ms)) {
-        if answered.bytes < min_bytes.max(1) && !answered.failed && wait_ms > 0 {
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-            runtime.block_on(async {
-                loop {
-                    if answered.seen.is_empty() {
-                        // Nothing to watch (no partition asked for): Kafka waits all the
-                        // same.
-                        tokio::time::sleep_until(deadline).await;
-                        break;
-                    }
-                    // Woken by an append past the positions seen so far, so that a fetch
-                    // waiting for more than is there does not spin on what it has.
-                    let positions = answered.seen.clone();
-                    let waited = tokio::time::timeout_at(
-                        deadline,
-                        shared.broker.wait_for_data(&positions, isolation),
-                    )
-                    .await;
-                    answered = read(shared, &request, isolation);
-                    if waited.is_err() || answered.bytes >= min_bytes.max(1) || answered.failed {
-                        break;
-                    }
-                }
-            });
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
+    let answered = read(shared, &request, isolation);
+    let now = tokio::time::Instant::now();
+    let deadline = match poll {
+        Poll::Never => None,
+        Poll::First => u64::try_from(request.max_wait_ms)
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(|ms| now + Duration::from_millis(ms)),
+        Poll::Until(deadline) => Some(deadline),
+    };
+    if let Some(deadline) = deadline.filter(|&d| d > now) {
+        if answered.bytes < min_bytes && !answered.failed {
+            return Ok(Fetched::Wait(Wait {
+                positions: answered.seen,
+                isolation,
+                deadline,
+            }));
         }
     }
     encode(
@@ -131,6 +158,7 @@ pub(super) fn answer_waiting(
             .with_responses(answered.topics),
         version,
     )
+    .map(Fetched::Answer)
 }
 
 /// One reading of every partition asked for.

@@ -3,10 +3,11 @@
 //! function answering it. A family of APIs lives in a file of its own.
 
 mod coordinator;
-mod fetch;
+pub(crate) mod fetch;
 mod metadata;
 mod offsets;
 mod produce;
+mod producer_id;
 mod topics;
 mod versions;
 
@@ -106,6 +107,13 @@ pub(crate) const APIS: &[Api] = &[
         answer: topics::delete,
     },
     Api {
+        key: ApiKey::InitProducerId,
+        min: 0,
+        max: 5,
+        check: producer_id::check,
+        answer: producer_id::answer,
+    },
+    Api {
         key: ApiKey::DescribeConfigs,
         min: 1,
         max: 4,
@@ -117,17 +125,40 @@ pub(crate) const APIS: &[Api] = &[
 /// Answers one request frame: the response frame (size prefix included), or why the
 /// connection must close.
 pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, RequestError> {
-    handle_on(shared, frame, None)
+    match handle_polling(shared, frame, Poll::Never)? {
+        Handled::Respond(response) => Ok(response),
+        // Not asked for: a Fetch answers at once without a deadline.
+        Handled::Wait(_) => Ok(BytesMut::new()),
+    }
 }
 
-/// As [`handle`], for the server: a Fetch long-polls on `runtime`, blocking the calling
-/// thread (one of the runtime's blocking threads) for at most its `max_wait_ms`. An empty
-/// response is none to send (a Produce with `acks = 0`).
-pub(crate) fn handle_on(
+/// Whether a Fetch finding too little may wait for more (Kafka's long-poll).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Poll {
+    /// It answers at once (no runtime to wait on).
+    Never,
+    /// The request's first reading: its deadline is `max_wait_ms` from now.
+    First,
+    /// A reading after a wait, until this deadline.
+    Until(tokio::time::Instant),
+}
+
+/// What the server does with a request.
+pub(crate) enum Handled {
+    /// Sends this response frame; none when empty (a Produce with `acks = 0`).
+    Respond(BytesMut),
+    /// A Fetch that found too little: wait for data (or the deadline), then handle the
+    /// request again with [`Poll::Until`] the deadline. The wait runs on the connection's
+    /// task, not a blocking thread, so that the server's shutdown just drops it.
+    Wait(fetch::Wait),
+}
+
+/// As [`handle`], for the server: a Fetch may ask to wait.
+pub(crate) fn handle_polling(
     shared: &Shared,
     frame: &Bytes,
-    runtime: Option<&tokio::runtime::Handle>,
-) -> Result<BytesMut, RequestError> {
+    poll: Poll,
+) -> Result<Handled, RequestError> {
     let [k0, k1, v0, v1, c0, c1, c2, c3, ..] = frame[..] else {
         return Err(RequestError(format!(
             "a {}-byte request, shorter than a request header",
@@ -148,7 +179,7 @@ pub(crate) fn handle_on(
             // As Kafka: a client newer than the server learns the versions it may use from
             // a v0 response carrying UNSUPPORTED_VERSION.
             let body = versions::unsupported();
-            return frame_response(correlation_id, 0, &body);
+            return frame_response(correlation_id, 0, &body).map(Handled::Respond);
         }
         return Err(RequestError(format!(
             "{key:?} version {version} outside {}..={}",
@@ -163,21 +194,25 @@ pub(crate) fn handle_on(
     (api.check)(&mut body_walk, version).map_err(malformed)?;
     let header = RequestHeader::decode(&mut frame.slice(..body_start), header_version)
         .map_err(|e| RequestError(format!("{key:?} v{version}: request header: {e}")))?;
-    let body = match (key, runtime) {
-        (ApiKey::Fetch, Some(runtime)) => {
-            fetch::answer_waiting(shared, version, frame.slice(body_start..), Some(runtime))?
+    let body = match (key, poll) {
+        (ApiKey::Fetch, Poll::First | Poll::Until(_)) => {
+            match fetch::answer_polling(shared, version, frame.slice(body_start..), poll)? {
+                fetch::Fetched::Answer(body) => body,
+                fetch::Fetched::Wait(wait) => return Ok(Handled::Wait(wait)),
+            }
         }
         _ => (api.answer)(shared, version, frame.slice(body_start..))?,
     };
     if key == ApiKey::Produce && body.is_empty() {
         // acks = 0: the client reads no response.
-        return Ok(BytesMut::new());
+        return Ok(Handled::Respond(BytesMut::new()));
     }
     frame_response(
         header.correlation_id,
         key.response_header_version(version),
         &body,
     )
+    .map(Handled::Respond)
 }
 
 /// Size prefix, response header, body.
