@@ -526,3 +526,65 @@ fn list_offsets_by_timestamp() {
         assert_eq!(asked(&mut client, -1).1, 3);
     }
 }
+
+#[test]
+fn max_bytes_bound_the_answer_but_one_batch_always_comes() {
+    let (_dir, broker, server) = serve(ServerConfig::default());
+    broker
+        .create_topic("t", TopicConfig::default().partitions(2))
+        .unwrap();
+    let mut client = Client::connect(server.local_addr());
+    for partition in 0..2 {
+        for value in [b"first", b"other"] {
+            let request = produce_request("t", partition, plain(&value.repeat(100)), -1);
+            let response = client.call(&request, 9);
+            assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    let both = |max_bytes: i32, partition_max_bytes: i32| {
+        let partitions = (0..2)
+            .map(|p| {
+                FetchPartition::default()
+                    .with_partition(p)
+                    .with_partition_max_bytes(partition_max_bytes)
+            })
+            .collect();
+        fetch_request("t", 0, 0, 0)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(partitions)])
+    };
+    let batches = |p: &PartitionData| decode(p.records.as_deref().unwrap_or_default()).len();
+
+    // Partition limits below one batch: each partition's first batch, alone.
+    let response = client.call(&both(1 << 20, 10), 12);
+    let parts = &response.responses[0].partitions;
+    assert_eq!((batches(&parts[0]), batches(&parts[1])), (1, 0));
+    // The response limit below one batch: the first partition's first batch, nothing more;
+    // the other partition still gets its offsets.
+    let response = client.call(&both(10, 1 << 20), 12);
+    let parts = &response.responses[0].partitions;
+    assert_eq!((batches(&parts[0]), batches(&parts[1])), (1, 0));
+    assert_eq!(parts[1].high_watermark, 2);
+    // Room for everything.
+    let response = client.call(&both(1 << 20, 1 << 20), 12);
+    let parts = &response.responses[0].partitions;
+    assert_eq!((batches(&parts[0]), batches(&parts[1])), (2, 2));
+}
+
+#[test]
+fn a_fetch_waits_for_min_bytes_across_appends() {
+    let (_dir, broker, server) = serve(ServerConfig::default());
+    broker.create_topic("t", TopicConfig::default()).unwrap();
+    broker.producer().send("t", Record::new("small")).unwrap();
+    let mut client = Client::connect(server.local_addr());
+    // One small record is there, below min_bytes: the fetch waits for more, and a large
+    // record sent in process answers it (long before max_wait, past the client's timeout).
+    let request = fetch_request("t", 0, 120_000, 0).with_min_bytes(2_000);
+    let sender = broker.producer();
+    let send = std::thread::spawn(move || sender.send("t", Record::new(vec![7u8; 4_000])));
+    let got = fetch(&mut client, &request, 12);
+    send.join().unwrap().unwrap();
+    assert_eq!(decode(&got.records.unwrap()).len(), 2);
+}
