@@ -44,7 +44,7 @@ pub(crate) struct Api {
 
 /// The APIs answered, in api key order; ApiVersions advertises exactly these ranges, which
 /// are kafka-protocol 0.18's (it decodes none older: ListOffsets from v1, CreateTopics from
-/// v2, DeleteTopics and DescribeConfigs from v1; Produce will start at v3, Fetch at v4).
+/// v2, DeleteTopics and DescribeConfigs from v1, Produce from v3, Fetch from v4).
 /// The clients served negotiate within them: kcat 1.7.1 (librdkafka 2.0) produces with v3
 /// to v7, kafka-python 3.0 and librdkafka 2.16 pick the highest version both sides know.
 pub(crate) const APIS: &[Api] = &[

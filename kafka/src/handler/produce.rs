@@ -201,10 +201,18 @@ fn is_transactional(batch: &[u8]) -> bool {
 /// A transactional batch, appended through the open transaction of `transactional_id`'s
 /// producer.
 ///
-/// SEAM for the transaction coordinator (handler `transactions`): the server's map of
-/// transactional producers lives there. Until it answers here (its
-/// `Transactions::append_transactional(transactional_id, tp, batch)`), a transactional
-/// batch is answered as Kafka answers one whose producer id it does not know.
+/// SEAM for the transaction coordinator (handler `transactions`), which keeps the server's
+/// map of transactional producers. Merged with it, the body becomes:
+///
+/// ```text
+/// let Some(id) = transactional_id else {
+///     return Err(ResponseError::InvalidProducerIdMapping);
+/// };
+/// shared.transactions.append_transactional(id, tp, batch)
+/// ```
+///
+/// Until then a transactional batch is answered as Kafka answers one whose producer id it
+/// does not know.
 fn transactional_append(
     _shared: &Shared,
     transactional_id: Option<&str>,
