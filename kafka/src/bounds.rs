@@ -114,7 +114,8 @@ impl<'a> Walk<'a> {
         self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
     }
 
-    /// A byte string, nullable or not (a Produce request's records): its bytes must be there.
+    /// A byte field, nullable or not (a group member's metadata, an assignment): its bytes
+    /// must be there.
     pub(crate) fn bytes(&mut self) -> Checked {
         let len = if self.flexible {
             i64::from(self.varint()?) - 1
@@ -122,7 +123,7 @@ impl<'a> Walk<'a> {
             i64::from(self.int32()?)
         };
         if len < -1 {
-            return Err(Malformed("a negative bytes length"));
+            return Err(Malformed("a negative byte field length"));
         }
         self.skip(usize::try_from(len.max(0)).unwrap_or(usize::MAX))
     }
