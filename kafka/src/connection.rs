@@ -42,20 +42,39 @@ pub(crate) async fn serve(
             Ok(Ok(body)) => body,
         };
         // The handlers call the log's blocking API (a topic's creation fsyncs): off the
-        // runtime's reactor threads.
-        let worker = Arc::clone(&shared);
-        let answered = tokio::task::spawn_blocking(move || handler::handle(&worker, &body)).await;
-        let response = match answered {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => {
-                tracing::warn!(%peer, "kafka connection closed: {e}");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(%peer, "kafka connection closed: request handler failed: {e}");
-                break;
+        // runtime's reactor threads. A Fetch finding too little waits here, on this task,
+        // for an append or its deadline (the server's stop drops the wait), then reads again.
+        let mut poll = handler::Poll::First;
+        let response = loop {
+            let worker = Arc::clone(&shared);
+            let frame = body.clone();
+            let answered =
+                tokio::task::spawn_blocking(move || handler::handle_polling(&worker, &frame, poll))
+                    .await;
+            match answered {
+                Ok(Ok(handler::Handled::Respond(response))) => break Some(response),
+                Ok(Ok(handler::Handled::Wait(wait))) => {
+                    poll = handler::Poll::Until(wait.deadline);
+                    tokio::select! {
+                        () = wait.wait(&shared.broker) => {}
+                        _ = stopped.changed() => break None,
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, "kafka connection closed: {e}");
+                    break None;
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "kafka connection closed: request handler failed: {e}");
+                    break None;
+                }
             }
         };
+        let Some(response) = response else { break };
+        if response.is_empty() {
+            // A Produce with acks = 0 is not answered.
+            continue;
+        }
         if let Err(e) = stream.write_all(&response).await {
             tracing::debug!(%peer, "kafka connection closed: write failed: {e}");
             break;

@@ -49,6 +49,8 @@ pub use server::KafkaServer;
 /// `broker` with `config` would, without a socket: the response frame (size prefix
 /// included), or `None` where the server would close the connection (malformed, unknown or
 /// unsupported request). Metadata advertises `config.advertised`, else `127.0.0.1:9092`.
+/// A Produce with `acks = 0` is answered with an empty frame (the server sends nothing), and
+/// a Fetch at once, as if its `max_wait_ms` were 0: there is no runtime here to wait on.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;

@@ -1,21 +1,31 @@
-//! Kafka's own tools against the server: kcat (librdkafka) lists topics; kafka-python's
-//! admin client creates, lists and deletes topics; confluent-kafka's lists them.
+//! Kafka's own clients and tools against strom's Kafka-protocol server.
+//!
+//! Each program in `tests/clients/` (kafka-python, confluent-kafka and kcat, every one proven
+//! against Apache Kafka by `tests/reference/broker.sh run tests/clients/run_all.sh`) runs
+//! against a `KafkaServer` over a fresh data directory and must exit 0: a program prints
+//! `FAIL <program>: <what>` on the first answer that differs from Kafka's, and the test shows
+//! it. Beyond the programs: kcat lists topics; kafka-python's admin client creates, lists
+//! and deletes them and confluent-kafka's lists them; `restart_resume` closes the server and
+//! the broker between its two runs; a remote member (`group_member.py`) and an in-process
+//! strom consumer split one group's partitions.
 //!
 //! kcat comes from PATH. The Python clients come from the virtualenv named by
-//! `STROM_KAFKA_VENV`, else from `target/kafka-clients-venv`, created on first use with the
-//! pinned versions below. A client that cannot be found or installed fails the test under
-//! CI (`CI` set) and skips it, saying why, elsewhere.
+//! `STROM_KAFKA_VENV`, else from `target/kafka-clients-venv`, created on first use from
+//! `tests/clients/requirements.txt` (the pinned clients and the codec packages kafka-python
+//! compresses with). A client that cannot be found or installed fails the test under CI
+//! (`CI` set) and skips it, saying why, elsewhere.
 
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use strom::{Broker, TopicConfig};
+use serde_json::Value;
+use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig};
 use strom_kafka::KafkaServer;
-
-/// The versions tested.
-const KAFKA_PYTHON: &str = "kafka-python==3.0.12";
-const CONFLUENT_KAFKA: &str = "confluent-kafka==2.16.1";
 
 /// `None` (test skipped) or a panic under CI, with `why`.
 fn unavailable<T>(why: &str) -> Option<T> {
@@ -27,7 +37,11 @@ fn unavailable<T>(why: &str) -> Option<T> {
     None
 }
 
-/// The virtualenv's Python, created with the pinned clients if missing.
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// The virtualenv's Python, created from `requirements.txt` if missing.
 fn python() -> Option<PathBuf> {
     let venv = std::env::var_os("STROM_KAFKA_VENV").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kafka-clients-venv"),
@@ -36,7 +50,10 @@ fn python() -> Option<PathBuf> {
     let python = venv.join("bin/python");
     let ready = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import kafka, confluent_kafka"])
+            .args([
+                "-c",
+                "import kafka, confluent_kafka, lz4.frame, snappy, zstandard",
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -45,7 +62,7 @@ fn python() -> Option<PathBuf> {
     }
     if std::env::var_os("STROM_KAFKA_VENV").is_some() {
         return unavailable(&format!(
-            "STROM_KAFKA_VENV={} has no kafka-python and confluent-kafka",
+            "STROM_KAFKA_VENV={} lacks tests/clients/requirements.txt",
             venv.display()
         ));
     }
@@ -61,17 +78,24 @@ fn python() -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", KAFKA_PYTHON, CONFLUENT_KAFKA])
+                .args(["install", "--quiet", "-r"])
+                .arg(clients_dir().join("requirements.txt"))
                 .status()
                 .is_ok_and(|s| s.success());
         if !created || !ready(&python) {
             return unavailable(&format!(
-                "could not create {} with {KAFKA_PYTHON} and {CONFLUENT_KAFKA}",
+                "could not create {} from tests/clients/requirements.txt",
                 venv.display()
             ));
         }
     }
     Some(python)
+}
+
+/// Whether kcat is on PATH (else skipped, or a failure under CI).
+fn kcat_on_path() -> bool {
+    Command::new("kcat").arg("-V").output().is_ok()
+        || unavailable::<()>("kcat is not on PATH").is_some()
 }
 
 fn serve() -> (tempfile::TempDir, Broker, KafkaServer) {
@@ -82,7 +106,7 @@ fn serve() -> (tempfile::TempDir, Broker, KafkaServer) {
 }
 
 /// Runs `command`, returning its stdout; panics with its stderr if it fails.
-fn run(command: &mut Command) -> String {
+fn run_command(command: &mut Command) -> String {
     let output = command.output().expect("the client starts");
     assert!(
         output.status.success(),
@@ -93,10 +117,246 @@ fn run(command: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// Runs `program` against `bootstrap` with name prefix `prefix` and `extra` arguments; returns
+/// its one line of JSON, failing the test with the program's output if it did not pass.
+fn run(python: &Path, program: &str, bootstrap: &str, prefix: &str, extra: &[&str]) -> String {
+    let output = Command::new(python)
+        .arg(clients_dir().join(format!("{program}.py")))
+        .arg(bootstrap)
+        .arg(prefix)
+        .args(extra)
+        .current_dir(clients_dir())
+        // Each program ends itself at its own deadline (it never waits unbounded), so the
+        // test cannot hang on it.
+        .env("PROGRAM_TIMEOUT", "150")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}.py with {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{program} against strom at {bootstrap}: {}\n--- stderr\n{stderr}\n--- stdout\n{stdout}",
+        output.status
+    );
+    let summary = stdout.lines().last().unwrap_or_default().to_string();
+    assert!(
+        summary.contains("\"ok\": true"),
+        "{program}: no summary line in {stdout}"
+    );
+    summary
+}
+
+/// `program` against a server over a fresh data directory.
+fn against_strom(program: &str) {
+    let Some(python) = python() else { return };
+    if program.starts_with("kcat") && !kcat_on_path() {
+        return;
+    }
+    let (_dir, broker, server) = serve();
+    let bootstrap = server.local_addr().to_string();
+    let summary = run(&python, program, &bootstrap, "strom", &[]);
+    eprintln!("{summary}");
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
+macro_rules! client_programs {
+    ($($program:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $program() {
+                against_strom(stringify!($program));
+            }
+        )*
+    };
+}
+
+client_programs!(
+    produce_consume_kafka_python,
+    produce_consume_confluent,
+    compressed_records,
+    groups_kafka_python,
+    groups_confluent,
+    offsets_for_times,
+    idempotent_producers,
+    transactions_confluent,
+    transactions_kafka_python,
+    admin,
+    admin_configs,
+    kcat,
+    group_two_members,
+    weather,
+);
+
+/// Records, a group's committed offsets and transactions' outcomes survive closing the server
+/// and the broker and opening them again on the same directory (a new port: the program is
+/// given the new address).
+#[test]
+fn restart_resume() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for phase in ["before", "after"] {
+        let broker = Broker::open(dir.path()).unwrap();
+        let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+        let bootstrap = server.local_addr().to_string();
+        let summary = run(&python, "restart_resume", &bootstrap, "strom", &[phase]);
+        eprintln!("{summary}");
+        server.shutdown().unwrap();
+        broker.close().unwrap();
+    }
+}
+
+/// Starts `group_member.py` as one of 2 members of `group`; its lines arrive on a thread (the
+/// receiver), so that the test keeps polling (and so keeps its membership) while it waits.
+fn remote_member(
+    python: &Path,
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    per_partition: u64,
+) -> (Child, mpsc::Receiver<Value>) {
+    let mut remote = Command::new(python)
+        .arg(clients_dir().join("group_member.py"))
+        .args([bootstrap, "strom", topic, group, "2"])
+        .arg(per_partition.to_string())
+        .current_dir(clients_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start group_member.py");
+    let (lines_tx, lines) = mpsc::channel::<Value>();
+    let stdout = remote.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(serde_json::from_str(&line).unwrap_or(Value::Null));
+        }
+    });
+    (remote, lines)
+}
+
+/// `per_partition` records `P-I` to each of `partitions` partitions, in process.
+fn send_per_partition(broker: &Broker, topic: &str, partitions: u32, per_partition: u64) {
+    let producer = broker.producer();
+    for p in 0..partitions {
+        for i in 0..per_partition {
+            producer
+                .send(topic, Record::new(format!("{p}-{i}")).partition(p))
+                .unwrap();
+        }
+    }
+}
+
+/// A remote member (confluent-kafka, `group_member.py`) and an in-process strom consumer of one
+/// group split a 4-partition topic, 2 partitions each; each reads exactly its partitions'
+/// records.
+#[test]
+fn remote_and_in_process_members_split_a_group() {
+    const PER_PARTITION: u64 = 25;
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let (topic, group) = ("split", "mixed-group");
+    broker
+        .create_topic(topic, TopicConfig::default().partitions(4))
+        .unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let bootstrap = server.local_addr().to_string();
+    let (mut remote, lines) = remote_member(&python, &bootstrap, topic, group, PER_PARTITION);
+    let mut consumer = broker.consumer(
+        ConsumerConfig::default()
+            .group_id(group)
+            .auto_offset_reset(OffsetReset::Earliest)
+            .enable_auto_commit(false),
+    );
+    consumer.subscribe([topic]).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut remote_partitions: Option<Vec<u64>> = None;
+    let mut local_read: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut records_sent = false;
+    let mut remote_read = None;
+    while remote_read.is_none() || local_read.values().map(Vec::len).sum::<usize>() < 50 {
+        assert!(Instant::now() < deadline, "no split and read within 60 s");
+        for record in consumer.poll(Duration::from_millis(50)).unwrap() {
+            assert!(records_sent, "a record before the split");
+            local_read
+                .entry(record.partition())
+                .or_default()
+                .push(record.offset());
+        }
+        let line = match lines.try_recv() {
+            Ok(line) => Some(line),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                panic!("group_member.py ended early: {:?}", remote.wait())
+            }
+        };
+        if let Some(line) = line {
+            if let Some(assigned) = line.get("assigned").filter(|_| line.get("read").is_none()) {
+                remote_partitions = Some(
+                    assigned
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(Value::as_u64)
+                        .collect(),
+                );
+            } else {
+                assert_eq!(line["ok"], true, "the remote member's summary: {line}");
+                remote_read = Some(line);
+            }
+        }
+        let local: Vec<u64> = consumer
+            .assignment()
+            .iter()
+            .map(|tp| u64::from(tp.partition))
+            .collect();
+        if let (false, Some(remote)) = (records_sent, &remote_partitions) {
+            if local.len() == 2 {
+                let mut all: Vec<u64> = local.iter().chain(remote).copied().collect();
+                all.sort_unstable();
+                assert_eq!(all, [0, 1, 2, 3], "the members' partitions");
+                send_per_partition(&broker, topic, 4, PER_PARTITION);
+                records_sent = true;
+            }
+        }
+    }
+    consumer.commit().unwrap();
+    let remote_partitions = remote_partitions.unwrap();
+    for (p, offsets) in &local_read {
+        assert!(
+            !remote_partitions.contains(&u64::from(*p)),
+            "partition {p} read by both"
+        );
+        assert_eq!(
+            *offsets,
+            (0..PER_PARTITION).collect::<Vec<_>>(),
+            "offsets read in {p}"
+        );
+    }
+    let remote_read = remote_read.unwrap();
+    for p in &remote_partitions {
+        let values: Vec<String> = (0..PER_PARTITION).map(|i| format!("{p}-{i}")).collect();
+        assert_eq!(
+            remote_read["read"][p.to_string()],
+            serde_json::json!(values)
+        );
+    }
+    drop(remote.stdin.take()); // the remote member leaves once its input closes
+    assert!(
+        remote.wait().unwrap().success(),
+        "group_member.py's exit status"
+    );
+    consumer.close().unwrap();
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
 #[test]
 fn kcat_lists_the_topics() {
-    if Command::new("kcat").arg("-V").output().is_err() {
-        let _: Option<()> = unavailable("kcat is not on PATH");
+    if !kcat_on_path() {
         return;
     }
     let (_dir, broker, server) = serve();
@@ -104,8 +364,13 @@ fn kcat_lists_the_topics() {
         .create_topic("alpha", TopicConfig::default().partitions(2))
         .unwrap();
     broker.create_topic("beta", TopicConfig::default()).unwrap();
-    let listing =
-        run(Command::new("kcat").args(["-b", &server.local_addr().to_string(), "-L", "-m", "20"]));
+    let listing = run_command(Command::new("kcat").args([
+        "-b",
+        &server.local_addr().to_string(),
+        "-L",
+        "-m",
+        "20",
+    ]));
     assert!(listing.contains("1 brokers:"), "{listing}");
     assert!(
         listing.contains(&format!("broker 0 at {}", server.local_addr())),
@@ -155,8 +420,11 @@ fn kafka_python_admin_creates_lists_and_deletes_topics() {
     broker
         .create_topic("existing", TopicConfig::default())
         .unwrap();
-    let out =
-        run(Command::new(&python).args(["-c", ADMIN_SCRIPT, &server.local_addr().to_string()]));
+    let out = run_command(Command::new(&python).args([
+        "-c",
+        ADMIN_SCRIPT,
+        &server.local_addr().to_string(),
+    ]));
     assert!(
         out.contains("after create: existing,made-by-python\n"),
         "{out}"
@@ -168,7 +436,10 @@ fn kafka_python_admin_creates_lists_and_deletes_topics() {
     broker
         .create_topic("made-in-process", TopicConfig::default().partitions(4))
         .unwrap();
-    let listed =
-        run(Command::new(&python).args(["-c", CONFLUENT_SCRIPT, &server.local_addr().to_string()]));
+    let listed = run_command(Command::new(&python).args([
+        "-c",
+        CONFLUENT_SCRIPT,
+        &server.local_addr().to_string(),
+    ]));
     assert_eq!(listed.trim(), "existing:1,made-in-process:4");
 }

@@ -3,9 +3,11 @@
 //! function answering it. A family of APIs lives in a file of its own.
 
 mod coordinator;
+pub(crate) mod fetch;
 pub(crate) mod groups;
 mod metadata;
 mod offsets;
+mod produce;
 mod topics;
 pub(crate) mod transactions;
 mod versions;
@@ -43,10 +45,26 @@ pub(crate) struct Api {
 
 /// The APIs answered, in api key order; ApiVersions advertises exactly these ranges, which
 /// are kafka-protocol 0.18's (it decodes none older: ListOffsets from v1, CreateTopics from
-/// v2, DeleteTopics and DescribeConfigs from v1; Produce will start at v3, Fetch at v4).
+/// v2, DeleteTopics and DescribeConfigs from v1, Produce from v3, Fetch from v4).
 /// The clients served negotiate within them: kcat 1.7.1 (librdkafka 2.0) produces with v3
 /// to v7, kafka-python 3.0 and librdkafka 2.16 pick the highest version both sides know.
 pub(crate) const APIS: &[Api] = &[
+    Api {
+        key: ApiKey::Produce,
+        min: 3,
+        // v13 names topics by id: strom's have none.
+        max: 12,
+        check: produce::check,
+        answer: produce::answer,
+    },
+    Api {
+        key: ApiKey::Fetch,
+        min: 4,
+        // v13 names topics by id: strom's have none.
+        max: 12,
+        check: fetch::check,
+        answer: fetch::answer,
+    },
     Api {
         key: ApiKey::ListOffsets,
         min: 1,
@@ -192,6 +210,40 @@ pub(crate) const APIS: &[Api] = &[
 /// Answers one request frame: the response frame (size prefix included), or why the
 /// connection must close.
 pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, RequestError> {
+    match handle_polling(shared, frame, Poll::Never)? {
+        Handled::Respond(response) => Ok(response),
+        // Not asked for: a Fetch answers at once without a deadline.
+        Handled::Wait(_) => Ok(BytesMut::new()),
+    }
+}
+
+/// Whether a Fetch finding too little may wait for more (Kafka's long-poll).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Poll {
+    /// It answers at once (no runtime to wait on).
+    Never,
+    /// The request's first reading: its deadline is `max_wait_ms` from now.
+    First,
+    /// A reading after a wait, until this deadline.
+    Until(tokio::time::Instant),
+}
+
+/// What the server does with a request.
+pub(crate) enum Handled {
+    /// Sends this response frame; none when empty (a Produce with `acks = 0`).
+    Respond(BytesMut),
+    /// A Fetch that found too little: wait for data (or the deadline), then handle the
+    /// request again with [`Poll::Until`] the deadline. The wait runs on the connection's
+    /// task, not a blocking thread, so that the server's shutdown just drops it.
+    Wait(fetch::Wait),
+}
+
+/// As [`handle`], for the server: a Fetch may ask to wait.
+pub(crate) fn handle_polling(
+    shared: &Shared,
+    frame: &Bytes,
+    poll: Poll,
+) -> Result<Handled, RequestError> {
     let [k0, k1, v0, v1, c0, c1, c2, c3, ..] = frame[..] else {
         return Err(RequestError(format!(
             "a {}-byte request, shorter than a request header",
@@ -212,7 +264,7 @@ pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, Request
             // As Kafka: a client newer than the server learns the versions it may use from
             // a v0 response carrying UNSUPPORTED_VERSION.
             let body = versions::unsupported();
-            return frame_response(correlation_id, 0, &body);
+            return frame_response(correlation_id, 0, &body).map(Handled::Respond);
         }
         return Err(RequestError(format!(
             "{key:?} version {version} outside {}..={}",
@@ -227,12 +279,25 @@ pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, Request
     (api.check)(&mut body_walk, version).map_err(malformed)?;
     let header = RequestHeader::decode(&mut frame.slice(..body_start), header_version)
         .map_err(|e| RequestError(format!("{key:?} v{version}: request header: {e}")))?;
-    let body = (api.answer)(shared, version, frame.slice(body_start..))?;
+    let body = match (key, poll) {
+        (ApiKey::Fetch, Poll::First | Poll::Until(_)) => {
+            match fetch::answer_polling(shared, version, frame.slice(body_start..), poll)? {
+                fetch::Fetched::Answer(body) => body,
+                fetch::Fetched::Wait(wait) => return Ok(Handled::Wait(wait)),
+            }
+        }
+        _ => (api.answer)(shared, version, frame.slice(body_start..))?,
+    };
+    if key == ApiKey::Produce && body.is_empty() {
+        // acks = 0: the client reads no response.
+        return Ok(Handled::Respond(BytesMut::new()));
+    }
     frame_response(
         header.correlation_id,
         key.response_header_version(version),
         &body,
     )
+    .map(Handled::Respond)
 }
 
 /// Size prefix, response header, body.

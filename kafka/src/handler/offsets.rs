@@ -1,4 +1,5 @@
-//! ListOffsets: a partition's earliest (-2) and latest (-1) offsets.
+//! ListOffsets: a partition's earliest (-2) and latest (-1) offsets, and the first record
+//! at or after a timestamp. Latest is the last stable offset for a read_committed client.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_response::{
@@ -6,6 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
+use strom::TopicPartition;
 
 use super::{decode, encode, error_code, RequestError};
 use crate::bounds::{Checked, Walk};
@@ -14,6 +16,8 @@ use crate::server::Shared;
 /// Kafka's special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+/// v8+: the earliest offset still on local storage; strom's whole log is local.
+const EARLIEST_LOCAL: i64 = -4;
 
 pub(super) fn check_list_offsets(walk: &mut Walk<'_>, version: i16) -> Checked {
     walk.i32()?; // replica id
@@ -44,6 +48,7 @@ pub(super) fn list_offsets(
     body: Bytes,
 ) -> Result<BytesMut, RequestError> {
     let request: ListOffsetsRequest = decode(body, version)?;
+    let read_committed = request.isolation_level == 1;
     let topics = request
         .topics
         .into_iter()
@@ -68,12 +73,30 @@ pub(super) fn list_offsets(
                             .with_offset(-1);
                     };
                     let offset = match asked.timestamp {
-                        EARLIEST => p.log_start_offset,
+                        EARLIEST | EARLIEST_LOCAL => p.log_start_offset,
+                        LATEST if read_committed => p.last_stable_offset,
                         LATEST => p.high_watermark,
-                        // By timestamp: answered once the log's lookup by time is exposed.
+                        at if at >= 0 => {
+                            let Ok(partition) = u32::try_from(asked.partition_index) else {
+                                return answer
+                                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                                    .with_offset(-1);
+                            };
+                            let tp = TopicPartition::new(topic.name.0.as_str(), partition);
+                            return match shared.broker.offset_for_timestamp(&tp, at) {
+                                Ok(Some(found)) => answer
+                                    .with_offset(i64::try_from(found.offset).unwrap_or(i64::MAX))
+                                    .with_timestamp(found.timestamp),
+                                // No record at or after it: offset -1, as Kafka answers.
+                                Ok(None) => answer.with_offset(-1),
+                                Err(e) => answer.with_error_code(error_code(&e)).with_offset(-1),
+                            };
+                        }
+                        // MAX_TIMESTAMP (-3) would scan every batch's max timestamp; the
+                        // tiered-storage ones (-5) mean nothing here.
                         _ => {
                             return answer
-                                .with_error_code(ResponseError::InvalidRequest.code())
+                                .with_error_code(ResponseError::UnsupportedVersion.code())
                                 .with_offset(-1)
                         }
                     };

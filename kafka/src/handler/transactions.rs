@@ -74,13 +74,6 @@ impl Transactions {
     /// error is the code answering the partition (INVALID_PRODUCER_ID_MAPPING for an id no
     /// InitProducerId made or another producer id, PRODUCER_FENCED for an older epoch,
     /// INVALID_TXN_STATE for a partition not added to the transaction).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the Produce path calls it for transactional batches"
-        )
-    )]
     pub(crate) fn append_transactional(
         &self,
         transactional_id: &str,
