@@ -19,7 +19,6 @@ use strom_kafka::KafkaServer;
 mod simulation;
 
 #[test]
-#[ignore = "needs Produce/Fetch served by strom-kafka (issue 19, the server's data APIs)"]
 fn kcat_reads_what_the_application_sends_in_process() {
     if Command::new("kcat").arg("-V").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "CI needs kcat on PATH");
