@@ -500,20 +500,26 @@ pub(super) fn check_offset_commit(walk: &mut Walk<'_>, version: i16) -> Checked 
     if version <= 4 {
         walk.i64()?; // retention
     }
+    check_offsets(walk, version >= 6)?;
+    walk.tags()
+}
+
+/// The topics of offsets to commit, in OffsetCommit and TxnOffsetCommit alike: each
+/// partition's index, offset, leader epoch (in the versions that carry one) and metadata.
+pub(super) fn check_offsets(walk: &mut Walk<'_>, leader_epoch: bool) -> Checked {
     walk.array(|topic| {
         topic.string()?;
         topic.array(|partition| {
             partition.i32()?;
             partition.i64()?;
-            if version >= 6 {
-                partition.i32()?; // leader epoch
+            if leader_epoch {
+                partition.i32()?;
             }
             partition.string()?; // metadata
             partition.tags()
         })?;
         topic.tags()
-    })?;
-    walk.tags()
+    })
 }
 
 /// The partition counts of topics, looked up once each.

@@ -340,19 +340,7 @@ pub(super) fn check_txn_offset_commit(walk: &mut Walk<'_>, version: i16) -> Chec
         walk.string()?; // member id
         walk.string()?; // group instance id
     }
-    walk.array(|topic| {
-        topic.string()?;
-        topic.array(|partition| {
-            partition.i32()?;
-            partition.i64()?;
-            if version >= 2 {
-                partition.i32()?; // leader epoch
-            }
-            partition.string()?; // metadata
-            partition.tags()
-        })?;
-        topic.tags()
-    })?;
+    super::groups::check_offsets(walk, version >= 2)?;
     walk.tags()
 }
 
