@@ -23,7 +23,7 @@ fn seeds_are_answered_and_their_mutations_never_panic() {
         let frame = std::fs::read(seed).unwrap();
         let response = answer_frame(&broker, &config, &frame)
             .unwrap_or_else(|| panic!("{} refused", seed.display()));
-        assert_eq!(response[4..8], frame[4..8], "{}", seed.display());
+        assert_answers(&frame, &response, &seed.display().to_string());
         for cut in 0..frame.len() {
             let _ = answer_frame(&broker, &config, &frame[..cut]);
         }
@@ -32,10 +32,20 @@ fn seeds_are_answered_and_their_mutations_never_panic() {
                 let mut mutated = frame.clone();
                 mutated[at] = byte;
                 if let Some(response) = answer_frame(&broker, &config, &mutated) {
-                    assert_eq!(response[4..8], frame[4..8]);
+                    assert_answers(&mutated, &response, &seed.display().to_string());
                 }
             }
         }
     }
     broker.close().unwrap();
+}
+
+/// A response carries its request's correlation id, unless it is the empty answer to a
+/// Produce with `acks = 0`, which the server does not send.
+fn assert_answers(frame: &[u8], response: &[u8], what: &str) {
+    if response.is_empty() {
+        assert_eq!(frame[..2], [0, 0], "{what}: only a Produce goes unanswered");
+        return;
+    }
+    assert_eq!(response[4..8], frame[4..8], "{what}");
 }
