@@ -36,6 +36,11 @@
 )]
 
 mod bounds;
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the mirror, its user, comes next")
+)]
+mod client;
 mod config;
 mod connection;
 mod frame;

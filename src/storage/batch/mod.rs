@@ -596,6 +596,43 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: u64) -> Result<(), DecodeE
     v2::set_base_offset(batch, base_offset, header.last_offset_delta)
 }
 
+/// Gives an encoded version 2 batch another producer: its `producer_id`, `producer_epoch`
+/// and `base_sequence`, then recomputes its checksum, which covers them. The records and
+/// every other field stay as they are. This is how a batch is sent on by a producer other
+/// than the one that wrote it (a mirror's idempotent producer, with its own sequence).
+///
+/// # Errors
+///
+/// Those of [`check`] (the checksum is checked before it is replaced, so a damaged batch is
+/// not given a valid one), and [`DecodeError::Version`] for a version 1 batch, which has no
+/// producer fields.
+///
+/// # Examples
+///
+/// ```
+/// use strom::storage::batch::{self, Entry};
+///
+/// let entries = [Entry { timestamp: 1_700_000_000_000, key: Some(b"oslo"), value: Some(b"-3.5"), headers: &[] }];
+/// let mut buf = vec![0; batch::encoded_len(&entries)];
+/// batch::encode(&mut buf, 0, &entries)?;
+/// batch::set_producer(&mut buf, 7, 0, 42)?;
+/// let origin = batch::check(&buf)?.origin;
+/// assert_eq!((origin.producer_id, origin.producer_epoch, origin.base_sequence), (7, 0, 42));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn set_producer(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<(), DecodeError> {
+    let header = check(batch)?;
+    if header.version != v2::VERSION {
+        return Err(DecodeError::Version(header.version));
+    }
+    v2::set_producer(batch, producer_id, producer_epoch, base_sequence)
+}
+
 /// Parses and sanity-checks the header at the front of `buf`, of either version.
 ///
 /// Does not check the checksum and does not need the whole batch to be present.

@@ -695,3 +695,29 @@ proptest! {
         prop_assert!(run.done().0 <= log.len());
     }
 }
+
+#[test]
+fn set_producer_restamps_and_keeps_the_checksum_valid() {
+    let entries = [Entry {
+        timestamp: 5,
+        key: Some(b"k"),
+        value: Some(b"v"),
+        headers: &[],
+    }];
+    let mut buf = vec![0; encoded_len(&entries)];
+    encode(&mut buf, 3, &entries).unwrap();
+    let before = check(&buf).unwrap();
+    set_producer(&mut buf, 99, 2, 17).unwrap();
+    let after = check(&buf).unwrap();
+    assert_eq!(
+        (after.origin.producer_id, after.origin.producer_epoch),
+        (99, 2)
+    );
+    assert_eq!(after.origin.base_sequence, 17);
+    assert_eq!(after.base_offset, before.base_offset);
+    assert_eq!(after.record_count, before.record_count);
+    // A damaged batch is refused, not given a fresh checksum.
+    let last = buf.len() - 1;
+    buf[last] ^= 0xff;
+    assert!(set_producer(&mut buf, 1, 0, 0).is_err());
+}

@@ -325,6 +325,22 @@ pub(super) fn set_base_offset(
     Ok(())
 }
 
+/// See [`super::set_producer`]; the batch was checked and is version 2.
+pub(super) fn set_producer(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<(), DecodeError> {
+    let head = batch
+        .get_mut(..HEADER_BYTES)
+        .ok_or(DecodeError::Truncated)?;
+    head[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    head[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
+    head[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    set_checksum(batch)
+}
+
 /// Bytes of a length or count varint of `n`.
 #[inline]
 pub(crate) fn len_len(n: usize) -> usize {
