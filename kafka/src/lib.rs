@@ -36,18 +36,16 @@
 )]
 
 mod bounds;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the mirror, its user, comes next")
-)]
 mod client;
 mod config;
 mod connection;
 mod frame;
 mod handler;
+mod mirror;
 mod server;
 
 pub use config::ServerConfig;
+pub use mirror::{Mirror, MirrorError, MirrorProgress};
 pub use server::KafkaServer;
 
 /// Answers one request `frame` (its bytes after the 4-byte size prefix) as a server over
