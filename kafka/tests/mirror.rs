@@ -175,3 +175,34 @@ fn a_target_topic_with_fewer_partitions_is_an_error_not_a_repartitioning() {
     there.close().unwrap();
     here.close().unwrap();
 }
+
+#[test]
+fn a_cluster_that_stays_away_is_unavailable_after_the_patience_and_nothing_is_committed() {
+    let here_dir = tempfile::tempdir().unwrap();
+    let here = Broker::open(here_dir.path()).unwrap();
+    here.create_topic("readings", TopicConfig::default())
+        .unwrap();
+    here.producer().send("readings", record(1)).unwrap();
+    // A port just released: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    drop(listener);
+
+    let out = Mirror::new(here.clone(), address)
+        .topics(["readings"])
+        .once(true)
+        .patience(Duration::from_millis(200))
+        .run();
+    assert!(matches!(out, Err(MirrorError::Unavailable(_))), "{out:?}");
+    assert!(here.committed_offsets("strom-mirror").unwrap().is_empty());
+    // A topic that does not exist here is named before the network is tried.
+    let out = Mirror::new(here.clone(), "127.0.0.1:1")
+        .topics(["nowhere"])
+        .once(true)
+        .run();
+    match out {
+        Err(e @ MirrorError::Local(_)) => assert!(e.to_string().contains("nowhere"), "{e}"),
+        other => panic!("expected a local error, got {other:?}"),
+    }
+    here.close().unwrap();
+}
