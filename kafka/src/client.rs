@@ -170,12 +170,18 @@ impl Client {
             Ok(version)
         };
         client.versions = Versions {
-            // Produce v3 is the first that carries version 2 batches.
-            produce: pick(ApiKey::Produce, 9)?.max(3),
+            produce: pick(ApiKey::Produce, 9)?,
             metadata: pick(ApiKey::Metadata, 12)?,
             create_topics: pick(ApiKey::CreateTopics, 7)?,
             init_producer_id: pick(ApiKey::InitProducerId, 4)?,
         };
+        // Produce v3 is the first that carries version 2 batches, the only kind strom stores.
+        if client.versions.produce < 3 {
+            return Err(ClientError::Refused(format!(
+                "{addr} takes Produce up to version {} only; version 2 batches need 3",
+                client.versions.produce
+            )));
+        }
         Ok(client)
     }
 
