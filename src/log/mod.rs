@@ -489,7 +489,15 @@ impl PartitionLog {
         if !header.is_control() {
             // A compressed batch's records are checked decompressed (and bounded: a
             // decompression bomb is refused here, before it is stored).
-            let (plain, plain_header) = batch::decompress_with(bytes, &header).map_err(invalid)?;
+            // An uncompressed batch is read where it lies: produce's hot path copies it once,
+            // into the segment.
+            let (plain, plain_header) = if header.compression() == Compression::None {
+                (std::borrow::Cow::Borrowed(bytes), header)
+            } else {
+                let (plain, plain_header) =
+                    batch::decompress_with(bytes, &header).map_err(invalid)?;
+                (std::borrow::Cow::Owned(plain), plain_header)
+            };
             if header.record_count == 0 || header.last_offset_delta + 1 != header.record_count {
                 return Err(invalid(batch::DecodeError::Record(
                     "last offset delta does not match the record count",
