@@ -597,9 +597,11 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: u64) -> Result<(), DecodeE
 }
 
 /// Gives an encoded version 2 batch another producer: its `producer_id`, `producer_epoch`
-/// and `base_sequence`, then recomputes its checksum, which covers them. The records and
-/// every other field stay as they are. This is how a batch is sent on by a producer other
-/// than the one that wrote it (a mirror's idempotent producer, with its own sequence).
+/// and `base_sequence`, then recomputes its checksum, which covers them. The batch leaves
+/// any transaction it was written in (its transactional flag is cleared: the new producer's
+/// batch is not part of the old producer's transaction); the records and every other field
+/// stay as they are. This is how a batch is sent on by a producer other than the one that
+/// wrote it (a mirror's idempotent producer, with its own sequence).
 ///
 /// # Errors
 ///

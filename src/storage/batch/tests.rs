@@ -721,3 +721,24 @@ fn set_producer_restamps_and_keeps_the_checksum_valid() {
     buf[last] ^= 0xff;
     assert!(set_producer(&mut buf, 1, 0, 0).is_err());
 }
+
+#[test]
+fn set_producer_takes_a_batch_out_of_its_transaction() {
+    let entries = [Entry {
+        timestamp: 5,
+        key: None,
+        value: Some(b"v"),
+        headers: &[],
+    }];
+    let mut buf = vec![0; encoded_len(&entries)];
+    encode(&mut buf, 0, &entries).unwrap();
+    // Mark it transactional as a transactional producer's batch is, with a valid checksum.
+    let attributes = u16::from_be_bytes([buf[21], buf[22]]) | v2::TRANSACTIONAL;
+    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    v2::set_checksum(&mut buf).unwrap();
+    assert!(check(&buf).unwrap().is_transactional());
+    set_producer(&mut buf, 8, 0, 0).unwrap();
+    let after = check(&buf).unwrap();
+    assert!(!after.is_transactional());
+    assert_eq!(after.record_count, 1);
+}

@@ -338,6 +338,8 @@ pub(super) fn set_producer(
     head[43..51].copy_from_slice(&producer_id.to_be_bytes());
     head[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
     head[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let attributes = u16::from_be_bytes([head[21], head[22]]) & !TRANSACTIONAL;
+    head[21..23].copy_from_slice(&attributes.to_be_bytes());
     set_checksum(batch)
 }
 
