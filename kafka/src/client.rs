@@ -1,6 +1,6 @@
 //! The client side of Kafka's protocol, as much of it as the mirror needs: one blocking
-//! connection to one broker that asks for versions, reads and creates topics, obtains an
-//! idempotent producer id and produces raw version 2 batches.
+//! connection to one broker that asks for versions, reads and creates topics, lists
+//! offsets, obtains an idempotent producer id and produces raw version 2 batches.
 //!
 //! Blocking, not async: the mirror copies one partition at a time on a thread of its own,
 //! and a plain socket keeps a network failure's error next to the call that met it.
@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, InitProducerIdRequest, MetadataRequest,
-    ProduceRequest, ProducerId, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestHeader, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -39,6 +41,11 @@ const RETRIABLE: &[i16] = &[
     19, // NOT_ENOUGH_REPLICAS
     20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND
 ];
+
+/// ListOffsets' timestamp that asks for a partition's end.
+pub(crate) const LATEST: i64 = -1;
+/// ListOffsets' timestamp that asks for a partition's log start offset.
+pub(crate) const EARLIEST: i64 = -2;
 
 /// Kafka's error code for a topic that does not exist.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -79,22 +86,16 @@ fn answered(what: &str, code: i16) -> ClientError {
     }
 }
 
-/// The versions of each API this client speaks with one broker: the newest both know,
-/// capped at the versions whose shapes this client fills in (topics named by name).
-#[derive(Debug, Clone, Copy)]
-struct Versions {
-    produce: i16,
-    metadata: i16,
-    create_topics: i16,
-    init_producer_id: i16,
-}
+/// The version ranges of the APIs a broker offered in its ApiVersions answer.
+#[derive(Debug, Clone, Default)]
+struct Offered(Vec<(i16, i16, i16)>);
 
 /// One blocking connection to a broker.
 pub(crate) struct Client {
     stream: TcpStream,
     addr: SocketAddr,
     next_correlation: i32,
-    versions: Versions,
+    offered: Offered,
 }
 
 /// An idempotent producer's identity, as InitProducerId hands it out.
@@ -139,14 +140,10 @@ impl Client {
             stream,
             addr,
             next_correlation: 0,
-            // ApiVersions v0 first: every broker answers it, whatever it speaks.
-            versions: Versions {
-                produce: 0,
-                metadata: 0,
-                create_topics: 0,
-                init_producer_id: 0,
-            },
+            // Until ApiVersions answers, nothing is known to be offered.
+            offered: Offered::default(),
         };
+        // ApiVersions v0 first: every broker answers it, whatever it speaks.
         let offered = client.call(&ApiVersionsRequest::default(), 0)?;
         if offered.error_code != 0 {
             return Err(answered(
@@ -154,35 +151,36 @@ impl Client {
                 offered.error_code,
             ));
         }
-        let pick = |key: ApiKey, cap: i16| -> Result<i16> {
-            let range = offered
+        client.offered = Offered(
+            offered
                 .api_keys
                 .iter()
-                .find(|k| k.api_key == key as i16)
-                .ok_or_else(|| ClientError::Refused(format!("{addr} does not serve {key:?}")))?;
-            let ours = key.valid_versions();
-            let version = range.max_version.min(cap).min(ours.max);
-            if version < range.min_version.max(ours.min) {
-                return Err(ClientError::Refused(format!(
-                    "no version of {key:?} both this client and {addr} speak"
-                )));
-            }
-            Ok(version)
-        };
-        client.versions = Versions {
-            produce: pick(ApiKey::Produce, 9)?,
-            metadata: pick(ApiKey::Metadata, 12)?,
-            create_topics: pick(ApiKey::CreateTopics, 7)?,
-            init_producer_id: pick(ApiKey::InitProducerId, 4)?,
-        };
-        // Produce v3 is the first that carries version 2 batches, the only kind strom stores.
-        if client.versions.produce < 3 {
+                .map(|k| (k.api_key, k.min_version, k.max_version))
+                .collect(),
+        );
+        Ok(client)
+    }
+
+    /// The version of `key` to send: the newest that both the broker and this client speak,
+    /// at least `min` (the first version with what the call needs) and at most `cap` (the
+    /// last whose shape the call fills in).
+    fn version(&self, key: ApiKey, min: i16, cap: i16) -> Result<i16> {
+        let addr = self.addr;
+        let &(_, theirs_min, theirs_max) = self
+            .offered
+            .0
+            .iter()
+            .find(|(k, _, _)| *k == key as i16)
+            .ok_or_else(|| ClientError::Refused(format!("{addr} does not serve {key:?}")))?;
+        let ours = key.valid_versions();
+        let version = theirs_max.min(cap).min(ours.max);
+        if version < theirs_min.max(ours.min).max(min) {
             return Err(ClientError::Refused(format!(
-                "{addr} takes Produce up to version {} only; version 2 batches need 3",
-                client.versions.produce
+                "{addr} speaks {key:?} versions {theirs_min}..={theirs_max}; this client \
+                 needs {min}..={cap}"
             )));
         }
-        Ok(client)
+        Ok(version)
     }
 
     /// The number of partitions of `topic` on the cluster, `None` if it does not exist.
@@ -192,7 +190,7 @@ impl Client {
                 MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
             ]))
             .with_allow_auto_topic_creation(false);
-        let version = self.versions.metadata;
+        let version = self.version(ApiKey::Metadata, 1, 12)?;
         let metadata = self.call(&request, version)?;
         let Some(found) = metadata
             .topics
@@ -222,7 +220,7 @@ impl Client {
                 .with_name(topic_name(topic))
                 .with_num_partitions(count)
                 .with_replication_factor(-1)]);
-        let version = self.versions.create_topics;
+        let version = self.version(ApiKey::CreateTopics, 0, 7)?;
         let response = self.call(&request, version)?;
         for created in &response.topics {
             if created.error_code != 0 && created.error_code != TOPIC_ALREADY_EXISTS {
@@ -247,7 +245,7 @@ impl Client {
             .with_transaction_timeout_ms(-1)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        let version = self.versions.init_producer_id;
+        let version = self.version(ApiKey::InitProducerId, 0, 4)?;
         let response = self.call(&request, version)?;
         if response.error_code != 0 {
             return Err(answered("InitProducerId", response.error_code));
@@ -272,7 +270,8 @@ impl Client {
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(index)
                     .with_records(Some(batches))])]);
-        let version = self.versions.produce;
+        // Version 3 is the first that carries version 2 batches, the only kind strom stores.
+        let version = self.version(ApiKey::Produce, 3, 9)?;
         let response = self.call(&request, version)?;
         let answer = response
             .responses
@@ -297,6 +296,49 @@ impl Client {
             ));
         }
         Ok(answer.base_offset)
+    }
+
+    /// The offset ListOffsets answers for `partition` of `topic` at `timestamp`: with
+    /// [`LATEST`] the partition's end (its high watermark), with [`EARLIEST`] its log start
+    /// offset, otherwise the first offset whose record's timestamp is at least `timestamp`
+    /// (`None` when no record is that late).
+    pub(crate) fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<Option<i64>> {
+        let index = i32::try_from(partition)
+            .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(0)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(index)
+                    .with_timestamp(timestamp)])]);
+        // Version 1 is the first that answers one offset rather than a list of them.
+        let version = self.version(ApiKey::ListOffsets, 1, 7)?;
+        let response = self.call(&request, version)?;
+        let answer = response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == index)
+            .ok_or_else(|| {
+                ClientError::Refused(format!(
+                    "ListOffsets of {topic}/{partition}: the answer leaves the partition out"
+                ))
+            })?;
+        if answer.error_code != 0 {
+            return Err(answered(
+                &format!("ListOffsets of {topic}/{partition}"),
+                answer.error_code,
+            ));
+        }
+        Ok((answer.offset >= 0).then_some(answer.offset))
     }
 
     /// Sends `request` at `version` and reads its answer.
@@ -433,6 +475,7 @@ mod tests {
         batch::encode(&mut encoded, 0, &entries).unwrap();
         batch::set_producer(&mut encoded, producer.id, producer.epoch, 0).unwrap();
         let sent = Bytes::from(encoded);
+        assert_eq!(client.list_offset("readings", 2, LATEST).unwrap(), Some(0));
         assert_eq!(client.produce("readings", 2, sent.clone()).unwrap(), 0);
         // The same batch again (a retry after a lost answer) is not stored twice.
         client.produce("readings", 2, sent).unwrap();
@@ -442,6 +485,23 @@ mod tests {
             .fetch_batches(&tp, 0, 1 << 20, IsolationLevel::ReadUncommitted)
             .unwrap();
         assert_eq!(fetched.high_watermark, 1);
+        assert_eq!(client.list_offset("readings", 2, LATEST).unwrap(), Some(1));
+        assert_eq!(
+            client.list_offset("readings", 2, EARLIEST).unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            client
+                .list_offset("readings", 2, 1_700_000_000_000)
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            client
+                .list_offset("readings", 2, 1_800_000_000_000)
+                .unwrap(),
+            None
+        );
         let origin = batch::check(&fetched.bytes).unwrap().origin;
         assert_eq!((origin.producer_id, origin.base_sequence), (producer.id, 0));
 
