@@ -12,13 +12,21 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, InitProducerIdRequest,
     ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestHeader, ResponseHeader,
     TopicName,
+};
+use kafka_protocol::messages::{
+    FetchRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -38,6 +46,7 @@ const RETRIABLE: &[i16] = &[
     7,  // REQUEST_TIMED_OUT
     14, // COORDINATOR_LOAD_IN_PROGRESS
     15, // COORDINATOR_NOT_AVAILABLE
+    16, // NOT_COORDINATOR: the group moved; asking FindCoordinator again finds it
     19, // NOT_ENOUGH_REPLICAS
     20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND
 ];
@@ -80,7 +89,13 @@ type Result<T> = std::result::Result<T, ClientError>;
 
 /// A Kafka error code in an answer about `what`, as the error it is.
 fn answered(what: &str, code: i16) -> ClientError {
-    let reason = format!("{what}: Kafka error code {code}");
+    // The name as Kafka's docs spell it (`OffsetOutOfRange`), then the code to look up.
+    let reason = match kafka_protocol::ResponseError::try_from_code(code) {
+        Some(kafka_protocol::ResponseError::Unknown(_)) | None => {
+            format!("{what}: Kafka error code {code}")
+        }
+        Some(name) => format!("{what}: {name:?} (Kafka error code {code})"),
+    };
     if RETRIABLE.contains(&code) {
         ClientError::Unavailable(reason)
     } else {
@@ -448,6 +463,250 @@ pub(crate) fn retry<T>(patience: Duration, mut attempt: impl FnMut() -> Result<T
             }
             done => return done,
         }
+    }
+}
+
+/// What a Fetch answered for one partition: the whole batches it carries (the last one may
+/// be cut short, as Kafka cuts at the byte limit) and the partition's offsets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FetchedPartition {
+    /// Record batches back to back, as the broker stores them.
+    pub(crate) records: Bytes,
+    /// The partition's high watermark.
+    pub(crate) high_watermark: i64,
+    /// Its last stable offset: the end of what a `read_committed` reader may see.
+    pub(crate) last_stable_offset: i64,
+    /// Its first offset still in the log.
+    pub(crate) log_start_offset: i64,
+    /// The aborted transactions the batches may hold: producer id and first offset.
+    pub(crate) aborted: Vec<(i64, i64)>,
+}
+
+/// A consumer group's committed offset of one partition, with the metadata committed
+/// beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommittedOffset {
+    /// The partition.
+    pub(crate) partition: u32,
+    /// The committed offset: the next one to read.
+    pub(crate) offset: i64,
+    /// The metadata string committed with it (empty when none was).
+    pub(crate) metadata: String,
+}
+
+// The consumer side: what an import reads from a cluster with, and keeps its progress in.
+impl Client {
+    /// Fetches `partition` of `topic` from `offset` on, `read_committed` (stopping at the
+    /// last stable offset and listing the aborted transactions), at most about `max_bytes`
+    /// (the first batch always whole), waiting up to `max_wait` for a first byte.
+    pub(crate) fn fetch(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        max_wait: Duration,
+        max_bytes: usize,
+    ) -> Result<FetchedPartition> {
+        let index = i32::try_from(partition)
+            .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+        let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            // READ_COMMITTED: open transactions are not read, aborted ones are listed.
+            .with_isolation_level(1)
+            // No fetch session: every request names its partition in full.
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(index)
+                    .with_fetch_offset(offset)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(max_bytes)])]);
+        // Version 4 is the first with the last stable offset and the aborted transactions;
+        // from 13 on, topics go by id rather than by name.
+        let version = self.version(ApiKey::Fetch, 4, 12)?;
+        let response = self.call(&request, version)?;
+        if response.error_code != 0 {
+            return Err(answered(
+                &format!("Fetch of {topic}/{partition}"),
+                response.error_code,
+            ));
+        }
+        let answer = response
+            .responses
+            .into_iter()
+            .filter(|t| t.topic.0.as_str() == topic)
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == index)
+            .ok_or_else(|| {
+                ClientError::Refused(format!(
+                    "Fetch of {topic}/{partition}: the answer leaves the partition out"
+                ))
+            })?;
+        if answer.error_code != 0 {
+            return Err(answered(
+                &format!("Fetch of {topic}/{partition} at offset {offset}"),
+                answer.error_code,
+            ));
+        }
+        Ok(FetchedPartition {
+            records: answer.records.unwrap_or_default(),
+            high_watermark: answer.high_watermark,
+            last_stable_offset: answer.last_stable_offset,
+            log_start_offset: answer.log_start_offset,
+            aborted: answer
+                .aborted_transactions
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect(),
+        })
+    }
+
+    /// The `HOST:PORT` of the coordinator of consumer group `group`.
+    pub(crate) fn find_coordinator(&mut self, group: &str) -> Result<String> {
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.to_string()))
+            .with_key_type(0);
+        // From version 4 on, one request asks for several keys: a shape this call has no
+        // use for.
+        let version = self.version(ApiKey::FindCoordinator, 0, 3)?;
+        let response = self.call(&request, version)?;
+        if response.error_code != 0 {
+            let message = response
+                .error_message
+                .as_ref()
+                .map(|m| format!(" ({})", m.as_str()))
+                .unwrap_or_default();
+            return Err(answered(
+                &format!("FindCoordinator of group {group}{message}"),
+                response.error_code,
+            ));
+        }
+        Ok(format!("{}:{}", response.host.as_str(), response.port))
+    }
+
+    /// Commits `offsets` (partition, offset, metadata) of `topic` for consumer group
+    /// `group` from outside its membership (generation −1, no member id), as Kafka's
+    /// `kafka-consumer-groups --reset-offsets` does; the group must have no active members.
+    pub(crate) fn offset_commit(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(u32, i64, String)],
+    ) -> Result<()> {
+        let mut partitions = Vec::with_capacity(offsets.len());
+        for (partition, offset, metadata) in offsets {
+            let index = i32::try_from(*partition)
+                .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+            partitions.push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(index)
+                    .with_committed_offset(*offset)
+                    .with_committed_leader_epoch(-1)
+                    .with_committed_metadata(Some(StrBytes::from_string(metadata.clone()))),
+            );
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_retention_time_ms(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(partitions)]);
+        // Version 9 belongs to the new consumer protocol's members; 2..=8 commit alike.
+        let version = self.version(ApiKey::OffsetCommit, 2, 8)?;
+        let response = self.call(&request, version)?;
+        for answer in response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.partitions.iter())
+        {
+            if answer.error_code != 0 {
+                return Err(answered(
+                    &format!(
+                        "OffsetCommit of group {group} for {topic}/{}",
+                        answer.partition_index
+                    ),
+                    answer.error_code,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The offsets consumer group `group` committed for `partitions` of `topic`, with their
+    /// metadata; a partition without a commit is left out.
+    pub(crate) fn offset_fetch(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partitions: &[u32],
+    ) -> Result<Vec<CommittedOffset>> {
+        let indexes = partitions
+            .iter()
+            .map(|&p| {
+                i32::try_from(p).map_err(|_| ClientError::Refused(format!("partition {topic}/{p}")))
+            })
+            .collect::<Result<Vec<i32>>>()?;
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partition_indexes(indexes)]))
+            // Offsets of transactions still open are not "committed" yet.
+            .with_require_stable(true);
+        // From version 8 on, one request asks about several groups: a shape this call has
+        // no use for.
+        let version = self.version(ApiKey::OffsetFetch, 1, 7)?;
+        let response = self.call(&request, version)?;
+        if response.error_code != 0 {
+            return Err(answered(
+                &format!("OffsetFetch of group {group}"),
+                response.error_code,
+            ));
+        }
+        let mut committed = Vec::new();
+        for answer in response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.partitions.iter())
+        {
+            if answer.error_code != 0 {
+                return Err(answered(
+                    &format!(
+                        "OffsetFetch of group {group} for {topic}/{}",
+                        answer.partition_index
+                    ),
+                    answer.error_code,
+                ));
+            }
+            // −1: no commit for this partition.
+            let Ok(partition) = u32::try_from(answer.partition_index) else {
+                continue;
+            };
+            if answer.committed_offset < 0 {
+                continue;
+            }
+            committed.push(CommittedOffset {
+                partition,
+                offset: answer.committed_offset,
+                metadata: answer
+                    .metadata
+                    .as_ref()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(committed)
     }
 }
 

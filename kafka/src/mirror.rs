@@ -96,14 +96,15 @@ pub enum MirrorError {
     /// The cluster refused a request (authorization, topic policy, a batch) or answered
     /// something unreadable.
     Refused(String),
-    /// The target topic has fewer partitions than the local one: copying would re-partition
-    /// its keys, so the mirror does not start.
+    /// The topic has fewer partitions on the receiving side than on the sending one:
+    /// copying would re-partition its keys, so the mirror (or import) does not start.
     FewerPartitions {
         /// The topic.
         topic: String,
-        /// Its partitions here.
+        /// Its partitions here, in the strom broker (fewer than `target`'s for an
+        /// [`Import`](crate::Import)).
         local: usize,
-        /// Its partitions on the cluster.
+        /// Its partitions on the cluster: the mirror's target, or the import's source.
         target: usize,
     },
     /// A batch read from a partition could not be read again to be sent on.
@@ -121,6 +122,15 @@ pub enum MirrorError {
         partition: TopicPartition,
         /// The first transactional batch's offset.
         offset: u64,
+    },
+    /// An [`Import`](crate::Import)'s local partition disagrees with the progress it
+    /// committed on the source: another writer appended to it or removed records, or the
+    /// group was used by someone else. Nothing is appended until a person decides.
+    Diverged {
+        /// The local partition.
+        partition: TopicPartition,
+        /// The numbers that disagree.
+        reason: String,
     },
 }
 
@@ -152,6 +162,11 @@ impl fmt::Display for MirrorError {
                 f,
                 "mirror: {}/{} holds a transactional batch at offset {offset}, which the \
                  mirror does not copy yet",
+                partition.topic, partition.partition
+            ),
+            Self::Diverged { partition, reason } => write!(
+                f,
+                "import: {}/{}: {reason}",
                 partition.topic, partition.partition
             ),
         }
