@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use strom::storage::batch;
-use strom::{Broker, TopicConfig, TopicPartition};
+use strom::{Broker, IsolationLevel, TopicConfig, TopicPartition};
 
 use crate::client::{retry, Client, ClientError, FetchedPartition, EARLIEST};
 use crate::cluster::Cluster;
@@ -87,6 +87,8 @@ struct Partition {
     /// Records already here, appended after the last commit: whole batches from `next` on
     /// that are skipped rather than appended again.
     skip: u64,
+    /// Where the next of those records is here, to compare it with the source's batch.
+    verify_at: u64,
     /// With `once`: the source's last stable offset as of the first fetch, where to stop.
     until: Option<i64>,
     /// Nothing more to take (with `once`).
@@ -269,6 +271,7 @@ impl Import {
                             next: start,
                             local_end,
                             skip: 0,
+                            verify_at: local_end,
                             until: None,
                             done: false,
                         };
@@ -405,6 +408,7 @@ impl Import {
             next: offset,
             local_end,
             skip: local_end - committed_end,
+            verify_at: committed_end,
             until: None,
             done: false,
         })
@@ -494,7 +498,9 @@ impl Import {
                         ),
                     ));
                 }
+                self.verify(partition, &header, stored)?;
                 partition.skip -= records;
+                partition.verify_at += records;
                 continue;
             }
             let mut unowned = stored.to_vec();
@@ -509,6 +515,45 @@ impl Import {
             progress.bytes += stored.len() as u64;
         }
         Ok(())
+    }
+
+    /// Checks that the local batch at `partition.verify_at` is the source's batch `stored`
+    /// (whose header is `header`) appended after the last commit: the same records, with
+    /// the same timestamps and compression. Counting records alone would take another
+    /// writer's batch of the same size for the import's.
+    fn verify(
+        &self,
+        partition: &Partition,
+        header: &batch::BatchHeader,
+        stored: &[u8],
+    ) -> Result<(), MirrorError> {
+        // Any byte limit fetches the first batch whole.
+        let local = self.broker.fetch_batches(
+            &partition.tp,
+            partition.verify_at,
+            1,
+            IsolationLevel::ReadUncommitted,
+        )?;
+        let same = batch::check(&local.bytes).ok().is_some_and(|mine| {
+            mine.base_offset == partition.verify_at
+                && mine.record_count == header.record_count
+                && mine.last_offset_delta == header.last_offset_delta
+                && mine.first_timestamp == header.first_timestamp
+                && mine.max_timestamp == header.max_timestamp
+                && mine.compression() == header.compression()
+                && records_of(&local.bytes, mine.length) == records_of(stored, header.length)
+        });
+        if same {
+            return Ok(());
+        }
+        Err(self.diverged(
+            partition,
+            &format!(
+                "the local batch at offset {} is not the source's batch at offset {}, \
+                 although both come after the last commit",
+                partition.verify_at, header.base_offset
+            ),
+        ))
     }
 
     /// Commits `partition`'s next source offset with its local end, once what was appended
@@ -544,6 +589,12 @@ impl Import {
             ),
         }
     }
+}
+
+/// The records of the batch at the front of `bytes`, `length` bytes long: what follows its
+/// header.
+fn records_of(bytes: &[u8], length: u32) -> Option<&[u8]> {
+    bytes.get(batch::HEADER_BYTES..length as usize)
 }
 
 /// The connection to a consumer group's coordinator, which may be any broker of the

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use strom::storage::batch;
 use strom::{
-    Broker, Compression, ConsumerConfig, IsolationLevel, Record, TopicConfig, TopicPartition,
+    Broker, Compression, ConsumerConfig, IsolationLevel, OffsetAndMetadata, Record, TopicConfig,
+    TopicPartition,
 };
 use strom_kafka::{Import, KafkaServer, MirrorError};
 
@@ -328,4 +329,136 @@ fn a_source_that_stays_away_is_unavailable_after_the_patience() {
     assert!(matches!(out, Err(MirrorError::Unavailable(_))), "{out:?}");
     assert!(here.topics().is_empty());
     here.close().unwrap();
+}
+
+/// The source group's commits, with their metadata.
+fn progress(source: &Broker) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+    source
+        .committed_offsets_with_metadata("strom-mirror")
+        .unwrap()
+}
+
+#[test]
+fn a_crash_between_appending_and_committing_neither_loses_nor_doubles_records() {
+    let pair = Pair::new();
+    pair.source
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = pair.source.producer();
+    let import = pair.import(&["readings"]);
+    // Single records and batches of several, so that whole batches are skipped.
+    let fill = |from: i64| {
+        for i in from..from + 5 {
+            producer.send("readings", record(i)).unwrap();
+        }
+        producer
+            .send_batch("readings", (from + 5..from + 12).map(record))
+            .unwrap();
+    };
+    // The state before the first run's appends, as its first commits leave it: the
+    // source's start, and the local end then.
+    import.run().unwrap();
+    let before_first = progress(&pair.source);
+    for (_, committed) in &before_first {
+        assert_eq!(committed.offset, 0);
+        assert_eq!(committed.metadata, "strom-import/1 local-end=0");
+    }
+    fill(0);
+    import.run().unwrap();
+    let first = progress(&pair.source);
+    fill(100);
+    assert_eq!(import.run().unwrap().records, 12);
+    let second = progress(&pair.source);
+    assert_ne!(first, second);
+
+    // A crash after the second run appended and before it committed leaves the first
+    // run's commits on the source; one after the first run's appends leaves the start.
+    for crashed in [first, before_first] {
+        pair.source
+            .commit_offsets_with_metadata("strom-mirror", &crashed)
+            .unwrap();
+        let again = import.run().unwrap();
+        assert_eq!(again.records, 0, "nothing appended twice");
+        pair.assert_same("readings");
+        assert_eq!(progress(&pair.source), second, "the progress found again");
+    }
+    // And what comes next is taken as usual.
+    fill(200);
+    assert_eq!(import.run().unwrap().records, 12);
+    pair.assert_same("readings");
+    pair.assert_no_lag("readings");
+    pair.close();
+}
+
+#[test]
+fn another_writer_here_is_a_clear_error_naming_the_partition_never_a_guess() {
+    let pair = Pair::new();
+    pair.source
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = pair.source.producer();
+    for i in 0..10 {
+        producer.send("readings", record(i).partition(1)).unwrap();
+    }
+    let import = pair.import(&["readings"]);
+    import.run().unwrap();
+    let expect_diverged = |what: &str| match import.run() {
+        Err(e @ MirrorError::Diverged { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("readings/1"), "{what}: {message}");
+            message
+        }
+        other => panic!("{what}: expected Diverged, got {other:?}"),
+    };
+
+    // A record here that the source does not hold.
+    pair.here
+        .producer()
+        .send("readings", record(99).partition(1))
+        .unwrap();
+    let message = expect_diverged("nothing new on the source");
+    assert!(message.contains("source offset 10"), "{message}");
+    // A source batch of one record now follows: the count would match, the records not.
+    producer.send("readings", record(10).partition(1)).unwrap();
+    let message = expect_diverged("a source batch of the same size");
+    assert!(message.contains("offset 10"), "{message}");
+    // Nor does a batch whose records would need splitting.
+    producer
+        .send_batch("readings", (11..14).map(|i| record(i).partition(1)))
+        .unwrap();
+    expect_diverged("a larger source batch");
+    let described = pair.here.describe_topic("readings").unwrap();
+    assert_eq!(
+        described.partitions[1].high_watermark, 11,
+        "nothing appended"
+    );
+
+    // Records removed here: the local partition ends before the committed end.
+    pair.here.delete_topic("readings").unwrap();
+    pair.here
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let message = expect_diverged("a local partition emptied");
+    assert!(message.contains("removed"), "{message}");
+    pair.close();
+}
+
+#[test]
+fn a_group_committed_by_someone_else_is_refused_by_name() {
+    let pair = Pair::new();
+    pair.source
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    pair.source.producer().send("readings", record(1)).unwrap();
+    pair.source
+        .commit_offsets("strom-mirror", &[(TopicPartition::new("readings", 0), 1)])
+        .unwrap();
+    match pair.import(&["readings"]).run() {
+        Err(e @ MirrorError::Diverged { .. }) => {
+            assert!(e.to_string().contains("strom-import/1"), "{e}");
+        }
+        other => panic!("expected Diverged, got {other:?}"),
+    }
+    assert!(pair.here.describe_topic("readings").unwrap().partitions[0].high_watermark == 0);
+    pair.close();
 }
