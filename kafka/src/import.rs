@@ -629,3 +629,108 @@ impl Coordinator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use strom::storage::batch::Entry;
+
+    /// A batch of `count` records at `base_offset`, as a source would send it.
+    fn encoded(base_offset: u64, count: usize) -> Vec<u8> {
+        let values: Vec<String> = (0..count).map(|i| format!("reading {i}")).collect();
+        let entries: Vec<Entry<'_>> = values
+            .iter()
+            .map(|v| Entry {
+                timestamp: 1_700_000_000_000,
+                key: Some(b"oslo"),
+                value: Some(v.as_bytes()),
+                headers: &[],
+            })
+            .collect();
+        let mut buf = vec![0; batch::encoded_len(&entries)];
+        batch::encode(&mut buf, base_offset, &entries).unwrap();
+        buf
+    }
+
+    fn fetched(records: Vec<u8>) -> FetchedPartition {
+        FetchedPartition {
+            records: Bytes::from(records),
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            aborted: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_cut_short_at_the_end_is_fetched_again_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        broker
+            .create_topic("readings", TopicConfig::default())
+            .unwrap();
+        let import = Import::new(broker.clone(), "127.0.0.1:1");
+        let tp = TopicPartition::new("readings", 0);
+        let mut partition = Partition {
+            tp: tp.clone(),
+            next: 0,
+            local_end: 0,
+            skip: 0,
+            verify_at: 0,
+            until: None,
+            done: false,
+        };
+        let mut progress = MirrorProgress::default();
+        let end = |broker: &Broker| {
+            broker.describe_topic("readings").unwrap().partitions[0].high_watermark
+        };
+
+        // Kafka cut the answer inside the second batch: the first is taken.
+        let second = encoded(2, 3);
+        let mut answer = encoded(0, 2);
+        answer.extend_from_slice(&second[..second.len() - 5]);
+        import
+            .take(&mut partition, &fetched(answer), &mut progress)
+            .unwrap();
+        assert_eq!(partition.next, 2, "the next fetch starts at the cut batch");
+        assert_eq!(progress.records, 2);
+        // Cut inside its header: nothing taken, nothing damaged.
+        import
+            .take(
+                &mut partition,
+                &fetched(second[..20].to_vec()),
+                &mut progress,
+            )
+            .unwrap();
+        assert_eq!((partition.next, progress.records), (2, 2));
+        assert_eq!(end(&broker), 2);
+        import
+            .take(&mut partition, &fetched(second.clone()), &mut progress)
+            .unwrap();
+        assert_eq!(
+            (partition.next, partition.local_end, end(&broker)),
+            (5, 5, 5)
+        );
+
+        // A byte flipped in transit: refused, nothing appended, the offset named.
+        let mut damaged = encoded(5, 2);
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x40;
+        match import.take(&mut partition, &fetched(damaged), &mut progress) {
+            Err(MirrorError::Damaged {
+                partition: p,
+                offset,
+                ..
+            }) => assert_eq!((p, offset), (tp, 5)),
+            other => panic!("expected Damaged, got {other:?}"),
+        }
+        assert_eq!((partition.next, end(&broker)), (5, 5));
+        // Bytes that are no batch at all.
+        assert!(matches!(
+            import.take(&mut partition, &fetched(vec![0xff; 80]), &mut progress),
+            Err(MirrorError::Damaged { .. })
+        ));
+        broker.close().unwrap();
+    }
+}
