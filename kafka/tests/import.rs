@@ -460,5 +460,24 @@ fn a_group_committed_by_someone_else_is_refused_by_name() {
         other => panic!("expected Diverged, got {other:?}"),
     }
     assert!(pair.here.describe_topic("readings").unwrap().partitions[0].high_watermark == 0);
+
+    // A commit past the source's end: Kafka's refusal, by name, with the partition.
+    pair.source
+        .commit_offsets_with_metadata(
+            "strom-mirror",
+            &[(
+                TopicPartition::new("readings", 0),
+                OffsetAndMetadata::with_metadata(50, "strom-import/1 local-end=0"),
+            )],
+        )
+        .unwrap();
+    match pair.import(&["readings"]).run() {
+        Err(e @ MirrorError::Refused(_)) => {
+            let message = e.to_string();
+            assert!(message.contains("readings/0"), "{message}");
+            assert!(message.contains("OffsetOutOfRange"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     pair.close();
 }
