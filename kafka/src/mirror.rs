@@ -49,7 +49,7 @@ pub struct Mirror {
     patience: Duration,
 }
 
-/// What a [`Mirror::run`] copied.
+/// What a [`Mirror::run`] or an [`Import::run`](crate::Import::run) copied.
 ///
 /// ```no_run
 /// # let broker = strom::Broker::open("data")?;
@@ -63,7 +63,8 @@ pub struct Mirror {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MirrorProgress {
-    /// Batches produced to the cluster and acknowledged.
+    /// Batches produced to the cluster and acknowledged (a [`Mirror`]), or appended here
+    /// (an [`Import`](crate::Import)).
     pub batches: u64,
     /// Records in those batches.
     pub records: u64,
@@ -71,7 +72,7 @@ pub struct MirrorProgress {
     pub bytes: u64,
 }
 
-/// Why a [`Mirror::run`] stopped.
+/// Why a [`Mirror::run`] or an [`Import::run`](crate::Import::run) stopped.
 ///
 /// ```no_run
 /// use strom_kafka::{Mirror, MirrorError};
@@ -89,7 +90,8 @@ pub struct MirrorProgress {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MirrorError {
-    /// Reading the local topics or committing the mirror's progress failed.
+    /// Reading, creating or appending to the local topics, or committing the mirror's
+    /// progress, failed.
     Local(strom::Error),
     /// The cluster stayed unavailable for longer than the mirror's patience.
     Unavailable(String),
@@ -107,7 +109,8 @@ pub enum MirrorError {
         /// Its partitions on the cluster: the mirror's target, or the import's source.
         target: usize,
     },
-    /// A batch read from a partition could not be read again to be sent on.
+    /// A batch read from a partition could not be read again to be sent on, or a batch an
+    /// [`Import`](crate::Import) fetched failed its checksum (or was no batch at all).
     Damaged {
         /// The partition.
         partition: TopicPartition,
