@@ -201,7 +201,8 @@ impl Import {
     /// cluster stays unreachable past the patience; [`MirrorError::Damaged`] for a fetched
     /// batch failing its checksum; [`MirrorError::Diverged`] when a local partition's end
     /// disagrees with the progress committed on the source (another writer);
-    /// [`MirrorError::Local`] when appending here fails.
+    /// [`MirrorError::OffsetGaps`] for a batch of a compacted source topic whose records skip
+    /// offsets; [`MirrorError::Local`] when appending here fails.
     ///
     /// ```no_run
     /// # let broker = strom::Broker::open("data")?;
@@ -422,11 +423,6 @@ impl Import {
         fetched: &FetchedPartition,
         progress: &mut MirrorProgress,
     ) -> Result<(), MirrorError> {
-        let damaged = |offset: i64, reason: String| MirrorError::Damaged {
-            partition: partition.tp.clone(),
-            offset: u64::try_from(offset).unwrap_or(0),
-            reason,
-        };
         let mut aborted: Vec<(i64, i64)> = fetched.aborted.clone();
         aborted.sort_unstable_by_key(|&(_, first)| std::cmp::Reverse(first));
         // Producers whose aborted transaction the batches are in, until its marker.
@@ -438,14 +434,17 @@ impl Import {
                 // Kafka cuts the answer at the byte limit, inside the last batch: the next
                 // fetch starts there.
                 Err(batch::DecodeError::Truncated) => break,
-                Err(e) => return Err(damaged(partition.next, e.to_string())),
+                Err(e) => {
+                    let at = u64::try_from(partition.next).unwrap_or(0);
+                    return Err(damaged(partition, at, &e));
+                }
             };
             let Some(stored) = rest.get(..header.length as usize) else {
                 break;
             };
             rest = &rest[stored.len()..];
             let base = i64::try_from(header.base_offset).unwrap_or(i64::MAX);
-            batch::check(stored).map_err(|e| damaged(base, e.to_string()))?;
+            batch::check(stored).map_err(|e| damaged(partition, header.base_offset, &e))?;
             let next = i64::try_from(header.next_offset()).unwrap_or(i64::MAX);
             if next <= partition.next {
                 continue;
@@ -465,55 +464,77 @@ impl Import {
                 partition.next = next;
                 continue;
             }
-            partition.next = next;
             // Transactions starting at or before this batch's last offset.
             while aborted.last().is_some_and(|&(_, first)| first < next) {
                 if let Some((producer, _)) = aborted.pop() {
                     aborting.insert(producer);
                 }
             }
-            let producer = header.origin.producer_id;
-            if header.is_control() {
-                // A transaction's marker: the source's bookkeeping, not a record. It ends
-                // its producer's transaction, aborted or not.
-                aborting.remove(&producer);
-                continue;
-            }
-            if header.is_transactional() && aborting.contains(&producer) {
-                continue;
-            }
-            let records = u64::from(header.record_count);
-            if records == 0 {
-                continue;
-            }
-            if partition.skip > 0 {
-                if records > partition.skip {
-                    return Err(self.diverged(
-                        partition,
-                        &format!(
-                            "{} records here were appended after the last commit, but the \
-                             source's batch at offset {base} holds {records}: that count \
-                             ends inside it",
-                            partition.skip
-                        ),
-                    ));
-                }
-                self.verify(partition, &header, stored)?;
-                partition.skip -= records;
-                partition.verify_at += records;
-                continue;
-            }
-            let mut unowned = stored.to_vec();
-            // No producer here: the source's producer ids and sequences mean nothing to
-            // this broker (and the batch leaves its transaction, now committed).
-            batch::set_producer(&mut unowned, -1, -1, -1)
-                .map_err(|e| damaged(base, e.to_string()))?;
-            let appended = self.broker.append_batch(&partition.tp, &unowned)?;
-            partition.local_end = appended.last_offset + 1;
-            progress.batches += 1;
-            progress.records += records;
-            progress.bytes += stored.len() as u64;
+            self.take_batch(partition, &header, stored, &mut aborting, progress)?;
+            // Only once the batch is taken (or rightly left out): an error leaves the
+            // partition where the batch starts, as its message says.
+            partition.next = next;
         }
+        Ok(())
+    }
+
+    /// Takes one whole batch `stored` (whose header is `header`) of `partition`: appended,
+    /// or skipped as already here, or left out (a marker, an aborted transaction's).
+    fn take_batch(
+        &self,
+        partition: &mut Partition,
+        header: &batch::BatchHeader,
+        stored: &[u8],
+        aborting: &mut HashSet<i64>,
+        progress: &mut MirrorProgress,
+    ) -> Result<(), MirrorError> {
+        let base = header.base_offset;
+        let producer = header.origin.producer_id;
+        if header.is_control() {
+            // A transaction's marker: the source's bookkeeping, not a record. It ends
+            // its producer's transaction, aborted or not.
+            aborting.remove(&producer);
+            return Ok(());
+        }
+        if header.is_transactional() && aborting.contains(&producer) {
+            return Ok(());
+        }
+        let records = u64::from(header.record_count);
+        if records == 0 {
+            return Ok(());
+        }
+        if header.last_offset_delta.checked_add(1) != Some(header.record_count) {
+            return Err(MirrorError::OffsetGaps {
+                partition: partition.tp.clone(),
+                offset: header.base_offset,
+            });
+        }
+        if partition.skip > 0 {
+            if records > partition.skip {
+                return Err(self.diverged(
+                    partition,
+                    &format!(
+                        "{} records here were appended after the last commit, but the \
+                         source's batch at offset {base} holds {records}: that count \
+                         ends inside it",
+                        partition.skip
+                    ),
+                ));
+            }
+            self.verify(partition, header, stored)?;
+            partition.skip -= records;
+            partition.verify_at += records;
+            return Ok(());
+        }
+        let mut unowned = stored.to_vec();
+        // No producer here: the source's producer ids and sequences mean nothing to
+        // this broker (and the batch leaves its transaction, now committed).
+        batch::set_producer(&mut unowned, -1, -1, -1).map_err(|e| damaged(partition, base, &e))?;
+        let appended = self.broker.append_batch(&partition.tp, &unowned)?;
+        partition.local_end = appended.last_offset + 1;
+        progress.batches += 1;
+        progress.records += records;
+        progress.bytes += stored.len() as u64;
         Ok(())
     }
 
@@ -591,6 +612,15 @@ impl Import {
     }
 }
 
+/// A fetched batch of `partition` at source `offset` that is unreadable, for `reason`.
+fn damaged(partition: &Partition, offset: u64, reason: &dyn std::fmt::Display) -> MirrorError {
+    MirrorError::Damaged {
+        partition: partition.tp.clone(),
+        offset,
+        reason: reason.to_string(),
+    }
+}
+
 /// The records of the batch at the front of `bytes`, `length` bytes long: what follows its
 /// header.
 fn records_of(bytes: &[u8], length: u32) -> Option<&[u8]> {
@@ -651,6 +681,22 @@ mod tests {
         let mut buf = vec![0; batch::encoded_len(&entries)];
         batch::encode(&mut buf, base_offset, &entries).unwrap();
         buf
+    }
+
+    /// CRC-32C (Castagnoli), bit by bit: the checksum of a version 2 batch.
+    fn crc32c(bytes: &[u8]) -> u32 {
+        let mut crc = !0_u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
     }
 
     fn fetched(records: Vec<u8>) -> FetchedPartition {
@@ -724,6 +770,17 @@ mod tests {
                 ..
             }) => assert_eq!((p, offset), (tp, 5)),
             other => panic!("expected Damaged, got {other:?}"),
+        }
+        assert_eq!((partition.next, end(&broker)), (5, 5));
+        // A batch whose records skip an offset, as Kafka's compaction leaves them (its last
+        // offset delta past its record count), checksummed again as a source would send it.
+        let mut gaps = encoded(5, 2);
+        gaps[23..27].copy_from_slice(&2_u32.to_be_bytes());
+        let crc = crc32c(&gaps[21..]);
+        gaps[17..21].copy_from_slice(&crc.to_be_bytes());
+        match import.take(&mut partition, &fetched(gaps), &mut progress) {
+            Err(MirrorError::OffsetGaps { offset, .. }) => assert_eq!(offset, 5),
+            other => panic!("expected OffsetGaps, got {other:?}"),
         }
         assert_eq!((partition.next, end(&broker)), (5, 5));
         // Bytes that are no batch at all.

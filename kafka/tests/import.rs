@@ -481,3 +481,37 @@ fn a_group_committed_by_someone_else_is_refused_by_name() {
     }
     pair.close();
 }
+
+#[test]
+fn a_compacted_source_topic_is_imported_record_for_record() {
+    let pair = Pair::new();
+    pair.source
+        .create_topic(
+            "balances",
+            TopicConfig::default()
+                .cleanup_policy(strom::CleanupPolicy::Compact)
+                .segment_bytes(4096),
+        )
+        .unwrap();
+    let producer = pair.source.producer();
+    for round in 0..40 {
+        for account in 0..10 {
+            producer
+                .send(
+                    "balances",
+                    Record::new(format!("{}", round * 100 + account)).key(format!("a-{account}")),
+                )
+                .unwrap();
+        }
+    }
+    // Sealed segments are compacted: the records kept keep their offsets, so the source's
+    // offsets have gaps, which its batches never hold inside them.
+    pair.source.run_maintenance().unwrap();
+    let kept = records(&pair.source, "balances", 0).len();
+    assert!(kept < 400, "compacted: {kept} records left");
+    let imported = pair.import(&["balances"]).run().unwrap();
+    assert_eq!(imported.records, kept as u64);
+    pair.assert_same("balances");
+    pair.assert_no_lag("balances");
+    pair.close();
+}
