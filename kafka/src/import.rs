@@ -307,9 +307,9 @@ impl Import {
                 let next = partition.next;
                 let fetched = cluster
                     .call_leader(topic, p, |c| c.fetch(topic, p, next, wait, FETCH_BYTES))?;
-                let before = (partition.next, progress.batches);
+                let before = partition.next;
                 self.take(partition, &fetched, &mut progress)?;
-                if partition.next != before.0 {
+                if partition.next != before {
                     idle = false;
                     if partition.skip == 0 {
                         self.commit(&mut cluster, &mut coordinator, partition)?;
@@ -328,7 +328,7 @@ impl Import {
                 if self.once {
                     let until = *partition.until.get_or_insert(fetched.last_stable_offset);
                     // Nothing moved: nothing left before the end as of the start.
-                    partition.done = partition.next >= until || partition.next == before.0;
+                    partition.done = partition.next >= until || partition.next == before;
                 }
             }
         }
