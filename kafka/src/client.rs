@@ -89,13 +89,7 @@ type Result<T> = std::result::Result<T, ClientError>;
 
 /// A Kafka error code in an answer about `what`, as the error it is.
 fn answered(what: &str, code: i16) -> ClientError {
-    // The name as Kafka's docs spell it (`OffsetOutOfRange`), then the code to look up.
-    let reason = match kafka_protocol::ResponseError::try_from_code(code) {
-        Some(kafka_protocol::ResponseError::Unknown(_)) | None => {
-            format!("{what}: Kafka error code {code}")
-        }
-        Some(name) => format!("{what}: {name:?} (Kafka error code {code})"),
-    };
+    let reason = format!("{what}: Kafka error code {code}");
     if RETRIABLE.contains(&code) {
         ClientError::Unavailable(reason)
     } else {

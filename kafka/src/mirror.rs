@@ -49,7 +49,7 @@ pub struct Mirror {
     patience: Duration,
 }
 
-/// What a [`Mirror::run`] or an [`Import::run`](crate::Import::run) copied.
+/// What a [`Mirror::run`] copied.
 ///
 /// ```no_run
 /// # let broker = strom::Broker::open("data")?;
@@ -72,7 +72,7 @@ pub struct MirrorProgress {
     pub bytes: u64,
 }
 
-/// Why a [`Mirror::run`] or an [`Import::run`](crate::Import::run) stopped.
+/// Why a [`Mirror::run`] stopped.
 ///
 /// ```no_run
 /// use strom_kafka::{Mirror, MirrorError};
@@ -109,23 +109,6 @@ pub enum MirrorError {
         /// Its partitions on the cluster: the mirror's target, or the import's source.
         target: usize,
     },
-    /// A batch read from a partition could not be read again to be sent on, or a batch an
-    /// [`Import`](crate::Import) fetched failed its checksum (or was no batch at all).
-    Damaged {
-        /// The partition.
-        partition: TopicPartition,
-        /// Where the batch starts.
-        offset: u64,
-        /// What was wrong.
-        reason: String,
-    },
-    /// A partition holds transactional batches, which this version does not copy.
-    Transactional {
-        /// The partition.
-        partition: TopicPartition,
-        /// The first transactional batch's offset.
-        offset: u64,
-    },
     /// An [`Import`](crate::Import)'s local partition disagrees with the progress it
     /// committed on the source: another writer appended to it or removed records, or the
     /// group was used by someone else. Nothing is appended until a person decides.
@@ -142,6 +125,23 @@ pub enum MirrorError {
         /// The partition.
         partition: TopicPartition,
         /// The batch's first offset on the source.
+        offset: u64,
+    },
+    /// A batch read from a partition could not be read again to be sent on, or a batch an
+    /// [`Import`](crate::Import) fetched failed its checksum (or was no batch at all).
+    Damaged {
+        /// The partition.
+        partition: TopicPartition,
+        /// Where the batch starts.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A partition holds transactional batches, which this version does not copy.
+    Transactional {
+        /// The partition.
+        partition: TopicPartition,
+        /// The first transactional batch's offset.
         offset: u64,
     },
 }
@@ -161,6 +161,17 @@ impl fmt::Display for MirrorError {
                 "mirror: topic {topic} has {target} partitions on the cluster and {local} here; \
                  copying would move keys to other partitions"
             ),
+            Self::Diverged { partition, reason } => write!(
+                f,
+                "import: {}/{}: {reason}",
+                partition.topic, partition.partition
+            ),
+            Self::OffsetGaps { partition, offset } => write!(
+                f,
+                "import: {}/{} source offset {offset}: the batch's records skip offsets (a \
+                 compacted topic's), which the import does not take yet",
+                partition.topic, partition.partition
+            ),
             Self::Damaged {
                 partition,
                 offset,
@@ -174,17 +185,6 @@ impl fmt::Display for MirrorError {
                 f,
                 "mirror: {}/{} holds a transactional batch at offset {offset}, which the \
                  mirror does not copy yet",
-                partition.topic, partition.partition
-            ),
-            Self::Diverged { partition, reason } => write!(
-                f,
-                "import: {}/{}: {reason}",
-                partition.topic, partition.partition
-            ),
-            Self::OffsetGaps { partition, offset } => write!(
-                f,
-                "import: {}/{} source offset {offset}: the batch's records skip offsets (a \
-                 compacted topic's), which the import does not take yet",
                 partition.topic, partition.partition
             ),
         }
