@@ -52,8 +52,11 @@ const METADATA_PREFIX: &str = "strom-import/1 local-end=";
 /// values, headers, timestamps, compression); progress kept as the source cluster's consumer
 /// group, so Kafka's own `kafka-consumer-groups --describe` shows the import's lag.
 ///
-/// The import must be the only writer of its local partitions: it finds where it stopped
-/// after a crash by the local partitions' ends (see [`run`](Self::run)).
+/// The group's committed offset of each partition is the next source offset to import, and
+/// its metadata, `strom-import/1 local-end=N`, the local partition's end after the appends
+/// that commit covers (the `1` is the format's version). The import must be the only writer
+/// of its local partitions: it finds where it stopped after a crash by comparing their ends
+/// with the committed ones (see [`run`](Self::run)).
 ///
 /// ```no_run
 /// use strom::Broker;
