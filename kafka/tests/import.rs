@@ -521,3 +521,36 @@ fn a_compacted_source_topic_is_imported_record_for_record() {
     pair.assert_no_lag("balances");
     pair.close();
 }
+
+#[test]
+fn an_open_transaction_holds_the_import_at_its_start_until_it_ends() {
+    let pair = Pair::new();
+    pair.source
+        .create_topic("payments", TopicConfig::default())
+        .unwrap();
+    let plain = pair.source.producer();
+    for i in 0..3 {
+        plain.send("payments", record(i)).unwrap();
+    }
+    let transactional = pair.source.transactional_producer("payer").unwrap();
+    transactional.begin_transaction().unwrap();
+    for i in 3..6 {
+        transactional.send("payments", record(i)).unwrap();
+    }
+    plain.send("payments", record(6)).unwrap();
+    let import = pair.import(&["payments"]);
+
+    // Up to the open transaction's first record, and returns: `once` does not wait for it.
+    assert_eq!(import.run().unwrap().records, 3);
+    let tp = TopicPartition::new("payments", 0);
+    assert_eq!(
+        pair.source.committed_offsets("strom-mirror").unwrap(),
+        [(tp.clone(), 3)]
+    );
+    transactional.commit_transaction().unwrap();
+    // The transaction's records and the one written meanwhile, in the source's order.
+    assert_eq!(import.run().unwrap().records, 4);
+    pair.assert_same("payments");
+    pair.assert_no_lag("payments");
+    pair.close();
+}
