@@ -219,8 +219,10 @@ impl Import {
         self.run_until(&AtomicBool::new(false))
     }
 
-    /// [`run`](Self::run), returning once `stop` is set (seen within about 100 ms while
-    /// following), after committing what was appended.
+    /// [`run`](Self::run), returning once `stop` is set, after committing what was
+    /// appended. The flag is seen within about 100 ms while the cluster answers (a Fetch
+    /// waits no longer for new records); an unavailable cluster is first retried for up to
+    /// the [patience](Self::patience).
     ///
     /// # Errors
     ///
