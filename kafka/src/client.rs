@@ -18,7 +18,6 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, InitProducerIdRequest,
@@ -26,7 +25,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::messages::{
-    FetchRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
+    FetchRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -476,18 +475,6 @@ pub(crate) struct FetchedPartition {
     pub(crate) aborted: Vec<(i64, i64)>,
 }
 
-/// A consumer group's committed offset of one partition, with the metadata committed
-/// beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CommittedOffset {
-    /// The partition.
-    pub(crate) partition: u32,
-    /// The committed offset: the next one to read.
-    pub(crate) offset: i64,
-    /// The metadata string committed with it (empty when none was).
-    pub(crate) metadata: String,
-}
-
 // The consumer side: what an import reads from a cluster with, and keeps its progress in.
 impl Client {
     /// Fetches `partition` of `topic` from `offset` on, `read_committed` (stopping at the
@@ -634,73 +621,6 @@ impl Client {
             }
         }
         Ok(())
-    }
-
-    /// The offsets consumer group `group` committed for `partitions` of `topic`, with their
-    /// metadata; a partition without a commit is left out.
-    pub(crate) fn offset_fetch(
-        &mut self,
-        group: &str,
-        topic: &str,
-        partitions: &[u32],
-    ) -> Result<Vec<CommittedOffset>> {
-        let indexes = partitions
-            .iter()
-            .map(|&p| {
-                i32::try_from(p).map_err(|_| ClientError::Refused(format!("partition {topic}/{p}")))
-            })
-            .collect::<Result<Vec<i32>>>()?;
-        let request = OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                .with_name(topic_name(topic))
-                .with_partition_indexes(indexes)]))
-            // Offsets of transactions still open are not "committed" yet.
-            .with_require_stable(true);
-        // From version 8 on, one request asks about several groups: a shape this call has
-        // no use for.
-        let version = self.version(ApiKey::OffsetFetch, 1, 7)?;
-        let response = self.call(&request, version)?;
-        if response.error_code != 0 {
-            return Err(answered(
-                &format!("OffsetFetch of group {group}"),
-                response.error_code,
-            ));
-        }
-        let mut committed = Vec::new();
-        for answer in response
-            .topics
-            .iter()
-            .filter(|t| t.name.0.as_str() == topic)
-            .flat_map(|t| t.partitions.iter())
-        {
-            if answer.error_code != 0 {
-                return Err(answered(
-                    &format!(
-                        "OffsetFetch of group {group} for {topic}/{}",
-                        answer.partition_index
-                    ),
-                    answer.error_code,
-                ));
-            }
-            // −1: no commit for this partition.
-            let Ok(partition) = u32::try_from(answer.partition_index) else {
-                continue;
-            };
-            if answer.committed_offset < 0 {
-                continue;
-            }
-            committed.push(CommittedOffset {
-                partition,
-                offset: answer.committed_offset,
-                metadata: answer
-                    .metadata
-                    .as_ref()
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_default(),
-            });
-        }
-        Ok(committed)
     }
 }
 

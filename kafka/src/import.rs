@@ -4,14 +4,17 @@
 //! Each source partition's committed batches are appended whole to the same partition
 //! number here (keys, values, headers, timestamps and compression untouched), without their
 //! producer: the source's producer ids mean nothing to this broker. Transaction markers and
-//! aborted transactions' batches are dropped. Progress is the source cluster's consumer
-//! group: the next source offset of each partition, committed after the local appends are
-//! durable, with the local partition's end after them as the commit's metadata.
+//! aborted transactions' batches are dropped. Progress is kept here, as a strom consumer
+//! group's commit of each local partition: its end after the appends, with the next source
+//! offset as the commit's metadata, committed once the appends are durable. The same source
+//! offset is then committed to the source cluster's group of that name, so Kafka's own tools
+//! show the import's lag; that copy is for them only (a cluster that does not keep commit
+//! metadata, or refuses the commit, loses nothing).
 //!
 //! # Neither lost nor doubled across a crash
 //!
 //! The import must be the only writer of its local partitions. Then the local partition's
-//! end now, less the local end committed with the source offset, is the number of records
+//! end now, less the end committed with the source offset, is the number of records
 //! appended after the last commit, which a crash kept from being committed. Batches are
 //! appended whole and committed on their boundaries, so the run that follows skips exactly
 //! that many records' worth of whole batches from the committed source offset, and goes on
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use strom::storage::batch;
-use strom::{Broker, IsolationLevel, TopicConfig, TopicPartition};
+use strom::{Broker, IsolationLevel, OffsetAndMetadata, TopicConfig, TopicPartition};
 
 use crate::client::{retry, Client, ClientError, FetchedPartition, EARLIEST};
 use crate::cluster::Cluster;
@@ -45,18 +48,19 @@ const FOLLOW_WAIT_MIN: Duration = Duration::from_millis(10);
 
 /// What the commit's metadata starts with: the format of what follows, so that a later
 /// version can read an older one's progress, or refuse it by name.
-const METADATA_PREFIX: &str = "strom-import/1 local-end=";
+const METADATA_PREFIX: &str = "strom-import/1 source-offset=";
 
 /// Copies topics from a cluster speaking Kafka's protocol into a strom [`Broker`]: each
 /// source partition's committed batches to the same partition number here, whole (keys,
-/// values, headers, timestamps, compression); progress kept as the source cluster's consumer
-/// group, so Kafka's own `kafka-consumer-groups --describe` shows the import's lag.
+/// values, headers, timestamps, compression); progress kept here as a consumer group's
+/// commits, and copied to the source cluster's group of the same name, so Kafka's own
+/// `kafka-consumer-groups --describe` shows the import's lag.
 ///
-/// The group's committed offset of each partition is the next source offset to import, and
-/// its metadata, `strom-import/1 local-end=N`, the local partition's end after the appends
-/// that commit covers (the `1` is the format's version). The import must be the only writer
-/// of its local partitions: it finds where it stopped after a crash by comparing their ends
-/// with the committed ones (see [`run`](Self::run)).
+/// The group's committed offset of each local partition is its end after the appends that
+/// commit covers, and its metadata, `strom-import/1 source-offset=N`, the next source offset
+/// to import (the `1` is the format's version). The import must be the only writer of its
+/// local partitions: it finds where it stopped after a crash by comparing their ends with the
+/// committed ones (see [`run`](Self::run)).
 ///
 /// ```no_run
 /// use strom::Broker;
@@ -252,9 +256,7 @@ impl Import {
         for topic in &self.topics {
             let count = self.local_topic(&mut cluster, topic)?;
             let indexes: Vec<u32> = (0..count).filter_map(|p| u32::try_from(p).ok()).collect();
-            let committed = coordinator.call(&mut cluster, self.patience, |c| {
-                c.offset_fetch(&self.group, topic, &indexes)
-            })?;
+            let committed = self.broker.committed_offsets_with_metadata(&self.group)?;
             let described = self.broker.describe_topic(topic)?;
             for &p in &indexes {
                 let tp = TopicPartition::new(topic.clone(), p);
@@ -263,8 +265,8 @@ impl Import {
                     .iter()
                     .find(|d| d.partition == p)
                     .map_or(0, |d| d.high_watermark);
-                let partition = match committed.iter().find(|c| c.partition == p) {
-                    Some(c) => self.resume(tp, c.offset, &c.metadata, local_end)?,
+                let partition = match committed.iter().find(|(c, _)| *c == tp) {
+                    Some((_, c)) => self.resume(tp, c, local_end)?,
                     None => {
                         // The first run: the source's start, committed with the local end
                         // before anything is appended, so that a crash after the first
@@ -377,25 +379,27 @@ impl Import {
         Ok(count)
     }
 
-    /// A partition resumed from the source `offset` the group committed with `metadata`,
-    /// the local partition now ending at `local_end`.
+    /// A partition resumed from the group's commit here, `committed`: the local end then,
+    /// and the next source offset in its metadata; the local partition now ends at
+    /// `local_end`.
     fn resume(
         &self,
         tp: TopicPartition,
-        offset: i64,
-        metadata: &str,
+        committed: &OffsetAndMetadata,
         local_end: u64,
     ) -> Result<Partition, MirrorError> {
-        let committed_end = metadata
+        let committed_end = committed.offset;
+        let metadata = committed.metadata.as_str();
+        let offset = metadata
             .strip_prefix(METADATA_PREFIX)
-            .and_then(|end| end.parse::<u64>().ok());
-        let Some(committed_end) = committed_end else {
+            .and_then(|offset| offset.parse::<i64>().ok());
+        let Some(offset) = offset else {
             return Err(MirrorError::Diverged {
                 partition: tp,
                 reason: format!(
-                    "group {}'s commit at source offset {offset} carries {metadata:?}, not \
-                     the import's progress (\"{METADATA_PREFIX}N\"); another consumer uses \
-                     this group, or the cluster does not keep commit metadata",
+                    "group {}'s commit at offset {committed_end} here carries {metadata:?}, \
+                     not the import's progress (\"{METADATA_PREFIX}N\"); another consumer \
+                     commits as this group",
                     self.group
                 ),
             });
@@ -582,8 +586,9 @@ impl Import {
         ))
     }
 
-    /// Commits `partition`'s next source offset with its local end, once what was appended
-    /// is durable here.
+    /// Commits `partition`'s local end with its next source offset, once what was appended
+    /// is durable here; then the source offset to the source cluster's group, for Kafka's
+    /// tools to show the lag.
     fn commit(
         &self,
         cluster: &mut Cluster,
@@ -593,15 +598,31 @@ impl Import {
         // IMPORTANT: fsync before the commit. A commit past records a power cut could
         // still take would skip them on the source for ever.
         self.broker.producer().flush()?;
+        self.broker.commit_offsets_with_metadata(
+            &self.group,
+            &[(
+                partition.tp.clone(),
+                OffsetAndMetadata::with_metadata(
+                    partition.local_end,
+                    format!("{METADATA_PREFIX}{}", partition.next),
+                ),
+            )],
+        )?;
+        // The source's copy of the progress is for its tools only: once, no waiting out the
+        // patience, and a refusal (no rights to commit, a cluster without groups) changes
+        // nothing here.
         let topic = partition.tp.topic.as_str();
-        let offsets = [(
-            partition.tp.partition,
-            partition.next,
-            format!("{METADATA_PREFIX}{}", partition.local_end),
-        )];
-        coordinator.call(cluster, self.patience, |c| {
+        let offsets = [(partition.tp.partition, partition.next, String::new())];
+        if let Err(e) = coordinator.call(cluster, Duration::ZERO, |c| {
             c.offset_commit(&self.group, topic, &offsets)
-        })?;
+        }) {
+            tracing::warn!(
+                group = %self.group,
+                partition = %partition.tp,
+                error = %e,
+                "the import's progress was not copied to the source cluster's group"
+            );
+        }
         Ok(())
     }
 

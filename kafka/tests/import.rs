@@ -331,10 +331,9 @@ fn a_source_that_stays_away_is_unavailable_after_the_patience() {
     here.close().unwrap();
 }
 
-/// The source group's commits, with their metadata.
-fn progress(source: &Broker) -> Vec<(TopicPartition, OffsetAndMetadata)> {
-    source
-        .committed_offsets_with_metadata("strom-mirror")
+/// The import's progress: its group's commits here, with their metadata.
+fn progress(here: &Broker) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+    here.committed_offsets_with_metadata("strom-mirror")
         .unwrap()
 }
 
@@ -358,29 +357,29 @@ fn a_crash_between_appending_and_committing_neither_loses_nor_doubles_records() 
     // The state before the first run's appends, as its first commits leave it: the
     // source's start, and the local end then.
     import.run().unwrap();
-    let before_first = progress(&pair.source);
+    let before_first = progress(&pair.here);
     for (_, committed) in &before_first {
         assert_eq!(committed.offset, 0);
-        assert_eq!(committed.metadata, "strom-import/1 local-end=0");
+        assert_eq!(committed.metadata, "strom-import/1 source-offset=0");
     }
     fill(0);
     import.run().unwrap();
-    let first = progress(&pair.source);
+    let first = progress(&pair.here);
     fill(100);
     assert_eq!(import.run().unwrap().records, 12);
-    let second = progress(&pair.source);
+    let second = progress(&pair.here);
     assert_ne!(first, second);
 
     // A crash after the second run appended and before it committed leaves the first
-    // run's commits on the source; one after the first run's appends leaves the start.
+    // run's commits; one after the first run's appends leaves the start.
     for crashed in [first, before_first] {
-        pair.source
+        pair.here
             .commit_offsets_with_metadata("strom-mirror", &crashed)
             .unwrap();
         let again = import.run().unwrap();
         assert_eq!(again.records, 0, "nothing appended twice");
         pair.assert_same("readings");
-        assert_eq!(progress(&pair.source), second, "the progress found again");
+        assert_eq!(progress(&pair.here), second, "the progress found again");
     }
     // And what comes next is taken as usual.
     fill(200);
@@ -433,12 +432,25 @@ fn another_writer_here_is_a_clear_error_naming_the_partition_never_a_guess() {
         "nothing appended"
     );
 
-    // Records removed here: the local partition ends before the committed end.
+    // The local topic deleted and made again: its progress went with it (a topic's
+    // committed offsets are deleted with it), so the import starts afresh and copies all.
     pair.here.delete_topic("readings").unwrap();
     pair.here
         .create_topic("readings", TopicConfig::default().partitions(2))
         .unwrap();
-    let message = expect_diverged("a local partition emptied");
+    assert_eq!(import.run().unwrap().records, 14);
+    pair.assert_same("readings");
+    // Progress past the local end: records it counted are gone.
+    pair.here
+        .commit_offsets_with_metadata(
+            "strom-mirror",
+            &[(
+                TopicPartition::new("readings", 1),
+                OffsetAndMetadata::with_metadata(1_000, "strom-import/1 source-offset=14"),
+            )],
+        )
+        .unwrap();
+    let message = expect_diverged("progress past the local end");
     assert!(message.contains("removed"), "{message}");
     pair.close();
 }
@@ -450,8 +462,11 @@ fn a_group_committed_by_someone_else_is_refused_by_name() {
         .create_topic("readings", TopicConfig::default())
         .unwrap();
     pair.source.producer().send("readings", record(1)).unwrap();
-    pair.source
-        .commit_offsets("strom-mirror", &[(TopicPartition::new("readings", 0), 1)])
+    pair.here
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    pair.here
+        .commit_offsets("strom-mirror", &[(TopicPartition::new("readings", 0), 0)])
         .unwrap();
     match pair.import(&["readings"]).run() {
         Err(e @ MirrorError::Diverged { .. }) => {
@@ -461,13 +476,13 @@ fn a_group_committed_by_someone_else_is_refused_by_name() {
     }
     assert!(pair.here.describe_topic("readings").unwrap().partitions[0].high_watermark == 0);
 
-    // A commit past the source's end: Kafka's refusal, by name, with the partition.
-    pair.source
+    // Progress past the source's end: Kafka's refusal, by name, with the partition.
+    pair.here
         .commit_offsets_with_metadata(
             "strom-mirror",
             &[(
                 TopicPartition::new("readings", 0),
-                OffsetAndMetadata::with_metadata(50, "strom-import/1 local-end=0"),
+                OffsetAndMetadata::with_metadata(0, "strom-import/1 source-offset=50"),
             )],
         )
         .unwrap();
