@@ -1,0 +1,243 @@
+//! One partition's way through the mirror: where it is read, which of its batches are
+//! prepared and not yet acknowledged, and what the target holds after the acknowledged ones.
+//!
+//! A batch is taken only when it is committed: the source is read `ReadCommitted` (up to
+//! its last stable offset, so an open transaction's batches wait until it is decided),
+//! control batches (transaction markers) are left out, and so is every batch of an aborted
+//! transaction: from the transaction's first offset, a transactional batch of its producer
+//! is aborted until that producer's next marker.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use strom::storage::batch;
+use strom::{Broker, FetchedBatches, IsolationLevel, TopicPartition};
+
+use super::MirrorError;
+use crate::client::ProducerIdentity;
+
+/// A batch ready to go to the target, re-stamped with the mirror's producer and sequence.
+#[derive(Debug, Clone)]
+pub(super) struct Outgoing {
+    /// The batch as it is sent: the same bytes on every retry (same sequence).
+    pub(super) bytes: Bytes,
+    /// Its records: the offsets it takes on the target.
+    pub(super) records: u64,
+    /// The source offset after it.
+    pub(super) next_offset: u64,
+}
+
+/// One partition being copied.
+#[derive(Debug)]
+pub(super) struct Lane {
+    pub(super) tp: TopicPartition,
+    /// The node id of the target partition's leader.
+    pub(super) node: i32,
+    /// The source offset to read next.
+    next_fetch: u64,
+    /// Where to stop reading (`once`: the last stable offset as of the start).
+    until: Option<u64>,
+    /// Prepared batches, oldest first; the first `sent` of them are in flight.
+    pub(super) queue: VecDeque<Outgoing>,
+    pub(super) sent: usize,
+    /// Bytes held in `queue`.
+    pub(super) queued_bytes: usize,
+    /// The sequence of the next batch prepared.
+    next_sequence: i32,
+    /// The source offset after the batches the target acknowledged (or that need not go).
+    pub(super) acked_offset: u64,
+    /// The target partition's end after the acknowledged batches.
+    pub(super) target_end: u64,
+    /// Records the previous run wrote past its last commit, still to be passed over.
+    skip: u64,
+    /// What is committed: (offset, target end).
+    pub(super) committed: (u64, u64),
+}
+
+impl Lane {
+    /// A lane resuming at source offset `from` (its commit, or the log start with none),
+    /// with the target's end `target_end` now, of which `skip` records the previous run
+    /// wrote after its last commit.
+    pub(super) fn new(
+        tp: TopicPartition,
+        node: i32,
+        from: u64,
+        until: Option<u64>,
+        target_end: u64,
+        skip: u64,
+        committed: (u64, u64),
+    ) -> Self {
+        Self {
+            tp,
+            node,
+            next_fetch: from,
+            until,
+            queue: VecDeque::new(),
+            sent: 0,
+            queued_bytes: 0,
+            // A fresh producer id's sequences start at 0 in every partition.
+            next_sequence: 0,
+            acked_offset: from,
+            target_end,
+            skip,
+            committed,
+        }
+    }
+
+    /// The source offset to read next.
+    pub(super) fn position(&self) -> u64 {
+        self.next_fetch
+    }
+
+    /// Whether prepared batches wait to be sent.
+    pub(super) fn has_unsent(&self) -> bool {
+        self.sent < self.queue.len()
+    }
+
+    /// Whether everything up to `until` went and was acknowledged (never, while following).
+    pub(super) fn is_done(&self) -> bool {
+        self.queue.is_empty() && self.until.is_some_and(|until| self.next_fetch >= until)
+    }
+
+    /// Whether the acknowledged position moved past what is committed.
+    pub(super) fn is_dirty(&self) -> bool {
+        self.committed != (self.acked_offset, self.target_end)
+    }
+
+    /// Reads up to `max_bytes` of batches from the source and prepares those to copy;
+    /// returns whether anything was read.
+    pub(super) fn fill(
+        &mut self,
+        broker: &Broker,
+        producer: ProducerIdentity,
+        max_bytes: usize,
+    ) -> Result<bool, MirrorError> {
+        if self.until.is_some_and(|until| self.next_fetch >= until) {
+            return Ok(false);
+        }
+        let fetched = broker.fetch_batches(
+            &self.tp,
+            self.next_fetch,
+            max_bytes,
+            IsolationLevel::ReadCommitted,
+        )?;
+        if fetched.bytes.is_empty() {
+            if self.skip > 0 {
+                // The previous run copied only committed batches, all below the last stable
+                // offset now: what the target holds beyond them came from elsewhere.
+                return Err(MirrorError::Refused(format!(
+                    "{}/{}: the target partition has {} records more than this mirror wrote                      (target end {}): the target partition has records this mirror did not                      write",
+                    self.tp.topic, self.tp.partition, self.skip, self.target_end
+                )));
+            }
+            return Ok(false);
+        }
+        self.walk(&fetched, producer)?;
+        Ok(true)
+    }
+
+    /// Goes through fetched batches: leaves out markers and aborted transactions, passes
+    /// over what the previous run wrote, and queues the rest re-stamped.
+    fn walk(
+        &mut self,
+        fetched: &FetchedBatches,
+        producer: ProducerIdentity,
+    ) -> Result<(), MirrorError> {
+        let mut aborted = fetched.aborted.clone();
+        aborted.sort_unstable_by_key(|a| a.first_offset);
+        let mut aborted = aborted.into_iter().peekable();
+        // Producers whose aborted transaction the walk is inside of.
+        let mut aborting: Vec<i64> = Vec::new();
+        let mut rest = fetched.bytes.as_slice();
+        while !rest.is_empty() {
+            let header = batch::read_header(rest).map_err(|e| self.damaged(e.to_string()))?;
+            let length = (header.length as usize).min(rest.len());
+            let (stored, after) = rest.split_at(length);
+            rest = after;
+            if self.until.is_some_and(|until| header.base_offset >= until) {
+                break;
+            }
+            while let Some(a) = aborted.next_if(|a| a.first_offset <= header.last_offset()) {
+                aborting.push(a.producer_id);
+            }
+            let next = header.next_offset();
+            let producer_id = header.origin.producer_id;
+            let keep = if header.is_control() {
+                // A marker ends its producer's transaction, committed or aborted.
+                aborting.retain(|&p| p != producer_id);
+                false
+            } else {
+                !(header.is_transactional() && aborting.contains(&producer_id))
+                    // Already copied: a batch before the position (a position inside a
+                    // batch is only left by another writer of the group's offsets).
+                    && next > self.next_fetch
+            };
+            self.next_fetch = self.next_fetch.max(next);
+            if !keep {
+                continue;
+            }
+            let records = u64::from(header.record_count);
+            if self.skip > 0 {
+                if records > self.skip {
+                    return Err(MirrorError::Refused(format!(
+                        "{}/{}: the target partition holds {} records this mirror wrote after \
+                         its last commit, which ends inside the batch at offset {} here \
+                         ({records} records): the target partition has records this mirror \
+                         did not write",
+                        self.tp.topic, self.tp.partition, self.skip, header.base_offset
+                    )));
+                }
+                self.skip -= records;
+                if self.queue.is_empty() {
+                    self.acked_offset = next;
+                }
+                continue;
+            }
+            let mut restamped = stored.to_vec();
+            batch::set_producer(
+                &mut restamped,
+                producer.id,
+                producer.epoch,
+                self.next_sequence,
+            )
+            .map_err(|e| self.damaged(format!("offset {}: {e}", header.base_offset)))?;
+            // Kafka counts a batch's sequences by its offsets and wraps them at i32::MAX.
+            let covered = i32::try_from(header.last_offset_delta).unwrap_or(i32::MAX);
+            self.next_sequence =
+                self.next_sequence.wrapping_add(covered).wrapping_add(1) & i32::MAX;
+            self.queued_bytes += restamped.len();
+            self.queue.push_back(Outgoing {
+                bytes: Bytes::from(restamped),
+                records,
+                next_offset: next,
+            });
+        }
+        if self.queue.is_empty() && self.skip == 0 {
+            // Nothing waits before what was left out: the position moves past it.
+            self.acked_offset = self.acked_offset.max(self.next_fetch);
+        }
+        Ok(())
+    }
+
+    /// The oldest batch in flight was stored by the target.
+    pub(super) fn acknowledge(&mut self) -> Option<Outgoing> {
+        let done = self.queue.pop_front()?;
+        self.sent = self.sent.saturating_sub(1);
+        self.queued_bytes = self.queued_bytes.saturating_sub(done.bytes.len());
+        self.target_end += done.records;
+        self.acked_offset = if self.queue.is_empty() {
+            self.next_fetch.max(done.next_offset)
+        } else {
+            done.next_offset
+        };
+        Some(done)
+    }
+
+    fn damaged(&self, reason: String) -> MirrorError {
+        MirrorError::Damaged {
+            partition: self.tp.clone(),
+            offset: self.next_fetch,
+            reason,
+        }
+    }
+}
