@@ -1,6 +1,8 @@
 //! `Mirror` against a second strom broker served over Kafka's protocol as the "cluster":
 //! what arrives there is what was stored here, partition by partition.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use strom::storage::batch;
@@ -14,16 +16,36 @@ type Seen = (Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>, i64);
 
 /// Every record of `topic`'s partition `partition` in `broker`, in order.
 fn records(broker: &Broker, topic: &str, partition: u32) -> Vec<Seen> {
+    records_as(broker, topic, partition, IsolationLevel::ReadUncommitted)
+}
+
+/// Every record of `topic`'s partition `partition` in `broker` that a consumer at
+/// `isolation` reads, in order.
+fn records_as(
+    broker: &Broker,
+    topic: &str,
+    partition: u32,
+    isolation: IsolationLevel,
+) -> Vec<Seen> {
     let tp = TopicPartition::new(topic, partition);
-    let end = broker.describe_topic(topic).unwrap().partitions[partition as usize].high_watermark;
-    let mut consumer = broker.consumer(ConsumerConfig::default());
+    let described = &broker.describe_topic(topic).unwrap().partitions[partition as usize];
+    let end = match isolation {
+        IsolationLevel::ReadUncommitted => described.high_watermark,
+        IsolationLevel::ReadCommitted => described.last_stable_offset,
+    };
+    let mut consumer = broker.consumer(ConsumerConfig::default().isolation_level(isolation));
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.seek_to_beginning(&[tp]).unwrap();
     let mut out = Vec::new();
     let mut next = 0;
     // Until the partition's end as described: the records are all there already.
     while next < end {
-        for record in &consumer.poll(Duration::from_secs(5)).unwrap() {
+        let polled = consumer.poll(Duration::from_secs(5)).unwrap();
+        if polled.is_empty() {
+            // Past the last record: only markers or aborted records remain below the end.
+            break;
+        }
+        for record in &polled {
             next = record.offset() + 1;
             out.push((
                 record.key().map(<[u8]>::to_vec),
@@ -205,4 +227,229 @@ fn a_cluster_that_stays_away_is_unavailable_after_the_patience_and_nothing_is_co
         other => panic!("expected a local error, got {other:?}"),
     }
     here.close().unwrap();
+}
+
+/// Two brokers, the second served over Kafka's protocol as the mirror's target.
+struct Pair {
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    here: Broker,
+    there: Broker,
+    server: KafkaServer,
+}
+
+impl Pair {
+    fn new() -> Self {
+        let here_dir = tempfile::tempdir().unwrap();
+        let there_dir = tempfile::tempdir().unwrap();
+        let here = Broker::open(here_dir.path()).unwrap();
+        let there = Broker::open(there_dir.path()).unwrap();
+        let server = KafkaServer::bind(there.clone(), "127.0.0.1:0").unwrap();
+        Self {
+            _dirs: (here_dir, there_dir),
+            here,
+            there,
+            server,
+        }
+    }
+
+    fn mirror(&self, topics: &[&str]) -> Mirror {
+        Mirror::new(self.here.clone(), self.server.local_addr().to_string())
+            .topics(topics.iter().copied())
+            .patience(Duration::from_secs(10))
+    }
+
+    fn close(self) {
+        self.server.shutdown().unwrap();
+        self.there.close().unwrap();
+        self.here.close().unwrap();
+    }
+}
+
+/// The records of every partition of `topic` on both sides are the same (`here` read
+/// committed).
+fn assert_same(pair: &Pair, topic: &str) {
+    let partitions = pair.here.describe_topic(topic).unwrap().partitions.len();
+    for p in 0..partitions as u32 {
+        let ours = records_as(&pair.here, topic, p, IsolationLevel::ReadCommitted);
+        assert_eq!(records(&pair.there, topic, p), ours, "{topic}/{p}");
+    }
+}
+
+/// The records `broker` holds in `topic`, all partitions (high watermarks, markers counted).
+fn stored(broker: &Broker, topic: &str) -> u64 {
+    broker
+        .describe_topic(topic)
+        .map_or(0, |d| d.partitions.iter().map(|p| p.high_watermark).sum())
+}
+
+#[test]
+fn following_copies_what_is_appended_until_stopped() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = pair.here.producer();
+    for i in 0..10 {
+        producer.send("readings", record(i)).unwrap();
+    }
+    // Made on the target beforehand, so that the test can watch it from the start.
+    pair.there
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let mirror = pair.mirror(&["readings"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || mirror.run_until(&stop))
+    };
+    // The target's state is what the test waits on: a consumer there waits for its
+    // appends, and the high watermarks tell when all have arrived.
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("readings", p)).collect();
+    let mut watcher = pair.there.consumer(ConsumerConfig::default());
+    watcher.assign(&tps).unwrap();
+    let mut wait_for = |count: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while stored(&pair.there, "readings") < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the target stays short of {count}"
+            );
+            let _ = watcher.poll(Duration::from_millis(50)).unwrap();
+        }
+    };
+    wait_for(10);
+    for i in 10..25 {
+        producer.send("readings", record(i)).unwrap();
+    }
+    wait_for(25);
+    stop.store(true, Ordering::Relaxed);
+    let copied = follower.join().unwrap().unwrap();
+    assert_eq!(copied.records, 25);
+    assert_same(&pair, "readings");
+    // Stopped with everything committed: the group's lag is nothing.
+    let lag = pair.here.describe_group("strom-mirror").unwrap();
+    assert!(lag.partitions.iter().all(|p| p.lag == 0), "{lag:?}");
+    pair.close();
+}
+
+#[test]
+fn committed_transactions_are_copied_aborted_ones_and_markers_never_open_ones_once_decided() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("payments", TopicConfig::default().partitions(2))
+        .unwrap();
+    let plain = pair.here.producer();
+    let tx = pair.here.transactional_producer("payer").unwrap();
+    plain.send("payments", record(0).partition(0)).unwrap();
+    tx.begin_transaction().unwrap();
+    for i in 1..4 {
+        tx.send("payments", record(i).partition((i % 2) as u32))
+            .unwrap();
+    }
+    tx.commit_transaction().unwrap();
+    tx.begin_transaction().unwrap();
+    for i in 100..104 {
+        tx.send("payments", record(i).partition((i % 2) as u32))
+            .unwrap();
+    }
+    // Plain records written in the middle of the aborted transaction are kept.
+    plain.send("payments", record(4).partition(0)).unwrap();
+    tx.abort_transaction().unwrap();
+    plain.send("payments", record(5).partition(1)).unwrap();
+    // Left open while the mirror runs: its batches wait.
+    tx.begin_transaction().unwrap();
+    tx.send("payments", record(6).partition(0)).unwrap();
+    plain.send("payments", record(7).partition(0)).unwrap();
+
+    let mirror = pair.mirror(&["payments"]).once(true);
+    let first = mirror.run().unwrap();
+    // 0, 1..4 and 4 in partition 0 before the open transaction; 1..4's odd ones and 5 in 1.
+    assert_eq!(first.records, 6);
+    let there_values = |p: u32| -> Vec<Vec<u8>> {
+        records(&pair.there, "payments", p)
+            .into_iter()
+            .map(|r| r.1)
+            .collect()
+    };
+    assert!(!there_values(0).contains(&b"reading 6".to_vec()));
+    assert!(!there_values(0).contains(&b"reading 7".to_vec()));
+
+    tx.commit_transaction().unwrap();
+    let second = mirror.run().unwrap();
+    assert_eq!(second.records, 2);
+    assert_same(&pair, "payments");
+    for p in 0..2 {
+        assert!(
+            !there_values(p).iter().any(|v| v.starts_with(b"reading 10")),
+            "aborted records copied"
+        );
+        // Copied as plain idempotent batches: no transaction (nor marker) there.
+        let described = &pair.there.describe_topic("payments").unwrap().partitions[p as usize];
+        assert_eq!(described.last_stable_offset, described.high_watermark);
+        assert_eq!(
+            described.high_watermark,
+            records(&pair.there, "payments", p).len() as u64
+        );
+    }
+    pair.close();
+}
+
+#[test]
+fn two_hundred_thousand_records_over_four_partitions_arrive_identical_and_the_lag_is_nothing() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("clicks", TopicConfig::default().partitions(4))
+        .unwrap();
+    let producer = pair.here.producer();
+    for chunk in 0..200 {
+        producer
+            .send_batch(
+                "clicks",
+                (0..1000).map(|i| {
+                    let n = chunk * 1000 + i;
+                    Record::new(format!("click {n:>90}")).key(format!("user-{}", n % 1009))
+                }),
+            )
+            .unwrap();
+    }
+    let copied = pair.mirror(&["clicks"]).once(true).run().unwrap();
+    assert_eq!(copied.records, 200_000);
+    for p in 0..4 {
+        let ours = records(&pair.here, "clicks", p);
+        assert_eq!(records(&pair.there, "clicks", p), ours, "clicks/{p}");
+    }
+    let committed = pair.here.committed_offsets("strom-mirror").unwrap();
+    for described in pair.here.describe_topic("clicks").unwrap().partitions {
+        let tp = TopicPartition::new("clicks", described.partition);
+        assert!(committed.contains(&(tp, described.high_watermark)));
+    }
+    let group = pair.here.describe_group("strom-mirror").unwrap();
+    assert_eq!(group.partitions.len(), 4);
+    assert!(group.partitions.iter().all(|p| p.lag == 0), "{group:?}");
+    pair.close();
+}
+
+#[test]
+fn a_record_the_target_refuses_is_a_refusal_naming_the_partition_and_kafkas_error() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    pair.there
+        .create_topic("readings", TopicConfig::default().max_record_bytes(16))
+        .unwrap();
+    pair.here
+        .producer()
+        .send("readings", Record::new(vec![7u8; 200]))
+        .unwrap();
+    let out = pair.mirror(&["readings"]).once(true).run();
+    match out {
+        Err(e @ MirrorError::Refused(_)) => {
+            let message = e.to_string();
+            assert!(message.contains("readings/0"), "{message}");
+            assert!(message.contains("MessageTooLarge"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    pair.close();
 }
