@@ -343,13 +343,13 @@ fn committed_transactions_are_copied_aborted_ones_and_markers_never_open_ones_on
     plain.send("payments", record(0).partition(0)).unwrap();
     tx.begin_transaction().unwrap();
     for i in 1..4 {
-        tx.send("payments", record(i).partition((i % 2) as u32))
+        tx.send("payments", record(i).partition(u32::from(i % 2 == 1)))
             .unwrap();
     }
     tx.commit_transaction().unwrap();
     tx.begin_transaction().unwrap();
     for i in 100..104 {
-        tx.send("payments", record(i).partition((i % 2) as u32))
+        tx.send("payments", record(i).partition(u32::from(i % 2 == 1)))
             .unwrap();
     }
     // Plain records written in the middle of the aborted transaction are kept.
