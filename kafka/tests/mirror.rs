@@ -453,3 +453,85 @@ fn a_record_the_target_refuses_is_a_refusal_naming_the_partition_and_kafkas_erro
     }
     pair.close();
 }
+
+/// The batches `broker` stores in `topic`'s partition `partition`, as headers.
+fn batch_headers(broker: &Broker, topic: &str, partition: u32) -> Vec<batch::BatchHeader> {
+    let tp = TopicPartition::new(topic, partition);
+    let start =
+        broker.describe_topic(topic).unwrap().partitions[partition as usize].log_start_offset;
+    let fetched = broker
+        .fetch_batches(&tp, start, 64 << 20, IsolationLevel::ReadUncommitted)
+        .unwrap();
+    let mut headers = Vec::new();
+    let mut rest = fetched.bytes.as_slice();
+    while !rest.is_empty() {
+        let header = batch::check(rest).unwrap();
+        rest = &rest[header.length as usize..];
+        headers.push(header);
+    }
+    headers
+}
+
+#[test]
+fn single_sends_and_compacted_batches_travel_joined_with_offsets_without_gaps() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("clicks", TopicConfig::default())
+        .unwrap();
+    let producer = pair.here.producer();
+    for i in 0..300 {
+        producer.send("clicks", record(i)).unwrap();
+    }
+    pair.here
+        .create_topic(
+            "profiles",
+            TopicConfig::default()
+                .cleanup_policy(strom::CleanupPolicy::Compact)
+                .segment_bytes(4096),
+        )
+        .unwrap();
+    // Every key, then the even ones again: compaction keeps the odd ones of the first
+    // batch, with gaps between their offsets (each kept run a batch of its own). The filler seals the segments (compaction
+    // leaves the active one alone).
+    let profile =
+        |key: u32, round: u32| Record::new(format!("{round:>200}")).key(format!("user-{key}"));
+    producer
+        .send_batch("profiles", (0..10).map(|k| profile(k, 0)))
+        .unwrap();
+    producer
+        .send_batch("profiles", (0..10).step_by(2).map(|k| profile(k, 1)))
+        .unwrap();
+    for filler in 10..30 {
+        producer
+            .send_batch("profiles", (0..8).map(|_| profile(filler, 2)))
+            .unwrap();
+    }
+    pair.here.run_maintenance().unwrap();
+    let compacted = batch_headers(&pair.here, "profiles", 0);
+    assert!(
+        compacted
+            .windows(2)
+            .any(|w| w[0].next_offset() != w[1].base_offset),
+        "compaction left gaps between offsets"
+    );
+
+    let copied = pair
+        .mirror(&["clicks", "profiles"])
+        .once(true)
+        .run()
+        .unwrap();
+    assert_same(&pair, "clicks");
+    assert_same(&pair, "profiles");
+    let joined = batch_headers(&pair.there, "clicks", 0);
+    assert!(
+        joined.len() < 30,
+        "{} batches for 300 single sends",
+        joined.len()
+    );
+    assert!(batch_headers(&pair.there, "profiles", 0)
+        .iter()
+        .all(|h| h.last_offset_delta + 1 == h.record_count));
+    let profiles = records(&pair.there, "profiles", 0).len() as u64;
+    assert_eq!(copied.records, 300 + profiles);
+    pair.close();
+}

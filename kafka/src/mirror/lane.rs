@@ -10,10 +10,10 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use strom::storage::batch;
+use strom::storage::batch::{self, BatchHeader, Origin};
 use strom::{Broker, FetchedBatches, IsolationLevel, TopicPartition};
 
-use super::MirrorError;
+use super::{rebatch, MirrorError};
 use crate::client::ProducerIdentity;
 
 /// A batch ready to go to the target, re-stamped with the mirror's producer and sequence.
@@ -25,6 +25,16 @@ pub(super) struct Outgoing {
     pub(super) records: u64,
     /// The source offset after it.
     pub(super) next_offset: u64,
+}
+
+/// Small stored batches gathered to go as one.
+#[derive(Debug, Default)]
+struct Group<'a> {
+    batches: Vec<&'a [u8]>,
+    bytes: usize,
+    records: u64,
+    /// The source offset after the last.
+    next_offset: u64,
 }
 
 /// One partition being copied.
@@ -148,6 +158,7 @@ impl Lane {
         let mut aborted = aborted.into_iter().peekable();
         // Producers whose aborted transaction the walk is inside of.
         let mut aborting: Vec<i64> = Vec::new();
+        let mut group = Group::default();
         let mut rest = fetched.bytes.as_slice();
         while !rest.is_empty() {
             let header = batch::read_header(rest).map_err(|e| self.damaged(e.to_string()))?;
@@ -193,30 +204,99 @@ impl Lane {
                 }
                 continue;
             }
-            let mut restamped = stored.to_vec();
-            batch::set_producer(
-                &mut restamped,
-                producer.id,
-                producer.epoch,
-                self.next_sequence,
-            )
-            .map_err(|e| self.damaged(format!("offset {}: {e}", header.base_offset)))?;
-            // Kafka counts a batch's sequences by its offsets and wraps them at i32::MAX.
-            let covered = i32::try_from(header.last_offset_delta).unwrap_or(i32::MAX);
-            self.next_sequence =
-                self.next_sequence.wrapping_add(covered).wrapping_add(1) & i32::MAX;
-            self.queued_bytes += restamped.len();
-            self.queue.push_back(Outgoing {
-                bytes: Bytes::from(restamped),
-                records,
-                next_offset: next,
+            if rebatch::goes_as_stored(&header) {
+                self.flush(&mut group, producer)?;
+                self.queue_as_stored(stored, &header, producer)?;
+                continue;
+            }
+            // Joined with its neighbours, or written again in Kafka's format.
+            let fits = group.batches.first().is_none_or(|first| {
+                let first_codec = batch::read_header(first).map(|h| h.compression()).ok();
+                first_codec == Some(header.compression())
+                    && group.bytes + stored.len() <= rebatch::JOINED_BYTES
             });
+            if !fits {
+                self.flush(&mut group, producer)?;
+            }
+            group.batches.push(stored);
+            group.bytes += stored.len();
+            group.records += records;
+            group.next_offset = next;
         }
+        self.flush(&mut group, producer)?;
         if self.queue.is_empty() && self.skip == 0 {
             // Nothing waits before what was left out: the position moves past it.
             self.acked_offset = self.acked_offset.max(self.next_fetch);
         }
         Ok(())
+    }
+
+    /// Queues the stored batch `stored` of `header` re-stamped with `producer`.
+    fn queue_as_stored(
+        &mut self,
+        stored: &[u8],
+        header: &BatchHeader,
+        producer: ProducerIdentity,
+    ) -> Result<(), MirrorError> {
+        let mut restamped = stored.to_vec();
+        batch::set_producer(
+            &mut restamped,
+            producer.id,
+            producer.epoch,
+            self.next_sequence,
+        )
+        .map_err(|e| self.damaged(format!("offset {}: {e}", header.base_offset)))?;
+        self.push(
+            restamped,
+            u64::from(header.record_count),
+            header.next_offset(),
+        );
+        Ok(())
+    }
+
+    /// Queues the batches gathered in `group` as one, and empties it.
+    fn flush(
+        &mut self,
+        group: &mut Group<'_>,
+        producer: ProducerIdentity,
+    ) -> Result<(), MirrorError> {
+        match group.batches.as_slice() {
+            [] => return Ok(()),
+            [only] => {
+                let header = batch::read_header(only).map_err(|e| self.damaged(e.to_string()))?;
+                if rebatch::is_kafkas(&header) {
+                    self.queue_as_stored(only, &header, producer)?;
+                    *group = Group::default();
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        let origin = Origin {
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
+            base_sequence: self.next_sequence,
+            transactional: false,
+        };
+        let joined = rebatch::join(&group.batches, origin).map_err(|e| self.damaged(e))?;
+        self.push(joined, group.records, group.next_offset);
+        *group = Group::default();
+        Ok(())
+    }
+
+    /// Queues `bytes`, a batch of `records` stamped with the next sequence, which ends
+    /// before source offset `next_offset`.
+    fn push(&mut self, bytes: Vec<u8>, records: u64, next_offset: u64) {
+        // Kafka counts a batch's sequences by its records (its offsets, without gaps) and
+        // wraps them at i32::MAX.
+        let covered = i32::try_from(records).unwrap_or(i32::MAX);
+        self.next_sequence = self.next_sequence.wrapping_add(covered) & i32::MAX;
+        self.queued_bytes += bytes.len();
+        self.queue.push_back(Outgoing {
+            bytes: Bytes::from(bytes),
+            records,
+            next_offset,
+        });
     }
 
     /// The oldest batch in flight was stored by the target.

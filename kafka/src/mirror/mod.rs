@@ -8,6 +8,7 @@
 
 mod lane;
 mod progress;
+mod rebatch;
 mod session;
 
 use std::fmt;
