@@ -1,10 +1,17 @@
 //! Copies topics out of a strom broker into a cluster speaking Kafka's protocol.
 //!
-//! Each partition's stored batches go to the same partition number on the target as they
-//! are (keys, values, headers, timestamps and compression untouched), re-stamped with the
-//! mirror's idempotent producer id and sequence so that a retried Produce is not stored
-//! twice. Progress is a strom consumer group's committed offsets, committed after the
-//! cluster acknowledged, so `strom groups describe` shows the mirror's lag.
+//! Each partition's committed batches go to the same partition number on the target
+//! (keys, values, headers, timestamps and compression untouched; small ones joined),
+//! re-stamped with the mirror's idempotent producer id and sequence so that a retried
+//! Produce is not stored twice. Progress is a strom consumer group's committed offsets,
+//! committed after the cluster acknowledged, each with the target partition's end then, so
+//! that a restart after a crash neither loses nor repeats records (see `progress`), and
+//! `strom groups describe` shows the mirror's lag.
+//!
+//! - `lane`: one partition's reading, filtering (transactions) and queue of batches.
+//! - `rebatch`: batches built anew (joined small ones, Kafka's format).
+//! - `session`: one producer id's copying, requests pipelined to each leader.
+//! - `progress`: the commits and their metadata.
 
 mod lane;
 mod progress;
