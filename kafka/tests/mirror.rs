@@ -535,3 +535,67 @@ fn single_sends_and_compacted_batches_travel_joined_with_offsets_without_gaps() 
     assert_eq!(copied.records, 300 + profiles);
     pair.close();
 }
+
+#[test]
+fn a_target_that_restarts_while_followed_gets_every_record_once() {
+    let here_dir = tempfile::tempdir().unwrap();
+    let there_dir = tempfile::tempdir().unwrap();
+    let here = Broker::open(here_dir.path()).unwrap();
+    let there = Broker::open(there_dir.path()).unwrap();
+    let server = KafkaServer::bind(there.clone(), "127.0.0.1:0").unwrap();
+    let address = server.local_addr();
+    here.create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    there
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = here.producer();
+    let mirror = Mirror::new(here.clone(), address.to_string())
+        .topics(["readings"])
+        .patience(Duration::from_secs(30));
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || mirror.run_until(&stop))
+    };
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("readings", p)).collect();
+    let mut watcher = there.consumer(ConsumerConfig::default());
+    watcher.assign(&tps).unwrap();
+    let mut wait_for = |count: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while stored(&there, "readings") < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the target stays short of {count}"
+            );
+            let _ = watcher.poll(Duration::from_millis(50)).unwrap();
+        }
+    };
+    for i in 0..20 {
+        producer.send("readings", record(i)).unwrap();
+    }
+    wait_for(20);
+    // The target goes away while records keep coming, then comes back on its address.
+    server.shutdown().unwrap();
+    for i in 20..40 {
+        producer.send("readings", record(i)).unwrap();
+    }
+    let server = KafkaServer::bind(there.clone(), address).unwrap();
+    for i in 40..60 {
+        producer.send("readings", record(i)).unwrap();
+    }
+    wait_for(60);
+    stop.store(true, Ordering::Relaxed);
+    let copied = follower.join().unwrap().unwrap();
+    assert_eq!(copied.records, 60);
+    for p in 0..2 {
+        assert_eq!(
+            records(&there, "readings", p),
+            records(&here, "readings", p),
+            "readings/{p}"
+        );
+    }
+    server.shutdown().unwrap();
+    there.close().unwrap();
+    here.close().unwrap();
+}
