@@ -599,3 +599,43 @@ fn a_target_that_restarts_while_followed_gets_every_record_once() {
     there.close().unwrap();
     here.close().unwrap();
 }
+
+#[test]
+fn a_topic_deleted_and_recreated_while_followed_is_an_error_naming_it() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    pair.there
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    for i in 0..5 {
+        pair.here.producer().send("readings", record(i)).unwrap();
+    }
+    let mirror = pair.mirror(&["readings"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || mirror.run_until(&stop))
+    };
+    let mut watcher = pair.there.consumer(ConsumerConfig::default());
+    watcher
+        .assign(&[TopicPartition::new("readings", 0)])
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stored(&pair.there, "readings") < 5 {
+        assert!(std::time::Instant::now() < deadline, "nothing copied");
+        let _ = watcher.poll(Duration::from_millis(50)).unwrap();
+    }
+    // Gone from under the follower, and back empty: its position means nothing now.
+    pair.here.delete_topic("readings").unwrap();
+    pair.here
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    let out = follower.join().unwrap();
+    match out {
+        Err(e @ MirrorError::Local(_)) => assert!(e.to_string().contains("readings"), "{e}"),
+        other => panic!("expected an error naming the topic, got {other:?}"),
+    }
+    pair.close();
+}
