@@ -639,3 +639,178 @@ fn a_topic_deleted_and_recreated_while_followed_is_an_error_naming_it() {
     }
     pair.close();
 }
+
+/// The mirror's commit of `readings/0`: offset and metadata.
+fn commit_of(broker: &Broker) -> (u64, String) {
+    broker
+        .committed_offsets_with_metadata("strom-mirror")
+        .unwrap()
+        .into_iter()
+        .find(|(tp, _)| *tp == TopicPartition::new("readings", 0))
+        .map(|(_, c)| (c.offset, c.metadata))
+        .unwrap()
+}
+
+/// Rewinds the mirror's commit of `readings/0` as a crash between an acknowledgement and
+/// its commit leaves it.
+fn rewind(broker: &Broker, offset: u64, target_end: u64) {
+    broker
+        .commit_offsets_with_metadata(
+            "strom-mirror",
+            &[(
+                TopicPartition::new("readings", 0),
+                strom::OffsetAndMetadata::with_metadata(
+                    offset,
+                    format!("strom-mirror/1 target-end={target_end}"),
+                ),
+            )],
+        )
+        .unwrap();
+}
+
+/// `readings` with three batches of ten records here, copied once to a target that held
+/// four records of its own before the mirror first started.
+fn copied_once() -> Pair {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    pair.there
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    for i in 0..4 {
+        pair.there.producer().send("readings", record(-i)).unwrap();
+    }
+    for chunk in 0..3 {
+        pair.here
+            .producer()
+            .send_batch("readings", (chunk * 10..chunk * 10 + 10).map(record))
+            .unwrap();
+    }
+    let copied = pair.mirror(&["readings"]).once(true).run().unwrap();
+    assert_eq!(copied.records, 30);
+    // The commit names the target's end after what was copied.
+    assert_eq!(
+        commit_of(&pair.here),
+        (30, "strom-mirror/1 target-end=34".to_string())
+    );
+    pair
+}
+
+/// The target holds its own four records, then each record of `here` once, in order.
+fn assert_each_once(pair: &Pair) {
+    let there = records(&pair.there, "readings", 0);
+    assert_eq!(
+        there[4..],
+        records(&pair.here, "readings", 0)[..],
+        "after the target's own four"
+    );
+}
+
+#[test]
+fn a_crash_between_acknowledgement_and_commit_sends_nothing_twice() {
+    let pair = copied_once();
+    // As if killed after the cluster stored the last two batches, before their commit.
+    rewind(&pair.here, 10, 14);
+    let again = pair.mirror(&["readings"]).once(true).run().unwrap();
+    assert_eq!(again.records, 0, "passed over, not sent again");
+    assert_each_once(&pair);
+    assert_eq!(
+        commit_of(&pair.here),
+        (30, "strom-mirror/1 target-end=34".to_string())
+    );
+    // And it goes on from there.
+    pair.here
+        .producer()
+        .send_batch("readings", (30..35).map(record))
+        .unwrap();
+    assert_eq!(
+        pair.mirror(&["readings"]).once(true).run().unwrap().records,
+        5
+    );
+    assert_each_once(&pair);
+    pair.close();
+}
+
+#[test]
+fn a_crash_before_the_first_acknowledged_commit_resumes_from_the_start_commit() {
+    let pair = copied_once();
+    // The commit made before anything was sent: the log start, and the target's own four.
+    rewind(&pair.here, 0, 4);
+    assert_eq!(
+        pair.mirror(&["readings"]).once(true).run().unwrap().records,
+        0
+    );
+    assert_each_once(&pair);
+    // Killed before anything was stored: all of it goes.
+    let fresh = copied_once();
+    fresh.there.delete_topic("readings").unwrap();
+    fresh
+        .there
+        .create_topic("readings", TopicConfig::default())
+        .unwrap();
+    for i in 0..4 {
+        fresh.there.producer().send("readings", record(-i)).unwrap();
+    }
+    rewind(&fresh.here, 0, 4);
+    assert_eq!(
+        fresh
+            .mirror(&["readings"])
+            .once(true)
+            .run()
+            .unwrap()
+            .records,
+        30
+    );
+    assert_each_once(&fresh);
+    pair.close();
+    fresh.close();
+}
+
+#[test]
+fn a_target_written_by_someone_else_or_short_of_records_is_refused_not_guessed_about() {
+    // A record from another writer after the mirror's commit.
+    let pair = copied_once();
+    pair.there.producer().send("readings", record(99)).unwrap();
+    let out = pair.mirror(&["readings"]).once(true).run();
+    match out {
+        Err(e @ MirrorError::Refused(_)) => {
+            let message = e.to_string();
+            assert!(message.contains("readings/0"), "{message}");
+            assert!(message.contains("did not write"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The commit says the previous run wrote 25 records past offset 0: that ends inside
+    // the third batch of ten.
+    rewind(&pair.here, 0, 10);
+    let out = pair.mirror(&["readings"]).once(true).run();
+    match out {
+        Err(e @ MirrorError::Refused(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("readings/0") && message.contains("25"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The target holds less than the mirror had acknowledged.
+    rewind(&pair.here, 30, 1000);
+    let out = pair.mirror(&["readings"]).once(true).run();
+    match out {
+        Err(e @ MirrorError::Refused(_)) => {
+            let message = e.to_string();
+            assert!(message.contains("readings/0"), "{message}");
+            assert!(
+                message.contains("1000") && message.contains("35"),
+                "{message}"
+            );
+            assert!(message.contains("lost records"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Nothing was sent by the refused runs.
+    assert_eq!(stored(&pair.there, "readings"), 35);
+    pair.close();
+}

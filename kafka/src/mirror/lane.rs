@@ -123,6 +123,7 @@ impl Lane {
         max_bytes: usize,
     ) -> Result<bool, MirrorError> {
         if self.until.is_some_and(|until| self.next_fetch >= until) {
+            self.check_nothing_left_to_pass_over()?;
             return Ok(false);
         }
         let fetched = broker.fetch_batches(
@@ -132,18 +133,25 @@ impl Lane {
             IsolationLevel::ReadCommitted,
         )?;
         if fetched.bytes.is_empty() {
-            if self.skip > 0 {
-                // The previous run copied only committed batches, all below the last stable
-                // offset now: what the target holds beyond them came from elsewhere.
-                return Err(MirrorError::Refused(format!(
-                    "{}/{}: the target partition has {} records more than this mirror wrote                      (target end {}): the target partition has records this mirror did not                      write",
-                    self.tp.topic, self.tp.partition, self.skip, self.target_end
-                )));
-            }
+            self.check_nothing_left_to_pass_over()?;
             return Ok(false);
         }
         self.walk(&fetched, producer)?;
         Ok(true)
+    }
+
+    /// At the end of what there is to read: the records to pass over must all have been.
+    fn check_nothing_left_to_pass_over(&self) -> Result<(), MirrorError> {
+        if self.skip == 0 {
+            return Ok(());
+        }
+        // The previous run copied only committed batches, all below the last stable offset
+        // now: what the target holds beyond them came from elsewhere.
+        Err(MirrorError::Refused(format!(
+            "{}/{}: the target partition has {} records more than this mirror wrote (target \
+             end {}): the target partition has records this mirror did not write",
+            self.tp.topic, self.tp.partition, self.skip, self.target_end
+        )))
     }
 
     /// Goes through fetched batches: leaves out markers and aborted transactions, passes
@@ -190,12 +198,18 @@ impl Lane {
             let records = u64::from(header.record_count);
             if self.skip > 0 {
                 if records > self.skip {
+                    let (offset, committed_end) = self.committed;
                     return Err(MirrorError::Refused(format!(
-                        "{}/{}: the target partition holds {} records this mirror wrote after \
-                         its last commit, which ends inside the batch at offset {} here \
-                         ({records} records): the target partition has records this mirror \
-                         did not write",
-                        self.tp.topic, self.tp.partition, self.skip, header.base_offset
+                        "{}/{}: the target partition ends at {}, {} records past the {} of this \
+                         mirror's last commit (offset {offset} here), but that count ends \
+                         inside the batch at offset {} here ({records} records): the target \
+                         partition has records this mirror did not write",
+                        self.tp.topic,
+                        self.tp.partition,
+                        self.target_end,
+                        self.target_end.saturating_sub(committed_end),
+                        committed_end,
+                        header.base_offset
                     )));
                 }
                 self.skip -= records;

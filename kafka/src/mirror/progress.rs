@@ -9,12 +9,14 @@
 
 use std::collections::HashMap;
 
-use strom::{Broker, TopicPartition};
+use strom::{Broker, OffsetAndMetadata, TopicPartition};
 
 use super::MirrorError;
 
 /// The metadata format's prefix; its version is the number after the slash.
 const FORMAT: &str = "strom-mirror/1 target-end=";
+/// What every version of the format starts with.
+const FAMILY: &str = "strom-mirror/";
 
 /// One partition's progress to commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,15 +31,28 @@ pub(super) struct Commit {
 /// The group's commits: per partition, the offset and the target's end then (`None` for a
 /// commit without it: made by another writer of the group's offsets, which the mirror
 /// takes as a position only).
+///
+/// # Errors
+///
+/// [`MirrorError::Local`] if the commits cannot be read; [`MirrorError::Refused`] for
+/// metadata of a newer version of this format, which this mirror must not misread.
 pub(super) fn load(
     broker: &Broker,
     group: &str,
 ) -> Result<HashMap<TopicPartition, (u64, Option<u64>)>, MirrorError> {
-    Ok(broker
-        .committed_offsets(group)?
-        .into_iter()
-        .map(|(tp, offset)| (tp, (offset, None)))
-        .collect())
+    let mut out = HashMap::new();
+    for (tp, committed) in broker.committed_offsets_with_metadata(group)? {
+        let target_end = parse(&committed.metadata);
+        if target_end.is_none() && committed.metadata.starts_with(FAMILY) {
+            return Err(MirrorError::Refused(format!(
+                "{}/{}: group {group}'s commit carries {:?}, written by another version of \
+                 the mirror",
+                tp.topic, tp.partition, committed.metadata
+            )));
+        }
+        out.insert(tp, (committed.offset, target_end));
+    }
+    Ok(out)
 }
 
 /// Commits `commits` (durable when it returns).
@@ -45,20 +60,25 @@ pub(super) fn commit(broker: &Broker, group: &str, commits: &[Commit]) -> Result
     if commits.is_empty() {
         return Ok(());
     }
-    let offsets: Vec<(TopicPartition, u64)> =
-        commits.iter().map(|c| (c.tp.clone(), c.offset)).collect();
-    broker.commit_offsets(group, &offsets)?;
+    let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = commits
+        .iter()
+        .map(|c| {
+            (
+                c.tp.clone(),
+                OffsetAndMetadata::with_metadata(c.offset, metadata(c.target_end)),
+            )
+        })
+        .collect();
+    broker.commit_offsets_with_metadata(group, &offsets)?;
     Ok(())
 }
 
 /// The metadata of a commit with the target's end `target_end`.
-#[allow(dead_code)]
 pub(super) fn metadata(target_end: u64) -> String {
     format!("{FORMAT}{target_end}")
 }
 
 /// The target's end a commit's metadata carries; `None` for metadata of another kind.
-#[allow(dead_code)]
 pub(super) fn parse(metadata: &str) -> Option<u64> {
     metadata.strip_prefix(FORMAT)?.parse().ok()
 }
@@ -79,4 +99,29 @@ pub(super) fn written_since(
             tp.topic, tp.partition
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_end_round_trips_and_other_metadata_is_not_read_as_one() {
+        assert_eq!(metadata(1234), "strom-mirror/1 target-end=1234");
+        assert_eq!(parse(&metadata(1234)), Some(1234));
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("strom-mirror/2 target-end=5"), None);
+        assert_eq!(parse("strom-mirror/1 target-end=x"), None);
+    }
+
+    #[test]
+    fn a_target_that_lost_records_is_refused_with_both_numbers() {
+        let tp = TopicPartition::new("orders", 2);
+        assert_eq!(written_since(&tp, 10, 14).unwrap(), 4);
+        let e = written_since(&tp, 10, 7).unwrap_err().to_string();
+        assert!(
+            e.contains("orders/2") && e.contains("10") && e.contains('7'),
+            "{e}"
+        );
+    }
 }
