@@ -133,6 +133,18 @@ impl Lane {
             IsolationLevel::ReadCommitted,
         )?;
         if fetched.bytes.is_empty() {
+            // Nothing stored up to the last stable offset (compaction can leave such a gap
+            // at the end): the position moves there, lest a wait for data past it return
+            // at once, again and again.
+            let end = self.until.map_or(fetched.last_stable_offset, |u| {
+                u.min(fetched.last_stable_offset)
+            });
+            if end > self.next_fetch {
+                self.next_fetch = end;
+                if self.queue.is_empty() && self.skip == 0 {
+                    self.acked_offset = end;
+                }
+            }
             self.check_nothing_left_to_pass_over()?;
             return Ok(false);
         }
@@ -173,7 +185,9 @@ impl Lane {
             let length = (header.length as usize).min(rest.len());
             let (stored, after) = rest.split_at(length);
             rest = after;
-            if self.until.is_some_and(|until| header.base_offset >= until) {
+            if let Some(until) = self.until.filter(|&until| header.base_offset >= until) {
+                // Appended after the start; nothing is left below `until`.
+                self.next_fetch = self.next_fetch.max(until);
                 break;
             }
             while let Some(a) = aborted.next_if(|a| a.first_offset <= header.last_offset()) {

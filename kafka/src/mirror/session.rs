@@ -204,13 +204,19 @@ impl<'a> Session<'a> {
     ) -> Result<(), Interrupt> {
         loop {
             let stopping = stop.load(Ordering::Relaxed);
-            if !stopping {
-                self.fill()?;
+            if stopping && self.failing_since.is_some() {
+                // Not waiting out the patience to stop: what is unacknowledged is the next
+                // run's to send (or to pass over, if it was stored after all).
+                return Ok(());
             }
+            let read = !stopping && self.fill()?;
             self.send()?;
             if let Some(node) = self.oldest_in_flight() {
                 self.receive(node, progress)?;
-            } else if stopping || self.lanes.iter().all(Lane::is_done) {
+            } else if stopping
+                || self.lanes.iter().all(Lane::is_done)
+                || (waiter.is_none() && !read && !self.lanes.iter().any(Lane::has_unsent))
+            {
                 return Ok(());
             } else if !self.lanes.iter().any(Lane::has_unsent) {
                 // Caught up: commit, then wait for new data (following only: `once` lanes
@@ -238,20 +244,23 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Reads more batches for the lanes that have sent all theirs, within the memory bound.
-    fn fill(&mut self) -> Result<(), MirrorError> {
+    /// Reads more batches for the lanes that have sent all theirs, within the memory bound;
+    /// returns whether any lane read something.
+    fn fill(&mut self) -> Result<bool, MirrorError> {
         let broker = &self.mirror.broker;
+        let mut read = false;
         for i in 0..self.lanes.len() {
             let queued: usize = self.lanes.iter().map(|l| l.queued_bytes).sum();
             if queued >= QUEUED_BYTES {
-                break;
+                // Over the bound: as if read, so that `once` waits for the answers.
+                return Ok(true);
             }
             let lane = &mut self.lanes[i];
             if !lane.has_unsent() && lane.queue.len() < MAX_IN_FLIGHT {
-                lane.fill(broker, self.producer, FETCH_BYTES)?;
+                read |= lane.fill(broker, self.producer, FETCH_BYTES)?;
             }
         }
-        Ok(())
+        Ok(read)
     }
 
     /// Sends requests to each leader while it has fewer than [`MAX_IN_FLIGHT`] unanswered.
