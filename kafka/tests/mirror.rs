@@ -35,18 +35,14 @@ fn records_as(
     };
     let mut consumer = broker.consumer(ConsumerConfig::default().isolation_level(isolation));
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
-    consumer.seek_to_beginning(&[tp]).unwrap();
+    consumer
+        .seek_to_beginning(std::slice::from_ref(&tp))
+        .unwrap();
     let mut out = Vec::new();
-    let mut next = 0;
-    // Until the partition's end as described: the records are all there already.
-    while next < end {
-        let polled = consumer.poll(Duration::from_secs(5)).unwrap();
-        if polled.is_empty() {
-            // Past the last record: only markers or aborted records remain below the end.
-            break;
-        }
-        for record in &polled {
-            next = record.offset() + 1;
+    // Until the partition's end as described: the records are all there already, and the
+    // position steps over markers and aborted records.
+    while consumer.position(&tp).unwrap_or(0) < end {
+        for record in &consumer.poll(Duration::from_secs(5)).unwrap() {
             out.push((
                 record.key().map(<[u8]>::to_vec),
                 record.value().to_vec(),
@@ -322,9 +318,19 @@ fn following_copies_what_is_appended_until_stopped() {
         producer.send("readings", record(i)).unwrap();
     }
     wait_for(25);
+    // A transaction decided while followed: its records, and a plain one written behind
+    // it, go once it commits.
+    let tx = pair.here.transactional_producer("payer").unwrap();
+    tx.begin_transaction().unwrap();
+    for i in 25..28 {
+        tx.send("readings", record(i).partition(0)).unwrap();
+    }
+    producer.send("readings", record(28).partition(0)).unwrap();
+    tx.commit_transaction().unwrap();
+    wait_for(29);
     stop.store(true, Ordering::Relaxed);
     let copied = follower.join().unwrap().unwrap();
-    assert_eq!(copied.records, 25);
+    assert_eq!(copied.records, 29);
     assert_same(&pair, "readings");
     // Stopped with everything committed: the group's lag is nothing.
     let lag = pair.here.describe_group("strom-mirror").unwrap();
