@@ -32,9 +32,15 @@ use session::{Interrupt, Session};
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Copies topics from a strom [`Broker`] to a cluster speaking Kafka's protocol: each
-/// partition's stored batches to the same partition number there, as stored (keys, values,
+/// partition's committed records to the same partition number there (keys, values,
 /// headers, timestamps, compression), under an idempotent producer; progress kept as a
-/// consumer group's committed offsets, committed after the cluster acknowledged.
+/// consumer group's committed offsets, committed after the cluster acknowledged, each with
+/// the target partition's end then. It follows the topics until stopped
+/// ([`run_until`](Self::run_until)) or copies up to their end ([`once`](Self::once)).
+///
+/// The mirror must be the only writer of the target partitions: that is what lets a
+/// restart after a crash tell exactly which records the previous run stored after its last
+/// commit, so that none is lost or stored twice.
 ///
 /// ```no_run
 /// use strom::Broker;
@@ -58,7 +64,8 @@ pub struct Mirror {
     patience: Duration,
 }
 
-/// What a [`Mirror::run`] copied.
+/// What a [`Mirror::run`] or [`Mirror::run_until`] copied (records passed over at a
+/// resume, because the previous run stored them, are not counted).
 ///
 /// ```no_run
 /// # let broker = strom::Broker::open("data")?;
@@ -80,7 +87,7 @@ pub struct MirrorProgress {
     pub bytes: u64,
 }
 
-/// Why a [`Mirror::run`] stopped.
+/// Why a [`Mirror::run`] or [`Mirror::run_until`] stopped.
 ///
 /// ```no_run
 /// use strom_kafka::{Mirror, MirrorError};
@@ -102,8 +109,10 @@ pub enum MirrorError {
     Local(strom::Error),
     /// The cluster stayed unavailable for longer than the mirror's patience.
     Unavailable(String),
-    /// The cluster refused a request (authorization, topic policy, a batch) or answered
-    /// something unreadable.
+    /// The cluster refused a request (authorization, topic policy, a record too large:
+    /// named as Kafka names the error, with the topic and partition) or answered something
+    /// unreadable; or a target partition holds records this mirror did not write, or fewer
+    /// than it acknowledged (both numbers named).
     Refused(String),
     /// The target topic has fewer partitions than the local one: copying would re-partition
     /// its keys, so the mirror does not start.
