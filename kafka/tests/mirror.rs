@@ -11,8 +11,9 @@ use strom::{
 };
 use strom_kafka::{KafkaServer, Mirror, MirrorError};
 
-/// One record as both sides must hold it.
-type Seen = (Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>, i64);
+/// One record as both sides must hold it:
+/// (key, value, headers, timestamp, whether a tombstone).
+type Seen = (Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>, i64, bool);
 
 /// Every record of `topic`'s partition `partition` in `broker`, in order.
 fn records(broker: &Broker, topic: &str, partition: u32) -> Vec<Seen> {
@@ -51,6 +52,7 @@ fn records_as(
                     .map(|(k, v)| (k.to_string(), v.to_vec()))
                     .collect(),
                 record.timestamp(),
+                record.is_tombstone(),
             ));
         }
     }

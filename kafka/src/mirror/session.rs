@@ -277,7 +277,12 @@ impl<'a> Session<'a> {
                 let mut carried = Vec::new();
                 let mut by_topic: Vec<(String, Vec<(u32, Bytes)>)> = Vec::new();
                 let mut bytes = 0;
-                for (i, lane) in self.lanes.iter().enumerate() {
+                // Each request starts at another partition, so that large batches of the
+                // first ones do not keep the others waiting.
+                let count = self.lanes.len();
+                let first = usize::try_from(self.sent_requests).unwrap_or(0) % count.max(1);
+                for i in (first..count).chain(0..first) {
+                    let lane = &self.lanes[i];
                     if lane.node != node || !lane.has_unsent() {
                         continue;
                     }
