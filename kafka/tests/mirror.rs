@@ -822,3 +822,22 @@ fn a_target_written_by_someone_else_or_short_of_records_is_refused_not_guessed_a
     assert_eq!(stored(&pair.there, "readings"), 35);
     pair.close();
 }
+
+#[test]
+fn a_target_topic_with_more_partitions_gets_each_record_at_its_partition_number() {
+    let pair = Pair::new();
+    pair.here
+        .create_topic("readings", TopicConfig::default().partitions(2))
+        .unwrap();
+    pair.there
+        .create_topic("readings", TopicConfig::default().partitions(3))
+        .unwrap();
+    for i in 0..20 {
+        pair.here.producer().send("readings", record(i)).unwrap();
+    }
+    let copied = pair.mirror(&["readings"]).once(true).run().unwrap();
+    assert_eq!(copied.records, 20);
+    assert_same(&pair, "readings");
+    assert!(records(&pair.there, "readings", 2).is_empty());
+    pair.close();
+}
