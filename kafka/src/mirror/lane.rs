@@ -349,3 +349,70 @@ impl Lane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strom::{Record, TopicConfig};
+
+    /// Reads the whole partition `max_bytes` at a time (1: a batch per fetch, so that
+    /// every transaction spans fetches): which records would go.
+    fn values_sent(broker: &Broker, tp: &TopicPartition, max_bytes: usize) -> (Vec<Vec<u8>>, Lane) {
+        let end = broker.describe_topic(&tp.topic).unwrap().partitions[0].last_stable_offset;
+        let mut lane = Lane::new(tp.clone(), 0, 0, Some(end), 0, 0, (0, 0));
+        let producer = ProducerIdentity { id: 9, epoch: 0 };
+        while lane.fill(broker, producer, max_bytes).unwrap() {}
+        let mut values = Vec::new();
+        for outgoing in &lane.queue {
+            let header = batch::check(&outgoing.bytes).unwrap();
+            assert_eq!(header.origin.producer_id, 9);
+            assert!(!header.is_transactional());
+            for record in batch::records(&outgoing.bytes).unwrap() {
+                let record = record.unwrap();
+                values.push(outgoing.bytes[record.value.unwrap()].to_vec());
+            }
+        }
+        (values, lane)
+    }
+
+    #[test]
+    fn aborted_transactions_spanning_fetches_are_left_out_committed_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        broker
+            .create_topic("payments", TopicConfig::default())
+            .unwrap();
+        let plain = broker.producer();
+        let tx = broker.transactional_producer("payer").unwrap();
+        plain.send("payments", Record::new("p1")).unwrap();
+        tx.begin_transaction().unwrap();
+        tx.send("payments", Record::new("aborted-1")).unwrap();
+        plain.send("payments", Record::new("p2")).unwrap();
+        tx.send("payments", Record::new("aborted-2")).unwrap();
+        tx.abort_transaction().unwrap();
+        tx.begin_transaction().unwrap();
+        tx.send("payments", Record::new("committed")).unwrap();
+        tx.commit_transaction().unwrap();
+        plain.send("payments", Record::new("p3")).unwrap();
+
+        let tp = TopicPartition::new("payments", 0);
+        let (values, lane) = values_sent(&broker, &tp, 1);
+        assert_eq!(values, [&b"p1"[..], b"p2", b"committed", b"p3"]);
+        // Sequences follow the records sent, from 0.
+        let sequences: Vec<i32> = lane
+            .queue
+            .iter()
+            .map(|o| batch::check(&o.bytes).unwrap().origin.base_sequence)
+            .collect();
+        assert_eq!(sequences, [0, 1, 2, 3]);
+        let end = broker.describe_topic("payments").unwrap().partitions[0].high_watermark;
+        assert_eq!(lane.position(), end);
+        // Read at once, the small batches travel joined: one batch of the four records.
+        let (values, lane) = values_sent(&broker, &tp, 1 << 20);
+        assert_eq!(values, [&b"p1"[..], b"p2", b"committed", b"p3"]);
+        assert_eq!(lane.queue.len(), 1);
+        assert_eq!(lane.queue[0].records, 4);
+        assert_eq!(lane.position(), end);
+        broker.close().unwrap();
+    }
+}
