@@ -1,9 +1,10 @@
 //! The client side of Kafka's protocol, as much of it as the mirror needs: one blocking
 //! connection to one broker that asks for versions, reads and creates topics, lists
-//! offsets, obtains an idempotent producer id and produces raw version 2 batches.
+//! offsets, obtains an idempotent producer id and produces raw version 2 batches, several
+//! Produce requests in flight at once (sent, then their answers read in order).
 //!
-//! Blocking, not async: the mirror copies one partition at a time on a thread of its own,
-//! and a plain socket keeps a network failure's error next to the call that met it.
+//! Blocking, not async: the mirror runs on a thread of its own, and a plain socket keeps a
+//! network failure's error next to the call that met it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
