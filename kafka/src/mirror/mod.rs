@@ -1,31 +1,46 @@
 //! Copies topics out of a strom broker into a cluster speaking Kafka's protocol.
 //!
-//! Each partition's stored batches go to the same partition number on the target as they
-//! are (keys, values, headers, timestamps and compression untouched), re-stamped with the
-//! mirror's idempotent producer id and sequence so that a retried Produce is not stored
-//! twice. Progress is a strom consumer group's committed offsets, committed after the
-//! cluster acknowledged, so `strom groups describe` shows the mirror's lag.
+//! Each partition's committed batches go to the same partition number on the target
+//! (keys, values, headers, timestamps and compression untouched; small ones joined),
+//! re-stamped with the mirror's idempotent producer id and sequence so that a retried
+//! Produce is not stored twice. Progress is a strom consumer group's committed offsets,
+//! committed after the cluster acknowledged, each with the target partition's end then, so
+//! that a restart after a crash neither loses nor repeats records (see `progress`), and
+//! `strom groups describe` shows the mirror's lag.
+//!
+//! - `lane`: one partition's reading, filtering (transactions) and queue of batches.
+//! - `rebatch`: batches built anew (joined small ones, Kafka's format).
+//! - `session`: one producer id's copying, requests pipelined to each leader.
+//! - `progress`: the commits and their metadata.
+
+mod lane;
+mod progress;
+mod rebatch;
+mod session;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use strom::storage::batch;
-use strom::{Broker, IsolationLevel, TopicPartition};
+use strom::{Broker, TopicPartition};
 
-use crate::client::{Client, ClientError, ProducerIdentity};
+use crate::client::ClientError;
 use crate::cluster::Cluster;
-
-/// The bytes of stored batches read from a partition at a time: the mirror's memory bound.
-const FETCH_BYTES: usize = 1 << 20;
+use session::{Interrupt, Session};
 
 /// How long the mirror waits for an unavailable cluster before it gives up, unless told.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Copies topics from a strom [`Broker`] to a cluster speaking Kafka's protocol: each
-/// partition's stored batches to the same partition number there, as stored (keys, values,
+/// partition's committed records to the same partition number there (keys, values,
 /// headers, timestamps, compression), under an idempotent producer; progress kept as a
-/// consumer group's committed offsets, committed after the cluster acknowledged.
+/// consumer group's committed offsets, committed after the cluster acknowledged, each with
+/// the target partition's end then. It follows the topics until stopped
+/// ([`run_until`](Self::run_until)) or copies up to their end ([`once`](Self::once)).
+///
+/// The mirror must be the only writer of the target partitions: that is what lets a
+/// restart after a crash tell exactly which records the previous run stored after its last
+/// commit, so that none is lost or stored twice.
 ///
 /// ```no_run
 /// use strom::Broker;
@@ -49,7 +64,8 @@ pub struct Mirror {
     patience: Duration,
 }
 
-/// What a [`Mirror::run`] copied.
+/// What a [`Mirror::run`] or [`Mirror::run_until`] copied (records passed over at a
+/// resume, because the previous run stored them, are not counted).
 ///
 /// ```no_run
 /// # let broker = strom::Broker::open("data")?;
@@ -72,7 +88,7 @@ pub struct MirrorProgress {
     pub bytes: u64,
 }
 
-/// Why a [`Mirror::run`] stopped.
+/// Why a [`Mirror::run`] or [`Mirror::run_until`] stopped.
 ///
 /// ```no_run
 /// use strom_kafka::{Mirror, MirrorError};
@@ -95,8 +111,10 @@ pub enum MirrorError {
     Local(strom::Error),
     /// The cluster stayed unavailable for longer than the mirror's patience.
     Unavailable(String),
-    /// The cluster refused a request (authorization, topic policy, a batch) or answered
-    /// something unreadable.
+    /// The cluster refused a request (authorization, topic policy, a record too large:
+    /// named as Kafka names the error, with the topic and partition) or answered something
+    /// unreadable; or a target partition holds records this mirror did not write, or fewer
+    /// than it acknowledged (both numbers named).
     Refused(String),
     /// The topic has fewer partitions on the receiving side than on the sending one:
     /// copying would re-partition its keys, so the mirror (or import) does not start.
@@ -137,13 +155,6 @@ pub enum MirrorError {
         /// What was wrong.
         reason: String,
     },
-    /// A partition holds transactional batches, which this version does not copy.
-    Transactional {
-        /// The partition.
-        partition: TopicPartition,
-        /// The first transactional batch's offset.
-        offset: u64,
-    },
 }
 
 impl fmt::Display for MirrorError {
@@ -179,12 +190,6 @@ impl fmt::Display for MirrorError {
             } => write!(
                 f,
                 "mirror: {}/{} offset {offset}: a stored batch is unreadable: {reason}",
-                partition.topic, partition.partition
-            ),
-            Self::Transactional { partition, offset } => write!(
-                f,
-                "mirror: {}/{} holds a transactional batch at offset {offset}, which the \
-                 mirror does not copy yet",
                 partition.topic, partition.partition
             ),
         }
@@ -300,16 +305,12 @@ impl Mirror {
         self
     }
 
-    /// Copies the topics: with [`once`](Self::once), up to each partition's end as of the
-    /// start, then returns what it copied. Without it, this version copies what there is
-    /// and returns likewise; following the topics comes with the `strom mirror` command.
+    /// Copies the topics until stopped: [`run_until`](Self::run_until) with a flag that is
+    /// never set, so without [`once`](Self::once) it returns only on an error.
     ///
     /// # Errors
     ///
-    /// [`MirrorError::Local`] for a local topic that does not exist or a failed read or
-    /// commit; [`MirrorError::FewerPartitions`]; [`MirrorError::Unavailable`] when the
-    /// cluster stays unreachable past the patience; [`MirrorError::Refused`];
-    /// [`MirrorError::Transactional`].
+    /// As [`run_until`](Self::run_until).
     ///
     /// ```no_run
     /// # let broker = strom::Broker::open("data")?;
@@ -320,112 +321,120 @@ impl Mirror {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run(&self) -> Result<MirrorProgress, MirrorError> {
+        self.run_until(&AtomicBool::new(false))
+    }
+
+    /// Copies the topics: with [`once`](Self::once), up to each partition's last stable
+    /// offset as of the start, then returns what it copied. Without it, follows them: copies
+    /// what there is, waits for more (woken by appends, not polling), copies again, until
+    /// `stop` is set (seen within about 100 ms), then commits what the target acknowledged
+    /// and returns. Committed transactions are copied as plain batches of the mirror's
+    /// idempotent producer; aborted ones and transaction markers are not, and an open
+    /// transaction's batches wait until it is decided.
+    ///
+    /// The mirror must be the target partitions' only writer: its commits record the
+    /// target's end after what it copied, and a restart after a crash passes over what the
+    /// target holds beyond that, so that nothing is lost or stored twice. A target with
+    /// records from elsewhere is refused, not guessed about.
+    ///
+    /// # Errors
+    ///
+    /// [`MirrorError::Local`] for a local topic that does not exist (or is deleted while
+    /// followed) or a failed read or commit; [`MirrorError::FewerPartitions`];
+    /// [`MirrorError::Unavailable`] when the cluster stays unreachable past the patience;
+    /// [`MirrorError::Refused`] when it refuses (authorization, topic policy, a record too
+    /// large) or its partitions hold records the mirror did not write, or lost some;
+    /// [`MirrorError::Damaged`].
+    ///
+    /// ```no_run
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// # let broker = strom::Broker::open("data")?;
+    /// let mirror = strom_kafka::Mirror::new(broker, "127.0.0.1:9092").topics(["orders"]);
+    /// let stop = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&stop);
+    /// let follower = std::thread::spawn(move || mirror.run_until(&flag));
+    /// // ... later, on shutdown:
+    /// stop.store(true, Ordering::Relaxed);
+    /// let copied = follower.join().expect("the mirror thread")?;
+    /// println!("{} records copied", copied.records);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_until(&self, stop: &AtomicBool) -> Result<MirrorProgress, MirrorError> {
         // Local checks first: a misspelt topic is reported before any network is touched.
-        let mut partitions = Vec::new();
+        let mut local = Vec::new();
         for topic in &self.topics {
             let described = self.broker.describe_topic(topic)?;
-            partitions.push((topic.clone(), described.partitions));
+            local.push((topic.clone(), described.partitions));
         }
         let mut cluster = Cluster::connect(&self.target, self.patience)?;
-        for (topic, local) in &partitions {
+        let mut partitions = Vec::new();
+        for (topic, described) in &local {
             let target = match cluster.partitions(topic)? {
                 Some(count) => count,
                 None => {
-                    cluster.call_any(|c| c.create_topic(topic, local.len()))?;
+                    cluster.call_any(|c| c.create_topic(topic, described.len()))?;
                     cluster.partitions(topic)?.unwrap_or(0)
                 }
             };
-            if target < local.len() {
+            if target < described.len() {
                 return Err(MirrorError::FewerPartitions {
                     topic: topic.clone(),
-                    local: local.len(),
+                    local: described.len(),
                     target,
                 });
             }
-        }
-        let producer = cluster.call_any(Client::init_producer_id)?;
-        let committed = self.broker.committed_offsets(&self.group)?;
-        let mut progress = MirrorProgress::default();
-        for (topic, local) in &partitions {
-            for described in local {
-                let tp = TopicPartition::new(topic.clone(), described.partition);
-                let from = committed
-                    .iter()
-                    .find(|(t, _)| *t == tp)
-                    .map_or(described.log_start_offset, |&(_, offset)| offset)
-                    .max(described.log_start_offset);
-                let until = described.last_stable_offset;
-                self.copy_partition(&mut cluster, producer, &tp, from, until, &mut progress)?;
+            if target > described.len() {
+                tracing::warn!(
+                    topic = %topic,
+                    local = described.len(),
+                    target,
+                    "mirror: the target topic has more partitions: records keep their \
+                     partition numbers, but new keyed records sent there spread differently"
+                );
+            }
+            for p in described {
+                partitions.push((
+                    TopicPartition::new(topic.clone(), p.partition),
+                    p.log_start_offset,
+                    self.once.then_some(p.last_stable_offset),
+                ));
             }
         }
-        Ok(progress)
-    }
-
-    /// Copies `tp` from `from` up to `until`, committing after each acknowledged chunk.
-    fn copy_partition(
-        &self,
-        cluster: &mut Cluster,
-        producer: ProducerIdentity,
-        tp: &TopicPartition,
-        from: u64,
-        until: u64,
-        progress: &mut MirrorProgress,
-    ) -> Result<(), MirrorError> {
-        let mut offset = from;
-        // A fresh producer id's sequences start at 0 in every partition.
-        let mut sequence: i32 = 0;
-        while offset < until {
-            let fetched = self.broker.fetch_batches(
-                tp,
-                offset,
-                FETCH_BYTES,
-                IsolationLevel::ReadCommitted,
-            )?;
-            if fetched.bytes.is_empty() {
-                break;
-            }
-            let mut rest = fetched.bytes.as_slice();
-            while !rest.is_empty() && offset < until {
-                let header = batch::read_header(rest).map_err(|e| MirrorError::Damaged {
-                    partition: tp.clone(),
-                    offset,
-                    reason: e.to_string(),
-                })?;
-                let (stored, after) = rest.split_at((header.length as usize).min(rest.len()));
-                rest = after;
-                offset = header.next_offset();
-                if header.is_control() {
-                    // Transaction markers are the source's bookkeeping, not records.
-                    continue;
-                }
-                if header.is_transactional() {
-                    return Err(MirrorError::Transactional {
-                        partition: tp.clone(),
-                        offset: header.base_offset,
-                    });
-                }
-                let mut restamped = stored.to_vec();
-                batch::set_producer(&mut restamped, producer.id, producer.epoch, sequence)
+        // Following waits for appends with a timeout: a runtime for the timer alone.
+        let waiter = if self.once {
+            None
+        } else {
+            Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
                     .map_err(|e| {
-                        MirrorError::Refused(format!(
-                            "{}/{} offset {}: {e}",
-                            tp.topic, tp.partition, header.base_offset
-                        ))
-                    })?;
-                let restamped = Bytes::from(restamped);
-                cluster.call_leader(&tp.topic, tp.partition, |c| {
-                    c.produce(&tp.topic, tp.partition, restamped.clone())
-                })?;
-                // Kafka wraps a producer's sequence at i32::MAX back to 0.
-                let covered = i32::try_from(header.last_offset_delta).unwrap_or(i32::MAX);
-                sequence = sequence.wrapping_add(covered).wrapping_add(1) & i32::MAX;
-                progress.batches += 1;
-                progress.records += u64::from(header.record_count);
-                progress.bytes += stored.len() as u64;
+                        MirrorError::Unavailable(format!("start the mirror's timer: {e}"))
+                    })?,
+            )
+        };
+        let mut progress = MirrorProgress::default();
+        let mut restarting: Option<(Instant, u64)> = None;
+        loop {
+            let mut session = Session::start(self, &mut cluster, &partitions)?;
+            match session.run(stop, waiter.as_ref(), &mut progress) {
+                Ok(()) => return Ok(progress),
+                Err(Interrupt::Fail(e)) => return Err(e),
+                Err(Interrupt::NewProducer(reason)) => {
+                    // Restarts that acknowledge nothing in between are given the patience.
+                    let since = match restarting {
+                        Some((since, batches)) if batches == progress.batches => since,
+                        _ => Instant::now(),
+                    };
+                    if since.elapsed() >= self.patience {
+                        return Err(MirrorError::Refused(reason));
+                    }
+                    restarting = Some((since, progress.batches));
+                    tracing::warn!(%reason, "mirror: starting again with a new producer id");
+                }
             }
-            self.broker
-                .commit_offsets(&self.group, &[(tp.clone(), offset)])?;
         }
-        Ok(())
     }
 }
