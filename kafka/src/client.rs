@@ -53,10 +53,11 @@ const RETRIABLE: &[i16] = &[
 ];
 
 /// ListOffsets' timestamp that asks for a partition's end.
-#[allow(dead_code)] // the mirror's resume and the import use it next
+/// (The mirror reads a partition's end from a Fetch's high watermark instead: see
+/// `mirror::session::target_end`.)
+#[cfg(test)]
 pub(crate) const LATEST: i64 = -1;
 /// ListOffsets' timestamp that asks for a partition's log start offset.
-#[allow(dead_code)] // the mirror's resume and the import use it next
 pub(crate) const EARLIEST: i64 = -2;
 
 /// Kafka's error code for a topic that does not exist.
@@ -355,10 +356,9 @@ impl Client {
     }
 
     /// The offset ListOffsets answers for `partition` of `topic` at `timestamp`: with
-    /// [`LATEST`] the partition's end (its high watermark), with [`EARLIEST`] its log start
+    /// `LATEST` (−1) the partition's end (its high watermark), with [`EARLIEST`] its log start
     /// offset, otherwise the first offset whose record's timestamp is at least `timestamp`
     /// (`None` when no record is that late).
-    #[allow(dead_code)] // the mirror's resume and the import use it next
     pub(crate) fn list_offset(
         &mut self,
         topic: &str,

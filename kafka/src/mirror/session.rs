@@ -22,7 +22,7 @@ use strom::{IsolationLevel, TopicPartition};
 use super::lane::Lane;
 use super::progress::{self, Commit};
 use super::{Mirror, MirrorError, MirrorProgress};
-use crate::client::{error_name, ClientError, PendingProduce, ProducerIdentity, LATEST};
+use crate::client::{error_name, ClientError, PendingProduce, ProducerIdentity, EARLIEST};
 use crate::cluster::Cluster;
 
 /// The largest Produce request built, in batch bytes (a single larger batch goes alone).
@@ -457,15 +457,27 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The end of the target partition `tp` now: the offset its next record will get.
+/// The end of the target partition `tp` now: the offset its next record will get, as a
+/// Fetch's high watermark tells it. Not ListOffsets(latest), which every broker should answer
+/// the same, but one Kafka-compatible broker (tansu's memory engine) answers with its last
+/// batch's first offset plus one.
 fn target_end(cluster: &mut Cluster, tp: &TopicPartition) -> Result<u64, MirrorError> {
-    let end = cluster.call_leader(&tp.topic, tp.partition, |c| {
-        c.list_offset(&tp.topic, tp.partition, LATEST)
+    let (topic, partition) = (tp.topic.as_str(), tp.partition);
+    let start = cluster
+        .call_leader(topic, partition, |c| {
+            c.list_offset(topic, partition, EARLIEST)
+        })?
+        .unwrap_or(0);
+    // One byte asked: the answer carries at most the first batch, and the watermark. A short
+    // wait, not none: a Fetch that may not wait is answered by some brokers with no
+    // partition at all.
+    let fetched = cluster.call_leader(topic, partition, |c| {
+        c.fetch(topic, partition, start, Duration::from_millis(10), 1)
     })?;
-    end.and_then(|e| u64::try_from(e).ok()).ok_or_else(|| {
+    u64::try_from(fetched.high_watermark).map_err(|_| {
         MirrorError::Refused(format!(
-            "ListOffsets of {}/{} on the target gave no end offset",
-            tp.topic, tp.partition
+            "Fetch of {topic}/{partition} on the target gave the high watermark {}",
+            fetched.high_watermark
         ))
     })
 }
