@@ -51,6 +51,9 @@ pub(crate) enum Command {
     /// Serve the directory to Kafka clients and tools (Kafka's wire protocol) until
     /// SIGINT or SIGTERM
     Serve(ServeArgs),
+    /// Copy topics to a Kafka cluster (--to) or from one (--from), following them until
+    /// SIGINT or SIGTERM unless --once
+    Mirror(MirrorArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -105,6 +108,30 @@ pub(crate) struct ServeArgs {
     /// Unknown topics are an error instead of created on first use
     #[arg(long)]
     pub(crate) no_auto_create_topics: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("cluster").required(true).args(["to", "from"])))]
+pub(crate) struct MirrorArgs {
+    /// Copy the topics to the cluster at this address (a Kafka broker, or `strom serve`)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) to: Option<String>,
+    /// Copy the topics from the cluster at this address into the directory
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) from: Option<String>,
+    /// The topics to copy
+    #[arg(long, value_name = "A,B", value_delimiter = ',', required = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub(crate) topics: Vec<String>,
+    /// The consumer group that keeps the mirror's progress (here for --to, on the cluster for
+    /// --from)
+    #[arg(long, value_name = "NAME", default_value = "strom-mirror")]
+    pub(crate) group: String,
+    /// Copy up to the topics' current end, then exit
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Seconds an unavailable cluster is tried again before the mirror gives up
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) patience: u64,
 }
 
 #[derive(Debug, Args)]

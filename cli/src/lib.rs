@@ -1,8 +1,9 @@
 //! `strom`: look inside and work with a strom data directory from the shell, as Kafka's
 //! console tools do with a cluster (`kafka-topics`, `kafka-console-producer`,
 //! `kafka-console-consumer`, `kafka-consumer-groups`, `kafka-dump-log`), plus `verify`, a
-//! check of every batch and index of a directory, and `serve`, the directory served to
-//! Kafka's own clients over Kafka's wire protocol.
+//! check of every batch and index of a directory, `serve`, the directory served to
+//! Kafka's own clients over Kafka's wire protocol, and `mirror`, topics copied to or from a
+//! Kafka cluster.
 //!
 //! Every failure prints `error: …` on stderr and exits 1; usage errors exit 2.
 //!
@@ -14,6 +15,7 @@ mod consume;
 mod dir;
 mod dump;
 mod groups;
+mod mirror;
 mod output;
 mod produce;
 mod segment;
@@ -116,6 +118,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Dump { file, print_data } => dump::run(&file, print_data),
         Command::Verify { json } => verify::run(&dir, json),
         Command::Serve(a) => serve::run(&dir, &a),
+        Command::Mirror(a) => mirror::run(&dir, &a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "strom", &mut out);

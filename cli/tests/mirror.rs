@@ -1,0 +1,372 @@
+//! `strom mirror` as a process: killed with SIGKILL mid-copy and started again it neither
+//! loses nor duplicates a record; following, it stops cleanly on SIGTERM; its refusals are
+//! one clear line. The cluster is `strom serve`, a process of its own, or an in-process
+//! server where the test must write the source while the mirror follows it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use strom::{
+    Broker, BrokerConfig, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig,
+    TopicPartition,
+};
+
+fn strom() -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("strom"));
+    command.env_remove("STROM_DIR");
+    command
+}
+
+/// A `strom serve` process over `dir`, and the address it printed.
+struct Served {
+    child: Child,
+    address: String,
+}
+
+impl Served {
+    fn start(dir: &Path) -> Self {
+        let mut child = strom()
+            .arg("--dir")
+            .arg(dir)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-auto-create-topics",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("strom serve starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("a line").expect("utf-8");
+        let address = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim()
+            .to_owned();
+        Self { child, address }
+    }
+
+    /// Stops the server with SIGTERM and waits for its clean exit.
+    fn stop(mut self) {
+        signal(&self.child, "TERM");
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Every record of `topic` in `dir` (opened read-only, beside a live server), per partition in
+/// offset order, as (key, value).
+fn records(dir: &Path, topic: &str, partitions: u32) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true)).unwrap();
+    let out = (0..partitions)
+        .map(|p| {
+            let tp = TopicPartition::new(topic, p);
+            let end = broker.describe_topic(topic).unwrap().partitions[p as usize].high_watermark;
+            let mut consumer = broker.consumer(ConsumerConfig::default());
+            consumer.assign(std::slice::from_ref(&tp)).unwrap();
+            consumer.seek(&tp, 0).unwrap();
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while (got.len() as u64) < end {
+                assert!(
+                    Instant::now() < deadline,
+                    "{tp:?}: read {} of {end}",
+                    got.len()
+                );
+                for r in consumer.poll(Duration::from_secs(1)).unwrap() {
+                    got.push((r.key().unwrap_or_default().to_vec(), r.value().to_vec()));
+                }
+            }
+            got
+        })
+        .collect();
+    broker.close().unwrap();
+    out
+}
+
+/// The records of `topic` the served target holds so far (its high watermarks' sum).
+fn held(dir: &Path, topic: &str) -> u64 {
+    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true)).unwrap();
+    let held = broker
+        .describe_topic(topic)
+        .map_or(0, |t| t.partitions.iter().map(|p| p.high_watermark).sum());
+    broker.close().unwrap();
+    held
+}
+
+#[test]
+fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
+    const PARTITIONS: u32 = 3;
+    const RECORDS: u64 = 60_000;
+    let source = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    {
+        let broker = Broker::open(source.path()).unwrap();
+        broker
+            .create_topic("orders", TopicConfig::default().partitions(PARTITIONS))
+            .unwrap();
+        let producer = broker.producer();
+        // Small batches: many Produce requests, so the kills land mid-copy.
+        for chunk in 0..RECORDS / 20 {
+            let batch: Vec<Record> = (0..20)
+                .map(|i| {
+                    let n = chunk * 20 + i;
+                    Record::new(format!("order {n:>90}")).key(format!("user-{}", n % 97))
+                })
+                .collect();
+            producer.send_batch("orders", batch).unwrap();
+        }
+        broker.close().unwrap();
+    }
+    let server = Served::start(target.path());
+
+    // Kill the mirror at growing marks of the target's progress until one run finishes.
+    // The first kill as soon as anything arrived, so that one lands mid-copy even when the
+    // copy is quick.
+    let mut kills = 0;
+    let mut mark = 1;
+    loop {
+        let mut mirror = strom()
+            .arg("--dir")
+            .arg(source.path())
+            .args([
+                "mirror",
+                "--to",
+                &server.address,
+                "--topics",
+                "orders",
+                "--once",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let finished = loop {
+            if let Some(status) = mirror.try_wait().unwrap() {
+                assert!(status.success(), "the mirror failed: {status}");
+                break true;
+            }
+            if held(target.path(), "orders") >= mark {
+                break false;
+            }
+            std::thread::yield_now();
+        };
+        if finished {
+            break;
+        }
+        mirror.kill().unwrap();
+        mirror.wait().unwrap();
+        kills += 1;
+        mark += RECORDS / 6;
+    }
+    assert!(kills >= 1, "no run was killed mid-copy");
+
+    let want = records(source.path(), "orders", PARTITIONS);
+    let got = records(target.path(), "orders", PARTITIONS);
+    for (p, (want, got)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(got.len(), want.len(), "partition {p} after {kills} kills");
+        assert!(got == want, "partition {p} differs after {kills} kills");
+    }
+    // The mirror's group has no lag left.
+    let lag = strom()
+        .arg("--dir")
+        .arg(source.path())
+        .args(["groups", "describe", "strom-mirror", "--json"])
+        .output()
+        .unwrap();
+    assert!(lag.status.success());
+    let described: serde_json::Value = serde_json::from_slice(&lag.stdout).unwrap();
+    let partitions = described["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), PARTITIONS as usize);
+    assert!(partitions.iter().all(|p| p["lag"] == 0), "{described}");
+    server.stop();
+}
+
+#[test]
+fn an_import_follows_the_cluster_and_stops_cleanly_on_sigterm() {
+    // The source is served from this process, so the test can write to it while the
+    // import follows.
+    let cluster_dir = tempfile::tempdir().unwrap();
+    let cluster = Broker::open(cluster_dir.path()).unwrap();
+    cluster
+        .create_topic("driver-location", TopicConfig::default().partitions(2))
+        .unwrap();
+    let server = strom_kafka::KafkaServer::bind(cluster.clone(), "127.0.0.1:0").unwrap();
+    let address = server.local_addr().to_string();
+    let producer = cluster.producer();
+    producer
+        .send(
+            "driver-location",
+            Record::new("59.91,10.75").key("driver-1"),
+        )
+        .unwrap();
+
+    let local = tempfile::tempdir().unwrap();
+    let mut import = strom()
+        .arg("--dir")
+        .arg(local.path())
+        .args(["mirror", "--from", &address, "--topics", "driver-location"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(import.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(&address), "{first}");
+
+    // What arrives at the cluster while the import follows reaches the directory. The
+    // directory is the import's; its progress is on the cluster.
+    producer
+        .send(
+            "driver-location",
+            Record::new("59.92,10.76").key("driver-2"),
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let committed: u64 = cluster
+            .committed_offsets("strom-mirror")
+            .unwrap()
+            .iter()
+            .map(|(_, offset)| offset)
+            .sum();
+        if committed == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import did not follow");
+        std::thread::yield_now();
+    }
+    signal(&import, "TERM");
+    assert!(import.wait().unwrap().success());
+    let last = lines.next().unwrap().unwrap();
+    assert!(last.contains("copied 2 records"), "{last}");
+
+    let broker = Broker::open(local.path()).unwrap();
+    let described = broker.describe_topic("driver-location").unwrap();
+    assert_eq!(described.partitions.len(), 2);
+    let mut consumer: Consumer = broker.consumer(
+        ConsumerConfig::default()
+            .group_id("check")
+            .auto_offset_reset(OffsetReset::Earliest),
+    );
+    consumer.subscribe(["driver-location"]).unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while values.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "read {values:?} of 2 imported records"
+        );
+        for r in consumer.poll(Duration::from_secs(1)).unwrap() {
+            values.push(String::from_utf8(r.value().to_vec()).unwrap());
+        }
+    }
+    values.sort();
+    assert_eq!(values, ["59.91,10.75", "59.92,10.76"]);
+    broker.close().unwrap();
+    server.shutdown().unwrap();
+    cluster.close().unwrap();
+}
+
+fn fails(output: &Output, needle: &str) {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn refusals_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::default())
+        .unwrap();
+    // A directory another process holds: the mirror commits, so it needs it to itself.
+    let held = strom()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "mirror",
+            "--to",
+            "127.0.0.1:9",
+            "--topics",
+            "orders",
+            "--once",
+        ])
+        .output()
+        .unwrap();
+    fails(&held, "held by");
+    broker.close().unwrap();
+
+    // A topic that does not exist is named before any network is tried.
+    let missing = strom()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "mirror",
+            "--to",
+            "127.0.0.1:9",
+            "--topics",
+            "ordres",
+            "--once",
+        ])
+        .output()
+        .unwrap();
+    fails(&missing, "ordres");
+
+    // Nothing listens: unavailable once the patience is spent.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let absent = strom()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "mirror",
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--topics",
+            "orders",
+        ])
+        .args(["--once", "--patience", "0"])
+        .output()
+        .unwrap();
+    fails(&absent, "unavailable");
+
+    // Neither --to nor --from, or both: a usage error.
+    let usage = strom()
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["mirror", "--topics", "orders"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    let both = strom()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "mirror", "--to", "a:1", "--from", "b:2", "--topics", "orders",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}
