@@ -32,7 +32,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, CreateTopicsRequest, FetchReq
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 use strom::{Broker, Compression, ConsumerConfig, Record, TopicConfig, TopicPartition};
-use strom_kafka::{Mirror, MirrorError};
+use strom_kafka::{KafkaServer, Mirror, MirrorError};
 
 mod common;
 
@@ -362,6 +362,18 @@ fn mirror_once_copies_partitions_keys_headers_and_timestamps_as_strom_holds_them
     assert_eq!(copied.records, 73);
     assert_eq!(assert_same(&broker, &tansu, &python, "readings"), 73);
     assert_eq!(assert_same(&broker, &tansu, &python, "quiet"), 0);
+
+    // The reader reads strom's own Kafka server the same way, to the same lines.
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let strom_address = server.local_addr().to_string();
+    for topic in ["readings", "quiet"] {
+        assert_eq!(
+            read_with_kafka_python(&python, &strom_address, topic),
+            read_with_kafka_python(&python, &tansu.address, topic),
+            "{topic} read from strom's server (left) and from tansu"
+        );
+    }
+    server.shutdown().unwrap();
     broker.close().unwrap();
 }
 
