@@ -100,6 +100,15 @@ pub(crate) struct Client {
     offered: Offered,
 }
 
+/// Where a topic's partitions are, as Metadata tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicLayout {
+    /// Each partition and the node id of its leader (−1 while it has none), by partition.
+    pub(crate) leaders: Vec<(u32, i32)>,
+    /// Every broker's node id and `HOST:PORT`.
+    pub(crate) brokers: Vec<(i32, String)>,
+}
+
 /// An idempotent producer's identity, as InitProducerId hands it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProducerIdentity {
@@ -185,8 +194,9 @@ impl Client {
         Ok(version)
     }
 
-    /// The number of partitions of `topic` on the cluster, `None` if it does not exist.
-    pub(crate) fn partition_count(&mut self, topic: &str) -> Result<Option<usize>> {
+    /// Where `topic`'s partitions are on the cluster: each partition's leader and the
+    /// address of every broker; `None` if the topic does not exist.
+    pub(crate) fn topic_layout(&mut self, topic: &str) -> Result<Option<TopicLayout>> {
         let request = MetadataRequest::default()
             .with_topics(Some(vec![
                 MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
@@ -202,10 +212,27 @@ impl Client {
             return Ok(None);
         };
         match found.error_code {
-            0 => Ok(Some(found.partitions.len())),
-            UNKNOWN_TOPIC_OR_PARTITION => Ok(None),
-            code => Err(answered(&format!("Metadata of topic {topic}"), code)),
+            0 => {}
+            UNKNOWN_TOPIC_OR_PARTITION => return Ok(None),
+            code => return Err(answered(&format!("Metadata of topic {topic}"), code)),
         }
+        let mut leaders = Vec::with_capacity(found.partitions.len());
+        for partition in &found.partitions {
+            let index = u32::try_from(partition.partition_index).map_err(|_| {
+                ClientError::Refused(format!(
+                    "Metadata of topic {topic}: partition {}",
+                    partition.partition_index
+                ))
+            })?;
+            leaders.push((index, partition.leader_id.0));
+        }
+        leaders.sort_unstable();
+        let brokers = metadata
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+            .collect();
+        Ok(Some(TopicLayout { leaders, brokers }))
     }
 
     /// Creates `topic` with `partitions` partitions (replication as the cluster defaults);
@@ -458,12 +485,23 @@ mod tests {
         let address = server.local_addr().to_string();
         let mut client = Client::connect_patiently(&address, Duration::from_secs(5)).unwrap();
 
-        assert_eq!(client.partition_count("readings").unwrap(), None);
+        assert_eq!(client.topic_layout("readings").unwrap(), None);
         client.create_topic("readings", 3).unwrap();
-        assert_eq!(client.partition_count("readings").unwrap(), Some(3));
+        let layout = client.topic_layout("readings").unwrap().unwrap();
+        let node = layout.brokers[0].0;
+        assert_eq!(layout.leaders, [(0, node), (1, node), (2, node)]);
+        assert_eq!(layout.brokers, [(node, address.clone())]);
         // Creating it again leaves it as it is.
         client.create_topic("readings", 5).unwrap();
-        assert_eq!(client.partition_count("readings").unwrap(), Some(3));
+        assert_eq!(
+            client
+                .topic_layout("readings")
+                .unwrap()
+                .unwrap()
+                .leaders
+                .len(),
+            3
+        );
 
         let producer = client.init_producer_id().unwrap();
         assert!(producer.id >= 0);

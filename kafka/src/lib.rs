@@ -37,6 +37,7 @@
 
 mod bounds;
 mod client;
+mod cluster;
 mod config;
 mod connection;
 mod frame;

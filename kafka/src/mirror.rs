@@ -13,7 +13,8 @@ use bytes::Bytes;
 use strom::storage::batch;
 use strom::{Broker, IsolationLevel, TopicPartition};
 
-use crate::client::{retry, Client, ClientError, ProducerIdentity};
+use crate::client::{Client, ClientError, ProducerIdentity};
+use crate::cluster::Cluster;
 
 /// The bytes of stored batches read from a partition at a time: the mirror's memory bound.
 const FETCH_BYTES: usize = 1 << 20;
@@ -292,17 +293,13 @@ impl Mirror {
             let described = self.broker.describe_topic(topic)?;
             partitions.push((topic.clone(), described.partitions));
         }
-        let mut client = Connection {
-            address: &self.target,
-            client: Some(Client::connect_patiently(&self.target, self.patience)?),
-            patience: self.patience,
-        };
+        let mut cluster = Cluster::connect(&self.target, self.patience)?;
         for (topic, local) in &partitions {
-            let target = match client.call(|c| c.partition_count(topic))? {
+            let target = match cluster.partitions(topic)? {
                 Some(count) => count,
                 None => {
-                    client.call(|c| c.create_topic(topic, local.len()))?;
-                    local.len()
+                    cluster.call_any(|c| c.create_topic(topic, local.len()))?;
+                    cluster.partitions(topic)?.unwrap_or(0)
                 }
             };
             if target < local.len() {
@@ -313,7 +310,7 @@ impl Mirror {
                 });
             }
         }
-        let producer = client.call(Client::init_producer_id)?;
+        let producer = cluster.call_any(Client::init_producer_id)?;
         let committed = self.broker.committed_offsets(&self.group)?;
         let mut progress = MirrorProgress::default();
         for (topic, local) in &partitions {
@@ -325,7 +322,7 @@ impl Mirror {
                     .map_or(described.log_start_offset, |&(_, offset)| offset)
                     .max(described.log_start_offset);
                 let until = described.last_stable_offset;
-                self.copy_partition(&mut client, producer, &tp, from, until, &mut progress)?;
+                self.copy_partition(&mut cluster, producer, &tp, from, until, &mut progress)?;
             }
         }
         Ok(progress)
@@ -334,7 +331,7 @@ impl Mirror {
     /// Copies `tp` from `from` up to `until`, committing after each acknowledged chunk.
     fn copy_partition(
         &self,
-        client: &mut Connection<'_>,
+        cluster: &mut Cluster,
         producer: ProducerIdentity,
         tp: &TopicPartition,
         from: u64,
@@ -383,7 +380,9 @@ impl Mirror {
                         ))
                     })?;
                 let restamped = Bytes::from(restamped);
-                client.call(|c| c.produce(&tp.topic, tp.partition, restamped.clone()))?;
+                cluster.call_leader(&tp.topic, tp.partition, |c| {
+                    c.produce(&tp.topic, tp.partition, restamped.clone())
+                })?;
                 // Kafka wraps a producer's sequence at i32::MAX back to 0.
                 let covered = i32::try_from(header.last_offset_delta).unwrap_or(i32::MAX);
                 sequence = sequence.wrapping_add(covered).wrapping_add(1) & i32::MAX;
@@ -395,35 +394,5 @@ impl Mirror {
                 .commit_offsets(&self.group, &[(tp.clone(), offset)])?;
         }
         Ok(())
-    }
-}
-
-/// The mirror's connection to the cluster, opened again after it broke.
-struct Connection<'a> {
-    address: &'a str,
-    /// `None` after a failure that may have left the stream mid-answer.
-    client: Option<Client>,
-    patience: Duration,
-}
-
-impl Connection<'_> {
-    /// Runs `request` on the connection, reconnecting and repeating it while the cluster is
-    /// unavailable, up to the patience. A repeated Produce is safe: the cluster drops a
-    /// batch whose producer sequence it has stored.
-    fn call<T>(
-        &mut self,
-        mut request: impl FnMut(&mut Client) -> Result<T, ClientError>,
-    ) -> Result<T, ClientError> {
-        retry(self.patience, || {
-            let client = match &mut self.client {
-                Some(client) => client,
-                None => self.client.insert(Client::connect(self.address)?),
-            };
-            let out = request(client);
-            if matches!(out, Err(ClientError::Unavailable(_))) {
-                self.client = None;
-            }
-            out
-        })
     }
 }

@@ -3,9 +3,9 @@
 //! strom's own v2 encoder.
 //!
 //! ```text
-//! kafka-load [produce|fetch|latency|cpu|all] [--inproc | --serve | --bootstrap HOST:PORT]
+//! kafka-load [produce|fetch|latency|cpu|mirror|all] [--inproc | --serve | --bootstrap HOST:PORT]
 //!            [--records N] [--connections K] [--in-flight P] [--batch-bytes B]
-//!            [--fetch-bytes F] [--samples S] [--strom PATH] [--quick]
+//!            [--fetch-bytes F] [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]
 //! ```
 //!
 //! - `produce`: K connections, each pipelining up to P produce requests (acks=1) of ~16 KiB
@@ -18,6 +18,13 @@
 //! - `cpu` (against `--serve` only): the CPU time of the `strom serve` child per record
 //!   produced, read from /proc/PID/stat, beside the CPU time per record of the same batches
 //!   appended in process with `Producer::send_batch`.
+//! - `mirror`: what the target takes from librdkafka alone — N keyed records of 100 bytes
+//!   produced by `rdkafka-produce` (bench/kafka-load/rdkafka/produce.c, `--rdkafka PATH`: an
+//!   idempotent producer, acks=all, librdkafka's default linger and batch size) — beside
+//!   `strom_kafka::Mirror` copying the same N records from a strom directory (written in
+//!   batches of 1000 sends) to another topic of the same target, `once`; both topics of 4
+//!   partitions, both timed end to end, and the mirror's count checked to be exactly N.
+//!   Not part of `all`.
 //!
 //! The server is, by default, a `KafkaServer` in this process (`--inproc`); `--serve` runs
 //! `strom serve` on a fresh directory as a child (the `strom` binary beside this one unless
@@ -91,6 +98,7 @@ struct Options {
     fetch_bytes: i32,
     samples: usize,
     strom: Option<PathBuf>,
+    rdkafka: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +120,7 @@ impl Options {
             fetch_bytes: 8 << 20,
             samples: 2_000,
             strom: None,
+            rdkafka: None,
         };
         let mut quick = false;
         while let Some(arg) = args.next() {
@@ -124,6 +133,7 @@ impl Options {
                 "fetch" => options.workloads.push("fetch"),
                 "latency" => options.workloads.push("latency"),
                 "cpu" => options.workloads.push("cpu"),
+                "mirror" => options.workloads.push("mirror"),
                 "all" => options
                     .workloads
                     .extend(["produce", "fetch", "latency", "cpu"]),
@@ -137,12 +147,14 @@ impl Options {
                 "--fetch-bytes" => options.fetch_bytes = value(&arg)?.parse()?,
                 "--samples" => options.samples = value(&arg)?.parse()?,
                 "--strom" => options.strom = Some(PathBuf::from(value(&arg)?)),
+                "--rdkafka" => options.rdkafka = Some(PathBuf::from(value(&arg)?)),
                 "--quick" => quick = true,
                 "-h" | "--help" => {
                     println!(
-                        "kafka-load [produce|fetch|latency|cpu|all] [--inproc|--serve|--bootstrap HOST:PORT] \
-                         [--records N] [--connections K] [--in-flight P] [--batch-bytes B] \
-                         [--fetch-bytes F] [--samples S] [--strom PATH] [--quick]"
+                        "kafka-load [produce|fetch|latency|cpu|mirror|all] \
+                         [--inproc|--serve|--bootstrap HOST:PORT] [--records N] \
+                         [--connections K] [--in-flight P] [--batch-bytes B] [--fetch-bytes F] \
+                         [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]"
                     );
                     std::process::exit(0);
                 }
@@ -256,6 +268,9 @@ fn run(options: &Options) -> Result<()> {
             }),
         }
     }
+    if wants("mirror") {
+        rows.extend(mirror(server.addr, &topic, options)?);
+    }
     server.stop()?;
     print_table(options, &rows);
     Ok(())
@@ -286,6 +301,93 @@ fn print_table(options: &Options, rows: &[Row]) {
     for row in rows {
         println!("| {:width$} | {} |", row.workload, row.figure);
     }
+}
+
+/// Partitions of both `mirror` topics.
+const MIRROR_PARTITIONS: usize = 4;
+
+/// The `mirror` workload: librdkafka alone into one topic, then `Mirror` into another.
+fn mirror(addr: SocketAddr, prefix: &str, options: &Options) -> Result<Vec<Row>> {
+    let n = options.records;
+    let rdkafka = options.rdkafka.as_ref().ok_or(
+        "mirror needs --rdkafka PATH: bench/kafka-load/rdkafka/produce.c built with \
+         `cc -O2 -o rdkafka-produce produce.c -lrdkafka`",
+    )?;
+    let alone = format!("{prefix}-rdkafka");
+    let mirrored = format!("{prefix}-mirror");
+    create_topic(addr, &alone, MIRROR_PARTITIONS)?;
+    create_topic(addr, &mirrored, MIRROR_PARTITIONS)?;
+
+    let out = Command::new(rdkafka)
+        .args([addr.to_string(), alone, n.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", rdkafka.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            rdkafka.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let seconds: f64 = String::from_utf8(out.stdout)?.trim().parse()?;
+    let librdkafka = Duration::from_secs_f64(seconds);
+
+    // The source: a strom directory holding the same records, written as an application's
+    // BatchBuilder writes them.
+    let dir = tempfile::tempdir()?;
+    let source = Broker::open(dir.path())?;
+    source.create_topic(
+        &mirrored,
+        TopicConfig::default().partitions(MIRROR_PARTITIONS as u32),
+    )?;
+    let mut batch = source.producer().batch(&mirrored)?;
+    let value = [b'x'; VALUE];
+    for i in 0..n {
+        batch.push(Some(format!("user-{}", i % 1000).as_bytes()), &value)?;
+        if batch.len() == 1000 {
+            batch.send()?;
+        }
+    }
+    if !batch.is_empty() {
+        batch.send()?;
+    }
+    let start = Instant::now();
+    let copied = strom_kafka::Mirror::new(source.clone(), addr.to_string())
+        .topics([mirrored.as_str()])
+        .once(true)
+        .run()?;
+    let mirror = start.elapsed();
+    source.close()?;
+    if copied.records != n {
+        return Err(format!("the mirror copied {} records of {n}", copied.records).into());
+    }
+    let payload = |elapsed: Duration| n as f64 * VALUE as f64 / elapsed.as_secs_f64() / 1e6;
+    Ok(vec![
+        Row {
+            workload: format!(
+                "librdkafka alone: idempotent, acks=all, default linger and batch size, \
+                 {MIRROR_PARTITIONS} partitions"
+            ),
+            figure: format!(
+                "{} records/s, {:.0} MB/s of values",
+                per_second(n, librdkafka),
+                payload(librdkafka)
+            ),
+        },
+        Row {
+            workload: format!(
+                "Mirror, once, from a strom directory (batches of 1000 sends), \
+                 {MIRROR_PARTITIONS} partitions"
+            ),
+            figure: format!(
+                "{} records/s, {:.0} MB/s of values; {:.2}× librdkafka alone",
+                per_second(n, mirror),
+                payload(mirror),
+                librdkafka.as_secs_f64() / mirror.as_secs_f64()
+            ),
+        },
+    ])
 }
 
 /// The broker under load, and what stops it.
