@@ -493,3 +493,69 @@ fn a_tansu_topic_with_fewer_partitions_is_refused() {
     assert_eq!((partitions, records.len()), (2, 0));
     broker.close().unwrap();
 }
+
+#[test]
+fn a_tansu_topic_with_more_partitions_gets_the_same_partition_numbers() {
+    let Some((tansu, python)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("readings", TopicConfig::default().partitions(3))
+        .unwrap();
+    let producer = broker.producer();
+    for i in 0..30 {
+        producer.send("readings", reading(i)).unwrap();
+    }
+    tansu.create_topic("readings", 5);
+    let copied = Mirror::new(broker.clone(), tansu.address.clone())
+        .topics(["readings"])
+        .once(true)
+        .run()
+        .unwrap();
+    assert_eq!(copied.records, 30);
+    // Partitions 3 and 4 there stay empty: every record is where strom has it.
+    let (partitions, theirs) = read_with_kafka_python(&python, &tansu.address, "readings");
+    assert_eq!(partitions, 5);
+    assert_eq!(theirs, read_from_strom(&broker, "readings"));
+    broker.close().unwrap();
+}
+
+#[test]
+fn a_topic_larger_than_one_read_is_copied_whole() {
+    let Some((tansu, python)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("images", TopicConfig::default().partitions(2))
+        .unwrap();
+    // About 3 MiB a partition, in batches of 64 KiB: several of the mirror's reads of a
+    // partition, each produced and committed before the next.
+    let producer = broker.producer();
+    for round in 0..48u32 {
+        producer
+            .send_batch(
+                "images",
+                (0..32u32).map(|i| {
+                    let n = round * 32 + i;
+                    Record::new(vec![u8::try_from(n % 251).unwrap(); 4096])
+                        .key(format!("camera-{}", n % 13))
+                        .header("frame", n.to_string())
+                        .timestamp(1_700_000_000_000 + i64::from(n))
+                        .partition(n % 2)
+                }),
+            )
+            .unwrap();
+    }
+    let copied = Mirror::new(broker.clone(), tansu.address.clone())
+        .topics(["images"])
+        .once(true)
+        .run()
+        .unwrap();
+    assert_eq!((copied.batches, copied.records), (96, 48 * 32));
+    assert_eq!(assert_same(&broker, &tansu, &python, "images"), 48 * 32);
+    broker.close().unwrap();
+}
