@@ -24,7 +24,7 @@ use crate::group::{
 };
 use crate::log::CleanEnd;
 use crate::metrics::LagGauges;
-use crate::offsets::OffsetStore;
+use crate::offsets::{OffsetAndMetadata, OffsetStore};
 use crate::producer::Producer;
 use crate::record::TopicPartition;
 use crate::storage::{atomic_write, fsync_dir};
@@ -681,6 +681,18 @@ impl Inner {
         offsets: &[(TopicPartition, u64)],
     ) -> Result<()> {
         self.offsets.commit(group_id, offsets)?;
+        self.report_lag(group_id, offsets.iter().map(|(tp, _)| tp), true);
+        Ok(())
+    }
+
+    /// Commits `offsets` with their metadata for `group_id`, durably, and reports the
+    /// group's lag in them.
+    pub(crate) fn commit_offsets_with_metadata(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        self.offsets.commit_with_metadata(group_id, offsets)?;
         self.report_lag(group_id, offsets.iter().map(|(tp, _)| tp), true);
         Ok(())
     }

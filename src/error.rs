@@ -78,6 +78,23 @@ pub enum Error {
         /// The topic's limit.
         max: usize,
     },
+    /// The metadata committed with an offset is longer than
+    /// [`OffsetAndMetadata::MAX_METADATA_BYTES`](crate::OffsetAndMetadata::MAX_METADATA_BYTES)
+    /// (Kafka's `offset.metadata.max.bytes` default, and its `OFFSET_METADATA_TOO_LARGE`).
+    /// Nothing of the commit was taken.
+    #[error("offset metadata of {size} bytes for {topic}-{partition} in group {group_id:?} exceeds {max} bytes")]
+    OffsetMetadataTooLarge {
+        /// The group's id.
+        group_id: String,
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The metadata's length in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A position is missing or outside the log, and `auto_offset_reset` is `None`.
     #[error("offset {} out of range for {topic}-{partition} (log start {log_start_offset}, high watermark {high_watermark})", offset.map_or_else(|| "none".to_string(), |o| o.to_string()))]
     OffsetOutOfRange {

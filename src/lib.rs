@@ -145,6 +145,7 @@ pub use crate::group::{
     GroupDescription, GroupMember, GroupMetadata, JoinGroup, MemberAssignment, MemberDescription,
     PartitionLag,
 };
+pub use crate::offsets::OffsetAndMetadata;
 pub use crate::producer::{
     AppendedBatch, BatchBuilder, BatchMetadata, PartitionRange, Producer, TopicProducer,
 };

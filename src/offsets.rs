@@ -7,6 +7,11 @@
 //! Offsets committed by transactions are made durable by the transaction log, with the
 //! commit decision (see `transaction::coordinator`), and applied here, in memory, when the
 //! transaction completes and again at open.
+//!
+//! Each committed offset may carry a string, Kafka's offset metadata
+//! ([`OffsetAndMetadata`]). It lives in the same file as the offsets, written in the same
+//! atomic replace; a group whose partitions carry none writes no `metadata` field, and a
+//! file without one (written before metadata existed) loads with "" everywhere.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -22,11 +27,107 @@ use crate::storage::{atomic_write, read_json, remove_if_exists};
 /// The directory of committed offsets, beside the topics.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
 
+/// Kafka's `offset.metadata.max.bytes` default: the longest metadata string a commit may
+/// carry.
+const MAX_METADATA_BYTES: usize = 4096;
+
+/// Kafka's `OffsetAndMetadata`: a committed offset (the next offset the group reads) and
+/// the string committed with it, which Kafka stores and hands back untouched (a mirror
+/// keeps its resume point there, an application whatever identifies what it processed).
+///
+/// Each commit of a partition replaces its metadata: commits that carry none (as
+/// [`Broker::commit_offsets`](crate::Broker::commit_offsets) or
+/// [`Consumer::commit`](crate::Consumer::commit)) leave "".
+///
+/// # Examples
+///
+/// ```
+/// use strom::OffsetAndMetadata;
+///
+/// let plain = OffsetAndMetadata::new(42);
+/// assert_eq!(plain.metadata, "");
+/// let tagged = OffsetAndMetadata::with_metadata(42, "source=eu-1;upto=1234");
+/// assert_eq!(tagged.offset, 42);
+/// assert_ne!(plain, tagged);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct OffsetAndMetadata {
+    /// The next offset the group reads in the partition.
+    pub offset: u64,
+    /// The string committed with the offset; "" for none. At most
+    /// [`OffsetAndMetadata::MAX_METADATA_BYTES`] bytes.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// The longest metadata a commit may carry, in bytes: 4096, the default of Kafka's
+    /// `offset.metadata.max.bytes`. A longer one is refused with
+    /// [`Error::OffsetMetadataTooLarge`].
+    ///
+    /// ```
+    /// assert_eq!(strom::OffsetAndMetadata::MAX_METADATA_BYTES, 4096);
+    /// ```
+    pub const MAX_METADATA_BYTES: usize = MAX_METADATA_BYTES;
+
+    /// An offset with no metadata ("").
+    ///
+    /// ```
+    /// let committed = strom::OffsetAndMetadata::new(7);
+    /// assert_eq!((committed.offset, committed.metadata.as_str()), (7, ""));
+    /// ```
+    #[must_use]
+    pub fn new(offset: u64) -> Self {
+        Self {
+            offset,
+            metadata: String::new(),
+        }
+    }
+
+    /// An offset and the metadata to commit with it.
+    ///
+    /// ```
+    /// let committed = strom::OffsetAndMetadata::with_metadata(7, "batch 12");
+    /// assert_eq!((committed.offset, committed.metadata.as_str()), (7, "batch 12"));
+    /// ```
+    #[must_use]
+    pub fn with_metadata(offset: u64, metadata: impl Into<String>) -> Self {
+        Self {
+            offset,
+            metadata: metadata.into(),
+        }
+    }
+}
+
+/// [`Error::OffsetMetadataTooLarge`] for the first partition whose metadata is longer than
+/// [`MAX_METADATA_BYTES`].
+pub(crate) fn check_metadata(
+    group_id: &str,
+    offsets: &[(TopicPartition, OffsetAndMetadata)],
+) -> Result<()> {
+    match offsets
+        .iter()
+        .find(|(_, o)| o.metadata.len() > MAX_METADATA_BYTES)
+    {
+        None => Ok(()),
+        Some((tp, o)) => Err(Error::OffsetMetadataTooLarge {
+            group_id: group_id.to_string(),
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            size: o.metadata.len(),
+            max: MAX_METADATA_BYTES,
+        }),
+    }
+}
+
 /// One group's committed offsets as stored: topic → partition → next offset to read.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct StoredOffsets {
     group_id: String,
     offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+    /// Topic → partition → the metadata committed with the offset, for the partitions whose
+    /// metadata is not "" (files from before metadata existed have no such field).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<String, BTreeMap<u32, String>>,
     /// Topic → partition → the last transaction that set the partition's offset: the
     /// offset of its commit decision in the transaction log. Recovery re-applies a decided
     /// transaction's offset only where it is newer, so it never rolls back commits made
@@ -43,19 +144,22 @@ type Applied = HashMap<TopicPartition, u64>;
 /// Every group's committed offsets, by group id.
 type Groups = HashMap<String, HashMap<TopicPartition, u64>>;
 
+/// A group's metadata by partition; only the partitions whose metadata is not "".
+type Metadata = HashMap<TopicPartition, String>;
+
 /// Topic → partition → value, as stored, from a map by partition.
-fn nested(map: &HashMap<TopicPartition, u64>) -> BTreeMap<String, BTreeMap<u32, u64>> {
-    let mut out: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
+fn nested<V: Clone>(map: &HashMap<TopicPartition, V>) -> BTreeMap<String, BTreeMap<u32, V>> {
+    let mut out: BTreeMap<String, BTreeMap<u32, V>> = BTreeMap::new();
     for (tp, value) in map {
         out.entry(tp.topic.clone())
             .or_default()
-            .insert(tp.partition, *value);
+            .insert(tp.partition, value.clone());
     }
     out
 }
 
 /// A map by partition from topic → partition → value, as stored.
-fn flat(map: BTreeMap<String, BTreeMap<u32, u64>>) -> HashMap<TopicPartition, u64> {
+fn flat<V>(map: BTreeMap<String, BTreeMap<u32, V>>) -> HashMap<TopicPartition, V> {
     map.into_iter()
         .flat_map(|(topic, parts)| {
             parts
@@ -72,20 +176,28 @@ pub(crate) struct OffsetStore {
     groups: Mutex<Groups>,
     /// Each group's `applied_txns`; locked inside `groups`.
     applied_txn: Mutex<HashMap<String, Applied>>,
+    /// Each group's non-empty metadata; locked inside `applied_txn`.
+    metadata: Mutex<HashMap<String, Metadata>>,
     /// Opened read-only: when the directory was last seen changed (see `reload`).
     follow: Option<Mutex<Option<std::time::SystemTime>>>,
 }
 
-/// Every group's offsets and transaction marks stored in `dir`. `read_only`: a missing
-/// directory holds none, and a file gone between listing and reading (the writer removed a
-/// group's last offsets) is skipped.
-fn load(dir: &Path, read_only: bool) -> Result<(Groups, HashMap<String, Applied>)> {
-    let mut groups = HashMap::new();
-    let mut applied_txn = HashMap::new();
+/// What a directory of offsets holds: every group's offsets, transaction marks and
+/// metadata.
+#[derive(Debug, Default)]
+struct Loaded {
+    groups: Groups,
+    applied_txn: HashMap<String, Applied>,
+    metadata: HashMap<String, Metadata>,
+}
+
+/// Every group's offsets, transaction marks and metadata stored in `dir`. `read_only`: a
+/// missing directory holds none, and a file gone between listing and reading (the writer
+/// removed a group's last offsets) is skipped.
+fn load(dir: &Path, read_only: bool) -> Result<Loaded> {
+    let mut loaded = Loaded::default();
     let entries = match fs::read_dir(dir) {
-        Err(e) if read_only && e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((groups, applied_txn))
-        }
+        Err(e) if read_only && e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
         other => other.at(dir)?,
     };
     for entry in entries {
@@ -108,11 +220,20 @@ fn load(dir: &Path, read_only: bool) -> Result<(Groups, HashMap<String, Applied>
         let offsets = flat(stored.offsets);
         let applied = flat(stored.applied_txns);
         if !applied.is_empty() {
-            applied_txn.insert(stored.group_id.clone(), applied);
+            loaded.applied_txn.insert(stored.group_id.clone(), applied);
         }
-        groups.insert(stored.group_id, offsets);
+        // Metadata of a partition without an offset would be a damaged file's; it is
+        // dropped rather than handed back with no offset to go with it.
+        let metadata: Metadata = flat(stored.metadata)
+            .into_iter()
+            .filter(|(tp, m)| !m.is_empty() && offsets.contains_key(tp))
+            .collect();
+        if !metadata.is_empty() {
+            loaded.metadata.insert(stored.group_id.clone(), metadata);
+        }
+        loaded.groups.insert(stored.group_id, offsets);
     }
-    Ok((groups, applied_txn))
+    Ok(loaded)
 }
 
 /// When `dir` last changed, if it exists.
@@ -125,11 +246,12 @@ impl OffsetStore {
     pub(crate) fn open(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(OFFSETS_DIR);
         fs::create_dir_all(&dir).at(&dir)?;
-        let (groups, applied_txn) = load(&dir, false)?;
+        let loaded = load(&dir, false)?;
         Ok(Self {
             dir,
-            groups: Mutex::new(groups),
-            applied_txn: Mutex::new(applied_txn),
+            groups: Mutex::new(loaded.groups),
+            applied_txn: Mutex::new(loaded.applied_txn),
+            metadata: Mutex::new(loaded.metadata),
             follow: None,
         })
     }
@@ -140,11 +262,12 @@ impl OffsetStore {
     pub(crate) fn open_read_only(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(OFFSETS_DIR);
         let stamp = modified(&dir);
-        let (groups, applied_txn) = load(&dir, true)?;
+        let loaded = load(&dir, true)?;
         Ok(Self {
             dir,
-            groups: Mutex::new(groups),
-            applied_txn: Mutex::new(applied_txn),
+            groups: Mutex::new(loaded.groups),
+            applied_txn: Mutex::new(loaded.applied_txn),
+            metadata: Mutex::new(loaded.metadata),
             follow: Some(Mutex::new(stamp)),
         })
     }
@@ -163,9 +286,13 @@ impl OffsetStore {
         if now.is_some() && now == *seen {
             return Ok(());
         }
-        let (groups, applied_txn) = load(&self.dir, true)?;
-        *self.groups.lock() = groups;
-        *self.applied_txn.lock() = applied_txn;
+        let loaded = load(&self.dir, true)?;
+        let mut groups = self.groups.lock();
+        let mut applied = self.applied_txn.lock();
+        let mut metadata = self.metadata.lock();
+        *groups = loaded.groups;
+        *applied = loaded.applied_txn;
+        *metadata = loaded.metadata;
         *seen = now;
         Ok(())
     }
@@ -204,20 +331,83 @@ impl OffsetStore {
             .unwrap_or_default()
     }
 
-    /// Commits `offsets` for `group_id`; durable when it returns.
+    /// All of a group's committed offsets with their metadata.
+    pub(crate) fn all_with_metadata(
+        &self,
+        group_id: &str,
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        // IMPORTANT: `groups` before `metadata`, the order every writer takes them in.
+        let groups = self.groups.lock();
+        let metadata = self.metadata.lock();
+        let (Some(offsets), tags) = (groups.get(group_id), metadata.get(group_id)) else {
+            return Vec::new();
+        };
+        offsets
+            .iter()
+            .map(|(tp, &offset)| {
+                let tag = tags.and_then(|t| t.get(tp)).cloned().unwrap_or_default();
+                (tp.clone(), OffsetAndMetadata::with_metadata(offset, tag))
+            })
+            .collect()
+    }
+
+    /// Commits `offsets` for `group_id`, each with metadata ""; durable when it returns.
     pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.commit_entries(group_id, offsets.iter().map(|(tp, o)| (tp, *o, "")))
+    }
+
+    /// Commits `offsets` with their metadata for `group_id`; durable when it returns.
+    ///
+    /// # Errors
+    /// [`Error::OffsetMetadataTooLarge`], and nothing committed, when any metadata is longer
+    /// than [`MAX_METADATA_BYTES`]; [`Error::ReadOnly`]; [`Error::Io`].
+    pub(crate) fn commit_with_metadata(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        check_metadata(group_id, offsets)?;
+        self.commit_entries(
+            group_id,
+            offsets
+                .iter()
+                .map(|(tp, o)| (tp, o.offset, o.metadata.as_str())),
+        )
+    }
+
+    /// Commits `(partition, offset, metadata)` entries: each replaces the partition's
+    /// offset and its metadata.
+    fn commit_entries<'a>(
+        &self,
+        group_id: &str,
+        entries: impl Iterator<Item = (&'a TopicPartition, u64, &'a str)> + Clone,
+    ) -> Result<()> {
         self.check_writable("commit")?;
-        if offsets.is_empty() {
+        if entries.clone().next().is_none() {
             return Ok(());
         }
-        // Written under the lock, so two commits of one group cannot finish out of order.
+        // Written under the locks, so two commits of one group cannot finish out of order.
         let mut groups = self.groups.lock();
         let applied = self.applied_txn.lock();
+        let mut metadata = self.metadata.lock();
         let mut updated = groups.get(group_id).cloned().unwrap_or_default();
-        updated.extend(offsets.iter().cloned());
+        let mut tags = metadata.get(group_id).cloned().unwrap_or_default();
+        for (tp, offset, tag) in entries {
+            updated.insert(tp.clone(), offset);
+            if tag.is_empty() {
+                tags.remove(tp);
+            } else {
+                tags.insert(tp.clone(), tag.to_string());
+            }
+        }
         let marks = applied.get(group_id).cloned().unwrap_or_default();
-        self.save(group_id, &updated, &marks)?;
+        self.save(group_id, &updated, &marks, &tags)?;
         groups.insert(group_id.to_string(), updated);
+        if tags.is_empty() {
+            metadata.remove(group_id);
+        } else {
+            metadata.insert(group_id.to_string(), tags);
+        }
         Ok(())
     }
 
@@ -230,8 +420,13 @@ impl OffsetStore {
     pub(crate) fn apply_transaction(&self, group_id: &str, offsets: &[(TopicPartition, u64, u64)]) {
         let mut groups = self.groups.lock();
         let mut applied = self.applied_txn.lock();
+        let mut metadata = self.metadata.lock();
         let marks = applied.entry(group_id.to_string()).or_default();
         let committed = groups.entry(group_id.to_string()).or_default();
+        // A transaction's offsets carry no metadata: each it sets replaces the partition's
+        // with "" (kept in memory until the group's next plain commit writes the file, as the
+        // offsets are; recovery applies the transaction again, and clears it again).
+        let mut tags = metadata.remove(group_id).unwrap_or_default();
         for (tp, offset, mark) in offsets {
             // IMPORTANT: per partition. Another member's transaction decided after this one
             // may have completed first: it set other partitions, and must not keep this
@@ -241,6 +436,10 @@ impl OffsetStore {
             }
             marks.insert(tp.clone(), *mark);
             committed.insert(tp.clone(), *offset);
+            tags.remove(tp);
+        }
+        if !tags.is_empty() {
+            metadata.insert(group_id.to_string(), tags);
         }
     }
 
@@ -255,17 +454,23 @@ impl OffsetStore {
             .map(|(group, _)| group.clone())
             .collect();
         let mut applied = self.applied_txn.lock();
+        let mut metadata = self.metadata.lock();
         for group_id in affected {
             let mut remaining = groups.remove(&group_id).unwrap_or_default();
             remaining.retain(|tp, _| tp.topic != topic);
             let mut marks = applied.remove(&group_id).unwrap_or_default();
             marks.retain(|tp, _| tp.topic != topic);
-            self.save(&group_id, &remaining, &marks)?;
+            let mut tags = metadata.remove(&group_id).unwrap_or_default();
+            tags.retain(|tp, _| tp.topic != topic);
+            self.save(&group_id, &remaining, &marks, &tags)?;
             if !remaining.is_empty() {
                 groups.insert(group_id.clone(), remaining);
             }
             if !marks.is_empty() {
-                applied.insert(group_id, marks);
+                applied.insert(group_id.clone(), marks);
+            }
+            if !tags.is_empty() {
+                metadata.insert(group_id, tags);
             }
         }
         Ok(())
@@ -277,6 +482,7 @@ impl OffsetStore {
         group_id: &str,
         offsets: &HashMap<TopicPartition, u64>,
         applied: &Applied,
+        metadata: &Metadata,
     ) -> Result<()> {
         let path = self.path(group_id);
         if offsets.is_empty() {
@@ -286,6 +492,7 @@ impl OffsetStore {
             group_id: group_id.to_string(),
             offsets: nested(offsets),
             applied_txns: nested(applied),
+            metadata: nested(metadata),
         };
         let bytes = serde_json::to_vec(&stored).map_err(|source| Error::Serde {
             context: format!("offsets of group {group_id:?}"),

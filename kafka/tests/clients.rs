@@ -122,6 +122,7 @@ client_programs!(
     groups_kafka_python,
     groups_confluent,
     offsets_for_times,
+    offset_metadata,
     idempotent_producers,
     transactions_confluent,
     transactions_kafka_python,

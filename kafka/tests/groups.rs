@@ -30,7 +30,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use strom::{Broker, ConsumerConfig, TopicConfig, TopicPartition};
+use strom::{Broker, ConsumerConfig, OffsetAndMetadata, TopicConfig, TopicPartition};
 use strom_kafka::KafkaServer;
 
 const NOT_LEADER: &str = "strom-coordinator";
@@ -375,6 +375,161 @@ fn committed_offsets_survive_a_server_and_broker_restart() {
         .map(|p| (p.partition_index, p.committed_offset))
         .collect();
     assert_eq!(offsets, [(0, -1), (1, 42)]);
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
+/// OffsetCommit (v8) of `(partition, offset, metadata)` in `clicks`: each partition's
+/// error code.
+fn commit_with_metadata(
+    client: &mut Client,
+    group: &str,
+    (generation, member): (i32, &str),
+    partitions: &[(i32, i64, Option<&str>)],
+) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("clicks")))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&(partition, offset, metadata)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(partition)
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(metadata.map(s))
+                    })
+                    .collect(),
+            )]);
+    let response = client.call(&request, 8);
+    response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect()
+}
+
+/// The group's committed offsets and metadata in `clicks` (OffsetFetch v8, all topics).
+fn fetch_metadata(client: &mut Client, group: &str) -> Vec<(i32, i64, Option<String>)> {
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(None)]);
+    let response = client.call(&request, 8);
+    assert_eq!(response.groups[0].error_code, 0);
+    response.groups[0]
+        .topics
+        .iter()
+        .filter(|t| t.name.as_str() == "clicks")
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    p.partition_index,
+                    p.committed_offset,
+                    p.metadata.as_ref().map(ToString::to_string),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn offset_commit_metadata_is_stored_and_fetched_back() {
+    const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    let some = |m: &str| Some(m.to_owned());
+    let (dir, broker, server) = serve(3);
+    let mut client = Client::connect(server.local_addr());
+
+    // Standalone: metadata kept; a null one is stored as "" (Kafka answers "" for none).
+    assert_eq!(
+        commit_with_metadata(
+            &mut client,
+            "mirror",
+            (-1, ""),
+            &[(0, 42, Some("resume at 9000")), (1, 7, None)]
+        ),
+        [0, 0]
+    );
+    assert_eq!(
+        fetch_metadata(&mut client, "mirror"),
+        [(0, 42, some("resume at 9000")), (1, 7, some(""))]
+    );
+    // Too long refuses that partition only, as Kafka does; the other is committed.
+    let too_long = "m".repeat(4097);
+    assert_eq!(
+        commit_with_metadata(
+            &mut client,
+            "mirror",
+            (-1, ""),
+            &[(0, 43, Some(&too_long)), (1, 8, Some("ok"))]
+        ),
+        [OFFSET_METADATA_TOO_LARGE, 0]
+    );
+    assert_eq!(
+        fetch_metadata(&mut client, "mirror"),
+        [(0, 42, some("resume at 9000")), (1, 8, some("ok"))]
+    );
+    // The library sees what the protocol committed, and the protocol what it commits.
+    assert_eq!(
+        broker.committed_offsets_with_metadata("mirror").unwrap()[1],
+        (
+            TopicPartition::new("clicks", 1),
+            OffsetAndMetadata::with_metadata(8, "ok")
+        )
+    );
+    broker
+        .commit_offsets("mirror", &[(TopicPartition::new("clicks", 0), 50)])
+        .unwrap();
+    assert_eq!(
+        fetch_metadata(&mut client, "mirror")[0],
+        (0, 50, some("")),
+        "a commit without metadata replaces it with \"\""
+    );
+
+    // A member's commit carries it too.
+    let mut member = Member::new(&server, "readers");
+    member.join("range", &[]);
+    assert_eq!(member.sync(), BTreeSet::from([0, 1, 2]));
+    let (generation, id) = (member.generation, member.id.clone());
+    assert_eq!(
+        commit_with_metadata(
+            &mut member.client,
+            "readers",
+            (generation, &id),
+            &[(2, 5, Some("member's"))]
+        ),
+        [0]
+    );
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+
+    // Durable, and in the older OffsetFetch shape (v5) too.
+    let broker = Broker::open(dir.path()).unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s("readers")))
+        .with_topics(Some(vec![
+            kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s("clicks")))
+                .with_partition_indexes(vec![0, 2]),
+        ]));
+    let response = client.call(&request, 5);
+    let fetched: Vec<(i32, i64, Option<String>)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.committed_offset,
+                p.metadata.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(fetched, [(0, -1, some("")), (2, 5, some("member's"))]);
     server.shutdown().unwrap();
     broker.close().unwrap();
 }

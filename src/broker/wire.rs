@@ -13,6 +13,7 @@ use crate::config::IsolationLevel;
 use crate::error::{Error, Result};
 #[cfg(feature = "async")]
 use crate::log::PartitionLog;
+use crate::offsets::{check_metadata, OffsetAndMetadata};
 use crate::producer::AppendedBatch;
 use crate::record::TopicPartition;
 use crate::storage::batch;
@@ -425,6 +426,97 @@ impl Broker {
                 .partition(tp.partition)?;
         }
         self.inner.commit_offsets(group_id, offsets)
+    }
+
+    /// A consumer group's committed offsets with the metadata committed with each (Kafka's
+    /// `OffsetFetch`, whose answers carry it), sorted as
+    /// [`committed_offsets`](Self::committed_offsets): "" where a commit carried none.
+    ///
+    /// # Errors
+    /// As [`committed_offsets`](Self::committed_offsets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, OffsetAndMetadata, TopicConfig, TopicPartition};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("readings", TopicConfig::default())?;
+    /// let tp = TopicPartition::new("readings", 0);
+    /// let mark = OffsetAndMetadata::with_metadata(12, "upstream offset 9000");
+    /// broker.commit_offsets_with_metadata("mirror", &[(tp.clone(), mark.clone())])?;
+    /// assert_eq!(broker.committed_offsets_with_metadata("mirror")?, [(tp.clone(), mark)]);
+    /// // A commit without metadata replaces it with "".
+    /// broker.commit_offsets("mirror", &[(tp.clone(), 13)])?;
+    /// assert_eq!(
+    ///     broker.committed_offsets_with_metadata("mirror")?,
+    ///     [(tp, OffsetAndMetadata::new(13))]
+    /// );
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn committed_offsets_with_metadata(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<(TopicPartition, OffsetAndMetadata)>> {
+        self.inner.check_open()?;
+        // Read-only: the writer's commits since the last look.
+        self.inner.refresh_offsets()?;
+        let mut offsets = self.inner.offsets().all_with_metadata(group_id);
+        offsets.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        Ok(offsets)
+    }
+
+    /// Commits offsets with a metadata string each for a consumer group from outside its
+    /// membership (Kafka's standalone `OffsetCommit` with `committed_metadata`), as
+    /// [`commit_offsets`](Self::commit_offsets) does. Each partition's metadata replaces
+    /// what was committed with its previous offset; it is durable with the offsets (same
+    /// file, same atomic replace) and read back by
+    /// [`committed_offsets_with_metadata`](Self::committed_offsets_with_metadata).
+    ///
+    /// # Errors
+    /// [`Error::OffsetMetadataTooLarge`], and nothing committed, for metadata longer than
+    /// [`OffsetAndMetadata::MAX_METADATA_BYTES`]; otherwise as
+    /// [`commit_offsets`](Self::commit_offsets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, Error, OffsetAndMetadata, TopicConfig, TopicPartition};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("readings", TopicConfig::default())?;
+    /// let tp = TopicPartition::new("readings", 0);
+    /// broker.commit_offsets_with_metadata(
+    ///     "mirror",
+    ///     &[(tp.clone(), OffsetAndMetadata::with_metadata(12, "upstream offset 9000"))],
+    /// )?;
+    /// let too_long = OffsetAndMetadata::with_metadata(13, "x".repeat(5000));
+    /// assert!(matches!(
+    ///     broker.commit_offsets_with_metadata("mirror", &[(tp, too_long)]),
+    ///     Err(Error::OffsetMetadataTooLarge { .. })
+    /// ));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn commit_offsets_with_metadata(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        self.inner.check_open()?;
+        if group_id.is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: "a commit needs a group id".to_string(),
+            });
+        }
+        check_metadata(group_id, offsets)?;
+        for (tp, _) in offsets {
+            self.inner
+                .existing_topic(&tp.topic)?
+                .partition(tp.partition)?;
+        }
+        self.inner.commit_offsets_with_metadata(group_id, offsets)
     }
 
     /// A future that resolves once any of `positions` has data past its offset: the high

@@ -20,6 +20,7 @@ use super::{Group, GroupState, MemberState, PartitionCounts};
 use crate::broker::Inner;
 use crate::config::AssignmentStrategy;
 use crate::error::{Error, MembershipError, Result};
+use crate::offsets::{check_metadata, OffsetAndMetadata};
 use crate::record::TopicPartition;
 
 /// A request to join a consumer group as a member driven from outside the process, given
@@ -419,6 +420,54 @@ impl GroupMember {
         self.group
             .commit_remote(&self.member_id, generation, offsets, || {
                 self.inner.commit_offsets(&self.group_id, offsets)
+            })
+            .map_err(|kind| self.refused(kind))?
+    }
+
+    /// [`commit`](Self::commit) with a metadata string for each offset (Kafka's
+    /// `OffsetCommit` with `committed_metadata`): the same checks, and each partition's
+    /// metadata replaces what was committed with its previous offset.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let broker = strom::Broker::open(dir.path())?;
+    /// # broker.create_topic("payments", strom::TopicConfig::default())?;
+    /// use strom::{JoinGroup, OffsetAndMetadata, TopicPartition};
+    ///
+    /// let member = broker.join_group("billing", JoinGroup::new(["payments"]))?;
+    /// member.sync()?;
+    /// let tp = TopicPartition::new("payments", 0);
+    /// let done = OffsetAndMetadata::with_metadata(3, "invoice 17");
+    /// member.commit_with_metadata(member.generation(), &[(tp.clone(), done.clone())])?;
+    /// assert_eq!(broker.committed_offsets_with_metadata("billing")?, [(tp, done)]);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OffsetMetadataTooLarge`], and nothing committed, for metadata longer than
+    /// [`OffsetAndMetadata::MAX_METADATA_BYTES`]; otherwise as [`commit`](Self::commit).
+    pub fn commit_with_metadata(
+        &self,
+        generation: u64,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.check_writable("commit")?;
+        check_metadata(&self.group_id, offsets)?;
+        for (tp, _) in offsets {
+            self.inner
+                .existing_topic(&tp.topic)?
+                .partition(tp.partition)?;
+        }
+        // The group checks partitions only; the offsets it is handed are not looked at.
+        let partitions: Vec<(TopicPartition, u64)> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset))
+            .collect();
+        self.group
+            .commit_remote(&self.member_id, generation, &partitions, || {
+                self.inner
+                    .commit_offsets_with_metadata(&self.group_id, offsets)
             })
             .map_err(|kind| self.refused(kind))?
     }

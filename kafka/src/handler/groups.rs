@@ -32,7 +32,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
-use strom::{AssignmentStrategy, JoinGroup, TopicPartition};
+use strom::{AssignmentStrategy, JoinGroup, OffsetAndMetadata, TopicPartition};
 
 use super::{decode, encode, error_code, RequestError};
 use crate::bounds::{Checked, Walk};
@@ -570,12 +570,26 @@ pub(super) fn offset_commit(
     for topic in &request.topics {
         let mut answers = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
+            // A null metadata is stored as "", as Kafka does.
+            let metadata = partition
+                .committed_metadata
+                .as_ref()
+                .map_or("", |m| m.as_str());
             let checked = partitions
                 .find(topic.name.0.as_str(), partition.partition_index)
                 .and_then(|tp| {
                     u64::try_from(partition.committed_offset)
-                        .map(|offset| (tp, offset))
+                        .map(|offset| (tp, OffsetAndMetadata::with_metadata(offset, metadata)))
                         .map_err(|_| ResponseError::InvalidRequest.code())
+                })
+                .and_then(|commit| {
+                    // Refused for this partition alone; the others are committed, as Kafka
+                    // answers.
+                    if metadata.len() > OffsetAndMetadata::MAX_METADATA_BYTES {
+                        Err(ResponseError::OffsetMetadataTooLarge.code())
+                    } else {
+                        Ok(commit)
+                    }
                 });
             match checked {
                 Ok(commit) => {
@@ -595,7 +609,10 @@ pub(super) fn offset_commit(
     } else if offsets.is_empty() {
         0
     } else if standalone {
-        match shared.broker.commit_offsets(group_id, &offsets) {
+        match shared
+            .broker
+            .commit_offsets_with_metadata(group_id, &offsets)
+        {
             Ok(()) => 0,
             Err(e) => group_error(&e),
         }
@@ -608,10 +625,12 @@ pub(super) fn offset_commit(
         ) {
             (Err(e), _) => group_error(&e),
             (Ok(_), None) => ResponseError::IllegalGeneration.code(),
-            (Ok(member), Some(generation)) => match member.commit(generation, &offsets) {
-                Ok(()) => 0,
-                Err(e) => group_error(&e),
-            },
+            (Ok(member), Some(generation)) => {
+                match member.commit_with_metadata(generation, &offsets) {
+                    Ok(()) => 0,
+                    Err(e) => group_error(&e),
+                }
+            }
         }
     };
     let topics = outcome
@@ -665,8 +684,9 @@ pub(super) fn check_offset_fetch(walk: &mut Walk<'_>, version: i16) -> Checked {
     walk.tags()
 }
 
-/// One topic's committed offsets as OffsetFetch answers them: (partition, offset or −1).
-type Fetched = Vec<(String, Vec<(i32, i64)>)>;
+/// One topic's committed offsets as OffsetFetch answers them: (partition, offset or −1,
+/// metadata; "" when none was committed, as Kafka answers).
+type Fetched = Vec<(String, Vec<(i32, i64, String)>)>;
 
 /// A group's committed offsets in the topics asked for (`None`: all it committed); the
 /// error code when they cannot be read.
@@ -677,7 +697,7 @@ fn fetch_committed(
 ) -> Result<Fetched, i16> {
     let committed = shared
         .broker
-        .committed_offsets(group_id)
+        .committed_offsets_with_metadata(group_id)
         .map_err(|e| group_error(&e))?;
     let offset = |o: u64| i64::try_from(o).unwrap_or(i64::MAX);
     Ok(match asked {
@@ -687,23 +707,27 @@ fn fetch_committed(
                 let found = partitions
                     .into_iter()
                     .map(|p| {
-                        let at = committed
+                        committed
                             .iter()
                             .find(|(tp, _)| {
                                 tp.topic == topic && i64::from(tp.partition) == i64::from(p)
                             })
-                            .map_or(-1, |&(_, o)| offset(o));
-                        (p, at)
+                            .map_or((p, -1, String::new()), |(_, o)| {
+                                (p, offset(o.offset), o.metadata.clone())
+                            })
                     })
                     .collect();
                 (topic, found)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<(i32, i64, String)>> = BTreeMap::new();
             for (tp, o) in committed {
                 let p = i32::try_from(tp.partition).unwrap_or(i32::MAX);
-                by_topic.entry(tp.topic).or_default().push((p, offset(o)));
+                by_topic
+                    .entry(tp.topic)
+                    .or_default()
+                    .push((p, offset(o.offset), o.metadata));
             }
             by_topic.into_iter().collect()
         }
@@ -716,7 +740,6 @@ pub(super) fn offset_fetch(
     body: Bytes,
 ) -> Result<BytesMut, RequestError> {
     let request: OffsetFetchRequest = decode(body, version)?;
-    let no_metadata = Some(StrBytes::default());
     if version <= 7 {
         let asked = request.topics.map(|topics| {
             topics
@@ -734,12 +757,12 @@ pub(super) fn offset_fetch(
                             .with_partitions(
                                 partitions
                                     .into_iter()
-                                    .map(|(p, o)| {
+                                    .map(|(p, o, metadata)| {
                                         OffsetFetchResponsePartition::default()
                                             .with_partition_index(p)
                                             .with_committed_offset(o)
                                             .with_committed_leader_epoch(-1)
-                                            .with_metadata(no_metadata.clone())
+                                            .with_metadata(Some(StrBytes::from_string(metadata)))
                                     })
                                     .collect(),
                             )
@@ -773,12 +796,14 @@ pub(super) fn offset_fetch(
                                 .with_partitions(
                                     partitions
                                         .into_iter()
-                                        .map(|(p, o)| {
+                                        .map(|(p, o, metadata)| {
                                             OffsetFetchResponsePartitions::default()
                                                 .with_partition_index(p)
                                                 .with_committed_offset(o)
                                                 .with_committed_leader_epoch(-1)
-                                                .with_metadata(no_metadata.clone())
+                                                .with_metadata(Some(StrBytes::from_string(
+                                                    metadata,
+                                                )))
                                         })
                                         .collect(),
                                 )

@@ -358,6 +358,7 @@ pub(crate) fn error_code(error: &strom::Error) -> i16 {
         strom::Error::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
         strom::Error::InvalidConfig { .. } => ResponseError::InvalidConfig,
         strom::Error::Io { .. } => ResponseError::KafkaStorageError,
+        strom::Error::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
         _ => ResponseError::UnknownServerError,
     };
     kafka.code()

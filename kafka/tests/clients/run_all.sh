@@ -17,7 +17,7 @@ bootstrap="${1:-${BOOTSTRAP:-}}"
 shift || true
 
 all=(produce_consume_kafka_python produce_consume_confluent compressed_records groups_kafka_python
-  groups_confluent offsets_for_times idempotent_producers transactions_confluent
+  groups_confluent offsets_for_times offset_metadata idempotent_producers transactions_confluent
   transactions_kafka_python group_two_members admin admin_configs kcat weather)
 programs=("${@:-${all[@]}}")
 
