@@ -9,10 +9,12 @@
 //! the clients the tests fail under CI (`CI` set) and are skipped, saying why, elsewhere.
 //!
 //! What tansu 0.6.0 lacks is its limit, not the mirror's, and these tests stay off it: it has
-//! no transactions and no topic auto-creation (the mirror creates its topics), its memory
-//! engine answers `ListOffsets` for the latest offset wrongly (the reader stops at the high
-//! watermark of its fetch responses instead) and returns nothing for a fetch that starts
-//! inside a batch (the reader starts at offset 0).
+//! no transactions and no topic auto-creation (the mirror creates its topics); its memory
+//! engine answers `ListOffsets` for the latest offset with the last batch's base offset + 1,
+//! right only when that batch holds one record (the reader stops at the high watermark of its
+//! fetch responses instead, which is right); a Fetch that may not wait (`max_wait_ms` 0) is
+//! answered with no partitions at all; and `OffsetFetch` returns no metadata for a commit
+//! that carried some.
 
 #![allow(
     clippy::big_endian_bytes,
