@@ -1,9 +1,10 @@
 //! The client side of Kafka's protocol, as much of it as the mirror needs: one blocking
 //! connection to one broker that asks for versions, reads and creates topics, lists
-//! offsets, obtains an idempotent producer id and produces raw version 2 batches.
+//! offsets, obtains an idempotent producer id and produces raw version 2 batches, several
+//! Produce requests in flight at once (sent, then their answers read in order).
 //!
-//! Blocking, not async: the mirror copies one partition at a time on a thread of its own,
-//! and a plain socket keeps a network failure's error next to the call that met it.
+//! Blocking, not async: the mirror runs on a thread of its own, and a plain socket keeps a
+//! network failure's error next to the call that met it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -11,14 +12,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, InitProducerIdRequest,
     ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestHeader, ResponseHeader,
     TopicName,
+};
+use kafka_protocol::messages::{
+    FetchRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -38,15 +47,17 @@ const RETRIABLE: &[i16] = &[
     7,  // REQUEST_TIMED_OUT
     14, // COORDINATOR_LOAD_IN_PROGRESS
     15, // COORDINATOR_NOT_AVAILABLE
+    16, // NOT_COORDINATOR: the group moved; asking FindCoordinator again finds it
     19, // NOT_ENOUGH_REPLICAS
     20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND
 ];
 
 /// ListOffsets' timestamp that asks for a partition's end.
-#[allow(dead_code)] // the mirror's resume and the import use it next
+/// (The mirror reads a partition's end from a Fetch's high watermark instead: see
+/// `mirror::session::target_end`.)
+#[cfg(test)]
 pub(crate) const LATEST: i64 = -1;
 /// ListOffsets' timestamp that asks for a partition's log start offset.
-#[allow(dead_code)] // the mirror's resume and the import use it next
 pub(crate) const EARLIEST: i64 = -2;
 
 /// Kafka's error code for a topic that does not exist.
@@ -79,13 +90,43 @@ impl std::error::Error for ClientError {}
 type Result<T> = std::result::Result<T, ClientError>;
 
 /// A Kafka error code in an answer about `what`, as the error it is.
-fn answered(what: &str, code: i16) -> ClientError {
-    let reason = format!("{what}: Kafka error code {code}");
+pub(crate) fn answered(what: &str, code: i16) -> ClientError {
+    let reason = format!("{what}: {}", error_name(code));
     if RETRIABLE.contains(&code) {
         ClientError::Unavailable(reason)
     } else {
         ClientError::Refused(reason)
     }
+}
+
+/// Kafka's name for an error code, with the code: `TopicAuthorizationFailed (Kafka error
+/// code 29)`, so a refusal reads as Kafka's own tools would print it.
+pub(crate) fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::Unknown(_)) | None => format!("Kafka error code {code}"),
+        Some(known) => format!("{known} (Kafka error code {code})"),
+    }
+}
+
+/// A Produce sent and not yet answered: what [`Client::read_produce`] needs to read its
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingProduce {
+    correlation: i32,
+    version: i16,
+}
+
+/// One partition's part of a Produce answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProduceAnswer {
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    /// Kafka's error code, 0 for none.
+    pub(crate) error_code: i16,
+    /// The offset given to the batch's first record (−1 where the cluster does not say).
+    pub(crate) base_offset: i64,
+    /// The cluster's own words about an error, where it gives them.
+    pub(crate) message: Option<String>,
 }
 
 /// The version ranges of the APIs a broker offered in its ApiVersions answer.
@@ -146,6 +187,10 @@ impl Client {
         stream.set_nodelay(true).map_err(broken)?;
         stream
             .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .map_err(broken)?;
+        // A broker that stops reading must not hold a pipelined write for ever either.
+        stream
+            .set_write_timeout(Some(REQUEST_TIMEOUT))
             .map_err(broken)?;
         let mut client = Self {
             stream,
@@ -285,42 +330,25 @@ impl Client {
         })
     }
 
-    /// Produces `batches` (encoded version 2 batches, back to back) to `partition` of
-    /// `topic`, acknowledged by all in-sync replicas; returns the offset the cluster gave
-    /// the first record.
-    pub(crate) fn produce(&mut self, topic: &str, partition: u32, batches: Bytes) -> Result<i64> {
-        let index = i32::try_from(partition)
-            .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
-        let request = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name(topic))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(index)
-                    .with_records(Some(batches))])]);
-        // Version 3 is the first that carries version 2 batches, the only kind strom stores.
-        let version = self.version(ApiKey::Produce, 3, 9)?;
-        let response = self.call(&request, version)?;
-        let answer = response
-            .responses
+    /// Produces `batch` (one encoded version 2 batch) to `partition` of `topic` and waits
+    /// for the answer: [`send_produce`](Self::send_produce) then
+    /// [`read_produce`](Self::read_produce). Returns the offset the cluster gave the first
+    /// record.
+    #[cfg(test)]
+    pub(crate) fn produce(&mut self, topic: &str, partition: u32, batch: Bytes) -> Result<i64> {
+        let pending = self.send_produce(vec![(topic.to_string(), vec![(partition, batch)])])?;
+        let answers = self.read_produce(pending)?;
+        let answer = answers
             .iter()
-            .filter(|t| t.name.0.as_str() == topic)
-            .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.index == index)
+            .find(|a| a.topic == topic && a.partition == partition)
             .ok_or_else(|| {
                 ClientError::Refused(format!(
                     "Produce to {topic}/{partition}: the answer leaves the partition out"
                 ))
             })?;
         if answer.error_code != 0 {
-            let message = answer
-                .error_message
-                .as_ref()
-                .map(|m| format!(" ({})", m.as_str()))
-                .unwrap_or_default();
             return Err(answered(
-                &format!("Produce to {topic}/{partition}{message}"),
+                &format!("Produce to {topic}/{partition}"),
                 answer.error_code,
             ));
         }
@@ -328,10 +356,9 @@ impl Client {
     }
 
     /// The offset ListOffsets answers for `partition` of `topic` at `timestamp`: with
-    /// [`LATEST`] the partition's end (its high watermark), with [`EARLIEST`] its log start
+    /// `LATEST` (−1) the partition's end (its high watermark), with [`EARLIEST`] its log start
     /// offset, otherwise the first offset whose record's timestamp is at least `timestamp`
     /// (`None` when no record is that late).
-    #[allow(dead_code)] // the mirror's resume and the import use it next
     pub(crate) fn list_offset(
         &mut self,
         topic: &str,
@@ -371,13 +398,80 @@ impl Client {
         Ok((answer.offset >= 0).then_some(answer.offset))
     }
 
+    /// Sends a Produce of `batches` (per topic, per partition: one encoded version 2 batch
+    /// each, as Kafka takes from version 3 on) without waiting for its answer, so that
+    /// several can be in flight on this connection; acknowledged by all in-sync replicas.
+    /// Answers come back in the order the requests went out: read each with
+    /// [`read_produce`](Self::read_produce).
+    pub(crate) fn send_produce(
+        &mut self,
+        batches: Vec<(String, Vec<(u32, Bytes)>)>,
+    ) -> Result<PendingProduce> {
+        let mut topic_data = Vec::with_capacity(batches.len());
+        for (topic, partitions) in batches {
+            let mut partition_data = Vec::with_capacity(partitions.len());
+            for (partition, records) in partitions {
+                let index = i32::try_from(partition)
+                    .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+                partition_data.push(
+                    PartitionProduceData::default()
+                        .with_index(index)
+                        .with_records(Some(records)),
+                );
+            }
+            topic_data.push(
+                TopicProduceData::default()
+                    .with_name(topic_name(&topic))
+                    .with_partition_data(partition_data),
+            );
+        }
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(topic_data);
+        let version = self.version(ApiKey::Produce, 3, 9)?;
+        let correlation = self.send(&request, version)?;
+        Ok(PendingProduce {
+            correlation,
+            version,
+        })
+    }
+
+    /// Reads the answer to `pending`, the oldest Produce still unanswered on this
+    /// connection: each partition's error code and first offset.
+    pub(crate) fn read_produce(&mut self, pending: PendingProduce) -> Result<Vec<ProduceAnswer>> {
+        let response: <ProduceRequest as Request>::Response =
+            self.receive::<ProduceRequest>(pending.correlation, pending.version)?;
+        let mut answers = Vec::new();
+        for topic in &response.responses {
+            for p in &topic.partition_responses {
+                let Ok(partition) = u32::try_from(p.index) else {
+                    continue;
+                };
+                answers.push(ProduceAnswer {
+                    topic: topic.name.0.to_string(),
+                    partition,
+                    error_code: p.error_code,
+                    base_offset: p.base_offset,
+                    message: p.error_message.as_ref().map(ToString::to_string),
+                });
+            }
+        }
+        Ok(answers)
+    }
+
     /// Sends `request` at `version` and reads its answer.
     fn call<Req: Request>(&mut self, request: &Req, version: i16) -> Result<Req::Response>
     where
         Req::Response: Decodable + HeaderVersion,
     {
+        let correlation = self.send(request, version)?;
+        self.receive::<Req>(correlation, version)
+    }
+
+    /// Writes `request` at `version`; returns its correlation id.
+    fn send<Req: Request>(&mut self, request: &Req, version: i16) -> Result<i32> {
         let addr = self.addr;
-        let unreadable = |what: &str| ClientError::Refused(format!("{what} from {addr}"));
         self.next_correlation = self.next_correlation.wrapping_add(1);
         let correlation = self.next_correlation;
         let header = RequestHeader::default()
@@ -399,6 +493,18 @@ impl Client {
 
         let broken = |e: std::io::Error| ClientError::Unavailable(format!("{addr}: {e}"));
         self.stream.write_all(&frame).map_err(broken)?;
+        Ok(correlation)
+    }
+
+    /// Reads the answer to the request of `correlation`, sent at `version`: the next frame
+    /// on the connection, as the broker answers in order.
+    fn receive<Req: Request>(&mut self, correlation: i32, version: i16) -> Result<Req::Response>
+    where
+        Req::Response: Decodable + HeaderVersion,
+    {
+        let addr = self.addr;
+        let unreadable = |what: &str| ClientError::Refused(format!("{what} from {addr}"));
+        let broken = |e: std::io::Error| ClientError::Unavailable(format!("{addr}: {e}"));
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).map_err(broken)?;
         let size = usize::try_from(i32::from_be_bytes(size))
@@ -448,6 +554,171 @@ pub(crate) fn retry<T>(patience: Duration, mut attempt: impl FnMut() -> Result<T
             }
             done => return done,
         }
+    }
+}
+
+/// What a Fetch answered for one partition: the whole batches it carries (the last one may
+/// be cut short, as Kafka cuts at the byte limit) and the partition's offsets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FetchedPartition {
+    /// Record batches back to back, as the broker stores them.
+    pub(crate) records: Bytes,
+    /// The partition's high watermark.
+    pub(crate) high_watermark: i64,
+    /// Its last stable offset: the end of what a `read_committed` reader may see.
+    pub(crate) last_stable_offset: i64,
+    /// Its first offset still in the log.
+    pub(crate) log_start_offset: i64,
+    /// The aborted transactions the batches may hold: producer id and first offset.
+    pub(crate) aborted: Vec<(i64, i64)>,
+}
+
+// The consumer side: what an import reads from a cluster with, and keeps its progress in.
+impl Client {
+    /// Fetches `partition` of `topic` from `offset` on, `read_committed` (stopping at the
+    /// last stable offset and listing the aborted transactions), at most about `max_bytes`
+    /// (the first batch always whole), waiting up to `max_wait` for a first byte.
+    pub(crate) fn fetch(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        max_wait: Duration,
+        max_bytes: usize,
+    ) -> Result<FetchedPartition> {
+        let index = i32::try_from(partition)
+            .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+        let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            // READ_COMMITTED: open transactions are not read, aborted ones are listed.
+            .with_isolation_level(1)
+            // No fetch session: every request names its partition in full.
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(index)
+                    .with_fetch_offset(offset)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(max_bytes)])]);
+        // Version 4 is the first with the last stable offset and the aborted transactions;
+        // from 13 on, topics go by id rather than by name.
+        let version = self.version(ApiKey::Fetch, 4, 12)?;
+        let response = self.call(&request, version)?;
+        if response.error_code != 0 {
+            return Err(answered(
+                &format!("Fetch of {topic}/{partition}"),
+                response.error_code,
+            ));
+        }
+        let answer = response
+            .responses
+            .into_iter()
+            .filter(|t| t.topic.0.as_str() == topic)
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == index)
+            .ok_or_else(|| {
+                ClientError::Refused(format!(
+                    "Fetch of {topic}/{partition}: the answer leaves the partition out"
+                ))
+            })?;
+        if answer.error_code != 0 {
+            return Err(answered(
+                &format!("Fetch of {topic}/{partition} at offset {offset}"),
+                answer.error_code,
+            ));
+        }
+        Ok(FetchedPartition {
+            records: answer.records.unwrap_or_default(),
+            high_watermark: answer.high_watermark,
+            last_stable_offset: answer.last_stable_offset,
+            log_start_offset: answer.log_start_offset,
+            aborted: answer
+                .aborted_transactions
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect(),
+        })
+    }
+
+    /// The `HOST:PORT` of the coordinator of consumer group `group`.
+    pub(crate) fn find_coordinator(&mut self, group: &str) -> Result<String> {
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.to_string()))
+            .with_key_type(0);
+        // From version 4 on, one request asks for several keys: a shape this call has no
+        // use for.
+        let version = self.version(ApiKey::FindCoordinator, 0, 3)?;
+        let response = self.call(&request, version)?;
+        if response.error_code != 0 {
+            let message = response
+                .error_message
+                .as_ref()
+                .map(|m| format!(" ({})", m.as_str()))
+                .unwrap_or_default();
+            return Err(answered(
+                &format!("FindCoordinator of group {group}{message}"),
+                response.error_code,
+            ));
+        }
+        Ok(format!("{}:{}", response.host.as_str(), response.port))
+    }
+
+    /// Commits `offsets` (partition, offset, metadata) of `topic` for consumer group
+    /// `group` from outside its membership (generation −1, no member id), as Kafka's
+    /// `kafka-consumer-groups --reset-offsets` does; the group must have no active members.
+    pub(crate) fn offset_commit(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(u32, i64, String)],
+    ) -> Result<()> {
+        let mut partitions = Vec::with_capacity(offsets.len());
+        for (partition, offset, metadata) in offsets {
+            let index = i32::try_from(*partition)
+                .map_err(|_| ClientError::Refused(format!("partition {topic}/{partition}")))?;
+            partitions.push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(index)
+                    .with_committed_offset(*offset)
+                    .with_committed_leader_epoch(-1)
+                    .with_committed_metadata(Some(StrBytes::from_string(metadata.clone()))),
+            );
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_retention_time_ms(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(partitions)]);
+        // Version 9 belongs to the new consumer protocol's members; 2..=8 commit alike.
+        let version = self.version(ApiKey::OffsetCommit, 2, 8)?;
+        let response = self.call(&request, version)?;
+        for answer in response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.partitions.iter())
+        {
+            if answer.error_code != 0 {
+                return Err(answered(
+                    &format!(
+                        "OffsetCommit of group {group} for {topic}/{}",
+                        answer.partition_index
+                    ),
+                    answer.error_code,
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

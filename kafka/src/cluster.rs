@@ -106,9 +106,29 @@ impl Cluster {
         })
     }
 
+    /// The connection to broker `node` (as Metadata named it), opened if there is none.
+    pub(crate) fn node(&mut self, node: i32) -> Result<&mut Client> {
+        if !self.nodes.contains_key(&node) {
+            let address = self.brokers.get(&node).cloned().ok_or_else(|| {
+                ClientError::Unavailable(format!("broker {node} is not among the brokers"))
+            })?;
+            let client = Client::connect(&address)?;
+            self.nodes.insert(node, client);
+        }
+        self.nodes
+            .get_mut(&node)
+            .ok_or_else(|| ClientError::Unavailable(format!("broker {node}: not connected")))
+    }
+
+    /// Closes the connection to broker `node` (its answers may be mid-stream, or it may have
+    /// stopped leading): the next [`node`](Self::node) opens a new one.
+    pub(crate) fn disconnect(&mut self, node: i32) {
+        self.nodes.remove(&node);
+    }
+
     /// The node id of the leader of `partition` of `topic`, asking Metadata once if it is
     /// not known.
-    fn leader(&mut self, topic: &str, partition: u32) -> Result<i32> {
+    pub(crate) fn leader(&mut self, topic: &str, partition: u32) -> Result<i32> {
         if !self.leaders.contains_key(topic) {
             let layout = self.any_client()?.topic_layout(topic);
             if layout.is_err() {
@@ -140,7 +160,7 @@ impl Cluster {
     }
 
     /// Forgets where `topic`'s partitions lead, so the next call asks again.
-    fn forget(&mut self, topic: &str) {
+    pub(crate) fn forget(&mut self, topic: &str) {
         self.leaders.remove(topic);
     }
 

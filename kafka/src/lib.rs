@@ -42,10 +42,12 @@ mod config;
 mod connection;
 mod frame;
 mod handler;
+mod import;
 mod mirror;
 mod server;
 
 pub use config::ServerConfig;
+pub use import::Import;
 pub use mirror::{Mirror, MirrorError, MirrorProgress};
 pub use server::KafkaServer;
 

@@ -387,3 +387,83 @@ fn kafka_python_admin_creates_lists_and_deletes_topics() {
     ]));
     assert_eq!(listed.trim(), "existing:1,made-in-process:4");
 }
+
+/// `strom_kafka::Import` from a source whose records librdkafka wrote (`import_source.py`:
+/// lz4 batches of keyed records with headers, a committed and an aborted transaction): each
+/// partition here holds the source's committed records, in order, and no others.
+#[test]
+fn import_from_a_confluent_producer() {
+    use strom::{IsolationLevel, TopicPartition};
+
+    let Some(python) = python() else { return };
+    let (_dir, source, server) = serve();
+    let bootstrap = server.local_addr().to_string();
+    let summary: Value =
+        serde_json::from_str(&run(&python, "import_source", &bootstrap, "strom", &[])).unwrap();
+    let topic = summary["topic"].as_str().unwrap();
+
+    let here_dir = tempfile::tempdir().unwrap();
+    let here = Broker::open(here_dir.path()).unwrap();
+    let imported = strom_kafka::Import::new(here.clone(), bootstrap)
+        .topics([topic])
+        .once(true)
+        .run()
+        .unwrap();
+    assert_eq!(imported.records, summary["committed"].as_u64().unwrap());
+
+    let read = |broker: &Broker, partition: u32| {
+        let tp = TopicPartition::new(topic, partition);
+        let end =
+            broker.describe_topic(topic).unwrap().partitions[partition as usize].last_stable_offset;
+        let mut consumer = broker
+            .consumer(ConsumerConfig::default().isolation_level(IsolationLevel::ReadCommitted));
+        consumer.assign(std::slice::from_ref(&tp)).unwrap();
+        consumer
+            .seek_to_beginning(std::slice::from_ref(&tp))
+            .unwrap();
+        let mut out = Vec::new();
+        while consumer.position(&tp).unwrap() < end {
+            for r in &consumer.poll(Duration::from_secs(5)).unwrap() {
+                let headers: Vec<(String, Vec<u8>)> = r
+                    .headers()
+                    .map(|(k, v)| (k.to_string(), v.to_vec()))
+                    .collect();
+                out.push((
+                    r.key().map(<[u8]>::to_vec),
+                    r.value().to_vec(),
+                    headers,
+                    r.timestamp(),
+                ));
+            }
+        }
+        out
+    };
+    let mut total = 0;
+    for partition in 0..3 {
+        let ours = read(&here, partition);
+        assert_eq!(ours, read(&source, partition), "{topic}/{partition}");
+        assert!(ours
+            .iter()
+            .all(|(_, value, _, _)| !value.starts_with(b"abort")));
+        total += ours.len();
+    }
+    assert_eq!(total, 36);
+    // librdkafka's lz4 batches, stored here as they came.
+    let fetched = here
+        .fetch_batches(
+            &TopicPartition::new(topic, 0),
+            0,
+            1 << 20,
+            IsolationLevel::ReadCommitted,
+        )
+        .unwrap();
+    assert_eq!(
+        strom::storage::batch::check(&fetched.bytes)
+            .unwrap()
+            .compression(),
+        strom::Compression::Lz4
+    );
+    here.close().unwrap();
+    server.shutdown().unwrap();
+    source.close().unwrap();
+}
