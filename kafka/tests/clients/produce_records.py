@@ -1,10 +1,11 @@
 """confluent-kafka (librdkafka) creates a topic and fills it, for a test that then copies it
 elsewhere and compares both sides with `read_topic.py`:
 
-    python produce_records.py BOOTSTRAP TOPIC PARTITIONS COUNT
+    python produce_records.py BOOTSTRAP TOPIC PARTITIONS COUNT [FIRST]
 
-COUNT records go to the new TOPIC of PARTITIONS partitions, from an idempotent producer, in
-batches of several records, half of them lz4-compressed: record i has key `station-{i % 7}`
+Records FIRST (default 0) to FIRST + COUNT - 1 go to TOPIC, created with PARTITIONS partitions
+unless it exists, from an idempotent producer, in batches of several records, the second half
+lz4-compressed: record i has key `station-{i % 7}`
 (none for every fifth), value `reading {i}` (none, a tombstone, for every eleventh), headers
 `unit` and `seq`, and CreateTime timestamp 1700000000000 + 13 i. Every partition gets records:
 record i goes to partition i % PARTITIONS. Prints `{"produced": COUNT, ...}` once each record is
@@ -13,7 +14,7 @@ acknowledged; exits 1 with `FAIL produce_records: <what>` otherwise.
 
 import sys
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import common
@@ -21,16 +22,22 @@ import common
 
 def main():
     bootstrap, _ = common.start()
-    if len(sys.argv) != 5:
-        print("usage: produce_records.py BOOTSTRAP TOPIC PARTITIONS COUNT", file=sys.stderr)
+    if len(sys.argv) not in (5, 6):
+        print("usage: produce_records.py BOOTSTRAP TOPIC PARTITIONS COUNT [FIRST]",
+              file=sys.stderr)
         sys.exit(2)
     topic, partitions, count = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    first = int(sys.argv[5]) if len(sys.argv) == 6 else 0
 
     common.step(f"creating {topic}")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(topic, partitions, 1)],
                                  operation_timeout=20).values():
-        f.result(timeout=30)
+        try:
+            f.result(timeout=30)
+        except KafkaException as e:
+            common.check(e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS,
+                         f"creating {topic}: {e}")
 
     failures = []
 
@@ -38,13 +45,13 @@ def main():
         if err is not None:
             failures.append(err)
 
-    half = count // 2
-    for first, last, codec in [(0, half, "none"), (half, count, "lz4")]:
-        common.step(f"producing records {first}..{last} ({codec})")
+    half = first + count // 2
+    for start, end, codec in [(first, half, "none"), (half, first + count, "lz4")]:
+        common.step(f"producing records {start}..{end} ({codec})")
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                              "compression.type": codec, "linger.ms": 20,
                              "message.timeout.ms": 30000})
-        for i in range(first, last):
+        for i in range(start, end):
             producer.produce(
                 topic,
                 key=None if i % 5 == 0 else f"station-{i % 7}".encode(),
