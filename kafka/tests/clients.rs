@@ -15,10 +15,14 @@
 //! compresses with). A client that cannot be found or installed fails the test under CI
 //! (`CI` set) and skips it, saying why, elsewhere.
 
+#![allow(
+    clippy::big_endian_bytes,
+    reason = "Kafka's wire protocol is big-endian (the shared test client in common/)"
+)]
+
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -27,70 +31,9 @@ use serde_json::Value;
 use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig};
 use strom_kafka::KafkaServer;
 
-/// `None` (test skipped) or a panic under CI, with `why`.
-fn unavailable<T>(why: &str) -> Option<T> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI needs the Kafka clients: {why}"
-    );
-    eprintln!("skipped: {why}");
-    None
-}
+mod common;
 
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-/// The virtualenv's Python, created from `requirements.txt` if missing.
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("STROM_KAFKA_VENV").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kafka-clients-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ready = |python: &Path| {
-        Command::new(python)
-            .args([
-                "-c",
-                "import kafka, confluent_kafka, lz4.frame, snappy, zstandard",
-            ])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return Some(python);
-    }
-    if std::env::var_os("STROM_KAFKA_VENV").is_some() {
-        return unavailable(&format!(
-            "STROM_KAFKA_VENV={} lacks tests/clients/requirements.txt",
-            venv.display()
-        ));
-    }
-    // One test binary at a time creates it; the others wait, then find it ready.
-    let parent = venv.parent()?;
-    std::fs::create_dir_all(parent).ok()?;
-    let lock = File::create(parent.join("kafka-clients-venv.lock")).ok()?;
-    lock.lock().ok()?;
-    if !ready(&python) {
-        let created = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "-r"])
-                .arg(clients_dir().join("requirements.txt"))
-                .status()
-                .is_ok_and(|s| s.success());
-        if !created || !ready(&python) {
-            return unavailable(&format!(
-                "could not create {} from tests/clients/requirements.txt",
-                venv.display()
-            ));
-        }
-    }
-    Some(python)
-}
+use common::venv::{clients_dir, python, unavailable};
 
 /// Whether kcat is on PATH (else skipped, or a failure under CI).
 fn kcat_on_path() -> bool {

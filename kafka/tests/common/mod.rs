@@ -15,6 +15,8 @@ use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
+pub mod venv;
+
 /// One connection to the server.
 pub struct Client {
     pub stream: TcpStream,
