@@ -43,6 +43,9 @@ const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 /// goes unseen.
 const FOLLOW_WAIT: Duration = Duration::from_millis(100);
 
+/// The wait of a Fetch that should not wait: the shortest a broker is sure to answer.
+const NO_WAIT: Duration = Duration::from_millis(1);
+
 /// The shortest: below it, many idle partitions would be asked in a busy loop.
 const FOLLOW_WAIT_MIN: Duration = Duration::from_millis(10);
 
@@ -299,9 +302,11 @@ impl Import {
                 break;
             }
             // Following, an idle round waits on each partition in turn: the waits add up
-            // to about FOLLOW_WAIT a round, and a round with records waits on none.
+            // to about FOLLOW_WAIT a round, and a round with records waits next to none. Not
+            // none: a Fetch that may not wait at all is answered by some brokers (tansu)
+            // with no partition.
             let wait = if self.once || !idle {
-                Duration::ZERO
+                NO_WAIT
             } else {
                 (FOLLOW_WAIT / u32::try_from(waiting).unwrap_or(u32::MAX)).max(FOLLOW_WAIT_MIN)
             };

@@ -597,8 +597,6 @@ fn produce_with_confluent(
 /// The reverse: what a real client produced into tansu, imported into strom, is record for
 /// record what kafka-python reads from tansu; a second run takes only what came since.
 #[test]
-#[ignore = "tansu 0.6.0 answers a Fetch that may not wait (max_wait_ms 0), which Import's \
-            once-run sends, with no partitions at all (run with --ignored to see it)"]
 fn import_once_brings_a_tansu_topic_into_strom_as_it_is_there() {
     let Some((tansu, python)) = setup() else {
         return;
