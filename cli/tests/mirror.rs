@@ -112,49 +112,44 @@ fn held(dir: &Path, topic: &str) -> u64 {
     held
 }
 
-#[test]
-fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
-    const PARTITIONS: u32 = 3;
-    const RECORDS: u64 = 60_000;
-    let source = tempfile::tempdir().unwrap();
-    let target = tempfile::tempdir().unwrap();
-    {
-        let broker = Broker::open(source.path()).unwrap();
-        broker
-            .create_topic("orders", TopicConfig::default().partitions(PARTITIONS))
-            .unwrap();
-        let producer = broker.producer();
-        // Small batches: many Produce requests, so the kills land mid-copy.
-        for chunk in 0..RECORDS / 20 {
-            let batch: Vec<Record> = (0..20)
-                .map(|i| {
-                    let n = chunk * 20 + i;
-                    Record::new(format!("order {n:>90}")).key(format!("user-{}", n % 97))
-                })
-                .collect();
-            producer.send_batch("orders", batch).unwrap();
-        }
-        broker.close().unwrap();
-    }
-    let server = Served::start(target.path());
+/// Partitions and records of the topic the kill tests copy.
+const PARTITIONS: u32 = 3;
+const RECORDS: u64 = 60_000;
 
-    // Kill the mirror at growing marks of the target's progress until one run finishes.
-    // The first kill as soon as anything arrived, so that one lands mid-copy even when the
-    // copy is quick.
+/// Writes `RECORDS` keyed records to topic `orders` of a new directory at `dir`, in small
+/// batches: many Produce requests, so that the kills land mid-copy.
+fn fill(dir: &Path) {
+    let broker = Broker::open(dir).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::default().partitions(PARTITIONS))
+        .unwrap();
+    let producer = broker.producer();
+    for chunk in 0..RECORDS / 20 {
+        let batch: Vec<Record> = (0..20)
+            .map(|i| {
+                let n = chunk * 20 + i;
+                Record::new(format!("order {n:>90}")).key(format!("user-{}", n % 97))
+            })
+            .collect();
+        producer.send_batch("orders", batch).unwrap();
+    }
+    broker.close().unwrap();
+}
+
+/// Runs `strom --dir DIR mirror ARGS --once`, killing it with SIGKILL each time `copied`
+/// reaches a growing mark, until a run finishes; returns how many were killed. The first
+/// kill comes as soon as anything was copied, so that one lands mid-copy even when the copy
+/// is quick.
+fn copy_with_kills(dir: &Path, args: &[&str], copied: impl Fn() -> u64) -> u32 {
     let mut kills = 0;
     let mut mark = 1;
     loop {
         let mut mirror = strom()
             .arg("--dir")
-            .arg(source.path())
-            .args([
-                "mirror",
-                "--to",
-                &server.address,
-                "--topics",
-                "orders",
-                "--once",
-            ])
+            .arg(dir)
+            .arg("mirror")
+            .args(args)
+            .arg("--once")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -163,27 +158,62 @@ fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
                 assert!(status.success(), "the mirror failed: {status}");
                 break true;
             }
-            if held(target.path(), "orders") >= mark {
+            if copied() >= mark {
                 break false;
             }
             std::thread::yield_now();
         };
         if finished {
-            break;
+            assert!(kills >= 1, "no run was killed mid-copy");
+            return kills;
         }
         mirror.kill().unwrap();
         mirror.wait().unwrap();
         kills += 1;
         mark += RECORDS / 6;
     }
-    assert!(kills >= 1, "no run was killed mid-copy");
+}
 
-    let want = records(source.path(), "orders", PARTITIONS);
-    let got = records(target.path(), "orders", PARTITIONS);
-    for (p, (want, got)) in want.iter().zip(&got).enumerate() {
+/// `want` and `got` hold the same records, partition by partition, in order.
+fn assert_same(want: &[Vec<(Vec<u8>, Vec<u8>)>], got: &[Vec<(Vec<u8>, Vec<u8>)>], kills: u32) {
+    assert_eq!(got.len(), want.len());
+    for (p, (want, got)) in want.iter().zip(got).enumerate() {
         assert_eq!(got.len(), want.len(), "partition {p} after {kills} kills");
         assert!(got == want, "partition {p} differs after {kills} kills");
     }
+}
+
+/// The sum of group `strom-mirror`'s committed offsets in `dir` (opened read-only beside
+/// the mirror that holds it): how far the mirror has got.
+fn committed(dir: &Path) -> u64 {
+    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true)).unwrap();
+    let sum = broker
+        .committed_offsets("strom-mirror")
+        .unwrap()
+        .iter()
+        .map(|(_, offset)| offset)
+        .sum();
+    broker.close().unwrap();
+    sum
+}
+
+#[test]
+fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
+    let source = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    fill(source.path());
+    let server = Served::start(target.path());
+
+    let kills = copy_with_kills(
+        source.path(),
+        &["--to", &server.address, "--topics", "orders"],
+        || held(target.path(), "orders"),
+    );
+    assert_same(
+        &records(source.path(), "orders", PARTITIONS),
+        &records(target.path(), "orders", PARTITIONS),
+        kills,
+    );
     // The mirror's group has no lag left.
     let lag = strom()
         .arg("--dir")
@@ -197,6 +227,133 @@ fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
     assert_eq!(partitions.len(), PARTITIONS as usize);
     assert!(partitions.iter().all(|p| p["lag"] == 0), "{described}");
     server.stop();
+}
+
+#[test]
+fn an_import_killed_mid_copy_and_started_again_copies_every_record_once() {
+    let source = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fill(source.path());
+    let server = Served::start(source.path());
+
+    // The local directory does not exist until the import makes it.
+    let kills = copy_with_kills(
+        local.path(),
+        &["--from", &server.address, "--topics", "orders"],
+        || {
+            if local.path().join("orders").exists() {
+                held(local.path(), "orders")
+            } else {
+                0
+            }
+        },
+    );
+    assert_same(
+        &records(source.path(), "orders", PARTITIONS),
+        &records(local.path(), "orders", PARTITIONS),
+        kills,
+    );
+    server.stop();
+}
+
+/// tansu, the independent Kafka-compatible broker of kafka/tests/tansu.rs, with in-memory
+/// storage on a free loopback port; killed when dropped.
+struct Tansu {
+    child: Child,
+    address: String,
+}
+
+impl Tansu {
+    /// Starts tansu (`STROM_TANSU`, else the one kafka/tests/tansu/install.sh installs);
+    /// `None`, saying why, where it cannot run, except under CI, where that fails the test.
+    fn start() -> Option<Self> {
+        let binary = match std::env::var_os("STROM_TANSU") {
+            Some(path) => std::path::PathBuf::from(path),
+            None => {
+                let script =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kafka/tests/tansu/install.sh");
+                let installed = Command::new("bash").arg(&script).output().unwrap();
+                let stdout = String::from_utf8_lossy(&installed.stdout);
+                // Its last line: `tansu VERSION at PATH`.
+                match stdout.trim_end().rsplit_once(" at ") {
+                    Some((_, path)) if installed.status.success() => path.into(),
+                    _ => {
+                        let why = String::from_utf8_lossy(&installed.stderr);
+                        assert!(
+                            std::env::var_os("CI").is_none(),
+                            "CI needs tansu: {}",
+                            why.trim()
+                        );
+                        eprintln!("skipped: no tansu ({})", why.trim());
+                        return None;
+                    }
+                }
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut child = Command::new(&binary)
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // tansu prints `ready in …` once it listens; what follows is drained so that it never
+        // blocks on a full pipe.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.starts_with("ready in"));
+        assert!(ready, "tansu on port {port} exited before it was ready");
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Self {
+            child,
+            address: format!("127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_mirror_into_tansu_killed_mid_copy_and_started_again_copies_every_record_once() {
+    let Some(tansu) = Tansu::start() else {
+        return;
+    };
+    let source = tempfile::tempdir().unwrap();
+    fill(source.path());
+    let kills = copy_with_kills(
+        source.path(),
+        &["--to", &tansu.address, "--topics", "orders"],
+        || committed(source.path()),
+    );
+    // Read back from tansu by importing it: the import is checked against tansu with an
+    // independent reader in kafka/tests/tansu.rs.
+    let check = tempfile::tempdir().unwrap();
+    let broker = Broker::open(check.path()).unwrap();
+    let imported = strom_kafka::Import::new(broker.clone(), tansu.address.as_str())
+        .topics(["orders"])
+        .once(true)
+        .run()
+        .unwrap();
+    assert_eq!(imported.records, RECORDS, "after {kills} kills");
+    broker.close().unwrap();
+    assert_same(
+        &records(source.path(), "orders", PARTITIONS),
+        &records(check.path(), "orders", PARTITIONS),
+        kills,
+    );
 }
 
 #[test]

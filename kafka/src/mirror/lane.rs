@@ -52,6 +52,13 @@ pub(super) struct Lane {
     pub(super) sent: usize,
     /// Bytes held in `queue`.
     pub(super) queued_bytes: usize,
+    /// The producer this partition's batches go out as: the one its last commit names
+    /// (so that what a killed run left in flight is recognised by its sequences), or a new
+    /// one.
+    pub(super) producer: ProducerIdentity,
+    /// The target's end when the lane started, and the producer's sequence for a record
+    /// stored there: sequences count the target's records from it.
+    anchor: (u64, i32),
     /// The sequence of the next batch prepared.
     next_sequence: i32,
     /// The source offset after the batches the target acknowledged (or that need not go).
@@ -67,15 +74,17 @@ pub(super) struct Lane {
 impl Lane {
     /// A lane resuming at source offset `from` (its commit, or the log start with none),
     /// with the target's end `target_end` now, of which `skip` records the previous run
-    /// wrote after its last commit.
+    /// wrote after its last commit; its batches go as `producer`, the next with `sequence`.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the resume point
     pub(super) fn new(
         tp: TopicPartition,
         node: i32,
         from: u64,
         until: Option<u64>,
-        target_end: u64,
-        skip: u64,
+        (target_end, skip): (u64, u64),
         committed: (u64, u64),
+        producer: ProducerIdentity,
+        sequence: i32,
     ) -> Self {
         Self {
             tp,
@@ -85,8 +94,9 @@ impl Lane {
             queue: VecDeque::new(),
             sent: 0,
             queued_bytes: 0,
-            // A fresh producer id's sequences start at 0 in every partition.
-            next_sequence: 0,
+            producer,
+            anchor: (target_end, sequence),
+            next_sequence: sequence,
             acked_offset: from,
             target_end,
             skip,
@@ -109,9 +119,18 @@ impl Lane {
         self.queue.is_empty() && self.until.is_some_and(|until| self.next_fetch >= until)
     }
 
-    /// Whether the acknowledged position moved past what is committed.
+    /// The producer's sequence for the next record stored at the target's end after the
+    /// acknowledged batches: what a later run continues from.
+    pub(super) fn acked_sequence(&self) -> i32 {
+        let (end, sequence) = self.anchor;
+        sequence_after(sequence, self.target_end.saturating_sub(end))
+    }
+
+    /// Whether the acknowledged position moved past what is committed. Never while passing
+    /// over what the previous run wrote: `target_end` counts all of that already and
+    /// `acked_offset` only what was passed, so the two make a commit only together after.
     pub(super) fn is_dirty(&self) -> bool {
-        self.committed != (self.acked_offset, self.target_end)
+        self.skip == 0 && self.committed != (self.acked_offset, self.target_end)
     }
 
     /// Reads up to `max_bytes` of batches from the source and prepares those to copy;
@@ -315,10 +334,7 @@ impl Lane {
     /// Queues `bytes`, a batch of `records` stamped with the next sequence, which ends
     /// before source offset `next_offset`.
     fn push(&mut self, bytes: Vec<u8>, records: u64, next_offset: u64) {
-        // Kafka counts a batch's sequences by its records (its offsets, without gaps) and
-        // wraps them at i32::MAX.
-        let covered = i32::try_from(records).unwrap_or(i32::MAX);
-        self.next_sequence = self.next_sequence.wrapping_add(covered) & i32::MAX;
+        self.next_sequence = sequence_after(self.next_sequence, records);
         self.queued_bytes += bytes.len();
         self.queue.push_back(Outgoing {
             bytes: Bytes::from(bytes),
@@ -350,6 +366,14 @@ impl Lane {
     }
 }
 
+/// The producer sequence `records` records after `sequence`: Kafka counts a batch's
+/// sequences by its records (its offsets, without gaps) and wraps them at `i32::MAX`.
+pub(super) fn sequence_after(sequence: i32, records: u64) -> i32 {
+    // Only the low 31 bits matter once wrapped, and they fit.
+    let records = i32::try_from(records & u64::from(i32::MAX.unsigned_abs())).unwrap_or(0);
+    sequence.wrapping_add(records) & i32::MAX
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,8 +383,8 @@ mod tests {
     /// every transaction spans fetches): which records would go.
     fn values_sent(broker: &Broker, tp: &TopicPartition, max_bytes: usize) -> (Vec<Vec<u8>>, Lane) {
         let end = broker.describe_topic(&tp.topic).unwrap().partitions[0].last_stable_offset;
-        let mut lane = Lane::new(tp.clone(), 0, 0, Some(end), 0, 0, (0, 0));
         let producer = ProducerIdentity { id: 9, epoch: 0 };
+        let mut lane = Lane::new(tp.clone(), 0, 0, Some(end), (0, 0), (0, 0), producer, 0);
         while lane.fill(broker, producer, max_bytes).unwrap() {}
         let mut values = Vec::new();
         for outgoing in &lane.queue {
@@ -414,5 +438,40 @@ mod tests {
         assert_eq!(lane.queue[0].records, 4);
         assert_eq!(lane.position(), end);
         broker.close().unwrap();
+    }
+
+    #[test]
+    fn passing_over_what_a_killed_run_wrote_commits_nothing_until_it_is_all_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        broker
+            .create_topic("orders", TopicConfig::default())
+            .unwrap();
+        let producer = broker.producer();
+        for i in 0..6 {
+            producer
+                .send("orders", Record::new(format!("o{i}")))
+                .unwrap();
+        }
+        let tp = TopicPartition::new("orders", 0);
+        // Committed at offset 0 with the target at 0; the target holds 4 records now, which
+        // the killed run wrote: the lane passes over 4, one batch per fetch.
+        let identity = ProducerIdentity { id: 9, epoch: 0 };
+        let mut lane = Lane::new(tp, 0, 0, Some(6), (4, 4), (0, 0), identity, 4);
+        let mut passed = 0;
+        while lane.skip > 0 {
+            assert!(lane.fill(&broker, identity, 1).unwrap());
+            passed += 1;
+            // Mid-way, the target's end (4) with a partial offset would be a false pair:
+            // a run resumed from it would send again what the target holds.
+            assert!(
+                lane.skip == 0 || !lane.is_dirty(),
+                "dirty while passing over"
+            );
+        }
+        assert_eq!(passed, 4);
+        assert!(lane.is_dirty());
+        assert_eq!((lane.acked_offset, lane.target_end), (4, 4));
+        assert_eq!(lane.acked_sequence(), 4);
     }
 }

@@ -31,6 +31,12 @@ use session::{Interrupt, Session};
 /// How long the mirror waits for an unavailable cluster before it gives up, unless told.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 
+/// Sessions in a row that end in a resync with nothing acknowledged before the mirror stops
+/// going on as the committed producers and takes a new producer id: by then the target's
+/// view of those producers is not the commits' (a killed run's late requests land within
+/// a few).
+const MAX_RESYNCS: u32 = 5;
+
 /// Copies topics from a strom [`Broker`] to a cluster speaking Kafka's protocol: each
 /// partition's committed records to the same partition number there (keys, values,
 /// headers, timestamps, compression), under an idempotent producer; progress kept as a
@@ -417,24 +423,43 @@ impl Mirror {
         };
         let mut progress = MirrorProgress::default();
         let mut restarting: Option<(Instant, u64)> = None;
+        // The first session goes on as the producers of the commits; so do sessions after
+        // a resync, up to a few in a row that acknowledge nothing.
+        let mut reuse = true;
+        let mut resyncs = 0;
+        let mut pause = Duration::from_millis(10);
         loop {
-            let mut session = Session::start(self, &mut cluster, &partitions)?;
-            match session.run(stop, waiter.as_ref(), &mut progress) {
+            let mut session = Session::start(self, &mut cluster, &partitions, reuse)?;
+            let batches = progress.batches;
+            let (reason, resync) = match session.run(stop, waiter.as_ref(), &mut progress) {
                 Ok(()) => return Ok(progress),
                 Err(Interrupt::Fail(e)) => return Err(e),
-                Err(Interrupt::NewProducer(reason)) => {
-                    // Restarts that acknowledge nothing in between are given the patience.
-                    let since = match restarting {
-                        Some((since, batches)) if batches == progress.batches => since,
-                        _ => Instant::now(),
-                    };
-                    if since.elapsed() >= self.patience {
-                        return Err(MirrorError::Refused(reason));
-                    }
-                    restarting = Some((since, progress.batches));
-                    tracing::warn!(%reason, "mirror: starting again with a new producer id");
-                }
+                Err(Interrupt::Resync(reason)) => (reason, true),
+                Err(Interrupt::NewProducer(reason)) => (reason, false),
+            };
+            // Restarts that acknowledge nothing in between are given the patience.
+            let since = match restarting {
+                Some((since, acked)) if acked == progress.batches => since,
+                _ => Instant::now(),
+            };
+            if since.elapsed() >= self.patience {
+                return Err(MirrorError::Refused(reason));
             }
+            restarting = Some((since, progress.batches));
+            resyncs = if progress.batches == batches {
+                resyncs + 1
+            } else {
+                0
+            };
+            reuse = resync && resyncs < MAX_RESYNCS;
+            if reuse {
+                tracing::debug!(%reason, "mirror: reading the target's end again");
+            } else {
+                tracing::warn!(%reason, "mirror: starting again with a new producer id");
+            }
+            // A killed run's requests may still be landing: a moment for them.
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 }

@@ -7,9 +7,11 @@
 //! up to [`MAX_IN_FLIGHT`] requests wait for their answers on one connection, the number
 //! up to which Kafka keeps an idempotent producer's batches in order. A broken connection
 //! or a "not now" answer sends every unacknowledged batch again, in order, with the same
-//! sequences: the target recognises those it stored. An answer that the producer's
-//! sequence or id is unknown ends the session: the next one starts with a new producer id
-//! from the commits, as a restart after a crash does.
+//! sequences: the target recognises those it stored. An answer that a sequence is stored
+//! already or out of order ends the session: the next one reads the target's end again and
+//! goes on as the same producer from there (what a killed run had in flight landed in
+//! between). An answer that the producer is unknown or fenced ends it too: the next starts
+//! a new producer id from the commits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +21,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use strom::{IsolationLevel, TopicPartition};
 
-use super::lane::Lane;
+use super::lane::{self, Lane};
 use super::progress::{self, Commit};
 use super::{Mirror, MirrorError, MirrorProgress};
-use crate::client::{error_name, ClientError, PendingProduce, ProducerIdentity, EARLIEST};
+use crate::client::{error_name, ClientError, PendingProduce, EARLIEST};
 use crate::cluster::Cluster;
 
 /// The largest Produce request built, in batch bytes (a single larger batch goes alone).
@@ -40,19 +42,26 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a wait for new data lasts before the stop flag is looked at again.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
-/// Kafka's codes for a sequence or producer the target does not know (any more): the
-/// session ends and the next starts a new producer id from the commits.
+/// Kafka's codes for a producer the target does not know (any more): the session ends and
+/// the next starts a new producer id from the commits.
 const NEW_PRODUCER: &[i16] = &[
-    45, // OUT_OF_ORDER_SEQUENCE_NUMBER
     47, // INVALID_PRODUCER_EPOCH
     59, // UNKNOWN_PRODUCER_ID
     90, // PRODUCER_FENCED
 ];
-/// Kafka's DUPLICATE_SEQUENCE_NUMBER: the batch is stored already.
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+/// Kafka's codes for a batch whose sequences the target stored already, or that do not
+/// follow what it stored: the target holds other batches than this session thinks (a
+/// killed run's, stored late): the session ends, and the next reads the target's end again.
+const RESYNC: &[i16] = &[
+    45, // OUT_OF_ORDER_SEQUENCE_NUMBER
+    46, // DUPLICATE_SEQUENCE_NUMBER
+];
 
 /// Why a session ended early.
 pub(super) enum Interrupt {
+    /// The target holds other batches than the session thought: start again from the
+    /// target's end, as the same producers.
+    Resync(String),
     /// The target lost track of the producer: start again with a new one.
     NewProducer(String),
     /// Stop copying with this error.
@@ -88,7 +97,6 @@ struct InFlight {
 pub(super) struct Session<'a> {
     mirror: &'a Mirror,
     cluster: &'a mut Cluster,
-    producer: ProducerIdentity,
     lanes: Vec<Lane>,
     in_flight: HashMap<i32, VecDeque<InFlight>>,
     sent_requests: u64,
@@ -99,12 +107,14 @@ pub(super) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Starts a session: a new producer id, and each partition resumed from its commit and
-    /// the target's end (see [`progress`]). `ends`: where `once` stops, per partition.
+    /// Starts a session: each partition resumed from its commit and the target's end (see
+    /// [`progress`]), as the producer its commit names if `reuse`, else as a new producer id.
+    /// `partitions`: each partition, its log start and where `once` stops.
     pub(super) fn start(
         mirror: &'a Mirror,
         cluster: &'a mut Cluster,
         partitions: &[(TopicPartition, u64, Option<u64>)],
+        reuse: bool,
     ) -> Result<Self, MirrorError> {
         let producer = cluster.call_any(crate::client::Client::init_producer_id)?;
         let commits = progress::load(&mirror.broker, &mirror.group)?;
@@ -122,28 +132,43 @@ impl<'a> Session<'a> {
                         tp: tp.clone(),
                         offset: *log_start,
                         target_end,
+                        producer,
+                        sequence: 0,
                     });
                     Lane::new(
                         tp.clone(),
                         node,
                         *log_start,
                         *until,
-                        target_end,
-                        0,
+                        (target_end, 0),
                         (*log_start, target_end),
+                        producer,
+                        0,
                     )
                 }
-                Some(&(offset, committed_end)) => {
-                    let committed_end = committed_end.unwrap_or_else(|| {
+                Some(&(offset, resume)) => {
+                    let resume = resume.unwrap_or_else(|| {
                         tracing::warn!(
                             topic = %tp.topic,
                             partition = tp.partition,
                             "mirror: the group's commit carries no target end; resuming at \
                              its offset as it stands"
                         );
-                        target_end
+                        progress::Resume {
+                            target_end,
+                            producer: None,
+                        }
                     });
+                    let committed_end = resume.target_end;
                     let skip = progress::written_since(tp, committed_end, target_end)?;
+                    // The committed producer numbers the target's records on from the
+                    // commit: the records passed over took the sequences before.
+                    let (producer, sequence) = match resume.producer {
+                        Some((committed, sequence)) if reuse => {
+                            (committed, lane::sequence_after(sequence, skip))
+                        }
+                        _ => (producer, 0),
+                    };
                     if offset < *log_start && skip > 0 {
                         return Err(MirrorError::Refused(format!(
                             "{}/{}: the records this mirror wrote after its last commit \
@@ -159,9 +184,10 @@ impl<'a> Session<'a> {
                         node,
                         from,
                         *until,
-                        target_end,
-                        skip,
+                        (target_end, skip),
                         (offset, committed_end),
+                        producer,
+                        sequence,
                     )
                 }
             };
@@ -171,7 +197,6 @@ impl<'a> Session<'a> {
         Ok(Self {
             mirror,
             cluster,
-            producer,
             lanes,
             in_flight: HashMap::new(),
             sent_requests: 0,
@@ -257,7 +282,8 @@ impl<'a> Session<'a> {
             }
             let lane = &mut self.lanes[i];
             if !lane.has_unsent() && lane.queue.len() < MAX_IN_FLIGHT {
-                read |= lane.fill(broker, self.producer, FETCH_BYTES)?;
+                let producer = lane.producer;
+                read |= lane.fill(broker, producer, FETCH_BYTES)?;
             }
         }
         Ok(read)
@@ -365,7 +391,7 @@ impl<'a> Session<'a> {
                     ))
                 })?;
             let code = answer.error_code;
-            if code == 0 || code == DUPLICATE_SEQUENCE_NUMBER {
+            if code == 0 {
                 if let Some(done) = lane.acknowledge() {
                     progress.batches += 1;
                     progress.records += done.records;
@@ -386,6 +412,9 @@ impl<'a> Session<'a> {
                     .map(|m| format!(" ({m})"))
                     .unwrap_or_default()
             );
+            if RESYNC.contains(&code) {
+                return Err(Interrupt::Resync(what));
+            }
             if NEW_PRODUCER.contains(&code) {
                 return Err(Interrupt::NewProducer(what));
             }
@@ -444,13 +473,15 @@ impl<'a> Session<'a> {
                 tp: l.tp.clone(),
                 offset: l.acked_offset,
                 target_end: l.target_end,
+                producer: l.producer,
+                sequence: l.acked_sequence(),
             })
             .collect();
         if due.is_empty() {
             return Ok(());
         }
         progress::commit(&self.mirror.broker, &self.mirror.group, &due)?;
-        for lane in &mut self.lanes {
+        for lane in self.lanes.iter_mut().filter(|l| l.is_dirty()) {
             lane.committed = (lane.acked_offset, lane.target_end);
         }
         Ok(())
