@@ -2,6 +2,7 @@
 //! thread.
 
 mod follower;
+mod groups;
 mod maintenance;
 mod wire;
 
