@@ -4,6 +4,7 @@
 mod follower;
 mod groups;
 mod maintenance;
+mod transactions;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};

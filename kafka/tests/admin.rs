@@ -1,5 +1,6 @@
 //! The administration APIs Kafka's tools send, over real sockets: `CreatePartitions`,
-//! `IncrementalAlterConfigs`, `DeleteGroups`, `OffsetDelete` and `DescribeTopicPartitions`, each
+//! `IncrementalAlterConfigs`, `DeleteGroups`, `OffsetDelete`, `DescribeTopicPartitions`,
+//! `ListTransactions` and `DescribeTransactions`, each
 //! checked against what the log holds afterwards. (`kafka_tools.rs` drives the same APIs
 //! with Kafka's own tools where Java is installed.)
 
@@ -24,12 +25,13 @@ use kafka_protocol::messages::offset_delete_request::{
 };
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, DeleteGroupsRequest, DescribeConfigsRequest,
-    DescribeTopicPartitionsRequest, GroupId, IncrementalAlterConfigsRequest, OffsetDeleteRequest,
-    TopicName,
+    DescribeTopicPartitionsRequest, DescribeTransactionsRequest, GroupId,
+    IncrementalAlterConfigsRequest, ListTransactionsRequest, OffsetDeleteRequest, ProducerId,
+    TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use strom::{Broker, CleanupPolicy, JoinGroup, TopicConfig, TopicPartition};
+use strom::{Broker, CleanupPolicy, JoinGroup, Record, TopicConfig, TopicPartition};
 use strom_kafka::KafkaServer;
 
 fn name(s: &str) -> TopicName {
@@ -418,4 +420,89 @@ fn describe_topic_partitions_pages_by_the_partition_limit() {
         ResponseError::UnknownTopicOrPartition.code()
     );
     assert!(response.next_cursor.is_none());
+}
+
+#[test]
+fn list_and_describe_transactions() {
+    let (_dir, broker, server) = serve();
+    broker
+        .create_topic("payments", TopicConfig::default().partitions(2))
+        .unwrap();
+    let open = broker.transactional_producer("payments-open").unwrap();
+    open.begin_transaction().unwrap();
+    open.send("payments", Record::new("1").partition(1))
+        .unwrap();
+    open.send("payments", Record::new("2").partition(0))
+        .unwrap();
+    let idle = broker.transactional_producer("payments-idle").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let listed = |client: &mut Client, request: &ListTransactionsRequest, version: i16| {
+        let response = client.call(request, version);
+        assert_eq!(response.error_code, 0);
+        let ids: Vec<(String, String)> = response
+            .transaction_states
+            .iter()
+            .map(|t| {
+                (
+                    t.transactional_id.to_string(),
+                    t.transaction_state.to_string(),
+                )
+            })
+            .collect();
+        (ids, response.unknown_state_filters)
+    };
+    let everything = ListTransactionsRequest::default().with_duration_filter(-1);
+    for version in [0, 1] {
+        let (ids, _) = listed(&mut client, &everything, version);
+        assert_eq!(
+            ids,
+            [
+                ("payments-idle".to_string(), "Empty".to_string()),
+                ("payments-open".to_string(), "Ongoing".to_string()),
+            ],
+            "v{version}"
+        );
+    }
+    let ongoing = ListTransactionsRequest::default()
+        .with_state_filters(vec![
+            StrBytes::from_static_str("Ongoing"),
+            StrBytes::from_static_str("Sleeping"),
+        ])
+        .with_duration_filter(-1);
+    let (ids, unknown) = listed(&mut client, &ongoing, 1);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].0, "payments-open");
+    assert_eq!(unknown, [StrBytes::from_static_str("Sleeping")]);
+    let by_producer = ListTransactionsRequest::default()
+        .with_producer_id_filters(vec![ProducerId(idle.producer_id())])
+        .with_duration_filter(-1);
+    assert_eq!(listed(&mut client, &by_producer, 1).0[0].0, "payments-idle");
+    // Running for longer than a day: none.
+    let long = ListTransactionsRequest::default().with_duration_filter(86_400_000);
+    assert!(listed(&mut client, &long, 1).0.is_empty());
+
+    let response = client.call(
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+            TransactionalId(StrBytes::from_static_str("payments-open")),
+            TransactionalId(StrBytes::from_static_str("payments-nobody")),
+        ]),
+        0,
+    );
+    let described = &response.transaction_states[0];
+    assert_eq!(described.error_code, 0);
+    assert_eq!(&*described.transaction_state, "Ongoing");
+    assert_eq!(described.producer_id, ProducerId(open.producer_id()));
+    assert_eq!(described.producer_epoch, open.epoch());
+    assert_eq!(described.transaction_timeout_ms, 60_000);
+    assert!(described.transaction_start_time_ms > 0);
+    assert_eq!(described.topics.len(), 1);
+    assert_eq!(described.topics[0].partitions, [0, 1]);
+    assert_eq!(
+        response.transaction_states[1].error_code,
+        ResponseError::TransactionalIdNotFound.code()
+    );
+    // Committed: nothing open any more.
+    open.commit_transaction().unwrap();
+    let (ids, _) = listed(&mut client, &everything, 1);
+    assert!(ids.iter().all(|(_, state)| state == "Empty"), "{ids:?}");
 }

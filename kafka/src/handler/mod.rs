@@ -11,6 +11,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod topics;
+mod transaction_admin;
 pub(crate) mod transactions;
 mod versions;
 
@@ -234,6 +235,21 @@ pub(crate) const APIS: &[Api] = &[
         max: 0,
         check: group_admin::check_offset_delete,
         answer: group_admin::offset_delete,
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        min: 0,
+        max: 0,
+        check: transaction_admin::check_describe,
+        answer: transaction_admin::describe,
+    },
+    Api {
+        // v2 filters by a regular expression, which this server does not evaluate.
+        key: ApiKey::ListTransactions,
+        min: 0,
+        max: 1,
+        check: transaction_admin::check_list,
+        answer: transaction_admin::list,
     },
     Api {
         key: ApiKey::DescribeTopicPartitions,
