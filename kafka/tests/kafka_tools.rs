@@ -9,8 +9,9 @@
 //! depend on timing must print the same, once ids, node numbers and timings are masked.
 //!
 //! The tools are the classes `bin/kafka-*.sh` run, from the jars `broker.sh fetch` caches
-//! (`KAFKA_CACHE`, else `target/kafka-reference`); Java 17 and Maven come from PATH. Without
-//! them the test is skipped, saying why, except under CI (`CI` set), where it fails.
+//! (`KAFKA_CACHE`, else `target/kafka-reference`); Java 17, Maven and kcat (which broker.sh
+//! waits for Kafka with) come from PATH. Without them the test is skipped, saying why, except
+//! under CI (`CI` set), where it fails.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -47,6 +48,14 @@ fn tools_ready() -> bool {
         .is_ok_and(|o| o.status.success())
     {
         return unavailable::<()>("java is not on PATH").is_some();
+    }
+    // broker.sh sees Kafka answer Metadata through kcat.
+    if !Command::new("kcat")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return unavailable::<()>("kcat is not on PATH").is_some();
     }
     let fetched = Command::new("bash").arg(broker_sh()).arg("fetch").output();
     match fetched {
