@@ -371,7 +371,10 @@ fn run_scenario(bootstrap: &str) -> BTreeMap<&'static str, Ran> {
     SCENARIO
         .iter()
         .map(|step| {
+            let started = std::time::Instant::now();
             let output = tool(bootstrap, step.tool, step.args, step.stdin);
+            // Where a slow CI run spends its time.
+            eprintln!("{bootstrap} {}: {:.2?}", step.label, started.elapsed());
             let ran = Ran {
                 code: output.status.code(),
                 stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
