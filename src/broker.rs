@@ -2,7 +2,9 @@
 //! thread.
 
 mod follower;
+mod groups;
 mod maintenance;
+mod transactions;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};

@@ -32,6 +32,16 @@ pub enum Error {
         /// The group's id.
         group_id: String,
     },
+    /// The consumer group has members, so it cannot be deleted, nor can the committed
+    /// offsets of a partition one of its members is assigned (Kafka's `NON_EMPTY_GROUP` and
+    /// `GROUP_SUBSCRIBED_TO_TOPIC`). Stop its consumers first.
+    #[error("consumer group {group_id:?} has members: {reason}")]
+    GroupNotEmpty {
+        /// The group's id.
+        group_id: String,
+        /// What could not be deleted.
+        reason: String,
+    },
     /// The name is not a legal topic name (Kafka's rules: 1 to 249 characters of
     /// `[a-zA-Z0-9._-]`, not `.` or `..`, not starting with `__`, and not colliding with an
     /// existing topic once `.` and `_` are treated alike).

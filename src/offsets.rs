@@ -447,33 +447,47 @@ impl OffsetStore {
     /// no longer exists, and a new topic of the same name starts at 0).
     pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
         self.check_writable("delete_topic")?;
-        let mut groups = self.groups.lock();
-        let affected: Vec<String> = groups
+        let affected: Vec<String> = self
+            .groups
+            .lock()
             .iter()
             .filter(|(_, offsets)| offsets.keys().any(|tp| tp.topic == topic))
             .map(|(group, _)| group.clone())
             .collect();
-        let mut applied = self.applied_txn.lock();
-        let mut metadata = self.metadata.lock();
         for group_id in affected {
-            let mut remaining = groups.remove(&group_id).unwrap_or_default();
-            remaining.retain(|tp, _| tp.topic != topic);
-            let mut marks = applied.remove(&group_id).unwrap_or_default();
-            marks.retain(|tp, _| tp.topic != topic);
-            let mut tags = metadata.remove(&group_id).unwrap_or_default();
-            tags.retain(|tp, _| tp.topic != topic);
-            self.save(&group_id, &remaining, &marks, &tags)?;
-            if !remaining.is_empty() {
-                groups.insert(group_id.clone(), remaining);
-            }
-            if !marks.is_empty() {
-                applied.insert(group_id.clone(), marks);
-            }
-            if !tags.is_empty() {
-                metadata.insert(group_id, tags);
-            }
+            self.forget(&group_id, |tp| tp.topic == topic)?;
         }
         Ok(())
+    }
+
+    /// Drops a group's committed offsets (with their metadata and transaction marks) for
+    /// the partitions `doomed` picks; the group's file goes once none are left.
+    pub(crate) fn forget(
+        &self,
+        group_id: &str,
+        doomed: impl Fn(&TopicPartition) -> bool,
+    ) -> Result<()> {
+        self.check_writable("delete committed offsets")?;
+        let mut groups = self.groups.lock();
+        let mut applied = self.applied_txn.lock();
+        let mut metadata = self.metadata.lock();
+        let mut remaining = groups.remove(group_id).unwrap_or_default();
+        remaining.retain(|tp, _| !doomed(tp));
+        let mut marks = applied.remove(group_id).unwrap_or_default();
+        marks.retain(|tp, _| !doomed(tp));
+        let mut tags = metadata.remove(group_id).unwrap_or_default();
+        tags.retain(|tp, _| !doomed(tp));
+        let saved = self.save(group_id, &remaining, &marks, &tags);
+        if !remaining.is_empty() {
+            groups.insert(group_id.to_string(), remaining);
+        }
+        if !marks.is_empty() {
+            applied.insert(group_id.to_string(), marks);
+        }
+        if !tags.is_empty() {
+            metadata.insert(group_id.to_string(), tags);
+        }
+        saved
     }
 
     /// Replaces a group's file with `offsets`, or removes it when there are none.

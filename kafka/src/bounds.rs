@@ -81,6 +81,16 @@ impl<'a> Walk<'a> {
         self.skip(1)
     }
 
+    /// A nullable structure: -1 for null, else 1 followed by its fields, walked by `fields`.
+    pub(crate) fn nullable(&mut self, fields: impl FnOnce(&mut Self) -> Checked) -> Checked {
+        let [marker] = self.take::<1>()?;
+        if marker == 0xff {
+            Ok(())
+        } else {
+            fields(self)
+        }
+    }
+
     pub(crate) fn boolean(&mut self) -> Checked {
         self.skip(1)
     }

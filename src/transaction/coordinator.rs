@@ -185,6 +185,16 @@ impl OpenTxn {
         self.decided
     }
 
+    /// The partitions written, in order.
+    pub(crate) fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.keys()
+    }
+
+    /// How long ago it began.
+    pub(crate) fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Whether the commit marker is the commit point: the transaction wrote one partition
     /// and commits no offsets, so an fsync of that partition alone makes it durable.
     fn commits_by_marker(&self) -> bool {
@@ -192,7 +202,7 @@ impl OpenTxn {
     }
 
     /// Whether the transaction commits any offsets.
-    fn has_offsets(&self) -> bool {
+    pub(crate) fn has_offsets(&self) -> bool {
         self.offsets.values().any(|(_, o)| !o.is_empty())
     }
 
@@ -217,6 +227,11 @@ pub(crate) struct TxnEntry {
 }
 
 impl TxnEntry {
+    /// The transactional id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     pub(crate) fn origin(&self) -> Origin {
         Origin::transactional(self.producer_id, self.epoch)
     }
@@ -325,6 +340,11 @@ impl TxnCoordinator {
         self.next_producer_id
             .store(max_producer_id + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Every transactional id's entry.
+    pub(crate) fn entries(&self) -> Vec<Arc<Mutex<TxnEntry>>> {
+        self.ids.lock().values().map(Arc::clone).collect()
     }
 
     /// A producer id from the allocator transactional ids take theirs from, at least

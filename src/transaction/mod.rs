@@ -9,6 +9,7 @@
 //! coordinator keeping each transaction's state durably is in [`coordinator`].
 
 pub(crate) mod coordinator;
+mod description;
 mod group_commit;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::record::{Record, RecordMetadata, TopicPartition};
 use crate::storage::batch::{self, Origin};
 use crate::topic::Topic;
 use coordinator::TxnEntry;
+pub use description::{TransactionDescription, TransactionState};
 
 /// A producer whose sends belong to transactions: committed or aborted as a whole, together
 /// with the consumer offsets sent with them (Kafka's `KafkaProducer` with a

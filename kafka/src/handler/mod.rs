@@ -2,13 +2,16 @@
 //! with its versions, the shape its body is checked against before it is decoded, and the
 //! function answering it. A family of APIs lives in a file of its own.
 
+mod configs;
 mod coordinator;
 pub(crate) mod fetch;
+mod group_admin;
 pub(crate) mod groups;
 mod metadata;
 mod offsets;
 mod produce;
 mod topics;
+mod transaction_admin;
 pub(crate) mod transactions;
 mod versions;
 
@@ -205,6 +208,56 @@ pub(crate) const APIS: &[Api] = &[
         check: topics::check_describe_configs,
         answer: topics::describe_configs,
     },
+    Api {
+        key: ApiKey::CreatePartitions,
+        min: 0,
+        max: 3,
+        check: topics::check_create_partitions,
+        answer: topics::create_partitions,
+    },
+    Api {
+        key: ApiKey::DeleteGroups,
+        min: 0,
+        max: 2,
+        check: group_admin::check_delete_groups,
+        answer: group_admin::delete_groups,
+    },
+    Api {
+        key: ApiKey::IncrementalAlterConfigs,
+        min: 0,
+        max: 1,
+        check: configs::check_incremental_alter,
+        answer: configs::incremental_alter,
+    },
+    Api {
+        key: ApiKey::OffsetDelete,
+        min: 0,
+        max: 0,
+        check: group_admin::check_offset_delete,
+        answer: group_admin::offset_delete,
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        min: 0,
+        max: 0,
+        check: transaction_admin::check_describe,
+        answer: transaction_admin::describe,
+    },
+    Api {
+        // v2 filters by a regular expression, which this server does not evaluate.
+        key: ApiKey::ListTransactions,
+        min: 0,
+        max: 1,
+        check: transaction_admin::check_list,
+        answer: transaction_admin::list,
+    },
+    Api {
+        key: ApiKey::DescribeTopicPartitions,
+        min: 0,
+        max: 0,
+        check: metadata::check_describe_topic_partitions,
+        answer: metadata::describe_topic_partitions,
+    },
 ];
 
 /// Answers one request frame: the response frame (size prefix included), or why the
@@ -359,6 +412,8 @@ pub(crate) fn error_code(error: &strom::Error) -> i16 {
         strom::Error::InvalidConfig { .. } => ResponseError::InvalidConfig,
         strom::Error::Io { .. } => ResponseError::KafkaStorageError,
         strom::Error::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
+        strom::Error::UnknownGroup { .. } => ResponseError::GroupIdNotFound,
+        strom::Error::GroupNotEmpty { .. } => ResponseError::NonEmptyGroup,
         _ => ResponseError::UnknownServerError,
     };
     kafka.code()

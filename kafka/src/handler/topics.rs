@@ -1,18 +1,21 @@
-//! Topic administration: CreateTopics, DeleteTopics, DescribeConfigs (topic configs under
-//! Kafka's keys).
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs
+//! (topic configs under Kafka's keys).
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -225,6 +228,124 @@ pub(super) fn delete(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
     )
 }
 
+pub(super) fn check_create_partitions(walk: &mut Walk<'_>, _version: i16) -> Checked {
+    walk.array(|topic| {
+        topic.string()?;
+        topic.i32()?;
+        topic.array(|assignment| {
+            assignment.array(Walk::i32)?;
+            assignment.tags()
+        })?;
+        topic.tags()
+    })?;
+    walk.i32()?;
+    walk.boolean()?;
+    walk.tags()
+}
+
+pub(super) fn create_partitions(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+) -> Result<BytesMut, RequestError> {
+    let request: CreatePartitionsRequest = decode(body, version)?;
+    let validate_only = request.validate_only;
+    let results = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+            match grow(shared, &topic, validate_only) {
+                Ok(()) => result,
+                Err((code, message)) => {
+                    tracing::debug!(
+                        topic = &*topic.name.0,
+                        code,
+                        message,
+                        "kafka protocol: create partitions refused"
+                    );
+                    result
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                }
+            }
+        })
+        .collect();
+    encode(
+        &CreatePartitionsResponse::default().with_results(results),
+        version,
+    )
+}
+
+/// One topic of a CreatePartitions request: grown to its new count (Kafka's rules: more
+/// than now, within the server's limit), or why not.
+fn grow(
+    shared: &Shared,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    let name = &*topic.name.0;
+    let unknown = || {
+        (
+            ResponseError::UnknownTopicOrPartition.code(),
+            format!("unknown topic {name:?}"),
+        )
+    };
+    if name.starts_with("__") {
+        return Err(unknown());
+    }
+    let description = shared
+        .broker
+        .describe_topic(name)
+        .map_err(|e| (error_code(&e), e.to_string()))?;
+    let current = description.config.partitions;
+    let invalid = |message: String| (ResponseError::InvalidPartitions.code(), message);
+    let count = u32::try_from(topic.count).unwrap_or(0);
+    if count < current {
+        return Err(invalid(format!(
+            "topic {name:?} has {current} partitions; {} would remove some",
+            topic.count
+        )));
+    }
+    if count == current {
+        return Err(invalid(format!(
+            "topic {name:?} already has {current} partitions"
+        )));
+    }
+    let max = shared.config.max_partitions_per_topic;
+    if count > max {
+        return Err(invalid(format!(
+            "topic {name:?}: {count} partitions, above this server's {max}"
+        )));
+    }
+    if let Some(assignments) = &topic.assignments {
+        // One replica on this node per new partition is the only assignment there is.
+        let new = usize::try_from(count - current).unwrap_or(usize::MAX);
+        if assignments.len() != new || assignments.iter().any(|a| a.broker_ids.len() != 1) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment.code(),
+                format!(
+                    "topic {name:?}: {new} new partitions need {new} assignments of one replica"
+                ),
+            ));
+        }
+    }
+    if validate_only {
+        return Ok(());
+    }
+    shared
+        .broker
+        .alter_topic(name, description.config.partitions(count))
+        .map_err(|e| (error_code(&e), e.to_string()))?;
+    tracing::info!(
+        topic = name,
+        from = current,
+        to = count,
+        "kafka protocol: partitions added"
+    );
+    Ok(())
+}
+
 pub(super) fn check_describe_configs(walk: &mut Walk<'_>, version: i16) -> Checked {
     walk.array(|resource| {
         resource.int8()?;
@@ -245,6 +366,7 @@ pub(super) fn describe_configs(
     body: Bytes,
 ) -> Result<BytesMut, RequestError> {
     let request: DescribeConfigsRequest = decode(body, version)?;
+    let include_synonyms = request.include_synonyms;
     let defaults = TopicConfig::default().kafka_configs();
     let results = request
         .resources
@@ -293,10 +415,21 @@ pub(super) fn describe_configs(
                     } else {
                         SOURCE_TOPIC
                     };
+                    // A topic's own value is its one synonym, as Kafka lists it (strom has
+                    // no broker-wide setting under it).
+                    let synonyms = if include_synonyms && source == SOURCE_TOPIC {
+                        vec![DescribeConfigsSynonym::default()
+                            .with_name(StrBytes::from_static_str(key))
+                            .with_value(Some(StrBytes::from_string(value.clone())))
+                            .with_source(SOURCE_TOPIC)]
+                    } else {
+                        Vec::new()
+                    };
                     DescribeConfigsResourceResult::default()
                         .with_name(StrBytes::from_static_str(key))
                         .with_value(Some(StrBytes::from_string(value)))
                         .with_config_source(source)
+                        .with_synonyms(synonyms)
                 })
                 .collect();
             result.with_configs(configs)

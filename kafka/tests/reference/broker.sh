@@ -10,16 +10,21 @@
 #   broker.sh restart DIR        stop it and start it again on the same data and port
 #   broker.sh run CMD ARGS...    start a broker in a scratch directory, run CMD with the
 #                                bootstrap address in $BOOTSTRAP, stop the broker, exit as CMD
+#   broker.sh tool NAME ARGS...  run one of Kafka's command-line tools from the same jars, as
+#                                bin/NAME.sh would (kafka-topics, kafka-configs, ...; or a class)
+#   broker.sh lib                print the folder holding the jars (after fetching them)
 #
 # Environment: KAFKA_VERSION (default 4.4.0), KAFKA_CACHE (default target/kafka-reference at the
-# repository's root), KAFKA_HEAP (default -Xmx768m), KAFKA_START_SECONDS (default 120).
+# repository's root), KAFKA_HEAP (default -Xmx512m), KAFKA_START_SECONDS (default 120),
+# KAFKA_TOOL_HEAP (default -Xmx256m).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 version="${KAFKA_VERSION:-4.4.0}"
 cache="${KAFKA_CACHE:-$root/target/kafka-reference}"
-lib="$cache/lib-$version"
+# The pom's hash in the folder's name: a changed pom is a new set of jars, never a stale cache.
+lib="$cache/lib-$version-$(sha256sum "$here/pom.xml" | cut -c1-12)"
 
 die() {
   echo "broker.sh: $*" >&2
@@ -27,7 +32,8 @@ die() {
 }
 
 fetch() {
-  [ -f "$lib/kafka_2.13-$version.jar" ] && return 0
+  # A warm cache costs one test for a directory: no Maven, no network.
+  [ -d "$lib" ] && return 0
   command -v mvn >/dev/null || die "mvn is needed to fetch Kafka's jars (apt-get install maven)"
   rm -rf "$lib.partial"
   mvn -B -q -f "$here/pom.xml" -Dkafka.version="$version" dependency:copy-dependencies \
@@ -91,7 +97,7 @@ launch() {
   local dir="$1" port
   port="$(cut -d: -f2 "$dir/bootstrap")"
   # setsid: the broker is its own process group, so stop can end it and only it.
-  KAFKA_HEAP="${KAFKA_HEAP:--Xmx768m}"
+  KAFKA_HEAP="${KAFKA_HEAP:--Xmx512m}"
   setsid java $KAFKA_HEAP -Xshare:auto -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
     -cp "$lib/*" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
@@ -143,6 +149,57 @@ run() {
   return $status
 }
 
+# The class behind each of the distribution's bin/*.sh scripts (Kafka 4.x).
+tool_class() {
+  case "$1" in
+  kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
+  kafka-configs) echo org.apache.kafka.tools.ConfigCommand ;;
+  kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
+  kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+  kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+  kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+  kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
+  kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
+  kafka-transactions) echo org.apache.kafka.tools.TransactionsCommand ;;
+  kafka-delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
+  kafka-cluster) echo org.apache.kafka.tools.ClusterTool ;;
+  kafka-features) echo org.apache.kafka.tools.FeatureCommand ;;
+  kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
+  kafka-leader-election) echo org.apache.kafka.tools.LeaderElectionCommand ;;
+  kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
+  kafka-verifiable-producer) echo org.apache.kafka.tools.VerifiableProducer ;;
+  kafka-verifiable-consumer) echo org.apache.kafka.tools.VerifiableConsumer ;;
+  *.*) echo "$1" ;;
+  *) die "unknown tool $1 (a bin/*.sh name such as kafka-topics, or a class name)" ;;
+  esac
+}
+
+tool() {
+  local class
+  class="$(tool_class "$1")"
+  shift
+  fetch
+  command -v java >/dev/null || die "java (17 or newer) is needed to run Kafka's tools"
+  # A tool is short-lived: a small heap, the C1 compiler only (starts faster, as the tools
+  # never run long enough for C2 to pay off), and only warnings logged, to stderr (the JVM's
+  # own too: stdout is the tool's output).
+  # The classes the first tool run loads are archived (AppCDS) beside the jars, one archive
+  # per Java installation, and mapped by every later run: it halves a tool's start (0.77 s to
+  # 0.43 s for kafka-topics --list here). An archive being written, or from another JVM, is
+  # refused by the JVM, which then runs without it.
+  local archive cds
+  archive="$lib/tools-$(readlink -f "$(command -v java)" | sha256sum | cut -c1-12).jsa"
+  if [ -s "$archive" ]; then
+    cds="-XX:SharedArchiveFile=$archive"
+  else
+    cds="-XX:ArchiveClassesAtExit=$archive"
+  fi
+  exec java ${KAFKA_TOOL_HEAP:--Xmx256m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$cds" \
+    -Xlog:disable -Xlog:all=warning:stderr \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.logFile=System.err \
+    -cp "$lib/*" "$class" "$@"
+}
+
 case "${1:-}" in
 fetch) fetch ;;
 start) [ $# -eq 2 ] || die "usage: broker.sh start DIR"; start "$2" ;;
@@ -153,5 +210,7 @@ restart)
   launch "$(cd "$2" && pwd)"
   ;;
 run) shift; [ $# -ge 1 ] || die "usage: broker.sh run CMD ARGS..."; run "$@" ;;
-*) die "usage: broker.sh fetch | start DIR | stop DIR | restart DIR | run CMD ARGS..." ;;
+tool) shift; [ $# -ge 1 ] || die "usage: broker.sh tool NAME ARGS..."; tool "$@" ;;
+lib) fetch; echo "$lib" ;;
+*) die "usage: broker.sh fetch | lib | start DIR | stop DIR | restart DIR | run CMD ARGS... | tool NAME ARGS..." ;;
 esac

@@ -1,0 +1,176 @@
+//! Changing topic configs: IncrementalAlterConfigs (what `kafka-configs --alter` and the
+//! admin client's `incrementalAlterConfigs` send), under Kafka's keys, onto
+//! [`strom::Broker::alter_topic`].
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use strom::TopicConfig;
+
+use super::{decode, encode, error_code, RequestError};
+use crate::bounds::{Checked, Walk};
+use crate::server::Shared;
+
+/// The resource type of a topic.
+const RESOURCE_TOPIC: i8 = 2;
+/// The resource type of a broker: strom has no broker config a client may change.
+const RESOURCE_BROKER: i8 = 4;
+
+/// IncrementalAlterConfigs' operations on one key.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub(super) fn check_incremental_alter(walk: &mut Walk<'_>, _version: i16) -> Checked {
+    walk.array(|resource| {
+        resource.int8()?;
+        resource.string()?;
+        resource.array(|config| {
+            config.string()?;
+            config.int8()?;
+            config.string()?;
+            config.tags()
+        })?;
+        resource.tags()
+    })?;
+    walk.boolean()?;
+    walk.tags()
+}
+
+pub(super) fn incremental_alter(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+) -> Result<BytesMut, RequestError> {
+    let request: IncrementalAlterConfigsRequest = decode(body, version)?;
+    let validate_only = request.validate_only;
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match alter_one(shared, &resource, validate_only) {
+                Ok(()) => response,
+                Err((code, message)) => {
+                    tracing::debug!(
+                        resource = &*resource.resource_name,
+                        code,
+                        message,
+                        "kafka protocol: alter configs refused"
+                    );
+                    response
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                }
+            }
+        })
+        .collect();
+    encode(
+        &IncrementalAlterConfigsResponse::default().with_responses(responses),
+        version,
+    )
+}
+
+/// One resource of the request: applied (or checked, for `validate_only`) whole, or not
+/// at all.
+fn alter_one(
+    shared: &Shared,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    let name = &*resource.resource_name;
+    match resource.resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("broker {name:?}: strom serve has no dynamic broker configs"),
+            ))
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("resource type {other} ({name:?}): only topics (2)"),
+            ))
+        }
+    }
+    let unknown = || {
+        (
+            ResponseError::UnknownTopicOrPartition.code(),
+            format!("unknown topic {name:?}"),
+        )
+    };
+    if name.starts_with("__") {
+        return Err(unknown());
+    }
+    let mut config = shared
+        .broker
+        .describe_topic(name)
+        .map_err(|e| (error_code(&e), e.to_string()))?
+        .config;
+    let defaults = TopicConfig::default().kafka_configs();
+    let invalid = |message: String| (ResponseError::InvalidConfig.code(), message);
+    for entry in &resource.configs {
+        let key = &*entry.name;
+        let value = entry.value.as_deref().unwrap_or("");
+        let current = config
+            .kafka_configs()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v);
+        let Some(current) = current else {
+            return Err(invalid(format!(
+                "topic {name:?}: config {key:?} is not one strom keeps"
+            )));
+        };
+        let new = match entry.config_operation {
+            SET => value.to_string(),
+            DELETE => defaults
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(current, |(_, v)| v.clone()),
+            // The list-valued key strom keeps is cleanup.policy.
+            APPEND | SUBTRACT if key == "cleanup.policy" => {
+                let mut items: Vec<&str> = current.split(',').collect();
+                for item in value.split(',').filter(|i| !i.is_empty()) {
+                    if entry.config_operation == APPEND {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    } else {
+                        items.retain(|i| *i != item);
+                    }
+                }
+                items.join(",")
+            }
+            APPEND | SUBTRACT => {
+                return Err(invalid(format!(
+                    "topic {name:?}: {key} is not a list; APPEND and SUBTRACT need one"
+                )))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "topic {name:?}: unknown config operation {other} on {key}"
+                )))
+            }
+        };
+        config
+            .set(key, &new)
+            .map_err(|e| invalid(format!("topic {name:?}: {e}")))?;
+    }
+    if validate_only {
+        return Ok(());
+    }
+    shared
+        .broker
+        .alter_topic(name, config)
+        .map_err(|e| (error_code(&e), e.to_string()))?;
+    tracing::info!(topic = name, "kafka protocol: topic config altered");
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `Broker::list_transactions`: each transactional id's producer and epoch, and where its
+//! transaction is — as a transaction begins, writes, commits, aborts, and as a new producer
+//! with the same id fences the old one.
+
+use strom::{Broker, Record, Result, TopicConfig, TopicPartition, TransactionState};
+
+#[test]
+fn transactions_are_listed_with_their_state_partitions_and_producer() -> Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("payments", TopicConfig::default().partitions(3))?;
+    assert!(broker.list_transactions()?.is_empty());
+
+    let first = broker.transactional_producer("ledger")?;
+    let listed = broker.list_transactions()?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].transactional_id, "ledger");
+    assert_eq!(listed[0].producer_id, first.producer_id());
+    assert_eq!(listed[0].epoch, first.epoch());
+    assert_eq!(listed[0].state, TransactionState::Empty);
+    assert_eq!(listed[0].start_ms, None);
+
+    // Begun but nothing written: still Empty, as in Kafka; written: Ongoing.
+    first.begin_transaction()?;
+    assert_eq!(
+        broker.list_transactions()?[0].state,
+        TransactionState::Empty
+    );
+    assert!(broker.list_transactions()?[0].start_ms.is_some());
+    first.send("payments", Record::new("a").partition(2))?;
+    first.send("payments", Record::new("b").partition(0))?;
+    let ongoing = &broker.list_transactions()?[0];
+    assert_eq!(ongoing.state, TransactionState::Ongoing);
+    assert_eq!(
+        ongoing.partitions,
+        [
+            TopicPartition::new("payments", 0),
+            TopicPartition::new("payments", 2)
+        ]
+    );
+    first.commit_transaction()?;
+    let done = &broker.list_transactions()?[0];
+    assert_eq!(done.state, TransactionState::Empty);
+    assert!(done.partitions.is_empty());
+
+    // A second producer with the id fences the first (a higher epoch), aborting what it
+    // left open; a second id is listed beside it, in order.
+    first.begin_transaction()?;
+    first.send("payments", Record::new("c").partition(1))?;
+    let second = broker.transactional_producer("ledger")?;
+    let other = broker.transactional_producer("audit")?;
+    let listed = broker.list_transactions()?;
+    let ids: Vec<&str> = listed.iter().map(|t| t.transactional_id.as_str()).collect();
+    assert_eq!(ids, ["audit", "ledger"]);
+    assert_eq!(listed[0].producer_id, other.producer_id());
+    assert_eq!(listed[1].epoch, second.epoch());
+    assert!(listed[1].epoch > first.epoch());
+    assert_eq!(listed[1].state, TransactionState::Empty);
+    assert_eq!(
+        listed[1].timeout,
+        strom::BrokerConfig::default().transaction_timeout
+    );
+    drop((first, second, other));
+    broker.close()
+}
