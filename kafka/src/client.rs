@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -282,7 +282,12 @@ impl Client {
 
     /// Creates `topic` with `partitions` partitions (replication as the cluster defaults);
     /// one that exists already is left as it is.
-    pub(crate) fn create_topic(&mut self, topic: &str, partitions: usize) -> Result<()> {
+    pub(crate) fn create_topic(
+        &mut self,
+        topic: &str,
+        partitions: usize,
+        configs: &[(&str, String)],
+    ) -> Result<()> {
         let count = i32::try_from(partitions).map_err(|_| {
             ClientError::Refused(format!(
                 "topic {topic}: {partitions} partitions is too many"
@@ -293,7 +298,17 @@ impl Client {
             .with_topics(vec![CreatableTopic::default()
                 .with_name(topic_name(topic))
                 .with_num_partitions(count)
-                .with_replication_factor(-1)]);
+                .with_replication_factor(-1)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(name, value)| {
+                            CreatableTopicConfig::default()
+                                .with_name(StrBytes::from_string((*name).to_string()))
+                                .with_value(Some(StrBytes::from_string(value.clone())))
+                        })
+                        .collect(),
+                )]);
         let version = self.version(ApiKey::CreateTopics, 0, 7)?;
         let response = self.call(&request, version)?;
         for created in &response.topics {
@@ -757,13 +772,15 @@ mod tests {
         let mut client = Client::connect_patiently(&address, Duration::from_secs(5)).unwrap();
 
         assert_eq!(client.topic_layout("readings").unwrap(), None);
-        client.create_topic("readings", 3).unwrap();
+        client
+            .create_topic("readings", 3, &[("retention.ms", "60000".to_string())])
+            .unwrap();
         let layout = client.topic_layout("readings").unwrap().unwrap();
         let node = layout.brokers[0].0;
         assert_eq!(layout.leaders, [(0, node), (1, node), (2, node)]);
         assert_eq!(layout.brokers, [(node, address.clone())]);
         // Creating it again leaves it as it is.
-        client.create_topic("readings", 5).unwrap();
+        client.create_topic("readings", 5, &[]).unwrap();
         assert_eq!(
             client
                 .topic_layout("readings")

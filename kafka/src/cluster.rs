@@ -189,7 +189,9 @@ mod tests {
         let mut cluster = Cluster::connect(&address, Duration::from_secs(5)).unwrap();
 
         assert_eq!(cluster.partitions("readings").unwrap(), None);
-        cluster.call_any(|c| c.create_topic("readings", 2)).unwrap();
+        cluster
+            .call_any(|c| c.create_topic("readings", 2, &[]))
+            .unwrap();
         assert_eq!(cluster.partitions("readings").unwrap(), Some(2));
         let end = cluster
             .call_leader("readings", 1, |c| c.list_offset("readings", 1, -1))

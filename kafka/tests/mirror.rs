@@ -868,3 +868,37 @@ fn a_target_topic_with_more_partitions_gets_each_record_at_its_partition_number(
     assert!(records(&pair.there, "readings", 2).is_empty());
     pair.close();
 }
+
+#[test]
+fn a_missing_target_topic_is_created_with_the_local_topics_retention_and_cleanup() {
+    let pair = Pair::new();
+    let mut config = TopicConfig::default().partitions(2);
+    config.set("cleanup.policy", "compact").unwrap();
+    config.set("retention.ms", "3600000").unwrap();
+    config.set("segment.bytes", "1048576").unwrap();
+    pair.here.create_topic("profiles", config).unwrap();
+    pair.here
+        .producer()
+        .send("profiles", Record::new("v").key("k"))
+        .unwrap();
+    pair.mirror(&["profiles"]).once(true).run().unwrap();
+    let there = pair.there.describe_topic("profiles").unwrap();
+    assert_eq!(there.partitions.len(), 2);
+    let configs = there.config.kafka_configs();
+    assert!(
+        configs.contains(&("cleanup.policy", "compact".to_string())),
+        "{configs:?}"
+    );
+    assert!(
+        configs.contains(&("retention.ms", "3600000".to_string())),
+        "{configs:?}"
+    );
+    // Segment sizes are the target's own business.
+    let default_segment = TopicConfig::default()
+        .kafka_configs()
+        .into_iter()
+        .find(|(name, _)| *name == "segment.bytes")
+        .unwrap();
+    assert!(configs.contains(&default_segment), "{configs:?}");
+    pair.close();
+}

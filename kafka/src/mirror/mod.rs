@@ -31,6 +31,32 @@ use session::{Interrupt, Session};
 /// How long the mirror waits for an unavailable cluster before it gives up, unless told.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 
+/// The topic configs a missing target topic is created with, where the local topic's
+/// differ from the defaults: what the data means (how long it is kept, whether it is
+/// compacted, how large a record may be). Not the segment sizes, a storage detail each
+/// broker sizes for itself, nor `compression.type`: Kafka's `none` would make the cluster
+/// decompress the batches the mirror sends compressed as stored, where strom's `none` only
+/// says its producers do not compress.
+const CARRIED_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "max.message.bytes",
+    "delete.retention.ms",
+];
+
+/// The configs of `config` a missing target topic is created with (see [`CARRIED_CONFIGS`]).
+fn carried(config: &strom::TopicConfig) -> Vec<(&'static str, String)> {
+    let defaults = strom::TopicConfig::default().kafka_configs();
+    config
+        .kafka_configs()
+        .into_iter()
+        .filter(|(name, value)| {
+            CARRIED_CONFIGS.contains(name) && !defaults.contains(&(*name, value.clone()))
+        })
+        .collect()
+}
+
 /// Sessions in a row that end in a resync with nothing acknowledged before the mirror stops
 /// going on as the committed producers and takes a new producer id: by then the target's
 /// view of those producers is not the commits' (a killed run's late requests land within
@@ -372,15 +398,19 @@ impl Mirror {
         let mut local = Vec::new();
         for topic in &self.topics {
             let described = self.broker.describe_topic(topic)?;
-            local.push((topic.clone(), described.partitions));
+            local.push((
+                topic.clone(),
+                described.partitions,
+                carried(&described.config),
+            ));
         }
         let mut cluster = Cluster::connect(&self.target, self.patience)?;
         let mut partitions = Vec::new();
-        for (topic, described) in &local {
+        for (topic, described, configs) in &local {
             let target = match cluster.partitions(topic)? {
                 Some(count) => count,
                 None => {
-                    cluster.call_any(|c| c.create_topic(topic, described.len()))?;
+                    cluster.call_any(|c| c.create_topic(topic, described.len(), configs))?;
                     cluster.partitions(topic)?.unwrap_or(0)
                 }
             };
