@@ -15,7 +15,7 @@
 
 mod lane;
 mod progress;
-mod rebatch;
+pub(crate) mod rebatch;
 mod session;
 
 use std::fmt;
@@ -168,15 +168,6 @@ pub enum MirrorError {
         /// The numbers that disagree.
         reason: String,
     },
-    /// A batch an [`Import`](crate::Import) fetched skips offsets between its records, as
-    /// compaction leaves them: strom stores a batch's records at consecutive offsets and the
-    /// import appends batches whole, without encoding them again, so it stops there.
-    OffsetGaps {
-        /// The partition.
-        partition: TopicPartition,
-        /// The batch's first offset on the source.
-        offset: u64,
-    },
     /// A batch read from a partition could not be read again to be sent on, or a batch an
     /// [`Import`](crate::Import) fetched failed its checksum (or was no batch at all).
     Damaged {
@@ -207,12 +198,6 @@ impl fmt::Display for MirrorError {
             Self::Diverged { partition, reason } => write!(
                 f,
                 "import: {}/{}: {reason}",
-                partition.topic, partition.partition
-            ),
-            Self::OffsetGaps { partition, offset } => write!(
-                f,
-                "import: {}/{} source offset {offset}: the batch's records skip offsets (a \
-                 compacted topic's), which the import does not take yet",
                 partition.topic, partition.partition
             ),
             Self::Damaged {

@@ -23,7 +23,7 @@ pub(super) fn goes_as_stored(header: &BatchHeader) -> bool {
 }
 
 /// Whether the stored batch of `header` can go to Kafka as it is, small or not.
-pub(super) fn is_kafkas(header: &BatchHeader) -> bool {
+pub(crate) fn is_kafkas(header: &BatchHeader) -> bool {
     header.version == batch::FORMAT_VERSION
         && header.last_offset_delta.checked_add(1) == Some(header.record_count)
 }
@@ -42,7 +42,7 @@ struct Owned {
 /// # Errors
 ///
 /// What is wrong with a batch that does not decode, or the joined one's encoding.
-pub(super) fn join(stored: &[&[u8]], origin: Origin) -> Result<Vec<u8>, String> {
+pub(crate) fn join(stored: &[&[u8]], origin: Origin) -> Result<Vec<u8>, String> {
     let mut owned = Vec::new();
     let mut codec = None;
     for bytes in stored {
