@@ -71,6 +71,20 @@ impl Cluster {
         }))
     }
 
+    /// The number of partitions of `topic`, just created. Kafka answers CreateTopics before
+    /// its brokers' metadata holds the new topic, so for a moment Metadata may still call it
+    /// unknown: it is asked again until it knows it, up to the patience.
+    pub(crate) fn created_partitions(&mut self, topic: &str) -> Result<usize> {
+        let patience = self.patience;
+        retry(patience, || {
+            self.partitions(topic)?.ok_or_else(|| {
+                ClientError::Unavailable(format!(
+                    "topic {topic} was created, but the cluster's metadata does not show it yet"
+                ))
+            })
+        })
+    }
+
     /// Runs `request` on a connection to the leader of `partition` of `topic`. While the
     /// cluster is unavailable (no leader, the leader moved or stopped answering) the leader
     /// is looked up again and the request repeated after a pause, up to the patience; a

@@ -292,6 +292,13 @@ impl Lane {
             producer.epoch,
             self.next_sequence,
         )
+        .and_then(|()| {
+            // As a producer sends it: Apache Kafka refuses a compressed batch whose records
+            // are not numbered from 0 (InvalidRecord, "does not have incremental offsets"),
+            // and assigns the offsets itself either way. The base offset is outside the
+            // checksum.
+            batch::set_base_offset(&mut restamped, 0)
+        })
         .map_err(|e| self.damaged(format!("offset {}: {e}", header.base_offset)))?;
         self.push(
             restamped,
@@ -437,6 +444,49 @@ mod tests {
         assert_eq!(lane.queue.len(), 1);
         assert_eq!(lane.queue[0].records, 4);
         assert_eq!(lane.position(), end);
+        broker.close().unwrap();
+    }
+
+    #[test]
+    fn batches_sent_as_stored_number_their_records_from_0_as_a_producer_does() {
+        // Apache Kafka refused the mirror's second compressed batch of a partition
+        // (InvalidRecord): it checks that a compressed batch's records count from offset 0.
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        broker
+            .create_topic(
+                "orders",
+                TopicConfig::default().compression(strom::Compression::Zstd),
+            )
+            .unwrap();
+        let producer = broker.producer();
+        for chunk in 0..3 {
+            let batch: Vec<Record> = (0..5)
+                .map(|i| Record::new(format!("order {}", chunk * 5 + i)))
+                .collect();
+            producer.send_batch("orders", batch).unwrap();
+        }
+        let tp = TopicPartition::new("orders", 0);
+        let identity = ProducerIdentity { id: 9, epoch: 0 };
+        let mut lane = Lane::new(tp, 0, 0, Some(15), (0, 0), (0, 0), identity, 0);
+        while lane.fill(&broker, identity, 1 << 20).unwrap() {}
+        // Each stored batch goes as it is (compressed, 5 records), from offset 0, with its
+        // own sequence.
+        let headers: Vec<(u64, u32, i32)> = lane
+            .queue
+            .iter()
+            .map(|o| {
+                let header = batch::check(&o.bytes).unwrap();
+                assert_eq!(header.compression(), strom::Compression::Zstd);
+                assert_eq!(header.origin.producer_id, 9);
+                (
+                    header.base_offset,
+                    header.record_count,
+                    header.origin.base_sequence,
+                )
+            })
+            .collect();
+        assert_eq!(headers, [(0, 5, 0), (0, 5, 5), (0, 5, 10)]);
         broker.close().unwrap();
     }
 

@@ -396,7 +396,7 @@ impl Mirror {
                 Some(count) => count,
                 None => {
                     cluster.call_any(|c| c.create_topic(topic, described.len(), configs))?;
-                    cluster.partitions(topic)?.unwrap_or(0)
+                    cluster.created_partitions(topic)?
                 }
             };
             if target < described.len() {
