@@ -3,21 +3,18 @@
 //! one clear line. The cluster is `strom serve`, a process of its own, or an in-process
 //! server where the test must write the source while the mirror follows it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{committed, copy_with_kills, held, strom};
 use strom::{
     Broker, BrokerConfig, Consumer, ConsumerConfig, OffsetReset, Record, TopicConfig,
     TopicPartition,
 };
-
-fn strom() -> Command {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("strom"));
-    command.env_remove("STROM_DIR");
-    command
-}
 
 /// A `strom serve` process over `dir`, and the address it printed.
 struct Served {
@@ -102,16 +99,6 @@ fn records(dir: &Path, topic: &str, partitions: u32) -> Vec<Vec<(Vec<u8>, Vec<u8
     out
 }
 
-/// The records of `topic` the served target holds so far (its high watermarks' sum).
-fn held(dir: &Path, topic: &str) -> u64 {
-    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true)).unwrap();
-    let held = broker
-        .describe_topic(topic)
-        .map_or(0, |t| t.partitions.iter().map(|p| p.high_watermark).sum());
-    broker.close().unwrap();
-    held
-}
-
 /// Partitions and records of the topic the kill tests copy.
 const PARTITIONS: u32 = 3;
 const RECORDS: u64 = 60_000;
@@ -136,44 +123,6 @@ fn fill(dir: &Path) {
     broker.close().unwrap();
 }
 
-/// Runs `strom --dir DIR mirror ARGS --once`, killing it with SIGKILL each time `copied`
-/// reaches a growing mark, until a run finishes; returns how many were killed. The first
-/// kill comes as soon as anything was copied, so that one lands mid-copy even when the copy
-/// is quick.
-fn copy_with_kills(dir: &Path, args: &[&str], copied: impl Fn() -> u64) -> u32 {
-    let mut kills = 0;
-    let mut mark = 1;
-    loop {
-        let mut mirror = strom()
-            .arg("--dir")
-            .arg(dir)
-            .arg("mirror")
-            .args(args)
-            .arg("--once")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let finished = loop {
-            if let Some(status) = mirror.try_wait().unwrap() {
-                assert!(status.success(), "the mirror failed: {status}");
-                break true;
-            }
-            if copied() >= mark {
-                break false;
-            }
-            std::thread::yield_now();
-        };
-        if finished {
-            assert!(kills >= 1, "no run was killed mid-copy");
-            return kills;
-        }
-        mirror.kill().unwrap();
-        mirror.wait().unwrap();
-        kills += 1;
-        mark += RECORDS / 6;
-    }
-}
-
 /// `want` and `got` hold the same records, partition by partition, in order.
 fn assert_same(want: &[Vec<(Vec<u8>, Vec<u8>)>], got: &[Vec<(Vec<u8>, Vec<u8>)>], kills: u32) {
     assert_eq!(got.len(), want.len());
@@ -181,20 +130,6 @@ fn assert_same(want: &[Vec<(Vec<u8>, Vec<u8>)>], got: &[Vec<(Vec<u8>, Vec<u8>)>]
         assert_eq!(got.len(), want.len(), "partition {p} after {kills} kills");
         assert!(got == want, "partition {p} differs after {kills} kills");
     }
-}
-
-/// The sum of group `strom-mirror`'s committed offsets in `dir` (opened read-only beside
-/// the mirror that holds it): how far the mirror has got.
-fn committed(dir: &Path) -> u64 {
-    let broker = Broker::open_with(dir, BrokerConfig::default().read_only(true)).unwrap();
-    let sum = broker
-        .committed_offsets("strom-mirror")
-        .unwrap()
-        .iter()
-        .map(|(_, offset)| offset)
-        .sum();
-    broker.close().unwrap();
-    sum
 }
 
 #[test]
@@ -207,6 +142,7 @@ fn a_mirror_killed_mid_copy_and_started_again_copies_every_record_once() {
     let kills = copy_with_kills(
         source.path(),
         &["--to", &server.address, "--topics", "orders"],
+        RECORDS / 6,
         || held(target.path(), "orders"),
     );
     assert_same(
@@ -240,13 +176,8 @@ fn an_import_killed_mid_copy_and_started_again_copies_every_record_once() {
     let kills = copy_with_kills(
         local.path(),
         &["--from", &server.address, "--topics", "orders"],
-        || {
-            if local.path().join("orders").exists() {
-                held(local.path(), "orders")
-            } else {
-                0
-            }
-        },
+        RECORDS / 6,
+        || held(local.path(), "orders"),
     );
     assert_same(
         &records(source.path(), "orders", PARTITIONS),
@@ -336,6 +267,7 @@ fn a_mirror_into_tansu_killed_mid_copy_and_started_again_copies_every_record_onc
     let kills = copy_with_kills(
         source.path(),
         &["--to", &tansu.address, "--topics", "orders"],
+        RECORDS / 6,
         || committed(source.path()),
     );
     // Read back from tansu by importing it: the import is checked against tansu with an
