@@ -293,10 +293,9 @@ impl Lane {
             self.next_sequence,
         )
         .and_then(|()| {
-            // As a producer sends it: Apache Kafka refuses a compressed batch whose records
-            // are not numbered from 0 (InvalidRecord, "does not have incremental offsets"),
-            // and assigns the offsets itself either way. The base offset is outside the
-            // checksum.
+            // As a producer sends it: Apache Kafka checks a compressed batch's inner offsets
+            // from 0 and refuses others with InvalidRecord; it assigns the offsets itself
+            // either way. The base offset is outside the checksum.
             batch::set_base_offset(&mut restamped, 0)
         })
         .map_err(|e| self.damaged(format!("offset {}: {e}", header.base_offset)))?;
