@@ -9,7 +9,8 @@
 //! Each side is then read with `read_committed`, strom's by its own consumer and Kafka's by
 //! confluent-kafka (`kafka/tests/clients/read_committed.py`, which shares no code with strom),
 //! and the two are compared record by record: partition, order, key, value, headers and
-//! timestamp (and offset where the copy keeps them). Nothing lost, nothing twice.
+//! timestamp (and offset where the copy keeps them). Nothing lost, nothing twice. Kafka's
+//! `DumpLogSegments` shows the zstd batches stored still compressed.
 //!
 //! Kafka is started by `kafka/tests/reference/broker.sh` from the jars it caches
 //! (`KAFKA_CACHE`, else `target/kafka-reference`), with Java 17, Maven and kcat from PATH; the
@@ -18,6 +19,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -306,6 +308,44 @@ fn mirror_into(kafka: &Kafka, python: &Path) {
             kills,
         );
     }
+    // Kafka keeps the batches as the mirror sent them: the zstd topic's still compressed
+    // (stored batches go as they are), the plain topic's small ones joined uncompressed.
+    assert_eq!(
+        stored_codecs(kafka, "orders-zstd"),
+        BTreeSet::from(["zstd".to_owned()])
+    );
+    assert_eq!(
+        stored_codecs(kafka, "orders"),
+        BTreeSet::from(["none".to_owned()])
+    );
+}
+
+/// The codecs of the batches Kafka stored in partition 0 of `topic`, as Kafka's own
+/// `DumpLogSegments` reads them from its data directory.
+fn stored_codecs(kafka: &Kafka, topic: &str) -> BTreeSet<String> {
+    let segment = kafka
+        .dir
+        .path()
+        .join(format!("data/{topic}-0/00000000000000000000.log"));
+    let output = Command::new("bash")
+        .arg(broker_sh())
+        .args(["tool", "org.apache.kafka.tools.DumpLogSegments", "--files"])
+        .arg(&segment)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "DumpLogSegments {}: {}",
+        segment.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // One line a batch: `baseOffset: 0 lastOffset: 19 count: 20 ... compresscodec: zstd ...`.
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split("compresscodec: ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Kafka → strom: the local topic holds exactly Kafka's committed records.
