@@ -255,10 +255,12 @@ impl Import {
             client: None,
         };
         let mut partitions = Vec::new();
+        // Partitions with no commit yet: committed before anything is appended.
+        let mut first = Vec::new();
+        let committed = self.broker.committed_offsets_with_metadata(&self.group)?;
         for topic in &self.topics {
             let count = self.local_topic(&mut cluster, topic)?;
             let indexes: Vec<u32> = (0..count).filter_map(|p| u32::try_from(p).ok()).collect();
-            let committed = self.broker.committed_offsets_with_metadata(&self.group)?;
             let described = self.broker.describe_topic(topic)?;
             for &p in &indexes {
                 let tp = TopicPartition::new(topic.clone(), p);
@@ -276,7 +278,8 @@ impl Import {
                         let start = cluster
                             .call_leader(topic, p, |c| c.list_offset(topic, p, EARLIEST))?
                             .unwrap_or(0);
-                        let partition = Partition {
+                        first.push(partitions.len());
+                        Partition {
                             tp,
                             next: start,
                             local_end,
@@ -284,14 +287,13 @@ impl Import {
                             verify_at: local_end,
                             until: None,
                             done: false,
-                        };
-                        self.commit(&mut cluster, &mut coordinator, &partition)?;
-                        partition
+                        }
                     }
                 };
                 partitions.push(partition);
             }
         }
+        self.commit(&mut cluster, &mut coordinator, &partitions, &first)?;
 
         let mut progress = MirrorProgress::default();
         let mut idle = false;
@@ -310,7 +312,9 @@ impl Import {
                 (FOLLOW_WAIT / u32::try_from(waiting).unwrap_or(u32::MAX)).max(FOLLOW_WAIT_MIN)
             };
             idle = true;
-            for partition in partitions.iter_mut().filter(|p| !p.done) {
+            // The partitions whose position moved this round: committed together after it.
+            let mut moved = Vec::new();
+            for (i, partition) in partitions.iter_mut().enumerate().filter(|(_, p)| !p.done) {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -323,7 +327,7 @@ impl Import {
                 if partition.next != before {
                     idle = false;
                     if partition.skip == 0 {
-                        self.commit(&mut cluster, &mut coordinator, partition)?;
+                        moved.push(i);
                     }
                 }
                 if partition.skip > 0 && partition.next >= fetched.last_stable_offset {
@@ -342,6 +346,7 @@ impl Import {
                     partition.done = partition.next >= until || partition.next == before;
                 }
             }
+            self.commit(&mut cluster, &mut coordinator, &partitions, &moved)?;
         }
         Ok(progress)
     }
@@ -603,42 +608,59 @@ impl Import {
         ))
     }
 
-    /// Commits `partition`'s local end with its next source offset, once what was appended
-    /// is durable here; then the source offset to the source cluster's group, for Kafka's
-    /// tools to show the lag.
+    /// Commits the local end of each of `partitions` at `which` with its next source
+    /// offset, once what was appended is durable here (one flush and one commit for them
+    /// all); then the source offsets to the source cluster's group, for Kafka's tools to
+    /// show the lag.
     fn commit(
         &self,
         cluster: &mut Cluster,
         coordinator: &mut Coordinator,
-        partition: &Partition,
+        partitions: &[Partition],
+        which: &[usize],
     ) -> Result<(), MirrorError> {
+        let due: Vec<&Partition> = which.iter().filter_map(|&i| partitions.get(i)).collect();
+        if due.is_empty() {
+            return Ok(());
+        }
         // IMPORTANT: fsync before the commit. A commit past records a power cut could
         // still take would skip them on the source for ever.
         self.broker.producer().flush()?;
-        self.broker.commit_offsets_with_metadata(
-            &self.group,
-            &[(
-                partition.tp.clone(),
-                OffsetAndMetadata::with_metadata(
-                    partition.local_end,
-                    format!("{METADATA_PREFIX}{}", partition.next),
-                ),
-            )],
-        )?;
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = due
+            .iter()
+            .map(|p| {
+                (
+                    p.tp.clone(),
+                    OffsetAndMetadata::with_metadata(
+                        p.local_end,
+                        format!("{METADATA_PREFIX}{}", p.next),
+                    ),
+                )
+            })
+            .collect();
+        self.broker
+            .commit_offsets_with_metadata(&self.group, &offsets)?;
         // The source's copy of the progress is for its tools only: once, no waiting out the
         // patience, and a refusal (no rights to commit, a cluster without groups) changes
         // nothing here.
-        let topic = partition.tp.topic.as_str();
-        let offsets = [(partition.tp.partition, partition.next, String::new())];
-        if let Err(e) = coordinator.call(cluster, Duration::ZERO, |c| {
-            c.offset_commit(&self.group, topic, &offsets)
-        }) {
-            tracing::warn!(
-                group = %self.group,
-                partition = %partition.tp,
-                error = %e,
-                "the import's progress was not copied to the source cluster's group"
-            );
+        let mut topics: Vec<&str> = due.iter().map(|p| p.tp.topic.as_str()).collect();
+        topics.dedup();
+        for topic in topics {
+            let offsets: Vec<(u32, i64, String)> = due
+                .iter()
+                .filter(|p| p.tp.topic == topic)
+                .map(|p| (p.tp.partition, p.next, String::new()))
+                .collect();
+            if let Err(e) = coordinator.call(cluster, Duration::ZERO, |c| {
+                c.offset_commit(&self.group, topic, &offsets)
+            }) {
+                tracing::warn!(
+                    group = %self.group,
+                    topic,
+                    error = %e,
+                    "the import's progress was not copied to the source cluster's group"
+                );
+            }
         }
         Ok(())
     }
