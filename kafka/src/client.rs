@@ -662,8 +662,8 @@ impl Client {
         })
     }
 
-    /// The `HOST:PORT` of the coordinator of consumer group `group`.
-    pub(crate) fn find_coordinator(&mut self, group: &str) -> Result<String> {
+    /// The node id and `HOST:PORT` of the coordinator of consumer group `group`.
+    pub(crate) fn find_coordinator(&mut self, group: &str) -> Result<(i32, String)> {
         let request = FindCoordinatorRequest::default()
             .with_key(StrBytes::from_string(group.to_string()))
             .with_key_type(0);
@@ -682,7 +682,10 @@ impl Client {
                 response.error_code,
             ));
         }
-        Ok(format!("{}:{}", response.host.as_str(), response.port))
+        Ok((
+            response.node_id.0,
+            format!("{}:{}", response.host.as_str(), response.port),
+        ))
     }
 
     /// Commits `offsets` (partition, offset, metadata) of `topic` for consumer group

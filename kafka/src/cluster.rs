@@ -26,6 +26,8 @@ pub(crate) struct Cluster {
     leaders: HashMap<String, Vec<(u32, i32)>>,
     /// A connection to each leader asked so far.
     nodes: HashMap<i32, Client>,
+    /// Consumer group → its coordinator's node id, as FindCoordinator last told.
+    coordinators: HashMap<String, i32>,
 }
 
 impl Cluster {
@@ -40,6 +42,7 @@ impl Cluster {
             brokers: HashMap::new(),
             leaders: HashMap::new(),
             nodes: HashMap::new(),
+            coordinators: HashMap::new(),
         })
     }
 
@@ -53,6 +56,39 @@ impl Cluster {
             let out = request(self.any_client()?);
             if matches!(out, Err(ClientError::Unavailable(_))) {
                 self.any = None;
+            }
+            out
+        })
+    }
+
+    /// Runs `request` on a connection to the coordinator of consumer group `group` (any
+    /// broker of the cluster, found with FindCoordinator), finding it again and repeating
+    /// while the cluster is unavailable (the coordinator moved, is loading), up to
+    /// `patience`.
+    pub(crate) fn call_coordinator<T>(
+        &mut self,
+        group: &str,
+        patience: Duration,
+        mut request: impl FnMut(&mut Client) -> Result<T>,
+    ) -> Result<T> {
+        retry(patience, || {
+            let node = match self.coordinators.get(group) {
+                Some(&node) => node,
+                None => {
+                    let found = self.any_client()?.find_coordinator(group);
+                    if found.is_err() {
+                        self.any = None;
+                    }
+                    let (node, address) = found?;
+                    self.brokers.insert(node, address);
+                    self.coordinators.insert(group.to_string(), node);
+                    node
+                }
+            };
+            let out = request(self.node(node)?);
+            if matches!(out, Err(ClientError::Unavailable(_))) {
+                self.disconnect(node);
+                self.coordinators.remove(group);
             }
             out
         })

@@ -29,7 +29,7 @@ use std::time::Duration;
 use strom::storage::batch::{self, Origin};
 use strom::{Broker, IsolationLevel, OffsetAndMetadata, TopicConfig, TopicPartition};
 
-use crate::client::{retry, Client, ClientError, FetchedPartition, EARLIEST};
+use crate::client::{FetchedPartition, EARLIEST};
 use crate::cluster::Cluster;
 use crate::mirror::{rebatch, MirrorError, MirrorProgress};
 
@@ -250,10 +250,6 @@ impl Import {
     /// ```
     pub fn run_until(&self, stop: &AtomicBool) -> Result<MirrorProgress, MirrorError> {
         let mut cluster = Cluster::connect(&self.source, self.patience)?;
-        let mut coordinator = Coordinator {
-            group: self.group.clone(),
-            client: None,
-        };
         let mut partitions = Vec::new();
         // Partitions with no commit yet: committed before anything is appended.
         let mut first = Vec::new();
@@ -293,7 +289,7 @@ impl Import {
                 partitions.push(partition);
             }
         }
-        self.commit(&mut cluster, &mut coordinator, &partitions, &first)?;
+        self.commit(&mut cluster, &partitions, &first)?;
 
         let mut progress = MirrorProgress::default();
         let mut idle = false;
@@ -346,7 +342,7 @@ impl Import {
                     partition.done = partition.next >= until || partition.next == before;
                 }
             }
-            self.commit(&mut cluster, &mut coordinator, &partitions, &moved)?;
+            self.commit(&mut cluster, &partitions, &moved)?;
         }
         Ok(progress)
     }
@@ -615,7 +611,6 @@ impl Import {
     fn commit(
         &self,
         cluster: &mut Cluster,
-        coordinator: &mut Coordinator,
         partitions: &[Partition],
         which: &[usize],
     ) -> Result<(), MirrorError> {
@@ -651,7 +646,7 @@ impl Import {
                 .filter(|p| p.tp.topic == topic)
                 .map(|p| (p.tp.partition, p.next, String::new()))
                 .collect();
-            if let Err(e) = coordinator.call(cluster, Duration::ZERO, |c| {
+            if let Err(e) = cluster.call_coordinator(&self.group, Duration::ZERO, |c| {
                 c.offset_commit(&self.group, topic, &offsets)
             }) {
                 tracing::warn!(
@@ -690,39 +685,6 @@ fn damaged(partition: &Partition, offset: u64, reason: &dyn std::fmt::Display) -
 /// header.
 fn records_of(bytes: &[u8], length: u32) -> Option<&[u8]> {
     bytes.get(batch::HEADER_BYTES..length as usize)
-}
-
-/// The connection to a consumer group's coordinator, which may be any broker of the
-/// cluster, found with FindCoordinator and found again when it moves.
-struct Coordinator {
-    group: String,
-    client: Option<Client>,
-}
-
-impl Coordinator {
-    /// Runs `request` on the coordinator, finding it again and repeating while the cluster
-    /// is unavailable (the coordinator moved, is loading), up to `patience`.
-    fn call<T>(
-        &mut self,
-        cluster: &mut Cluster,
-        patience: Duration,
-        mut request: impl FnMut(&mut Client) -> Result<T, ClientError>,
-    ) -> Result<T, ClientError> {
-        retry(patience, || {
-            let client = match &mut self.client {
-                Some(client) => client,
-                None => {
-                    let address = cluster.call_any(|c| c.find_coordinator(&self.group))?;
-                    self.client.insert(Client::connect(&address)?)
-                }
-            };
-            let out = request(client);
-            if matches!(out, Err(ClientError::Unavailable(_))) {
-                self.client = None;
-            }
-            out
-        })
-    }
 }
 
 #[cfg(test)]
