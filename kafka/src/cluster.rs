@@ -134,22 +134,10 @@ impl Cluster {
     ) -> Result<T> {
         retry(self.patience, || {
             let node = self.leader(topic, partition)?;
-            let client = match self.nodes.get_mut(&node) {
-                Some(client) => client,
-                None => {
-                    let address = self.brokers.get(&node).cloned().ok_or_else(|| {
-                        ClientError::Unavailable(format!(
-                            "{topic}/{partition}: leader {node} is not among the brokers"
-                        ))
-                    })?;
-                    let client = Client::connect(&address)?;
-                    self.nodes.entry(node).or_insert(client)
-                }
-            };
-            let out = request(client);
+            let out = request(self.node(node)?);
             if matches!(out, Err(ClientError::Unavailable(_))) {
                 // The connection may be mid-answer, or the leader elsewhere now.
-                self.nodes.remove(&node);
+                self.disconnect(node);
                 self.forget(topic);
             }
             out
