@@ -152,7 +152,10 @@ pub use crate::producer::{
 pub use crate::record::{ConsumerRecord, Record, RecordMetadata, Records, TopicPartition};
 pub use crate::storage::batch::Compression;
 pub use crate::topic::{PartitionDescription, TopicDescription};
-pub use crate::transaction::{TransactionDescription, TransactionState, TransactionalProducer};
+pub use crate::transaction::{
+    AbortTransactionSpec, ProducerState, TransactionDescription, TransactionState,
+    TransactionalProducer,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

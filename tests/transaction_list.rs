@@ -40,8 +40,20 @@ fn transactions_are_listed_with_their_state_partitions_and_producer() -> Result<
     );
     first.commit_transaction()?;
     let done = &broker.list_transactions()?[0];
-    assert_eq!(done.state, TransactionState::Empty);
+    assert_eq!(done.state, TransactionState::CompleteCommit);
     assert!(done.partitions.is_empty());
+    // As Kafka: the last end is the state until the next transaction writes.
+    first.begin_transaction()?;
+    assert_eq!(
+        broker.list_transactions()?[0].state,
+        TransactionState::CompleteCommit
+    );
+    first.send("payments", Record::new("x").partition(1))?;
+    first.abort_transaction()?;
+    assert_eq!(
+        broker.list_transactions()?[0].state,
+        TransactionState::CompleteAbort
+    );
 
     // A second producer with the id fences the first (a higher epoch), aborting what it
     // left open; a second id is listed beside it, in order.
@@ -61,5 +73,37 @@ fn transactions_are_listed_with_their_state_partitions_and_producer() -> Result<
         strom::BrokerConfig::default().transaction_timeout
     );
     drop((first, second, other));
+    broker.close()
+}
+
+#[test]
+fn how_the_last_transaction_ended_survives_a_restart() -> Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path())?;
+    broker.create_topic("payments", TopicConfig::default())?;
+    let committer = broker.transactional_producer("committer")?;
+    committer.begin_transaction()?;
+    committer.send("payments", Record::new("a"))?;
+    committer.commit_transaction()?;
+    let aborter = broker.transactional_producer("aborter")?;
+    aborter.begin_transaction()?;
+    aborter.send("payments", Record::new("b"))?;
+    aborter.abort_transaction()?;
+    drop((committer, aborter));
+    broker.close()?;
+
+    let broker = Broker::open(dir.path())?;
+    let states: Vec<(String, TransactionState)> = broker
+        .list_transactions()?
+        .into_iter()
+        .map(|t| (t.transactional_id, t.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("aborter".to_string(), TransactionState::CompleteAbort),
+            ("committer".to_string(), TransactionState::CompleteCommit),
+        ]
+    );
     broker.close()
 }

@@ -40,6 +40,7 @@ pub(crate) use crate::storage::segment::MappedBatch;
 use crate::storage::segment::{ActiveSegment, Layout, ReadHint, Segment, MAX_PREFAULT_BYTES};
 use crate::storage::{self, fsync_dir, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_SNAPSHOT_EXT};
 use notify::Notify;
+pub(crate) use producers::ProducerSnapshot;
 use producers::{ProducerStates, SequenceError, Sequenced};
 use sync_rounds::SyncRounds;
 
@@ -167,12 +168,38 @@ enum Effect {
     /// Records of the transaction of this producer id and epoch.
     Data(i64, i16),
     /// The marker ending a transaction of this producer id; `first_hint` is where it began
-    /// if this log did not see it begin.
+    /// if this log did not see it begin. With `fence`, a marker of an epoch older than the
+    /// one the partition knows for the producer is refused (a marker from outside: Kafka's
+    /// `WriteTxnMarkers`).
     Marker {
         producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
         aborted: bool,
         first_hint: u64,
+        fence: bool,
     },
+}
+
+impl Effect {
+    /// Notes in `producers` the producer of a batch with this effect, whose largest
+    /// timestamp is `max_timestamp` (a `sequenced` batch was recorded already).
+    fn note_producer(self, producers: &mut ProducerStates, sequenced: bool, max_timestamp: i64) {
+        match self {
+            Self::None => {}
+            Self::Data(producer_id, epoch) => {
+                if !sequenced {
+                    producers.note_batch(producer_id, epoch, max_timestamp);
+                }
+            }
+            Self::Marker {
+                producer_id,
+                epoch,
+                coordinator_epoch,
+                ..
+            } => producers.note_marker(producer_id, epoch, max_timestamp, coordinator_epoch),
+        }
+    }
 }
 
 impl PartitionLog {
@@ -527,8 +554,11 @@ impl PartitionLog {
                 let marker = batch::control_record(bytes).map_err(invalid)?;
                 Effect::Marker {
                     producer_id: header.origin.producer_id,
+                    epoch: header.origin.producer_epoch,
+                    coordinator_epoch: marker.coordinator_epoch,
                     aborted: marker.kind == batch::ControlType::Abort,
                     first_hint: self.high_watermark(),
+                    fence: false,
                 }
             }
             false if header.is_transactional() => {
@@ -563,6 +593,43 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset(),
             duplicate,
         })
+    }
+
+    /// The producers this partition knows (those of its last segment, and any with a
+    /// transaction open), each with the first offset of its open transaction here.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] in a directory opened read-only (the writer keeps the state).
+    pub(crate) fn producers(&self) -> Result<Vec<(ProducerSnapshot, Option<u64>)>> {
+        let known = self.writer()?.producers.snapshot();
+        let open = self.transactions.open_transactions();
+        let mut all: Vec<(ProducerSnapshot, Option<u64>)> = known
+            .into_iter()
+            .map(|p| {
+                let first = open
+                    .iter()
+                    .find(|t| t.producer_id == p.producer_id)
+                    .map(|t| t.first_offset);
+                (p, first)
+            })
+            .collect();
+        // A transaction whose records lie in older segments than the state was rebuilt from.
+        for t in open {
+            if !all.iter().any(|(p, _)| p.producer_id == t.producer_id) {
+                all.push((
+                    ProducerSnapshot {
+                        producer_id: t.producer_id,
+                        epoch: t.epoch,
+                        last_sequence: -1,
+                        last_timestamp: -1,
+                        coordinator_epoch: -1,
+                    },
+                    Some(t.first_offset),
+                ));
+            }
+        }
+        all.sort_by_key(|(p, _)| p.producer_id);
+        Ok(all)
     }
 
     /// The largest producer id whose sequence numbers this partition keeps.
@@ -604,10 +671,39 @@ impl PartitionLog {
         first_hint: u64,
         now_ms: i64,
     ) -> Result<u64> {
+        self.append_marker(origin, marker, first_hint, false, now_ms)
+    }
+
+    /// Appends a transaction marker that comes from outside the coordinator (Kafka's
+    /// `WriteTxnMarkers`, to end a hanging transaction): as
+    /// [`append_control`](Self::append_control), but refused with
+    /// [`Error::InvalidProducerEpoch`] when the partition knows a newer epoch of the
+    /// producer. A producer without a transaction open here gets its marker all the same,
+    /// as in Kafka.
+    pub(crate) fn append_foreign_marker(
+        &self,
+        origin: Origin,
+        marker: ControlRecord,
+        now_ms: i64,
+    ) -> Result<u64> {
+        self.append_marker(origin, marker, self.high_watermark(), true, now_ms)
+    }
+
+    fn append_marker(
+        &self,
+        origin: Origin,
+        marker: ControlRecord,
+        first_hint: u64,
+        fence: bool,
+        now_ms: i64,
+    ) -> Result<u64> {
         let effect = Effect::Marker {
             producer_id: origin.producer_id,
+            epoch: origin.producer_epoch,
+            coordinator_epoch: marker.coordinator_epoch,
             aborted: marker.kind == batch::ControlType::Abort,
             first_hint,
+            fence,
         };
         self.append_with(batch::CONTROL_BATCH_BYTES, now_ms, effect, |buf, base| {
             let length = batch::encode_control(buf, base, origin, marker, now_ms)?;
@@ -666,6 +762,23 @@ impl PartitionLog {
                 Err(e) => return Err(self.sequence_error(header, e)),
             }
         }
+        if let Effect::Marker {
+            producer_id,
+            epoch,
+            fence: true,
+            ..
+        } = effect
+        {
+            if let Some(current) = writer.producers.epoch(producer_id).filter(|&c| c > epoch) {
+                return Err(Error::InvalidProducerEpoch {
+                    topic: self.topic.to_string(),
+                    partition: self.partition,
+                    producer_id,
+                    epoch,
+                    current,
+                });
+            }
+        }
         if len > batch::MAX_BATCH_BYTES {
             // Refused before a segment is sized for it: the format's length is 31 bits.
             return Err(Error::Encode {
@@ -686,6 +799,7 @@ impl PartitionLog {
             producer_id,
             aborted: true,
             first_hint,
+            ..
         } = effect
         {
             // The abort is indexed (durably) before its marker exists, so no crash leaves a
@@ -699,9 +813,22 @@ impl PartitionLog {
             // only where this flag is.
             self.transactions.flag()?;
         }
-        writer.active.append(len, write)?;
+        let mut batch_max_timestamp = now_ms;
+        writer.active.append(len, |buf, base| {
+            let encoded = write(buf, base)?;
+            batch_max_timestamp = encoded.max_timestamp;
+            Ok(encoded)
+        })?;
         if let Some(header) = sequenced {
             writer.producers.record(header, base);
+        }
+        // Producers' states, for `DescribeProducers`: the plain path (no producer) skips it.
+        if !matches!(effect, Effect::None) {
+            effect.note_producer(
+                &mut writer.producers,
+                sequenced.is_some(),
+                batch_max_timestamp,
+            );
         }
         let next = writer.active.next_offset();
         // Before the high watermark moves: a reader that sees the batch sees the last stable

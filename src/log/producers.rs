@@ -10,6 +10,10 @@
 //! transactional ones included, and non-idempotent clients) and control batches are not
 //! checked. The state lives under the writer's lock; at open it is rebuilt from the batch
 //! headers of the last segment (see [`ProducerStates::rebuilt`]).
+//!
+//! Transactional batches without sequence numbers and transaction markers are noted too
+//! (epoch, last timestamp, the marker's coordinator epoch), so that the partition can say
+//! which producers wrote to it, as Kafka's `DescribeProducers` does.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
@@ -37,6 +41,41 @@ struct ProducerEntry {
     epoch: i16,
     /// Oldest first.
     batches: VecDeque<SequencedBatch>,
+    /// The largest timestamp of its last batch or marker.
+    last_timestamp: i64,
+    /// The coordinator epoch of its last transaction marker; −1 before any.
+    coordinator_epoch: i32,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        Self {
+            epoch,
+            batches: VecDeque::with_capacity(KEPT_BATCHES),
+            last_timestamp: -1,
+            coordinator_epoch: -1,
+        }
+    }
+
+    /// Moves to `epoch` if it is newer: a new epoch numbers its batches from 0 again.
+    fn advance(&mut self, epoch: i16) {
+        if epoch > self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+    }
+}
+
+/// One producer of a partition as its state says: what `DescribeProducers` reports, less the
+/// transaction it has open (the partition's transactions know that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerSnapshot {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    /// The sequence number of its last record; −1 without sequence numbers.
+    pub(crate) last_sequence: i32,
+    pub(crate) last_timestamp: i64,
+    pub(crate) coordinator_epoch: i32,
 }
 
 /// The producers of one partition.
@@ -92,8 +131,24 @@ impl ProducerStates {
     pub(crate) fn rebuilt(segment: &Segment) -> Result<Self> {
         let mut states = Self::default();
         segment.batch_headers(|header| {
+            let origin = header.origin;
             if is_sequenced(header) {
                 states.record(header, header.base_offset);
+            } else if origin.producer_id >= 0 && header.is_control() {
+                // The marker's coordinator epoch is in its record, not its header: strom's
+                // coordinator writes 0.
+                states.note_marker(
+                    origin.producer_id,
+                    origin.producer_epoch,
+                    header.max_timestamp,
+                    0,
+                );
+            } else if origin.producer_id >= 0 && header.is_transactional() {
+                states.note_batch(
+                    origin.producer_id,
+                    origin.producer_epoch,
+                    header.max_timestamp,
+                );
             }
             ControlFlow::Continue(())
         })?;
@@ -149,14 +204,12 @@ impl ProducerStates {
         let entry = self
             .producers
             .entry(origin.producer_id)
-            .or_insert(ProducerEntry {
-                epoch: origin.producer_epoch,
-                batches: VecDeque::with_capacity(KEPT_BATCHES),
-            });
+            .or_insert_with(|| ProducerEntry::new(origin.producer_epoch));
         if entry.epoch != origin.producer_epoch {
             entry.epoch = origin.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = header.max_timestamp;
         if entry.batches.len() == KEPT_BATCHES {
             entry.batches.pop_front();
         }
@@ -166,6 +219,57 @@ impl ProducerStates {
             base_offset,
             last_offset: base_offset.saturating_add(u64::from(header.last_offset_delta)),
         });
+    }
+
+    /// Notes a batch of `producer_id` without sequence numbers (a transactional batch of
+    /// strom's own producers) whose largest timestamp is `max_timestamp`.
+    pub(crate) fn note_batch(&mut self, producer_id: i64, epoch: i16, max_timestamp: i64) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(epoch));
+        entry.advance(epoch);
+        entry.last_timestamp = max_timestamp;
+    }
+
+    /// Notes a transaction marker of `producer_id` written at `timestamp` by a coordinator
+    /// of `coordinator_epoch`.
+    pub(crate) fn note_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        timestamp: i64,
+        coordinator_epoch: i32,
+    ) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(epoch));
+        entry.advance(epoch);
+        entry.last_timestamp = timestamp;
+        entry.coordinator_epoch = coordinator_epoch;
+    }
+
+    /// The epoch the partition knows for `producer_id`.
+    pub(crate) fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// Every producer known here, by producer id.
+    pub(crate) fn snapshot(&self) -> Vec<ProducerSnapshot> {
+        let mut all: Vec<ProducerSnapshot> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ProducerSnapshot {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+            })
+            .collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
     }
 
     /// The largest producer id known here.

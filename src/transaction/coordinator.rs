@@ -222,6 +222,9 @@ pub(crate) struct TxnEntry {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) open: Option<OpenTxn>,
+    /// How its last transaction ended, until its next producer registers (Kafka's
+    /// `CompleteCommit` and `CompleteAbort` states).
+    pub(crate) completed: Option<ControlType>,
     /// Its counters (empty without the `metrics` feature).
     metrics: TxnMetrics,
 }
@@ -296,20 +299,29 @@ impl TxnCoordinator {
         let mut ids = self.ids.lock();
         for (id, state) in states.latest {
             max_producer_id = max_producer_id.max(state.producer_id);
-            let entry = TxnEntry {
+            let mut entry = TxnEntry {
                 id: id.clone(),
                 producer_id: state.producer_id,
                 epoch: state.producer_epoch,
                 open: None,
+                completed: None,
                 metrics: TxnMetrics::new(&id),
             };
             let ending = match state.phase {
                 Phase::Ongoing | Phase::PrepareAbort => Some(ControlType::Abort),
                 Phase::PrepareCommit => Some(ControlType::Commit),
-                Phase::Empty | Phase::CompleteCommit | Phase::CompleteAbort => None,
+                Phase::CompleteCommit => {
+                    entry.completed = Some(ControlType::Commit);
+                    None
+                }
+                Phase::CompleteAbort => {
+                    entry.completed = Some(ControlType::Abort);
+                    None
+                }
+                Phase::Empty => None,
             };
             if let Some(kind) = ending {
-                finish_recovered(inner, &entry, &state, kind)?;
+                entry.completed = Some(finish_recovered(inner, &entry, &state, kind)?);
             }
             ids.insert(id, Arc::new(Mutex::new(entry)));
         }
@@ -367,6 +379,7 @@ impl TxnCoordinator {
                     // Bumped to 0 below.
                     epoch: -1,
                     open: None,
+                    completed: None,
                     metrics: TxnMetrics::new(id),
                 }))
             }))
@@ -383,6 +396,8 @@ impl TxnCoordinator {
             } else {
                 e.epoch += 1;
             }
+            // A new producer starts Empty, as in Kafka.
+            e.completed = None;
             write_state(inner, &e.id, &e.record(Phase::Empty, None), false)?;
         }
         Ok(entry)
@@ -406,7 +421,7 @@ impl TxnCoordinator {
             let result = abort(inner, &mut e).and_then(|()| {
                 // The producer's next call finds another epoch: fenced, as in Kafka.
                 e.epoch = e.epoch.saturating_add(1);
-                write_state(inner, &e.id, &e.record(Phase::Empty, None), false).map(|_| ())
+                write_state(inner, &e.id, &e.record(Phase::CompleteAbort, None), false).map(|_| ())
             });
             match result {
                 Ok(()) => tracing::warn!(
@@ -540,13 +555,13 @@ pub(crate) fn forget_topic(inner: &Inner, topic: &str) -> Result<()> {
     Ok(())
 }
 
-/// Ends a transaction that recovery found unfinished.
+/// Ends a transaction that recovery found unfinished; returns how it ended.
 fn finish_recovered(
     inner: &Inner,
     entry: &TxnEntry,
     state: &StateRecord,
     kind: ControlType,
-) -> Result<()> {
+) -> Result<ControlType> {
     let origin = entry.origin();
     let now = now_ms();
     let lost = |p: &StatePartition| {
@@ -584,7 +599,7 @@ fn finish_recovered(
         partitions = state.partitions.len(),
         "finished a transaction a crash interrupted"
     );
-    Ok(())
+    Ok(kind)
 }
 
 /// The log of a partition, if its topic still exists.
@@ -894,6 +909,7 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
         write_completed(inner, entry, kind, open.offsets_to_commit(), false)?;
     }
     entry.open = None;
+    entry.completed = Some(kind);
     entry.metrics.ended(kind == ControlType::Commit);
     Ok(())
 }

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use crate::broker::now_ms;
 use crate::record::TopicPartition;
+use crate::storage::batch::ControlType;
 
 use super::coordinator::TxnCoordinator;
 
 /// Where a transactional id's transaction is, under Kafka's names for the states.
 ///
-/// strom keeps no record of how the last transaction ended once it has, so a finished one
-/// is [`Empty`](Self::Empty), where Kafka says `CompleteCommit` or `CompleteAbort`.
+/// A transaction that ended stays [`CompleteCommit`](Self::CompleteCommit) or
+/// [`CompleteAbort`](Self::CompleteAbort) until the next one writes, or a new producer
+/// registers the id ([`Empty`](Self::Empty) again), as in Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransactionState {
@@ -21,10 +23,16 @@ pub enum TransactionState {
     Ongoing,
     /// Its commit was decided; the markers are being written.
     PrepareCommit,
+    /// None open; the last one committed.
+    CompleteCommit,
+    /// None open; the last one aborted (by its producer, or by the broker when it timed out
+    /// or its producer was fenced).
+    CompleteAbort,
 }
 
 impl TransactionState {
-    /// Kafka's name for the state (`Empty`, `Ongoing`, `PrepareCommit`).
+    /// Kafka's name for the state (`Empty`, `Ongoing`, `PrepareCommit`, `CompleteCommit`,
+    /// `CompleteAbort`).
     ///
     /// ```
     /// assert_eq!(strom::TransactionState::Ongoing.name(), "Ongoing");
@@ -34,6 +42,8 @@ impl TransactionState {
             Self::Empty => "Empty",
             Self::Ongoing => "Ongoing",
             Self::PrepareCommit => "PrepareCommit",
+            Self::CompleteCommit => "CompleteCommit",
+            Self::CompleteAbort => "CompleteAbort",
         }
     }
 }
@@ -80,7 +90,13 @@ impl TxnCoordinator {
                     Some(o) if !partitions.is_empty() || o.has_offsets() => {
                         TransactionState::Ongoing
                     }
-                    _ => TransactionState::Empty,
+                    // Begun, nothing written yet: still the last one's end, as Kafka (which
+                    // hears of a transaction only with its first partition) reports it.
+                    _ => match entry.completed {
+                        Some(ControlType::Commit) => TransactionState::CompleteCommit,
+                        Some(ControlType::Abort) => TransactionState::CompleteAbort,
+                        None => TransactionState::Empty,
+                    },
                 };
                 let start_ms = open.map(|o| {
                     let age = o.age().min(Duration::from_secs(u64::from(u32::MAX)));

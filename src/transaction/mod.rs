@@ -11,6 +11,7 @@
 pub(crate) mod coordinator;
 mod description;
 mod group_commit;
+mod producer_state;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use crate::storage::batch::{self, Origin};
 use crate::topic::Topic;
 use coordinator::TxnEntry;
 pub use description::{TransactionDescription, TransactionState};
+pub use producer_state::{AbortTransactionSpec, ProducerState};
 
 /// A producer whose sends belong to transactions: committed or aborted as a whole, together
 /// with the consumer offsets sent with them (Kafka's `KafkaProducer` with a
