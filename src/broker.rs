@@ -420,7 +420,10 @@ impl Broker {
             .existing(group_id)
             .map(|g| g.describe())
             .unwrap_or_default();
-        if members.is_empty() && committed.is_empty() {
+        if members.is_empty()
+            && committed.is_empty()
+            && !self.inner.coordinator.is_emptied(group_id)
+        {
             return Err(Error::UnknownGroup {
                 group_id: group_id.to_string(),
             });

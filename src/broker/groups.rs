@@ -39,7 +39,8 @@ impl Broker {
                 reason: format!("{members} members; the group cannot be deleted"),
             });
         }
-        if !self.inner.offsets.groups().iter().any(|g| g == group_id) {
+        let emptied = self.inner.coordinator.forget_emptied(group_id);
+        if !emptied && !self.inner.offsets.groups().iter().any(|g| g == group_id) {
             return Err(Error::UnknownGroup {
                 group_id: group_id.to_string(),
             });
@@ -51,7 +52,9 @@ impl Broker {
 
     /// Deletes a consumer group's committed offsets for `partitions` (as Kafka's
     /// `deleteConsumerGroupOffsets`): a consumer of the group then starts them from its
-    /// `auto_offset_reset`. Partitions with no commit are left as they are.
+    /// `auto_offset_reset`. Partitions with no commit are left as they are. A group without
+    /// members whose last offsets go stays, empty, until [`delete_group`](Self::delete_group)
+    /// (or the broker closes), as Kafka keeps it.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -69,8 +72,8 @@ impl Broker {
     ///
     /// # Errors
     /// [`Error::UnknownGroup`] for a group with neither commits nor members,
-    /// [`Error::GroupNotEmpty`] when a member of the group is assigned one of `partitions`
-    /// (nothing is deleted then), [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
+    /// [`Error::GroupNotEmpty`] when a member of the group subscribes to the topic of one of
+    /// `partitions` (nothing is deleted then), [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
     pub fn delete_committed_offsets(
         &self,
         group_id: &str,
@@ -78,28 +81,24 @@ impl Broker {
     ) -> Result<()> {
         self.inner.check_open()?;
         self.inner.check_writable("delete_committed_offsets")?;
-        let (_, members) = self
-            .inner
-            .coordinator
-            .existing(group_id)
-            .map(|g| g.describe())
-            .unwrap_or_default();
-        if members.is_empty() && !self.inner.offsets.groups().iter().any(|g| g == group_id) {
+        let group = self.inner.coordinator.existing(group_id);
+        let has_members = group.as_ref().is_some_and(|g| !g.describe().1.is_empty());
+        let committed = self.inner.offsets.groups().iter().any(|g| g == group_id);
+        if !has_members && !committed && !self.inner.coordinator.is_emptied(group_id) {
             return Err(Error::UnknownGroup {
                 group_id: group_id.to_string(),
             });
         }
-        // Kafka refuses the topics the group subscribes to; strom's members are known by
-        // their assignments, so a topic any of them is assigned is the group's.
-        if let Some(tp) = partitions.iter().find(|tp| {
-            members
-                .iter()
-                .any(|(_, assigned)| assigned.iter().any(|a| a.topic == tp.topic))
-        }) {
+        // As Kafka: the topics a member subscribes to keep their offsets (a topic merely
+        // committed, or assigned before a subscription changed, does not).
+        if let Some(tp) = partitions
+            .iter()
+            .find(|tp| group.as_ref().is_some_and(|g| g.subscribes_to(&tp.topic)))
+        {
             return Err(Error::GroupNotEmpty {
                 group_id: group_id.to_string(),
                 reason: format!(
-                    "a member is assigned topic {:?}; its offsets cannot be deleted",
+                    "a member subscribes to topic {:?}; its offsets cannot be deleted",
                     tp.topic
                 ),
             });
@@ -107,6 +106,10 @@ impl Broker {
         self.inner
             .offsets
             .forget(group_id, |tp| partitions.contains(tp))?;
+        if !has_members && !self.inner.offsets.groups().iter().any(|g| g == group_id) {
+            // Its last offsets went: the group stays, empty, as in Kafka.
+            self.inner.coordinator.keep_emptied(group_id);
+        }
         tracing::info!(group = group_id, "deleted committed offsets");
         Ok(())
     }

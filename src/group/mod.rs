@@ -85,6 +85,9 @@ pub(crate) type PartitionCounts<'a> = &'a dyn Fn(&[String]) -> BTreeMap<String, 
 pub(crate) struct Coordinator {
     groups: Mutex<HashMap<String, Arc<Group>>>,
     next_member: AtomicU64,
+    /// Groups without members whose committed offsets were all deleted: they still exist,
+    /// empty, until deleted (Kafka keeps such a group until its cleanup). In memory only.
+    emptied: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Coordinator {
@@ -116,14 +119,32 @@ impl Coordinator {
         self.groups.lock().get(id).map(Arc::clone)
     }
 
-    /// Ids of the groups that have members.
+    /// Ids of the groups that have members, and of the groups kept empty.
     pub(crate) fn active_groups(&self) -> Vec<String> {
-        self.groups
+        let mut ids: Vec<String> = self
+            .groups
             .lock()
             .values()
             .filter(|g| g.has_members())
             .map(|g| g.id.clone())
-            .collect()
+            .collect();
+        ids.extend(self.emptied.lock().iter().cloned());
+        ids
+    }
+
+    /// Keeps group `id`, which has lost its last committed offset, as an empty group.
+    pub(crate) fn keep_emptied(&self, id: &str) {
+        self.emptied.lock().insert(id.to_string());
+    }
+
+    /// Whether group `id` is kept empty.
+    pub(crate) fn is_emptied(&self, id: &str) -> bool {
+        self.emptied.lock().contains(id)
+    }
+
+    /// Forgets that group `id` is kept empty (it was deleted); whether it was.
+    pub(crate) fn forget_emptied(&self, id: &str) -> bool {
+        self.emptied.lock().remove(id)
     }
 
     /// A member id, unique in this broker, in the style of Kafka's.
@@ -235,6 +256,15 @@ impl Group {
 
     fn has_members(&self) -> bool {
         !self.state.lock().members.is_empty()
+    }
+
+    /// Whether a member subscribes to `topic`.
+    pub(crate) fn subscribes_to(&self, topic: &str) -> bool {
+        self.state
+            .lock()
+            .members
+            .values()
+            .any(|m| m.topics.iter().any(|t| t == topic))
     }
 
     /// Adds a member, or changes its subscription, and rebalances.

@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::offset_delete_response::{
-    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+    OffsetDeleteResponsePartition as OffsetDeletePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, OffsetDeleteRequest, OffsetDeleteResponse,
@@ -84,64 +84,58 @@ pub(super) fn offset_delete(
 ) -> Result<BytesMut, RequestError> {
     let request: OffsetDeleteRequest = decode(body, version)?;
     let group_id = request.group_id;
-    let partitions: Vec<TopicPartition> = request
+    // Nothing deleted: only whether the group exists.
+    if let Err(e) = shared.broker.delete_committed_offsets(&group_id, &[]) {
+        let response = OffsetDeleteResponse::default().with_error_code(code(&e, true));
+        return encode(&response, version);
+    }
+    // Topic by topic, as Kafka: a topic a member subscribes to answers
+    // GROUP_SUBSCRIBED_TO_TOPIC for its partitions, the others' offsets are deleted.
+    let topics = request
         .topics
-        .iter()
-        .flat_map(|topic| {
-            topic.partitions.iter().filter_map(|p| {
-                u32::try_from(p.partition_index)
-                    .ok()
-                    .map(|index| TopicPartition::new(topic.name.0.to_string(), index))
-            })
-        })
-        .collect();
-    let outcome = shared
-        .broker
-        .delete_committed_offsets(&group_id, &partitions);
-    let response = match outcome {
-        // The group's error (unknown, or refused as a whole) is the response's.
-        Err(e @ strom::Error::UnknownGroup { .. }) => {
-            OffsetDeleteResponse::default().with_error_code(code(&e, true))
-        }
-        outcome => {
-            // Refused for a topic its members hold: every partition asked for answers it,
-            // as Kafka answers the subscribed topics' partitions.
-            let partition_code = outcome.as_ref().err().map_or(0, |e| code(e, true));
-            let topics = request
-                .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = shared
+                .broker
+                .describe_topic(&topic.name)
+                .ok()
+                .map_or(0, |d| d.config.partitions);
+            let exists = |index: i32| u32::try_from(index).is_ok_and(|i| i < partitions);
+            let asked: Vec<TopicPartition> = topic
+                .partitions
+                .iter()
+                .filter(|p| exists(p.partition_index))
+                .filter_map(|p| u32::try_from(p.partition_index).ok())
+                .map(|index| TopicPartition::new(topic.name.0.to_string(), index))
+                .collect();
+            let topic_code = match shared.broker.delete_committed_offsets(&group_id, &asked) {
+                Ok(()) => 0,
+                Err(e) => code(&e, true),
+            };
+            let partitions = topic
+                .partitions
                 .into_iter()
-                .map(|topic| {
-                    let known = shared.broker.describe_topic(&topic.name).ok();
-                    let partitions = topic
-                        .partitions
-                        .into_iter()
-                        .map(|p| {
-                            let exists = known.as_ref().is_some_and(|d| {
-                                u32::try_from(p.partition_index)
-                                    .is_ok_and(|i| i < d.config.partitions)
-                            });
-                            OffsetDeleteResponsePartition::default()
-                                .with_partition_index(p.partition_index)
-                                .with_error_code(if exists {
-                                    partition_code
-                                } else {
-                                    ResponseError::UnknownTopicOrPartition.code()
-                                })
+                .map(|p| {
+                    OffsetDeletePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(if exists(p.partition_index) {
+                            topic_code
+                        } else {
+                            ResponseError::UnknownTopicOrPartition.code()
                         })
-                        .collect();
-                    OffsetDeleteResponseTopic::default()
-                        .with_name(topic.name)
-                        .with_partitions(partitions)
                 })
                 .collect();
-            if outcome.is_ok() {
-                tracing::info!(
-                    group = &*group_id.0,
-                    "kafka protocol: committed offsets deleted"
-                );
-            }
-            OffsetDeleteResponse::default().with_topics(topics)
-        }
-    };
-    encode(&response, version)
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    tracing::info!(
+        group = &*group_id.0,
+        "kafka protocol: committed offsets deleted"
+    );
+    encode(
+        &OffsetDeleteResponse::default().with_topics(topics),
+        version,
+    )
 }
