@@ -1,6 +1,7 @@
 //! The administration APIs Kafka's tools send, over real sockets: `CreatePartitions`,
-//! `IncrementalAlterConfigs`, `DeleteGroups`, `OffsetDelete`, `DescribeTopicPartitions`,
-//! `ListTransactions` and `DescribeTransactions`, each
+//! `IncrementalAlterConfigs`, `AlterConfigs`, `DeleteGroups`, `OffsetDelete`,
+//! `DescribeTopicPartitions`, `ListTransactions`, `DescribeTransactions`,
+//! `DescribeProducers` and `WriteTxnMarkers`, each
 //! checked against what the log holds afterwards. (`kafka_tools.rs` drives the same APIs
 //! with Kafka's own tools where Java is installed.)
 
@@ -23,15 +24,21 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, DeleteGroupsRequest, DescribeConfigsRequest,
+    alter_configs_request, describe_producers_request, AlterConfigsRequest, BrokerId,
+    CreatePartitionsRequest, DeleteGroupsRequest, DescribeConfigsRequest, DescribeProducersRequest,
     DescribeTopicPartitionsRequest, DescribeTransactionsRequest, GroupId,
     IncrementalAlterConfigsRequest, ListTransactionsRequest, OffsetDeleteRequest, ProducerId,
-    TopicName, TransactionalId,
+    TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use strom::{Broker, CleanupPolicy, JoinGroup, Record, TopicConfig, TopicPartition};
+use strom::{
+    Broker, CleanupPolicy, IsolationLevel, JoinGroup, Record, TopicConfig, TopicPartition,
+};
 use strom_kafka::KafkaServer;
 
 fn name(s: &str) -> TopicName {
@@ -240,6 +247,10 @@ fn incremental_alter_configs_sets_deletes_and_appends_topic_configs() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: each step depends on the state the one before left"
+)]
 fn delete_groups_and_offsets_spare_groups_with_members() {
     let (_dir, broker, server) = serve();
     broker
@@ -289,14 +300,37 @@ fn delete_groups_and_offsets_spare_groups_with_members() {
         broker.committed_offsets("billing").unwrap(),
         [(p1.clone(), 4)]
     );
-    // A topic the group's member is assigned keeps its offsets; another topic's go.
-    let response = client.call(&delete_offsets("active", "orders", &[0]), 0);
-    assert_eq!(
-        response.topics[0].partitions[0].error_code,
-        ResponseError::GroupSubscribedToTopic.code()
-    );
-    let response = client.call(&delete_offsets("active", "audit", &[0]), 0);
+    // Its last offset gone, the idle group stays, empty, as in Kafka.
+    let response = client.call(&delete_offsets("billing", "orders", &[1]), 0);
     assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    assert!(broker.groups().contains(&"billing".to_string()));
+    assert!(broker
+        .describe_group("billing")
+        .unwrap()
+        .partitions
+        .is_empty());
+    // In one request: the topic the group's member subscribes to keeps its offsets, the
+    // other topic's go.
+    let mut both = delete_offsets("active", "orders", &[0]);
+    both.topics
+        .extend(delete_offsets("active", "audit", &[0]).topics);
+    let response = client.call(&both, 0);
+    assert_eq!(response.error_code, 0);
+    let codes: Vec<(String, i16)> = response
+        .topics
+        .iter()
+        .map(|t| (t.name.to_string(), t.partitions[0].error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (
+                "orders".to_string(),
+                ResponseError::GroupSubscribedToTopic.code()
+            ),
+            ("audit".to_string(), 0),
+        ]
+    );
     assert_eq!(broker.committed_offsets("active").unwrap(), [(p0, 2)]);
     let response = client.call(&delete_offsets("nobody", "orders", &[0]), 0);
     assert_eq!(response.error_code, ResponseError::GroupIdNotFound.code());
@@ -501,8 +535,156 @@ fn list_and_describe_transactions() {
         response.transaction_states[1].error_code,
         ResponseError::TransactionalIdNotFound.code()
     );
-    // Committed: nothing open any more.
+    // Committed: nothing open any more, and Kafka's name for how it ended.
     open.commit_transaction().unwrap();
     let (ids, _) = listed(&mut client, &everything, 1);
-    assert!(ids.iter().all(|(_, state)| state == "Empty"), "{ids:?}");
+    assert_eq!(
+        ids,
+        [
+            ("payments-idle".to_string(), "Empty".to_string()),
+            ("payments-open".to_string(), "CompleteCommit".to_string()),
+        ]
+    );
+}
+
+fn replace_configs(
+    topic: &str,
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> AlterConfigsRequest {
+    AlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|&(key, value)| {
+                        alter_configs_request::AlterableConfig::default()
+                            .with_name(StrBytes::from_string(key.to_owned()))
+                            .with_value(Some(StrBytes::from_string(value.to_owned())))
+                    })
+                    .collect(),
+            )])
+}
+
+#[test]
+fn alter_configs_replaces_a_topics_whole_config() {
+    let (_dir, broker, server) = serve();
+    let original = TopicConfig::default()
+        .partitions(2)
+        .retention_ms(1000)
+        .max_record_bytes(5000);
+    broker.create_topic("orders", original.clone()).unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let defaults = TopicConfig::default();
+    for version in [0, 1, 2] {
+        // Validated only: nothing changes.
+        let checked = client.call(
+            &replace_configs("orders", &[("segment.bytes", "2000000")], true),
+            version,
+        );
+        assert_eq!(checked.responses[0].error_code, 0, "v{version}");
+        assert_eq!(broker.describe_topic("orders").unwrap().config, original);
+
+        let response = client.call(
+            &replace_configs("orders", &[("segment.bytes", "2000000")], false),
+            version,
+        );
+        assert_eq!(response.responses[0].error_code, 0, "v{version}");
+        let config = broker.describe_topic("orders").unwrap().config;
+        // The key given set, every other one back to its default, the partitions kept.
+        assert_eq!(config.segment_bytes, 2_000_000);
+        assert_eq!(config.retention_ms, defaults.retention_ms);
+        assert_eq!(config.max_record_bytes, defaults.max_record_bytes);
+        assert_eq!(config.partitions, 2);
+        broker.alter_topic("orders", original.clone()).unwrap();
+    }
+    let unknown_key = client.call(
+        &replace_configs(
+            "orders",
+            &[("segment.bytes", "2000000"), ("colour", "blue")],
+            false,
+        ),
+        2,
+    );
+    assert_eq!(
+        unknown_key.responses[0].error_code,
+        ResponseError::InvalidConfig.code()
+    );
+    assert_eq!(broker.describe_topic("orders").unwrap().config, original);
+    let unknown_topic = client.call(&replace_configs("nowhere", &[], false), 2);
+    assert_eq!(
+        unknown_topic.responses[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+}
+
+#[test]
+fn describe_producers_and_abort_a_transaction_with_a_marker() {
+    let (_dir, broker, server) = serve();
+    broker
+        .create_topic("payments", TopicConfig::default().partitions(2))
+        .unwrap();
+    let txn = broker.transactional_producer("ledger").unwrap();
+    txn.begin_transaction().unwrap();
+    txn.send("payments", Record::new("hanging").partition(1))
+        .unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let describe = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(name("payments"))
+            .with_partition_indexes(vec![0, 1, 7]),
+    ]);
+    let response = client.call(&describe, 0);
+    let partitions = &response.topics[0].partitions;
+    assert_eq!(partitions[0].error_code, 0);
+    assert!(partitions[0].active_producers.is_empty());
+    assert_eq!(partitions[1].error_code, 0);
+    let open = &partitions[1].active_producers[0];
+    assert_eq!(open.producer_id, ProducerId(txn.producer_id()));
+    assert_eq!(open.producer_epoch, i32::from(txn.epoch()));
+    assert_eq!(open.last_sequence, -1);
+    assert_eq!(open.coordinator_epoch, -1);
+    assert_eq!(open.current_txn_start_offset, 0);
+    assert_eq!(
+        partitions[2].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+
+    let marker = |commit: bool, epoch: i16| {
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(txn.producer_id()))
+            .with_producer_epoch(epoch)
+            .with_transaction_result(commit)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(name("payments"))
+                .with_partition_indexes(vec![1])])])
+    };
+    let code = |response: &kafka_protocol::messages::WriteTxnMarkersResponse| {
+        response.markers[0].topics[0].partitions[0].error_code
+    };
+    // Only aborts, and not for an epoch older than the partition's.
+    let commit = client.call(&marker(true, txn.epoch()), 1);
+    assert_eq!(code(&commit), ResponseError::InvalidRequest.code());
+    let stale = client.call(&marker(false, txn.epoch() - 1), 1);
+    assert_eq!(code(&stale), ResponseError::InvalidProducerEpoch.code());
+    let tp = TopicPartition::new("payments", 1);
+    let last_stable = |broker: &Broker| {
+        broker
+            .fetch_batches(&tp, 0, 1 << 20, IsolationLevel::ReadCommitted)
+            .unwrap()
+            .last_stable_offset
+    };
+    assert_eq!(last_stable(&broker), 0);
+    let aborted = client.call(&marker(false, txn.epoch()), 1);
+    assert_eq!(code(&aborted), 0);
+    assert_eq!(last_stable(&broker), 2);
+    let after = client.call(&describe, 0);
+    let ended = &after.topics[0].partitions[1].active_producers[0];
+    assert_eq!(ended.current_txn_start_offset, -1);
+    assert_eq!(ended.coordinator_epoch, 0);
+    drop(txn);
 }

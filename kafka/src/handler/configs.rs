@@ -1,11 +1,15 @@
 //! Changing topic configs: IncrementalAlterConfigs (what `kafka-configs --alter` and the
-//! admin client's `incrementalAlterConfigs` send), under Kafka's keys, onto
-//! [`strom::Broker::alter_topic`].
+//! admin client's `incrementalAlterConfigs` send) and AlterConfigs (the older API, which
+//! replaces a topic's whole set of configs: kafka-python's and confluent-kafka's
+//! `alter_configs`), under Kafka's keys, onto [`strom::Broker::alter_topic`].
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::messages::{
+    alter_configs_request, alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use strom::TopicConfig;
@@ -77,15 +81,117 @@ pub(super) fn incremental_alter(
     )
 }
 
-/// One resource of the request: applied (or checked, for `validate_only`) whole, or not
-/// at all.
-fn alter_one(
+pub(super) fn check_alter(walk: &mut Walk<'_>, version: i16) -> Checked {
+    walk.array(|resource| {
+        resource.int8()?;
+        resource.string()?;
+        resource.array(|config| {
+            config.string()?;
+            config.string()?;
+            if version >= 2 {
+                config.tags()?;
+            }
+            Ok(())
+        })?;
+        if version >= 2 {
+            resource.tags()?;
+        }
+        Ok(())
+    })?;
+    walk.boolean()?;
+    if version >= 2 {
+        walk.tags()?;
+    }
+    Ok(())
+}
+
+/// AlterConfigs: each topic's configs become the ones given, every other key back to its
+/// default (as Kafka, which drops the topic's other overrides).
+pub(super) fn alter(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
+    let request: AlterConfigsRequest = decode(body, version)?;
+    let validate_only = request.validate_only;
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match replace_one(shared, &resource, validate_only) {
+                Ok(()) => response,
+                Err((code, message)) => {
+                    tracing::debug!(
+                        resource = &*resource.resource_name,
+                        code,
+                        message,
+                        "kafka protocol: alter configs refused"
+                    );
+                    response
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                }
+            }
+        })
+        .collect();
+    encode(
+        &AlterConfigsResponse::default().with_responses(responses),
+        version,
+    )
+}
+
+/// One resource of an AlterConfigs request: its configs replaced whole (or checked, for
+/// `validate_only`), or not at all.
+fn replace_one(
     shared: &Shared,
-    resource: &AlterConfigsResource,
+    resource: &alter_configs_request::AlterConfigsResource,
     validate_only: bool,
 ) -> Result<(), (i16, String)> {
     let name = &*resource.resource_name;
-    match resource.resource_type {
+    let mut config = topic_config(shared, resource.resource_type, name)?;
+    let invalid = |message: String| (ResponseError::InvalidConfig.code(), message);
+    // Every key under Kafka's names back to its default first; the partition count (no
+    // config) and settings Kafka has no key for stay.
+    let known = TopicConfig::default().kafka_configs();
+    for (key, value) in &known {
+        config
+            .set(key, value)
+            .map_err(|e| invalid(format!("topic {name:?}: {e}")))?;
+    }
+    for entry in &resource.configs {
+        let key = &*entry.name;
+        if !known.iter().any(|(k, _)| *k == key) {
+            return Err(invalid(format!(
+                "topic {name:?}: config {key:?} is not one strom keeps"
+            )));
+        }
+        let Some(value) = entry.value.as_deref() else {
+            return Err(invalid(format!(
+                "topic {name:?}: config {key:?} has no value"
+            )));
+        };
+        config
+            .set(key, value)
+            .map_err(|e| invalid(format!("topic {name:?}: {e}")))?;
+    }
+    if validate_only {
+        return Ok(());
+    }
+    shared
+        .broker
+        .alter_topic(name, config)
+        .map_err(|e| (error_code(&e), e.to_string()))?;
+    tracing::info!(topic = name, "kafka protocol: topic configs replaced");
+    Ok(())
+}
+
+/// The config of topic `name`, for a resource of `resource_type`; the error answering the
+/// resource when it is no topic strom may change.
+fn topic_config(
+    shared: &Shared,
+    resource_type: i8,
+    name: &str,
+) -> Result<TopicConfig, (i16, String)> {
+    match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
             return Err((
@@ -109,11 +215,22 @@ fn alter_one(
     if name.starts_with("__") {
         return Err(unknown());
     }
-    let mut config = shared
+    shared
         .broker
         .describe_topic(name)
-        .map_err(|e| (error_code(&e), e.to_string()))?
-        .config;
+        .map_err(|e| (error_code(&e), e.to_string()))
+        .map(|d| d.config)
+}
+
+/// One resource of an IncrementalAlterConfigs request: applied (or checked, for
+/// `validate_only`) whole, or not at all.
+fn alter_one(
+    shared: &Shared,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    let name = &*resource.resource_name;
+    let mut config = topic_config(shared, resource.resource_type, name)?;
     let defaults = TopicConfig::default().kafka_configs();
     let invalid = |message: String| (ResponseError::InvalidConfig.code(), message);
     for entry in &resource.configs {

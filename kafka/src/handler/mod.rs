@@ -195,6 +195,13 @@ pub(crate) const APIS: &[Api] = &[
         answer: transactions::end,
     },
     Api {
+        key: ApiKey::WriteTxnMarkers,
+        min: 1,
+        max: 1,
+        check: transaction_admin::check_write_txn_markers,
+        answer: transaction_admin::write_txn_markers,
+    },
+    Api {
         key: ApiKey::TxnOffsetCommit,
         min: 0,
         max: 4,
@@ -207,6 +214,13 @@ pub(crate) const APIS: &[Api] = &[
         max: 4,
         check: topics::check_describe_configs,
         answer: topics::describe_configs,
+    },
+    Api {
+        key: ApiKey::AlterConfigs,
+        min: 0,
+        max: 2,
+        check: configs::check_alter,
+        answer: configs::alter,
     },
     Api {
         key: ApiKey::CreatePartitions,
@@ -235,6 +249,13 @@ pub(crate) const APIS: &[Api] = &[
         max: 0,
         check: group_admin::check_offset_delete,
         answer: group_admin::offset_delete,
+    },
+    Api {
+        key: ApiKey::DescribeProducers,
+        min: 0,
+        max: 0,
+        check: transaction_admin::check_describe_producers,
+        answer: transaction_admin::describe_producers,
     },
     Api {
         key: ApiKey::DescribeTransactions,

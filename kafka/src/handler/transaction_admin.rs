@@ -1,17 +1,26 @@
 //! Transaction administration: ListTransactions and DescribeTransactions (what
 //! `kafka-transactions list` and `describe` send), from
-//! [`strom::Broker::list_transactions`].
+//! [`strom::Broker::list_transactions`]; DescribeProducers and WriteTxnMarkers (what
+//! `kafka-transactions describe-producers`, `find-hanging` and `abort` send), onto
+//! [`strom::Broker::describe_producers`] and [`strom::Broker::abort_transaction`].
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 use kafka_protocol::messages::list_transactions_response::TransactionState as Listed;
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
 use kafka_protocol::messages::{
-    DescribeTransactionsRequest, DescribeTransactionsResponse, ListTransactionsRequest,
-    ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
+    DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
+    DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
+    TopicName, TransactionalId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use strom::TransactionDescription;
+use strom::{AbortTransactionSpec, TopicPartition, TransactionDescription};
 
 use super::{decode, encode, error_code, RequestError};
 use crate::bounds::{Checked, Walk};
@@ -130,6 +139,181 @@ fn described_state(state: TransactionState, t: &TransactionDescription) -> Trans
         .with_producer_id(ProducerId(t.producer_id))
         .with_producer_epoch(t.epoch)
         .with_topics(topics)
+}
+
+pub(super) fn check_describe_producers(walk: &mut Walk<'_>, _version: i16) -> Checked {
+    walk.array(|topic| {
+        topic.string()?;
+        topic.array(Walk::i32)?;
+        topic.tags()
+    })?;
+    walk.tags()
+}
+
+pub(super) fn describe_producers(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+) -> Result<BytesMut, RequestError> {
+    let request: DescribeProducersRequest = decode(body, version)?;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let answer = PartitionResponse::default().with_partition_index(index);
+                    let Ok(partition) = u32::try_from(index) else {
+                        return answer
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let tp = TopicPartition::new(topic.name.0.to_string(), partition);
+                    match shared.broker.describe_producers(&tp) {
+                        Ok(producers) => answer
+                            .with_active_producers(producers.iter().map(producer_state).collect()),
+                        Err(e) => answer
+                            .with_error_code(error_code(&e))
+                            .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+                    }
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    encode(
+        &DescribeProducersResponse::default().with_topics(topics),
+        version,
+    )
+}
+
+fn producer_state(p: &strom::ProducerState) -> ProducerState {
+    ProducerState::default()
+        .with_producer_id(ProducerId(p.producer_id))
+        .with_producer_epoch(i32::from(p.producer_epoch))
+        .with_last_sequence(p.last_sequence)
+        .with_last_timestamp(p.last_timestamp)
+        .with_coordinator_epoch(p.coordinator_epoch.unwrap_or(-1))
+        .with_current_txn_start_offset(
+            p.current_transaction_start_offset
+                .and_then(|o| i64::try_from(o).ok())
+                .unwrap_or(-1),
+        )
+}
+
+pub(super) fn check_write_txn_markers(walk: &mut Walk<'_>, _version: i16) -> Checked {
+    walk.array(|marker| {
+        marker.i64()?;
+        marker.i16()?;
+        marker.boolean()?;
+        marker.array(|topic| {
+            topic.string()?;
+            topic.array(Walk::i32)?;
+            topic.tags()
+        })?;
+        marker.i32()?;
+        marker.tags()
+    })?;
+    walk.tags()
+}
+
+/// WriteTxnMarkers from outside the broker: an administrator ending a hanging transaction
+/// (`kafka-transactions abort`). Only abort markers: strom's own coordinator writes the
+/// commits, and a commit marker from outside could make visible records no transaction
+/// committed.
+pub(super) fn write_txn_markers(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+) -> Result<BytesMut, RequestError> {
+    let request: WriteTxnMarkersRequest = decode(body, version)?;
+    let markers = request
+        .markers
+        .into_iter()
+        .map(|marker| {
+            let topics = marker
+                .topics
+                .into_iter()
+                .map(|topic| {
+                    let partitions = topic
+                        .partition_indexes
+                        .iter()
+                        .map(|&index| {
+                            let code = if marker.transaction_result {
+                                ResponseError::InvalidRequest.code()
+                            } else {
+                                write_abort(
+                                    shared,
+                                    &topic.name,
+                                    index,
+                                    marker.producer_id.0,
+                                    marker.producer_epoch,
+                                    marker.coordinator_epoch,
+                                )
+                            };
+                            WritableTxnMarkerPartitionResult::default()
+                                .with_partition_index(index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    WritableTxnMarkerTopicResult::default()
+                        .with_name(topic.name)
+                        .with_partitions(partitions)
+                })
+                .collect();
+            WritableTxnMarkerResult::default()
+                .with_producer_id(marker.producer_id)
+                .with_topics(topics)
+        })
+        .collect();
+    encode(
+        &WriteTxnMarkersResponse::default().with_markers(markers),
+        version,
+    )
+}
+
+/// Writes one abort marker; the partition's error code.
+fn write_abort(
+    shared: &Shared,
+    topic: &str,
+    index: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+) -> i16 {
+    let Ok(partition) = u32::try_from(index) else {
+        return ResponseError::UnknownTopicOrPartition.code();
+    };
+    let spec = AbortTransactionSpec {
+        coordinator_epoch,
+        ..AbortTransactionSpec::new(
+            TopicPartition::new(topic, partition),
+            producer_id,
+            producer_epoch,
+        )
+    };
+    match shared.broker.abort_transaction(&spec) {
+        Ok(offset) => {
+            tracing::info!(
+                topic,
+                partition,
+                producer_id,
+                offset,
+                "kafka protocol: abort marker written"
+            );
+            0
+        }
+        Err(strom::Error::InvalidProducerEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
+        Err(e) => {
+            tracing::debug!(topic, partition, error = %e, "kafka protocol: abort marker refused");
+            error_code(&e)
+        }
+    }
 }
 
 fn id(transactional_id: &str) -> TransactionalId {
