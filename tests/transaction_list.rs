@@ -42,6 +42,8 @@ fn transactions_are_listed_with_their_state_partitions_and_producer() -> Result<
     let done = &broker.list_transactions()?[0];
     assert_eq!(done.state, TransactionState::CompleteCommit);
     assert!(done.partitions.is_empty());
+    // The last one's start, as Kafka describes a finished transaction.
+    assert!(done.start_ms.is_some());
     // As Kafka: the last end is the state until the next transaction writes.
     first.begin_transaction()?;
     assert_eq!(

@@ -514,6 +514,21 @@ fn list_and_describe_transactions() {
     // Running for longer than a day: none.
     let long = ListTransactionsRequest::default().with_duration_filter(86_400_000);
     assert!(listed(&mut client, &long, 1).0.is_empty());
+    // v2: ids the whole of which the pattern matches.
+    let pattern = |p: &'static str| {
+        ListTransactionsRequest::default()
+            .with_duration_filter(-1)
+            .with_transactional_id_pattern(Some(StrBytes::from_static_str(p)))
+    };
+    let (ids, _) = listed(&mut client, &pattern("pay.*-o[a-z]+"), 2);
+    assert_eq!(ids, [("payments-open".to_string(), "Ongoing".to_string())]);
+    assert!(listed(&mut client, &pattern("payments"), 2).0.is_empty());
+    assert_eq!(listed(&mut client, &pattern(""), 2).0.len(), 2);
+    let invalid = client.call(&pattern("payments-["), 2);
+    assert_eq!(
+        invalid.error_code,
+        ResponseError::InvalidRegularExpression.code()
+    );
 
     let response = client.call(
         &DescribeTransactionsRequest::default().with_transactional_ids(vec![

@@ -3,7 +3,8 @@
 //!
 //! One scenario of tool runs (`kafka-topics`, `kafka-configs`, `kafka-console-producer` and
 //! `-consumer`, `kafka-consumer-groups`, `kafka-get-offsets`, `kafka-producer-perf-test` and
-//! `kafka-consumer-perf-test`) runs against a `KafkaServer` over a fresh data directory; every
+//! `kafka-consumer-perf-test`, `kafka-transactions` with `list`, `describe`,
+//! `describe-producers`, `find-hanging` and `abort`) runs against a `KafkaServer` over a fresh data directory; every
 //! step's exit code and output are checked. The same scenario then runs against a single-node
 //! Kafka 4.4.0 started by `tests/reference/broker.sh`, and each step whose output does not
 //! depend on timing must print the same, once ids, node numbers and timings are masked.
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use strom::Broker;
-use strom_kafka::KafkaServer;
+use strom_kafka::{KafkaServer, ServerConfig};
 
 /// The topic the scenario administers, and the one the perf tools fill.
 const TOPIC: &str = "tools-orders";
@@ -284,6 +285,19 @@ const SCENARIO: &[Step] = {
              --topic tools-orders:0",
             Sorted,
         ),
+        // Every offset left: the group stays, empty, on both.
+        step(
+            "delete remaining offsets",
+            GROUPS,
+            "--bootstrap-server {B} --delete-offsets --group tools-readers --topic tools-orders",
+            Sorted,
+        ),
+        step(
+            "list groups after deleting offsets",
+            GROUPS,
+            "--bootstrap-server {B} --list",
+            Lines,
+        ),
         step(
             "delete group",
             GROUPS,
@@ -324,19 +338,59 @@ const SCENARIO: &[Step] = {
              --command-property bootstrap.servers={B}",
             ExitCode,
         ),
-        // Kafka names the state after the last transaction's end (CompleteCommit), strom
-        // has none open (Empty); producer ids differ too: content checked on strom's side.
         step(
             "list transactions",
             "kafka-transactions",
             "--bootstrap-server {B} list",
-            ExitCode,
+            Lines,
         ),
+        step(
+            "list transactions by pattern",
+            "kafka-transactions",
+            "--bootstrap-server {B} list --transactional-id-pattern tools-t.*",
+            Lines,
+        ),
+        // Epochs (Kafka 4.4 bumps the epoch at every transaction's end) and times differ:
+        // content checked on strom's side.
         step(
             "describe transaction",
             "kafka-transactions",
             "--bootstrap-server {B} describe --transactional-id tools-txn",
             ExitCode,
+        ),
+        step(
+            "describe producers",
+            "kafka-transactions",
+            "--bootstrap-server {B} describe-producers --topic tools-perf --partition 0",
+            ExitCode,
+        ),
+        // Nothing hangs: the header alone, on both.
+        step(
+            "find hanging",
+            "kafka-transactions",
+            "--bootstrap-server {B} find-hanging --broker-id 1",
+            Lines,
+        ),
+        step(
+            "abort at an offset nothing starts at",
+            "kafka-transactions",
+            "--bootstrap-server {B} abort --topic tools-perf --partition 0 --start-offset 100000",
+            ExitCode,
+        ),
+        // A marker for a producer with nothing open is written all the same, on both: it
+        // takes an offset.
+        step(
+            "abort by producer",
+            "kafka-transactions",
+            "--bootstrap-server {B} abort --topic tools-orders --partition 0 \
+             --producer-id 999 --producer-epoch 0 --coordinator-epoch 0",
+            Lines,
+        ),
+        step(
+            "latest offsets after the abort",
+            "kafka-get-offsets",
+            "--bootstrap-server {B} --topic tools-orders",
+            Sorted,
         ),
         step(
             "describe unknown transaction",
@@ -440,16 +494,8 @@ fn masked(stdout: &str, compare: Compare) -> Vec<String> {
 
 /// Checks of strom's own output, step by step: what each tool must print.
 fn check_strom(ran: &BTreeMap<&'static str, Ran>, broker: &Broker) {
-    let ok = |label: &str| -> &str {
-        let r = &ran[label];
-        assert_eq!(r.code, Some(0), "{label}: {r:?}");
-        &r.stdout
-    };
-    let failed = |label: &str| {
-        let r = &ran[label];
-        assert_ne!(r.code, Some(0), "{label} should fail: {r:?}");
-        format!("{}{}", r.stdout, r.stderr)
-    };
+    let ok = |label: &str| ok(ran, label);
+    let failed = |label: &str| failed(ran, label);
     assert_eq!(ok("create").trim(), format!("Created topic {TOPIC}."));
     assert!(failed("create again").contains("already exists"));
     assert_eq!(ok("list").trim(), TOPIC);
@@ -518,25 +564,7 @@ fn check_strom(ran: &BTreeMap<&'static str, Ran>, broker: &Broker) {
     let row = perf.lines().last().unwrap();
     assert_eq!(row.split(", ").nth(4), Some("500"), "{perf}");
     assert!(ok("transactional perf test").contains("200 records sent"));
-    let listed = ok("list transactions");
-    assert!(
-        listed
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some("tools-txn") && l.contains("Empty")),
-        "{listed}"
-    );
-    let described = ok("describe transaction");
-    let row: Vec<&str> = described
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // CoordinatorId, TransactionalId, ProducerId, ProducerEpoch, State, TimeoutMs.
-    assert_eq!(row[1], "tools-txn", "{described}");
-    assert_eq!(row[4], "Empty", "{described}");
-    assert_eq!(row[5], "60000", "{described}");
-    assert!(failed("describe unknown transaction").contains("could not be found"));
+    check_strom_transactions(ran, broker);
     ok("delete topic");
     assert_eq!(ok("list after delete").trim(), PERF_TOPIC);
     assert!(broker.describe_topic(TOPIC).is_err());
@@ -549,7 +577,13 @@ fn kafka_tools_against_strom_and_kafka() {
     }
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
-    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    // Node 1, as the reference Kafka's one node: tools print the coordinator's id.
+    let server = KafkaServer::bind_with(
+        broker.clone(),
+        "127.0.0.1:0",
+        ServerConfig::default().node_id(1),
+    )
+    .unwrap();
     let strom = run_scenario(&server.local_addr().to_string());
     check_strom(&strom, &broker);
     server.shutdown().unwrap();
@@ -581,4 +615,88 @@ fn kafka_tools_against_strom_and_kafka() {
         "Kafka's tools print otherwise against strom:\n{}",
         differences.join("\n")
     );
+}
+
+/// The step's stdout, which must have exited 0.
+fn ok<'a>(ran: &'a BTreeMap<&'static str, Ran>, label: &str) -> &'a str {
+    let r = &ran[label];
+    assert_eq!(r.code, Some(0), "{label}: {r:?}");
+    &r.stdout
+}
+
+/// The step's stdout and stderr, which must have exited with an error.
+fn failed(ran: &BTreeMap<&'static str, Ran>, label: &str) -> String {
+    let r = &ran[label];
+    assert_ne!(r.code, Some(0), "{label} should fail: {r:?}");
+    format!("{}{}", r.stdout, r.stderr)
+}
+
+/// [`check_strom`]'s checks of `kafka-transactions`' steps.
+fn check_strom_transactions(ran: &BTreeMap<&'static str, Ran>, broker: &Broker) {
+    let ok = |label: &str| ok(ran, label);
+    let failed = |label: &str| failed(ran, label);
+    let listed = ok("list transactions");
+    assert!(
+        listed.lines().any(|l| {
+            let row: Vec<&str> = l.split_whitespace().collect();
+            row.first() == Some(&"tools-txn") && row.get(3) == Some(&"CompleteCommit")
+        }),
+        "{listed}"
+    );
+    assert_eq!(ok("list transactions by pattern"), listed);
+    let described = ok("describe transaction");
+    let row: Vec<&str> = described
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // CoordinatorId, TransactionalId, ProducerId, ProducerEpoch, State, TimeoutMs, the last
+    // transaction's start and how long ago.
+    assert_eq!(row[1], "tools-txn", "{described}");
+    assert_eq!(row[4], "CompleteCommit", "{described}");
+    assert_eq!(row[5], "60000", "{described}");
+    assert!(row[6].parse::<i64>().is_ok_and(|t| t > 0), "{described}");
+    // The transactional perf producer's row: its sequence numbers, the marker's
+    // coordinator epoch, nothing open.
+    let producers = ok("describe producers");
+    let txn_producer = broker
+        .list_transactions()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.transactional_id == "tools-txn")
+        .unwrap()
+        .producer_id
+        .to_string();
+    let row: Vec<&str> = producers
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|r| r.first() == Some(&txn_producer.as_str()))
+        .unwrap_or_else(|| panic!("{producers}"));
+    // ProducerId, ProducerEpoch, LatestCoordinatorEpoch, LastSequence, LastTimestamp,
+    // CurrentTransactionStartOffset.
+    assert_eq!(row[2], "0", "{producers}");
+    assert_eq!(row[3], "199", "{producers}");
+    assert_eq!(row[5], "None", "{producers}");
+    assert!(ok("find hanging").starts_with("Topic\tPartition\tProducerId"));
+    assert!(failed("abort at an offset nothing starts at")
+        .contains("Could not find any open transactions starting at offset 100000"));
+    ok("abort by producer");
+    let partition0 = |label: &str| -> u64 {
+        ok(label)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{TOPIC}:0:")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        partition0("latest offsets after the abort"),
+        partition0("latest offsets") + 1
+    );
+    assert!(ok("delete remaining offsets").contains("Successful"));
+    assert!(ok("list groups after deleting offsets")
+        .lines()
+        .any(|l| l == GROUP));
+    assert!(failed("describe unknown transaction").contains("could not be found"));
 }

@@ -225,6 +225,8 @@ pub(crate) struct TxnEntry {
     /// How its last transaction ended, until its next producer registers (Kafka's
     /// `CompleteCommit` and `CompleteAbort` states).
     pub(crate) completed: Option<ControlType>,
+    /// When its last transaction began (ms since the epoch), since the broker opened.
+    pub(crate) last_start_ms: Option<i64>,
     /// Its counters (empty without the `metrics` feature).
     metrics: TxnMetrics,
 }
@@ -305,6 +307,7 @@ impl TxnCoordinator {
                 epoch: state.producer_epoch,
                 open: None,
                 completed: None,
+                last_start_ms: None,
                 metrics: TxnMetrics::new(&id),
             };
             let ending = match state.phase {
@@ -380,6 +383,7 @@ impl TxnCoordinator {
                     epoch: -1,
                     open: None,
                     completed: None,
+                    last_start_ms: None,
                     metrics: TxnMetrics::new(id),
                 }))
             }))
@@ -908,6 +912,8 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
     if kind == ControlType::Commit || !open.partitions.is_empty() {
         write_completed(inner, entry, kind, open.offsets_to_commit(), false)?;
     }
+    let age = i64::try_from(open.age().as_millis()).unwrap_or(i64::MAX);
+    entry.last_start_ms = Some(now.saturating_sub(age));
     entry.open = None;
     entry.completed = Some(kind);
     entry.metrics.ended(kind == ControlType::Commit);

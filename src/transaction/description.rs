@@ -62,7 +62,8 @@ pub struct TransactionDescription {
     pub epoch: i16,
     /// Where its transaction is.
     pub state: TransactionState,
-    /// When the open transaction began, in ms since the epoch; `None` with none open.
+    /// When the open transaction began, in ms since the epoch; with none open, when the
+    /// last one began (as Kafka reports it), if one ended since the broker opened.
     pub start_ms: Option<i64>,
     /// The partitions the open transaction has written to, sorted.
     pub partitions: Vec<TopicPartition>,
@@ -98,10 +99,12 @@ impl TxnCoordinator {
                         None => TransactionState::Empty,
                     },
                 };
-                let start_ms = open.map(|o| {
-                    let age = o.age().min(Duration::from_secs(u64::from(u32::MAX)));
-                    now - i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
-                });
+                let start_ms = open
+                    .map(|o| {
+                        let age = o.age().min(Duration::from_secs(u64::from(u32::MAX)));
+                        now - i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
+                    })
+                    .or(entry.last_start_ms);
                 TransactionDescription {
                     transactional_id: entry.id().to_string(),
                     producer_id: entry.producer_id,

@@ -45,11 +45,36 @@ pub(super) fn check_list(walk: &mut Walk<'_>, version: i16) -> Checked {
     if version >= 1 {
         walk.i64()?;
     }
+    if version >= 2 {
+        walk.string()?;
+    }
     walk.tags()
+}
+
+/// The v2 filter: ids the whole of which the pattern matches (Java's `Matcher.matches`);
+/// none or an empty one matches every id.
+fn id_pattern(pattern: Option<&str>) -> Result<Option<regex::Regex>, regex::Error> {
+    match pattern {
+        None | Some("") => Ok(None),
+        Some(pattern) => {
+            // Bounded: a pattern is at most a request's string, and compiling one
+            // refuses what would grow past the crate's default size limit.
+            regex::Regex::new(&format!("^(?:{pattern})$")).map(Some)
+        }
+    }
 }
 
 pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
     let request: ListTransactionsRequest = decode(body, version)?;
+    let pattern = match id_pattern(request.transactional_id_pattern.as_deref()) {
+        Ok(pattern) => pattern,
+        Err(e) => {
+            tracing::debug!(error = %e, "kafka protocol: ListTransactions pattern refused");
+            let response = ListTransactionsResponse::default()
+                .with_error_code(ResponseError::InvalidRegularExpression.code());
+            return encode(&response, version);
+        }
+    };
     let response = match shared.broker.list_transactions() {
         Err(e) => ListTransactionsResponse::default().with_error_code(error_code(&e)),
         Ok(described) => {
@@ -61,9 +86,11 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                         || request.state_filters.iter().any(|s| &**s == t.state.name()))
                         && (request.producer_id_filters.is_empty()
                             || request.producer_id_filters.contains(&ProducerId(t.producer_id)))
-                        // v1: only transactions running longer than this many ms.
+                        // v1: only transactions begun longer than this many ms ago (the
+                        // last one's start for a finished one, as Kafka).
                         && (request.duration_filter < 0
                             || t.start_ms.is_some_and(|s| now - s > request.duration_filter))
+                        && pattern.as_ref().is_none_or(|p| p.is_match(&t.transactional_id))
                 })
                 .map(|t| {
                     Listed::default()
