@@ -41,8 +41,14 @@ fn broker_sh() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/broker.sh")
 }
 
-/// Whether Java is there and Kafka's jars are cached (fetched now if Maven can).
+/// Whether Java is there and Kafka's jars are cached (fetched now if Maven can): looked at
+/// once, so that this file's tests do not fetch into one cache at the same time.
 fn tools_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(look_for_tools)
+}
+
+fn look_for_tools() -> bool {
     if !Command::new("java")
         .arg("-version")
         .output()
@@ -699,4 +705,61 @@ fn check_strom_transactions(ran: &BTreeMap<&'static str, Ran>, broker: &Broker) 
         .lines()
         .any(|l| l == GROUP));
     assert!(failed("describe unknown transaction").contains("could not be found"));
+}
+
+/// `kafka-transactions describe-producers` shows a transaction left open in a partition, and
+/// `abort --start-offset` (which finds its producer with `DescribeProducers`, then writes the
+/// marker with `WriteTxnMarkers`) ends it: strom only (a Kafka transaction stays open only
+/// until its producer's timeout, which this would race).
+#[test]
+fn kafka_transactions_aborts_a_transaction_left_open() {
+    if !tools_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let bootstrap = server.local_addr().to_string();
+    broker
+        .create_topic("tools-hanging", strom::TopicConfig::default())
+        .unwrap();
+    broker
+        .producer()
+        .send("tools-hanging", strom::Record::new("before"))
+        .unwrap();
+    let open = broker.transactional_producer("tools-hanging").unwrap();
+    open.begin_transaction().unwrap();
+    open.send("tools-hanging", strom::Record::new("left open"))
+        .unwrap();
+    let run = |args: &str| {
+        let output = tool(&bootstrap, "kafka-transactions", args, "");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{args}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let producers = "--bootstrap-server {B} describe-producers --topic tools-hanging --partition 0";
+    let before = run(producers);
+    let row: Vec<&str> = before.lines().nth(1).unwrap().split_whitespace().collect();
+    // ProducerId, ProducerEpoch, LatestCoordinatorEpoch, LastSequence, LastTimestamp,
+    // CurrentTransactionStartOffset.
+    assert_eq!(row[0], open.producer_id().to_string(), "{before}");
+    assert_eq!(row[2], "-1", "{before}");
+    assert_eq!(row[5], "1", "{before}");
+    run("--bootstrap-server {B} abort --topic tools-hanging --partition 0 --start-offset 1");
+    let after = run(producers);
+    let row: Vec<&str> = after.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[5], "None", "{after}");
+    let tp = strom::TopicPartition::new("tools-hanging", 0);
+    let fetched = broker
+        .fetch_batches(&tp, 0, 1 << 20, strom::IsolationLevel::ReadCommitted)
+        .unwrap();
+    assert_eq!(fetched.last_stable_offset, 3);
+    assert_eq!(fetched.aborted.len(), 1);
+    drop(open);
+    server.shutdown().unwrap();
+    broker.close().unwrap();
 }
