@@ -87,9 +87,10 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
                         && (request.producer_id_filters.is_empty()
                             || request.producer_id_filters.contains(&ProducerId(t.producer_id)))
                         // v1: only transactions begun longer than this many ms ago (the
-                        // last one's start for a finished one, as Kafka).
+                        // last one's start for a finished one); as in Kafka, an id that
+                        // never began one passes.
                         && (request.duration_filter < 0
-                            || t.start_ms.is_some_and(|s| now - s > request.duration_filter))
+                            || t.start_ms.is_none_or(|s| now - s > request.duration_filter))
                         && pattern.as_ref().is_none_or(|p| p.is_match(&t.transactional_id))
                 })
                 .map(|t| {
