@@ -76,8 +76,16 @@ const VALUE: usize = 100;
 /// Kafka's error code for a topic that exists already.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 
+mod compare;
+
 fn main() {
-    match Options::parse(std::env::args().skip(1)).and_then(|options| run(&options)) {
+    let mut args = std::env::args().skip(1).peekable();
+    let outcome = match args.peek().map(String::as_str) {
+        Some("compare") => compare::run(args.skip(1)),
+        Some("compare-writer") => compare::writer(args.skip(1)),
+        _ => Options::parse(args).and_then(|options| run(&options)),
+    };
+    match outcome {
         Ok(()) => {}
         Err(e) => {
             eprintln!("kafka-load: {e}");
@@ -580,6 +588,11 @@ struct Connection {
 impl Connection {
     fn open(addr: SocketAddr) -> Result<Self> {
         let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+        Self::over(stream, addr)
+    }
+
+    /// A connection over `stream`, already connected to `addr`, its versions agreed.
+    fn over(stream: TcpStream, addr: SocketAddr) -> Result<Self> {
         stream.set_nodelay(true)?;
         let mut connection = Self {
             stream,
