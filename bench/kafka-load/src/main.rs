@@ -25,6 +25,9 @@
 //!   batches of 1000 sends) to another topic of the same target, `once`; both topics of 4
 //!   partitions, both timed end to end, and the mirror's count checked to be exactly N.
 //!   Not part of `all`.
+//! - `compare` (a command of its own, `kafka-load compare --help`; see `compare/mod.rs` and
+//!   `scripts/compare.sh`): strom embedded, `strom serve` and Apache Kafka side by side,
+//!   driven by the same clients, printed as one table with a line per goal.
 //!
 //! The server is, by default, a `KafkaServer` in this process (`--inproc`); `--serve` runs
 //! `strom serve` on a fresh directory as a child (the `strom` binary beside this one unless
@@ -162,7 +165,8 @@ impl Options {
                         "kafka-load [produce|fetch|latency|cpu|mirror|all] \
                          [--inproc|--serve|--bootstrap HOST:PORT] [--records N] \
                          [--connections K] [--in-flight P] [--batch-bytes B] [--fetch-bytes F] \
-                         [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]"
+                         [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]\n\
+                         kafka-load compare --help"
                     );
                     std::process::exit(0);
                 }
