@@ -95,7 +95,15 @@ impl Remote {
                     .spawn()?,
             );
         }
-        let answered = wait_for_metadata(self.addr, self.system);
+        let answered = {
+            // The process that must stay up meanwhile: strom serve, or broker.sh until it
+            // has seen Kafka answer too.
+            let watched = match (&mut kafka, &mut self.child) {
+                (Some(script), _) => Some(script),
+                (None, child) => child.as_mut(),
+            };
+            wait_for_metadata(self.addr, self.system, watched)
+        };
         if let Some(mut script) = kafka {
             let status = script.wait()?;
             if !status.success() {
@@ -187,12 +195,28 @@ impl Drop for Remote {
 }
 
 /// Polls `addr` with Metadata requests until one is answered with a broker in it; the instant
-/// it was.
-fn wait_for_metadata(addr: SocketAddr, system: &str) -> Result<Instant> {
+/// it was. Fails early if `watched` exits with a failure.
+fn wait_for_metadata(
+    addr: SocketAddr,
+    system: &str,
+    mut watched: Option<&mut Child>,
+) -> Result<Instant> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         if let Ok(instant) = metadata_answered(addr) {
             return Ok(instant);
+        }
+        if let Some(status) = watched
+            .as_mut()
+            .map(|c| c.try_wait())
+            .transpose()?
+            .flatten()
+        {
+            if !status.success() {
+                return Err(
+                    format!("{system} at {addr} exited ({status}) before it answered").into(),
+                );
+            }
         }
         if Instant::now() > deadline {
             return Err(format!("{system} at {addr} answered no Metadata within 180 s").into());
