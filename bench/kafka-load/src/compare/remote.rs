@@ -247,23 +247,36 @@ fn connect(addr: SocketAddr) -> Result<Connection> {
     Connection::over(stream, addr)
 }
 
-/// A fetch of one record at `offset` of `topic`/0; the instant it returned one.
-fn tail_fetched(addr: SocketAddr, topic: &str, offset: i64) -> Result<Instant> {
+/// A fetch at `offset` of `topic`/`partition`, retried until it succeeds (and, if `records`,
+/// returns a record): the instant it did, and the partition's high watermark.
+fn fetched(
+    addr: SocketAddr,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    records: bool,
+) -> Result<(Instant, i64)> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        match fetch_at(addr, topic, offset) {
-            Ok((records, _)) if records > 0 => return Ok(Instant::now()),
-            _ if Instant::now() > deadline => {
-                return Err(format!("{topic}/0 at {offset}: nothing fetched within 180 s").into())
+        let outcome = fetch_at(addr, topic, partition, offset);
+        match outcome {
+            Ok((n, high_watermark)) if n > 0 || !records => {
+                return Ok((Instant::now(), high_watermark))
             }
-            // Kafka answers NOT_LEADER while it loads the partition.
+            _ if Instant::now() > deadline => {
+                return Err(format!(
+                    "{topic}/{partition} at {offset}: nothing fetched within 180 s ({outcome:?})"
+                )
+                .into())
+            }
+            // Kafka answers NOT_LEADER_OR_FOLLOWER while it loads the partition.
             _ => thread::sleep(Duration::from_millis(5)),
         }
     }
 }
 
-/// Records fetched at `offset` of `topic`/0, and the partition's high watermark.
-fn fetch_at(addr: SocketAddr, topic: &str, offset: i64) -> Result<(u64, i64)> {
+/// Records fetched at `offset` of `topic`/`partition`, and the partition's high watermark.
+fn fetch_at(addr: SocketAddr, topic: &str, partition: i32, offset: i64) -> Result<(u64, i64)> {
     let mut connection = connect(addr)?;
     let version = connection.fetch_version;
     let request = FetchRequest::default()
@@ -275,27 +288,26 @@ fn fetch_at(addr: SocketAddr, topic: &str, offset: i64) -> Result<(u64, i64)> {
         .with_topics(vec![FetchTopic::default()
             .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
             .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
+                .with_partition(partition)
                 .with_fetch_offset(offset)
                 .with_partition_max_bytes(1 << 20)])]);
     let response: FetchResponse = connection.call(&request, version)?;
-    let partition = response
+    let answer = response
         .responses
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| format!("fetch {topic}/0: no partition in the response"))?;
-    if response.error_code != 0 || partition.error_code != 0 {
-        return Err(format!("fetch {topic}/0: error {}", partition.error_code).into());
+        .ok_or_else(|| format!("fetch {topic}/{partition}: no partition in the response"))?;
+    if response.error_code != 0 || answer.error_code != 0 {
+        return Err(format!("fetch {topic}/{partition}: error {}", answer.error_code).into());
     }
-    let records = partition.records.clone().unwrap_or_default();
+    let records = answer.records.clone().unwrap_or_default();
     let (n, _) = count_batches(&records, offset)?;
-    Ok((n, partition.high_watermark))
+    Ok((n, answer.high_watermark))
 }
 
 /// The rows of `strom serve` or Kafka, and their start and recovery.
 pub(super) fn rows(remote: &mut Remote, settings: &Settings) -> Result<(Vec<Row>, Startup)> {
     let addr = remote.addr;
-    let bootstrap = addr.to_string();
     let mut rows = Vec::new();
     let mut written = 0;
     let mut last_topic = String::new();
@@ -306,66 +318,8 @@ pub(super) fn rows(remote: &mut Remote, settings: &Settings) -> Result<(Vec<Row>
             if settings.quick && (size == 100) != (acks == "1") {
                 continue;
             }
-            let topic = format!("rdkafka-{size}-{acks}");
-            create_topic(addr, &topic, settings.partitions)?;
-            let cpu = (remote.cpu()?, children_cpu()?);
-            let seconds: f64 = run_client(Command::new(&settings.rdkafka).args([
-                "produce",
-                &bootstrap,
-                &topic,
-                &n.to_string(),
-                &size.to_string(),
-                acks,
-            ]))?
-            .trim()
-            .parse()?;
-            let cpu = (
-                (remote.cpu()? - cpu.0) / seconds,
-                Some((children_cpu()? - cpu.1) / seconds),
-            );
-            let produce = Rate {
-                records: n,
-                size,
-                seconds,
-            };
-            let seconds: f64 = run_client(Command::new(&settings.rdkafka).args([
-                "consume",
-                &bootstrap,
-                &topic,
-                &n.to_string(),
-            ]))?
-            .trim()
-            .parse()?;
-            let consume = Rate {
-                records: n,
-                size,
-                seconds,
-            };
-            let latency_topic = format!("rdkafka-latency-{size}-{acks}");
-            create_topic(addr, &latency_topic, 1)?;
-            let out = run_client(Command::new(&settings.rdkafka).args([
-                "latency",
-                &bootstrap,
-                &latency_topic,
-                &settings.samples.to_string(),
-                &size.to_string(),
-                acks,
-            ]))?;
-            let mut figures = out.split_whitespace().map(str::parse::<f64>);
-            let latency = match (figures.next(), figures.next()) {
-                (Some(Ok(p50)), Some(Ok(p99))) => Latency { p50, p99 },
-                _ => return Err(format!("rdkafka-perf latency printed {out:?}").into()),
-            };
-            rows.push(Row {
-                system: remote.system,
-                client: RDKAFKA,
-                size,
-                acks,
-                produce: Some(produce),
-                consume: Some(consume),
-                latency: Some(latency),
-                cpu: Some(cpu),
-            });
+            let (row, topic) = rdkafka_row(remote, settings, size, acks)?;
+            rows.push(row);
             rows.push(java_row(remote, settings, size, acks)?);
             written += 2 * n;
             last_topic = topic;
@@ -375,16 +329,25 @@ pub(super) fn rows(remote: &mut Remote, settings: &Settings) -> Result<(Vec<Row>
     // A clean stop, then a start on the same data.
     remote.stop()?;
     let start = remote.launch()?;
-    // The last record of partition 0 of the last topic written, to be fetched after the kill.
-    let (_, high_watermark) = fetch_at(addr, &last_topic, 0)?;
-    if high_watermark < 1 {
-        return Err(format!("{last_topic}/0 is empty").into());
+    // The last record of the last topic written, to be fetched after the kill: that of its
+    // first partition holding any (a sticky partitioner may leave some empty).
+    let mut tail = None;
+    for partition in 0..i32::try_from(settings.partitions)? {
+        let (_, high_watermark) = fetched(addr, &last_topic, partition, 0, false)?;
+        if high_watermark > 0 {
+            tail = Some((partition, high_watermark - 1));
+            break;
+        }
     }
+    let (partition, offset) =
+        tail.ok_or_else(|| format!("every partition of {last_topic} is empty"))?;
     let on_disk = remote.on_disk()?;
     remote.kill()?;
     let launched = Instant::now();
     let recover = remote.launch()?;
-    let tail = tail_fetched(addr, &last_topic, high_watermark - 1)?.duration_since(launched);
+    let tail = fetched(addr, &last_topic, partition, offset, true)?
+        .0
+        .duration_since(launched);
     Ok((
         rows,
         Startup {
@@ -396,6 +359,80 @@ pub(super) fn rows(remote: &mut Remote, settings: &Settings) -> Result<(Vec<Row>
             tail,
         },
     ))
+}
+
+/// rdkafka-perf's produce, consume and latency on one record size and acks; the row, and the
+/// topic produced.
+fn rdkafka_row(
+    remote: &Remote,
+    settings: &Settings,
+    size: usize,
+    acks: &'static str,
+) -> Result<(Row, String)> {
+    let addr = remote.addr;
+    let bootstrap = addr.to_string();
+    let n = settings.records_of(size);
+    let topic = format!("rdkafka-{size}-{acks}");
+    create_topic(addr, &topic, settings.partitions)?;
+    let cpu = (remote.cpu()?, children_cpu()?);
+    let seconds: f64 = run_client(Command::new(&settings.rdkafka).args([
+        "produce",
+        &bootstrap,
+        &topic,
+        &n.to_string(),
+        &size.to_string(),
+        acks,
+    ]))?
+    .trim()
+    .parse()?;
+    let cpu = (
+        (remote.cpu()? - cpu.0) / seconds,
+        Some((children_cpu()? - cpu.1) / seconds),
+    );
+    let produce = Rate {
+        records: n,
+        size,
+        seconds,
+    };
+    let seconds: f64 = run_client(Command::new(&settings.rdkafka).args([
+        "consume",
+        &bootstrap,
+        &topic,
+        &n.to_string(),
+    ]))?
+    .trim()
+    .parse()?;
+    let consume = Rate {
+        records: n,
+        size,
+        seconds,
+    };
+    let latency_topic = format!("rdkafka-latency-{size}-{acks}");
+    create_topic(addr, &latency_topic, 1)?;
+    let out = run_client(Command::new(&settings.rdkafka).args([
+        "latency",
+        &bootstrap,
+        &latency_topic,
+        &settings.samples.to_string(),
+        &size.to_string(),
+        acks,
+    ]))?;
+    let mut figures = out.split_whitespace().map(str::parse::<f64>);
+    let latency = match (figures.next(), figures.next()) {
+        (Some(Ok(p50)), Some(Ok(p99))) => Latency { p50, p99 },
+        _ => return Err(format!("rdkafka-perf latency printed {out:?}").into()),
+    };
+    let row = Row {
+        system: remote.system,
+        client: RDKAFKA,
+        size,
+        acks,
+        produce: Some(produce),
+        consume: Some(consume),
+        latency: Some(latency),
+        cpu: Some(cpu),
+    };
+    Ok((row, topic))
 }
 
 /// kafka-producer-perf-test, kafka-consumer-perf-test and `EndToEndLatency` on one record size
