@@ -188,13 +188,23 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> Result<()> {
     let began = Instant::now();
     let mut rows = Vec::new();
     let mut startups = Vec::new();
+    // Progress on stderr: a full run takes minutes.
     let (embedded, startup) = embedded::rows(&settings)?;
+    eprintln!(
+        "compare: {EMBEDDED} measured ({:.0} s)",
+        began.elapsed().as_secs_f64()
+    );
     rows.extend(embedded);
     startups.push(startup);
     for system in [SERVE, KAFKA] {
+        let phase = Instant::now();
         let mut remote = Remote::start(system, &settings)?;
         let (measured, startup) = remote::rows(&mut remote, &settings)?;
         remote.stop()?;
+        eprintln!(
+            "compare: {system} measured ({:.0} s)",
+            phase.elapsed().as_secs_f64()
+        );
         rows.extend(measured);
         startups.push(startup);
     }
