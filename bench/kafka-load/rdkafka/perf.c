@@ -177,7 +177,7 @@ static int consume(const char *bootstrap, const char *topic, long records) {
         rd_kafka_message_destroy(m);
     }
     /* The records after the first over the time since it came. */
-    double elapsed = records > 1 ? (last - first) * (double)records / (double)(records - 1) : 0;
+    double elapsed = (last - first) * (double)records / (double)(records - 1);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     printf("%.6f\n", elapsed);
@@ -268,12 +268,12 @@ static int latency(const char *bootstrap, const char *topic, long samples, size_
 int main(int argc, char **argv) {
     if (argc == 7 && strcmp(argv[1], "produce") == 0 && atol(argv[4]) > 0 && atol(argv[5]) > 0)
         return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), argv[6]);
-    if (argc == 5 && strcmp(argv[1], "consume") == 0 && atol(argv[4]) > 0)
+    if (argc == 5 && strcmp(argv[1], "consume") == 0 && atol(argv[4]) >= 2)
         return consume(argv[2], argv[3], atol(argv[4]));
     if (argc == 7 && strcmp(argv[1], "latency") == 0 && atol(argv[4]) >= 10 && atol(argv[5]) >= 32)
         return latency(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), argv[6]);
     fprintf(stderr, "usage: rdkafka-perf produce BOOTSTRAP TOPIC RECORDS SIZE ACKS\n"
-                    "       rdkafka-perf consume BOOTSTRAP TOPIC RECORDS\n"
+                    "       rdkafka-perf consume BOOTSTRAP TOPIC RECORDS (RECORDS >= 2)\n"
                     "       rdkafka-perf latency BOOTSTRAP TOPIC SAMPLES SIZE ACKS (SAMPLES >= 10, SIZE >= 32)\n");
     return 2;
 }

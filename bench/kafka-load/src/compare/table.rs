@@ -3,7 +3,10 @@
 use std::thread;
 use std::time::Duration;
 
-use super::{Rate, Row, Settings, Startup, ACKS, EMBEDDED, JAVA, KAFKA, RDKAFKA, SERVE, SIZES};
+use super::{
+    Rate, Row, Settings, Startup, ACKS, EMBEDDED, JAVA, JAVA_BATCH_BYTES, KAFKA, RDKAFKA, SERVE,
+    SIZES,
+};
 
 fn rate(records_per_second: f64) -> String {
     if records_per_second >= 1e6 {
@@ -51,6 +54,11 @@ pub(super) fn print(settings: &Settings, rows: &[Row], startups: &[Startup], too
         settings.kafka_heap,
         thread::available_parallelism().map_or(0, usize::from),
         seconds(took),
+    );
+    println!(
+        "Producers: librdkafka linger.ms=5, batch.size=1000000; Java linger.ms=5, \
+         batch.size={JAVA_BATCH_BYTES}; acks=all ones idempotent. Latency producers: linger.ms=0. \
+         MB are 10^6 bytes of values."
     );
     println!();
     println!(
