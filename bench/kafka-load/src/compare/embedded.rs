@@ -261,3 +261,48 @@ fn embedded_latency(broker: &Broker, size: usize, samples: usize) -> Result<Late
     reader.join().map_err(|_| "the reader panicked")?;
     Ok(percentiles(micros))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_all_reads_every_record_of_every_partition_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        broker
+            .create_topic("t", TopicConfig::default().partitions(3))
+            .unwrap();
+        let producer = broker.producer();
+        for p in 0..3u32 {
+            producer
+                .send_batch(
+                    "t",
+                    (0..400).map(|_| Record::new(vec![b'x'; 100]).partition(p)),
+                )
+                .unwrap();
+        }
+        let rate = poll_all(&broker, "t", 3, 1200, 100).unwrap();
+        assert_eq!((rate.records, rate.size), (1200, 100));
+        assert!(rate.seconds > 0.0);
+        // A record of another size is refused, not counted.
+        producer.send("t", Record::new(vec![b'y'; 7])).unwrap();
+        let err = poll_all(&broker, "t", 3, 1201, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a record of 7 bytes"), "{err}");
+    }
+
+    #[test]
+    fn latency_samples_are_of_records_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(dir.path()).unwrap();
+        let latency = embedded_latency(&broker, 100, 20).unwrap();
+        assert!(
+            latency.p50 > 0.0 && latency.p50 <= latency.p99,
+            "{latency:?}"
+        );
+        let end = broker.describe_topic("latency-100").unwrap().partitions[0].high_watermark;
+        assert_eq!(end, 20);
+    }
+}
