@@ -10,9 +10,10 @@
 # once rather than every pair (the paths proven, the figures meaningless).
 #
 # Environment: KAFKA_LOAD and STROM (default target/release/kafka-load and strom, built here
-# with cargo build --release if missing), RDKAFKA_PERF (default target/rdkafka-perf, built with
-# cc against Debian's librdkafka-dev if missing), KAFKA_HEAP (Kafka's heap, default -Xmx1g);
-# the rest as kafka/tests/reference/broker.sh (KAFKA_CACHE, ...).
+# with cargo build --release unless both are given), RDKAFKA_PERF (default
+# target/rdkafka-perf, built with cc against Debian's librdkafka-dev unless given),
+# KAFKA_HEAP (Kafka's heap, default -Xmx1g); the rest as kafka/tests/reference/broker.sh
+# (KAFKA_CACHE, ...).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -23,10 +24,12 @@ rdkafka="${RDKAFKA_PERF:-$target/rdkafka-perf}"
 broker="$root/kafka/tests/reference/broker.sh"
 export KAFKA_HEAP="${KAFKA_HEAP:--Xmx1g}"
 
-if [ ! -x "$kafka_load" ] || [ ! -x "$strom" ]; then
+# Built every time unless given (cargo does nothing when they are current): a binary left
+# from an older checkout would run old code, or lack `compare` altogether.
+if [ -z "${KAFKA_LOAD:-}" ] || [ -z "${STROM:-}" ]; then
   (cd "$root" && cargo build --release -p strom-cli -p strom-kafka-load)
 fi
-if [ ! -x "$rdkafka" ]; then
+if [ -z "${RDKAFKA_PERF:-}" ]; then
   cc -O2 -o "$rdkafka" "$root/bench/kafka-load/rdkafka/perf.c" -lrdkafka
 fi
 "$broker" fetch
