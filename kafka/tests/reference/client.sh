@@ -68,7 +68,7 @@ run() {
     cds="-XX:ArchiveClassesAtExit=$archive.$$"
   fi
   java ${CLIENT_HEAP:--Xmx256m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$cds" \
-    -Xlog:disable -Xlog:all=warning:stderr \
+    -Xlog:disable -Xlog:all=error:stderr \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.logFile=System.err \
     -cp "$build/scenarios.jar:$build/lib/*" strom.reference.Main run "$name" || status=$?
   if [ -s "$archive.$$" ]; then

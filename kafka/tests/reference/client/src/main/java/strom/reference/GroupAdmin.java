@@ -136,9 +136,15 @@ final class GroupAdmin {
         seen.put("listed_reset", listed(admin, group));
         KafkaConsumer<String, String> b = Groups.member(s, group, "b", RangeAssignor.class);
         b.subscribe(List.of(topic));
-        Session.await("b owning both partitions", () -> b.assignment().size() == 2, List.of(b));
-        // p0 from the reset offset, p1 (its offset deleted) from auto.offset.reset=earliest.
-        seen.put("b_positions", List.of(b.position(p0), b.position(p1)));
+        // p0 from the reset offset, p1 (its offset deleted) from auto.offset.reset=earliest;
+        // recorded from b's first poll on.
+        List<Object> bRead = new ArrayList<>();
+        Session.await("b reading from the reset offsets to the end", () -> {
+            b.poll(Session.TURN).forEach(r -> bRead.add(List.of(r.partition(), r.offset())));
+            return bRead.size() >= 6;
+        }, List.of());
+        bRead.sort((x, y) -> x.toString().compareTo(y.toString()));
+        seen.put("b_read", bRead);
         seen.put("delete_offsets_missing_group", Session.outcome(() ->
                 admin.deleteConsumerGroupOffsets(s.id("missing"), Set.of(p0)).all().get()));
     }
