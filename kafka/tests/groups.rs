@@ -577,3 +577,31 @@ fn a_sync_group_waits_until_the_partitions_are_let_go_of() {
     server.shutdown().unwrap();
     broker.close().unwrap();
 }
+
+/// Found by the Java client's differential scenarios (java_group_offsets): Admin's
+/// alterConsumerGroupOffsets, a commit with no member and generation -1, must not move a
+/// live group's offsets under its members; Kafka refuses it with UNKNOWN_MEMBER_ID and takes
+/// it once the group is empty.
+#[test]
+fn a_commit_from_outside_a_live_group_is_refused() {
+    let (_dir, _broker, server) = serve(2);
+    let mut member = Member::new(&server, "ledger");
+    member.join("range", &[]);
+    assert_eq!(member.sync(), BTreeSet::from([0, 1]));
+    let generation = member.generation;
+    let id = member.id.clone();
+    assert_eq!(member.commit(generation, &id, 0, 5), 0);
+
+    let mut admin = Client::connect(server.local_addr());
+    let outside = commit_with_metadata(&mut admin, "ledger", (-1, ""), &[(0, 1, None)]);
+    assert_eq!(outside, vec![UNKNOWN_MEMBER_ID]);
+    assert_eq!(fetch_committed(&mut admin, "ledger"), vec![(0, 5)]);
+
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(s("ledger")))
+        .with_members(vec![MemberIdentity::default().with_member_id(s(&id))]);
+    assert_eq!(member.client.call(&leave, 3).members[0].error_code, 0);
+    let empty = commit_with_metadata(&mut admin, "ledger", (-1, ""), &[(0, 1, None)]);
+    assert_eq!(empty, vec![0]);
+    assert_eq!(fetch_committed(&mut admin, "ledger"), vec![(0, 1)]);
+}

@@ -609,12 +609,23 @@ pub(super) fn offset_commit(
     } else if offsets.is_empty() {
         0
     } else if standalone {
-        match shared
+        // Kafka takes offsets from outside the membership only while the group has no
+        // members: a live group's offsets are its members' to commit, and an admin tool
+        // resetting them under it is told it is no member (UNKNOWN_MEMBER_ID).
+        let has_members = shared
             .broker
-            .commit_offsets_with_metadata(group_id, &offsets)
-        {
-            Ok(()) => 0,
-            Err(e) => group_error(&e),
+            .describe_group(group_id)
+            .is_ok_and(|group| !group.members.is_empty());
+        if has_members {
+            ResponseError::UnknownMemberId.code()
+        } else {
+            match shared
+                .broker
+                .commit_offsets_with_metadata(group_id, &offsets)
+            {
+                Ok(()) => 0,
+                Err(e) => group_error(&e),
+            }
         }
     } else {
         match (
