@@ -185,6 +185,49 @@ fn creatable(topic: &str, partitions: i32, replication: i16) -> CreatableTopic {
         .with_replication_factor(replication)
 }
 
+/// Found by the Java client's differential scenarios (`java_admin_topic_configs`): from v5 the
+/// answer lists the new topic's configs, those the request set as the topic's own (source 1)
+/// and the others at their default (source 5), as `DescribeConfigs` says and Kafka answers.
+#[test]
+fn create_topics_answers_where_each_config_comes_from() {
+    let (_dir, _broker, server) = serve(ServerConfig::default());
+    let mut client = Client::connect(server.local_addr());
+    for version in [5, 7] {
+        let request = CreateTopicsRequest::default().with_topics(vec![creatable(
+            &format!("sourced-v{version}"),
+            1,
+            1,
+        )
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("retention.ms"))
+            .with_value(Some(StrBytes::from_static_str("60000")))])]);
+        let response = client.call(&request, version);
+        assert_eq!(response.topics[0].error_code, 0);
+        let configs = response.topics[0].configs.as_ref().unwrap();
+        let source = |key: &str| {
+            configs
+                .iter()
+                .find(|c| &*c.name == key)
+                .map(|c| (c.value.as_deref().map(str::to_owned), c.config_source))
+        };
+        assert_eq!(
+            source("retention.ms"),
+            Some((Some("60000".to_owned()), 1)),
+            "v{version}"
+        );
+        assert_eq!(
+            source("cleanup.policy"),
+            Some((Some("delete".to_owned()), 5)),
+            "v{version}"
+        );
+        assert_eq!(
+            source("segment.bytes").map(|(_, s)| s),
+            Some(5),
+            "v{version}"
+        );
+    }
+}
+
 #[test]
 fn create_and_delete_topics() {
     let (_dir, broker, server) = serve(ServerConfig::default().partitions(4));
