@@ -851,6 +851,17 @@ fn state(description: &strom::GroupDescription) -> &'static str {
     }
 }
 
+/// The group's protocol type: none ("") for a group that only had offsets committed for it
+/// (no member joined since the broker opened), which Kafka's clients call a simple consumer
+/// group, as Kafka reports it; "consumer" once a consumer joined.
+fn protocol_type(description: &strom::GroupDescription) -> &'static str {
+    if description.members.is_empty() && description.generation == 0 {
+        ""
+    } else {
+        CONSUMER
+    }
+}
+
 pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
     let request: ListGroupsRequest = decode(body, version)?;
     let groups = shared
@@ -858,10 +869,9 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
         .groups()
         .into_iter()
         .filter_map(|id| {
-            let state = shared
-                .broker
-                .describe_group(&id)
-                .map_or("Dead", |d| state(&d));
+            let described = shared.broker.describe_group(&id);
+            let state = described.as_ref().map_or("Dead", state);
+            let protocol = described.as_ref().map_or(CONSUMER, protocol_type);
             let wanted = (request.states_filter.is_empty()
                 || request
                     .states_filter
@@ -879,7 +889,7 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
             }
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&id)))
-                .with_protocol_type(str_bytes(CONSUMER));
+                .with_protocol_type(str_bytes(protocol));
             if version >= 4 {
                 listed = listed.with_group_state(str_bytes(state));
             }
@@ -934,11 +944,16 @@ pub(super) fn describe(
                 };
                 described
                     .with_group_state(str_bytes(state(&description)))
-                    .with_protocol_type(str_bytes(CONSUMER))
+                    .with_protocol_type(str_bytes(protocol_type(&description)))
                     .with_protocol_data(str_bytes(protocol))
                     .with_members(members)
             }
-            // As Kafka: a group it does not know is described as dead, without an error.
+            // As Kafka: a group it does not know is described as dead, without an error,
+            // and from v6 (KIP-1043) as not found.
+            Err(strom::Error::UnknownGroup { .. }) if version >= 6 => described
+                .with_group_state(str_bytes("Dead"))
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_error_message(Some(str_bytes(&format!("Group {id} not found.")))),
             Err(strom::Error::UnknownGroup { .. }) => described.with_group_state(str_bytes("Dead")),
             Err(e) => described.with_error_code(group_error(&e)),
         };

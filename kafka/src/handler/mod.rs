@@ -134,7 +134,7 @@ pub(crate) const APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeGroups,
         min: 0,
-        max: 5,
+        max: 6,
         check: groups::check_describe,
         answer: groups::describe,
     },
