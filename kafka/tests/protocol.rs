@@ -328,6 +328,46 @@ fn create_and_delete_topics() {
     assert!(broker.describe_topic("orders-v2-default").is_err());
 }
 
+/// Found by the Java client's differential scenarios (`java_list_offsets`): `ListOffsets` v7+
+/// with `MAX_TIMESTAMP` (-3) answers the first record holding the partition's largest
+/// timestamp, even in the middle of a batch and in an earlier batch than the last, as Kafka
+/// does; an empty partition answers offset and timestamp -1.
+#[test]
+fn list_offsets_finds_the_record_with_the_largest_timestamp() {
+    let (_dir, broker, server) = serve(ServerConfig::default());
+    broker
+        .create_topic("timed", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = broker.producer();
+    let at = |ts: i64| Record::new(format!("at {ts}")).partition(0).timestamp(ts);
+    producer
+        .send_batch("timed", [at(1_000), at(5_000), at(3_000), at(5_000)])
+        .unwrap();
+    producer
+        .send_batch("timed", [at(2_000), at(4_000)])
+        .unwrap();
+    let mut client = Client::connect(server.local_addr());
+    for version in [7, 10] {
+        let request = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("timed"))
+            .with_partitions(vec![
+                ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-3),
+                ListOffsetsPartition::default()
+                    .with_partition_index(1)
+                    .with_timestamp(-3),
+            ])]);
+        let response = client.call(&request, version);
+        let got: Vec<(i16, i64, i64)> = response.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.offset, p.timestamp))
+            .collect();
+        assert_eq!(got, [(0, 1, 5_000), (0, -1, -1)], "v{version}");
+    }
+}
+
 #[test]
 fn list_offsets_gives_earliest_and_latest() {
     let (_dir, broker, server) = serve(ServerConfig::default());
