@@ -1,10 +1,15 @@
 package strom.reference;
 
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
 
 /**
- * A JSON writer for the values a scenario records: maps (in their own order), collections,
+ * A JSON writer for the values a scenario records: maps, collections,
  * strings, numbers, booleans and null. Anything else is written as its string, so that an
  * unexpected value shows up in the comparison instead of failing the scenario.
  */
@@ -26,7 +31,16 @@ final class Json {
         } else if (value instanceof Map<?, ?> map) {
             out.append('{');
             boolean first = true;
-            for (Map.Entry<?, ?> entry : map.entrySet()) {
+            // A map with an order of its own keeps it; any other (Map.of's order changes from
+            // one JVM to the next) is written sorted, so that the same observations are the
+            // same bytes.
+            Collection<? extends Map.Entry<?, ?>> entries = map.entrySet();
+            if (!(map instanceof LinkedHashMap || map instanceof SortedMap)) {
+                List<Map.Entry<?, ?>> sorted = new ArrayList<>(map.entrySet());
+                sorted.sort(Comparator.comparing(e -> String.valueOf(e.getKey())));
+                entries = sorted;
+            }
+            for (Map.Entry<?, ?> entry : entries) {
                 if (!first) {
                     out.append(',');
                 }
