@@ -609,8 +609,9 @@ fn a_commit_from_outside_a_live_group_is_refused() {
 
 /// Found by the Java client's differential scenarios (java_group_admin): a group that only
 /// had offsets committed for it has no protocol type (Kafka's clients call it a simple
-/// consumer group), one a consumer joined says "consumer", and from DescribeGroups v6 an
-/// unknown group is GROUP_ID_NOT_FOUND rather than an error-free "Dead", as Kafka answers.
+/// consumer group), one a consumer joined says "consumer" and names its members' client id
+/// and host, and from DescribeGroups v6 an unknown group is GROUP_ID_NOT_FOUND rather than
+/// an error-free "Dead", as Kafka answers.
 #[test]
 fn groups_are_described_with_their_protocol_type_and_unknown_ones_not_found() {
     let (_dir, broker, server) = serve(2);
@@ -664,6 +665,11 @@ fn groups_are_described_with_their_protocol_type_and_unknown_ones_not_found() {
             ("Dead", "", GROUP_ID_NOT_FOUND)
         ]
     );
+    // The member as it joined: its request header's client id and its address, written as
+    // Kafka writes it.
+    let joined = &v6.groups[1].members[0];
+    assert_eq!(joined.client_id.as_str(), "strom-kafka-tests");
+    assert_eq!(joined.client_host.as_str(), "/127.0.0.1");
     let v5 = admin.call(&DescribeGroupsRequest::default().with_groups(groups), 5);
     assert_eq!(v5.groups[2].group_state.as_str(), "Dead");
     assert_eq!(v5.groups[2].error_code, 0);

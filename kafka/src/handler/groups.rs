@@ -77,6 +77,16 @@ struct Session {
     version: i16,
     protocol: &'static str,
     joined: Instant,
+    /// Who joined, as DescribeGroups lists the member: the client id of its request header
+    /// and its address as Kafka writes it (`/127.0.0.1`).
+    client: Client,
+}
+
+/// The client behind a request: its header's client id and the connection's address.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    pub(crate) host: String,
 }
 
 /// The join details of the members of every group, by group and member id.
@@ -209,6 +219,16 @@ fn subscription(metadata: &Bytes) -> Option<(i16, ConsumerProtocolSubscription)>
 }
 
 pub(super) fn join(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
+    join_from(shared, version, body, Client::default())
+}
+
+/// JoinGroup from `client`, whom DescribeGroups then names.
+pub(super) fn join_from(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+    client: Client,
+) -> Result<BytesMut, RequestError> {
     let request: JoinGroupRequest = decode(body, version)?;
     let refuse = |error: ResponseError| {
         let response = JoinGroupResponse::default()
@@ -285,6 +305,7 @@ pub(super) fn join(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
             version: subscription_version,
             protocol,
             joined: Instant::now(),
+            client,
         },
     );
     let mut response = JoinGroupResponse::default()
@@ -924,13 +945,14 @@ pub(super) fn describe(
             Ok(description) => {
                 let mut members = Vec::with_capacity(description.members.len());
                 for member in &description.members {
-                    let version = shared
-                        .groups
-                        .get(&id, &member.member_id)
-                        .map_or(0, |s| s.version);
+                    let session = shared.groups.get(&id, &member.member_id);
+                    let version = session.as_ref().map_or(0, |s| s.version);
+                    let client = session.map(|s| s.client).unwrap_or_default();
                     members.push(
                         DescribedGroupMember::default()
                             .with_member_id(str_bytes(&member.member_id))
+                            .with_client_id(str_bytes(&client.client_id))
+                            .with_client_host(str_bytes(&client.host))
                             .with_member_assignment(encode_assignment(
                                 &member.assignment,
                                 version,
