@@ -51,12 +51,20 @@ pub(crate) async fn serve(
         let inline = answers_inline(&body);
         let response = loop {
             let answered = if inline {
-                Ok(handler::handle_polling(&shared, &body, poll))
+                Ok(handler::handle_polling(
+                    &shared,
+                    &body,
+                    poll,
+                    Some(peer.ip()),
+                ))
             } else {
                 let worker = Arc::clone(&shared);
                 let frame = body.clone();
-                tokio::task::spawn_blocking(move || handler::handle_polling(&worker, &frame, poll))
-                    .await
+                let ip = peer.ip();
+                tokio::task::spawn_blocking(move || {
+                    handler::handle_polling(&worker, &frame, poll, Some(ip))
+                })
+                .await
             };
             match answered {
                 Ok(Ok(handler::Handled::Respond(response))) => break Some(response),

@@ -37,6 +37,7 @@ const NOT_LEADER: &str = "strom-coordinator";
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const ILLEGAL_GENERATION: i16 = 22;
+const GROUP_ID_NOT_FOUND: i16 = 69;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_owned())
@@ -576,4 +577,100 @@ fn a_sync_group_waits_until_the_partitions_are_let_go_of() {
     assert!(mine.is_disjoint(&theirs));
     server.shutdown().unwrap();
     broker.close().unwrap();
+}
+
+/// Found by the Java client's differential scenarios (java_group_offsets): Admin's
+/// alterConsumerGroupOffsets, a commit with no member and generation -1, must not move a
+/// live group's offsets under its members; Kafka refuses it with UNKNOWN_MEMBER_ID and takes
+/// it once the group is empty.
+#[test]
+fn a_commit_from_outside_a_live_group_is_refused() {
+    let (_dir, _broker, server) = serve(2);
+    let mut member = Member::new(&server, "ledger");
+    member.join("range", &[]);
+    assert_eq!(member.sync(), BTreeSet::from([0, 1]));
+    let generation = member.generation;
+    let id = member.id.clone();
+    assert_eq!(member.commit(generation, &id, 0, 5), 0);
+
+    let mut admin = Client::connect(server.local_addr());
+    let outside = commit_with_metadata(&mut admin, "ledger", (-1, ""), &[(0, 1, None)]);
+    assert_eq!(outside, vec![UNKNOWN_MEMBER_ID]);
+    assert_eq!(fetch_committed(&mut admin, "ledger"), vec![(0, 5)]);
+
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(s("ledger")))
+        .with_members(vec![MemberIdentity::default().with_member_id(s(&id))]);
+    assert_eq!(member.client.call(&leave, 3).members[0].error_code, 0);
+    let empty = commit_with_metadata(&mut admin, "ledger", (-1, ""), &[(0, 1, None)]);
+    assert_eq!(empty, vec![0]);
+    assert_eq!(fetch_committed(&mut admin, "ledger"), vec![(0, 1)]);
+}
+
+/// Found by the Java client's differential scenarios (java_group_admin): a group that only
+/// had offsets committed for it has no protocol type (Kafka's clients call it a simple
+/// consumer group), one a consumer joined says "consumer" and names its members' client id
+/// and host, and from DescribeGroups v6 an unknown group is GROUP_ID_NOT_FOUND rather than
+/// an error-free "Dead", as Kafka answers.
+#[test]
+fn groups_are_described_with_their_protocol_type_and_unknown_ones_not_found() {
+    let (_dir, broker, server) = serve(2);
+    broker
+        .commit_offsets("ledger", &[(TopicPartition::new("clicks", 0), 3)])
+        .unwrap();
+    let mut member = Member::new(&server, "dashboards");
+    member.join("range", &[]);
+    member.sync();
+
+    let mut admin = Client::connect(server.local_addr());
+    let listed = admin.call(&ListGroupsRequest::default(), 5);
+    let mut types: Vec<(String, String)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.to_string(), g.protocol_type.to_string()))
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            ("dashboards".to_owned(), "consumer".to_owned()),
+            ("ledger".to_owned(), String::new())
+        ]
+    );
+    let groups = vec![
+        GroupId(s("ledger")),
+        GroupId(s("dashboards")),
+        GroupId(s("nobody")),
+    ];
+    let v6 = admin.call(
+        &DescribeGroupsRequest::default().with_groups(groups.clone()),
+        6,
+    );
+    let seen: Vec<(&str, &str, i16)> = v6
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_state.as_str(),
+                g.protocol_type.as_str(),
+                g.error_code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Empty", "", 0),
+            ("Stable", "consumer", 0),
+            ("Dead", "", GROUP_ID_NOT_FOUND)
+        ]
+    );
+    // The member as it joined: its request header's client id and its address, written as
+    // Kafka writes it.
+    let joined = &v6.groups[1].members[0];
+    assert_eq!(joined.client_id.as_str(), "strom-kafka-tests");
+    assert_eq!(joined.client_host.as_str(), "/127.0.0.1");
+    let v5 = admin.call(&DescribeGroupsRequest::default().with_groups(groups), 5);
+    assert_eq!(v5.groups[2].group_state.as_str(), "Dead");
+    assert_eq!(v5.groups[2].error_code, 0);
 }

@@ -185,6 +185,49 @@ fn creatable(topic: &str, partitions: i32, replication: i16) -> CreatableTopic {
         .with_replication_factor(replication)
 }
 
+/// Found by the Java client's differential scenarios (`java_admin_topic_configs`): from v5 the
+/// answer lists the new topic's configs, those the request set as the topic's own (source 1)
+/// and the others at their default (source 5), as `DescribeConfigs` says and Kafka answers.
+#[test]
+fn create_topics_answers_where_each_config_comes_from() {
+    let (_dir, _broker, server) = serve(ServerConfig::default());
+    let mut client = Client::connect(server.local_addr());
+    for version in [5, 7] {
+        let request = CreateTopicsRequest::default().with_topics(vec![creatable(
+            &format!("sourced-v{version}"),
+            1,
+            1,
+        )
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("retention.ms"))
+            .with_value(Some(StrBytes::from_static_str("60000")))])]);
+        let response = client.call(&request, version);
+        assert_eq!(response.topics[0].error_code, 0);
+        let configs = response.topics[0].configs.as_ref().unwrap();
+        let source = |key: &str| {
+            configs
+                .iter()
+                .find(|c| &*c.name == key)
+                .map(|c| (c.value.as_deref().map(str::to_owned), c.config_source))
+        };
+        assert_eq!(
+            source("retention.ms"),
+            Some((Some("60000".to_owned()), 1)),
+            "v{version}"
+        );
+        assert_eq!(
+            source("cleanup.policy"),
+            Some((Some("delete".to_owned()), 5)),
+            "v{version}"
+        );
+        assert_eq!(
+            source("segment.bytes").map(|(_, s)| s),
+            Some(5),
+            "v{version}"
+        );
+    }
+}
+
 #[test]
 fn create_and_delete_topics() {
     let (_dir, broker, server) = serve(ServerConfig::default().partitions(4));
@@ -283,6 +326,46 @@ fn create_and_delete_topics() {
     );
     assert_eq!(v6.responses[0].error_code, 0);
     assert!(broker.describe_topic("orders-v2-default").is_err());
+}
+
+/// Found by the Java client's differential scenarios (`java_list_offsets`): `ListOffsets` v7+
+/// with `MAX_TIMESTAMP` (-3) answers the first record holding the partition's largest
+/// timestamp, even in the middle of a batch and in an earlier batch than the last, as Kafka
+/// does; an empty partition answers offset and timestamp -1.
+#[test]
+fn list_offsets_finds_the_record_with_the_largest_timestamp() {
+    let (_dir, broker, server) = serve(ServerConfig::default());
+    broker
+        .create_topic("timed", TopicConfig::default().partitions(2))
+        .unwrap();
+    let producer = broker.producer();
+    let at = |ts: i64| Record::new(format!("at {ts}")).partition(0).timestamp(ts);
+    producer
+        .send_batch("timed", [at(1_000), at(5_000), at(3_000), at(5_000)])
+        .unwrap();
+    producer
+        .send_batch("timed", [at(2_000), at(4_000)])
+        .unwrap();
+    let mut client = Client::connect(server.local_addr());
+    for version in [7, 10] {
+        let request = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("timed"))
+            .with_partitions(vec![
+                ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-3),
+                ListOffsetsPartition::default()
+                    .with_partition_index(1)
+                    .with_timestamp(-3),
+            ])]);
+        let response = client.call(&request, version);
+        let got: Vec<(i16, i64, i64)> = response.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.offset, p.timestamp))
+            .collect();
+        assert_eq!(got, [(0, 1, 5_000), (0, -1, -1)], "v{version}");
+    }
 }
 
 #[test]

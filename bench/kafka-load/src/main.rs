@@ -25,6 +25,9 @@
 //!   batches of 1000 sends) to another topic of the same target, `once`; both topics of 4
 //!   partitions, both timed end to end, and the mirror's count checked to be exactly N.
 //!   Not part of `all`.
+//! - `compare` (a command of its own, `kafka-load compare --help`; see `compare/mod.rs` and
+//!   `scripts/compare.sh`): strom embedded, `strom serve` and Apache Kafka side by side,
+//!   driven by the same clients, printed as one table with a line per goal.
 //!
 //! The server is, by default, a `KafkaServer` in this process (`--inproc`); `--serve` runs
 //! `strom serve` on a fresh directory as a child (the `strom` binary beside this one unless
@@ -76,8 +79,16 @@ const VALUE: usize = 100;
 /// Kafka's error code for a topic that exists already.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 
+mod compare;
+
 fn main() {
-    match Options::parse(std::env::args().skip(1)).and_then(|options| run(&options)) {
+    let mut args = std::env::args().skip(1).peekable();
+    let outcome = match args.peek().map(String::as_str) {
+        Some("compare") => compare::run(args.skip(1)),
+        Some("compare-writer") => compare::writer(args.skip(1)),
+        _ => Options::parse(args).and_then(|options| run(&options)),
+    };
+    match outcome {
         Ok(()) => {}
         Err(e) => {
             eprintln!("kafka-load: {e}");
@@ -154,7 +165,8 @@ impl Options {
                         "kafka-load [produce|fetch|latency|cpu|mirror|all] \
                          [--inproc|--serve|--bootstrap HOST:PORT] [--records N] \
                          [--connections K] [--in-flight P] [--batch-bytes B] [--fetch-bytes F] \
-                         [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]"
+                         [--samples S] [--strom PATH] [--rdkafka PATH] [--quick]\n\
+                         kafka-load compare --help"
                     );
                     std::process::exit(0);
                 }
@@ -580,6 +592,11 @@ struct Connection {
 impl Connection {
     fn open(addr: SocketAddr) -> Result<Self> {
         let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+        Self::over(stream, addr)
+    }
+
+    /// A connection over `stream`, already connected to `addr`, its versions agreed.
+    fn over(stream: TcpStream, addr: SocketAddr) -> Result<Self> {
         stream.set_nodelay(true)?;
         let mut connection = Self {
             stream,

@@ -77,6 +77,16 @@ struct Session {
     version: i16,
     protocol: &'static str,
     joined: Instant,
+    /// Who joined, as DescribeGroups lists the member: the client id of its request header
+    /// and its address as Kafka writes it (`/127.0.0.1`).
+    client: Client,
+}
+
+/// The client behind a request: its header's client id and the connection's address.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    pub(crate) host: String,
 }
 
 /// The join details of the members of every group, by group and member id.
@@ -209,6 +219,16 @@ fn subscription(metadata: &Bytes) -> Option<(i16, ConsumerProtocolSubscription)>
 }
 
 pub(super) fn join(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
+    join_from(shared, version, body, Client::default())
+}
+
+/// JoinGroup from `client`, whom DescribeGroups then names.
+pub(super) fn join_from(
+    shared: &Shared,
+    version: i16,
+    body: Bytes,
+    client: Client,
+) -> Result<BytesMut, RequestError> {
     let request: JoinGroupRequest = decode(body, version)?;
     let refuse = |error: ResponseError| {
         let response = JoinGroupResponse::default()
@@ -285,6 +305,7 @@ pub(super) fn join(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
             version: subscription_version,
             protocol,
             joined: Instant::now(),
+            client,
         },
     );
     let mut response = JoinGroupResponse::default()
@@ -609,12 +630,23 @@ pub(super) fn offset_commit(
     } else if offsets.is_empty() {
         0
     } else if standalone {
-        match shared
+        // Kafka takes offsets from outside the membership only while the group has no
+        // members: a live group's offsets are its members' to commit, and an admin tool
+        // resetting them under it is told it is no member (UNKNOWN_MEMBER_ID).
+        let has_members = shared
             .broker
-            .commit_offsets_with_metadata(group_id, &offsets)
-        {
-            Ok(()) => 0,
-            Err(e) => group_error(&e),
+            .describe_group(group_id)
+            .is_ok_and(|group| !group.members.is_empty());
+        if has_members {
+            ResponseError::UnknownMemberId.code()
+        } else {
+            match shared
+                .broker
+                .commit_offsets_with_metadata(group_id, &offsets)
+            {
+                Ok(()) => 0,
+                Err(e) => group_error(&e),
+            }
         }
     } else {
         match (
@@ -840,6 +872,17 @@ fn state(description: &strom::GroupDescription) -> &'static str {
     }
 }
 
+/// The group's protocol type: none ("") for a group that only had offsets committed for it
+/// (no member joined since the broker opened), which Kafka's clients call a simple consumer
+/// group, as Kafka reports it; "consumer" once a consumer joined.
+fn protocol_type(description: &strom::GroupDescription) -> &'static str {
+    if description.members.is_empty() && description.generation == 0 {
+        ""
+    } else {
+        CONSUMER
+    }
+}
+
 pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
     let request: ListGroupsRequest = decode(body, version)?;
     let groups = shared
@@ -847,10 +890,9 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
         .groups()
         .into_iter()
         .filter_map(|id| {
-            let state = shared
-                .broker
-                .describe_group(&id)
-                .map_or("Dead", |d| state(&d));
+            let described = shared.broker.describe_group(&id);
+            let state = described.as_ref().map_or("Dead", state);
+            let protocol = described.as_ref().map_or(CONSUMER, protocol_type);
             let wanted = (request.states_filter.is_empty()
                 || request
                     .states_filter
@@ -868,7 +910,7 @@ pub(super) fn list(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMu
             }
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&id)))
-                .with_protocol_type(str_bytes(CONSUMER));
+                .with_protocol_type(str_bytes(protocol));
             if version >= 4 {
                 listed = listed.with_group_state(str_bytes(state));
             }
@@ -903,13 +945,14 @@ pub(super) fn describe(
             Ok(description) => {
                 let mut members = Vec::with_capacity(description.members.len());
                 for member in &description.members {
-                    let version = shared
-                        .groups
-                        .get(&id, &member.member_id)
-                        .map_or(0, |s| s.version);
+                    let session = shared.groups.get(&id, &member.member_id);
+                    let version = session.as_ref().map_or(0, |s| s.version);
+                    let client = session.map(|s| s.client).unwrap_or_default();
                     members.push(
                         DescribedGroupMember::default()
                             .with_member_id(str_bytes(&member.member_id))
+                            .with_client_id(str_bytes(&client.client_id))
+                            .with_client_host(str_bytes(&client.host))
                             .with_member_assignment(encode_assignment(
                                 &member.assignment,
                                 version,
@@ -923,11 +966,16 @@ pub(super) fn describe(
                 };
                 described
                     .with_group_state(str_bytes(state(&description)))
-                    .with_protocol_type(str_bytes(CONSUMER))
+                    .with_protocol_type(str_bytes(protocol_type(&description)))
                     .with_protocol_data(str_bytes(protocol))
                     .with_members(members)
             }
-            // As Kafka: a group it does not know is described as dead, without an error.
+            // As Kafka: a group it does not know is described as dead, without an error,
+            // and from v6 (KIP-1043) as not found.
+            Err(strom::Error::UnknownGroup { .. }) if version >= 6 => described
+                .with_group_state(str_bytes("Dead"))
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_error_message(Some(str_bytes(&format!("Group {id} not found.")))),
             Err(strom::Error::UnknownGroup { .. }) => described.with_group_state(str_bytes("Dead")),
             Err(e) => described.with_error_code(group_error(&e)),
         };

@@ -16,6 +16,7 @@ pub(crate) mod transactions;
 mod versions;
 
 use std::fmt;
+use std::net::IpAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
@@ -134,7 +135,7 @@ pub(crate) const APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeGroups,
         min: 0,
-        max: 5,
+        max: 6,
         check: groups::check_describe,
         answer: groups::describe,
     },
@@ -283,7 +284,7 @@ pub(crate) const APIS: &[Api] = &[
 /// Answers one request frame: the response frame (size prefix included), or why the
 /// connection must close.
 pub(crate) fn handle(shared: &Shared, frame: &Bytes) -> Result<BytesMut, RequestError> {
-    match handle_polling(shared, frame, Poll::Never)? {
+    match handle_polling(shared, frame, Poll::Never, None)? {
         Handled::Respond(response) => Ok(response),
         // Not asked for: a Fetch answers at once without a deadline.
         Handled::Wait(_) => Ok(BytesMut::new()),
@@ -311,11 +312,13 @@ pub(crate) enum Handled {
     Wait(fetch::Wait),
 }
 
-/// As [`handle`], for the server: a Fetch may ask to wait.
+/// As [`handle`], for the server: a Fetch may ask to wait, and a JoinGroup's member is
+/// described with its client id and `peer`'s address, as Kafka describes it.
 pub(crate) fn handle_polling(
     shared: &Shared,
     frame: &Bytes,
     poll: Poll,
+    peer: Option<IpAddr>,
 ) -> Result<Handled, RequestError> {
     let [k0, k1, v0, v1, c0, c1, c2, c3, ..] = frame[..] else {
         return Err(RequestError(format!(
@@ -358,6 +361,14 @@ pub(crate) fn handle_polling(
                 fetch::Fetched::Answer(body) => body,
                 fetch::Fetched::Wait(wait) => return Ok(Handled::Wait(wait)),
             }
+        }
+        (ApiKey::JoinGroup, _) => {
+            let client = groups::Client {
+                client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
+                // Java's InetAddress text, which Kafka's DescribeGroups carries.
+                host: peer.map(|ip| format!("/{ip}")).unwrap_or_default(),
+            };
+            groups::join_from(shared, version, frame.slice(body_start..), client)?
         }
         _ => (api.answer)(shared, version, frame.slice(body_start..))?,
     };

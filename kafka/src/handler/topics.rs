@@ -58,6 +58,7 @@ pub(super) fn check_create(walk: &mut Walk<'_>, _version: i16) -> Checked {
 pub(super) fn create(shared: &Shared, version: i16, body: Bytes) -> Result<BytesMut, RequestError> {
     let request: CreateTopicsRequest = decode(body, version)?;
     let validate_only = request.validate_only;
+    let defaults = TopicConfig::default().kafka_configs();
     let topics = request
         .topics
         .into_iter()
@@ -70,10 +71,17 @@ pub(super) fn create(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
                         .kafka_configs()
                         .into_iter()
                         .map(|(key, value)| {
+                            // A key the request left out is at its default, as DescribeConfigs
+                            // reports it and Kafka answers.
+                            let source = if defaults.iter().any(|(k, v)| *k == key && *v == value) {
+                                SOURCE_DEFAULT
+                            } else {
+                                SOURCE_TOPIC
+                            };
                             CreatableTopicConfigs::default()
                                 .with_name(StrBytes::from_static_str(key))
                                 .with_value(Some(StrBytes::from_string(value)))
-                                .with_config_source(SOURCE_TOPIC)
+                                .with_config_source(source)
                         })
                         .collect();
                     result
