@@ -187,8 +187,8 @@ proptest! {
         let t = builder.table::<String, u64>("table", "table");
         let u = builder.table::<String, String>("other-table", "other-table");
         let windows = JoinWindows::of(ms(50)).grace(ms(10));
-        l.left_join(&r, windows, |a, b| a + b.copied().unwrap_or(0)).to("ll");
-        l.left_join_table(&t.filter(|_, v| *v > 3), |a, b| a + b.copied().unwrap_or(0)).to("lt");
+        l.left_join(&r, windows, |a, b| a.wrapping_add(b.copied().unwrap_or(0))).to("ll");
+        l.left_join_table(&t.filter(|_, v| *v > 3), |a, b| a.wrapping_add(b.copied().unwrap_or(0))).to("lt");
         t.left_join(&u, |a, b| format!("{a}{b:?}")).to("tt");
         let topology = builder.build().unwrap();
         let changelogs: Vec<String> = topology
