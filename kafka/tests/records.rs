@@ -432,11 +432,15 @@ fn fetch_out_of_range_and_unknown_partitions() {
     let mut client = Client::connect(server.local_addr());
     let got = fetch(&mut client, &fetch_request("t", 5, 60_000, 0), 12);
     assert_eq!(got.error_code, ResponseError::OffsetOutOfRange.code());
+    // Empty records, never null: librdkafka refuses a null record set ("invalid
+    // MessageSetSize -1") and retries the fetch forever instead of resetting its offset.
+    assert_eq!(got.records.as_deref(), Some(&[][..]));
     let got = fetch(&mut client, &fetch_request("nowhere", 0, 60_000, 0), 12);
     assert_eq!(
         got.error_code,
         ResponseError::UnknownTopicOrPartition.code()
     );
+    assert_eq!(got.records.as_deref(), Some(&[][..]));
     // A session the broker does not keep.
     let response = client.call(
         &fetch_request("t", 0, 0, 0)
