@@ -278,6 +278,22 @@ fn acks_zero_gets_no_response_and_is_stored() {
     );
 }
 
+/// CRC-32C (Castagnoli), bit by bit: the checksum of a v2 batch, for batches altered here.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[test]
 fn refused_produces_answer_kafka_error_codes() {
     let (_dir, broker, server) = serve(ServerConfig::default().auto_create_topics(false));
@@ -319,6 +335,19 @@ fn refused_produces_answer_kafka_error_codes() {
         code(&mut client, "small", 0, plain(b"x"), 2).0,
         ResponseError::InvalidRequiredAcks.code()
     );
+    // The checksum holds but the record count does not match the records: Kafka's
+    // INVALID_RECORD, not CORRUPT_MESSAGE.
+    for count in [0_i32, 2] {
+        let mut miscounted = plain(b"x");
+        miscounted[57..61].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c(&miscounted[21..]);
+        miscounted[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            code(&mut client, "small", 0, miscounted, -1).0,
+            ResponseError::InvalidRecord.code(),
+            "record count {count}"
+        );
+    }
     // Nothing of those was stored.
     let got = fetch(&mut client, &fetch_request("small", 0, 0, 0), 12);
     assert_eq!(got.high_watermark, 0);

@@ -214,11 +214,25 @@ fn transactional_append(
     shared.transactions.append_transactional(id, tp, batch)
 }
 
+/// The protocol's error for a batch that is not a valid one: as Kafka, INVALID_RECORD when
+/// its checksum holds but a record in it (or its record count) is malformed, CORRUPT_MESSAGE
+/// for the rest (checksum, length, magic byte, what does not decompress).
+pub(super) fn invalid_batch_error(error: &strom::Error) -> ResponseError {
+    use strom::storage::batch::{DecodeError, EncodeError};
+    match error {
+        strom::Error::Encode {
+            source: EncodeError::Invalid(DecodeError::Record(_)),
+            ..
+        } => ResponseError::InvalidRecord,
+        _ => ResponseError::CorruptMessage,
+    }
+}
+
 /// The protocol's error code for a refused append.
 fn produce_error_code(error: &strom::Error) -> i16 {
     let kafka = match error {
         strom::Error::Encode { .. } | strom::Error::InvalidRecord { .. } => {
-            ResponseError::CorruptMessage
+            invalid_batch_error(error)
         }
         strom::Error::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
         strom::Error::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
