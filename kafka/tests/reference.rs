@@ -19,7 +19,9 @@
 //! summary: `kafka-reference: N scenarios, M identical, K differences (listed in README)`.
 //!
 //! Without Java, kcat, Maven's jars or the virtualenv it prints `skipped: why` and passes,
-//! except under CI (`CI` set), where that is a failure.
+//! except under CI (`CI` set), where that is a failure. Names on the command line select
+//! scenarios as a test filter does (`cargo test -p strom-kafka --test reference -- fetch_`);
+//! a filter that names none of them (`cargo test --workspace some_test`) runs nothing here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,16 +64,23 @@ fn unavailable(why: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// How a scenario is started: the program and its arguments (`BOOTSTRAP` is added).
+/// A scenario, and what runs it.
 #[derive(Debug, Clone)]
 struct Scenario {
     name: String,
-    program: PathBuf,
-    args: Vec<String>,
+    program: Program,
+}
+
+#[derive(Debug, Clone)]
+enum Program {
+    /// `scenarios/<name>.py`, run by the virtualenv's Python.
+    Python(PathBuf),
+    /// `client.sh run <name>`.
+    Java(PathBuf),
 }
 
 /// The Python scenarios, then the Java ones if `client.sh` is there, sorted by name.
-fn scenarios(python: &Path) -> Result<Vec<Scenario>, String> {
+fn scenarios() -> Result<Vec<Scenario>, String> {
     let dir = reference_dir().join("scenarios");
     let mut found = Vec::new();
     let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -81,8 +90,7 @@ fn scenarios(python: &Path) -> Result<Vec<Scenario>, String> {
         if path.extension().is_some_and(|e| e == "py") && name != "common" {
             found.push(Scenario {
                 name: name.to_owned(),
-                program: python.to_owned(),
-                args: vec![path.display().to_string()],
+                program: Program::Python(path.clone()),
             });
         }
     }
@@ -102,8 +110,7 @@ fn scenarios(python: &Path) -> Result<Vec<Scenario>, String> {
             if !name.is_empty() {
                 found.push(Scenario {
                     name: name.to_owned(),
-                    program: "bash".into(),
-                    args: vec![client.display().to_string(), "run".into(), name.to_owned()],
+                    program: Program::Java(client.clone()),
                 });
             }
         }
@@ -115,16 +122,23 @@ fn scenarios(python: &Path) -> Result<Vec<Scenario>, String> {
 /// What one scenario observed on one target, or why it broke.
 type Observed = Result<Value, String>;
 
-fn run_scenario(scenario: &Scenario, bootstrap: &str) -> Observed {
-    let output = Command::new("timeout")
-        .arg(SCENARIO_SECONDS.to_string())
-        .arg(&scenario.program)
-        .args(&scenario.args)
+fn run_scenario(scenario: &Scenario, python: &Path, bootstrap: &str) -> Observed {
+    let mut command = Command::new("timeout");
+    command.arg(SCENARIO_SECONDS.to_string());
+    match &scenario.program {
+        Program::Python(script) => command.arg(python).arg(script),
+        Program::Java(client) => command
+            .arg("bash")
+            .arg(client)
+            .arg("run")
+            .arg(&scenario.name),
+    };
+    let output = command
         .env("BOOTSTRAP", bootstrap)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot start {}: {e}", scenario.program.display()))?;
+        .map_err(|e| format!("cannot start scenario {}: {e}", scenario.name))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -140,12 +154,12 @@ fn run_scenario(scenario: &Scenario, bootstrap: &str) -> Observed {
 }
 
 /// Runs every scenario against `bootstrap`, one after the other.
-fn run_all(scenarios: &[Scenario], bootstrap: &str) -> Vec<(Observed, Duration)> {
+fn run_all(scenarios: &[Scenario], python: &Path, bootstrap: &str) -> Vec<(Observed, Duration)> {
     scenarios
         .iter()
         .map(|s| {
             let started = Instant::now();
-            let observed = run_scenario(s, bootstrap);
+            let observed = run_scenario(s, python, bootstrap);
             (observed, started.elapsed())
         })
         .collect()
@@ -330,12 +344,46 @@ fn compare(
     (identical, differing, failures)
 }
 
-fn main() -> ExitCode {
-    // `cargo test -- --list` asks every target for its tests; this one has no named tests.
-    if std::env::args().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
+/// The names given on the command line (`cargo test --workspace NAME`), as test harnesses
+/// take them: a scenario runs if its name contains one of them, or if none is given. `None`
+/// when nothing of this target is asked for (`--list`, `--ignored`).
+fn filters() -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            // This target lists no tests of its own, and has none ignored.
+            "--list" | "--ignored" => return None,
+            // The harness's options that take a value as the next argument.
+            "--test-threads" | "--skip" | "--color" | "--format" | "--logfile" | "-Z" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            name => names.push(name.to_owned()),
+        }
     }
+    Some(names)
+}
+
+fn main() -> ExitCode {
+    let Some(filters) = filters() else {
+        return ExitCode::SUCCESS;
+    };
     let started = Instant::now();
+    let mut scenarios = match scenarios() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kafka-reference: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !filters.is_empty() {
+        scenarios.retain(|s| filters.iter().any(|f| s.name.contains(f.as_str())));
+        if scenarios.is_empty() {
+            // `cargo test --workspace some_other_test`: nothing here is asked for.
+            return ExitCode::SUCCESS;
+        }
+    }
     if let Err(why) = kafka_ready() {
         return unavailable(&why);
     }
@@ -343,14 +391,9 @@ fn main() -> ExitCode {
     let Some(python) = venv::python() else {
         return ExitCode::SUCCESS;
     };
-    let scenarios = match scenarios(&python) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("kafka-reference: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let listed = listed_differences(&std::fs::read_to_string(readme()).unwrap_or_default());
+    let mut listed = listed_differences(&std::fs::read_to_string(readme()).unwrap_or_default());
+    let every = filters.is_empty();
+    listed.retain(|name, _| every || scenarios.iter().any(|s| &s.name == name));
 
     // strom's server as `strom serve` runs it by default, on a fresh directory.
     let dir = tempfile::tempdir().expect("a scratch directory");
@@ -363,9 +406,9 @@ fn main() -> ExitCode {
     let (kafka_ran, strom_ran) = std::thread::scope(|s| {
         let kafka = s.spawn(|| {
             let kafka = ReferenceKafka::start()?;
-            Ok::<_, String>(run_all(&scenarios, &kafka.bootstrap))
+            Ok::<_, String>(run_all(&scenarios, &python, &kafka.bootstrap))
         });
-        let strom = run_all(&scenarios, &strom_bootstrap);
+        let strom = run_all(&scenarios, &python, &strom_bootstrap);
         (kafka.join().expect("the Kafka side does not panic"), strom)
     });
     server.shutdown().expect("the server shuts down");
