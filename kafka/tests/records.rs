@@ -351,6 +351,15 @@ fn refused_produces_answer_kafka_error_codes() {
     // Nothing of those was stored.
     let got = fetch(&mut client, &fetch_request("small", 0, 0, 0), 12);
     assert_eq!(got.high_watermark, 0);
+    // A batch larger than the topic's segments: Kafka's RECORD_LIST_TOO_LARGE.
+    broker
+        .create_topic("short", TopicConfig::default().segment_bytes(4096))
+        .unwrap();
+    assert_eq!(
+        code(&mut client, "short", 0, plain(&[7; 5000]), -1).0,
+        ResponseError::RecordListTooLarge.code()
+    );
+    assert_eq!(code(&mut client, "short", 0, plain(&[7; 3000]), -1).0, 0);
 }
 
 #[test]
