@@ -1,8 +1,8 @@
 """CreatePartitions: more partitions (then produced to), the same count, fewer, and for an
 unknown topic."""
 
-from common import confluent_admin, create_topics, emit, error_name, producer, produce_all, \
-    step, topic, wait_for_topic
+from common import confluent_admin, create_topics, emit, error_name, produce_all, producer, step, \
+    topic, wait_for_topic
 from confluent_kafka.admin import NewPartitions
 
 create_topics([(topic(), 1, {})])

@@ -1,8 +1,8 @@
 """DeleteTopics: a topic with records deleted, then listed, described, deleted again and
 produced to (created anew); an unknown topic deleted."""
 
-from common import confluent_admin, create_topics, emit, error_name, producer, produce_all, \
-    step, topic, wait_for_topic, NAME
+from common import NAME, confluent_admin, create_topics, emit, error_name, produce_all, producer, \
+    step, topic, wait_for_topic
 from confluent_kafka.admin import ConfigResource
 
 create_topics([(topic(), 2, {}), (topic("kept"), 1, {})])

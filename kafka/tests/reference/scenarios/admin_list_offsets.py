@@ -2,12 +2,12 @@
 timestamp (max_timestamp), by timestamp (before, between, after the records), with both
 isolation levels; an unknown partition's error."""
 
-from common import confluent_admin, create_topics, emit, error_name, producer, produce_all, \
+from common import KEEP, confluent_admin, create_topics, emit, error_name, produce_all, producer, \
     step, topic, wait_for_topic
 from confluent_kafka import IsolationLevel, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-create_topics([(topic(), 2, {})])
+create_topics([(topic(), 2, KEEP)])
 wait_for_topic(topic(), 2)
 base = 1700000000000
 step("produce")

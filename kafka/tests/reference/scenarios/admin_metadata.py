@@ -2,8 +2,8 @@
 (one per partition, among the brokers listed), replicas, internal flags; kafka-python's
 describe_topics; a list_topics of one topic."""
 
-from common import BOOTSTRAP, confluent_admin, create_topics, emit, step, topic, \
-    wait_for_topic, NAME
+from common import BOOTSTRAP, NAME, confluent_admin, create_topics, emit, step, topic, \
+    wait_for_topic
 from kafka.admin import KafkaAdminClient
 
 create_topics([(topic("a"), 1, {}), (topic("b"), 4, {}), (topic("c"), 2, {})])

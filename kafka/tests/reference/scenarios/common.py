@@ -45,6 +45,11 @@ signal.signal(signal.SIGALRM, _timed_out)
 signal.alarm(DEADLINE_SECONDS)
 
 
+# The config of a topic whose records carry fixed timestamps from years ago: kept whatever their
+# age (Kafka's retention check, 30 s after it starts, would delete them otherwise).
+KEEP = {"retention.ms": "-1"}
+
+
 def topic(suffix=""):
     """A name of this scenario's own: NAME or NAME-suffix."""
     return f"{NAME}-{suffix}" if suffix else NAME

@@ -1,11 +1,11 @@
 """Reading from a given offset, with confluent-kafka (assign at an offset, then seek back) and
 kafka-python (seek), and with a raw Fetch v4: the records and the high watermark."""
 
-from common import size, BOOTSTRAP, Connection, batches_in, create_topics, emit, error_code_name, \
-    fetch_v4, producer, produce_all, read_back, step, topic, wait_for_topic
+from common import BOOTSTRAP, KEEP, batches_in, Connection, create_topics, emit, error_code_name, \
+    fetch_v4, produce_all, producer, read_back, size, step, topic, wait_for_topic
 from kafka import KafkaConsumer, TopicPartition
 
-create_topics([(topic(), 2, {})])
+create_topics([(topic(), 2, KEEP)])
 wait_for_topic(topic(), 2)
 step("produce")
 p = producer(**{"linger.ms": 0})

@@ -1,12 +1,12 @@
 """ListOffsets by timestamp (offsets_for_times) from both clients, on records with their own
 timestamps out of order; earliest and latest."""
 
-from common import BOOTSTRAP, create_topics, emit, producer, produce_all, step, topic, \
+from common import BOOTSTRAP, KEEP, create_topics, emit, produce_all, producer, step, topic, \
     wait_for_topic
 from confluent_kafka import Consumer, TopicPartition as CTP
 from kafka import KafkaConsumer, TopicPartition
 
-create_topics([(topic(), 1, {})])
+create_topics([(topic(), 1, KEEP)])
 wait_for_topic(topic(), 1)
 stamps = [1000, 2000, 3000, 2500, 5000, 4000]
 step("produce")

@@ -1,8 +1,8 @@
 """Long poll: a Fetch waiting at the end of the log (min_bytes 1, a long max_wait) is answered
 with a record produced while it waits; one that finds nothing answers empty after max_wait."""
 
-from common import size, Connection, batches_in, create_topics, emit, error_code_name, fetch_v4, \
-    i8, i32, i64, array, string, parse_fetch_v4, producer, produce_all, step, topic, \
+from common import array, batches_in, Connection, create_topics, emit, error_code_name, fetch_v4, \
+    i32, i64, i8, parse_fetch_v4, produce_all, producer, size, step, string, topic, \
     wait_for_topic
 from confluent_kafka import Consumer, TopicPartition
 

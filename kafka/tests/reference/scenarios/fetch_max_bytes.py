@@ -1,10 +1,10 @@
 """Fetch size limits: a first batch larger than max_bytes or partition_max_bytes still comes
 whole (so a consumer always progresses); small limits return whole batches only."""
 
-from common import Connection, batches_in, create_topics, emit, error_code_name, fetch_v4, \
-    producer, produce_all, read_back, step, topic, wait_for_topic
+from common import KEEP, batches_in, Connection, create_topics, emit, error_code_name, fetch_v4, \
+    produce_all, producer, read_back, step, topic, wait_for_topic
 
-create_topics([(topic(), 1, {})])
+create_topics([(topic(), 1, KEEP)])
 wait_for_topic(topic(), 1)
 step("produce")
 p = producer(**{"linger.ms": 0})

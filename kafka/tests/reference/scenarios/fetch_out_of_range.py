@@ -1,8 +1,8 @@
 """Fetching past the end: auto.offset.reset earliest, latest and none (the error each client
 reports), and a raw Fetch's error; and fetching before the start of a partition."""
 
-from common import size, BOOTSTRAP, Connection, create_topics, emit, error_code_name, error_name, \
-    fetch_v4, producer, produce_all, step, topic, wait_for_topic
+from common import BOOTSTRAP, Connection, create_topics, emit, error_code_name, error_name, \
+    fetch_v4, produce_all, producer, size, step, topic, wait_for_topic
 from confluent_kafka import Consumer, TopicPartition as CTP
 from kafka import KafkaConsumer, TopicPartition
 

@@ -6,7 +6,7 @@ and that a fresh connection is served afterwards."""
 import socket
 import struct
 
-from common import Connection, Reader, emit, error_code_name, i16, i32, step, string, NAME
+from common import NAME, Connection, emit, error_code_name, i16, i32, Reader, step, string
 
 
 def outcome(conn):

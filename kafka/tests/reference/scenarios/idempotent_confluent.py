@@ -1,7 +1,7 @@
 """confluent-kafka's idempotent producer (enable.idempotence) into three partitions: every
 record once, in order, offsets without gaps."""
 
-from common import create_topics, emit, producer, produce_all, read_back, step, topic, \
+from common import create_topics, emit, produce_all, producer, read_back, step, topic, \
     wait_for_topic
 
 create_topics([(topic(), 3, {})])

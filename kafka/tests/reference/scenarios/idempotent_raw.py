@@ -2,10 +2,10 @@
 carrying its id, epoch and sequence numbers): the same batch sent twice is written once and
 answered with the first one's offset; a sequence gap is refused; an unknown producer id too."""
 
-from common import Connection, create_topics, emit, error_code_name, fetch_v4, batches_in, \
+from common import KEEP, batches_in, Connection, create_topics, emit, error_code_name, fetch_v4, \
     init_producer_id, produce_v7, record_batch, step, topic, wait_for_topic
 
-create_topics([(topic(), 1, {})])
+create_topics([(topic(), 1, KEEP)])
 wait_for_topic(topic(), 1)
 conn = Connection()
 step("init")

@@ -1,8 +1,8 @@
 """Produce with acks 0, 1 and all, from confluent-kafka and kafka-python: the offsets each
 delivery reports, then the records read back."""
 
-from common import BOOTSTRAP, create_topics, emit, producer, produce_all, read_back, step, \
-    topic, wait_for_topic
+from common import BOOTSTRAP, create_topics, emit, produce_all, producer, read_back, step, topic, \
+    wait_for_topic
 from kafka import KafkaProducer
 
 create_topics([(topic(), 1, {})])

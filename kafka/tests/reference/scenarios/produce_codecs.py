@@ -1,8 +1,8 @@
 """Every codec (gzip, snappy, lz4, zstd, none) from confluent-kafka and kafka-python, read back
 by both; and a topic whose compression.type is zstd taking gzip batches."""
 
-from common import BOOTSTRAP, create_topics, emit, producer, produce_all, read_back, step, \
-    topic, wait_for_topic
+from common import BOOTSTRAP, create_topics, emit, produce_all, producer, read_back, step, topic, \
+    wait_for_topic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 codecs = ["none", "gzip", "snappy", "lz4", "zstd"]

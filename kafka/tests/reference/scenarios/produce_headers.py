@@ -1,11 +1,11 @@
 """Headers (repeated keys, null and empty values, none at all), null and empty keys and values
 (tombstones), read back by confluent-kafka and kafka-python."""
 
-from common import BOOTSTRAP, create_topics, emit, producer, produce_all, read_back, step, \
+from common import BOOTSTRAP, KEEP, create_topics, emit, produce_all, producer, read_back, step, \
     topic, wait_for_topic
 from kafka import KafkaConsumer, TopicPartition
 
-create_topics([(topic(), 1, {})])
+create_topics([(topic(), 1, KEEP)])
 wait_for_topic(topic(), 1)
 records = [
     (b"k1", b"v1", 0, [("trace", b"abc"), ("trace", b"def"), ("empty", b""), ("null", None)],

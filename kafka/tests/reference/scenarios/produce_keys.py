@@ -2,7 +2,7 @@
 (murmur2, as Kafka's Java client), repeated keys on one partition, null keys spread but read
 back."""
 
-from common import BOOTSTRAP, create_topics, emit, producer, produce_all, step, topic, \
+from common import BOOTSTRAP, create_topics, emit, produce_all, producer, step, topic, \
     wait_for_topic
 from kafka import KafkaProducer
 

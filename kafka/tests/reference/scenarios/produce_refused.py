@@ -1,15 +1,20 @@
 """Produce requests Kafka refuses, hand-built (Produce v7 of v2 batches): a bad CRC, an unknown
 magic byte, a record count that does not match the records, acks=2, a batch over the topic's
-max.message.bytes, a partition the topic does not have, a topic name Kafka refuses. The error
+max.message.bytes, one larger than the topic's segments, a partition the topic does not have,
+a topic name Kafka refuses. The error
 each is answered with (or whether the connection is closed), and what the log then holds."""
 
 import struct
 
-from common import Connection, batches_in, create_topics, emit, error_code_name, fetch_v4, \
+from common import KEEP, batches_in, Connection, create_topics, emit, error_code_name, fetch_v4, \
     produce_v7, record_batch, step, topic, wait_for_topic
 
-create_topics([(topic(), 1, {"max.message.bytes": "2000"})])
+create_topics([(topic(), 1, {**KEEP, "max.message.bytes": "2000"}),
+               # A batch larger than the topic's segments: Kafka refuses it.
+               (topic("small-segments"), 1, {**KEEP, "segment.bytes": "1048576",
+                                             "max.message.bytes": "3000000"})])
 wait_for_topic(topic(), 1)
+wait_for_topic(topic("small-segments"), 1)
 
 
 def good(value=b"v"):
@@ -41,6 +46,7 @@ cases = [
     ("too_large", topic(), 0, good(b"x" * 5000), -1),
     ("no_such_partition", topic(), 3, good(), -1),
     ("bad_topic_name", topic() + "/x", 0, good(), -1),
+    ("larger_than_a_segment", topic("small-segments"), 0, good(b"s" * 1_500_000), -1),
     ("good_after", topic(), 0, good(), -1),
 ]
 out = {}

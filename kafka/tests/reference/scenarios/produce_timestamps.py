@@ -3,11 +3,11 @@ kept for CreateTime and replaced by the broker's clock for LogAppendTime."""
 
 import time
 
-from common import create_topics, emit, producer, produce_all, read_back, step, topic, \
+from common import KEEP, create_topics, emit, produce_all, producer, read_back, step, topic, \
     wait_for_topic
 
-created = create_topics([(topic("create"), 1, {"message.timestamp.type": "CreateTime"}),
-                         (topic("append"), 1, {"message.timestamp.type": "LogAppendTime"})])
+created = create_topics([(topic("create"), 1, {**KEEP, "message.timestamp.type": "CreateTime"}),
+                         (topic("append"), 1, {**KEEP, "message.timestamp.type": "LogAppendTime"})])
 sent = [1600000000000, 1600000000500, 1500000000000]
 out = {"created": created}
 for kind in ("create", "append"):

@@ -1,8 +1,8 @@
 """A record over the topic's max.message.bytes, from both clients (whose own size limits are
 raised so that the broker decides): the error each sees; the records around it still written."""
 
-from common import BOOTSTRAP, create_topics, emit, error_name, producer, produce_all, \
-    read_back, step, topic, wait_for_topic
+from common import BOOTSTRAP, create_topics, emit, error_name, produce_all, producer, read_back, \
+    step, topic, wait_for_topic
 from kafka import KafkaProducer
 
 create_topics([(topic(), 1, {"max.message.bytes": "2000"})])

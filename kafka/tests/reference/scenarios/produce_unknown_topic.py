@@ -4,8 +4,8 @@ and Metadata v4 asking with and without allow_auto_topic_creation."""
 
 from confluent_kafka import Consumer
 
-from common import BOOTSTRAP, Connection, Reader, array, confluent_admin, emit, error_code_name, i8, \
-    producer, produce_all, step, string, topic, wait_for_topic
+from common import BOOTSTRAP, array, confluent_admin, Connection, emit, error_code_name, i8, \
+    produce_all, producer, Reader, step, string, topic, wait_for_topic
 
 
 def metadata(name, allow):
