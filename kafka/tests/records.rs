@@ -542,6 +542,9 @@ fn read_committed_stops_at_the_last_stable_offset() {
 fn list_offsets_by_timestamp() {
     let (_dir, broker, server) = serve(ServerConfig::default());
     broker.create_topic("t", TopicConfig::default()).unwrap();
+    broker
+        .create_topic("unordered", TopicConfig::default())
+        .unwrap();
     let producer = broker.producer();
     for (value, at) in [("a", 1_000), ("b", 2_000), ("c", 3_000)] {
         producer
@@ -549,6 +552,22 @@ fn list_offsets_by_timestamp() {
             .unwrap();
     }
     let mut client = Client::connect(server.local_addr());
+    // MAX_TIMESTAMP (-3, v7+): the first record with the largest timestamp, which need not
+    // be the last one; -1 for an empty partition.
+    let max_timestamp = |client: &mut Client| {
+        let request = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("unordered"))
+            .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-3)])]);
+        let p = client.call(&request, 7).topics[0].partitions[0].clone();
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(max_timestamp(&mut client), (0, -1, -1));
+    for at in [1_000, 5_000, 3_000, 5_000, 2_000] {
+        producer
+            .send("unordered", Record::new("r").timestamp(at))
+            .unwrap();
+    }
+    assert_eq!(max_timestamp(&mut client), (0, 1, 5_000));
     for version in [1, 4, 10] {
         let asked = |client: &mut Client, timestamp: i64| {
             let request =

@@ -16,6 +16,8 @@ use crate::server::Shared;
 /// Kafka's special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+/// v7+: the first record with the partition's largest timestamp.
+const MAX_TIMESTAMP: i64 = -3;
 /// v8+: the earliest offset still on local storage; strom's whole log is local.
 const EARLIEST_LOCAL: i64 = -4;
 
@@ -92,8 +94,23 @@ pub(super) fn list_offsets(
                                 Err(e) => answer.with_error_code(error_code(&e)).with_offset(-1),
                             };
                         }
-                        // MAX_TIMESTAMP (-3) would scan every batch's max timestamp; the
-                        // tiered-storage ones (-5) mean nothing here.
+                        MAX_TIMESTAMP => {
+                            let Ok(partition) = u32::try_from(asked.partition_index) else {
+                                return answer
+                                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                                    .with_offset(-1);
+                            };
+                            let tp = TopicPartition::new(topic.name.0.as_str(), partition);
+                            return match shared.broker.offset_for_max_timestamp(&tp) {
+                                Ok(Some(found)) => answer
+                                    .with_offset(i64::try_from(found.offset).unwrap_or(i64::MAX))
+                                    .with_timestamp(found.timestamp),
+                                // An empty partition: offset and timestamp -1, as Kafka.
+                                Ok(None) => answer.with_offset(-1),
+                                Err(e) => answer.with_error_code(error_code(&e)).with_offset(-1),
+                            };
+                        }
+                        // The latest tiered offset (-5) means nothing here.
                         _ => {
                             return answer
                                 .with_error_code(ResponseError::UnsupportedVersion.code())
