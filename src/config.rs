@@ -217,7 +217,9 @@ pub struct TopicConfig {
     pub retention_ms: i64,
     /// A partition's oldest segments are deleted once it is larger. By default, unlimited.
     pub retention_bytes: Option<u64>,
-    /// Largest key + value + header bytes of one record. By default, 1 MiB.
+    /// Largest key + value + header bytes of one record (over Kafka's protocol: of one
+    /// batch, as Kafka's `max.message.bytes`). By default, Kafka's 1048588 (1 MiB and a
+    /// batch header's 12 bytes).
     pub max_record_bytes: usize,
     /// Delete, compact, or both. By default, [`CleanupPolicy::Delete`].
     pub cleanup_policy: CleanupPolicy,
@@ -235,6 +237,9 @@ pub struct TopicConfig {
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const MIN_SEGMENT_BYTES: u64 = 4096;
+/// Kafka's default `max.message.bytes`: 1 MiB, and the 12 bytes of a batch's offset and
+/// length that Kafka counts in a batch's size.
+const DEFAULT_MAX_RECORD_BYTES: usize = (1 << 20) + 12;
 const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
 impl Default for TopicConfig {
@@ -245,7 +250,7 @@ impl Default for TopicConfig {
             segment_ms: 7 * DAY_MS,
             retention_ms: 7 * DAY_MS,
             retention_bytes: None,
-            max_record_bytes: 1 << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: DAY_MS,
             index_interval_bytes: 4096,
@@ -291,7 +296,8 @@ impl TopicConfig {
         self
     }
 
-    /// Sets the largest key + value + header bytes of a record. By default, 1 MiB.
+    /// Sets the largest key + value + header bytes of a record. By default, 1048588 (Kafka's
+    /// `max.message.bytes`).
     #[must_use]
     pub fn max_record_bytes(mut self, bytes: usize) -> Self {
         self.max_record_bytes = bytes;
@@ -446,6 +452,8 @@ impl TopicConfig {
     /// let configs = TopicConfig::default().kafka_configs();
     /// assert!(configs.contains(&("retention.bytes", "-1".to_owned())));
     /// assert!(configs.contains(&("cleanup.policy", "delete".to_owned())));
+    /// // Kafka's own default.
+    /// assert!(configs.contains(&("max.message.bytes", "1048588".to_owned())));
     /// ```
     pub fn kafka_configs(&self) -> Vec<(&'static str, String)> {
         let policy = match self.cleanup_policy {
