@@ -217,7 +217,9 @@ pub struct TopicConfig {
     pub retention_ms: i64,
     /// A partition's oldest segments are deleted once it is larger. By default, unlimited.
     pub retention_bytes: Option<u64>,
-    /// Largest key + value + header bytes of one record. By default, 1 MiB.
+    /// Largest key + value + header bytes of one record (over Kafka's protocol: of one
+    /// batch, as Kafka's `max.message.bytes`). By default, Kafka's 1048588 (1 MiB and a
+    /// batch header's 12 bytes).
     pub max_record_bytes: usize,
     /// Delete, compact, or both. By default, [`CleanupPolicy::Delete`].
     pub cleanup_policy: CleanupPolicy,
@@ -235,6 +237,9 @@ pub struct TopicConfig {
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const MIN_SEGMENT_BYTES: u64 = 4096;
+/// Kafka's default `max.message.bytes`: 1 MiB, and the 12 bytes of a batch's offset and
+/// length that Kafka counts in a batch's size.
+const DEFAULT_MAX_RECORD_BYTES: usize = (1 << 20) + 12;
 const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
 impl Default for TopicConfig {
@@ -245,7 +250,7 @@ impl Default for TopicConfig {
             segment_ms: 7 * DAY_MS,
             retention_ms: 7 * DAY_MS,
             retention_bytes: None,
-            max_record_bytes: 1 << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: DAY_MS,
             index_interval_bytes: 4096,
@@ -291,7 +296,8 @@ impl TopicConfig {
         self
     }
 
-    /// Sets the largest key + value + header bytes of a record. By default, 1 MiB.
+    /// Sets the largest key + value + header bytes of a record. By default, 1048588 (Kafka's
+    /// `max.message.bytes`).
     #[must_use]
     pub fn max_record_bytes(mut self, bytes: usize) -> Self {
         self.max_record_bytes = bytes;
@@ -379,16 +385,20 @@ impl TopicConfig {
 
     /// Sets one config by its Kafka name (one of [`KAFKA_KEYS`](Self::KAFKA_KEYS)) from its
     /// text, as `kafka-topics --config KEY=VALUE` takes it: `retention.bytes` is `-1` for
-    /// unlimited, `cleanup.policy` is `delete`, `compact` or `compact,delete`.
+    /// unlimited, `cleanup.policy` is `delete`, `compact` or `compact,delete`,
+    /// `compression.type` a codec's name, or `producer` (Kafka's default: batches kept as
+    /// their producer compressed them), which is strom's [`Compression::None`].
     ///
     /// ```
-    /// use strom::{CleanupPolicy, TopicConfig};
+    /// use strom::{CleanupPolicy, Compression, TopicConfig};
     ///
     /// let mut config = TopicConfig::default();
     /// config.set("cleanup.policy", "compact")?;
     /// config.set("retention.bytes", "-1")?;
+    /// config.set("compression.type", "producer")?;
     /// assert_eq!(config.cleanup_policy, CleanupPolicy::Compact);
     /// assert_eq!(config.retention_bytes, None);
+    /// assert_eq!(config.compression, Compression::None);
     /// assert!(config.set("retention.ms", "soon").is_err());
     /// # Ok::<(), strom::Error>(())
     /// ```
@@ -426,6 +436,11 @@ impl TopicConfig {
                 };
             }
             "max.message.bytes" => self.max_record_bytes = number(key, value)?,
+            // Kafka's `producer` keeps batches as sent: what strom does with a topic of
+            // its own codec `None`, whose in-process sends are uncompressed.
+            "compression.type" if value.eq_ignore_ascii_case("producer") => {
+                self.compression = Compression::None;
+            }
             "compression.type" => {
                 self.compression = value
                     .parse::<Compression>()
@@ -438,7 +453,8 @@ impl TopicConfig {
     }
 
     /// Every config of [`KAFKA_KEYS`](Self::KAFKA_KEYS) with its value as Kafka writes it
-    /// (`retention.bytes` is `-1` when unlimited): what `kafka-configs --describe` lists.
+    /// (`retention.bytes` is `-1` when unlimited, [`Compression::None`] is `producer`):
+    /// what `kafka-configs --describe` lists.
     ///
     /// ```
     /// use strom::TopicConfig;
@@ -446,6 +462,9 @@ impl TopicConfig {
     /// let configs = TopicConfig::default().kafka_configs();
     /// assert!(configs.contains(&("retention.bytes", "-1".to_owned())));
     /// assert!(configs.contains(&("cleanup.policy", "delete".to_owned())));
+    /// // Kafka's own defaults.
+    /// assert!(configs.contains(&("max.message.bytes", "1048588".to_owned())));
+    /// assert!(configs.contains(&("compression.type", "producer".to_owned())));
     /// ```
     pub fn kafka_configs(&self) -> Vec<(&'static str, String)> {
         let policy = match self.cleanup_policy {
@@ -463,7 +482,13 @@ impl TopicConfig {
             ("segment.ms", self.segment_ms.to_string()),
             ("cleanup.policy", policy.to_owned()),
             ("max.message.bytes", self.max_record_bytes.to_string()),
-            ("compression.type", self.compression.name().to_owned()),
+            (
+                "compression.type",
+                match self.compression {
+                    Compression::None => "producer".to_owned(),
+                    codec => codec.name().to_owned(),
+                },
+            ),
             ("delete.retention.ms", self.delete_retention_ms.to_string()),
         ]
     }

@@ -62,8 +62,9 @@ fn api_versions_lists_what_is_served_and_answers_an_unknown_version_with_v0() {
         assert!(keys.contains(&(ApiKey::Metadata as i16, 0, 13)));
     }
     // A version above the server's: a v0 response with UNSUPPORTED_VERSION and the table.
+    // Its header is a v2 one, ending with (no) tagged fields.
     client
-        .send_frame(&raw_request(ApiKey::ApiVersions, 9, &[]))
+        .send_frame(&raw_request(ApiKey::ApiVersions, 9, &[0]))
         .unwrap();
     let body = client
         .read_frame()
@@ -519,6 +520,13 @@ fn bad_requests_close_only_their_connection() {
         &server,
         &broker,
         &framed(&raw_request(ApiKey::Metadata, 99, &[0, 0, 0, 0])),
+    );
+    // An ApiVersions above the server's whose header lacks v2's tagged fields (Kafka
+    // closes it too, unanswered).
+    assert_only_that_connection_closes(
+        &server,
+        &broker,
+        &framed(&raw_request(ApiKey::ApiVersions, 99, &[])),
     );
     // Garbage where the body should be; a body cut short.
     assert_only_that_connection_closes(

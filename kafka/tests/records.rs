@@ -278,6 +278,22 @@ fn acks_zero_gets_no_response_and_is_stored() {
     );
 }
 
+/// CRC-32C (Castagnoli), bit by bit: the checksum of a v2 batch, for batches altered here.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[test]
 fn refused_produces_answer_kafka_error_codes() {
     let (_dir, broker, server) = serve(ServerConfig::default().auto_create_topics(false));
@@ -319,9 +335,31 @@ fn refused_produces_answer_kafka_error_codes() {
         code(&mut client, "small", 0, plain(b"x"), 2).0,
         ResponseError::InvalidRequiredAcks.code()
     );
+    // The checksum holds but the record count does not match the records: Kafka's
+    // INVALID_RECORD, not CORRUPT_MESSAGE.
+    for count in [0_i32, 2] {
+        let mut miscounted = plain(b"x");
+        miscounted[57..61].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c(&miscounted[21..]);
+        miscounted[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            code(&mut client, "small", 0, miscounted, -1).0,
+            ResponseError::InvalidRecord.code(),
+            "record count {count}"
+        );
+    }
     // Nothing of those was stored.
     let got = fetch(&mut client, &fetch_request("small", 0, 0, 0), 12);
     assert_eq!(got.high_watermark, 0);
+    // A batch larger than the topic's segments: Kafka's RECORD_LIST_TOO_LARGE.
+    broker
+        .create_topic("short", TopicConfig::default().segment_bytes(4096))
+        .unwrap();
+    assert_eq!(
+        code(&mut client, "short", 0, plain(&[7; 5000]), -1).0,
+        ResponseError::RecordListTooLarge.code()
+    );
+    assert_eq!(code(&mut client, "short", 0, plain(&[7; 3000]), -1).0, 0);
 }
 
 #[test]
@@ -432,11 +470,15 @@ fn fetch_out_of_range_and_unknown_partitions() {
     let mut client = Client::connect(server.local_addr());
     let got = fetch(&mut client, &fetch_request("t", 5, 60_000, 0), 12);
     assert_eq!(got.error_code, ResponseError::OffsetOutOfRange.code());
+    // Empty records, never null: librdkafka refuses a null record set ("invalid
+    // MessageSetSize -1") and retries the fetch forever instead of resetting its offset.
+    assert_eq!(got.records.as_deref(), Some(&[][..]));
     let got = fetch(&mut client, &fetch_request("nowhere", 0, 60_000, 0), 12);
     assert_eq!(
         got.error_code,
         ResponseError::UnknownTopicOrPartition.code()
     );
+    assert_eq!(got.records.as_deref(), Some(&[][..]));
     // A session the broker does not keep.
     let response = client.call(
         &fetch_request("t", 0, 0, 0)
@@ -500,6 +542,9 @@ fn read_committed_stops_at_the_last_stable_offset() {
 fn list_offsets_by_timestamp() {
     let (_dir, broker, server) = serve(ServerConfig::default());
     broker.create_topic("t", TopicConfig::default()).unwrap();
+    broker
+        .create_topic("unordered", TopicConfig::default())
+        .unwrap();
     let producer = broker.producer();
     for (value, at) in [("a", 1_000), ("b", 2_000), ("c", 3_000)] {
         producer
@@ -507,6 +552,22 @@ fn list_offsets_by_timestamp() {
             .unwrap();
     }
     let mut client = Client::connect(server.local_addr());
+    // MAX_TIMESTAMP (-3, v7+): the first record with the largest timestamp, which need not
+    // be the last one; -1 for an empty partition.
+    let max_timestamp = |client: &mut Client| {
+        let request = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("unordered"))
+            .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-3)])]);
+        let p = client.call(&request, 7).topics[0].partitions[0].clone();
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(max_timestamp(&mut client), (0, -1, -1));
+    for at in [1_000, 5_000, 3_000, 5_000, 2_000] {
+        producer
+            .send("unordered", Record::new("r").timestamp(at))
+            .unwrap();
+    }
+    assert_eq!(max_timestamp(&mut client), (0, 1, 5_000));
     for version in [1, 4, 10] {
         let asked = |client: &mut Client, timestamp: i64| {
             let request =

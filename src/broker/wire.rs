@@ -329,6 +329,44 @@ impl Broker {
         Ok(found)
     }
 
+    /// The first record of a partition with its largest timestamp (Kafka's `ListOffsets`
+    /// with `MAX_TIMESTAMP`, `-3`), or `None` while the partition holds no record. Timestamps
+    /// are the producers' and need not grow with offsets: this is not the last record.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::InvalidPartition`]; [`Error::Corrupt`] for a batch
+    /// failing its checksum; [`Error::Io`]; [`Error::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, Record, TimestampOffset, TopicConfig, TopicPartition};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("readings", TopicConfig::default())?;
+    /// let producer = broker.producer();
+    /// for timestamp in [1_000, 5_000, 3_000, 5_000] {
+    ///     producer.send("readings", Record::new("r").timestamp(timestamp))?;
+    /// }
+    ///
+    /// let tp = TopicPartition::new("readings", 0);
+    /// let found = broker.offset_for_max_timestamp(&tp)?;
+    /// assert_eq!(found, Some(TimestampOffset { offset: 1, timestamp: 5_000 }));
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn offset_for_max_timestamp(&self, tp: &TopicPartition) -> Result<Option<TimestampOffset>> {
+        let topic = self.inner.existing_topic(&tp.topic)?;
+        let log = topic.partition(tp.partition)?;
+        log.refresh(false)?;
+        // The segments know their largest timestamp; the first record at or after it is the
+        // first one carrying it.
+        match log.max_timestamp()? {
+            Some(max) => self.offset_for_timestamp(tp, max),
+            None => Ok(None),
+        }
+    }
+
     /// A new producer id, at epoch 0, for an idempotent producer without a transactional id
     /// (Kafka's `InitProducerId` without `transactional.id`). Ids come from the allocator
     /// transactional producers take theirs from, so they never collide with those; they

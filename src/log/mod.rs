@@ -1174,6 +1174,20 @@ impl PartitionLog {
     }
 
     /// The first offset whose record has a timestamp at or after `timestamp`.
+    /// The largest record timestamp of the log, `None` while it holds no record.
+    pub(crate) fn max_timestamp(&self) -> Result<Option<i64>> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
+        let mut max = None;
+        for segment in segments {
+            // An empty segment's maximum is i64::MIN: no record to find.
+            let its = segment.max_timestamp()?;
+            if its > i64::MIN {
+                max = max.max(Some(its));
+            }
+        }
+        Ok(max)
+    }
+
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
         let high_watermark = self.high_watermark();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();

@@ -193,7 +193,9 @@ fn read(shared: &Shared, request: &FetchRequest, isolation: IsolationLevel) -> A
                         IsolationLevel::ReadCommitted => Some(Vec::new()),
                         IsolationLevel::ReadUncommitted => None,
                     })
-                    .with_records(None);
+                    // Empty, not null, as Kafka answers a partition it has no records for:
+                    // librdkafka takes a null record set for a broken answer and retries.
+                    .with_records(Some(Bytes::new()));
                 let fail = |answered: &mut Answered, code: i16| {
                     answered.failed = true;
                     answer.clone().with_error_code(code).with_high_watermark(-1)

@@ -338,7 +338,11 @@ pub(crate) fn handle_polling(
     if !(api.min..=api.max).contains(&version) {
         if key == ApiKey::ApiVersions {
             // As Kafka: a client newer than the server learns the versions it may use from
-            // a v0 response carrying UNSUPPORTED_VERSION.
+            // a v0 response carrying UNSUPPORTED_VERSION. Its header is still read as that
+            // version's (v2, with tagged fields, from v3 on): Kafka closes the connection of
+            // a request whose header does not parse, whatever its version.
+            Walk::header(frame, key.request_header_version(version))
+                .map_err(|e| RequestError(format!("{key:?} v{version}: request header: {e}")))?;
             let body = versions::unsupported();
             return frame_response(correlation_id, 0, &body).map(Handled::Respond);
         }

@@ -47,10 +47,11 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
+            // The topic's segment size, once it exists.
             let created = if acks_valid {
                 ensure_topic(shared, &name)
             } else {
-                Ok(())
+                Ok(u64::MAX)
             };
             let partitions = topic
                 .partition_data
@@ -64,9 +65,10 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
                             .with_error_code(ResponseError::InvalidRequiredAcks.code())
                             .with_base_offset(-1);
                     }
-                    if let Err(code) = created {
-                        return answer.with_error_code(code).with_base_offset(-1);
-                    }
+                    let segment_bytes = match created {
+                        Ok(bytes) => bytes,
+                        Err(code) => return answer.with_error_code(code).with_base_offset(-1),
+                    };
                     let Ok(partition) = u32::try_from(data.index) else {
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
@@ -74,7 +76,14 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
                     };
                     let tp = TopicPartition::new(name.as_str(), partition);
                     let records = data.records.unwrap_or_default();
-                    match append(shared, transactional_id.as_deref(), &tp, &records) {
+                    let appended = append(
+                        shared,
+                        transactional_id.as_deref(),
+                        &tp,
+                        &records,
+                        segment_bytes,
+                    );
+                    match appended {
                         Ok(appended) => answer
                             .with_base_offset(i64::try_from(appended.base_offset).unwrap_or(-1))
                             .with_log_start_offset(
@@ -104,23 +113,24 @@ pub(super) fn answer(shared: &Shared, version: i16, body: Bytes) -> Result<Bytes
     )
 }
 
-/// The topic exists, or was created now as Kafka's `auto.create.topics.enable` does; else
-/// the partition error to answer.
-fn ensure_topic(shared: &Shared, name: &str) -> Result<(), i16> {
+/// The topic exists, or was created now as Kafka's `auto.create.topics.enable` does: its
+/// segment size; else the partition error to answer.
+fn ensure_topic(shared: &Shared, name: &str) -> Result<u64, i16> {
     if name.starts_with("__") {
         // Internal topics (groups' and streams' own) are not written by clients.
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
     match shared.broker.describe_topic(name) {
-        Ok(_) => Ok(()),
+        Ok(described) => Ok(described.config.segment_bytes),
         Err(strom::Error::UnknownTopic { .. })
             if shared.config.auto_create_topics && metadata::valid_name(name) =>
         {
             let config = TopicConfig::default().partitions(shared.config.partitions);
+            let segment_bytes = config.segment_bytes;
             match shared.broker.create_topic(name, config) {
                 Ok(()) | Err(strom::Error::TopicExists { .. }) => {
                     tracing::info!(topic = name, "kafka protocol: topic auto-created");
-                    Ok(())
+                    Ok(segment_bytes)
                 }
                 Err(e) => Err(error_code(&e)),
             }
@@ -140,6 +150,7 @@ fn append(
     transactional_id: Option<&str>,
     tp: &TopicPartition,
     records: &[u8],
+    segment_bytes: u64,
 ) -> Result<AppendedBatch, (i16, String)> {
     let mut first: Option<AppendedBatch> = None;
     let mut rest = records;
@@ -157,6 +168,17 @@ fn append(
             )
         })?;
         rest = &rest[batch.len()..];
+        // As Kafka: a batch must fit in one of the topic's segments (a larger one would be
+        // a segment of its own, over the size every other segment keeps to).
+        if u64::try_from(batch.len()).unwrap_or(u64::MAX) > segment_bytes {
+            return Err((
+                ResponseError::RecordListTooLarge.code(),
+                format!(
+                    "a batch of {} bytes for {tp} is larger than its segment.bytes = {segment_bytes}",
+                    batch.len()
+                ),
+            ));
+        }
         let appended = if is_transactional(batch) {
             transactional_append(shared, transactional_id, tp, batch).map_err(|e| {
                 (
@@ -214,11 +236,25 @@ fn transactional_append(
     shared.transactions.append_transactional(id, tp, batch)
 }
 
+/// The protocol's error for a batch that is not a valid one: as Kafka, INVALID_RECORD when
+/// its checksum holds but a record in it (or its record count) is malformed, CORRUPT_MESSAGE
+/// for the rest (checksum, length, magic byte, what does not decompress).
+pub(super) fn invalid_batch_error(error: &strom::Error) -> ResponseError {
+    use strom::storage::batch::{DecodeError, EncodeError};
+    match error {
+        strom::Error::Encode {
+            source: EncodeError::Invalid(DecodeError::Record(_)),
+            ..
+        } => ResponseError::InvalidRecord,
+        _ => ResponseError::CorruptMessage,
+    }
+}
+
 /// The protocol's error code for a refused append.
 fn produce_error_code(error: &strom::Error) -> i16 {
     let kafka = match error {
         strom::Error::Encode { .. } | strom::Error::InvalidRecord { .. } => {
-            ResponseError::CorruptMessage
+            invalid_batch_error(error)
         }
         strom::Error::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
         strom::Error::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,

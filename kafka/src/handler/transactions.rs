@@ -97,7 +97,7 @@ impl Transactions {
                     ResponseError::InvalidProducerIdMapping
                 }
                 strom::Error::InvalidRecord { .. } | strom::Error::Encode { .. } => {
-                    ResponseError::CorruptMessage
+                    super::produce::invalid_batch_error(&e)
                 }
                 strom::Error::UnknownTopic { .. } | strom::Error::InvalidPartition { .. } => {
                     ResponseError::UnknownTopicOrPartition
