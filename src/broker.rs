@@ -389,7 +389,9 @@ impl Broker {
         self.inner.clean_logs(false)
     }
 
-    /// The ids of every consumer group that has committed offsets or members, sorted.
+    /// The ids of every consumer group that has committed offsets or members, sorted. As in
+    /// Kafka, a group whose last member left stays, empty, until it is deleted
+    /// ([`delete_group`](Self::delete_group)) or the broker closes.
     pub fn groups(&self) -> Vec<String> {
         // Read-only: the commits as they are now (a failed read keeps what was known).
         let _ = self.inner.refresh_offsets();
@@ -408,8 +410,8 @@ impl Broker {
     /// never negative.
     ///
     /// # Errors
-    /// [`Error::UnknownGroup`] for a group that never committed and has no members,
-    /// [`Error::Closed`].
+    /// [`Error::UnknownGroup`] for a group with no commits that has had no member since the
+    /// broker opened (or was deleted since), [`Error::Closed`].
     pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
         self.inner.refresh_offsets()?;
@@ -420,9 +422,7 @@ impl Broker {
             .existing(group_id)
             .map(|g| g.describe())
             .unwrap_or_default();
-        if members.is_empty()
-            && committed.is_empty()
-            && !self.inner.coordinator.is_emptied(group_id)
+        if members.is_empty() && committed.is_empty() && !self.inner.coordinator.is_listed(group_id)
         {
             return Err(Error::UnknownGroup {
                 group_id: group_id.to_string(),

@@ -182,17 +182,19 @@ fn groups_lists_groups_with_commits_or_members() -> Result<()> {
     assert_eq!(union.len(), 3, "{desc:?}");
     assert_eq!(total, 3, "no partition is assigned twice: {desc:?}");
 
-    // With its members gone and nothing committed, the group is gone.
+    // With its members gone and nothing committed, the group stays, empty, as Kafka keeps
+    // it; it is not written down, so a restart forgets it.
     a.close()?;
     assert_eq!(broker.groups(), ["active", "committed"], "one member left");
     b.close()?;
-    assert_eq!(broker.groups(), ["committed"]);
-    assert_unknown(&broker, "active");
+    assert_eq!(broker.groups(), ["active", "committed"]);
+    assert!(broker.describe_group("active")?.members.is_empty());
     // Committed offsets outlive a restart; the group is still listed.
     drop((committer, idle));
     broker.close()?;
     let broker = Broker::open(dir.path())?;
     assert_eq!(broker.groups(), ["committed"]);
+    assert_unknown(&broker, "active");
     let desc = broker.describe_group("committed")?;
     assert_eq!(desc.generation, 0, "no member joined since the restart");
     assert_eq!(desc.partitions, [lag(tp(0), Some(1), 10, 9)]);

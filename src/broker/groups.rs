@@ -84,7 +84,7 @@ impl Broker {
         let group = self.inner.coordinator.existing(group_id);
         let has_members = group.as_ref().is_some_and(|g| !g.describe().1.is_empty());
         let committed = self.inner.offsets.groups().iter().any(|g| g == group_id);
-        if !has_members && !committed && !self.inner.coordinator.is_emptied(group_id) {
+        if !has_members && !committed && !self.inner.coordinator.is_listed(group_id) {
             return Err(Error::UnknownGroup {
                 group_id: group_id.to_string(),
             });

@@ -521,6 +521,7 @@ impl Group {
     fn join_remote(&self, id: &str, member: MemberState, counts: PartitionCounts<'_>) -> u64 {
         let mut state = self.state.lock();
         state.expire(&self.id, Instant::now(), counts);
+        state.listed = true;
         state.members.insert(id.to_string(), member);
         state.rebalance(&self.id, "a member joined", counts);
         let generation = state.generation;

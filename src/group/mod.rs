@@ -85,9 +85,6 @@ pub(crate) type PartitionCounts<'a> = &'a dyn Fn(&[String]) -> BTreeMap<String, 
 pub(crate) struct Coordinator {
     groups: Mutex<HashMap<String, Arc<Group>>>,
     next_member: AtomicU64,
-    /// Groups without members whose committed offsets were all deleted: they still exist,
-    /// empty, until deleted (Kafka keeps such a group until its cleanup). In memory only.
-    emptied: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Coordinator {
@@ -119,32 +116,31 @@ impl Coordinator {
         self.groups.lock().get(id).map(Arc::clone)
     }
 
-    /// Ids of the groups that have members, and of the groups kept empty.
+    /// Ids of the groups that exist in this process: those with members, and those kept
+    /// empty after their last member left or their last offsets were deleted.
     pub(crate) fn active_groups(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .groups
+        self.groups
             .lock()
             .values()
-            .filter(|g| g.has_members())
+            .filter(|g| g.is_listed())
             .map(|g| g.id.clone())
-            .collect();
-        ids.extend(self.emptied.lock().iter().cloned());
-        ids
+            .collect()
     }
 
     /// Keeps group `id`, which has lost its last committed offset, as an empty group.
     pub(crate) fn keep_emptied(&self, id: &str) {
-        self.emptied.lock().insert(id.to_string());
+        self.group(id).state.lock().listed = true;
     }
 
-    /// Whether group `id` is kept empty.
-    pub(crate) fn is_emptied(&self, id: &str) -> bool {
-        self.emptied.lock().contains(id)
+    /// Whether group `id` exists in this process, with members or kept empty.
+    pub(crate) fn is_listed(&self, id: &str) -> bool {
+        self.existing(id).is_some_and(|g| g.is_listed())
     }
 
-    /// Forgets that group `id` is kept empty (it was deleted); whether it was.
+    /// Forgets group `id` (it was deleted, and has no members); whether it was listed.
     pub(crate) fn forget_emptied(&self, id: &str) -> bool {
-        self.emptied.lock().remove(id)
+        self.existing(id)
+            .is_some_and(|g| std::mem::replace(&mut g.state.lock().listed, false))
     }
 
     /// A member id, unique in this broker, in the style of Kafka's.
@@ -206,6 +202,10 @@ struct GroupState {
     target: Assignment,
     /// Who holds each partition now (a member keeps it until it releases it).
     owners: HashMap<TopicPartition, String>,
+    /// Whether the group exists for listing and describing: set when a member joins, and
+    /// kept when the last one leaves, as Kafka keeps an empty group (until its offsets
+    /// expire) rather than forgetting it; cleared when the group is deleted. In memory only.
+    listed: bool,
     /// Its counters (empty without the `metrics` feature).
     metrics: GroupMetrics,
 }
@@ -249,13 +249,16 @@ impl Group {
                 members: BTreeMap::new(),
                 target: Assignment::default(),
                 owners: HashMap::new(),
+                listed: false,
                 metrics: GroupMetrics::new(id),
             }),
         }
     }
 
-    fn has_members(&self) -> bool {
-        !self.state.lock().members.is_empty()
+    /// Whether the group exists for listing: it has members, or is kept empty.
+    pub(crate) fn is_listed(&self) -> bool {
+        let state = self.state.lock();
+        state.listed || !state.members.is_empty()
     }
 
     /// Whether a member subscribes to `topic`.
@@ -275,6 +278,7 @@ impl Group {
         counts: PartitionCounts<'_>,
     ) {
         let mut state = self.state.lock();
+        state.listed = true;
         state.members.insert(
             request.member_id,
             MemberState {
