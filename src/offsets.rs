@@ -466,21 +466,26 @@ impl OffsetStore {
         Ok(())
     }
 
-    /// Takes the offsets committed by transactions: `(partition, offset, mark)`, the mark
+    /// Takes the offsets committed by transactions: `(partition, offset, mark)` (the offset
+    /// with the metadata and leader epoch sent with it), the mark
     /// being the offset of the offset's record in the transaction log, which holds it
     /// durably (this store keeps it in memory, and on disk with the group's next plain
     /// commit). A partition where this group already holds the offset of that record or a
     /// later one keeps it, so a recovery applying the log again never rolls back commits
     /// made after it.
-    pub(crate) fn apply_transaction(&self, group_id: &str, offsets: &[(TopicPartition, u64, u64)]) {
+    pub(crate) fn apply_transaction(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata, u64)],
+    ) {
         let mut groups = self.groups.lock();
         let mut applied = self.applied_txn.lock();
         let mut metadata = self.metadata.lock();
         let marks = applied.entry(group_id.to_string()).or_default();
         let committed = groups.entry(group_id.to_string()).or_default();
-        // A transaction's offsets carry no metadata: each it sets replaces the partition's
-        // with "" (kept in memory until the group's next plain commit writes the file, as the
-        // offsets are; recovery applies the transaction again, and clears it again).
+        // Each offset a transaction sets replaces the partition's metadata and epoch with its
+        // own (kept in memory until the group's next plain commit writes the file, as the
+        // offsets are; recovery applies the transaction again, and sets them again).
         let mut tags = metadata.remove(group_id).unwrap_or_default();
         for (tp, offset, mark) in offsets {
             // IMPORTANT: per partition. Another member's transaction decided after this one
@@ -490,8 +495,13 @@ impl OffsetStore {
                 continue;
             }
             marks.insert(tp.clone(), *mark);
-            committed.insert(tp.clone(), *offset);
-            tags.remove(tp);
+            committed.insert(tp.clone(), offset.offset);
+            let extra = Extra::of(offset);
+            if extra.is_empty() {
+                tags.remove(tp);
+            } else {
+                tags.insert(tp.clone(), extra);
+            }
         }
         if !tags.is_empty() {
             metadata.insert(group_id.to_string(), tags);
@@ -653,8 +663,8 @@ mod tests {
         let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         {
             let store = OffsetStore::open(dir.path())?;
-            store.apply_transaction("g", &[(p1.clone(), 7, 11)]);
-            store.apply_transaction("g", &[(p0.clone(), 5, 10)]);
+            store.apply_transaction("g", &[(p1.clone(), OffsetAndMetadata::new(7), 11)]);
+            store.apply_transaction("g", &[(p0.clone(), OffsetAndMetadata::new(5), 10)]);
             assert_eq!(store.committed("g", &p0), Some(5));
             assert_eq!(store.committed("g", &p1), Some(7));
             // Recovery applying the transaction decided at 10 again, after a later manual
@@ -662,10 +672,16 @@ mod tests {
             store.commit("g", &[(p0.clone(), 9)])?;
         }
         let store = OffsetStore::open(dir.path())?;
-        store.apply_transaction("g", &[(p0.clone(), 5, 10), (p1.clone(), 6, 10)]);
+        store.apply_transaction(
+            "g",
+            &[
+                (p0.clone(), OffsetAndMetadata::new(5), 10),
+                (p1.clone(), OffsetAndMetadata::new(6), 10),
+            ],
+        );
         assert_eq!(store.committed("g", &p0), Some(9));
         assert_eq!(store.committed("g", &p1), Some(7));
-        store.apply_transaction("g", &[(p1.clone(), 8, 12)]);
+        store.apply_transaction("g", &[(p1.clone(), OffsetAndMetadata::new(8), 12)]);
         assert_eq!(store.committed("g", &p1), Some(8));
         Ok(())
     }

@@ -319,6 +319,45 @@ fn a_transactions_offsets_replace_metadata_with_empty_across_reopen() -> Result<
     Ok(())
 }
 
+/// Offsets sent to a transaction with metadata and a leader epoch are the group's with them
+/// once it commits, and again after a reopen (the transaction log holds them); metadata too
+/// long is refused and leaves the transaction open with nothing added.
+#[test]
+fn a_transactions_offsets_keep_their_metadata_across_reopen() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let group = strom::GroupMetadata {
+        group_id: GROUP.to_string(),
+        generation: 0,
+        member_id: String::new(),
+    };
+    let tagged = meta(1, "copied upto 1").with_leader_epoch(Some(2));
+    {
+        let broker = broker(dir.path())?;
+        let producer = broker.transactional_producer("copier")?;
+        producer.begin_transaction()?;
+        producer.send(TOPIC, Record::new("a").partition(0))?;
+        let too_long = meta(5, &"x".repeat(5000));
+        assert!(matches!(
+            producer.send_offsets_with_metadata_to_transaction(&[(tp(1), too_long)], &group),
+            Err(Error::OffsetMetadataTooLarge { partition: 1, .. })
+        ));
+        producer.send_offsets_with_metadata_to_transaction(&[(tp(0), tagged.clone())], &group)?;
+        producer.commit_transaction()?;
+        assert_eq!(
+            broker.committed_offsets_with_metadata(GROUP)?,
+            [(tp(0), tagged.clone())]
+        );
+        drop(producer);
+        broker.close()?;
+    }
+    let broker = broker(dir.path())?;
+    assert_eq!(
+        broker.committed_offsets_with_metadata(GROUP)?,
+        [(tp(0), tagged)]
+    );
+    Ok(())
+}
+
 #[test]
 fn a_read_only_broker_sees_the_writers_metadata() -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
