@@ -305,10 +305,12 @@ fn fetch_offsets(
 
 /// Found by the Java client's `java_txn_offsets`: the metadata and leader epoch sent with a
 /// transaction's offsets are the group's with them once it commits, durably, where they
-/// were dropped; metadata too long is refused for its partition alone.
+/// were dropped; metadata too long is refused for its partition alone; and until the
+/// transaction ends, a fetch requiring stable offsets is told they are unstable.
 #[test]
-fn a_transactions_offsets_keep_their_metadata() {
+fn a_transactions_offsets_keep_their_metadata_and_are_unstable_until_it_ends() {
     const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
     broker
@@ -328,8 +330,36 @@ fn a_transactions_offsets_keep_their_metadata() {
         ),
         [0, OFFSET_METADATA_TOO_LARGE]
     );
+    // While the transaction is open its offsets are unstable to a fetch that requires stable
+    // offsets (Kafka's UNSTABLE_OFFSET_COMMIT, KIP-447); the partition it holds none for,
+    // and a fetch that does not require them, are answered as they stand.
+    let none = (-1, String::new(), -1, 0);
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", true),
+        [
+            (-1, String::new(), -1, UNSTABLE_OFFSET_COMMIT),
+            none.clone()
+        ]
+    );
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", false),
+        [none.clone(), none.clone()]
+    );
     assert_eq!(end(&mut client, &txn, true, 3), 0);
-    let expected = [(2, "in txn".to_owned(), 4, 0), (-1, String::new(), -1, 0)];
+    let expected = [(2, "in txn".to_owned(), 4, 0), none];
+    assert_eq!(fetch_offsets(&mut client, "tagged", true), expected);
+    // An aborted transaction's offsets are unstable until the abort, then gone.
+    assert_eq!(add_offsets(&mut client, &txn, "tagged"), 0);
+    assert_eq!(
+        txn_offset_commit_tagged(&mut client, &txn, "tagged", &[(0, 9, "dropped", 5)]),
+        [0]
+    );
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", true)[0].3,
+        UNSTABLE_OFFSET_COMMIT
+    );
+    assert_eq!(fetch_offsets(&mut client, "tagged", false), expected);
+    assert_eq!(end(&mut client, &txn, false, 3), 0);
     assert_eq!(fetch_offsets(&mut client, "tagged", true), expected);
     server.shutdown().unwrap();
     broker.close().unwrap();

@@ -249,6 +249,14 @@ impl OpenTxn {
         self.partitions.len() == 1 && !self.has_offsets()
     }
 
+    /// The partitions whose offsets the transaction would commit for `group_id`.
+    fn offsets_of(&self, group_id: &str) -> impl Iterator<Item = &TopicPartition> {
+        self.offsets
+            .get(group_id)
+            .into_iter()
+            .flat_map(|(_, o)| o.keys())
+    }
+
     /// Whether the transaction commits any offsets.
     pub(crate) fn has_offsets(&self) -> bool {
         self.offsets.values().any(|(_, o)| !o.is_empty())
@@ -420,6 +428,28 @@ impl TxnCoordinator {
         self.next_producer_id
             .store(max_producer_id + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The partitions for which open transactions hold offsets of `group_id`, sorted: their
+    /// committed offsets may change when those transactions end (Kafka's pending
+    /// transactional offsets). A transaction being committed or aborted is waited for, so
+    /// that it is seen either open or ended.
+    pub(crate) fn pending_offsets(&self, group_id: &str) -> Vec<TopicPartition> {
+        let mut pending: Vec<TopicPartition> = self
+            .entries()
+            .iter()
+            .flat_map(|entry| {
+                let entry = entry.lock();
+                entry
+                    .open
+                    .as_ref()
+                    .map(|o| o.offsets_of(group_id).cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        pending.sort_unstable();
+        pending.dedup();
+        pending
     }
 
     /// Every transactional id's entry.

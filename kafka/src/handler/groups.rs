@@ -752,17 +752,46 @@ impl FetchedPartition {
 type Fetched = Vec<(String, Vec<FetchedPartition>)>;
 
 /// A group's committed offsets in the topics asked for (`None`: all it committed); the
-/// error code when they cannot be read.
+/// error code when they cannot be read. With `require_stable` (v7+, sent by consumers
+/// reading `read_committed`), the partitions an open transaction holds offsets for are
+/// answered UNSTABLE_OFFSET_COMMIT with no offset, as Kafka does (KIP-447): the client asks
+/// again until the transaction ends rather than start from an offset about to move.
 fn fetch_committed(
     shared: &Shared,
     group_id: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Fetched, i16> {
     let committed = shared
         .broker
         .committed_offsets_with_metadata(group_id)
         .map_err(|e| group_error(&e))?;
-    Ok(match asked {
+    let mut fetched = fetched_offsets(committed, asked);
+    if require_stable {
+        let pending = shared
+            .broker
+            .pending_transactional_offsets(group_id)
+            .map_err(|e| group_error(&e))?;
+        for (topic, partitions) in &mut fetched {
+            for p in partitions {
+                let held = u32::try_from(p.index)
+                    .is_ok_and(|i| pending.contains(&TopicPartition::new(topic.as_str(), i)));
+                if held {
+                    *p = FetchedPartition::new(p.index, None);
+                    p.error = ResponseError::UnstableOffsetCommit.code();
+                }
+            }
+        }
+    }
+    Ok(fetched)
+}
+
+/// The committed offsets of the topics asked for (`None`: all of them), as answered.
+fn fetched_offsets(
+    committed: Vec<(TopicPartition, OffsetAndMetadata)>,
+    asked: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    match asked {
         Some(topics) => topics
             .into_iter()
             .map(|(topic, partitions)| {
@@ -789,7 +818,7 @@ fn fetch_committed(
             }
             by_topic.into_iter().collect()
         }
-    })
+    }
 }
 
 pub(super) fn offset_fetch(
@@ -805,7 +834,8 @@ pub(super) fn offset_fetch(
                 .map(|t| (t.name.0.as_str().to_owned(), t.partition_indexes))
                 .collect()
         });
-        let response = match fetch_committed(shared, request.group_id.0.as_str(), asked) {
+        let stable = request.require_stable;
+        let response = match fetch_committed(shared, request.group_id.0.as_str(), asked, stable) {
             Ok(fetched) => OffsetFetchResponse::default().with_topics(
                 fetched
                     .into_iter()
@@ -845,7 +875,12 @@ pub(super) fn offset_fetch(
                     .collect()
             });
             let answer = OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
-            match fetch_committed(shared, group.group_id.0.as_str(), asked) {
+            match fetch_committed(
+                shared,
+                group.group_id.0.as_str(),
+                asked,
+                request.require_stable,
+            ) {
                 Ok(fetched) => answer.with_topics(
                     fetched
                         .into_iter()
