@@ -1015,3 +1015,50 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
     entry.metrics.ended(kind == ControlType::Commit);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit decision and an offset record as written before offsets carried metadata
+    /// and leader epochs still decode, as offsets with none; new ones carry them.
+    #[test]
+    fn decisions_and_offset_records_from_before_metadata_decode() -> Result<()> {
+        let decode = |json: &str| -> Result<StateRecord> {
+            serde_json::from_str(json).map_err(|source| Error::Serde {
+                context: "a decision".into(),
+                source,
+            })
+        };
+        let old = decode(
+            r#"{"producer_id":3,"producer_epoch":0,"phase":"prepare_commit",
+                "offsets":[{"group_id":"g","offsets":[["in",0,7]]}]}"#,
+        )?;
+        let committed: Vec<_> = old.offsets_to_commit().collect();
+        assert_eq!(
+            committed,
+            [("g", TopicPartition::new("in", 0), OffsetAndMetadata::new(7))]
+        );
+        let record: OffsetRecord =
+            serde_json::from_str(r#"{"offset":7}"#).map_err(|source| Error::Serde {
+                context: "an offset record".into(),
+                source,
+            })?;
+        assert_eq!(record.committed(), OffsetAndMetadata::new(7));
+
+        let new = decode(
+            r#"{"producer_id":3,"producer_epoch":0,"phase":"prepare_commit",
+                "offsets":[{"group_id":"g","offsets":[["in",0,7]],
+                "tagged":[{"topic":"in","partition":1,"offset":9,"metadata":"m","leader_epoch":2}]}]}"#,
+        )?;
+        let tagged = new.offsets_to_commit().nth(1).map(|(_, tp, o)| (tp, o));
+        assert_eq!(
+            tagged,
+            Some((
+                TopicPartition::new("in", 1),
+                OffsetAndMetadata::with_metadata(9, "m").with_leader_epoch(Some(2))
+            ))
+        );
+        Ok(())
+    }
+}
