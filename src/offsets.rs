@@ -11,7 +11,9 @@
 //! Each committed offset may carry a string, Kafka's offset metadata
 //! ([`OffsetAndMetadata`]). It lives in the same file as the offsets, written in the same
 //! atomic replace; a group whose partitions carry none writes no `metadata` field, and a
-//! file without one (written before metadata existed) loads with "" everywhere.
+//! file without one (written before metadata existed) loads with "" everywhere. The leader
+//! epoch a Kafka client commits with an offset is kept the same way (`leader_epochs`, absent
+//! where none was sent).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -35,9 +37,9 @@ const MAX_METADATA_BYTES: usize = 4096;
 /// the string committed with it, which Kafka stores and hands back untouched (a mirror
 /// keeps its resume point there, an application whatever identifies what it processed).
 ///
-/// Each commit of a partition replaces its metadata: commits that carry none (as
-/// [`Broker::commit_offsets`](crate::Broker::commit_offsets) or
-/// [`Consumer::commit`](crate::Consumer::commit)) leave "".
+/// Each commit of a partition replaces its metadata and leader epoch: commits that carry
+/// none (as [`Broker::commit_offsets`](crate::Broker::commit_offsets) or
+/// [`Consumer::commit`](crate::Consumer::commit)) leave "" and `None`.
 ///
 /// # Examples
 ///
@@ -49,6 +51,9 @@ const MAX_METADATA_BYTES: usize = 4096;
 /// let tagged = OffsetAndMetadata::with_metadata(42, "source=eu-1;upto=1234");
 /// assert_eq!(tagged.offset, 42);
 /// assert_ne!(plain, tagged);
+/// // A Kafka client also sends the leader epoch of the last record it read.
+/// let from_kafka = OffsetAndMetadata::new(42).with_leader_epoch(Some(0));
+/// assert_eq!(from_kafka.leader_epoch, Some(0));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct OffsetAndMetadata {
@@ -57,6 +62,11 @@ pub struct OffsetAndMetadata {
     /// The string committed with the offset; "" for none. At most
     /// [`OffsetAndMetadata::MAX_METADATA_BYTES`] bytes.
     pub metadata: String,
+    /// The leader epoch of the partition when the committed position was read, as Kafka's
+    /// clients send it with a commit (they check it against the partition's log when they
+    /// resume); `None` when the commit carried none. strom stores it and hands it back
+    /// untouched: its partitions have one leader, at epoch 0.
+    pub leader_epoch: Option<i32>,
 }
 
 impl OffsetAndMetadata {
@@ -80,6 +90,7 @@ impl OffsetAndMetadata {
         Self {
             offset,
             metadata: String::new(),
+            leader_epoch: None,
         }
     }
 
@@ -94,7 +105,20 @@ impl OffsetAndMetadata {
         Self {
             offset,
             metadata: metadata.into(),
+            leader_epoch: None,
         }
+    }
+
+    /// The same offset and metadata with `leader_epoch` (`None`: no epoch).
+    ///
+    /// ```
+    /// let committed = strom::OffsetAndMetadata::with_metadata(7, "batch 12").with_leader_epoch(Some(3));
+    /// assert_eq!((committed.offset, committed.leader_epoch), (7, Some(3)));
+    /// ```
+    #[must_use]
+    pub fn with_leader_epoch(mut self, leader_epoch: Option<i32>) -> Self {
+        self.leader_epoch = leader_epoch;
+        self
     }
 }
 
@@ -128,6 +152,10 @@ struct StoredOffsets {
     /// metadata is not "" (files from before metadata existed have no such field).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     metadata: BTreeMap<String, BTreeMap<u32, String>>,
+    /// Topic → partition → the leader epoch committed with the offset, for the partitions
+    /// that have one (files from before epochs were kept have no such field).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    leader_epochs: BTreeMap<String, BTreeMap<u32, i32>>,
     /// Topic → partition → the last transaction that set the partition's offset: the
     /// offset of its commit decision in the transaction log. Recovery re-applies a decided
     /// transaction's offset only where it is newer, so it never rolls back commits made
@@ -144,8 +172,28 @@ type Applied = HashMap<TopicPartition, u64>;
 /// Every group's committed offsets, by group id.
 type Groups = HashMap<String, HashMap<TopicPartition, u64>>;
 
-/// A group's metadata by partition; only the partitions whose metadata is not "".
-type Metadata = HashMap<TopicPartition, String>;
+/// What a commit carries beside the offset: its metadata string and leader epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Extra {
+    metadata: String,
+    leader_epoch: Option<i32>,
+}
+
+impl Extra {
+    fn of(committed: &OffsetAndMetadata) -> Self {
+        Self {
+            metadata: committed.metadata.clone(),
+            leader_epoch: committed.leader_epoch,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.metadata.is_empty() && self.leader_epoch.is_none()
+    }
+}
+
+/// A group's metadata and leader epochs by partition; only the partitions that have either.
+type Metadata = HashMap<TopicPartition, Extra>;
 
 /// Topic → partition → value, as stored, from a map by partition.
 fn nested<V: Clone>(map: &HashMap<TopicPartition, V>) -> BTreeMap<String, BTreeMap<u32, V>> {
@@ -176,7 +224,7 @@ pub(crate) struct OffsetStore {
     groups: Mutex<Groups>,
     /// Each group's `applied_txns`; locked inside `groups`.
     applied_txn: Mutex<HashMap<String, Applied>>,
-    /// Each group's non-empty metadata; locked inside `applied_txn`.
+    /// Each group's non-empty metadata and leader epochs; locked inside `applied_txn`.
     metadata: Mutex<HashMap<String, Metadata>>,
     /// Opened read-only: when the directory was last seen changed (see `reload`).
     follow: Option<Mutex<Option<std::time::SystemTime>>>,
@@ -224,10 +272,14 @@ fn load(dir: &Path, read_only: bool) -> Result<Loaded> {
         }
         // Metadata of a partition without an offset would be a damaged file's; it is
         // dropped rather than handed back with no offset to go with it.
-        let metadata: Metadata = flat(stored.metadata)
-            .into_iter()
-            .filter(|(tp, m)| !m.is_empty() && offsets.contains_key(tp))
-            .collect();
+        let mut metadata: Metadata = HashMap::new();
+        for (tp, tag) in flat(stored.metadata) {
+            metadata.entry(tp).or_default().metadata = tag;
+        }
+        for (tp, epoch) in flat(stored.leader_epochs) {
+            metadata.entry(tp).or_default().leader_epoch = Some(epoch);
+        }
+        metadata.retain(|tp, extra| !extra.is_empty() && offsets.contains_key(tp));
         if !metadata.is_empty() {
             loaded.metadata.insert(stored.group_id.clone(), metadata);
         }
@@ -345,15 +397,20 @@ impl OffsetStore {
         offsets
             .iter()
             .map(|(tp, &offset)| {
-                let tag = tags.and_then(|t| t.get(tp)).cloned().unwrap_or_default();
-                (tp.clone(), OffsetAndMetadata::with_metadata(offset, tag))
+                let extra = tags.and_then(|t| t.get(tp)).cloned().unwrap_or_default();
+                let committed = OffsetAndMetadata::with_metadata(offset, extra.metadata)
+                    .with_leader_epoch(extra.leader_epoch);
+                (tp.clone(), committed)
             })
             .collect()
     }
 
     /// Commits `offsets` for `group_id`, each with metadata ""; durable when it returns.
     pub(crate) fn commit(&self, group_id: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
-        self.commit_entries(group_id, offsets.iter().map(|(tp, o)| (tp, *o, "")))
+        self.commit_entries(
+            group_id,
+            offsets.iter().map(|(tp, o)| (tp, *o, Extra::default())),
+        )
     }
 
     /// Commits `offsets` with their metadata for `group_id`; durable when it returns.
@@ -369,18 +426,16 @@ impl OffsetStore {
         check_metadata(group_id, offsets)?;
         self.commit_entries(
             group_id,
-            offsets
-                .iter()
-                .map(|(tp, o)| (tp, o.offset, o.metadata.as_str())),
+            offsets.iter().map(|(tp, o)| (tp, o.offset, Extra::of(o))),
         )
     }
 
-    /// Commits `(partition, offset, metadata)` entries: each replaces the partition's
-    /// offset and its metadata.
+    /// Commits `(partition, offset, metadata and epoch)` entries: each replaces the
+    /// partition's offset, metadata and epoch.
     fn commit_entries<'a>(
         &self,
         group_id: &str,
-        entries: impl Iterator<Item = (&'a TopicPartition, u64, &'a str)> + Clone,
+        entries: impl Iterator<Item = (&'a TopicPartition, u64, Extra)> + Clone,
     ) -> Result<()> {
         self.check_writable("commit")?;
         if entries.clone().next().is_none() {
@@ -397,7 +452,7 @@ impl OffsetStore {
             if tag.is_empty() {
                 tags.remove(tp);
             } else {
-                tags.insert(tp.clone(), tag.to_string());
+                tags.insert(tp.clone(), tag);
             }
         }
         let marks = applied.get(group_id).cloned().unwrap_or_default();
@@ -411,21 +466,26 @@ impl OffsetStore {
         Ok(())
     }
 
-    /// Takes the offsets committed by transactions: `(partition, offset, mark)`, the mark
+    /// Takes the offsets committed by transactions: `(partition, offset, mark)` (the offset
+    /// with the metadata and leader epoch sent with it), the mark
     /// being the offset of the offset's record in the transaction log, which holds it
     /// durably (this store keeps it in memory, and on disk with the group's next plain
     /// commit). A partition where this group already holds the offset of that record or a
     /// later one keeps it, so a recovery applying the log again never rolls back commits
     /// made after it.
-    pub(crate) fn apply_transaction(&self, group_id: &str, offsets: &[(TopicPartition, u64, u64)]) {
+    pub(crate) fn apply_transaction(
+        &self,
+        group_id: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata, u64)],
+    ) {
         let mut groups = self.groups.lock();
         let mut applied = self.applied_txn.lock();
         let mut metadata = self.metadata.lock();
         let marks = applied.entry(group_id.to_string()).or_default();
         let committed = groups.entry(group_id.to_string()).or_default();
-        // A transaction's offsets carry no metadata: each it sets replaces the partition's
-        // with "" (kept in memory until the group's next plain commit writes the file, as the
-        // offsets are; recovery applies the transaction again, and clears it again).
+        // Each offset a transaction sets replaces the partition's metadata and epoch with its
+        // own (kept in memory until the group's next plain commit writes the file, as the
+        // offsets are; recovery applies the transaction again, and sets them again).
         let mut tags = metadata.remove(group_id).unwrap_or_default();
         for (tp, offset, mark) in offsets {
             // IMPORTANT: per partition. Another member's transaction decided after this one
@@ -435,8 +495,13 @@ impl OffsetStore {
                 continue;
             }
             marks.insert(tp.clone(), *mark);
-            committed.insert(tp.clone(), *offset);
-            tags.remove(tp);
+            committed.insert(tp.clone(), offset.offset);
+            let extra = Extra::of(offset);
+            if extra.is_empty() {
+                tags.remove(tp);
+            } else {
+                tags.insert(tp.clone(), extra);
+            }
         }
         if !tags.is_empty() {
             metadata.insert(group_id.to_string(), tags);
@@ -506,7 +571,19 @@ impl OffsetStore {
             group_id: group_id.to_string(),
             offsets: nested(offsets),
             applied_txns: nested(applied),
-            metadata: nested(metadata),
+            metadata: nested(
+                &metadata
+                    .iter()
+                    .filter(|(_, e)| !e.metadata.is_empty())
+                    .map(|(tp, e)| (tp.clone(), e.metadata.clone()))
+                    .collect(),
+            ),
+            leader_epochs: nested(
+                &metadata
+                    .iter()
+                    .filter_map(|(tp, e)| e.leader_epoch.map(|epoch| (tp.clone(), epoch)))
+                    .collect(),
+            ),
         };
         let bytes = serde_json::to_vec(&stored).map_err(|source| Error::Serde {
             context: format!("offsets of group {group_id:?}"),
@@ -586,8 +663,8 @@ mod tests {
         let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         {
             let store = OffsetStore::open(dir.path())?;
-            store.apply_transaction("g", &[(p1.clone(), 7, 11)]);
-            store.apply_transaction("g", &[(p0.clone(), 5, 10)]);
+            store.apply_transaction("g", &[(p1.clone(), OffsetAndMetadata::new(7), 11)]);
+            store.apply_transaction("g", &[(p0.clone(), OffsetAndMetadata::new(5), 10)]);
             assert_eq!(store.committed("g", &p0), Some(5));
             assert_eq!(store.committed("g", &p1), Some(7));
             // Recovery applying the transaction decided at 10 again, after a later manual
@@ -595,10 +672,16 @@ mod tests {
             store.commit("g", &[(p0.clone(), 9)])?;
         }
         let store = OffsetStore::open(dir.path())?;
-        store.apply_transaction("g", &[(p0.clone(), 5, 10), (p1.clone(), 6, 10)]);
+        store.apply_transaction(
+            "g",
+            &[
+                (p0.clone(), OffsetAndMetadata::new(5), 10),
+                (p1.clone(), OffsetAndMetadata::new(6), 10),
+            ],
+        );
         assert_eq!(store.committed("g", &p0), Some(9));
         assert_eq!(store.committed("g", &p1), Some(7));
-        store.apply_transaction("g", &[(p1.clone(), 8, 12)]);
+        store.apply_transaction("g", &[(p1.clone(), OffsetAndMetadata::new(8), 12)]);
         assert_eq!(store.committed("g", &p1), Some(8));
         Ok(())
     }

@@ -170,6 +170,46 @@ fn an_offsets_file_from_before_metadata_loads() -> Result<()> {
     Ok(())
 }
 
+/// The leader epoch a commit carries is kept beside its metadata, durably, replaced by
+/// each commit of the partition; a file without epochs (written before they were kept) loads
+/// with none.
+#[test]
+fn leader_epochs_are_kept_and_replaced_by_each_commit() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let broker = broker(dir.path())?;
+        broker.commit_offsets_with_metadata(
+            GROUP,
+            &[
+                (tp(0), meta(4, "").with_leader_epoch(Some(0))),
+                (tp(1), meta(6, "six").with_leader_epoch(Some(3))),
+                (tp(2), meta(8, "eight").with_leader_epoch(Some(1))),
+            ],
+        )?;
+        broker.commit_offsets(GROUP, &[(tp(2), 9)])?;
+        broker.close()?;
+    }
+    assert_eq!(
+        offsets_file(dir.path(), GROUP)["leader_epochs"],
+        serde_json::json!({ TOPIC: { "0": 0, "1": 3 } })
+    );
+    let broker = broker(dir.path())?;
+    assert_eq!(
+        broker.committed_offsets_with_metadata(GROUP)?,
+        [
+            (tp(0), OffsetAndMetadata::new(4).with_leader_epoch(Some(0))),
+            (tp(1), meta(6, "six").with_leader_epoch(Some(3))),
+            (tp(2), OffsetAndMetadata::new(9)),
+        ]
+    );
+    broker.commit_offsets_with_metadata(GROUP, &[(tp(0), meta(5, "no epoch"))])?;
+    assert_eq!(
+        broker.committed_offsets_with_metadata(GROUP)?[0],
+        (tp(0), meta(5, "no epoch"))
+    );
+    Ok(())
+}
+
 #[test]
 fn metadata_over_4096_bytes_is_refused_and_nothing_is_committed() -> Result<()> {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -275,6 +315,45 @@ fn a_transactions_offsets_replace_metadata_with_empty_across_reopen() -> Result<
             (tp(0), OffsetAndMetadata::new(1)),
             (tp(1), meta(0, "untouched"))
         ]
+    );
+    Ok(())
+}
+
+/// Offsets sent to a transaction with metadata and a leader epoch are the group's with them
+/// once it commits, and again after a reopen (the transaction log holds them); metadata too
+/// long is refused and leaves the transaction open with nothing added.
+#[test]
+fn a_transactions_offsets_keep_their_metadata_across_reopen() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let group = strom::GroupMetadata {
+        group_id: GROUP.to_string(),
+        generation: 0,
+        member_id: String::new(),
+    };
+    let tagged = meta(1, "copied upto 1").with_leader_epoch(Some(2));
+    {
+        let broker = broker(dir.path())?;
+        let producer = broker.transactional_producer("copier")?;
+        producer.begin_transaction()?;
+        producer.send(TOPIC, Record::new("a").partition(0))?;
+        let too_long = meta(5, &"x".repeat(5000));
+        assert!(matches!(
+            producer.send_offsets_with_metadata_to_transaction(&[(tp(1), too_long)], &group),
+            Err(Error::OffsetMetadataTooLarge { partition: 1, .. })
+        ));
+        producer.send_offsets_with_metadata_to_transaction(&[(tp(0), tagged.clone())], &group)?;
+        producer.commit_transaction()?;
+        assert_eq!(
+            broker.committed_offsets_with_metadata(GROUP)?,
+            [(tp(0), tagged.clone())]
+        );
+        drop(producer);
+        broker.close()?;
+    }
+    let broker = broker(dir.path())?;
+    assert_eq!(
+        broker.committed_offsets_with_metadata(GROUP)?,
+        [(tp(0), tagged)]
     );
     Ok(())
 }

@@ -203,3 +203,46 @@ fn transactional_offsets_at_reopen_respect_later_commits_and_deleted_topics() ->
     assert_eq!(consumer.committed(&input())?, None, "gone with the topic");
     Ok(())
 }
+
+/// Offsets an open transaction holds are pending for their group, and only theirs, until
+/// the transaction commits, aborts, or is fenced by a new producer with its id (which
+/// aborts it): what Kafka's `OffsetFetch` with `require_stable` answers as unstable.
+#[test]
+fn offsets_held_by_an_open_transaction_are_pending_until_it_ends() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = setup(dir.path())?;
+    let standalone = |group_id: &str| strom::GroupMetadata {
+        group_id: group_id.to_string(),
+        generation: 0,
+        member_id: String::new(),
+    };
+    for how in ["commit", "abort"] {
+        let producer = broker.transactional_producer("copier")?;
+        producer.begin_transaction()?;
+        producer.send(OUTPUT, Record::new("alert"))?;
+        producer.send_offsets_to_transaction(&[(input(), 3)], &standalone(GROUP))?;
+        assert_eq!(
+            broker.pending_transactional_offsets(GROUP)?,
+            [input()],
+            "{how}"
+        );
+        assert!(broker.pending_transactional_offsets("others")?.is_empty());
+        if how == "commit" {
+            producer.commit_transaction()?;
+        } else {
+            producer.abort_transaction()?;
+        }
+        assert!(
+            broker.pending_transactional_offsets(GROUP)?.is_empty(),
+            "{how}"
+        );
+    }
+    let zombie = broker.transactional_producer("copier")?;
+    zombie.begin_transaction()?;
+    zombie.send_offsets_to_transaction(&[(input(), 5)], &standalone(GROUP))?;
+    assert_eq!(broker.pending_transactional_offsets(GROUP)?, [input()]);
+    let _successor = broker.transactional_producer("copier")?;
+    assert!(broker.pending_transactional_offsets(GROUP)?.is_empty());
+    assert_eq!(broker.committed_offsets(GROUP)?, [(input(), 3)]);
+    Ok(())
+}

@@ -535,6 +535,89 @@ fn offset_commit_metadata_is_stored_and_fetched_back() {
     broker.close().unwrap();
 }
 
+/// Found by the Java client's `java_group_commit`: the leader epoch a commit carries (v6+)
+/// is answered by OffsetFetch, as Kafka does (the client checks its position against it);
+/// a commit without one (−1) replaces it with none, durably.
+#[test]
+fn the_committed_leader_epoch_is_fetched_back() {
+    let (dir, broker, server) = serve(2);
+    let mut client = Client::connect(server.local_addr());
+    let commit = |client: &mut Client, partition: i32, offset: i64, epoch: i32| {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("epochs")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("clicks")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(partition)
+                    .with_committed_offset(offset)
+                    .with_committed_leader_epoch(epoch)])]);
+        let response = client.call(&request, 8);
+        assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    };
+    let fetch = |client: &mut Client, version: i16| -> Vec<(i32, i64, i32)> {
+        let request = if version >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s("epochs")))
+                .with_topics(None)])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(s("epochs")))
+                .with_topics(None)
+        };
+        let response = client.call(&request, version);
+        let topics = if version >= 8 {
+            response.groups[0]
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                    )
+                })
+                .collect()
+        } else {
+            response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                    )
+                })
+                .collect()
+        };
+        topics
+    };
+    commit(&mut client, 0, 5, 0);
+    commit(&mut client, 1, 3, 7);
+    assert_eq!(fetch(&mut client, 8), [(0, 5, 0), (1, 3, 7)]);
+    commit(&mut client, 0, 2, -1);
+    assert_eq!(fetch(&mut client, 8), [(0, 2, -1), (1, 3, 7)]);
+    assert_eq!(
+        broker.committed_offsets_with_metadata("epochs").unwrap()[1],
+        (
+            TopicPartition::new("clicks", 1),
+            OffsetAndMetadata::new(3).with_leader_epoch(Some(7))
+        )
+    );
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+
+    let broker = Broker::open(dir.path()).unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    assert_eq!(fetch(&mut client, 7), [(0, 2, -1), (1, 3, 7)]);
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
 #[test]
 fn a_session_timeout_outside_kafkas_bounds_is_refused() {
     let (_dir, broker, server) = serve(1);

@@ -15,12 +15,16 @@ mod common;
 
 use common::Client;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, GroupId,
-    InitProducerIdRequest, ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    InitProducerIdRequest, OffsetFetchRequest, ProducerId, TopicName, TransactionalId,
+    TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use strom::{Broker, ConsumerConfig, TopicConfig, TopicPartition};
@@ -227,6 +231,144 @@ fn a_second_init_producer_id_fences_the_first() {
         INVALID_PRODUCER_ID_MAPPING
     );
 
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+}
+
+/// TxnOffsetCommit (v3) of `(partition, offset, metadata, leader epoch)` in `orders`: each
+/// partition's error code.
+fn txn_offset_commit_tagged(
+    client: &mut Client,
+    txn: &Txn,
+    group: &str,
+    partitions: &[(i32, i64, &str, i32)],
+) -> Vec<i16> {
+    let request = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s(txn.id)))
+        .with_group_id(GroupId(s(group)))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_generation_id(-1)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("orders")))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&(partition, offset, metadata, epoch)| {
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(partition)
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(Some(s(metadata)))
+                            .with_committed_leader_epoch(epoch)
+                    })
+                    .collect(),
+            )]);
+    client.call(&request, 3).topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect()
+}
+
+/// OffsetFetch (v8) of `orders` 0 and 1 for `group`: each partition's (offset, metadata,
+/// leader epoch, error code).
+fn fetch_offsets(
+    client: &mut Client,
+    group: &str,
+    require_stable: bool,
+) -> Vec<(i64, String, i32, i16)> {
+    let request = OffsetFetchRequest::default()
+        .with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TopicName(s("orders")))
+                .with_partition_indexes(vec![0, 1])]))])
+        .with_require_stable(require_stable);
+    let response = client.call(&request, 8);
+    assert_eq!(response.groups[0].error_code, 0);
+    response.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.committed_offset,
+                p.metadata
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                p.committed_leader_epoch,
+                p.error_code,
+            )
+        })
+        .collect()
+}
+
+/// Found by the Java client's `java_txn_offsets`: the metadata and leader epoch sent with a
+/// transaction's offsets are the group's with them once it commits, durably, where they
+/// were dropped; metadata too long is refused for its partition alone; and until the
+/// transaction ends, a fetch requiring stable offsets is told they are unstable.
+#[test]
+fn a_transactions_offsets_keep_their_metadata_and_are_unstable_until_it_ends() {
+    const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::default().partitions(2))
+        .unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    let txn = init(&mut client, "tagger");
+    assert_eq!(add_offsets(&mut client, &txn, "tagged"), 0);
+    let too_long = "m".repeat(4097);
+    assert_eq!(
+        txn_offset_commit_tagged(
+            &mut client,
+            &txn,
+            "tagged",
+            &[(0, 2, "in txn", 4), (1, 3, &too_long, -1)]
+        ),
+        [0, OFFSET_METADATA_TOO_LARGE]
+    );
+    // While the transaction is open its offsets are unstable to a fetch that requires stable
+    // offsets (Kafka's UNSTABLE_OFFSET_COMMIT, KIP-447); the partition it holds none for,
+    // and a fetch that does not require them, are answered as they stand.
+    let none = (-1, String::new(), -1, 0);
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", true),
+        [
+            (-1, String::new(), -1, UNSTABLE_OFFSET_COMMIT),
+            none.clone()
+        ]
+    );
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", false),
+        [none.clone(), none.clone()]
+    );
+    assert_eq!(end(&mut client, &txn, true, 3), 0);
+    let expected = [(2, "in txn".to_owned(), 4, 0), none];
+    assert_eq!(fetch_offsets(&mut client, "tagged", true), expected);
+    // An aborted transaction's offsets are unstable until the abort, then gone.
+    assert_eq!(add_offsets(&mut client, &txn, "tagged"), 0);
+    assert_eq!(
+        txn_offset_commit_tagged(&mut client, &txn, "tagged", &[(0, 9, "dropped", 5)]),
+        [0]
+    );
+    assert_eq!(
+        fetch_offsets(&mut client, "tagged", true)[0].3,
+        UNSTABLE_OFFSET_COMMIT
+    );
+    assert_eq!(fetch_offsets(&mut client, "tagged", false), expected);
+    assert_eq!(end(&mut client, &txn, false, 3), 0);
+    assert_eq!(fetch_offsets(&mut client, "tagged", true), expected);
+    server.shutdown().unwrap();
+    broker.close().unwrap();
+
+    // Held by the transaction log, and applied again at open.
+    let broker = Broker::open(dir.path()).unwrap();
+    let server = KafkaServer::bind(broker.clone(), "127.0.0.1:0").unwrap();
+    let mut client = Client::connect(server.local_addr());
+    assert_eq!(fetch_offsets(&mut client, "tagged", false), expected);
     server.shutdown().unwrap();
     broker.close().unwrap();
 }

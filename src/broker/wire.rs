@@ -505,6 +505,46 @@ impl Broker {
         Ok(offsets)
     }
 
+    /// The partitions for which transactions still open hold offsets of `group_id`, sorted
+    /// (Kafka's pending transactional offsets): their committed offsets change when those
+    /// transactions commit. Kafka's `OffsetFetch` with `require_stable` answers these
+    /// partitions `UNSTABLE_OFFSET_COMMIT` until then, and its `read_committed` consumers
+    /// wait rather than start from an offset about to move. A broker opened read-only has
+    /// no transactions of its own, and answers none.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the broker is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, GroupMetadata, Record, TopicConfig, TopicPartition};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("in", TopicConfig::default())?;
+    /// broker.create_topic("out", TopicConfig::default())?;
+    /// let group = GroupMetadata {
+    ///     group_id: "copiers".to_string(),
+    ///     generation: 0,
+    ///     member_id: String::new(),
+    /// };
+    /// let tp = TopicPartition::new("in", 0);
+    /// let producer = broker.transactional_producer("copier")?;
+    /// producer.begin_transaction()?;
+    /// producer.send("out", Record::new("copied"))?;
+    /// producer.send_offsets_to_transaction(&[(tp.clone(), 1)], &group)?;
+    /// assert_eq!(broker.pending_transactional_offsets("copiers")?, [tp.clone()]);
+    /// producer.commit_transaction()?;
+    /// assert!(broker.pending_transactional_offsets("copiers")?.is_empty());
+    /// assert_eq!(broker.committed_offsets("copiers")?, [(tp, 1)]);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn pending_transactional_offsets(&self, group_id: &str) -> Result<Vec<TopicPartition>> {
+        self.inner.check_open()?;
+        Ok(self.inner.transactions().pending_offsets(group_id))
+    }
+
     /// Commits offsets with a metadata string each for a consumer group from outside its
     /// membership (Kafka's standalone `OffsetCommit` with `committed_metadata`), as
     /// [`commit_offsets`](Self::commit_offsets) does. Each partition's metadata replaces

@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::group::GroupMetadata;
 use crate::log::PartitionLog;
 use crate::metrics::TxnMetrics;
+use crate::offsets::OffsetAndMetadata;
 use crate::record::TopicPartition;
 use crate::storage::batch::{ControlRecord, ControlType, Entry, Origin};
 
@@ -94,7 +95,24 @@ struct StatePartition {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StateOffsets {
     group_id: String,
+    /// Topic, partition, offset: the offsets sent without metadata or leader epoch.
     offsets: Vec<(String, u32, u64)>,
+    /// The offsets sent with metadata or a leader epoch (decisions written before these
+    /// were kept have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tagged: Vec<TaggedOffset>,
+}
+
+/// An offset a transaction commits with the metadata and leader epoch sent with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TaggedOffset {
+    topic: String,
+    partition: u32,
+    offset: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    metadata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leader_epoch: Option<i32>,
 }
 
 /// One record of `__transaction_state`, keyed by transactional id.
@@ -112,15 +130,26 @@ struct StateRecord {
 
 impl StateRecord {
     /// The offsets a commit decision commits, in the order of their records.
-    fn offsets_to_commit(&self) -> impl Iterator<Item = (&str, TopicPartition, u64)> + Clone {
+    fn offsets_to_commit(
+        &self,
+    ) -> impl Iterator<Item = (&str, TopicPartition, OffsetAndMetadata)> + Clone {
         self.offsets.iter().flat_map(|g| {
-            g.offsets.iter().map(|(topic, p, o)| {
+            let plain = g.offsets.iter().map(|(topic, p, o)| {
                 (
                     g.group_id.as_str(),
                     TopicPartition::new(topic.clone(), *p),
-                    *o,
+                    OffsetAndMetadata::new(*o),
                 )
-            })
+            });
+            let tagged = g.tagged.iter().map(|t| {
+                (
+                    g.group_id.as_str(),
+                    TopicPartition::new(t.topic.clone(), t.partition),
+                    OffsetAndMetadata::with_metadata(t.offset, t.metadata.clone())
+                        .with_leader_epoch(t.leader_epoch),
+                )
+            });
+            plain.chain(tagged)
         })
     }
 }
@@ -134,6 +163,25 @@ const OFFSET_KEY_TAG: u8 = 0xFF;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OffsetRecord {
     offset: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    metadata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leader_epoch: Option<i32>,
+}
+
+impl OffsetRecord {
+    fn of(committed: &OffsetAndMetadata) -> Self {
+        Self {
+            offset: committed.offset,
+            metadata: committed.metadata.clone(),
+            leader_epoch: committed.leader_epoch,
+        }
+    }
+
+    fn committed(self) -> OffsetAndMetadata {
+        OffsetAndMetadata::with_metadata(self.offset, self.metadata)
+            .with_leader_epoch(self.leader_epoch)
+    }
 }
 
 /// The key of the offset records of `group_id` for `tp`.
@@ -168,7 +216,7 @@ pub(crate) struct OpenTxn {
     /// Each partition written, with the high watermark before the first record.
     partitions: BTreeMap<TopicPartition, u64>,
     /// Offsets to commit, per group.
-    offsets: BTreeMap<String, (GroupMetadata, BTreeMap<TopicPartition, u64>)>,
+    offsets: BTreeMap<String, (GroupMetadata, BTreeMap<TopicPartition, OffsetAndMetadata>)>,
     /// Whether the commit was decided: from then on the transaction can only be committed
     /// (a failed completion is retried, or finished by recovery at the next open).
     decided: bool,
@@ -201,16 +249,26 @@ impl OpenTxn {
         self.partitions.len() == 1 && !self.has_offsets()
     }
 
+    /// The partitions whose offsets the transaction would commit for `group_id`.
+    fn offsets_of(&self, group_id: &str) -> impl Iterator<Item = &TopicPartition> {
+        self.offsets
+            .get(group_id)
+            .into_iter()
+            .flat_map(|(_, o)| o.keys())
+    }
+
     /// Whether the transaction commits any offsets.
     pub(crate) fn has_offsets(&self) -> bool {
         self.offsets.values().any(|(_, o)| !o.is_empty())
     }
 
     /// The offsets to commit: group, partition, offset.
-    fn offsets_to_commit(&self) -> impl Iterator<Item = (&str, TopicPartition, u64)> + Clone {
+    fn offsets_to_commit(
+        &self,
+    ) -> impl Iterator<Item = (&str, TopicPartition, OffsetAndMetadata)> + Clone {
         self.offsets.iter().flat_map(|(group_id, (_, o))| {
             o.iter()
-                .map(move |(tp, &offset)| (group_id.as_str(), tp.clone(), offset))
+                .map(move |(tp, offset)| (group_id.as_str(), tp.clone(), offset.clone()))
         })
     }
 }
@@ -260,12 +318,27 @@ impl TxnEntry {
             .map(|o| {
                 o.offsets
                     .iter()
-                    .map(|(group_id, (_, offsets))| StateOffsets {
-                        group_id: group_id.clone(),
-                        offsets: offsets
+                    .map(|(group_id, (_, offsets))| {
+                        let (plain, tagged): (Vec<_>, Vec<_>) = offsets
                             .iter()
-                            .map(|(tp, o)| (tp.topic.clone(), tp.partition, *o))
-                            .collect(),
+                            .partition(|(_, o)| o.metadata.is_empty() && o.leader_epoch.is_none());
+                        StateOffsets {
+                            group_id: group_id.clone(),
+                            offsets: plain
+                                .into_iter()
+                                .map(|(tp, o)| (tp.topic.clone(), tp.partition, o.offset))
+                                .collect(),
+                            tagged: tagged
+                                .into_iter()
+                                .map(|(tp, o)| TaggedOffset {
+                                    topic: tp.topic.clone(),
+                                    partition: tp.partition,
+                                    offset: o.offset,
+                                    metadata: o.metadata.clone(),
+                                    leader_epoch: o.leader_epoch,
+                                })
+                                .collect(),
+                        }
                     })
                     .collect()
             })
@@ -355,6 +428,28 @@ impl TxnCoordinator {
         self.next_producer_id
             .store(max_producer_id + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The partitions for which open transactions hold offsets of `group_id`, sorted: their
+    /// committed offsets may change when those transactions end (Kafka's pending
+    /// transactional offsets). A transaction being committed or aborted is waited for, so
+    /// that it is seen either open or ended.
+    pub(crate) fn pending_offsets(&self, group_id: &str) -> Vec<TopicPartition> {
+        let mut pending: Vec<TopicPartition> = self
+            .entries()
+            .iter()
+            .flat_map(|entry| {
+                let entry = entry.lock();
+                entry
+                    .open
+                    .as_ref()
+                    .map(|o| o.offsets_of(group_id).cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        pending.sort_unstable();
+        pending.dedup();
+        pending
     }
 
     /// Every transactional id's entry.
@@ -496,7 +591,7 @@ pub(crate) fn follow_offsets(inner: &Inner) -> Result<()> {
         if let Some(record) = record {
             inner
                 .offsets()
-                .apply_transaction(&group_id, &[(tp, record.offset, at)]);
+                .apply_transaction(&group_id, &[(tp, record.committed(), at)]);
         }
     }
     Ok(())
@@ -509,7 +604,8 @@ fn apply_offsets(
     inner: &Inner,
     offsets: HashMap<(String, TopicPartition), (u64, Option<OffsetRecord>)>,
 ) -> Result<()> {
-    let mut by_group: BTreeMap<String, Vec<(TopicPartition, u64, u64)>> = BTreeMap::new();
+    let mut by_group: BTreeMap<String, Vec<(TopicPartition, OffsetAndMetadata, u64)>> =
+        BTreeMap::new();
     let mut orphans = Vec::new();
     for ((group_id, tp), (at, record)) in offsets {
         let Some(record) = record else {
@@ -522,7 +618,7 @@ fn apply_offsets(
         by_group
             .entry(group_id)
             .or_default()
-            .push((tp, record.offset, at));
+            .push((tp, record.committed(), at));
     }
     for (group_id, offsets) in by_group {
         inner.offsets().apply_transaction(&group_id, &offsets);
@@ -633,7 +729,7 @@ fn write_completed<'a>(
     inner: &Inner,
     entry: &TxnEntry,
     kind: ControlType,
-    offsets: impl Iterator<Item = (&'a str, TopicPartition, u64)> + Clone,
+    offsets: impl Iterator<Item = (&'a str, TopicPartition, OffsetAndMetadata)> + Clone,
     sync: bool,
 ) -> Result<()> {
     let completed = entry.record(Phase::completed(kind), None);
@@ -650,12 +746,12 @@ fn complete_commit<'a>(
     inner: &Inner,
     id: &str,
     completed: &StateRecord,
-    offsets: impl Iterator<Item = (&'a str, TopicPartition, u64)> + Clone,
+    offsets: impl Iterator<Item = (&'a str, TopicPartition, OffsetAndMetadata)> + Clone,
     sync: bool,
 ) -> Result<()> {
     let mut records = vec![(id.as_bytes().to_vec(), Some(state_json(id, completed)?))];
     for (group_id, tp, offset) in offsets.clone() {
-        let value = state_json(id, &OffsetRecord { offset })?;
+        let value = state_json(id, &OffsetRecord::of(&offset))?;
         records.push((offset_key(group_id, &tp), Some(value)));
     }
     let mut at = append_states(inner, records, sync)?;
@@ -767,7 +863,7 @@ fn check_group(inner: &Inner, group: &GroupMetadata) -> Result<()> {
 pub(crate) fn add_offsets(
     inner: &Inner,
     entry: &mut TxnEntry,
-    offsets: &[(TopicPartition, u64)],
+    offsets: &[(TopicPartition, OffsetAndMetadata)],
     group: &GroupMetadata,
 ) -> Result<()> {
     if entry.open.is_none() {
@@ -918,4 +1014,51 @@ fn end(inner: &Inner, entry: &mut TxnEntry, kind: ControlType) -> Result<()> {
     entry.completed = Some(kind);
     entry.metrics.ended(kind == ControlType::Commit);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit decision and an offset record as written before offsets carried metadata
+    /// and leader epochs still decode, as offsets with none; new ones carry them.
+    #[test]
+    fn decisions_and_offset_records_from_before_metadata_decode() -> Result<()> {
+        let decode = |json: &str| -> Result<StateRecord> {
+            serde_json::from_str(json).map_err(|source| Error::Serde {
+                context: "a decision".into(),
+                source,
+            })
+        };
+        let old = decode(
+            r#"{"producer_id":3,"producer_epoch":0,"phase":"prepare_commit",
+                "offsets":[{"group_id":"g","offsets":[["in",0,7]]}]}"#,
+        )?;
+        let committed: Vec<_> = old.offsets_to_commit().collect();
+        assert_eq!(
+            committed,
+            [("g", TopicPartition::new("in", 0), OffsetAndMetadata::new(7))]
+        );
+        let record: OffsetRecord =
+            serde_json::from_str(r#"{"offset":7}"#).map_err(|source| Error::Serde {
+                context: "an offset record".into(),
+                source,
+            })?;
+        assert_eq!(record.committed(), OffsetAndMetadata::new(7));
+
+        let new = decode(
+            r#"{"producer_id":3,"producer_epoch":0,"phase":"prepare_commit",
+                "offsets":[{"group_id":"g","offsets":[["in",0,7]],
+                "tagged":[{"topic":"in","partition":1,"offset":9,"metadata":"m","leader_epoch":2}]}]}"#,
+        )?;
+        let tagged = new.offsets_to_commit().nth(1).map(|(_, tp, o)| (tp, o));
+        assert_eq!(
+            tagged,
+            Some((
+                TopicPartition::new("in", 1),
+                OffsetAndMetadata::with_metadata(9, "m").with_leader_epoch(Some(2))
+            ))
+        );
+        Ok(())
+    }
 }

@@ -22,6 +22,7 @@ use crate::broker::{now_ms, Inner};
 use crate::error::{Error, Result};
 use crate::group::GroupMetadata;
 use crate::log::PartitionLog;
+use crate::offsets::{check_metadata, OffsetAndMetadata};
 use crate::producer::{json_record, AppendedBatch, Producer, Stamp};
 use crate::record::{Record, RecordMetadata, TopicPartition};
 use crate::storage::batch::{self, Origin};
@@ -378,6 +379,58 @@ impl TransactionalProducer {
         offsets: &[(TopicPartition, u64)],
         group: &GroupMetadata,
     ) -> Result<()> {
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .iter()
+            .map(|(tp, offset)| (tp.clone(), OffsetAndMetadata::new(*offset)))
+            .collect();
+        self.with_entry(|entry| coordinator::add_offsets(&self.inner, entry, &offsets, group))
+    }
+
+    /// As [`send_offsets_to_transaction`](Self::send_offsets_to_transaction), each offset
+    /// with its metadata and leader epoch (Kafka's `sendOffsetsToTransaction` with
+    /// `OffsetAndMetadata`, or `TxnOffsetCommit`): when the transaction commits, they are
+    /// the group's committed offsets with that metadata, as
+    /// [`Broker::committed_offsets_with_metadata`](crate::Broker::committed_offsets_with_metadata)
+    /// reads them. Offsets sent again for a partition in the same transaction replace the
+    /// earlier ones.
+    ///
+    /// # Errors
+    /// [`Error::OffsetMetadataTooLarge`], and nothing added (the transaction stays open),
+    /// for metadata longer than
+    /// [`OffsetAndMetadata::MAX_METADATA_BYTES`](crate::OffsetAndMetadata::MAX_METADATA_BYTES);
+    /// otherwise as [`send_offsets_to_transaction`](Self::send_offsets_to_transaction).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use strom::{Broker, GroupMetadata, OffsetAndMetadata, Record, TopicConfig, TopicPartition};
+    ///
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("in", TopicConfig::default())?;
+    /// broker.create_topic("out", TopicConfig::default())?;
+    /// let producer = broker.transactional_producer("copier")?;
+    /// // A consumer outside any group's membership: its group, generation 0, no member id.
+    /// let group = GroupMetadata {
+    ///     group_id: "copiers".to_string(),
+    ///     generation: 0,
+    ///     member_id: String::new(),
+    /// };
+    /// let tp = TopicPartition::new("in", 0);
+    /// let done = OffsetAndMetadata::with_metadata(1, "batch 7");
+    /// producer.begin_transaction()?;
+    /// producer.send("out", Record::new("copied"))?;
+    /// producer.send_offsets_with_metadata_to_transaction(&[(tp.clone(), done.clone())], &group)?;
+    /// producer.commit_transaction()?;
+    /// assert_eq!(broker.committed_offsets_with_metadata("copiers")?, [(tp, done)]);
+    /// # Ok::<(), strom::Error>(())
+    /// ```
+    pub fn send_offsets_with_metadata_to_transaction(
+        &self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        group: &GroupMetadata,
+    ) -> Result<()> {
+        check_metadata(&group.group_id, offsets)?;
         self.with_entry(|entry| coordinator::add_offsets(&self.inner, entry, offsets, group))
     }
 

@@ -577,6 +577,12 @@ impl<'a> Partitions<'a> {
 /// Each partition's error code in a commit, `None` until the commit says.
 type Answers = Vec<(i32, Option<i16>)>;
 
+/// A leader epoch as a commit sends it: −1 (and the versions without the field, which
+/// decode as −1) is none.
+pub(super) fn leader_epoch(sent: i32) -> Option<i32> {
+    (sent >= 0).then_some(sent)
+}
+
 pub(super) fn offset_commit(
     shared: &Shared,
     version: i16,
@@ -600,7 +606,11 @@ pub(super) fn offset_commit(
                 .find(topic.name.0.as_str(), partition.partition_index)
                 .and_then(|tp| {
                     u64::try_from(partition.committed_offset)
-                        .map(|offset| (tp, OffsetAndMetadata::with_metadata(offset, metadata)))
+                        .map(|offset| {
+                            let committed = OffsetAndMetadata::with_metadata(offset, metadata)
+                                .with_leader_epoch(leader_epoch(partition.committed_leader_epoch));
+                            (tp, committed)
+                        })
                         .map_err(|_| ResponseError::InvalidRequest.code())
                 })
                 .and_then(|commit| {
@@ -716,54 +726,99 @@ pub(super) fn check_offset_fetch(walk: &mut Walk<'_>, version: i16) -> Checked {
     walk.tags()
 }
 
-/// One topic's committed offsets as OffsetFetch answers them: (partition, offset or −1,
-/// metadata; "" when none was committed, as Kafka answers).
-type Fetched = Vec<(String, Vec<(i32, i64, String)>)>;
+/// One partition's committed offset as OffsetFetch answers it: index, offset or −1, leader
+/// epoch or −1, metadata ("" when none was committed, as Kafka answers) and error code.
+struct FetchedPartition {
+    index: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+    error: i16,
+}
+
+impl FetchedPartition {
+    fn new(index: i32, committed: Option<&OffsetAndMetadata>) -> Self {
+        Self {
+            index,
+            offset: committed.map_or(-1, |c| i64::try_from(c.offset).unwrap_or(i64::MAX)),
+            leader_epoch: committed.and_then(|c| c.leader_epoch).unwrap_or(-1),
+            metadata: committed.map(|c| c.metadata.clone()).unwrap_or_default(),
+            error: 0,
+        }
+    }
+}
+
+/// Each topic's committed offsets as OffsetFetch answers them.
+type Fetched = Vec<(String, Vec<FetchedPartition>)>;
 
 /// A group's committed offsets in the topics asked for (`None`: all it committed); the
-/// error code when they cannot be read.
+/// error code when they cannot be read. With `require_stable` (v7+, sent by consumers
+/// reading `read_committed`), the partitions an open transaction holds offsets for are
+/// answered UNSTABLE_OFFSET_COMMIT with no offset, as Kafka does (KIP-447): the client asks
+/// again until the transaction ends rather than start from an offset about to move.
 fn fetch_committed(
     shared: &Shared,
     group_id: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Fetched, i16> {
     let committed = shared
         .broker
         .committed_offsets_with_metadata(group_id)
         .map_err(|e| group_error(&e))?;
-    let offset = |o: u64| i64::try_from(o).unwrap_or(i64::MAX);
-    Ok(match asked {
+    let mut fetched = fetched_offsets(committed, asked);
+    if require_stable {
+        let pending = shared
+            .broker
+            .pending_transactional_offsets(group_id)
+            .map_err(|e| group_error(&e))?;
+        for (topic, partitions) in &mut fetched {
+            for p in partitions {
+                let held = u32::try_from(p.index)
+                    .is_ok_and(|i| pending.contains(&TopicPartition::new(topic.as_str(), i)));
+                if held {
+                    *p = FetchedPartition::new(p.index, None);
+                    p.error = ResponseError::UnstableOffsetCommit.code();
+                }
+            }
+        }
+    }
+    Ok(fetched)
+}
+
+/// The committed offsets of the topics asked for (`None`: all of them), as answered.
+fn fetched_offsets(
+    committed: Vec<(TopicPartition, OffsetAndMetadata)>,
+    asked: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    match asked {
         Some(topics) => topics
             .into_iter()
             .map(|(topic, partitions)| {
                 let found = partitions
                     .into_iter()
                     .map(|p| {
-                        committed
-                            .iter()
-                            .find(|(tp, _)| {
-                                tp.topic == topic && i64::from(tp.partition) == i64::from(p)
-                            })
-                            .map_or((p, -1, String::new()), |(_, o)| {
-                                (p, offset(o.offset), o.metadata.clone())
-                            })
+                        let found = committed.iter().find(|(tp, _)| {
+                            tp.topic == topic && i64::from(tp.partition) == i64::from(p)
+                        });
+                        FetchedPartition::new(p, found.map(|(_, o)| o))
                     })
                     .collect();
                 (topic, found)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, i64, String)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<FetchedPartition>> = BTreeMap::new();
             for (tp, o) in committed {
                 let p = i32::try_from(tp.partition).unwrap_or(i32::MAX);
                 by_topic
                     .entry(tp.topic)
                     .or_default()
-                    .push((p, offset(o.offset), o.metadata));
+                    .push(FetchedPartition::new(p, Some(&o)));
             }
             by_topic.into_iter().collect()
         }
-    })
+    }
 }
 
 pub(super) fn offset_fetch(
@@ -779,7 +834,8 @@ pub(super) fn offset_fetch(
                 .map(|t| (t.name.0.as_str().to_owned(), t.partition_indexes))
                 .collect()
         });
-        let response = match fetch_committed(shared, request.group_id.0.as_str(), asked) {
+        let stable = request.require_stable;
+        let response = match fetch_committed(shared, request.group_id.0.as_str(), asked, stable) {
             Ok(fetched) => OffsetFetchResponse::default().with_topics(
                 fetched
                     .into_iter()
@@ -789,12 +845,13 @@ pub(super) fn offset_fetch(
                             .with_partitions(
                                 partitions
                                     .into_iter()
-                                    .map(|(p, o, metadata)| {
+                                    .map(|p| {
                                         OffsetFetchResponsePartition::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(o)
-                                            .with_committed_leader_epoch(-1)
-                                            .with_metadata(Some(StrBytes::from_string(metadata)))
+                                            .with_partition_index(p.index)
+                                            .with_committed_offset(p.offset)
+                                            .with_committed_leader_epoch(p.leader_epoch)
+                                            .with_metadata(Some(StrBytes::from_string(p.metadata)))
+                                            .with_error_code(p.error)
                                     })
                                     .collect(),
                             )
@@ -818,7 +875,12 @@ pub(super) fn offset_fetch(
                     .collect()
             });
             let answer = OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
-            match fetch_committed(shared, group.group_id.0.as_str(), asked) {
+            match fetch_committed(
+                shared,
+                group.group_id.0.as_str(),
+                asked,
+                request.require_stable,
+            ) {
                 Ok(fetched) => answer.with_topics(
                     fetched
                         .into_iter()
@@ -828,14 +890,15 @@ pub(super) fn offset_fetch(
                                 .with_partitions(
                                     partitions
                                         .into_iter()
-                                        .map(|(p, o, metadata)| {
+                                        .map(|p| {
                                             OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(o)
-                                                .with_committed_leader_epoch(-1)
+                                                .with_partition_index(p.index)
+                                                .with_committed_offset(p.offset)
+                                                .with_committed_leader_epoch(p.leader_epoch)
                                                 .with_metadata(Some(StrBytes::from_string(
-                                                    metadata,
+                                                    p.metadata,
                                                 )))
+                                                .with_error_code(p.error)
                                         })
                                         .collect(),
                                 )

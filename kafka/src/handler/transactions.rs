@@ -5,7 +5,7 @@
 //! InitProducerId (which fences the one before it, aborting what it left open) and found
 //! again by every later request, which names it with its producer id and epoch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
@@ -21,7 +21,9 @@ use kafka_protocol::messages::{
     InitProducerIdResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::ResponseError;
-use strom::{AppendedBatch, GroupMetadata, TopicPartition, TransactionalProducer};
+use strom::{
+    AppendedBatch, GroupMetadata, OffsetAndMetadata, TopicPartition, TransactionalProducer,
+};
 
 use super::{decode, encode, error_code, RequestError};
 use crate::bounds::{Checked, Walk};
@@ -352,14 +354,29 @@ pub(super) fn txn_offset_commit(
     let request: TxnOffsetCommitRequest = decode(body, version)?;
     let mut offsets = Vec::new();
     let mut invalid = false;
+    // Partitions whose metadata is too long are refused alone, as Kafka answers; the others
+    // go to the transaction.
+    let mut too_large = HashSet::new();
     for topic in &request.topics {
         for partition in &topic.partitions {
+            // A null metadata is stored as "", as Kafka does.
+            let metadata = partition
+                .committed_metadata
+                .as_ref()
+                .map_or("", |m| m.as_str());
             match (
                 u32::try_from(partition.partition_index),
                 u64::try_from(partition.committed_offset),
             ) {
+                (Ok(p), Ok(_)) if metadata.len() > OffsetAndMetadata::MAX_METADATA_BYTES => {
+                    too_large.insert((topic.name.0.as_str(), p));
+                }
                 (Ok(p), Ok(offset)) => {
-                    offsets.push((TopicPartition::new(topic.name.0.as_str(), p), offset));
+                    let committed = OffsetAndMetadata::with_metadata(offset, metadata)
+                        .with_leader_epoch(super::groups::leader_epoch(
+                            partition.committed_leader_epoch,
+                        ));
+                    offsets.push((TopicPartition::new(topic.name.0.as_str(), p), committed));
                 }
                 _ => invalid = true,
             }
@@ -383,10 +400,12 @@ pub(super) fn txn_offset_commit(
             // Kafka answers a fenced TxnOffsetCommit with INVALID_PRODUCER_EPOCH at every
             // version; its clients treat it as fencing.
             Err(e) => lookup_code(e, version, i16::MAX),
-            Ok(producer) => match producer.send_offsets_to_transaction(&offsets, &group) {
-                Ok(()) => 0,
-                Err(e) => txn_code(&e, version, i16::MAX),
-            },
+            Ok(producer) => {
+                match producer.send_offsets_with_metadata_to_transaction(&offsets, &group) {
+                    Ok(()) => 0,
+                    Err(e) => txn_code(&e, version, i16::MAX),
+                }
+            }
         }
     };
     let topics = request
@@ -400,9 +419,15 @@ pub(super) fn txn_offset_commit(
                         .partitions
                         .iter()
                         .map(|p| {
+                            let refused = u32::try_from(p.partition_index)
+                                .is_ok_and(|i| too_large.contains(&(topic.name.0.as_str(), i)));
                             TxnOffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(code)
+                                .with_error_code(if refused && code == 0 {
+                                    ResponseError::OffsetMetadataTooLarge.code()
+                                } else {
+                                    code
+                                })
                         })
                         .collect(),
                 )
