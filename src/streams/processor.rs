@@ -275,6 +275,16 @@ impl Context {
         outcome
     }
 
+    /// Runs `forward` for keys an operator made (`map`, `flat_map`, `select_key`): they are
+    /// not Kafka's `null` whatever the input's was. The flag comes back after, for the
+    /// other branches.
+    pub(crate) fn keyed<R>(&mut self, forward: impl FnOnce(&mut Self) -> R) -> R {
+        let record = std::mem::replace(&mut self.key_absent, false);
+        let out = forward(self);
+        self.key_absent = record;
+        out
+    }
+
     /// Runs `forward` for values an operator made (`map_values`…): they are not Kafka's
     /// `null` whatever the input's was. The flag comes back after, for the other branches.
     pub(crate) fn valued<R>(&mut self, forward: impl FnOnce(&mut Self) -> R) -> R {
@@ -453,7 +463,13 @@ impl Encode {
         value: Option<&V>,
     ) -> Result<()> {
         let what = |part: &str| format!("{part} for {:?} from", self.topic);
-        let key = encoded(key).map_err(|e| ctx.locate(&what("key"), e))?;
+        // A record read without a key keeps none until an operator makes one (Kafka's
+        // `null` key passes `filter`, `map_values`, a left join… unchanged).
+        let key = if ctx.key_absent {
+            None
+        } else {
+            encoded(key).map_err(|e| ctx.locate(&what("key"), e))?
+        };
         let value = match value {
             Some(value) => encoded(value).map_err(|e| ctx.locate(&what("value"), e))?,
             None => None,
