@@ -280,7 +280,9 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     }
 
     /// As [`join_table`](Self::join_table), but a record whose key the table lacks is
-    /// joined with `None`: every record with a key and a value produces one output.
+    /// joined with `None`: every record with a value produces one output, a record
+    /// without a key too (joined with `None`, its key left absent, as Kafka Streams ≥ 3.7
+    /// does).
     ///
     /// ```
     /// use strom::streams::{StreamsBuilder, TopologyTestDriver};
@@ -338,6 +340,17 @@ impl<K: Codec, V: Codec> KStream<K, V> {
                 let joiner = Arc::clone(&joiner);
                 let name = Arc::clone(&name);
                 Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
+                    if (ctx.key_absent || key.is_absent()) && !ctx.value_absent {
+                        // No key finds no table value: a left join passes the record on
+                        // joined with none, an inner join drops it (Kafka ≥ 3.7, KIP-962).
+                        return match joiner(&value, None) {
+                            Some(out) => ctx.valued(|ctx| next.process(ctx, key, out)),
+                            None => {
+                                ctx.dropped += 1;
+                                Ok(())
+                            }
+                        };
+                    }
                     let Some(key_bytes) = join_key(ctx, &key, &name)? else {
                         return Ok(());
                     };

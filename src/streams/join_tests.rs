@@ -390,6 +390,46 @@ fn table_updates_trigger_no_stream_table_output_and_deletes_end_matches() {
 }
 
 #[test]
+fn a_stream_table_left_join_passes_a_record_without_a_key_on_with_no_table_value() {
+    // Kafka Streams ≥ 3.7 (KIP-962) joins a keyless record of a left join with null
+    // instead of dropping it; the inner join still drops it. Found by holding strom beside
+    // Kafka Streams on the same input (bench/streams-reference).
+    let builder = StreamsBuilder::new();
+    let regions = builder.table::<String, String>("regions", "regions");
+    let clicks = builder.stream::<String, String>("clicks");
+    let region = |r: Option<&String>| r.map_or(s("-"), String::clone);
+    clicks
+        .left_join_table(&regions, move |c, r| format!("{c}@{}", region(r)))
+        .to("left");
+    clicks
+        .join_table(&regions, |c, r| format!("{c}@{r}"))
+        .to("inner");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("regions", &s("ann"), &s("eu"), 1).unwrap();
+    driver.pipe_raw("clicks", None, Some(b"c1"), 2).unwrap();
+    driver.pipe("clicks", &s("ann"), &s("c2"), 3).unwrap();
+    let left = driver.read_output_raw("left");
+    let got: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> = left
+        .iter()
+        .map(|r| (r.key.as_deref(), r.value.as_deref(), r.timestamp_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (None, Some(&b"c1@-"[..]), 2),
+            (Some(&b"ann"[..]), Some(&b"c2@eu"[..]), 3)
+        ]
+    );
+    let inner = driver.read_output::<String, String>("inner").unwrap();
+    assert_eq!(inner, [(s("ann"), s("c2@eu"), 3)]);
+    assert_eq!(
+        driver.dropped_records(),
+        1,
+        "the inner join's keyless click"
+    );
+}
+
+#[test]
 fn a_derived_table_is_kept_by_the_join() {
     let builder = StreamsBuilder::new();
     let cheap = builder
