@@ -192,6 +192,7 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
             retention_ms: None,
             keep_ms: None,
             layout: Layout::KeyValue,
+            own_clock: false,
             view: key_value_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -483,6 +484,7 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(windows.grace_ms().saturating_sub(1)),
             layout: Layout::TimeWindows,
+            own_clock: false,
             view: windowed_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -705,6 +707,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(retention),
             layout: Layout::Sorted,
+            own_clock: false,
             view: windowed_view::<K, A>(),
         });
         let store: Arc<str> = Arc::from(store);

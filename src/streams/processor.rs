@@ -74,6 +74,11 @@ pub(crate) struct Context {
     /// aggregation on its first record).
     flushers: Vec<Option<Box<dyn Flush>>>,
     application_id: Arc<str>,
+    /// Per left join (by its pending store), the timestamp below which no pending record
+    /// can be since its last emission pass (Kafka's `TimeTracker.minTime`): no pass is
+    /// made while that one's window is still open. `None` (Kafka's `Long.MAX_VALUE`): a
+    /// pass is due. Not restored: a restarted task makes a pass on its first record.
+    pub(crate) pending_since: HashMap<usize, i64>,
     /// Internal topics' names relative to the application (`counts-changelog`) → full
     /// names (`__app-counts-changelog`), made once per name.
     internal: HashMap<Arc<str>, Arc<str>>,
@@ -98,6 +103,7 @@ impl Context {
             seq: 0,
             flushers: Vec::new(),
             application_id: Arc::from(application_id),
+            pending_since: HashMap::new(),
             internal: HashMap::new(),
         }
     }

@@ -106,6 +106,7 @@ impl StreamsBuilder {
             retention_ms: None,
             keep_ms: None,
             layout: Layout::KeyValue,
+            own_clock: false,
             view: key_value_view::<K, V>(),
         });
         let name = g.next_name("SOURCE");

@@ -19,7 +19,7 @@
 //!   reaches that (Kafka's suppression waits `grace + gap` past a session's end).
 //! - Two records of a stream-stream join meet when `|t1 - t2| <= d`, both ends inclusive. A
 //!   record's join window closes when stream time passes `t + d + grace` (Kafka's
-//!   `KStreamKStreamJoin`).
+//!   `KStreamKStreamJoin`): a left join's unmatched record then comes out with `None`.
 //!
 //! Sums that could overflow an `i64` near its extremes are done in `i128`; window ends
 //! saturate at `i64::MAX`, as Kafka's do.
@@ -331,8 +331,9 @@ impl JoinWindows {
         other >= this - i128::from(self.before) && other <= this + i128::from(self.after)
     }
 
-    /// Whether a record at `timestamp_ms` can no longer meet anything at `stream_time_ms`
-    /// (Kafka's `KStreamKStreamJoin`: `timestamp + after + grace < stream time`).
+    /// Whether the window of a record at `timestamp_ms` has closed at `stream_time_ms`, so
+    /// that a left join's unmatched record comes out with `None` (Kafka's
+    /// `KStreamKStreamJoin`: `timestamp + after + grace < stream time`).
     pub(crate) fn is_closed(&self, timestamp_ms: i64, stream_time_ms: i64) -> bool {
         i128::from(timestamp_ms) + i128::from(self.after) + i128::from(self.grace)
             < i128::from(stream_time_ms)
