@@ -509,7 +509,9 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
                             ctx.register(id, Box::new(ForwardWindowed { next }));
                         }
                     }
-                    let stream_time = ctx.stream_time_ms;
+                    // The aggregation's own clock, not the task's: Kafka's window
+                    // aggregation closes windows by the records it has seen.
+                    let stream_time = ctx.observe(id);
                     for window in windows.windows_for(ctx.timestamp_ms) {
                         if windows.is_closed(window.end_ms, stream_time) {
                             ctx.dropped += 1;
@@ -725,7 +727,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                     if !grouping_key(ctx, &key, &store, &mut key_bytes)? {
                         return Ok(());
                     }
-                    let (timestamp, stream_time) = (ctx.timestamp_ms, ctx.stream_time_ms);
+                    let (timestamp, stream_time) = (ctx.timestamp_ms, ctx.observe(id));
                     let sessions = ctx.store(id, &store)?.windows_of(&key_bytes);
                     let existing: Vec<Window> = sessions
                         .iter()

@@ -79,6 +79,12 @@ pub(crate) struct Context {
     /// made while that one's window is still open. `None` (Kafka's `Long.MAX_VALUE`): a
     /// pass is due. Not restored: a restarted task makes a pass on its first record.
     pub(crate) pending_since: HashMap<usize, i64>,
+    /// Per windowed aggregation (by its store), the largest timestamp of the records that
+    /// reached it: the clock its windows close by, as each of Kafka's windowed
+    /// aggregations keeps its own (a filter upstream hides records from it that still
+    /// advance the task's stream time). After a restore it starts from the latest
+    /// timestamp in the store.
+    observed: HashMap<usize, i64>,
     /// Internal topics' names relative to the application (`counts-changelog`) → full
     /// names (`__app-counts-changelog`), made once per name.
     internal: HashMap<Arc<str>, Arc<str>>,
@@ -104,6 +110,7 @@ impl Context {
             flushers: Vec::new(),
             application_id: Arc::from(application_id),
             pending_since: HashMap::new(),
+            observed: HashMap::new(),
             internal: HashMap::new(),
         }
     }
@@ -279,6 +286,19 @@ impl Context {
             *slot = Some(flusher);
         }
         outcome
+    }
+
+    /// The clock of the windowed aggregation writing `store`, advanced by this record: the
+    /// largest timestamp of the records that reached it (see `observed`).
+    pub(crate) fn observe(&mut self, store: usize) -> i64 {
+        let restored = || self.stores.get(store).and_then(Store::max_timestamp);
+        let start = match self.observed.get(&store) {
+            Some(&at) => at,
+            None => restored().unwrap_or(-1),
+        };
+        let now = start.max(self.timestamp_ms);
+        self.observed.insert(store, now);
+        now
     }
 
     /// Runs `forward` for keys an operator made (`map`, `flat_map`, `select_key`): they are

@@ -473,13 +473,29 @@ impl Store {
     }
 
     /// Evicts what expired at `stream_time_ms`, or, for a store with its own clock, at its
-    /// own latest entry (never later than stream time).
+    /// own latest entry; a windowed aggregation's store at the latest timestamp it holds,
+    /// which is the largest of the records that reached the aggregation (never later than
+    /// stream time): each operator closes windows by its own clock, as Kafka's do.
     pub(crate) fn evict_expired_at(&mut self, stream_time_ms: i64) -> usize {
         let now = match (self.own_clock, self.latest_end()) {
             (true, Some(latest)) => latest.min(stream_time_ms),
-            _ => stream_time_ms,
+            _ => self
+                .max_timestamp()
+                .map_or(stream_time_ms, |latest| latest.min(stream_time_ms)),
         };
         self.evict_expired(now)
+    }
+
+    /// The largest timestamp of the entries, if any.
+    pub(crate) fn max_timestamp(&self) -> Option<i64> {
+        let entries: Box<dyn Iterator<Item = &Entry>> = match &self.entries {
+            Entries::KeyValue(map) => Box::new(map.values()),
+            Entries::Sorted { entries, .. } => Box::new(entries.values()),
+            Entries::TimeWindows(buckets) => {
+                Box::new(buckets.values().flat_map(|bucket| bucket.keys.values()))
+            }
+        };
+        entries.map(|e| e.timestamp_ms).max()
     }
 
     /// The earliest window end a [`Layout::Sorted`] store holds.

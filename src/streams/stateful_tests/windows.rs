@@ -385,6 +385,31 @@ fn a_session_takes_records_until_stream_time_passes_end_plus_gap_plus_grace() {
 }
 
 #[test]
+fn a_windowed_aggregation_closes_windows_by_the_records_it_sees_not_the_tasks() {
+    // Kafka Streams' window aggregations keep their own stream time: a record the filter
+    // above removed does not close windows (strom closed them by the task's stream time).
+    // Found by holding strom beside Kafka Streams on the same input
+    // (bench/streams-reference, the fraud rule's withdrawals among deposits).
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .filter(|_, v| *v > 0)
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_millis(10)).grace(Duration::from_millis(5)))
+        .count("c")
+        .to_stream()
+        .to("out");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("in", &s("k"), &1_u64, 1).unwrap();
+    driver.pipe("in", &s("k"), &0_u64, 100).unwrap(); // filtered out: the task's time only
+    driver.pipe("in", &s("k"), &1_u64, 2).unwrap(); // [0, 10) is open for the count
+    let out = driver.read_output::<Windowed<String>, u64>("out").unwrap();
+    let counts: Vec<(i64, u64)> = out.iter().map(|(w, n, _)| (w.start_ms, *n)).collect();
+    assert_eq!(counts, [(0, 1), (0, 2)]);
+    assert_eq!(driver.dropped_records(), 0);
+}
+
+#[test]
 fn suppression_emits_each_window_once_after_it_closes() {
     let builder = StreamsBuilder::new();
     builder
