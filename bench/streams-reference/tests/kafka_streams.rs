@@ -61,7 +61,7 @@ fn strom_streams_equals_kafka_streams_on_the_reference_topologies() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let input: Vec<Input> = generate(2_000, 22, &Group::ALL);
+    let input: Vec<Input> = generate(5_000, 22, &Group::ALL);
     let input_path = dir.path().join("input.jsonl");
     let lines: Vec<String> = input
         .iter()
