@@ -753,8 +753,7 @@ impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
         // then) or a record added since is still in its window; this decides when the
         // closed ones come out.
         // A restored task, whose last pass is unknown, counts from its earliest waiting
-        // record (Kafka would pass at once), so that it emits no later than the task it
-        // replaces.
+        // record (Kafka would pass at once): its first pass comes when that one closes.
         let store = ctx.store(pending, &self.name)?;
         let since = ctx
             .pending_since
@@ -874,8 +873,7 @@ impl<K: Codec, V: Codec, W: Codec, X: Codec> Processor<K, V> for LeftSide<K, V, 
                     }
                 } else {
                     // Kafka starts from this record when no pass is pending; a restored
-                    // task (whose last pass is unknown) starts from its earliest waiting
-                    // record, so that it emits no later than the task it replaces.
+                    // task (whose last pass is unknown) from its earliest waiting record.
                     let earliest = ctx.stores.get(pending).and_then(Store::earliest_end);
                     append(ctx, pending, &key_bytes, &value_bytes, t);
                     let start = earliest.map_or(t, |e| e.min(t));
