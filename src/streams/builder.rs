@@ -284,7 +284,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
                 let (key, value) = mapper(&key, &value);
-                ctx.valued(|ctx| next.process(ctx, key, value))
+                ctx.keyed(|ctx| ctx.valued(|ctx| next.process(ctx, key, value)))
             }))
         })
     }
@@ -314,11 +314,13 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         self.then("FLATMAP", Role::Operator, true, move |mut next| {
             let mapper = Arc::clone(&mapper);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
-                ctx.valued(|ctx| {
-                    for (key, value) in mapper(&key, &value) {
-                        next.process(ctx, key, value)?;
-                    }
-                    Ok(())
+                ctx.keyed(|ctx| {
+                    ctx.valued(|ctx| {
+                        for (key, value) in mapper(&key, &value) {
+                            next.process(ctx, key, value)?;
+                        }
+                        Ok(())
+                    })
                 })
             }))
         })
@@ -355,7 +357,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
             let selector = Arc::clone(&selector);
             Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
                 let key = selector(&key, &value);
-                next.process(ctx, key, value)
+                ctx.keyed(|ctx| next.process(ctx, key, value))
             }))
         })
     }

@@ -85,7 +85,8 @@ impl<K: Codec, V: Codec> KStream<K, V> {
 /// per key per commit; without, each one), with the largest
 /// timestamp of the records aggregated into it so far (as Kafka's timestamped stores): an
 /// out-of-order record's update is not dated before its key's (or window's) latest.
-/// Session updates carry the record's own timestamp, as Kafka's session aggregation.
+/// Session updates carry the session's end, and the deletes of merged sessions each
+/// one's own end, as Kafka's session aggregation dates them.
 #[must_use = "a grouped stream does nothing until it is aggregated"]
 pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
@@ -191,6 +192,7 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
             retention_ms: None,
             keep_ms: None,
             layout: Layout::KeyValue,
+            own_clock: false,
             view: key_value_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -482,6 +484,7 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(windows.grace_ms().saturating_sub(1)),
             layout: Layout::TimeWindows,
+            own_clock: false,
             view: windowed_view::<K, A>(),
         });
         let step = Arc::new(step);
@@ -506,7 +509,9 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
                             ctx.register(id, Box::new(ForwardWindowed { next }));
                         }
                     }
-                    let stream_time = ctx.stream_time_ms;
+                    // The aggregation's own clock, not the task's: Kafka's window
+                    // aggregation closes windows by the records it has seen.
+                    let stream_time = ctx.observe(id);
                     for window in windows.windows_for(ctx.timestamp_ms) {
                         if windows.is_closed(window.end_ms, stream_time) {
                             ctx.dropped += 1;
@@ -551,10 +556,12 @@ impl<K: Codec, V: Codec> TimeWindowedKStream<K, V> {
 /// gap`): the merged session spans them all, its aggregate combines theirs (with the
 /// merger of [`aggregate`](Self::aggregate); by addition for `count`, by the reducer for
 /// `reduce`) before the record is added. Each absorbed session's entry is deleted from the
-/// store and the table, which forwards a delete for it (Kafka's tombstone). A record whose
-/// merged session would be closed (its end plus grace before stream time) is dropped and
-/// counted. Sessions are evicted once stream time passes their end plus gap plus grace, as
-/// no record can then reach them.
+/// store and the table, which forwards a delete for it (Kafka's tombstone, dated at that
+/// session's end), even a session the merge leaves as it was (a record inside it), unless
+/// the record repeats a session `[t, t]`; then the merged session's update follows, dated
+/// at its end. A record whose merged session would be closed (its end plus gap plus grace
+/// before stream time, as Kafka's) is dropped and counted. Sessions are evicted once
+/// stream time passes their end plus gap plus grace, as no record can then reach them.
 #[must_use = "a windowed stream does nothing until it is aggregated"]
 pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
@@ -702,6 +709,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
             retention_ms: Some(retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS)),
             keep_ms: Some(retention),
             layout: Layout::Sorted,
+            own_clock: false,
             view: windowed_view::<K, A>(),
         });
         let store: Arc<str> = Arc::from(store);
@@ -719,7 +727,7 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                     if !grouping_key(ctx, &key, &store, &mut key_bytes)? {
                         return Ok(());
                     }
-                    let (timestamp, stream_time) = (ctx.timestamp_ms, ctx.stream_time_ms);
+                    let (timestamp, stream_time) = (ctx.timestamp_ms, ctx.observe(id));
                     let sessions = ctx.store(id, &store)?.windows_of(&key_bytes);
                     let existing: Vec<Window> = sessions
                         .iter()
@@ -742,19 +750,25 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                         ctx.dropped += 1;
                         return Ok(());
                     }
+                    // As Kafka's: unless the record only repeats a session `[t, t]`, a delete
+                    // (dated at the session's end) goes down the table for every session it
+                    // reaches, the one the merge leaves as it was too, then the merged
+                    // session's update. The store keeps that one's key: the write below
+                    // replaces it.
+                    let repeat = (merged.start_ms, merged.end_ms) == (timestamp, timestamp);
                     for (at, start_ms, end_ms, _) in absorbed {
-                        // The merged session keeps its key when it did not grow: an update,
-                        // not a delete and an insert.
-                        if (*start_ms, *end_ms) == (merged.start_ms, merged.end_ms) {
+                        if repeat {
                             continue;
                         }
-                        ctx.write(id, at.clone(), None, timestamp);
+                        if (*start_ms, *end_ms) != (merged.start_ms, merged.end_ms) {
+                            ctx.write(id, at.clone(), None, timestamp);
+                        }
                         let gone = Windowed {
                             key: key.clone(),
                             start_ms: *start_ms,
                             end_ms: *end_ms,
                         };
-                        next.process(ctx, gone, None)?;
+                        ctx.at_time(*end_ms, |ctx| next.process(ctx, gone, None))?;
                     }
                     let new = step(&key, &value, agg);
                     let bytes = value_bytes(ctx, &new, &store)?;
@@ -769,7 +783,8 @@ impl<K: Codec, V: Codec> SessionWindowedKStream<K, V> {
                         start_ms: merged.start_ms,
                         end_ms: merged.end_ms,
                     };
-                    next.process(ctx, windowed, Some(new))?;
+                    // Dated at the session's end, as Kafka's session updates are.
+                    ctx.at_time(merged.end_ms, |ctx| next.process(ctx, windowed, Some(new)))?;
                     if let Some(s) = ctx.stores.get_mut(id) {
                         s.evict_expired(stream_time);
                     }

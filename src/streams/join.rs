@@ -36,7 +36,7 @@ use super::builder::{add_node, KStream};
 use super::codec::{codec_error, Codec};
 use super::grouped::repartitioned;
 use super::processor::{encoded, fan_out, Context, Decode, Processor, Source, Step};
-use super::store::{key_value_view, split_window_key, window_key, Layout, StoreSpec};
+use super::store::{key_value_view, split_window_key, window_key, Layout, Store, StoreSpec};
 use super::table::KTable;
 use super::topology::{typed, Graph, Make, MakeSource, Node, Role};
 use super::window::JoinWindows;
@@ -64,10 +64,11 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     /// side that is. Kafka Streams' `KStream#join(KStream, ValueJoiner, JoinWindows)`.
     ///
     /// Both sides' records are kept in windowed stores (`<join>-this-join-store` and
-    /// `<join>-other-join-store`, with changelogs) until stream time is past `t + 2d +
-    /// grace`. A record arriving when its own window is closed (`t + d + grace` is before
-    /// the task's stream time) is dropped and counted, as are records without a key or
-    /// value. Streams whose key may have changed are repartitioned first; the inputs must
+    /// `<join>-other-join-store`, with changelogs) while they are newer than their side's
+    /// latest timestamp minus `2d + grace`, as Kafka's join window stores keep them. A
+    /// record meets what the other side keeps however late it is, as Kafka's does (a
+    /// record already older than its own side keeps is not kept). Records without a key
+    /// or value are dropped and counted. Streams whose key may have changed are repartitioned first; the inputs must
     /// be co-partitioned ([`Topology::co_partition_groups`](super::Topology::co_partition_groups)).
     ///
     /// ```
@@ -108,10 +109,11 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     /// left records wait in `<join>-left-shared-join-store`. A right record never
     /// produces an output alone.
     ///
-    /// Unlike Kafka, a left record arriving after `t + d` but within the grace is held
-    /// too (Kafka emits it with `None` at once), so that a right record still in grace
-    /// can meet it without a `None` result before; and a record without a key is
-    /// dropped, not joined with `None` (Kafka ≥ 3.7).
+    /// As Kafka's: the waiting records whose window closed come out when a record at
+    /// (or past) stream time arrives, unless the record the last such pass ended on, or
+    /// one added since, is still in its window; a left record that arrives when stream
+    /// time is already past `t + d` and meets nothing comes out with `None` at once; a
+    /// left record without a key is joined with `None` at once (Kafka ≥ 3.7).
     ///
     /// ```
     /// use std::time::Duration;
@@ -180,6 +182,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
                     retention_ms,
                     keep_ms: Some(keep_ms),
                     layout: Layout::Sorted,
+                    own_clock: true,
                     view: key_value_view::<Vec<u8>, Vec<u8>>(),
                 })
             };
@@ -195,6 +198,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         };
         let spec = Arc::new(WindowJoin {
             windows,
+            keep_ms: keep,
             this_store,
             other_store,
             pending,
@@ -280,7 +284,9 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     }
 
     /// As [`join_table`](Self::join_table), but a record whose key the table lacks is
-    /// joined with `None`: every record with a key and a value produces one output.
+    /// joined with `None`: every record with a value produces one output, a record
+    /// without a key too (joined with `None`, its key left absent, as Kafka Streams ≥ 3.7
+    /// does).
     ///
     /// ```
     /// use strom::streams::{StreamsBuilder, TopologyTestDriver};
@@ -338,6 +344,17 @@ impl<K: Codec, V: Codec> KStream<K, V> {
                 let joiner = Arc::clone(&joiner);
                 let name = Arc::clone(&name);
                 Box::new(Step(move |ctx: &mut Context, key: K, value: V| {
+                    if (ctx.key_absent || key.is_absent()) && !ctx.value_absent {
+                        // No key finds no table value: a left join passes the record on
+                        // joined with none, an inner join drops it (Kafka ≥ 3.7, KIP-962).
+                        return match joiner(&value, None) {
+                            Some(out) => ctx.valued(|ctx| next.process(ctx, key, out)),
+                            None => {
+                                ctx.dropped += 1;
+                                Ok(())
+                            }
+                        };
+                    }
                     let Some(key_bytes) = join_key(ctx, &key, &name)? else {
                         return Ok(());
                     };
@@ -442,6 +459,7 @@ impl<K: Codec, V: Codec> KTable<K, V> {
                     retention_ms: None,
                     keep_ms: None,
                     layout: Layout::KeyValue,
+                    own_clock: false,
                     view,
                 })
             };
@@ -570,6 +588,7 @@ fn materialize<K: Codec, T: Codec>(table: &KTable<K, T>, store: &str) -> usize {
         retention_ms: None,
         keep_ms: None,
         layout: Layout::KeyValue,
+        own_clock: false,
         view: key_value_view::<K, T>(),
     });
     drop(g);
@@ -665,6 +684,9 @@ fn join_key<K: Codec>(ctx: &mut Context, key: &K, name: &str) -> Result<Option<V
 /// A stream-stream join, shared by its two side processors.
 struct WindowJoin<V, W, X> {
     windows: JoinWindows,
+    /// How long a side keeps a record past its own latest: before + after + grace, the
+    /// retention of Kafka's join window stores.
+    keep_ms: i64,
     this_store: usize,
     other_store: usize,
     /// Left joins: the left records not matched yet.
@@ -675,9 +697,10 @@ struct WindowJoin<V, W, X> {
 
 impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
     /// What both sides do first with a record: drop it (and count it) without a key or
-    /// value or when its window has closed; else evict what no record can meet any more
-    /// and emit the pending left records whose window has closed. Returns the key's
-    /// bytes and the record's value's.
+    /// value; else, when it does not go back in time, emit the pending left records whose
+    /// window has closed (Kafka emits them only then). Returns the key's bytes and the
+    /// record's value's. A late record is not dropped: as Kafka's, it meets whatever the
+    /// other side still keeps ([`partners`](Self::partners)).
     fn admit<K: Codec, A: Codec>(
         &self,
         ctx: &mut Context,
@@ -688,21 +711,31 @@ impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
         let Some(key_bytes) = join_key(ctx, key, &self.name)? else {
             return Ok(None);
         };
-        let now = ctx.stream_time_ms;
-        if self.windows.is_closed(ctx.timestamp_ms, now) {
-            ctx.dropped += 1;
-            return Ok(None);
+        if ctx.timestamp_ms == ctx.stream_time_ms {
+            self.emit_closed::<K>(ctx, next)?;
         }
-        for store in [self.this_store, self.other_store] {
-            if let Some(s) = ctx.stores.get_mut(store) {
-                s.evict_expired(now);
-            }
-        }
-        self.emit_closed::<K>(ctx, next)?;
         let value_bytes = encoded(value)
             .map_err(|e| ctx.locate(&format!("value for join {} of", self.name), e))?
             .unwrap_or_default();
         Ok(Some((key_bytes, value_bytes)))
+    }
+
+    /// Keeps the record at `t` in its side's store, unless it is already past the side's
+    /// retention (its latest timestamp minus `keep_ms`, as Kafka's window store refuses
+    /// it), and evicts what that side no longer keeps. Each side keeps by its own latest
+    /// timestamp, as each of Kafka's window stores has its own stream time.
+    fn keep(&self, ctx: &mut Context, store: usize, key_bytes: &[u8], value: &[u8], t: i64) {
+        let latest = ctx
+            .stores
+            .get(store)
+            .and_then(Store::latest_end)
+            .map_or(t, |latest| latest.max(t));
+        if i128::from(t) + i128::from(self.keep_ms) > i128::from(latest) {
+            append(ctx, store, key_bytes, value, t);
+        }
+        if let Some(s) = ctx.stores.get_mut(store) {
+            s.evict_expired(latest);
+        }
     }
 
     /// Emits `joiner(v, None)` for every pending left record whose window has closed,
@@ -716,6 +749,24 @@ impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
             return Ok(());
         };
         let now = ctx.stream_time_ms;
+        // As Kafka: no pass while the record the last pass ended on (the latest pending
+        // then) or a record added since is still in its window; this decides when the
+        // closed ones come out.
+        // A restored task, whose last pass is unknown, counts from its earliest waiting
+        // record (Kafka would pass at once): its first pass comes when that one closes.
+        let store = ctx.store(pending, &self.name)?;
+        let since = ctx
+            .pending_since
+            .get(&pending)
+            .copied()
+            .or_else(|| store.earliest_end());
+        if since.is_some_and(|since| !self.windows.is_closed(since, now)) {
+            return Ok(());
+        }
+        match store.latest_end() {
+            Some(latest) => ctx.pending_since.insert(pending, latest),
+            None => ctx.pending_since.remove(&pending),
+        };
         let closed = ctx
             .store(pending, &self.name)?
             .closed_entries(|t| self.windows.is_closed(t, now));
@@ -756,10 +807,15 @@ impl<V: Codec, W: Codec, X: Codec> WindowJoin<V, W, X> {
         let from = t.saturating_sub(self.windows.before_ms());
         let to = t.saturating_add(self.windows.after_ms());
         let stored = ctx.store(store, &self.name)?;
+        // What the side still keeps: newer than its latest minus the retention.
+        let Some(latest) = stored.latest_end() else {
+            return Ok(out);
+        };
+        let kept = |start: i64| i128::from(start) + i128::from(self.keep_ms) > i128::from(latest);
         // The range is the window already; `contains` keeps the rule in one place.
         for (start, list) in stored
             .windows_starting(key_bytes, from, to)
-            .filter(|(start, _)| self.windows.contains(t, *start))
+            .filter(|(start, _)| self.windows.contains(t, *start) && kept(*start))
         {
             let list = values(list).map_err(|e| ctx.locate(&self.what("stored values"), e))?;
             out.extend(list.into_iter().map(|v| (start, v.to_vec())));
@@ -790,15 +846,40 @@ struct LeftSide<K, V, W, X> {
 impl<K: Codec, V: Codec, W: Codec, X: Codec> Processor<K, V> for LeftSide<K, V, W, X> {
     fn process(&mut self, ctx: &mut Context, key: K, value: V) -> Result<()> {
         let spec = &*self.spec;
+        if spec.pending.is_some() && (ctx.key_absent || key.is_absent()) && !ctx.value_absent {
+            // No key meets nothing: a left join passes the record on at once, joined with
+            // none (Kafka ≥ 3.7, KIP-962).
+            if let Some(out) = (spec.joiner)(&value, None) {
+                ctx.valued(|ctx| self.next.process(ctx, key, out))?;
+            }
+            return Ok(());
+        }
         let Some((key_bytes, value_bytes)) = spec.admit(ctx, &mut self.next, &key, &value)? else {
             return Ok(());
         };
         let t = ctx.timestamp_ms;
         let partners = spec.partners(ctx, spec.other_store, &key_bytes, t)?;
-        append(ctx, spec.this_store, &key_bytes, &value_bytes, t);
+        spec.keep(ctx, spec.this_store, &key_bytes, &value_bytes, t);
         if partners.is_empty() {
             if let Some(pending) = spec.pending {
-                append(ctx, pending, &key_bytes, &value_bytes, t);
+                // A record whose window has passed already (stream time beyond t + after)
+                // can meet no later right record: its `None` result goes out now, as
+                // Kafka's; else it waits for its window to close.
+                if i128::from(t) + i128::from(spec.windows.after_ms())
+                    < i128::from(ctx.stream_time_ms)
+                {
+                    if let Some(out) = (spec.joiner)(&value, None) {
+                        ctx.valued(|ctx| self.next.process(ctx, key, out))?;
+                    }
+                } else {
+                    // Kafka starts from this record when no pass is pending; a restored
+                    // task (whose last pass is unknown) from its earliest waiting record.
+                    let earliest = ctx.stores.get(pending).and_then(Store::earliest_end);
+                    append(ctx, pending, &key_bytes, &value_bytes, t);
+                    let start = earliest.map_or(t, |e| e.min(t));
+                    let since = ctx.pending_since.entry(pending).or_insert(start);
+                    *since = (*since).min(t);
+                }
             }
             return Ok(());
         }
@@ -828,7 +909,7 @@ impl<K: Codec, V: Codec, W: Codec, X: Codec> Processor<K, W> for RightSide<K, V,
         };
         let t = ctx.timestamp_ms;
         let partners = spec.partners(ctx, spec.this_store, &key_bytes, t)?;
-        append(ctx, spec.other_store, &key_bytes, &value_bytes, t);
+        spec.keep(ctx, spec.other_store, &key_bytes, &value_bytes, t);
         let mut matched = Vec::new();
         for (t1, bytes) in partners {
             let this = V::decode(&bytes).map_err(|e| ctx.locate(&spec.what("stored value"), e))?;

@@ -94,7 +94,10 @@
 //! A task's `Context` holds its **stream time** (the largest timestamp it has seen, `-1`
 //! before any; it never goes back with out-of-order records), its **state stores** and
 //! the buffers of `suppress_until_window_closes`, all shared by the copies of an operator
-//! below a `merge`. Window rules are decided against the task's stream time.
+//! below a `merge`. Window rules are decided against the task's stream time, except that a
+//! windowed aggregation closes its windows by the largest timestamp of the records that
+//! reached it (as each of Kafka's does), and each side of a stream-stream join keeps its
+//! records by its own latest timestamp.
 //!
 //! A store maps encoded keys to encoded values (windowed stores key by key, window start
 //! and end; see `store.rs`), so that restoring it is applying its changelog's records in

@@ -74,6 +74,17 @@ pub(crate) struct Context {
     /// aggregation on its first record).
     flushers: Vec<Option<Box<dyn Flush>>>,
     application_id: Arc<str>,
+    /// Per left join (by its pending store), the timestamp below which no pending record
+    /// can be since its last emission pass (Kafka's `TimeTracker.minTime`): no pass is
+    /// made while that one's window is still open. `None` (Kafka's `Long.MAX_VALUE`): a
+    /// pass is due. Not restored: a restarted task makes a pass on its first record.
+    pub(crate) pending_since: HashMap<usize, i64>,
+    /// Per windowed aggregation (by its store), the largest timestamp of the records that
+    /// reached it: the clock its windows close by, as each of Kafka's windowed
+    /// aggregations keeps its own (a filter upstream hides records from it that still
+    /// advance the task's stream time). After a restore it starts from the latest
+    /// timestamp in the store.
+    observed: HashMap<usize, i64>,
     /// Internal topics' names relative to the application (`counts-changelog`) → full
     /// names (`__app-counts-changelog`), made once per name.
     internal: HashMap<Arc<str>, Arc<str>>,
@@ -98,6 +109,8 @@ impl Context {
             seq: 0,
             flushers: Vec::new(),
             application_id: Arc::from(application_id),
+            pending_since: HashMap::new(),
+            observed: HashMap::new(),
             internal: HashMap::new(),
         }
     }
@@ -273,6 +286,29 @@ impl Context {
             *slot = Some(flusher);
         }
         outcome
+    }
+
+    /// The clock of the windowed aggregation writing `store`, advanced by this record: the
+    /// largest timestamp of the records that reached it (see `observed`).
+    pub(crate) fn observe(&mut self, store: usize) -> i64 {
+        let restored = || self.stores.get(store).and_then(Store::max_timestamp);
+        let start = match self.observed.get(&store) {
+            Some(&at) => at,
+            None => restored().unwrap_or(-1),
+        };
+        let now = start.max(self.timestamp_ms);
+        self.observed.insert(store, now);
+        now
+    }
+
+    /// Runs `forward` for keys an operator made (`map`, `flat_map`, `select_key`): they are
+    /// not Kafka's `null` whatever the input's was. The flag comes back after, for the
+    /// other branches.
+    pub(crate) fn keyed<R>(&mut self, forward: impl FnOnce(&mut Self) -> R) -> R {
+        let record = std::mem::replace(&mut self.key_absent, false);
+        let out = forward(self);
+        self.key_absent = record;
+        out
     }
 
     /// Runs `forward` for values an operator made (`map_values`…): they are not Kafka's
@@ -453,7 +489,13 @@ impl Encode {
         value: Option<&V>,
     ) -> Result<()> {
         let what = |part: &str| format!("{part} for {:?} from", self.topic);
-        let key = encoded(key).map_err(|e| ctx.locate(&what("key"), e))?;
+        // A record read without a key keeps none until an operator makes one (Kafka's
+        // `null` key passes `filter`, `map_values`, a left join… unchanged).
+        let key = if ctx.key_absent {
+            None
+        } else {
+            encoded(key).map_err(|e| ctx.locate(&what("key"), e))?
+        };
         let value = match value {
             Some(value) => encoded(value).map_err(|e| ctx.locate(&what("value"), e))?,
             None => None,

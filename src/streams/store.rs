@@ -130,6 +130,9 @@ pub(crate) struct Store {
     entries: Entries,
     /// For windowed stores: a window expires once `end + keep_ms < stream time`.
     keep_ms: i64,
+    /// Whether the store's clock is its own latest entry rather than the task's stream
+    /// time (a stream-stream join's side, as each of Kafka's join window stores).
+    own_clock: bool,
     /// The entries made dirty since the last flush: (window start or 0, key).
     dirty: Vec<(i64, Vec<u8>)>,
     /// Dirty entries whose window expired before they were flushed: still owed to the
@@ -158,6 +161,7 @@ impl Store {
             changelog: Arc::from(format!("{name}-changelog")),
             entries,
             keep_ms: keep_ms.unwrap_or(0),
+            own_clock: false,
             dirty: Vec::new(),
             evicted: Vec::new(),
             dirty_bytes: 0,
@@ -460,6 +464,58 @@ impl Store {
             .collect()
     }
 
+    /// Makes the store keep its entries by its own latest entry rather than the task's
+    /// stream time, in [`evict_expired_at`](Self::evict_expired_at).
+    #[must_use]
+    pub(crate) fn with_own_clock(mut self) -> Self {
+        self.own_clock = true;
+        self
+    }
+
+    /// Evicts what expired at `stream_time_ms`, or, for a store with its own clock, at its
+    /// own latest entry; a windowed aggregation's store at the latest timestamp it holds,
+    /// which is the largest of the records that reached the aggregation (never later than
+    /// stream time): each operator closes windows by its own clock, as Kafka's do.
+    pub(crate) fn evict_expired_at(&mut self, stream_time_ms: i64) -> usize {
+        let now = match (self.own_clock, self.latest_end()) {
+            (true, Some(latest)) => latest.min(stream_time_ms),
+            _ => self
+                .max_timestamp()
+                .map_or(stream_time_ms, |latest| latest.min(stream_time_ms)),
+        };
+        self.evict_expired(now)
+    }
+
+    /// The largest timestamp of the entries, if any.
+    pub(crate) fn max_timestamp(&self) -> Option<i64> {
+        let entries: Box<dyn Iterator<Item = &Entry>> = match &self.entries {
+            Entries::KeyValue(map) => Box::new(map.values()),
+            Entries::Sorted { entries, .. } => Box::new(entries.values()),
+            Entries::TimeWindows(buckets) => {
+                Box::new(buckets.values().flat_map(|bucket| bucket.keys.values()))
+            }
+        };
+        entries.map(|e| e.timestamp_ms).max()
+    }
+
+    /// The earliest window end a [`Layout::Sorted`] store holds.
+    pub(crate) fn earliest_end(&self) -> Option<i64> {
+        match &self.entries {
+            Entries::Sorted { expiry, .. } => expiry.first().map(|(end, _)| *end),
+            _ => None,
+        }
+    }
+
+    /// The latest window end a [`Layout::Sorted`] store holds: for a stream-stream join's
+    /// side, the largest timestamp it has stored (its own stream time, as Kafka's window
+    /// stores keep one each). Eviction never takes it: it is never past its own retention.
+    pub(crate) fn latest_end(&self) -> Option<i64> {
+        match &self.entries {
+            Entries::Sorted { expiry, .. } => expiry.last().map(|(end, _)| *end),
+            _ => None,
+        }
+    }
+
     /// Calls `f` with every entry: its key (a window key for windowed stores) and value.
     pub(crate) fn visit(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
         match &self.entries {
@@ -682,6 +738,9 @@ pub(crate) struct StoreSpec {
     /// bridge to them until then).
     pub(crate) keep_ms: Option<i64>,
     pub(crate) layout: Layout,
+    /// Whether the store keeps its entries by its own latest entry, not the task's stream
+    /// time ([`Store::with_own_clock`]).
+    pub(crate) own_clock: bool,
     pub(crate) view: MakeView,
 }
 

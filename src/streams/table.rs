@@ -33,7 +33,7 @@ impl Closing {
     fn is_closed(self, end_ms: i64, stream_time_ms: i64) -> bool {
         match self {
             Closing::Time(w) => w.is_closed(end_ms, stream_time_ms),
-            Closing::Session(w) => w.is_closed(end_ms, stream_time_ms),
+            Closing::Session(w) => w.is_final(end_ms, stream_time_ms),
         }
     }
 }
@@ -106,6 +106,7 @@ impl StreamsBuilder {
             retention_ms: None,
             keep_ms: None,
             layout: Layout::KeyValue,
+            own_clock: false,
             view: key_value_view::<K, V>(),
         });
         let name = g.next_name("SOURCE");
@@ -306,7 +307,8 @@ impl<K: Codec, V: Codec> KTable<K, V> {
 
 impl<K: Codec, V: Codec> KTable<Windowed<K>, V> {
     /// Only each window's final result: updates are held back until stream time closes
-    /// their window (reaches its end plus grace for time windows, passes it for sessions),
+    /// their window (reaches its end plus grace for time windows, its end plus gap plus
+    /// grace for sessions, as Kafka's),
     /// then the window's latest value is forwarded once, with the timestamp of its last
     /// update. A window deleted before it closes (a session absorbed by a merge) is
     /// forgotten, never forwarded. Held results are forwarded when a later record reaches

@@ -304,6 +304,32 @@ fn a_missing_key_or_value_is_decoded_from_no_bytes() {
 }
 
 #[test]
+fn a_record_without_a_key_is_written_without_one_until_an_operator_makes_one() {
+    // Kafka's `null` key passes `filter` and `map_values` unchanged (strom wrote the empty
+    // string's bytes); `map`, `flat_map` and `select_key` make a key. Found by holding strom
+    // beside Kafka Streams on the same input (bench/streams-reference).
+    let builder = StreamsBuilder::new();
+    let lines = builder.stream::<String, String>("in");
+    let kept = lines
+        .filter(|_, v| !v.is_empty())
+        .map_values(|v| v.to_uppercase());
+    kept.to("kept");
+    kept.select_key(|_, v| v.clone()).to("selected");
+    kept.map(|_, v| (v.clone(), v.len() as u64)).to("mapped");
+    kept.flat_map(|_, v| [(v.clone(), 1_u64)]).to("flat");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe_raw("in", None, Some(b"a"), 1).unwrap();
+    driver.pipe_raw("in", Some(b""), Some(b"b"), 2).unwrap();
+    let keys =
+        |out: Vec<TestRecord>| -> Vec<Option<Vec<u8>>> { out.into_iter().map(|r| r.key).collect() };
+    assert_eq!(keys(driver.read_output_raw("kept")), [None, Some(vec![])]);
+    for made in ["selected", "mapped", "flat"] {
+        let want = [Some(b"A".to_vec()), Some(b"B".to_vec())];
+        assert_eq!(keys(driver.read_output_raw(made)), want, "{made}");
+    }
+}
+
+#[test]
 fn an_undecodable_record_is_an_error_naming_its_place_and_later_records_go_on() {
     let builder = StreamsBuilder::new();
     builder.stream::<String, u64>("in").to("out");

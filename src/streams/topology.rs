@@ -427,7 +427,14 @@ impl Topology {
             .graph
             .stores
             .iter()
-            .map(|spec| Store::new(&spec.name, spec.layout, spec.keep_ms))
+            .map(|spec| {
+                let store = Store::new(&spec.name, spec.layout, spec.keep_ms);
+                if spec.own_clock {
+                    store.with_own_clock()
+                } else {
+                    store
+                }
+            })
             .collect();
         let buffers = self
             .graph
@@ -687,7 +694,7 @@ impl Task {
         self.ctx.stream_time_ms = self.ctx.stream_time_ms.max(stream_time_ms);
         let now = self.ctx.stream_time_ms;
         for store in &mut self.ctx.stores {
-            store.evict_expired(now);
+            store.evict_expired_at(now);
         }
     }
 

@@ -13,11 +13,13 @@
 //! - A record joins every session of its key that ends no earlier than `timestamp - gap` and
 //!   starts no later than `timestamp + gap`; the merged session runs from the earliest start
 //!   to the latest end, and a session's end is its last record's timestamp (inclusive). A
-//!   session closes when stream time passes `end + grace` (Kafka's
-//!   `KStreamSessionWindowAggregate` drops a merged session whose `end < stream time - grace`).
+//!   session closes when stream time passes `end + gap + grace`: until then a record may
+//!   still extend it (Kafka's `KStreamSessionWindowAggregate` drops a merged session whose
+//!   `end < stream time - grace - gap`), and its final result is out once stream time
+//!   reaches that (Kafka's suppression waits `grace + gap` past a session's end).
 //! - Two records of a stream-stream join meet when `|t1 - t2| <= d`, both ends inclusive. A
 //!   record's join window closes when stream time passes `t + d + grace` (Kafka's
-//!   `KStreamKStreamJoin`).
+//!   `KStreamKStreamJoin`): a left join's unmatched record then comes out with `None`.
 //!
 //! Sums that could overflow an `i64` near its extremes are done in `i128`; window ends
 //! saturate at `i64::MAX`, as Kafka's do.
@@ -249,10 +251,22 @@ impl SessionWindows {
     }
 
     /// Whether the session ending at `end_ms` no longer accepts records at
-    /// `stream_time_ms`: unlike a time window's, a session's end is inclusive, so it closes
-    /// only once stream time is past `end + grace`.
+    /// `stream_time_ms`: once stream time is past `end + gap + grace`, as Kafka's. The gap
+    /// counts because a record up to a gap after the end still extends the session.
     pub(crate) fn is_closed(&self, end_ms: i64, stream_time_ms: i64) -> bool {
-        i128::from(end_ms) + i128::from(self.grace_ms) < i128::from(stream_time_ms)
+        self.close_ms(end_ms) < i128::from(stream_time_ms)
+    }
+
+    /// Whether the result of the session ending at `end_ms` is final at `stream_time_ms`,
+    /// for `suppress_until_window_closes`: once stream time reaches `end + gap + grace`
+    /// (one millisecond before [`is_closed`](Self::is_closed), as Kafka's suppression
+    /// emits at `end <= stream time - grace - gap`).
+    pub(crate) fn is_final(&self, end_ms: i64, stream_time_ms: i64) -> bool {
+        self.close_ms(end_ms) <= i128::from(stream_time_ms)
+    }
+
+    fn close_ms(&self, end_ms: i64) -> i128 {
+        i128::from(end_ms) + i128::from(self.gap_ms) + i128::from(self.grace_ms)
     }
 }
 
@@ -317,8 +331,9 @@ impl JoinWindows {
         other >= this - i128::from(self.before) && other <= this + i128::from(self.after)
     }
 
-    /// Whether a record at `timestamp_ms` can no longer meet anything at `stream_time_ms`
-    /// (Kafka's `KStreamKStreamJoin`: `timestamp + after + grace < stream time`).
+    /// Whether the window of a record at `timestamp_ms` has closed at `stream_time_ms`, so
+    /// that a left join's unmatched record comes out with `None` (Kafka's
+    /// `KStreamKStreamJoin`: `timestamp + after + grace < stream time`).
     pub(crate) fn is_closed(&self, timestamp_ms: i64, stream_time_ms: i64) -> bool {
         i128::from(timestamp_ms) + i128::from(self.after) + i128::from(self.grace)
             < i128::from(stream_time_ms)
@@ -436,10 +451,15 @@ mod tests {
     }
 
     #[test]
-    fn sessions_close_after_end_plus_grace() {
+    fn sessions_close_after_end_plus_gap_plus_grace() {
         let s = SessionWindows::with_inactivity_gap(ms(10)).grace(ms(5));
-        assert!(!s.is_closed(100, 105));
-        assert!(s.is_closed(100, 106));
+        // A record at 110 would still extend a session ending at 100: it is open until
+        // stream time passes 100 + 10 + 5 (Kafka's close time is stream time - grace - gap).
+        assert!(!s.is_closed(100, 106));
+        assert!(!s.is_closed(100, 115));
+        assert!(s.is_closed(100, 116));
+        assert!(!s.is_final(100, 114));
+        assert!(s.is_final(100, 115));
         let extreme = SessionWindows::with_inactivity_gap(Duration::MAX);
         // No overflow at the extremes: 0 is exactly a gap of i64::MAX before i64::MAX.
         assert!(extreme.reaches(session(0, 0), i64::MAX));

@@ -291,6 +291,125 @@ fn a_record_whose_session_is_closed_is_dropped() {
 }
 
 #[test]
+fn session_updates_and_deletes_are_dated_and_ordered_as_kafka_streams_does() {
+    // Kafka Streams (KStreamSessionWindowAggregate, no record cache) dates a session's update
+    // at the session's end and each merged session's delete at that session's end, and
+    // deletes the session a record falls inside before updating it. Found by holding strom
+    // beside Kafka Streams on the same input (bench/streams-reference).
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(
+            SessionWindows::with_inactivity_gap(Duration::from_millis(10))
+                .grace(Duration::from_millis(100)),
+        )
+        .count("sessions")
+        .to("out");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for t in [0, 20, 10, 5, 5, 30, 30] {
+        driver.pipe("in", &s("k"), &0_u64, t).unwrap();
+    }
+    let out: Vec<(i64, Option<u64>, i64)> = driver
+        .read_output_raw("out")
+        .into_iter()
+        .map(|r| {
+            let w = Windowed::<String>::decode(&r.key.unwrap()).unwrap();
+            (
+                w.start_ms,
+                r.value.map(|v| u64::decode(&v).unwrap()),
+                r.timestamp_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (0, Some(1), 0),
+            (20, Some(1), 20),
+            // 10 bridges [0, 0] and [20, 20]: both deleted, each at its end.
+            (0, None, 0),
+            (20, None, 20),
+            (0, Some(3), 20),
+            // 5 falls inside [0, 20]: deleted and updated, at 20.
+            (0, None, 20),
+            (0, Some(4), 20),
+            (0, None, 20),
+            (0, Some(5), 20),
+            // 30 extends [0, 20] to [0, 30]; a second 30 is inside it.
+            (0, None, 20),
+            (0, Some(6), 30),
+            (0, None, 30),
+            (0, Some(7), 30),
+        ]
+    );
+}
+
+#[test]
+fn a_session_takes_records_until_stream_time_passes_end_plus_gap_plus_grace() {
+    // Kafka Streams' rule (its KStreamSessionWindowAggregate closes at stream time - grace -
+    // gap): a record more than the grace behind stream time still counts while its session
+    // could have been extended by a record within the gap. Found by holding strom beside
+    // Kafka Streams on the same input (bench/streams-reference).
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .group_by_key()
+        .windowed_by(
+            SessionWindows::with_inactivity_gap(Duration::from_millis(30))
+                .grace(Duration::from_millis(10)),
+        )
+        .count("sessions");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for (key, t) in [("a", 100), ("b", 140), ("a", 125), ("c", 101), ("d", 99)] {
+        driver.pipe("in", &s(key), &0_u64, t).unwrap();
+    }
+    // At stream time 140: a's [100, 100] is open until 140, so 125 joins it (strom used to
+    // close it at 110); c's [101, 101] is open until 141; d's [99, 99] closed after 139.
+    assert_eq!(driver.dropped_records(), 1);
+    let got: Vec<(String, i64, i64, u64)> = driver
+        .store::<Windowed<String>, u64>("sessions")
+        .unwrap()
+        .all()
+        .into_iter()
+        .map(|(w, n)| (w.key, w.start_ms, w.end_ms, n))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (s("a"), 100, 125, 2),
+            (s("b"), 140, 140, 1),
+            (s("c"), 101, 101, 1)
+        ]
+    );
+}
+
+#[test]
+fn a_windowed_aggregation_closes_windows_by_the_records_it_sees_not_the_tasks() {
+    // Kafka Streams' window aggregations keep their own stream time: a record the filter
+    // above removed does not close windows (strom closed them by the task's stream time).
+    // Found by holding strom beside Kafka Streams on the same input
+    // (bench/streams-reference, the fraud rule's withdrawals among deposits).
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, u64>("in")
+        .filter(|_, v| *v > 0)
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_millis(10)).grace(Duration::from_millis(5)))
+        .count("c")
+        .to_stream()
+        .to("out");
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver.pipe("in", &s("k"), &1_u64, 1).unwrap();
+    driver.pipe("in", &s("k"), &0_u64, 100).unwrap(); // filtered out: the task's time only
+    driver.pipe("in", &s("k"), &1_u64, 2).unwrap(); // [0, 10) is open for the count
+    let out = driver.read_output::<Windowed<String>, u64>("out").unwrap();
+    let counts: Vec<(i64, u64)> = out.iter().map(|(w, n, _)| (w.start_ms, *n)).collect();
+    assert_eq!(counts, [(0, 1), (0, 2)]);
+    assert_eq!(driver.dropped_records(), 0);
+}
+
+#[test]
 fn suppression_emits_each_window_once_after_it_closes() {
     let builder = StreamsBuilder::new();
     builder
@@ -362,7 +481,9 @@ fn suppressed_sessions_emit_only_the_merged_final_session() {
     for t in [0, 20, 10, 50] {
         driver.pipe("in", &s("k"), &0_u64, t).unwrap();
     }
-    // Stream time 50 = end 20 + grace 20 + 10: [0, 20] is past its close; [50, 50] is open.
+    // Stream time 50 = end 20 + gap 10 + grace 20: [0, 20] is final (Kafka's suppression
+    // emits once stream time reaches it), dated at its end as its updates are; [50, 50] is
+    // open.
     let finals: Vec<(i64, i64, u64)> = driver
         .read_output_raw("final")
         .into_iter()
@@ -376,7 +497,7 @@ fn suppressed_sessions_emit_only_the_merged_final_session() {
             )
         })
         .collect();
-    assert_eq!(finals, [(0, 10, 3)]);
+    assert_eq!(finals, [(0, 20, 3)]);
     driver.pipe("in", &s("k"), &0_u64, 100).unwrap();
     let finals = driver
         .read_output::<Windowed<String>, u64>("final")
