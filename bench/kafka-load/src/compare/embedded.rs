@@ -124,7 +124,70 @@ fn produce_and_poll(broker: &Broker, size: usize, settings: &Settings) -> Result
         latency: Some(latency),
         cpu: Some((batch_cpu, None)),
     });
+
+    rows.push(send_batch_threads(broker, size, partitions, n, &value)?);
     Ok(rows)
+}
+
+/// `send_batch` of `n` `size`-byte records from one thread per core, each with its own
+/// producer, as an application with several producing threads would: Kafka and its client
+/// use both cores too.
+fn send_batch_threads(
+    broker: &Broker,
+    size: usize,
+    partitions: u32,
+    n: u64,
+    value: &[u8],
+) -> Result<Row> {
+    let threads = thread::available_parallelism().map_or(2, usize::from);
+    let parallel = format!("batch-threads-{size}");
+    broker.create_topic(&parallel, TopicConfig::default().partitions(partitions))?;
+    let cpu = own_cpu()?;
+    let start = Instant::now();
+    thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                let (producer, topic) = (broker.producer(), &parallel);
+                // Thread t sends its share: n / threads, the first n % threads one more.
+                let share = n / threads as u64 + u64::from(t < n % threads as u64);
+                scope.spawn(move || -> strom::Result<()> {
+                    let mut left = share;
+                    while left > 0 {
+                        let k = left.min(EMBEDDED_BATCH as u64);
+                        producer.send_batch(topic, (0..k).map(|_| Record::new(value.to_vec())))?;
+                        left -= k;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| Failed::from("a producing thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let threads_cpu = (own_cpu()? - cpu) / seconds;
+    Ok(Row {
+        system: EMBEDDED,
+        client: if threads == 2 {
+            "send_batch, 2 threads"
+        } else {
+            "send_batch, a thread per core"
+        },
+        size,
+        acks: "-",
+        produce: Some(Rate {
+            records: n,
+            size,
+            seconds,
+        }),
+        consume: None,
+        latency: None,
+        cpu: Some((threads_cpu, None)),
+    })
 }
 
 /// A child process appends a tenth more to `dir` and is killed with SIGKILL, the broker open;

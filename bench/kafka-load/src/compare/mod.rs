@@ -2,8 +2,9 @@
 //! one run, printed as the README's table and one line per goal.
 //!
 //! - strom embedded: `Producer::send` (one record per call) and `send_batch` (1000 a call)
-//!   into a topic of `--partitions` partitions, read back with `Consumer::poll` (assigned, no
-//!   group, 10 000 records a poll), and `send` → a `poll` waiting at the end of the log.
+//!   into a topic of `--partitions` partitions, from one thread and from a thread per core,
+//!   read back with `Consumer::poll` (assigned, no group, 10 000 records a poll), and
+//!   `send` → a `poll` waiting at the end of the log.
 //! - `strom serve` (the `--strom` binary, its own data directory) and Apache Kafka 4.4.0
 //!   (started by `kafka/tests/reference/broker.sh`, heap `KAFKA_HEAP`), both driven by the
 //!   same clients with the same settings: `rdkafka-perf` (bench/kafka-load/rdkafka/perf.c,
