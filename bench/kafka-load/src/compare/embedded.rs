@@ -1,6 +1,6 @@
 //! The embedded rows: strom's own API in this process.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -126,6 +126,7 @@ fn produce_and_poll(broker: &Broker, size: usize, settings: &Settings) -> Result
     });
 
     rows.push(send_batch_threads(broker, size, partitions, n, &value)?);
+    rows.push(page_cache_ceiling(size, n)?);
     Ok(rows)
 }
 
@@ -187,6 +188,39 @@ fn send_batch_threads(
         consume: None,
         latency: None,
         cpu: Some((threads_cpu, None)),
+    })
+}
+
+/// The same bytes as `n` `size`-byte records written with plain `write(2)`, 1 MiB at a time,
+/// into a file beside the broker's: no framing, no checksum, one copy into the page cache.
+/// No log on this machine's disk appends faster, so it says what bounds the larger records.
+fn page_cache_ceiling(size: usize, n: u64) -> Result<Row> {
+    let dir = tempfile::tempdir()?;
+    let chunk = vec![b'x'; 1 << 20];
+    let mut left = n * size as u64;
+    let cpu = own_cpu()?;
+    let start = Instant::now();
+    let mut file = std::fs::File::create(dir.path().join("ceiling"))?;
+    while left > 0 {
+        let k = usize::try_from(left.min(chunk.len() as u64))?;
+        file.write_all(&chunk[..k])?;
+        left -= k as u64;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let used = (own_cpu()? - cpu) / seconds;
+    Ok(Row {
+        system: "write(2) alone",
+        client: "1 MiB writes",
+        size,
+        acks: "-",
+        produce: Some(Rate {
+            records: n,
+            size,
+            seconds,
+        }),
+        consume: None,
+        latency: None,
+        cpu: Some((used, None)),
     })
 }
 
