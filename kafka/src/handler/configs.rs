@@ -59,26 +59,34 @@ pub(super) fn incremental_alter(
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match alter_one(shared, &resource, validate_only) {
-                Ok(()) => response,
-                Err((code, message)) => {
-                    tracing::debug!(
-                        resource = &*resource.resource_name,
-                        code,
-                        message,
-                        "kafka protocol: alter configs refused"
-                    );
-                    response
-                        .with_error_code(code)
-                        .with_error_message(Some(StrBytes::from_string(message)))
-                }
-            }
+            let (code, message) = outcome(
+                &resource.resource_name,
+                alter_one(shared, &resource, validate_only),
+            );
+            response.with_error_code(code).with_error_message(message)
         })
         .collect();
     encode(
         &IncrementalAlterConfigsResponse::default().with_responses(responses),
         version,
     )
+}
+
+/// A resource's error code and message for an alter answer (0 and none when it was
+/// altered), the refusal logged.
+fn outcome(resource: &str, altered: Result<(), (i16, String)>) -> (i16, Option<StrBytes>) {
+    match altered {
+        Ok(()) => (0, None),
+        Err((code, message)) => {
+            tracing::debug!(
+                resource,
+                code,
+                message,
+                "kafka protocol: alter configs refused"
+            );
+            (code, Some(StrBytes::from_string(message)))
+        }
+    }
 }
 
 pub(super) fn check_alter(walk: &mut Walk<'_>, version: i16) -> Checked {
@@ -117,20 +125,11 @@ pub(super) fn alter(shared: &Shared, version: i16, body: Bytes) -> Result<BytesM
             let response = alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match replace_one(shared, &resource, validate_only) {
-                Ok(()) => response,
-                Err((code, message)) => {
-                    tracing::debug!(
-                        resource = &*resource.resource_name,
-                        code,
-                        message,
-                        "kafka protocol: alter configs refused"
-                    );
-                    response
-                        .with_error_code(code)
-                        .with_error_message(Some(StrBytes::from_string(message)))
-                }
-            }
+            let (code, message) = outcome(
+                &resource.resource_name,
+                replace_one(shared, &resource, validate_only),
+            );
+            response.with_error_code(code).with_error_message(message)
         })
         .collect();
     encode(
