@@ -1173,7 +1173,6 @@ impl PartitionLog {
             .map(Arc::clone)
     }
 
-    /// The first offset whose record has a timestamp at or after `timestamp`.
     /// The largest record timestamp of the log, `None` while it holds no record.
     pub(crate) fn max_timestamp(&self) -> Result<Option<i64>> {
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
@@ -1188,6 +1187,7 @@ impl PartitionLog {
         Ok(max)
     }
 
+    /// The first offset whose record has a timestamp at or after `timestamp`.
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
         let high_watermark = self.high_watermark();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use strom::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use strom::{Broker, ConsumerConfig, OffsetReset, Producer, Record, TopicConfig, TopicPartition};
 
 use super::{
     dir_bytes, own_cpu, percentiles, Latency, Rate, Row, Settings, Startup, EMBEDDED,
@@ -23,17 +23,23 @@ pub(crate) fn writer(mut args: impl Iterator<Item = String>) -> Result<()> {
     let broker = Broker::open(&dir)?;
     broker.create_topic("crash", TopicConfig::default())?;
     let producer = broker.producer();
-    let mut left = records;
-    while left > 0 {
-        let n = left.min(EMBEDDED_BATCH as u64);
-        producer.send_batch("crash", (0..n).map(|_| Record::new(vec![b'x'; 100])))?;
-        left -= n;
-    }
+    send_in_batches(&producer, "crash", records, &[b'x'; 100])?;
     println!("written {records}");
     // Killed here, the broker open: no clean-shutdown marker, as after a crash.
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Err(format!("compare-writer on {} was not killed", dir.display()).into())
+}
+
+/// Sends `n` records of `value` to `topic` with `send_batch`, `EMBEDDED_BATCH` at a time.
+fn send_in_batches(producer: &Producer, topic: &str, n: u64, value: &[u8]) -> strom::Result<()> {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(EMBEDDED_BATCH as u64);
+        producer.send_batch(topic, (0..k).map(|_| Record::new(value.to_vec())))?;
+        left -= k;
+    }
+    Ok(())
 }
 
 /// The embedded rows, and `Broker::open`'s times on their data.
@@ -99,12 +105,7 @@ fn produce_and_poll(broker: &Broker, size: usize, settings: &Settings) -> Result
     broker.create_topic(&batched, TopicConfig::default().partitions(partitions))?;
     let cpu = own_cpu()?;
     let start = Instant::now();
-    let mut left = n;
-    while left > 0 {
-        let k = left.min(EMBEDDED_BATCH as u64);
-        producer.send_batch(&batched, (0..k).map(|_| Record::new(value.clone())))?;
-        left -= k;
-    }
+    send_in_batches(&producer, &batched, n, &value)?;
     let seconds = start.elapsed().as_secs_f64();
     let batch_cpu = (own_cpu()? - cpu) / seconds;
     let produce = Rate {
@@ -151,15 +152,7 @@ fn send_batch_threads(
                 let (producer, topic) = (broker.producer(), &parallel);
                 // Thread t sends its share: n / threads, the first n % threads one more.
                 let share = n / threads as u64 + u64::from(t < n % threads as u64);
-                scope.spawn(move || -> strom::Result<()> {
-                    let mut left = share;
-                    while left > 0 {
-                        let k = left.min(EMBEDDED_BATCH as u64);
-                        producer.send_batch(topic, (0..k).map(|_| Record::new(value.to_vec())))?;
-                        left -= k;
-                    }
-                    Ok(())
-                })
+                scope.spawn(move || send_in_batches(&producer, topic, share, value))
             })
             .collect();
         for worker in workers {
