@@ -224,12 +224,7 @@ impl ProducerStates {
     /// Notes a batch of `producer_id` without sequence numbers (a transactional batch of
     /// strom's own producers) whose largest timestamp is `max_timestamp`.
     pub(crate) fn note_batch(&mut self, producer_id: i64, epoch: i16, max_timestamp: i64) {
-        let entry = self
-            .producers
-            .entry(producer_id)
-            .or_insert_with(|| ProducerEntry::new(epoch));
-        entry.advance(epoch);
-        entry.last_timestamp = max_timestamp;
+        self.note(producer_id, epoch, max_timestamp);
     }
 
     /// Notes a transaction marker of `producer_id` written at `timestamp` by a coordinator
@@ -241,13 +236,19 @@ impl ProducerStates {
         timestamp: i64,
         coordinator_epoch: i32,
     ) {
+        self.note(producer_id, epoch, timestamp).coordinator_epoch = coordinator_epoch;
+    }
+
+    /// The entry of `producer_id`, created or moved to `epoch` if it is newer, with its last
+    /// timestamp set to `timestamp`.
+    fn note(&mut self, producer_id: i64, epoch: i16, timestamp: i64) -> &mut ProducerEntry {
         let entry = self
             .producers
             .entry(producer_id)
             .or_insert_with(|| ProducerEntry::new(epoch));
         entry.advance(epoch);
         entry.last_timestamp = timestamp;
-        entry.coordinator_epoch = coordinator_epoch;
+        entry
     }
 
     /// The epoch the partition knows for `producer_id`.

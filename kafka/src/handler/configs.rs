@@ -172,6 +172,16 @@ fn replace_one(
             .set(key, value)
             .map_err(|e| invalid(format!("topic {name:?}: {e}")))?;
     }
+    store(shared, name, config, validate_only)
+}
+
+/// Gives topic `name` its altered `config`, unless the request only validates.
+fn store(
+    shared: &Shared,
+    name: &str,
+    config: TopicConfig,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
     if validate_only {
         return Ok(());
     }
@@ -179,7 +189,7 @@ fn replace_one(
         .broker
         .alter_topic(name, config)
         .map_err(|e| (error_code(&e), e.to_string()))?;
-    tracing::info!(topic = name, "kafka protocol: topic configs replaced");
+    tracing::info!(topic = name, "kafka protocol: topic config altered");
     Ok(())
 }
 
@@ -280,13 +290,5 @@ fn alter_one(
             .set(key, &new)
             .map_err(|e| invalid(format!("topic {name:?}: {e}")))?;
     }
-    if validate_only {
-        return Ok(());
-    }
-    shared
-        .broker
-        .alter_topic(name, config)
-        .map_err(|e| (error_code(&e), e.to_string()))?;
-    tracing::info!(topic = name, "kafka protocol: topic config altered");
-    Ok(())
+    store(shared, name, config, validate_only)
 }
